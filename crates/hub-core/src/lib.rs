@@ -1,0 +1,12 @@
+//! Pure domain of One Hub in Rust.
+//!
+//! Architecture invariant: this crate does no IO (no sockets, no files, no clock reads
+//! except through arguments). Everything here is deterministic and unit-testable.
+
+pub mod entity;
+pub mod keys;
+pub mod page;
+pub mod role;
+pub mod setting;
+
+pub use keys::{ChannelPin, KeyCodec, KeyError, ParsedKey};
