@@ -1,1 +1,54 @@
-//! placeholder
+//! Storage for One Hub in Rust.
+//!
+//! Architecture invariant: this is the only crate that knows SQL. It speaks SQLite, PostgreSQL
+//! and MySQL/MariaDB through one [`Store`]; statements are built once with sea-query and
+//! rendered per dialect; dialect-specific SQL lives only in `schema` and `introspect`.
+
+pub mod dsn;
+pub mod introspect;
+mod pool;
+pub mod repo;
+mod row;
+pub mod schema;
+pub mod seed;
+
+pub use dsn::{DbTarget, parse_dsn};
+pub use pool::{PoolConfig, Store};
+pub use row::RowExt;
+
+/// The three SQL dialects One Hub runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+    MySql,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("cannot decode {0}")]
+    Decode(String),
+    #[error("{0}")]
+    Conflict(String),
+}
+
+impl StoreError {
+    /// True when the error is a unique-constraint violation.
+    pub fn is_unique_violation(&self) -> bool {
+        match self {
+            StoreError::Db(sqlx::Error::Database(e)) => e.is_unique_violation(),
+            StoreError::Conflict(_) => true,
+            _ => false,
+        }
+    }
+}
+
+/// Current Unix time in seconds, as One Hub stores timestamps.
+pub fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}

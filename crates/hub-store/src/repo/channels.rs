@@ -1,0 +1,306 @@
+//! `channels` (compat spec §1.1, §4.2).
+
+use hub_core::{entity::Channel, page::PageParams};
+use sea_query::{Cond, Expr, ExprTrait, Query, SimpleExpr};
+
+use super::{Page, alive, count_of, json_val, like_contains, like_prefix, like_suffix, paginate};
+use crate::{RowExt, Store, StoreError, pool::FromRow};
+
+pub const ORDER_FIELDS: &[&str] =
+    &["id", "name", "group", "type", "status", "response_time", "balance", "priority", "weight"];
+
+const COLS: &[&str] = &[
+    "id",
+    "type",
+    "key",
+    "status",
+    "name",
+    "weight",
+    "created_time",
+    "test_time",
+    "response_time",
+    "base_url",
+    "other",
+    "balance",
+    "balance_updated_time",
+    "models",
+    "group",
+    "tag",
+    "used_quota",
+    "model_mapping",
+    "model_headers",
+    "custom_parameter",
+    "priority",
+    "proxy",
+    "test_model",
+    "only_chat",
+    "pre_cost",
+    "compatible_response",
+    "allow_extra_body",
+    "disabled_stream",
+    "plugin",
+];
+
+impl FromRow for Channel {
+    fn from_row(r: &impl RowExt) -> Result<Self, StoreError> {
+        Ok(Channel {
+            id: r.i64("id")?,
+            kind: r.i64("type")?,
+            key: r.string("key")?,
+            status: r.i64("status")?,
+            name: r.string("name")?,
+            weight: r.opt_i64("weight")?.map(|w| u64::try_from(w).unwrap_or(0)),
+            created_time: r.i64("created_time")?,
+            test_time: r.i64("test_time")?,
+            response_time: r.i64("response_time")?,
+            base_url: r.opt_string("base_url")?,
+            other: r.string("other")?,
+            balance: r.f64("balance")?,
+            balance_updated_time: r.i64("balance_updated_time")?,
+            models: r.string("models")?,
+            group: r.string("group")?,
+            tag: r.string("tag")?,
+            used_quota: r.i64("used_quota")?,
+            model_mapping: r.opt_string("model_mapping")?,
+            model_headers: r.opt_string("model_headers")?,
+            custom_parameter: r.opt_string("custom_parameter")?,
+            priority: r.opt_i64("priority")?,
+            proxy: r.opt_string("proxy")?,
+            test_model: r.string("test_model")?,
+            only_chat: r.bool("only_chat")?,
+            pre_cost: r.i64("pre_cost")?,
+            compatible_response: r.bool("compatible_response")?,
+            allow_extra_body: r.bool("allow_extra_body")?,
+            disabled_stream: r.json("disabled_stream")?.and_then(|v| serde_json::from_value(v).ok()),
+            plugin: r.json("plugin")?.filter(|v| !v.is_null()),
+        })
+    }
+}
+
+/// Filters of `GET /api/channel/`.
+#[derive(Debug, Clone, Default)]
+pub struct ChannelFilter {
+    pub kind: Option<i64>,
+    pub status: Option<i64>,
+    pub name: Option<String>,
+    pub group: Option<String>,
+    pub models: Option<String>,
+    pub other: Option<String>,
+    pub key: Option<String>,
+    pub test_model: Option<String>,
+    pub tag: Option<String>,
+    /// 0: untagged + one representative per tag; 1: untagged only; 2: representatives only.
+    pub filter_tag: i64,
+}
+
+/// The column/value pairs of a channel, for INSERT and full UPDATE (not `id`, not `used_quota`).
+fn values(ch: &Channel) -> Vec<(&'static str, SimpleExpr)> {
+    vec![
+        ("type", ch.kind.into()),
+        ("key", ch.key.clone().into()),
+        ("status", ch.status.into()),
+        ("name", ch.name.clone().into()),
+        ("weight", ch.weight.map(|w| w as i64).into()),
+        ("created_time", ch.created_time.into()),
+        ("test_time", ch.test_time.into()),
+        ("response_time", ch.response_time.into()),
+        ("base_url", ch.base_url.clone().into()),
+        ("other", ch.other.clone().into()),
+        ("balance", ch.balance.into()),
+        ("balance_updated_time", ch.balance_updated_time.into()),
+        ("models", ch.models.clone().into()),
+        ("group", ch.group.clone().into()),
+        ("tag", ch.tag.clone().into()),
+        ("model_mapping", ch.model_mapping.clone().into()),
+        ("model_headers", ch.model_headers.clone().into()),
+        ("custom_parameter", ch.custom_parameter.clone().into()),
+        ("priority", ch.priority.into()),
+        ("proxy", ch.proxy.clone().into()),
+        ("test_model", ch.test_model.clone().into()),
+        ("only_chat", ch.only_chat.into()),
+        ("pre_cost", ch.pre_cost.into()),
+        ("compatible_response", ch.compatible_response.into()),
+        ("allow_extra_body", ch.allow_extra_body.into()),
+        ("disabled_stream", json_val(ch.disabled_stream.as_ref().map(|d| serde_json::json!(d))).into()),
+        ("plugin", json_val(ch.plugin.clone()).into()),
+    ]
+}
+
+/// GORM's `Updates(struct)`: only non-zero fields (pointers: non-nil).
+fn non_zero_values(ch: &Channel) -> Vec<(&'static str, SimpleExpr)> {
+    let mut v: Vec<(&'static str, SimpleExpr)> = Vec::new();
+    let mut s = |col: &'static str, val: &str| {
+        if !val.is_empty() {
+            v.push((col, val.to_owned().into()));
+        }
+    };
+    s("key", &ch.key);
+    s("name", &ch.name);
+    s("other", &ch.other);
+    s("models", &ch.models);
+    s("group", &ch.group);
+    s("tag", &ch.tag);
+    s("test_model", &ch.test_model);
+    for (col, val) in [
+        ("type", ch.kind),
+        ("status", ch.status),
+        ("created_time", ch.created_time),
+        ("test_time", ch.test_time),
+        ("response_time", ch.response_time),
+        ("balance_updated_time", ch.balance_updated_time),
+        ("pre_cost", ch.pre_cost),
+    ] {
+        if val != 0 {
+            v.push((col, val.into()));
+        }
+    }
+    if ch.balance != 0.0 {
+        v.push(("balance", ch.balance.into()));
+    }
+    for (col, val) in [
+        ("base_url", &ch.base_url),
+        ("model_mapping", &ch.model_mapping),
+        ("model_headers", &ch.model_headers),
+        ("custom_parameter", &ch.custom_parameter),
+        ("proxy", &ch.proxy),
+    ] {
+        if let Some(val) = val {
+            v.push((col, val.clone().into()));
+        }
+    }
+    if let Some(w) = ch.weight {
+        v.push(("weight", (w as i64).into()));
+    }
+    if let Some(p) = ch.priority {
+        v.push(("priority", p.into()));
+    }
+    for (col, val) in
+        [("only_chat", ch.only_chat), ("compatible_response", ch.compatible_response), ("allow_extra_body", ch.allow_extra_body)]
+    {
+        if val {
+            v.push((col, true.into()));
+        }
+    }
+    if let Some(d) = &ch.disabled_stream {
+        v.push(("disabled_stream", json_val(Some(serde_json::json!(d))).into()));
+    }
+    if let Some(p) = &ch.plugin {
+        v.push(("plugin", json_val(Some(p.clone())).into()));
+    }
+    v
+}
+
+/// `group` as a comma-list member.
+fn group_member(g: &str) -> Cond {
+    let g = g.trim();
+    Cond::any()
+        .add(Expr::col("group").eq(g))
+        .add(like_prefix("group", &format!("{g},")))
+        .add(like_contains("group", &format!(",{g},")))
+        .add(like_suffix("group", &format!(",{g}")))
+}
+
+impl Store {
+    pub async fn channel_list(&self, f: &ChannelFilter, p: &PageParams) -> Result<Page<Channel>, StoreError> {
+        let mut q = Query::select();
+        q.columns(COLS.iter().copied()).from("channels").and_where(alive());
+        if let Some(t) = f.kind {
+            q.and_where(Expr::col("type").eq(t));
+        }
+        if let Some(s) = f.status {
+            q.and_where(Expr::col("status").eq(s));
+        }
+        if let Some(n) = f.name.as_deref().filter(|s| !s.is_empty()) {
+            q.and_where(like_contains("name", n));
+        }
+        if let Some(m) = f.models.as_deref().filter(|s| !s.is_empty()) {
+            q.and_where(like_contains("models", m));
+        }
+        if let Some(o) = f.other.as_deref().filter(|s| !s.is_empty()) {
+            q.and_where(like_prefix("other", o));
+        }
+        if let Some(t) = f.test_model.as_deref().filter(|s| !s.is_empty()) {
+            q.and_where(like_prefix("test_model", t));
+        }
+        if let Some(k) = f.key.as_deref().filter(|s| !s.is_empty()) {
+            q.and_where(Expr::col("key").eq(k));
+        }
+        if let Some(t) = f.tag.as_deref().filter(|s| !s.is_empty()) {
+            q.and_where(Expr::col("tag").eq(t));
+        }
+        if let Some(g) = f.group.as_deref().filter(|s| !s.is_empty()) {
+            q.cond_where(group_member(g));
+        }
+        let untagged = Cond::any().add(Expr::col("tag").is_null()).add(Expr::col("tag").eq(""));
+        let representative = || {
+            let mut sub = Query::select();
+            sub.expr(sea_query::Func::max(Expr::col("id")))
+                .from("channels")
+                .and_where(alive())
+                .and_where(Expr::col("tag").ne(""))
+                .group_by_col("tag");
+            Expr::col("id").in_subquery(sub)
+        };
+        if f.tag.as_deref().is_none_or(str::is_empty) {
+            match f.filter_tag {
+                1 => {
+                    q.cond_where(untagged);
+                }
+                2 => {
+                    q.and_where(representative());
+                }
+                _ => {
+                    q.cond_where(Cond::any().add(untagged).add(representative()));
+                }
+            }
+        }
+        let total = self.scalar_i64(&count_of(&q)).await?;
+        paginate(&mut q, p);
+        let data = self.fetch_all(&q).await?;
+        Ok(Page { data, page: p.page, size: p.size, total_count: total })
+    }
+
+    pub async fn channel_get(&self, id: i64) -> Result<Option<Channel>, StoreError> {
+        let mut q = Query::select();
+        q.columns(COLS.iter().copied()).from("channels").and_where(alive()).and_where(Expr::col("id").eq(id));
+        self.fetch_optional(&q).await
+    }
+
+    /// All channels that are not soft-deleted (for model lists and routing).
+    pub async fn channel_all(&self) -> Result<Vec<Channel>, StoreError> {
+        let mut q = Query::select();
+        q.columns(COLS.iter().copied()).from("channels").and_where(alive()).order_by("id", sea_query::Order::Asc);
+        self.fetch_all(&q).await
+    }
+
+    pub async fn channel_insert(&self, ch: &Channel) -> Result<i64, StoreError> {
+        let vals = values(ch);
+        let mut q = Query::insert();
+        q.into_table("channels")
+            .columns(vals.iter().map(|(c, _)| *c).chain(["used_quota"]))
+            .values(vals.into_iter().map(|(_, v)| v).chain([0i64.into()]))
+            .map_err(|e| StoreError::Decode(e.to_string()))?;
+        self.insert_returning_id(&mut q).await
+    }
+
+    /// `full`: every column except used_quota is written (One Hub, when `models` is set);
+    /// otherwise only non-zero fields.
+    pub async fn channel_update(&self, ch: &Channel, full: bool) -> Result<u64, StoreError> {
+        let vals = if full { values(ch) } else { non_zero_values(ch) };
+        if vals.is_empty() {
+            return Ok(0);
+        }
+        let mut q = Query::update();
+        q.table("channels").values(vals).and_where(alive()).and_where(Expr::col("id").eq(ch.id));
+        self.execute(&q).await
+    }
+
+    pub async fn channel_soft_delete(&self, id: i64) -> Result<u64, StoreError> {
+        let mut q = Query::update();
+        q.table("channels")
+            .value("deleted_at", Expr::current_timestamp())
+            .and_where(alive())
+            .and_where(Expr::col("id").eq(id));
+        self.execute(&q).await
+    }
+}
