@@ -114,6 +114,13 @@ impl Store {
         self.fetch_optional(&q).await
     }
 
+    /// A live user by exact username (no e-mail fallback, unlike [`Store::user_by_login`]).
+    pub async fn user_by_username(&self, username: &str) -> Result<Option<User>, StoreError> {
+        let mut q = Self::user_select();
+        q.and_where(Expr::col("username").eq(username));
+        self.fetch_optional(&q).await
+    }
+
     pub async fn user_list(&self, keyword: &str, p: &PageParams) -> Result<Page<User>, StoreError> {
         let mut q = Self::user_select();
         if !keyword.is_empty() {

@@ -1,0 +1,133 @@
+//! Channels (compat spec §4.2). Admin only. Keys are blank in lists and never logged.
+
+use axum::extract::State;
+use hub_core::entity::Channel;
+use hub_store::repo::channels::{ChannelFilter, ORDER_FIELDS};
+
+use crate::{
+    AppState,
+    error::{ApiError, ApiResult, ok_data, ok_empty},
+    extract::{JsonBody, PathId, QueryMap},
+};
+
+pub async fn list(State(state): State<AppState>, q: QueryMap) -> ApiResult {
+    let page = q.page(ORDER_FIELDS, "-id")?;
+    let filter = ChannelFilter {
+        kind: q.int("type")?,
+        status: q.int("status")?,
+        name: q.opt("name").map(str::to_owned),
+        group: q.opt("group").map(str::to_owned),
+        models: q.opt("models").map(str::to_owned),
+        other: q.opt("other").map(str::to_owned),
+        key: q.opt("key").map(str::to_owned),
+        test_model: q.opt("test_model").map(str::to_owned),
+        tag: q.opt("tag").map(str::to_owned),
+        filter_tag: q.int("filter_tag")?.unwrap_or(0),
+    };
+    let mut page = state.store.channel_list(&filter, &page).await?;
+    for ch in &mut page.data {
+        ch.key.clear();
+    }
+    ok_data(page)
+}
+
+pub async fn get(State(state): State<AppState>, PathId(id): PathId) -> ApiResult {
+    let ch = state.store.channel_get(id).await?.ok_or_else(|| ApiError::msg(format!("渠道 {id} 不存在")))?;
+    ok_data(ch)
+}
+
+/// GORM's create defaults: zero values become the column defaults.
+fn apply_create_defaults(ch: &mut Channel) {
+    if ch.status == 0 {
+        ch.status = 1;
+    }
+    if ch.weight.is_none() {
+        ch.weight = Some(1);
+    }
+    if ch.group.is_empty() {
+        ch.group = "default".to_owned();
+    }
+    if ch.pre_cost == 0 {
+        ch.pre_cost = 1;
+    }
+    if ch.priority.is_none() {
+        ch.priority = Some(0);
+    }
+    for f in [&mut ch.base_url, &mut ch.model_headers, &mut ch.custom_parameter, &mut ch.proxy] {
+        if f.is_none() {
+            *f = Some(String::new());
+        }
+    }
+}
+
+fn validate(ch: &Channel) -> Result<(), ApiError> {
+    if ch.group.chars().count() > 32 {
+        return Err(ApiError::msg("分组（group）长度不能超过 32 个字符"));
+    }
+    if ch.tag.chars().count() > 32 {
+        return Err(ApiError::msg("标签（tag）长度不能超过 32 个字符"));
+    }
+    if let Some(m) = ch.model_mapping.as_deref().filter(|m| !m.trim().is_empty())
+        && serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(m).is_err()
+    {
+        return Err(ApiError::msg("模型映射（model_mapping）必须是合法的 JSON 对象"));
+    }
+    for (name, v) in [("model_headers", &ch.model_headers), ("custom_parameter", &ch.custom_parameter)] {
+        if let Some(v) = v.as_deref().filter(|v| !v.trim().is_empty())
+            && serde_json::from_str::<serde_json::Value>(v).is_err()
+        {
+            return Err(ApiError::msg(format!("{name} 必须是合法的 JSON")));
+        }
+    }
+    Ok(())
+}
+
+pub async fn create(State(state): State<AppState>, JsonBody(mut ch): JsonBody<Channel>) -> ApiResult {
+    if ch.name.trim().is_empty() {
+        return Err(ApiError::msg("渠道名称不能为空"));
+    }
+    let keys: Vec<String> = ch.key.lines().map(str::trim).filter(|k| !k.is_empty()).map(str::to_owned).collect();
+    if keys.is_empty() {
+        return Err(ApiError::msg("渠道密钥不能为空"));
+    }
+    apply_create_defaults(&mut ch);
+    validate(&ch)?;
+    ch.created_time = hub_store::now_unix();
+    ch.used_quota = 0;
+    let base_urls: Vec<String> = ch.base_url.as_deref().unwrap_or_default().lines().map(|s| s.trim().to_owned()).collect();
+    let base_name = ch.name.clone();
+    for (i, key) in keys.into_iter().enumerate() {
+        let mut one = ch.clone();
+        one.key = key;
+        if i >= 1 {
+            one.name = format!("{base_name}_{}", i + 1);
+        }
+        if !base_urls.is_empty() {
+            let url = base_urls.get(i).filter(|u| !u.is_empty()).unwrap_or(&base_urls[0]);
+            one.base_url = Some(url.clone());
+        }
+        state.store.channel_insert(&one).await?;
+    }
+    ok_empty()
+}
+
+pub async fn update(State(state): State<AppState>, JsonBody(mut ch): JsonBody<Channel>) -> ApiResult {
+    if ch.id <= 0 {
+        return Err(ApiError::msg("无效的参数：缺少渠道 id"));
+    }
+    let existing = state.store.channel_get(ch.id).await?.ok_or_else(|| ApiError::msg(format!("渠道 {} 不存在", ch.id)))?;
+    let full = !ch.models.is_empty();
+    if full && ch.key.trim().is_empty() {
+        // Lists blank the key; a client that echoes a listed channel back must not wipe it.
+        ch.key = existing.key;
+    }
+    validate(&ch)?;
+    state.store.channel_update(&ch, full).await?;
+    let fresh = state.store.channel_get(ch.id).await?.ok_or_else(|| ApiError::msg("渠道不存在"))?;
+    ok_data(fresh)
+}
+
+pub async fn delete(State(state): State<AppState>, PathId(id): PathId) -> ApiResult {
+    state.store.channel_soft_delete(id).await?;
+    ok_empty()
+}

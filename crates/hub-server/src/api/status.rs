@@ -1,0 +1,122 @@
+//! Public endpoints: `/api/status`, `/api/ownedby`, `/api/available_model` (compat spec §4.9).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use axum::{extract::State, http::HeaderMap};
+use hub_core::entity::{Price, comma_list};
+use serde_json::{Value, json};
+
+use crate::{
+    AppState, NodeType,
+    auth::optional_session_user,
+    error::{ApiResult, ok_data},
+};
+
+fn opt<'a>(opts: &'a HashMap<String, String>, k: &str, default: &'a str) -> &'a str {
+    opts.get(k).map(String::as_str).unwrap_or(default)
+}
+
+fn opt_bool(opts: &HashMap<String, String>, k: &str, default: bool) -> bool {
+    opts.get(k).map(|v| v == "true").unwrap_or(default)
+}
+
+fn opt_num(opts: &HashMap<String, String>, k: &str, default: f64) -> Value {
+    let n = opts.get(k).and_then(|v| v.parse::<f64>().ok()).unwrap_or(default);
+    if n.fract() == 0.0 && n.abs() < 9e15 { json!(n as i64) } else { json!(n) }
+}
+
+pub async fn status(State(state): State<AppState>) -> ApiResult {
+    let opts: HashMap<String, String> =
+        state.store.option_all().await?.into_iter().map(|o| (o.key, o.value)).collect();
+    let c = &state.config;
+    ok_data(json!({
+        "version": c.version,
+        "start_time": c.start_time,
+        "node_type": match c.node_type { NodeType::Master => "master", NodeType::Slave => "slave" },
+        "system_name": opt(&opts, "SystemName", "One Hub"),
+        "logo": opt(&opts, "Logo", ""),
+        "language": c.language,
+        "footer_html": opt(&opts, "Footer", ""),
+        "analytics_code": opt(&opts, "AnalyticsCode", ""),
+        "server_address": opt(&opts, "ServerAddress", ""),
+        "email_verification": opt_bool(&opts, "EmailVerificationEnabled", false),
+        "github_oauth": opt_bool(&opts, "GitHubOAuthEnabled", false),
+        "github_client_id": opt(&opts, "GitHubClientId", ""),
+        "oidc_auth": opt_bool(&opts, "OIDCAuthEnabled", false),
+        "lark_login": opt_bool(&opts, "LarkAuthEnabled", false),
+        "lark_client_id": opt(&opts, "LarkClientId", ""),
+        "wechat_qrcode": opt(&opts, "WeChatAccountQRCodeImageURL", ""),
+        "wechat_login": opt_bool(&opts, "WeChatAuthEnabled", false),
+        "turnstile_check": opt_bool(&opts, "TurnstileCheckEnabled", false),
+        "turnstile_site_key": opt(&opts, "TurnstileSiteKey", ""),
+        "top_up_link": opt(&opts, "TopUpLink", ""),
+        "chat_link": opt(&opts, "ChatLink", ""),
+        "chat_links": opt(&opts, "ChatLinks", ""),
+        "quota_per_unit": opt_num(&opts, "QuotaPerUnit", 500000.0),
+        "display_in_currency": opt_bool(&opts, "DisplayInCurrencyEnabled", true),
+        "telegram_bot": opt(&opts, "TelegramBotName", ""),
+        "mj_notify_enabled": opt_bool(&opts, "MjNotifyEnabled", false),
+        "PaymentUSDRate": opt_num(&opts, "PaymentUSDRate", 7.3),
+        "PaymentMinAmount": opt_num(&opts, "PaymentMinAmount", 1.0),
+        "RechargeDiscount": opt(&opts, "RechargeDiscount", ""),
+        "EnableSafe": opt_bool(&opts, "EnableSafe", false),
+        "SafeToolName": opt(&opts, "SafeToolName", ""),
+        "SafeKeyWords": opt(&opts, "SafeKeyWords", ""),
+        "UserInvoiceMonth": opt_bool(&opts, "UserInvoiceMonth", false),
+        "UptimeDomain": opt(&opts, "UptimeDomain", ""),
+        "UptimePageName": opt(&opts, "UptimePageName", ""),
+        "UptimeEnabled": opt_bool(&opts, "UptimeEnabled", false),
+    }))
+}
+
+pub async fn owned_by(State(state): State<AppState>) -> ApiResult {
+    let owners: BTreeMap<String, Value> = state
+        .store
+        .owner_all()
+        .await?
+        .into_iter()
+        .map(|o| (o.id.to_string(), json!({"id": o.id, "name": o.name, "icon": o.icon})))
+        .collect();
+    ok_data(owners)
+}
+
+/// The price that applies to `model`: exact row, else the first matching `prefix*` row,
+/// else One Hub's default (tokens, 30/30, channel type 0).
+pub fn price_for(prices: &[Price], model: &str) -> Price {
+    if let Some(p) = prices.iter().find(|p| p.model == model) {
+        return p.clone();
+    }
+    if let Some(p) = prices.iter().find(|p| p.model.strip_suffix('*').is_some_and(|pre| model.starts_with(pre))) {
+        return p.clone();
+    }
+    Price { model: model.to_owned(), kind: "tokens".to_owned(), input: 30.0, output: 30.0, ..Default::default() }
+}
+
+pub async fn available_model(State(state): State<AppState>, headers: HeaderMap) -> ApiResult {
+    let user_group = optional_session_user(&state, &headers).await.map(|u| u.group);
+    let groups = state.store.group_all().await?;
+    let visible: BTreeSet<String> = groups
+        .iter()
+        .filter(|g| g.enable.unwrap_or(true) && (g.public || Some(&g.symbol) == user_group.as_ref()))
+        .map(|g| g.symbol.clone())
+        .collect();
+    let prices = state.store.price_all().await?;
+    let owners: HashMap<i64, String> = state.store.owner_all().await?.into_iter().map(|o| (o.id, o.name)).collect();
+    let mut models: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for ch in state.store.channel_all().await?.into_iter().filter(|c| c.status == hub_core::role::CHANNEL_ENABLED) {
+        for g in comma_list(&ch.group).filter(|g| visible.contains(*g)) {
+            for m in comma_list(&ch.models) {
+                models.entry(m.to_owned()).or_default().insert(g.to_owned());
+            }
+        }
+    }
+    let data: BTreeMap<String, Value> = models
+        .into_iter()
+        .map(|(m, gs)| {
+            let price = price_for(&prices, &m);
+            let owner = owners.get(&price.channel_type).cloned().unwrap_or_else(|| "未知".to_owned());
+            (m, json!({"groups": gs, "owned_by": owner, "price": price}))
+        })
+        .collect();
+    ok_data(data)
+}

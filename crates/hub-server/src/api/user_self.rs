@@ -1,0 +1,128 @@
+//! Login, logout, self and access-token generation (compat spec §4.1).
+
+use std::net::SocketAddr;
+
+use axum::{
+    Extension, Json,
+    extract::State,
+    http::{HeaderMap, header},
+    response::IntoResponse,
+};
+use hub_core::{entity::User, role::USER_ENABLED};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{check_password, hash_password, new_access_token, verify_password};
+use crate::{
+    AppState,
+    auth::{Caller, clear_cookie},
+    error::{ApiError, ApiResult, ok_data},
+    extract::{JsonBody, PeerAddr},
+};
+
+#[derive(Deserialize)]
+pub struct LoginBody {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+}
+
+/// The client address for logs and `last_login_ip`: `TRUSTED_HEADER` when configured, else
+/// the peer address (never a spoofable `X-Forwarded-For`).
+pub fn client_ip(state: &AppState, headers: &HeaderMap, peer: Option<SocketAddr>) -> String {
+    let th = &state.config.trusted_header;
+    if !th.is_empty()
+        && let Some(v) = headers.get(th.as_str()).and_then(|v| v.to_str().ok())
+    {
+        let first = v.split(',').next().unwrap_or_default().trim();
+        if !first.is_empty() {
+            return first.to_owned();
+        }
+    }
+    peer.map(|p| p.ip().to_string()).unwrap_or_default()
+}
+
+pub async fn login(
+    State(state): State<AppState>,
+    PeerAddr(peer): PeerAddr,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<LoginBody>,
+) -> ApiResult {
+    if state.store.option_get("PasswordLoginEnabled").await?.as_deref() == Some("false") {
+        return Err(ApiError::msg("管理员关闭了密码登录"));
+    }
+    if body.username.is_empty() || body.password.is_empty() {
+        return Err(ApiError::msg("无效的参数"));
+    }
+    let denied = || ApiError::msg("用户名或密码错误，或用户已被封禁");
+    let user = state.store.user_by_login(&body.username).await?.ok_or_else(denied)?;
+    if user.status != USER_ENABLED || !verify_password(body.password, user.password.clone()).await {
+        return Err(denied());
+    }
+    let now = hub_store::now_unix();
+    let ip = client_ip(&state, &headers, peer);
+    state
+        .store
+        .user_update_fields(user.id, vec![("last_login_time", now.into()), ("last_login_ip", ip.into())])
+        .await?;
+    let cookie = state.sessions.issue(&user, now);
+    let data = User {
+        id: user.id,
+        username: user.username.clone(),
+        display_name: user.display_name.clone(),
+        role: user.role,
+        status: user.status,
+        avatar_url: user.avatar_url.clone(),
+        ..Default::default()
+    };
+    Ok(([(header::SET_COOKIE, cookie)], Json(json!({"success": true, "message": "", "data": data}))).into_response())
+}
+
+pub async fn logout() -> ApiResult {
+    Ok(([(header::SET_COOKIE, clear_cookie())], Json(json!({"success": true, "message": ""}))).into_response())
+}
+
+async fn load_self(state: &AppState, caller: &Caller) -> Result<User, ApiError> {
+    state.store.user_get(caller.id).await?.ok_or_else(|| ApiError::msg("用户不存在"))
+}
+
+pub async fn get_self(State(state): State<AppState>, Extension(caller): Extension<Caller>) -> ApiResult {
+    let mut user = load_self(&state, &caller).await?;
+    user.password.clear();
+    ok_data(user)
+}
+
+#[derive(Deserialize)]
+pub struct SelfUpdate {
+    #[serde(default)]
+    display_name: String,
+    #[serde(default)]
+    password: String,
+}
+
+pub async fn update_self(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    JsonBody(body): JsonBody<SelfUpdate>,
+) -> ApiResult {
+    if body.display_name.chars().count() > 20 {
+        return Err(ApiError::msg("显示名称长度不能超过 20 个字符"));
+    }
+    let mut fields: Vec<hub_store::repo::users::UserField> = Vec::new();
+    if !body.display_name.is_empty() {
+        fields.push(("display_name", body.display_name.into()));
+    }
+    if !body.password.is_empty() {
+        check_password(&body.password)?;
+        fields.push(("password", hash_password(body.password).await?.into()));
+    }
+    state.store.user_update_fields(caller.id, fields).await?;
+    Ok(Json(json!({"success": true, "message": ""})).into_response())
+}
+
+pub async fn regenerate_access_token(State(state): State<AppState>, Extension(caller): Extension<Caller>) -> ApiResult {
+    let token = new_access_token();
+    state.store.user_update_fields(caller.id, vec![("access_token", token.clone().into())]).await?;
+    ok_data(token)
+}

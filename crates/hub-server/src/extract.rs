@@ -1,0 +1,138 @@
+//! Extractors that turn every malformed input into One Hub's `{success:false, message}` instead
+//! of the framework's plain-text rejections.
+
+use std::collections::HashMap;
+
+use axum::{
+    body::Bytes,
+    extract::{FromRequest, FromRequestParts, Path, Request},
+    http::request::Parts,
+};
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+/// Largest admin-API body accepted (channels with many keys fit easily).
+pub const MAX_BODY: usize = 4 * 1024 * 1024;
+
+/// A JSON body; any problem is a clear `success:false` message.
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = read_body(req).await?;
+        parse_json(&bytes).map(JsonBody)
+    }
+}
+
+pub async fn read_body(req: Request) -> Result<Bytes, ApiError> {
+    axum::body::to_bytes(req.into_body(), MAX_BODY)
+        .await
+        .map_err(|_| ApiError::msg(format!("无效的参数：请求体超过 {} MiB 上限或无法读取", MAX_BODY / 1024 / 1024)))
+}
+
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::msg("无效的参数：请求体为空，需要 JSON"));
+    }
+    serde_json::from_slice(bytes).map_err(|e| ApiError::msg(format!("无效的参数：{e}")))
+}
+
+/// The query string as a map; malformed encodings are refused clearly.
+pub struct QueryMap(pub HashMap<String, String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for QueryMap {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let q = parts.uri.query().unwrap_or_default();
+        let pairs: Vec<(String, String)> =
+            serde_urlencoded_like(q).map_err(|_| ApiError::msg("无效的参数：查询字符串格式错误"))?;
+        Ok(QueryMap(pairs.into_iter().collect()))
+    }
+}
+
+fn serde_urlencoded_like(q: &str) -> Result<Vec<(String, String)>, ()> {
+    q.split('&')
+        .filter(|s| !s.is_empty())
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            Ok((percent_decode(k)?, percent_decode(v)?))
+        })
+        .collect()
+}
+
+/// Decodes `%XX` and `+` in a query component.
+pub fn percent_decode(s: &str) -> Result<String, ()> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = b.get(i + 1..i + 3).ok_or(())?;
+                let s = std::str::from_utf8(hex).map_err(|_| ())?;
+                out.push(u8::from_str_radix(s, 16).map_err(|_| ())?);
+                i += 2;
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).map_err(|_| ())
+}
+
+impl QueryMap {
+    pub fn str(&self, k: &str) -> &str {
+        self.0.get(k).map(String::as_str).unwrap_or_default()
+    }
+
+    pub fn opt(&self, k: &str) -> Option<&str> {
+        self.0.get(k).map(String::as_str)
+    }
+
+    /// An integer parameter; absent or empty → `None`; anything else must parse.
+    pub fn int(&self, k: &str) -> Result<Option<i64>, ApiError> {
+        match self.0.get(k).map(|s| s.trim()) {
+            None | Some("") => Ok(None),
+            Some(v) => v.parse().map(Some).map_err(|_| ApiError::msg(format!("参数 {k} 无效：应为整数，收到 '{v}'"))),
+        }
+    }
+
+    /// `page`, `size`, `order` checked against the endpoint's sortable fields.
+    pub fn page(&self, allowed: &[&str], default_order: &str) -> Result<hub_core::page::PageParams, ApiError> {
+        hub_core::page::parse_page(self.opt("page"), self.opt("size"), self.opt("order"), allowed, default_order)
+            .map_err(ApiError::Msg)
+    }
+}
+
+/// A numeric `{id}` path parameter; `/api/channel/abc` gets a clear message.
+pub struct PathId(pub i64);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path(raw): Path<String> =
+            Path::from_request_parts(parts, state).await.map_err(|_| ApiError::msg("无效的参数：缺少 id"))?;
+        raw.parse::<i64>()
+            .ok()
+            .filter(|id| *id > 0)
+            .map(PathId)
+            .ok_or_else(|| ApiError::msg(format!("无效的参数：id 应为正整数，收到 '{raw}'")))
+    }
+}
+
+/// The TCP peer address, when the server was started with connect info.
+pub struct PeerAddr(pub Option<std::net::SocketAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for PeerAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(PeerAddr(parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0)))
+    }
+}

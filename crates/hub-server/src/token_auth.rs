@@ -1,0 +1,90 @@
+//! Relay API-key authentication (compat spec §3.2, §3.3, §3.6, §5.3).
+//!
+//! A 59-character key's signature is checked before any database read; a legacy 48-character
+//! key is looked up directly. Then the owner must be enabled and the token usable.
+
+use hub_core::{
+    ChannelPin,
+    entity::{Token, User},
+    keys::{ExtractError, LEGACY_KEY_LEN, extract_key},
+    role::{ROLE_ADMIN, TOKEN_ENABLED, TOKEN_EXHAUSTED, TOKEN_EXPIRED, USER_ENABLED},
+};
+use hub_store::StoreError;
+
+use crate::AppState;
+
+/// Why a key was refused, with One Hub's status and message.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyAuthError {
+    #[error("无效的令牌")]
+    Invalid,
+    #[error("无效的渠道 Id")]
+    BadChannelId,
+    #[error("普通用户不支持指定渠道")]
+    SuffixNotAllowed,
+    #[error("令牌已过期")]
+    Expired,
+    #[error("令牌额度已用尽")]
+    Exhausted,
+    #[error("令牌状态不可用")]
+    Unavailable,
+    #[error("database error")]
+    Store(#[from] StoreError),
+}
+
+impl KeyAuthError {
+    /// HTTP status One Hub answers with.
+    pub fn status(&self) -> u16 {
+        match self {
+            KeyAuthError::Invalid | KeyAuthError::Expired | KeyAuthError::Exhausted | KeyAuthError::Unavailable => 401,
+            KeyAuthError::BadChannelId | KeyAuthError::SuffixNotAllowed => 403,
+            KeyAuthError::Store(_) => 500,
+        }
+    }
+}
+
+/// An authenticated relay caller.
+#[derive(Debug, Clone)]
+pub struct Authed {
+    pub token: Token,
+    pub user: User,
+    pub pin: ChannelPin,
+}
+
+/// Authenticates the raw credential (e.g. the `Authorization` header value).
+pub async fn authenticate(state: &AppState, raw: &str, now: i64) -> Result<Authed, KeyAuthError> {
+    let parsed = extract_key(raw).map_err(|e| match e {
+        ExtractError::Invalid => KeyAuthError::Invalid,
+        ExtractError::BadChannelId => KeyAuthError::BadChannelId,
+    })?;
+    let (token, user) = if parsed.key.len() == LEGACY_KEY_LEN && !parsed.key.contains('_') {
+        let token = state.store.token_by_key(parsed.key).await?.ok_or(KeyAuthError::Invalid)?;
+        let user = state.store.user_get(token.user_id).await?.ok_or(KeyAuthError::Invalid)?;
+        (token, user)
+    } else {
+        // Signature first: a forged key never reaches the database.
+        let (_token_id, user_id) = state.keys.verify(parsed.key).ok_or(KeyAuthError::Invalid)?;
+        let user = state.store.user_get(user_id as i64).await?.ok_or(KeyAuthError::Invalid)?;
+        if user.status != USER_ENABLED {
+            return Err(KeyAuthError::Invalid);
+        }
+        let token = state.store.token_by_key(parsed.key).await?.ok_or(KeyAuthError::Invalid)?;
+        (token, user)
+    };
+    if user.status != USER_ENABLED {
+        return Err(KeyAuthError::Invalid);
+    }
+    if parsed.has_suffix() && user.role < ROLE_ADMIN {
+        return Err(KeyAuthError::SuffixNotAllowed);
+    }
+    if token.status == TOKEN_EXPIRED || (token.expired_time != -1 && token.expired_time < now) {
+        return Err(KeyAuthError::Expired);
+    }
+    if token.status == TOKEN_EXHAUSTED || (!token.unlimited_quota && token.remain_quota <= 0) {
+        return Err(KeyAuthError::Exhausted);
+    }
+    if token.status != TOKEN_ENABLED {
+        return Err(KeyAuthError::Unavailable);
+    }
+    Ok(Authed { token, user, pin: parsed.pin })
+}

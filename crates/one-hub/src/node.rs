@@ -1,0 +1,173 @@
+//! Wiring of one node: database, secrets, bootstrap, Redis, HTTP server, graceful shutdown.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use hub_core::KeyCodec;
+use hub_server::{
+    AppState, ServerConfig,
+    bootstrap::{self, RootSeed},
+};
+use hub_store::{DbTarget, PoolConfig, Store, parse_dsn};
+use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+use tracing::info;
+
+use crate::cli::{NodeType, Settings};
+
+/// Anything that stops a node from starting, with a message an operator can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("invalid SQL_DSN: {0}")]
+    Dsn(String),
+    #[error("cannot open the database {target}: {source}")]
+    Db { target: String, source: hub_store::StoreError },
+    #[error(transparent)]
+    Secrets(#[from] crate::secrets::SecretsError),
+    #[error("invalid HASHIDS_SALT or USER_TOKEN_SECRET: {0}")]
+    Keys(#[from] hub_core::KeyError),
+    #[error(transparent)]
+    Bootstrap(#[from] bootstrap::BootstrapError),
+    #[error(transparent)]
+    Redis(#[from] hub_server::cache::RedisError),
+    #[error("cannot serve HTTP: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A started node; dropping it does not stop it, call [`RunningNode::shutdown`].
+#[derive(Debug)]
+pub struct RunningNode {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    pub bootstrap: bootstrap::BootstrapReport,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningNode {
+    /// Stops accepting, lets in-flight requests finish, closes the pool.
+    pub async fn shutdown(mut self) -> std::io::Result<()> {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        let res = (&mut self.task).await.unwrap_or(Ok(()));
+        self.state.store.close().await;
+        res
+    }
+
+    /// Waits until the server stops by itself (signal), then closes the pool.
+    pub async fn wait(mut self) -> std::io::Result<()> {
+        let res = (&mut self.task).await.unwrap_or(Ok(()));
+        self.state.store.close().await;
+        res
+    }
+}
+
+/// The directory that holds the SQLite file (for generated secrets and the root password).
+fn sqlite_dir(target: &DbTarget) -> Option<PathBuf> {
+    match target {
+        DbTarget::Sqlite { path, .. } => Some(
+            path.parent().filter(|p| !p.as_os_str().is_empty()).map(PathBuf::from).unwrap_or_else(|| PathBuf::from(".")),
+        ),
+        _ => None,
+    }
+}
+
+/// Starts a node on `listener`. `shutdown_on_signal` makes SIGTERM/Ctrl-C stop it.
+pub async fn start(settings: &Settings, listener: TcpListener, shutdown_on_signal: bool) -> Result<RunningNode, StartError> {
+    let target = parse_dsn(&settings.sql_dsn, &settings.sqlite_path, settings.sqlite_busy_timeout).map_err(StartError::Dsn)?;
+    let is_slave = settings.node_type == NodeType::Slave;
+    let dir = sqlite_dir(&target);
+    let secrets = crate::secrets::resolve(
+        settings.user_token_secret.as_deref(),
+        settings.session_secret.as_deref(),
+        if is_slave { None } else { dir.as_deref() },
+        is_slave,
+    )?;
+    if let Some(file) = secrets.file.as_ref() {
+        if secrets.generated {
+            info!(path = %file.display(), "generated USER_TOKEN_SECRET/SESSION_SECRET for this single-node SQLite deployment and saved them");
+        } else {
+            info!(path = %file.display(), "using USER_TOKEN_SECRET/SESSION_SECRET saved beside the database");
+        }
+    }
+    let keys = KeyCodec::new(&settings.hashids_salt, &secrets.user_token_secret)?;
+
+    let pool_cfg = PoolConfig {
+        max_idle: settings.sql_max_idle_conns,
+        max_open: settings.sql_max_open_conns,
+        max_lifetime_secs: settings.sql_max_lifetime,
+        connect_timeout: Duration::from_secs(settings.connect_timeout.max(1) * 2),
+    };
+    info!(db = %target.redacted(), node_type = settings.node_type.as_str(), "opening database");
+    let store = Store::connect(&target, &pool_cfg)
+        .await
+        .map_err(|source| StartError::Db { target: target.redacted(), source })?;
+
+    let report = if is_slave {
+        bootstrap::check_slave(&store).await?;
+        bootstrap::BootstrapReport::default()
+    } else {
+        let seed = RootSeed {
+            password: settings.initial_root_password.clone(),
+            access_token: settings.initial_root_access_token.clone(),
+            dir: dir.clone().unwrap_or_else(|| PathBuf::from(".")),
+        };
+        bootstrap::init_master(&store, &seed).await?
+    };
+
+    let redis = if settings.redis_conn_string.is_empty() {
+        None
+    } else {
+        let cm = hub_server::cache::connect(&settings.redis_conn_string, settings.redis_db).await?;
+        info!(redis = %hub_server::cache::redact(&settings.redis_conn_string), db = settings.redis_db, "connected to Redis");
+        Some(cm)
+    };
+
+    let config = ServerConfig {
+        node_type: if is_slave { hub_server::NodeType::Slave } else { hub_server::NodeType::Master },
+        language: settings.language.clone(),
+        trusted_header: settings.trusted_header.clone(),
+        ..ServerConfig::default()
+    };
+    let mut state = AppState::new(store, keys, &secrets.session_secret, config);
+    state.redis = redis;
+    let app = hub_server::build_router(state.clone());
+    let addr = listener.local_addr()?;
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async move {
+                if shutdown_on_signal {
+                    tokio::select! {
+                        _ = rx => {}
+                        _ = signal() => { info!("shutdown signal received; finishing in-flight requests"); }
+                    }
+                } else {
+                    let _ = rx.await;
+                }
+            })
+            .await
+    });
+    info!(%addr, "One Hub is listening");
+    Ok(RunningNode { addr, state, bootstrap: report, stop: Some(tx), task })
+}
+
+async fn signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}
