@@ -27,10 +27,35 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     }
 }
 
+/// Reads the body up to [`MAX_BODY`]. A larger body is still drained (up to a hard cap) so
+/// the client receives the clear error instead of a connection reset mid-upload.
 pub async fn read_body(req: Request) -> Result<Bytes, ApiError> {
-    axum::body::to_bytes(req.into_body(), MAX_BODY)
-        .await
-        .map_err(|_| ApiError::msg(format!("无效的参数：请求体超过 {} MiB 上限或无法读取", MAX_BODY / 1024 / 1024)))
+    use axum::body::HttpBody;
+    const DRAIN_CAP: usize = 64 * 1024 * 1024;
+    let mut body = req.into_body();
+    let mut buf: Vec<u8> = Vec::new();
+    let mut seen = 0usize;
+    loop {
+        let frame = std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await;
+        match frame {
+            None => break,
+            Some(Err(_)) => return Err(ApiError::msg("无效的参数：无法读取请求体")),
+            Some(Ok(f)) => {
+                if let Ok(data) = f.into_data() {
+                    seen += data.len();
+                    if seen <= MAX_BODY {
+                        buf.extend_from_slice(&data);
+                    } else if seen > DRAIN_CAP {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    if seen > MAX_BODY {
+        return Err(ApiError::msg(format!("无效的参数：请求体超过 {} MiB 上限", MAX_BODY / 1024 / 1024)));
+    }
+    Ok(Bytes::from(buf))
 }
 
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
@@ -48,8 +73,8 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryMap {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let q = parts.uri.query().unwrap_or_default();
-        let pairs: Vec<(String, String)> =
-            serde_urlencoded_like(q).map_err(|_| ApiError::msg("无效的参数：查询字符串格式错误"))?;
+        let pairs: Vec<(String, String)> = serde_urlencoded_like(q)
+            .map_err(|_| ApiError::msg("无效的参数：查询字符串格式错误"))?;
         Ok(QueryMap(pairs.into_iter().collect()))
     }
 }
@@ -65,6 +90,10 @@ fn serde_urlencoded_like(q: &str) -> Result<Vec<(String, String)>, ()> {
 }
 
 /// Decodes `%XX` and `+` in a query component.
+#[expect(
+    clippy::result_unit_err,
+    reason = "callers map any failure to one fixed message"
+)]
 pub fn percent_decode(s: &str) -> Result<String, ()> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
@@ -98,14 +127,27 @@ impl QueryMap {
     pub fn int(&self, k: &str) -> Result<Option<i64>, ApiError> {
         match self.0.get(k).map(|s| s.trim()) {
             None | Some("") => Ok(None),
-            Some(v) => v.parse().map(Some).map_err(|_| ApiError::msg(format!("参数 {k} 无效：应为整数，收到 '{v}'"))),
+            Some(v) => v
+                .parse()
+                .map(Some)
+                .map_err(|_| ApiError::msg(format!("参数 {k} 无效：应为整数，收到 '{v}'"))),
         }
     }
 
     /// `page`, `size`, `order` checked against the endpoint's sortable fields.
-    pub fn page(&self, allowed: &[&str], default_order: &str) -> Result<hub_core::page::PageParams, ApiError> {
-        hub_core::page::parse_page(self.opt("page"), self.opt("size"), self.opt("order"), allowed, default_order)
-            .map_err(ApiError::Msg)
+    pub fn page(
+        &self,
+        allowed: &[&str],
+        default_order: &str,
+    ) -> Result<hub_core::page::PageParams, ApiError> {
+        hub_core::page::parse_page(
+            self.opt("page"),
+            self.opt("size"),
+            self.opt("order"),
+            allowed,
+            default_order,
+        )
+        .map_err(ApiError::Msg)
     }
 }
 
@@ -116,8 +158,9 @@ impl<S: Send + Sync> FromRequestParts<S> for PathId {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let Path(raw): Path<String> =
-            Path::from_request_parts(parts, state).await.map_err(|_| ApiError::msg("无效的参数：缺少 id"))?;
+        let Path(raw): Path<String> = Path::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::msg("无效的参数：缺少 id"))?;
         raw.parse::<i64>()
             .ok()
             .filter(|id| *id > 0)
@@ -133,6 +176,11 @@ impl<S: Send + Sync> FromRequestParts<S> for PeerAddr {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(PeerAddr(parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0)))
+        Ok(PeerAddr(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0),
+        ))
     }
 }

@@ -14,7 +14,11 @@ use rand::{Rng, distr::Alphanumeric};
 
 /// `n` random characters of `[0-9a-zA-Z]`.
 pub fn random_alnum(n: usize) -> String {
-    rand::rng().sample_iter(&Alphanumeric).take(n).map(char::from).collect()
+    rand::rng()
+        .sample_iter(&Alphanumeric)
+        .take(n)
+        .map(char::from)
+        .collect()
 }
 
 /// A user access token: 32 lowercase hex characters (a UUID without dashes).
@@ -34,7 +38,9 @@ pub async fn hash_password(password: String) -> Result<String, crate::error::Api
 
 /// bcrypt verification off the async runtime; any malformed hash verifies as false.
 pub async fn verify_password(password: String, hash: String) -> bool {
-    tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash).unwrap_or(false)).await.unwrap_or(false)
+    tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash).unwrap_or(false))
+        .await
+        .unwrap_or(false)
 }
 
 /// Validates a new password the way One Hub does (8–20 characters).
