@@ -50,13 +50,16 @@ pub const CHANNEL_TYPES: &[(i64, &str)] = &[
 
 /// Channel type ids One Hub seeds into `model_owned_by` at every start.
 pub const DEFAULT_OWNER_IDS: &[i64] = &[
-    1, 11, 14, 15, 16, 17, 18, 19, 20, 23, 25, 26, 27, 28, 29, 30, 31, 33, 34, 35, 36, 37, 38, 39, 40, 41, 43, 44, 45,
-    46, 47, 48, 51, 53, 56,
+    1, 11, 14, 15, 16, 17, 18, 19, 20, 23, 25, 26, 27, 28, 29, 30, 31, 33, 34, 35, 36, 37, 38, 39,
+    40, 41, 43, 44, 45, 46, 47, 48, 51, 53, 56,
 ];
 
 /// Provider name of a channel type, if the id is current.
 pub fn type_name(id: i64) -> Option<&'static str> {
-    CHANNEL_TYPES.iter().find(|(i, _)| *i == id).map(|(_, n)| *n)
+    CHANNEL_TYPES
+        .iter()
+        .find(|(i, _)| *i == id)
+        .map(|(_, n)| *n)
 }
 
 /// The default `(id, name, icon)` model owners.

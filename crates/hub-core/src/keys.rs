@@ -20,7 +20,9 @@ const MIN_PAYLOAD_LEN: u8 = 15;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum KeyError {
-    #[error("HASHIDS_SALT must have at least 3 unique ASCII characters and no '_' (got {0} usable)")]
+    #[error(
+        "HASHIDS_SALT must have at least 3 unique ASCII characters and no '_' (got {0} usable)"
+    )]
     BadAlphabet(usize),
     #[error("USER_TOKEN_SECRET must not be empty")]
     EmptySecret,
@@ -46,12 +48,20 @@ impl KeyCodec {
         if secret.is_empty() {
             return Err(KeyError::EmptySecret);
         }
-        let alphabet = if alphabet.is_empty() { DEFAULT_ALPHABET } else { alphabet };
+        let alphabet = if alphabet.is_empty() {
+            DEFAULT_ALPHABET
+        } else {
+            alphabet
+        };
         let chars: Vec<char> = alphabet.chars().collect();
         let mut unique = chars.clone();
         unique.sort_unstable();
         unique.dedup();
-        if !alphabet.is_ascii() || chars.contains(&'_') || unique.len() != chars.len() || chars.len() < 3 {
+        if !alphabet.is_ascii()
+            || chars.contains(&'_')
+            || unique.len() != chars.len()
+            || chars.len() < 3
+        {
             return Err(KeyError::BadAlphabet(unique.len()));
         }
         let sqids = Sqids::builder()
@@ -60,14 +70,20 @@ impl KeyCodec {
             .blocklist(Default::default())
             .build()
             .map_err(|_| KeyError::BadAlphabet(unique.len()))?;
-        Ok(Self { sqids, secret: secret.as_bytes().to_vec() })
+        Ok(Self {
+            sqids,
+            secret: secret.as_bytes().to_vec(),
+        })
     }
 
     fn sign(&self, payload: &str) -> String {
         URL_SAFE_NO_PAD.encode(self.mac(payload).finalize().into_bytes())
     }
 
-    #[expect(clippy::expect_used, reason = "HMAC accepts keys of any length; this cannot fail")]
+    #[expect(
+        clippy::expect_used,
+        reason = "HMAC accepts keys of any length; this cannot fail"
+    )]
     fn mac(&self, payload: &str) -> HmacSha256 {
         let mut mac = HmacSha256::new_from_slice(&self.secret).expect("HMAC key of any length");
         mac.update(payload.as_bytes());
@@ -76,7 +92,10 @@ impl KeyCodec {
 
     /// Builds the key for a token (stored without `sk-`).
     pub fn generate(&self, token_id: u64, user_id: u64) -> Result<String, KeyError> {
-        let payload = self.sqids.encode(&[token_id, user_id]).map_err(|_| KeyError::Encode)?;
+        let payload = self
+            .sqids
+            .encode(&[token_id, user_id])
+            .map_err(|_| KeyError::Encode)?;
         let sig = self.sign(&payload);
         Ok(format!("{payload}_{sig}"))
     }

@@ -27,7 +27,9 @@ pub fn parse_page(
     let int = |name: &str, v: Option<&str>| -> Result<i64, String> {
         match v.map(str::trim) {
             None | Some("") => Ok(0),
-            Some(s) => s.parse::<i64>().map_err(|_| format!("参数 {name} 无效：应为整数，收到 '{s}'")),
+            Some(s) => s
+                .parse::<i64>()
+                .map_err(|_| format!("参数 {name} 无效：应为整数，收到 '{s}'")),
         }
     };
     let page = int("page", page)?.max(1) as u64;
@@ -54,7 +56,11 @@ pub fn parse_page(
     if fields.is_empty() {
         fields.push(("id".to_owned(), true));
     }
-    Ok(PageParams { page, size, order: fields })
+    Ok(PageParams {
+        page,
+        size,
+        order: fields,
+    })
 }
 
 #[cfg(test)]
@@ -71,17 +77,32 @@ mod tests {
         assert_eq!(p.order, vec![("id".to_owned(), true)]);
         let p = parse_page(Some("0"), Some("-5"), Some("name,-id"), ALLOWED, "-id").unwrap();
         assert_eq!((p.page, p.size), (1, 10));
-        assert_eq!(p.order, vec![("name".to_owned(), false), ("id".to_owned(), true)]);
-        assert_eq!(parse_page(Some("3"), Some("20"), None, ALLOWED, "-id").unwrap().offset(), 40);
+        assert_eq!(
+            p.order,
+            vec![("name".to_owned(), false), ("id".to_owned(), true)]
+        );
+        assert_eq!(
+            parse_page(Some("3"), Some("20"), None, ALLOWED, "-id")
+                .unwrap()
+                .offset(),
+            40
+        );
     }
 
     #[test]
     fn errors() {
-        assert_eq!(parse_page(None, Some("101"), None, ALLOWED, "-id").unwrap_err(), "size 参数不能超过 100");
+        assert_eq!(
+            parse_page(None, Some("101"), None, ALLOWED, "-id").unwrap_err(),
+            "size 参数不能超过 100"
+        );
         assert_eq!(
             parse_page(None, None, Some("password"), ALLOWED, "-id").unwrap_err(),
             "不允许对字段 'password' 进行排序"
         );
-        assert!(parse_page(Some("x"), None, None, ALLOWED, "-id").unwrap_err().contains("page"));
+        assert!(
+            parse_page(Some("x"), None, None, ALLOWED, "-id")
+                .unwrap_err()
+                .contains("page")
+        );
     }
 }

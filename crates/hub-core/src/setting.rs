@@ -68,7 +68,10 @@ impl<'de> Deserialize<'de> for Limits {
                 limit_model_setting: ModelLimit { enabled, models },
                 limits_ip_setting: IpLimit::default(),
             },
-            Some(LimitsRepr::New { limit_model_setting, limits_ip_setting }) => Limits {
+            Some(LimitsRepr::New {
+                limit_model_setting,
+                limits_ip_setting,
+            }) => Limits {
                 limit_model_setting: limit_model_setting.unwrap_or_default(),
                 limits_ip_setting: limits_ip_setting.unwrap_or_default(),
             },
@@ -117,9 +120,13 @@ mod tests {
 
     #[test]
     fn old_limits_shape_is_read() {
-        let s = TokenSetting::from_stored(Some(r#"{"limits":{"enabled":true,"models":["gpt-4o"]}}"#));
+        let s =
+            TokenSetting::from_stored(Some(r#"{"limits":{"enabled":true,"models":["gpt-4o"]}}"#));
         assert!(s.limits.limit_model_setting.enabled);
-        assert_eq!(s.limits.limit_model_setting.models, Some(vec!["gpt-4o".to_owned()]));
+        assert_eq!(
+            s.limits.limit_model_setting.models,
+            Some(vec!["gpt-4o".to_owned()])
+        );
         assert!(!s.limits.limits_ip_setting.enabled);
     }
 
@@ -131,15 +138,24 @@ mod tests {
         assert!(s.limits.limits_ip_setting.enabled);
         assert_eq!(s.billing_tag.as_deref(), Some("x"));
         assert_eq!(TokenSetting::from_stored(None), TokenSetting::default());
-        assert_eq!(TokenSetting::from_stored(Some("null")), TokenSetting::default());
-        assert_eq!(TokenSetting::from_stored(Some("{")), TokenSetting::default());
+        assert_eq!(
+            TokenSetting::from_stored(Some("null")),
+            TokenSetting::default()
+        );
+        assert_eq!(
+            TokenSetting::from_stored(Some("{")),
+            TokenSetting::default()
+        );
     }
 
     #[test]
     fn heartbeat_validation() {
         let mut s = TokenSetting::default();
         assert!(s.validate().is_ok());
-        s.heartbeat = Heartbeat { enabled: true, timeout_seconds: 10 };
+        s.heartbeat = Heartbeat {
+            enabled: true,
+            timeout_seconds: 10,
+        };
         assert!(s.validate().is_err());
         s.heartbeat.timeout_seconds = 30;
         assert!(s.validate().is_ok());

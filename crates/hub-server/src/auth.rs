@@ -54,10 +54,15 @@ impl std::fmt::Debug for SessionCodec {
 
 impl SessionCodec {
     pub fn new(secret: &str) -> Self {
-        Self { secret: secret.as_bytes().to_vec() }
+        Self {
+            secret: secret.as_bytes().to_vec(),
+        }
     }
 
-    #[expect(clippy::expect_used, reason = "HMAC accepts keys of any length; this cannot fail")]
+    #[expect(
+        clippy::expect_used,
+        reason = "HMAC accepts keys of any length; this cannot fail"
+    )]
     fn sign(&self, data: &[u8]) -> Vec<u8> {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.secret).expect("HMAC key of any length");
         mac.update(data);
@@ -75,7 +80,9 @@ impl SessionCodec {
         };
         let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&payload).unwrap_or_default());
         let sig = URL_SAFE_NO_PAD.encode(self.sign(body.as_bytes()));
-        format!("{COOKIE_NAME}={body}.{sig}; Path=/; Max-Age={SESSION_TTL_SECS}; HttpOnly; SameSite=Strict")
+        format!(
+            "{COOKIE_NAME}={body}.{sig}; Path=/; Max-Age={SESSION_TTL_SECS}; HttpOnly; SameSite=Strict"
+        )
     }
 
     /// The user id in a valid, unexpired cookie value.
@@ -116,14 +123,18 @@ fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// `Ok(None)`: no credential was presented at all.
 pub async fn identify(state: &AppState, headers: &HeaderMap) -> Result<Option<User>, ApiError> {
     let now = hub_store::now_unix();
-    if let Some(id) = cookie_value(headers, COOKIE_NAME).and_then(|v| state.sessions.verify(v, now)) {
+    if let Some(id) = cookie_value(headers, COOKIE_NAME).and_then(|v| state.sessions.verify(v, now))
+    {
         // Re-read the user so that a disabled user or a changed role takes effect at once.
         return match state.store.user_get(id).await? {
             Some(u) => Ok(Some(u)),
             None => Err(ApiError::msg("无权进行此操作，用户不存在")),
         };
     }
-    let Some(auth) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
+    let Some(auth) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
         return Ok(None);
     };
     let token = auth.replacen("Bearer ", "", 1);
@@ -139,7 +150,11 @@ pub async fn identify(state: &AppState, headers: &HeaderMap) -> Result<Option<Us
 
 /// Middleware body: authenticates and enforces `access`, then runs the handler with a
 /// [`Caller`] in the request extensions.
-pub async fn require(State((state, access)): State<(AppState, Access)>, mut req: Request, next: Next) -> Response {
+pub async fn require(
+    State((state, access)): State<(AppState, Access)>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     match check(&state, access, req.headers()).await {
         Ok(caller) => {
             req.extensions_mut().insert(caller);
@@ -150,20 +165,34 @@ pub async fn require(State((state, access)): State<(AppState, Access)>, mut req:
 }
 
 async fn check(state: &AppState, access: Access, headers: &HeaderMap) -> Result<Caller, ApiError> {
-    let user = identify(state, headers).await?.ok_or(ApiError::NoCredential)?;
+    let user = identify(state, headers)
+        .await?
+        .ok_or(ApiError::NoCredential)?;
     if user.status != USER_ENABLED {
         return Err(ApiError::msg("用户已被封禁"));
     }
     if user.role < access.min_role() {
         return Err(ApiError::msg("无权进行此操作，权限不足"));
     }
-    Ok(Caller { id: user.id, username: user.username, role: user.role, group: user.group })
+    Ok(Caller {
+        id: user.id,
+        username: user.username,
+        role: user.role,
+        group: user.group,
+    })
 }
 
 /// For public routes that behave differently for a logged-in user (session only, as One Hub).
 pub async fn optional_session_user(state: &AppState, headers: &HeaderMap) -> Option<User> {
-    let id = cookie_value(headers, COOKIE_NAME).and_then(|v| state.sessions.verify(v, hub_store::now_unix()))?;
-    state.store.user_get(id).await.ok().flatten().filter(|u| u.status == USER_ENABLED)
+    let id = cookie_value(headers, COOKIE_NAME)
+        .and_then(|v| state.sessions.verify(v, hub_store::now_unix()))?;
+    state
+        .store
+        .user_get(id)
+        .await
+        .ok()
+        .flatten()
+        .filter(|u| u.status == USER_ENABLED)
 }
 
 #[cfg(test)]
@@ -174,9 +203,20 @@ mod tests {
     #[test]
     fn session_round_trip_and_tamper() {
         let c = SessionCodec::new("s3cret");
-        let user = User { id: 7, username: "u".into(), role: 10, status: 1, ..Default::default() };
+        let user = User {
+            id: 7,
+            username: "u".into(),
+            role: 10,
+            status: 1,
+            ..Default::default()
+        };
         let cookie = c.issue(&user, 1000);
-        let value = cookie.strip_prefix("session=").unwrap().split(';').next().unwrap();
+        let value = cookie
+            .strip_prefix("session=")
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap();
         assert_eq!(c.verify(value, 1001), Some(7));
         assert_eq!(c.verify(value, 1000 + SESSION_TTL_SECS + 1), None);
         assert_eq!(SessionCodec::new("other").verify(value, 1001), None);

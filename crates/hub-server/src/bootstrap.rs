@@ -17,7 +17,10 @@ pub enum BootstrapError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("cannot write {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot hash the initial root password")]
     Hash,
     #[error(
@@ -47,7 +50,10 @@ pub struct BootstrapReport {
 }
 
 /// Master start-up.
-pub async fn init_master(store: &Store, root: &RootSeed) -> Result<BootstrapReport, BootstrapError> {
+pub async fn init_master(
+    store: &Store,
+    root: &RootSeed,
+) -> Result<BootstrapReport, BootstrapError> {
     let schema = store.ensure_schema().await?;
     store.seed_user_groups().await?;
     store.seed_old_token_max_id().await?;
@@ -55,7 +61,10 @@ pub async fn init_master(store: &Store, root: &RootSeed) -> Result<BootstrapRepo
     if added > 0 {
         info!(added, "seeded model owners");
     }
-    let mut report = BootstrapReport { created_tables: schema.created, ..Default::default() };
+    let mut report = BootstrapReport {
+        created_tables: schema.created,
+        ..Default::default()
+    };
     if store.user_count().await? == 0 {
         report.password_file = create_root(store, root).await?;
         report.root_created = true;
@@ -65,7 +74,11 @@ pub async fn init_master(store: &Store, root: &RootSeed) -> Result<BootstrapRepo
 
 /// Slave start-up: never runs DDL; only checks that the master has created the schema.
 pub async fn check_slave(store: &Store) -> Result<(), BootstrapError> {
-    if store.tables().await?.iter().any(|t| t == "channels") { Ok(()) } else { Err(BootstrapError::NoSchema) }
+    if store.tables().await?.iter().any(|t| t == "channels") {
+        Ok(())
+    } else {
+        Err(BootstrapError::NoSchema)
+    }
 }
 
 async fn create_root(store: &Store, seed: &RootSeed) -> Result<Option<PathBuf>, BootstrapError> {
@@ -80,7 +93,9 @@ async fn create_root(store: &Store, seed: &RootSeed) -> Result<Option<PathBuf>, 
     } else {
         None
     };
-    let hash = hash_password(password).await.map_err(|_| BootstrapError::Hash)?;
+    let hash = hash_password(password)
+        .await
+        .map_err(|_| BootstrapError::Hash)?;
     let user = User {
         username: "root".to_owned(),
         password: hash,
@@ -108,7 +123,10 @@ async fn create_root(store: &Store, seed: &RootSeed) -> Result<Option<PathBuf>, 
 /// Writes `content` to `path` readable only by the owner (0600 on Unix).
 pub fn write_secret_file(path: &Path, content: &str) -> Result<(), BootstrapError> {
     use std::io::Write;
-    let io = |source| BootstrapError::Io { path: path.to_owned(), source };
+    let io = |source| BootstrapError::Io {
+        path: path.to_owned(),
+        source,
+    };
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create(true).truncate(true);
     #[cfg(unix)]
@@ -120,7 +138,8 @@ pub fn write_secret_file(path: &Path, content: &str) -> Result<(), BootstrapErro
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        f.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(io)?;
     }
     f.write_all(content.as_bytes()).map_err(io)
 }

@@ -38,7 +38,9 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, message) = match self {
             ApiError::Msg(m) => (StatusCode::OK, m),
-            ApiError::NoCredential => (StatusCode::UNAUTHORIZED, ApiError::NoCredential.to_string()),
+            ApiError::NoCredential => {
+                (StatusCode::UNAUTHORIZED, ApiError::NoCredential.to_string())
+            }
             ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
             ApiError::Store(e) => {
                 if e.is_unique_violation() {

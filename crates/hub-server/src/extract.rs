@@ -53,7 +53,10 @@ pub async fn read_body(req: Request) -> Result<Bytes, ApiError> {
         }
     }
     if seen > MAX_BODY {
-        return Err(ApiError::msg(format!("无效的参数：请求体超过 {} MiB 上限", MAX_BODY / 1024 / 1024)));
+        return Err(ApiError::msg(format!(
+            "无效的参数：请求体超过 {} MiB 上限",
+            MAX_BODY / 1024 / 1024
+        )));
     }
     Ok(Bytes::from(buf))
 }

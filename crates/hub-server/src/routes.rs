@@ -35,7 +35,15 @@ where
     T: 'static,
 {
     let filter = MethodFilter::try_from(method.clone()).unwrap_or(MethodFilter::GET);
-    Route { info: RouteInfo { method, path, access, json_body }, handler: on(filter, h) }
+    Route {
+        info: RouteInfo {
+            method,
+            path,
+            access,
+            json_body,
+        },
+        handler: on(filter, h),
+    }
 }
 
 fn routes() -> Vec<Route> {
@@ -45,57 +53,189 @@ fn routes() -> Vec<Route> {
         // Public
         r(M::GET, "/api/status", Public, false, api::status::status),
         r(M::GET, "/api/ownedby", Public, false, api::status::owned_by),
-        r(M::GET, "/api/available_model", Public, false, api::status::available_model),
+        r(
+            M::GET,
+            "/api/available_model",
+            Public,
+            false,
+            api::status::available_model,
+        ),
         r(M::GET, "/api/prices", Public, false, api::prices::list),
-        r(M::POST, "/api/user/login", Public, true, api::user_self::login),
-        r(M::GET, "/api/user/logout", Public, false, api::user_self::logout),
+        r(
+            M::POST,
+            "/api/user/login",
+            Public,
+            true,
+            api::user_self::login,
+        ),
+        r(
+            M::GET,
+            "/api/user/logout",
+            Public,
+            false,
+            api::user_self::logout,
+        ),
         // Self
-        r(M::GET, "/api/user/self", User, false, api::user_self::get_self),
-        r(M::PUT, "/api/user/self", User, true, api::user_self::update_self),
-        r(M::GET, "/api/user/token", User, false, api::user_self::regenerate_access_token),
+        r(
+            M::GET,
+            "/api/user/self",
+            User,
+            false,
+            api::user_self::get_self,
+        ),
+        r(
+            M::PUT,
+            "/api/user/self",
+            User,
+            true,
+            api::user_self::update_self,
+        ),
+        r(
+            M::GET,
+            "/api/user/token",
+            User,
+            false,
+            api::user_self::regenerate_access_token,
+        ),
         // Tokens (the caller's own)
         r(M::GET, "/api/token/", User, false, api::tokens::list),
         r(M::GET, "/api/token/{id}", User, false, api::tokens::get),
         r(M::POST, "/api/token/", User, true, api::tokens::create),
         r(M::PUT, "/api/token/", User, true, api::tokens::update),
-        r(M::DELETE, "/api/token/{id}", User, false, api::tokens::delete),
+        r(
+            M::DELETE,
+            "/api/token/{id}",
+            User,
+            false,
+            api::tokens::delete,
+        ),
         // Channels
         r(M::GET, "/api/channel/", Admin, false, api::channels::list),
-        r(M::GET, "/api/channel/{id}", Admin, false, api::channels::get),
+        r(
+            M::GET,
+            "/api/channel/{id}",
+            Admin,
+            false,
+            api::channels::get,
+        ),
         r(M::POST, "/api/channel/", Admin, true, api::channels::create),
         r(M::PUT, "/api/channel/", Admin, true, api::channels::update),
-        r(M::DELETE, "/api/channel/{id}", Admin, false, api::channels::delete),
+        r(
+            M::DELETE,
+            "/api/channel/{id}",
+            Admin,
+            false,
+            api::channels::delete,
+        ),
         // Users
         r(M::GET, "/api/user/", Admin, false, api::users::list),
         r(M::GET, "/api/user/{id}", Admin, false, api::users::get),
         r(M::POST, "/api/user/", Admin, true, api::users::create),
         r(M::PUT, "/api/user/", Admin, true, api::users::update),
-        r(M::DELETE, "/api/user/{id}", Admin, false, api::users::delete),
+        r(
+            M::DELETE,
+            "/api/user/{id}",
+            Admin,
+            false,
+            api::users::delete,
+        ),
         r(M::POST, "/api/user/manage", Admin, true, api::users::manage),
-        r(M::POST, "/api/user/quota/{id}", Admin, true, api::users::add_quota),
+        r(
+            M::POST,
+            "/api/user/quota/{id}",
+            Admin,
+            true,
+            api::users::add_quota,
+        ),
         // Options
         r(M::GET, "/api/option/", Root, false, api::options::list),
         r(M::PUT, "/api/option/", Root, true, api::options::update),
         // Prices
-        r(M::GET, "/api/prices/model_list", Admin, false, api::prices::model_list),
-        r(M::POST, "/api/prices/single", Admin, true, api::prices::add_single),
-        r(M::PUT, "/api/prices/single/{*model}", Admin, true, api::prices::update_single),
-        r(M::DELETE, "/api/prices/single/{*model}", Admin, false, api::prices::delete_single),
-        r(M::POST, "/api/prices/multiple", Admin, true, api::prices::update_multiple),
-        r(M::PUT, "/api/prices/multiple/delete", Admin, true, api::prices::delete_multiple),
+        r(
+            M::GET,
+            "/api/prices/model_list",
+            Admin,
+            false,
+            api::prices::model_list,
+        ),
+        r(
+            M::POST,
+            "/api/prices/single",
+            Admin,
+            true,
+            api::prices::add_single,
+        ),
+        r(
+            M::PUT,
+            "/api/prices/single/{*model}",
+            Admin,
+            true,
+            api::prices::update_single,
+        ),
+        r(
+            M::DELETE,
+            "/api/prices/single/{*model}",
+            Admin,
+            false,
+            api::prices::delete_single,
+        ),
+        r(
+            M::POST,
+            "/api/prices/multiple",
+            Admin,
+            true,
+            api::prices::update_multiple,
+        ),
+        r(
+            M::PUT,
+            "/api/prices/multiple/delete",
+            Admin,
+            true,
+            api::prices::delete_multiple,
+        ),
         // User groups
         r(M::GET, "/api/user_group/", Admin, false, api::groups::list),
-        r(M::GET, "/api/user_group/{id}", Admin, false, api::groups::get),
-        r(M::POST, "/api/user_group/", Admin, true, api::groups::create),
+        r(
+            M::GET,
+            "/api/user_group/{id}",
+            Admin,
+            false,
+            api::groups::get,
+        ),
+        r(
+            M::POST,
+            "/api/user_group/",
+            Admin,
+            true,
+            api::groups::create,
+        ),
         r(M::PUT, "/api/user_group/", Admin, true, api::groups::update),
-        r(M::PUT, "/api/user_group/enable/{id}", Admin, false, api::groups::toggle_enable),
-        r(M::DELETE, "/api/user_group/{id}", Admin, false, api::groups::delete),
+        r(
+            M::PUT,
+            "/api/user_group/enable/{id}",
+            Admin,
+            false,
+            api::groups::toggle_enable,
+        ),
+        r(
+            M::DELETE,
+            "/api/user_group/{id}",
+            Admin,
+            false,
+            api::groups::delete,
+        ),
         // Logs
         r(M::GET, "/api/log/", Admin, false, api::logs::list),
         r(M::DELETE, "/api/log/", Admin, false, api::logs::delete_old),
         r(M::GET, "/api/log/stat", Admin, false, api::logs::stat),
         r(M::GET, "/api/log/self", User, false, api::logs::list_self),
-        r(M::GET, "/api/log/self/stat", User, false, api::logs::stat_self),
+        r(
+            M::GET,
+            "/api/log/self/stat",
+            User,
+            false,
+            api::logs::stat_self,
+        ),
     ]
 }
 
@@ -113,14 +253,20 @@ pub fn build_router(state: AppState) -> Router {
         let handler = if info.access == Access::Public {
             handler
         } else {
-            handler.route_layer(middleware::from_fn_with_state((state.clone(), info.access), auth::require))
+            handler.route_layer(middleware::from_fn_with_state(
+                (state.clone(), info.access),
+                auth::require,
+            ))
         };
         router = router.route(info.path, handler.clone());
         if let Some(bare) = info.path.strip_suffix('/') {
             router = router.route(bare, handler);
         }
     }
-    router.fallback(not_found).method_not_allowed_fallback(not_found).with_state(state)
+    router
+        .fallback(not_found)
+        .method_not_allowed_fallback(not_found)
+        .with_state(state)
 }
 
 async fn not_found(req: Request) -> Response {

@@ -36,7 +36,10 @@ impl KeyAuthError {
     /// HTTP status One Hub answers with.
     pub fn status(&self) -> u16 {
         match self {
-            KeyAuthError::Invalid | KeyAuthError::Expired | KeyAuthError::Exhausted | KeyAuthError::Unavailable => 401,
+            KeyAuthError::Invalid
+            | KeyAuthError::Expired
+            | KeyAuthError::Exhausted
+            | KeyAuthError::Unavailable => 401,
             KeyAuthError::BadChannelId | KeyAuthError::SuffixNotAllowed => 403,
             KeyAuthError::Store(_) => 500,
         }
@@ -58,17 +61,33 @@ pub async fn authenticate(state: &AppState, raw: &str, now: i64) -> Result<Authe
         ExtractError::BadChannelId => KeyAuthError::BadChannelId,
     })?;
     let (token, user) = if parsed.key.len() == LEGACY_KEY_LEN && !parsed.key.contains('_') {
-        let token = state.store.token_by_key(parsed.key).await?.ok_or(KeyAuthError::Invalid)?;
-        let user = state.store.user_get(token.user_id).await?.ok_or(KeyAuthError::Invalid)?;
+        let token = state
+            .store
+            .token_by_key(parsed.key)
+            .await?
+            .ok_or(KeyAuthError::Invalid)?;
+        let user = state
+            .store
+            .user_get(token.user_id)
+            .await?
+            .ok_or(KeyAuthError::Invalid)?;
         (token, user)
     } else {
         // Signature first: a forged key never reaches the database.
         let (_token_id, user_id) = state.keys.verify(parsed.key).ok_or(KeyAuthError::Invalid)?;
-        let user = state.store.user_get(user_id as i64).await?.ok_or(KeyAuthError::Invalid)?;
+        let user = state
+            .store
+            .user_get(user_id as i64)
+            .await?
+            .ok_or(KeyAuthError::Invalid)?;
         if user.status != USER_ENABLED {
             return Err(KeyAuthError::Invalid);
         }
-        let token = state.store.token_by_key(parsed.key).await?.ok_or(KeyAuthError::Invalid)?;
+        let token = state
+            .store
+            .token_by_key(parsed.key)
+            .await?
+            .ok_or(KeyAuthError::Invalid)?;
         (token, user)
     };
     if user.status != USER_ENABLED {
@@ -86,5 +105,9 @@ pub async fn authenticate(state: &AppState, raw: &str, now: i64) -> Result<Authe
     if token.status != TOKEN_ENABLED {
         return Err(KeyAuthError::Unavailable);
     }
-    Ok(Authed { token, user, pin: parsed.pin })
+    Ok(Authed {
+        token,
+        user,
+        pin: parsed.pin,
+    })
 }

@@ -5,11 +5,18 @@ use std::path::PathBuf;
 /// Which database a node talks to, parsed from `SQL_DSN` / `SQLITE_PATH`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DbTarget {
-    Sqlite { path: PathBuf, busy_timeout_ms: u64 },
+    Sqlite {
+        path: PathBuf,
+        busy_timeout_ms: u64,
+    },
     /// A `postgres://` URL as given.
-    Postgres { url: String },
+    Postgres {
+        url: String,
+    },
     /// A `mysql://` URL (converted from the go-sql-driver form when needed).
-    MySql { url: String },
+    MySql {
+        url: String,
+    },
 }
 
 impl DbTarget {
@@ -31,7 +38,9 @@ impl DbTarget {
 }
 
 fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return "<dsn>".to_owned() };
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "<dsn>".to_owned();
+    };
     let rest = match rest.rfind('@') {
         Some(at) => {
             let (cred, host) = rest.split_at(at);
@@ -52,13 +61,20 @@ pub fn parse_dsn(dsn: &str, sqlite_path: &str, busy_timeout_ms: u64) -> Result<D
         if path.is_empty() {
             return Err("SQLITE_PATH must not be empty".to_owned());
         }
-        return Ok(DbTarget::Sqlite { path: PathBuf::from(path), busy_timeout_ms });
+        return Ok(DbTarget::Sqlite {
+            path: PathBuf::from(path),
+            busy_timeout_ms,
+        });
     }
     if dsn.starts_with("postgres://") || dsn.starts_with("postgresql://") {
-        return Ok(DbTarget::Postgres { url: dsn.to_owned() });
+        return Ok(DbTarget::Postgres {
+            url: dsn.to_owned(),
+        });
     }
     if dsn.starts_with("mysql://") || dsn.starts_with("mariadb://") {
-        return Ok(DbTarget::MySql { url: dsn.replacen("mariadb://", "mysql://", 1) });
+        return Ok(DbTarget::MySql {
+            url: dsn.replacen("mariadb://", "mysql://", 1),
+        });
     }
     go_mysql_to_url(dsn).map(|url| DbTarget::MySql { url })
 }
@@ -70,7 +86,9 @@ fn go_mysql_to_url(dsn: &str) -> Result<String, String> {
         Some((m, p)) => (m, p),
         None => (dsn, ""),
     };
-    let slash = main.rfind('/').ok_or_else(|| format!("SQL_DSN has no '/dbname' part ({FORM})"))?;
+    let slash = main
+        .rfind('/')
+        .ok_or_else(|| format!("SQL_DSN has no '/dbname' part ({FORM})"))?;
     let (before, db) = (&main[..slash], &main[slash + 1..]);
     let (cred, netaddr) = match before.rfind('@') {
         Some(at) => (&before[..at], &before[at + 1..]),
@@ -82,7 +100,9 @@ fn go_mysql_to_url(dsn: &str) -> Result<String, String> {
     };
     let (net, addr) = match netaddr.find('(') {
         Some(open) => {
-            let close = netaddr.rfind(')').ok_or_else(|| format!("SQL_DSN has an unclosed '(' ({FORM})"))?;
+            let close = netaddr
+                .rfind(')')
+                .ok_or_else(|| format!("SQL_DSN has an unclosed '(' ({FORM})"))?;
             (&netaddr[..open], &netaddr[open + 1..close])
         }
         None => (netaddr, ""),
@@ -90,13 +110,28 @@ fn go_mysql_to_url(dsn: &str) -> Result<String, String> {
     let mut query: Vec<String> = Vec::new();
     let host = match net {
         "" | "tcp" | "tcp6" => {
-            if addr.is_empty() { "127.0.0.1:3306".to_owned() } else { addr.to_owned() }
+            if addr.is_empty() {
+                "127.0.0.1:3306".to_owned()
+            } else {
+                addr.to_owned()
+            }
         }
         "unix" => {
-            query.push(format!("socket={}", pct(if addr.is_empty() { "/tmp/mysql.sock" } else { addr })));
+            query.push(format!(
+                "socket={}",
+                pct(if addr.is_empty() {
+                    "/tmp/mysql.sock"
+                } else {
+                    addr
+                })
+            ));
             "localhost".to_owned()
         }
-        other => return Err(format!("SQL_DSN network '{other}' is not supported ({FORM})")),
+        other => {
+            return Err(format!(
+                "SQL_DSN network '{other}' is not supported ({FORM})"
+            ));
+        }
     };
     for kv in params.split('&').filter(|s| !s.is_empty()) {
         let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
@@ -122,7 +157,11 @@ fn go_mysql_to_url(dsn: &str) -> Result<String, String> {
         (false, None) => format!("{}@", pct(user)),
         (false, Some(p)) => format!("{}:{}@", pct(user), pct(p)),
     };
-    let q = if query.is_empty() { String::new() } else { format!("?{}", query.join("&")) };
+    let q = if query.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", query.join("&"))
+    };
     Ok(format!("mysql://{auth}{host}/{}{q}", pct(db)))
 }
 
@@ -147,30 +186,52 @@ mod tests {
     fn forms() {
         assert_eq!(
             parse_dsn("", "one-api.db", 3000).unwrap(),
-            DbTarget::Sqlite { path: "one-api.db".into(), busy_timeout_ms: 3000 }
+            DbTarget::Sqlite {
+                path: "one-api.db".into(),
+                busy_timeout_ms: 3000
+            }
         );
         assert_eq!(
             parse_dsn("postgres://u:p@h:5432/db?sslmode=disable", "", 0).unwrap(),
-            DbTarget::Postgres { url: "postgres://u:p@h:5432/db?sslmode=disable".into() }
+            DbTarget::Postgres {
+                url: "postgres://u:p@h:5432/db?sslmode=disable".into()
+            }
         );
         assert_eq!(
-            parse_dsn("root:123456@tcp(localhost:3306)/oneapi?charset=utf8mb4&parseTime=True&loc=Local", "", 0)
-                .unwrap(),
-            DbTarget::MySql { url: "mysql://root:123456@localhost:3306/oneapi?charset=utf8mb4".into() }
+            parse_dsn(
+                "root:123456@tcp(localhost:3306)/oneapi?charset=utf8mb4&parseTime=True&loc=Local",
+                "",
+                0
+            )
+            .unwrap(),
+            DbTarget::MySql {
+                url: "mysql://root:123456@localhost:3306/oneapi?charset=utf8mb4".into()
+            }
         );
         assert_eq!(
             parse_dsn("root@tcp(db:3307)/x", "", 0).unwrap(),
-            DbTarget::MySql { url: "mysql://root@db:3307/x".into() }
+            DbTarget::MySql {
+                url: "mysql://root@db:3307/x".into()
+            }
         );
-        assert_eq!(parse_dsn("/oneapi", "", 0).unwrap(), DbTarget::MySql { url: "mysql://127.0.0.1:3306/oneapi".into() });
+        assert_eq!(
+            parse_dsn("/oneapi", "", 0).unwrap(),
+            DbTarget::MySql {
+                url: "mysql://127.0.0.1:3306/oneapi".into()
+            }
+        );
         // Password with '@' and ':' — credentials end at the last '@'.
         assert_eq!(
             parse_dsn("u:p@ss:w@tcp(h:1)/d", "", 0).unwrap(),
-            DbTarget::MySql { url: "mysql://u:p%40ss%3Aw@h:1/d".into() }
+            DbTarget::MySql {
+                url: "mysql://u:p%40ss%3Aw@h:1/d".into()
+            }
         );
         assert_eq!(
             parse_dsn("u:p@unix(/run/mysqld/mysqld.sock)/d", "", 0).unwrap(),
-            DbTarget::MySql { url: "mysql://u:p@localhost/d?socket=/run/mysqld/mysqld.sock".into() }
+            DbTarget::MySql {
+                url: "mysql://u:p@localhost/d?socket=/run/mysqld/mysqld.sock".into()
+            }
         );
         assert!(parse_dsn("garbage", "", 0).is_err());
         assert!(parse_dsn("u@pipe(x)/d", "", 0).is_err());

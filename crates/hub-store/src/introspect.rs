@@ -27,13 +27,22 @@ impl Store {
     /// Names of the tables in the current database/schema.
     pub async fn tables(&self) -> Result<Vec<String>, StoreError> {
         let sql = match self.dialect() {
-            Dialect::Sqlite => "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+            Dialect::Sqlite => {
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            }
             Dialect::Postgres => {
                 "SELECT table_name::text FROM information_schema.tables WHERE table_schema = current_schema()"
             }
-            Dialect::MySql => "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE()",
+            Dialect::MySql => {
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE()"
+            }
         };
-        let mut v: Vec<String> = self.query_strings(sql, &[], 1).await?.into_iter().flatten().collect();
+        let mut v: Vec<String> = self
+            .query_strings(sql, &[], 1)
+            .await?
+            .into_iter()
+            .flatten()
+            .collect();
         v.sort();
         Ok(v)
     }
@@ -71,7 +80,7 @@ impl Store {
     pub async fn indexes(&self, table: &str) -> Result<Vec<IndexInfo>, StoreError> {
         let (sql, unique_when) = match self.dialect() {
             Dialect::Sqlite => (
-                "SELECT il.name, CAST(il.\"unique\" AS TEXT), ii.name FROM pragma_index_list(?) il, \
+                "SELECT il.name AS index_name, CAST(il.\"unique\" AS TEXT) AS is_unique, ii.name AS column_name FROM pragma_index_list(?) il, \
                  pragma_index_info(il.name) ii ORDER BY il.name, ii.seqno",
                 "1",
             ),
@@ -94,7 +103,11 @@ impl Store {
         for r in rows {
             match out.last_mut() {
                 Some(last) if last.name == r[0] => last.columns.push(r[2].clone()),
-                _ => out.push(IndexInfo { name: r[0].clone(), unique: r[1] == unique_when, columns: vec![r[2].clone()] }),
+                _ => out.push(IndexInfo {
+                    name: r[0].clone(),
+                    unique: r[1] == unique_when,
+                    columns: vec![r[2].clone()],
+                }),
             }
         }
         out.sort();

@@ -9,7 +9,9 @@ use sqlx::{
     Executor,
     mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions},
     postgres::{PgConnectOptions, PgPool, PgPoolOptions},
-    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous},
+    sqlite::{
+        SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    },
 };
 
 use crate::{DbTarget, Dialect, RowExt, StoreError};
@@ -25,7 +27,12 @@ pub struct PoolConfig {
 
 impl Default for PoolConfig {
     fn default() -> Self {
-        Self { max_idle: 100, max_open: 1000, max_lifetime_secs: 60, connect_timeout: Duration::from_secs(10) }
+        Self {
+            max_idle: 100,
+            max_open: 1000,
+            max_lifetime_secs: 60,
+            connect_timeout: Duration::from_secs(10),
+        }
     }
 }
 
@@ -71,10 +78,14 @@ macro_rules! on_pool {
 impl Store {
     /// Opens the pool for `target`. SQLite files are created when missing and run in WAL mode.
     pub async fn connect(target: &DbTarget, cfg: &PoolConfig) -> Result<Self, StoreError> {
-        let lifetime = (cfg.max_lifetime_secs > 0).then(|| Duration::from_secs(cfg.max_lifetime_secs));
+        let lifetime =
+            (cfg.max_lifetime_secs > 0).then(|| Duration::from_secs(cfg.max_lifetime_secs));
         let max = cfg.max_open.max(1);
         let pool = match target {
-            DbTarget::Sqlite { path, busy_timeout_ms } => {
+            DbTarget::Sqlite {
+                path,
+                busy_timeout_ms,
+            } => {
                 let opts = SqliteConnectOptions::new()
                     .filename(path)
                     .create_if_missing(true)
@@ -139,18 +150,29 @@ impl Store {
         Ok(())
     }
 
-    pub(crate) async fn fetch_all<T: FromRow>(&self, stmt: &impl SqlxBinder) -> Result<Vec<T>, StoreError> {
+    pub(crate) async fn fetch_all<T: FromRow>(
+        &self,
+        stmt: &impl SqlxBinder,
+    ) -> Result<Vec<T>, StoreError> {
         on_pool!(self, |p, qb| {
             let (sql, values) = stmt.build_sqlx(qb);
-            let rows = sqlx::query_with(sqlx::AssertSqlSafe(sql), values).fetch_all(p).await?;
+            let rows = sqlx::query_with(sqlx::AssertSqlSafe(sql), values)
+                .fetch_all(p)
+                .await?;
             rows.iter().map(|r| T::from_row(r)).collect()
         })
     }
 
-    pub(crate) async fn fetch_optional<T: FromRow>(&self, stmt: &impl SqlxBinder) -> Result<Option<T>, StoreError> {
+    pub(crate) async fn fetch_optional<T: FromRow>(
+        &self,
+        stmt: &impl SqlxBinder,
+    ) -> Result<Option<T>, StoreError> {
         on_pool!(self, |p, qb| {
             let (sql, values) = stmt.build_sqlx(qb);
-            match sqlx::query_with(sqlx::AssertSqlSafe(sql), values).fetch_optional(p).await? {
+            match sqlx::query_with(sqlx::AssertSqlSafe(sql), values)
+                .fetch_optional(p)
+                .await?
+            {
                 Some(row) => T::from_row(&row).map(Some),
                 None => Ok(None),
             }
@@ -161,7 +183,10 @@ impl Store {
     pub(crate) async fn scalar_i64(&self, stmt: &impl SqlxBinder) -> Result<i64, StoreError> {
         on_pool!(self, |p, qb| {
             let (sql, values) = stmt.build_sqlx(qb);
-            match sqlx::query_with(sqlx::AssertSqlSafe(sql), values).fetch_optional(p).await? {
+            match sqlx::query_with(sqlx::AssertSqlSafe(sql), values)
+                .fetch_optional(p)
+                .await?
+            {
                 Some(row) => first_i64(&row),
                 None => Ok(0),
             }
@@ -172,23 +197,33 @@ impl Store {
     pub(crate) async fn execute(&self, stmt: &impl SqlxBinder) -> Result<u64, StoreError> {
         on_pool!(self, |p, qb| {
             let (sql, values) = stmt.build_sqlx(qb);
-            Ok(sqlx::query_with(sqlx::AssertSqlSafe(sql), values).execute(p).await?.rows_affected())
+            Ok(sqlx::query_with(sqlx::AssertSqlSafe(sql), values)
+                .execute(p)
+                .await?
+                .rows_affected())
         })
     }
 
     /// Runs an INSERT of one row into a table with an `id` primary key and returns the id.
-    pub(crate) async fn insert_returning_id(&self, stmt: &mut InsertStatement) -> Result<i64, StoreError> {
+    pub(crate) async fn insert_returning_id(
+        &self,
+        stmt: &mut InsertStatement,
+    ) -> Result<i64, StoreError> {
         match &self.pool {
             Pool::MySql(p) => {
                 let (sql, values) = stmt.build_sqlx(MysqlQueryBuilder);
-                let res = sqlx::query_with(sqlx::AssertSqlSafe(sql), values).execute(p).await?;
+                let res = sqlx::query_with(sqlx::AssertSqlSafe(sql), values)
+                    .execute(p)
+                    .await?;
                 Ok(res.last_insert_id() as i64)
             }
             _ => {
                 stmt.returning_col("id");
                 on_pool!(self, |p, qb| {
                     let (sql, values) = stmt.build_sqlx(qb);
-                    let row = sqlx::query_with(sqlx::AssertSqlSafe(sql), values).fetch_one(p).await?;
+                    let row = sqlx::query_with(sqlx::AssertSqlSafe(sql), values)
+                        .fetch_one(p)
+                        .await?;
                     first_i64(&row)
                 })
             }
@@ -198,13 +233,19 @@ impl Store {
     /// Runs one literal statement (schema DDL only).
     pub(crate) async fn execute_raw(&self, sql: &str) -> Result<(), StoreError> {
         on_pool!(self, |p, _qb| {
-            p.execute(sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))).await?;
+            p.execute(sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned())))
+                .await?;
         });
         Ok(())
     }
 
     /// Raw rows for introspection queries with positional text parameters.
-    pub(crate) async fn query_strings(&self, sql: &str, args: &[&str], cols: usize) -> Result<Vec<Vec<String>>, StoreError> {
+    pub(crate) async fn query_strings(
+        &self,
+        sql: &str,
+        args: &[&str],
+        cols: usize,
+    ) -> Result<Vec<Vec<String>>, StoreError> {
         on_pool!(self, |p, _qb| {
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()));
             for a in args {
@@ -212,7 +253,11 @@ impl Store {
             }
             let rows = q.fetch_all(p).await?;
             rows.iter()
-                .map(|r| (0..cols).map(|i| r.string(&col_name(r, i))).collect::<Result<Vec<_>, _>>())
+                .map(|r| {
+                    (0..cols)
+                        .map(|i| r.string(&col_name(r, i)))
+                        .collect::<Result<Vec<_>, _>>()
+                })
                 .collect()
         })
     }
@@ -220,7 +265,10 @@ impl Store {
 
 fn col_name<R: sqlx::Row>(r: &R, i: usize) -> String {
     use sqlx::Column;
-    r.columns().get(i).map(|c| c.name().to_owned()).unwrap_or_default()
+    r.columns()
+        .get(i)
+        .map(|c| c.name().to_owned())
+        .unwrap_or_default()
 }
 
 fn first_i64<R: sqlx::Row + RowExt>(row: &R) -> Result<i64, StoreError> {

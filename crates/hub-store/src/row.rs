@@ -27,13 +27,25 @@ pub trait RowExt {
         Ok(self.i64(col)? != 0)
     }
     fn opt_i64(&self, col: &str) -> Result<Option<i64>, StoreError> {
-        if self.is_null(col)? { Ok(None) } else { self.i64(col).map(Some) }
+        if self.is_null(col)? {
+            Ok(None)
+        } else {
+            self.i64(col).map(Some)
+        }
     }
     fn opt_bool(&self, col: &str) -> Result<Option<bool>, StoreError> {
-        if self.is_null(col)? { Ok(None) } else { self.bool(col).map(Some) }
+        if self.is_null(col)? {
+            Ok(None)
+        } else {
+            self.bool(col).map(Some)
+        }
     }
     fn opt_string(&self, col: &str) -> Result<Option<String>, StoreError> {
-        if self.is_null(col)? { Ok(None) } else { self.string(col).map(Some) }
+        if self.is_null(col)? {
+            Ok(None)
+        } else {
+            self.string(col).map(Some)
+        }
     }
     /// A JSON column as parsed JSON; NULL or unparsable text → `None`.
     fn json(&self, col: &str) -> Result<Option<serde_json::Value>, StoreError> {
@@ -85,7 +97,12 @@ impl RowExt for PgRow {
             "INT2" => i64::from(self.try_get::<i16, _>(col)?),
             "BOOL" => i64::from(self.try_get::<bool, _>(col)?),
             "NUMERIC" | "FLOAT4" | "FLOAT8" => self.f64(col)? as i64,
-            other => return Err(decode_err(col, format!("expected an integer, found {other}"))),
+            other => {
+                return Err(decode_err(
+                    col,
+                    format!("expected an integer, found {other}"),
+                ));
+            }
         })
     }
     fn f64(&self, col: &str) -> Result<f64, StoreError> {
@@ -122,7 +139,10 @@ impl RowExt for PgRow {
         }
         let ty = raw.type_info().name().to_owned();
         Ok(match ty.as_str() {
-            "JSON" | "JSONB" => self.try_get::<sqlx::types::Json<serde_json::Value>, _>(col)?.0.to_string(),
+            "JSON" | "JSONB" => self
+                .try_get::<sqlx::types::Json<serde_json::Value>, _>(col)?
+                .0
+                .to_string(),
             "INT8" | "INT4" | "INT2" | "BOOL" => self.i64(col)?.to_string(),
             "TIMESTAMPTZ" | "TIMESTAMP" => String::new(),
             _ => self.try_get_unchecked::<String, _>(col)?,
@@ -159,9 +179,11 @@ impl RowExt for MySqlRow {
         let ty = raw.type_info().name().to_owned();
         Ok(match ty.as_str() {
             "DECIMAL" | "DOUBLE" | "FLOAT" => self.f64(col)? as i64,
-            "VARCHAR" | "CHAR" | "TEXT" => {
-                self.string(col)?.trim().parse().map_err(|e| decode_err(col, e))?
-            }
+            "VARCHAR" | "CHAR" | "TEXT" => self
+                .string(col)?
+                .trim()
+                .parse()
+                .map_err(|e| decode_err(col, e))?,
             _ => self.try_get_unchecked::<i64, _>(col)?,
         })
     }
@@ -174,9 +196,11 @@ impl RowExt for MySqlRow {
         Ok(match ty.as_str() {
             "DOUBLE" => self.try_get::<f64, _>(col)?,
             "FLOAT" => f64::from(self.try_get::<f32, _>(col)?),
-            "DECIMAL" | "VARCHAR" | "CHAR" | "TEXT" => {
-                self.try_get_unchecked::<String, _>(col)?.trim().parse().map_err(|e| decode_err(col, e))?
-            }
+            "DECIMAL" | "VARCHAR" | "CHAR" | "TEXT" => self
+                .try_get_unchecked::<String, _>(col)?
+                .trim()
+                .parse()
+                .map_err(|e| decode_err(col, e))?,
             _ => self.try_get_unchecked::<i64, _>(col)? as f64,
         })
     }
@@ -187,8 +211,10 @@ impl RowExt for MySqlRow {
         }
         let ty = raw.type_info().name().to_owned();
         Ok(match ty.as_str() {
-            "BIGINT" | "INT" | "TINYINT" | "SMALLINT" | "MEDIUMINT" | "BOOLEAN" | "BIGINT UNSIGNED"
-            | "INT UNSIGNED" => self.try_get_unchecked::<i64, _>(col)?.to_string(),
+            "BIGINT" | "INT" | "TINYINT" | "SMALLINT" | "MEDIUMINT" | "BOOLEAN"
+            | "BIGINT UNSIGNED" | "INT UNSIGNED" => {
+                self.try_get_unchecked::<i64, _>(col)?.to_string()
+            }
             "DATETIME" | "TIMESTAMP" | "DATE" => String::new(),
             _ => {
                 let bytes = self.try_get_unchecked::<Vec<u8>, _>(col)?;

@@ -70,8 +70,10 @@ impl Store {
         if !self.group_all().await?.is_empty() {
             return Ok(());
         }
-        let legacy: Option<serde_json::Map<String, serde_json::Value>> =
-            self.option_get("GroupRatio").await?.and_then(|v| serde_json::from_str(&v).ok());
+        let legacy: Option<serde_json::Map<String, serde_json::Value>> = self
+            .option_get("GroupRatio")
+            .await?
+            .and_then(|v| serde_json::from_str(&v).ok());
         let groups: Vec<UserGroup> = match legacy {
             Some(map) if !map.is_empty() => map
                 .into_iter()
@@ -85,18 +87,22 @@ impl Store {
                     ..Default::default()
                 })
                 .collect(),
-            _ => [("default", "默认分组", true), ("vip", "vip分组", false), ("svip", "svip分组", false)]
-                .into_iter()
-                .map(|(symbol, name, public)| UserGroup {
-                    symbol: symbol.to_owned(),
-                    name: name.to_owned(),
-                    ratio: 1.0,
-                    api_rate: 600,
-                    public,
-                    enable: Some(true),
-                    ..Default::default()
-                })
-                .collect(),
+            _ => [
+                ("default", "默认分组", true),
+                ("vip", "vip分组", false),
+                ("svip", "svip分组", false),
+            ]
+            .into_iter()
+            .map(|(symbol, name, public)| UserGroup {
+                symbol: symbol.to_owned(),
+                name: name.to_owned(),
+                ratio: 1.0,
+                api_rate: 600,
+                public,
+                enable: Some(true),
+                ..Default::default()
+            })
+            .collect(),
         };
         for g in &groups {
             self.group_insert(g).await?;
@@ -120,7 +126,8 @@ impl Store {
     pub async fn seed_old_token_max_id(&self) -> Result<(), StoreError> {
         if self.option_get("OldTokenMaxId").await?.is_none() {
             let max = self.token_max_id().await?;
-            self.option_upsert("OldTokenMaxId", &max.to_string()).await?;
+            self.option_upsert("OldTokenMaxId", &max.to_string())
+                .await?;
         }
         Ok(())
     }

@@ -4,7 +4,11 @@
 //! Backends: SQLite always; PostgreSQL when `TEST_POSTGRES_URL` is set; MySQL/MariaDB when
 //! `TEST_MYSQL_URL` is set. A set URL that cannot be reached fails the test loudly.
 
-#![expect(clippy::expect_used, clippy::panic, reason = "test support code fails loudly by design")]
+#![expect(
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test support code fails loudly by design"
+)]
 
 use std::{
     path::{Path, PathBuf},
@@ -83,12 +87,22 @@ impl TestDb {
             Backend::Postgres | Backend::MySql => {
                 let admin = backend.admin_url()?;
                 let mut conn = connect_admin(backend, &admin).await;
-                let quoted = if backend == Backend::Postgres { format!("\"{name}\"") } else { format!("`{name}`") };
+                let quoted = if backend == Backend::Postgres {
+                    format!("\"{name}\"")
+                } else {
+                    format!("`{name}`")
+                };
                 exec_any(&mut conn, &format!("CREATE DATABASE {quoted}")).await;
                 (replace_db(&admin, &name), Some(admin))
             }
         };
-        Some(TestDb { backend, dsn, dir, admin_url, name })
+        Some(TestDb {
+            backend,
+            dsn,
+            dir,
+            admin_url,
+            name,
+        })
     }
 
     pub fn sqlite_path(&self) -> PathBuf {
@@ -116,18 +130,27 @@ impl TestDb {
             Backend::Postgres => "onehub_postgres.sql",
             Backend::MySql => "onehub_mysql.sql",
         };
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(file);
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures")
+            .join(file);
         let sql = std::fs::read_to_string(&path).expect("read fixture");
         let statements: Vec<String> = sql
             .split(";\n")
-            .map(|s| s.lines().filter(|l| !l.trim_start().starts_with("--")).collect::<Vec<_>>().join("\n"))
+            .map(|s| {
+                s.lines()
+                    .filter(|l| !l.trim_start().starts_with("--"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
             .map(|s| s.trim().trim_end_matches(';').to_owned())
             .filter(|s| !s.is_empty())
             .collect();
         let mut conn = match self.backend {
             Backend::Sqlite => AnyConn::Sqlite(
                 sqlx::SqliteConnection::connect_with(
-                    &sqlx::sqlite::SqliteConnectOptions::new().filename(self.sqlite_path()).create_if_missing(true),
+                    &sqlx::sqlite::SqliteConnectOptions::new()
+                        .filename(self.sqlite_path())
+                        .create_if_missing(true),
                 )
                 .await
                 .expect("open sqlite fixture"),
@@ -182,8 +205,16 @@ async fn connect_admin(backend: Backend, url: &str) -> AnyConn {
         )
     };
     match backend {
-        Backend::Postgres => AnyConn::Postgres(sqlx::PgConnection::connect(url).await.unwrap_or_else(|e| hint(e))),
-        Backend::MySql => AnyConn::MySql(sqlx::MySqlConnection::connect(url).await.unwrap_or_else(|e| hint(e))),
+        Backend::Postgres => AnyConn::Postgres(
+            sqlx::PgConnection::connect(url)
+                .await
+                .unwrap_or_else(|e| hint(e)),
+        ),
+        Backend::MySql => AnyConn::MySql(
+            sqlx::MySqlConnection::connect(url)
+                .await
+                .unwrap_or_else(|e| hint(e)),
+        ),
         Backend::Sqlite => panic!("no admin connection for SQLite"),
     }
 }
@@ -213,14 +244,24 @@ pub struct TestApp {
 impl TestApp {
     /// Starts the real node on 127.0.0.1:0 with `settings`.
     pub async fn start(settings: &Settings) -> TestApp {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let node = match node::start(settings, listener, false).await {
             Ok(n) => n,
             Err(e) => panic!("node failed to start: {e}"),
         };
         let base = format!("http://{}", node.addr);
-        let client = reqwest::Client::builder().cookie_store(true).build().expect("client");
-        TestApp { node, base, client, bare: reqwest::Client::new() }
+        let client = reqwest::Client::builder()
+            .cookie_store(true)
+            .build()
+            .expect("client");
+        TestApp {
+            node,
+            base,
+            client,
+            bare: reqwest::Client::new(),
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -241,9 +282,18 @@ impl TestApp {
 
     /// Sends a request; with `token` it authenticates by access token only (no cookies),
     /// without it the session cookie of [`TestApp::login`] is used. Returns (status, JSON or Null).
-    pub async fn call(&self, method: reqwest::Method, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let mut req = match token {
-            Some(t) => self.bare.request(method, self.url(path)).header("Authorization", format!("Bearer {t}")),
+            Some(t) => self
+                .bare
+                .request(method, self.url(path))
+                .header("Authorization", format!("Bearer {t}")),
             None => self.client.request(method, self.url(path)),
         };
         if let Some(b) = body {

@@ -1,7 +1,12 @@
 //! The admin-API suite, run on every configured backend (SQLite always; PostgreSQL and MySQL
 //! when TEST_POSTGRES_URL / TEST_MYSQL_URL are set).
 
-#![expect(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests")]
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests"
+)]
 
 use hub_core::role::Access;
 use hub_server::route_table;
@@ -45,14 +50,29 @@ async fn finish(db: TestDb, app: TestApp) {
 /// Creates a user with `role` (via the admin API and manage) and returns its access token.
 async fn make_user(app: &TestApp, root: &str, name: &str, role: i64) -> String {
     let (_, r) = app
-        .call(Method::POST, "/api/user/", Some(root), Some(json!({"username": name, "password": "password-123", "display_name": name})))
+        .call(
+            Method::POST,
+            "/api/user/",
+            Some(root),
+            Some(json!({"username": name, "password": "password-123", "display_name": name})),
+        )
         .await;
     assert_eq!(r["success"], true, "{r}");
     if role >= 10 {
-        let (_, r) = app.call(Method::POST, "/api/user/manage", Some(root), Some(json!({"username": name, "action": "promote"}))).await;
+        let (_, r) = app
+            .call(
+                Method::POST,
+                "/api/user/manage",
+                Some(root),
+                Some(json!({"username": name, "action": "promote"})),
+            )
+            .await;
         assert_eq!(r["success"], true, "{r}");
     }
-    let c = reqwest::Client::builder().cookie_store(true).build().unwrap();
+    let c = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
     let r: Value = c
         .post(app.url("/api/user/login"))
         .json(&json!({"username": name, "password": "password-123"}))
@@ -63,12 +83,21 @@ async fn make_user(app: &TestApp, root: &str, name: &str, role: i64) -> String {
         .await
         .unwrap();
     assert_eq!(r["success"], true, "{r}");
-    let r: Value = c.get(app.url("/api/user/token")).send().await.unwrap().json().await.unwrap();
+    let r: Value = c
+        .get(app.url("/api/user/token"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     r["data"].as_str().unwrap().to_owned()
 }
 
 async fn root_login_and_status(backend: Backend) {
-    let Some((db, app, token)) = fresh(backend).await else { return };
+    let Some((db, app, token)) = fresh(backend).await else {
+        return;
+    };
     let (status, r) = app.call(Method::GET, "/api/status", None, None).await;
     assert_eq!(status, 200);
     assert_eq!(r["success"], true);
@@ -78,13 +107,22 @@ async fn root_login_and_status(backend: Backend) {
     assert_eq!(bad["success"], false);
     assert_eq!(bad["message"], "用户名或密码错误，或用户已被封禁");
     // Self with the access token; password never shown.
-    let (_, me) = app.call(Method::GET, "/api/user/self", Some(&token), None).await;
+    let (_, me) = app
+        .call(Method::GET, "/api/user/self", Some(&token), None)
+        .await;
     assert_eq!(me["data"]["username"], "root");
     assert_eq!(me["data"]["role"], 100);
     assert_eq!(me["data"]["password"], "");
     // Seeds: groups and model owners.
-    let (_, groups) = app.call(Method::GET, "/api/user_group/?size=100", Some(&token), None).await;
-    let symbols: Vec<&str> = groups["data"]["data"].as_array().unwrap().iter().map(|g| g["symbol"].as_str().unwrap()).collect();
+    let (_, groups) = app
+        .call(Method::GET, "/api/user_group/?size=100", Some(&token), None)
+        .await;
+    let symbols: Vec<&str> = groups["data"]["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["symbol"].as_str().unwrap())
+        .collect();
     for s in ["default", "vip", "svip"] {
         assert!(symbols.contains(&s), "{groups}");
     }
@@ -99,35 +137,70 @@ async fn root_login_and_status(backend: Backend) {
 }
 
 async fn channel_crud(backend: Backend) {
-    let Some((db, app, root)) = fresh(backend).await else { return };
+    let Some((db, app, root)) = fresh(backend).await else {
+        return;
+    };
     let body = json!({
         "type": 1, "name": "multi", "key": "sk-one\nsk-two\n\nsk-three", "models": "gpt-4o,gpt-4o-mini",
         "group": "default,vip", "base_url": "https://a.example\nhttps://b.example", "model_mapping": "{\"gpt-4\":\"gpt-4o\"}",
         "weight": 0
     });
-    let (_, r) = app.call(Method::POST, "/api/channel/", Some(&root), Some(body)).await;
+    let (_, r) = app
+        .call(Method::POST, "/api/channel/", Some(&root), Some(body))
+        .await;
     assert_eq!(r, json!({"success": true, "message": ""}));
-    let (_, list) = app.call(Method::GET, "/api/channel/?order=id", Some(&root), None).await;
+    let (_, list) = app
+        .call(Method::GET, "/api/channel/?order=id", Some(&root), None)
+        .await;
     let items = list["data"]["data"].as_array().unwrap().clone();
     assert_eq!(list["data"]["total_count"], 3);
     let names: Vec<&str> = items.iter().map(|c| c["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["multi", "multi_2", "multi_3"]);
-    assert!(items.iter().all(|c| c["key"] == ""), "keys must be blank in lists");
+    assert!(
+        items.iter().all(|c| c["key"] == ""),
+        "keys must be blank in lists"
+    );
     assert_eq!(items[1]["base_url"], "https://b.example");
     assert_eq!(items[2]["base_url"], "https://a.example");
     assert_eq!(items[0]["weight"], 0, "a pointer field keeps an explicit 0");
     assert_eq!(items[0]["status"], 1);
     let id = items[1]["id"].as_i64().unwrap();
-    let (_, one) = app.call(Method::GET, &format!("/api/channel/{id}"), Some(&root), None).await;
+    let (_, one) = app
+        .call(
+            Method::GET,
+            &format!("/api/channel/{id}"),
+            Some(&root),
+            None,
+        )
+        .await;
     assert_eq!(one["data"]["key"], "sk-two");
     assert_eq!(one["data"]["group"], "default,vip");
     // Filters.
-    let (_, f) = app.call(Method::GET, "/api/channel/?group=vip&name=multi_", Some(&root), None).await;
+    let (_, f) = app
+        .call(
+            Method::GET,
+            "/api/channel/?group=vip&name=multi_",
+            Some(&root),
+            None,
+        )
+        .await;
     assert_eq!(f["data"]["total_count"], 2, "{f}");
-    let (_, f) = app.call(Method::GET, "/api/channel/?group=vi", Some(&root), None).await;
-    assert_eq!(f["data"]["total_count"], 0, "group is a list member match, not a substring");
+    let (_, f) = app
+        .call(Method::GET, "/api/channel/?group=vi", Some(&root), None)
+        .await;
+    assert_eq!(
+        f["data"]["total_count"], 0,
+        "group is a list member match, not a substring"
+    );
     // Partial update (no models): only non-zero fields.
-    let (_, u) = app.call(Method::PUT, "/api/channel/", Some(&root), Some(json!({"id": id, "name": "renamed"}))).await;
+    let (_, u) = app
+        .call(
+            Method::PUT,
+            "/api/channel/",
+            Some(&root),
+            Some(json!({"id": id, "name": "renamed"})),
+        )
+        .await;
     assert_eq!(u["success"], true, "{u}");
     assert_eq!(u["data"]["name"], "renamed");
     assert_eq!(u["data"]["models"], "gpt-4o,gpt-4o-mini");
@@ -137,59 +210,156 @@ async fn channel_crud(backend: Backend) {
     full["key"] = json!("");
     full["models"] = json!("gpt-4o");
     full["status"] = json!(2);
-    let (_, u) = app.call(Method::PUT, "/api/channel/", Some(&root), Some(full)).await;
+    let (_, u) = app
+        .call(Method::PUT, "/api/channel/", Some(&root), Some(full))
+        .await;
     assert_eq!(u["data"]["models"], "gpt-4o");
     assert_eq!(u["data"]["status"], 2);
     assert_eq!(u["data"]["key"], "sk-two");
     // Bad model_mapping is refused clearly.
-    let (_, u) = app.call(Method::PUT, "/api/channel/", Some(&root), Some(json!({"id": id, "model_mapping": "{nope"}))).await;
+    let (_, u) = app
+        .call(
+            Method::PUT,
+            "/api/channel/",
+            Some(&root),
+            Some(json!({"id": id, "model_mapping": "{nope"})),
+        )
+        .await;
     assert_eq!(u["success"], false);
     // Delete (soft) then it is gone; deleting again still succeeds (One Hub).
-    let (_, d) = app.call(Method::DELETE, &format!("/api/channel/{id}"), Some(&root), None).await;
+    let (_, d) = app
+        .call(
+            Method::DELETE,
+            &format!("/api/channel/{id}"),
+            Some(&root),
+            None,
+        )
+        .await;
     assert_eq!(d["success"], true);
-    let (_, g) = app.call(Method::GET, &format!("/api/channel/{id}"), Some(&root), None).await;
+    let (_, g) = app
+        .call(
+            Method::GET,
+            &format!("/api/channel/{id}"),
+            Some(&root),
+            None,
+        )
+        .await;
     assert_eq!(g["success"], false);
-    let (_, d) = app.call(Method::DELETE, &format!("/api/channel/{id}"), Some(&root), None).await;
+    let (_, d) = app
+        .call(
+            Method::DELETE,
+            &format!("/api/channel/{id}"),
+            Some(&root),
+            None,
+        )
+        .await;
     assert_eq!(d["success"], true);
     finish(db, app).await;
 }
 
 async fn token_crud_and_keys(backend: Backend) {
-    let Some((db, app, root)) = fresh(backend).await else { return };
+    let Some((db, app, root)) = fresh(backend).await else {
+        return;
+    };
     let (_, r) = app
-        .call(Method::POST, "/api/token/", Some(&root), Some(json!({"name": "ci", "remain_quota": 1000, "expired_time": -1})))
+        .call(
+            Method::POST,
+            "/api/token/",
+            Some(&root),
+            Some(json!({"name": "ci", "remain_quota": 1000, "expired_time": -1})),
+        )
         .await;
-    assert_eq!(r, json!({"success": true, "message": ""}), "no data on create");
-    let (_, r) = app.call(Method::POST, "/api/token/", Some(&root), Some(json!({"name": "x".repeat(31)}))).await;
+    assert_eq!(
+        r,
+        json!({"success": true, "message": ""}),
+        "no data on create"
+    );
+    let (_, r) = app
+        .call(
+            Method::POST,
+            "/api/token/",
+            Some(&root),
+            Some(json!({"name": "x".repeat(31)})),
+        )
+        .await;
     assert_eq!(r["message"], "令牌名称过长");
-    let (_, r) = app.call(Method::POST, "/api/token/", Some(&root), Some(json!({"name": "g", "group": "nope"}))).await;
+    let (_, r) = app
+        .call(
+            Method::POST,
+            "/api/token/",
+            Some(&root),
+            Some(json!({"name": "g", "group": "nope"})),
+        )
+        .await;
     assert_eq!(r["message"], "无效的用户组");
-    let (_, list) = app.call(Method::GET, "/api/token/", Some(&root), None).await;
+    let (_, list) = app
+        .call(Method::GET, "/api/token/", Some(&root), None)
+        .await;
     let t = list["data"]["data"][0].clone();
     let key = t["key"].as_str().unwrap();
     assert_eq!(key.len(), 59, "{t}");
-    assert_eq!(t["setting"]["limits"]["limits_ip_setting"]["enabled"], false);
+    assert_eq!(
+        t["setting"]["limits"]["limits_ip_setting"]["enabled"],
+        false
+    );
     // The key authenticates and decodes to (token id, user id).
     let state = &app.node.state;
-    let authed = hub_server::token_auth::authenticate(state, &format!("Bearer sk-{key}"), hub_store::now_unix()).await.unwrap();
+    let authed = hub_server::token_auth::authenticate(
+        state,
+        &format!("Bearer sk-{key}"),
+        hub_store::now_unix(),
+    )
+    .await
+    .unwrap();
     assert_eq!(authed.token.id, t["id"].as_i64().unwrap());
-    assert_eq!(state.keys.verify(key), Some((authed.token.id as u64, authed.user.id as u64)));
+    assert_eq!(
+        state.keys.verify(key),
+        Some((authed.token.id as u64, authed.user.id as u64))
+    );
     // Status-only update; enabling an exhausted token is refused.
     let id = t["id"].as_i64().unwrap();
-    let (_, u) = app.call(Method::PUT, "/api/token/?status_only=1", Some(&root), Some(json!({"id": id, "status": 2}))).await;
+    let (_, u) = app
+        .call(
+            Method::PUT,
+            "/api/token/?status_only=1",
+            Some(&root),
+            Some(json!({"id": id, "status": 2})),
+        )
+        .await;
     assert_eq!(u["data"]["status"], 2, "{u}");
     let mut full = u["data"].clone();
     full["status"] = json!(1);
     full["remain_quota"] = json!(0);
-    let (_, u) = app.call(Method::PUT, "/api/token/", Some(&root), Some(full)).await;
-    assert_eq!(u["message"], "令牌可用额度已用尽，无法启用，请先修改令牌剩余额度，或者设置为无限额度");
+    let (_, u) = app
+        .call(Method::PUT, "/api/token/", Some(&root), Some(full))
+        .await;
+    assert_eq!(
+        u["message"],
+        "令牌可用额度已用尽，无法启用，请先修改令牌剩余额度，或者设置为无限额度"
+    );
     // Another user cannot see or delete it.
     let other = make_user(&app, &root, "other", 1).await;
-    let (_, g) = app.call(Method::GET, &format!("/api/token/{id}"), Some(&other), None).await;
+    let (_, g) = app
+        .call(Method::GET, &format!("/api/token/{id}"), Some(&other), None)
+        .await;
     assert_eq!(g["success"], false);
-    let (_, d) = app.call(Method::DELETE, &format!("/api/token/{id}"), Some(&other), None).await;
+    let (_, d) = app
+        .call(
+            Method::DELETE,
+            &format!("/api/token/{id}"),
+            Some(&other),
+            None,
+        )
+        .await;
     assert_eq!(d["success"], false);
-    let (_, d) = app.call(Method::DELETE, &format!("/api/token/{id}"), Some(&root), None).await;
+    let (_, d) = app
+        .call(
+            Method::DELETE,
+            &format!("/api/token/{id}"),
+            Some(&root),
+            None,
+        )
+        .await;
     assert_eq!(d["success"], true);
     let gone = hub_server::token_auth::authenticate(state, key, hub_store::now_unix()).await;
     assert!(gone.is_err());
@@ -202,7 +372,9 @@ fn concrete(path: &str, id: &str) -> String {
 }
 
 async fn roles_enforced_on_every_route(backend: Backend) {
-    let Some((db, app, root)) = fresh(backend).await else { return };
+    let Some((db, app, root)) = fresh(backend).await else {
+        return;
+    };
     let user = make_user(&app, &root, "plain", 1).await;
     let admin = make_user(&app, &root, "admin", 10).await;
     let anon = hub_testkit::plain_client();
@@ -210,7 +382,11 @@ async fn roles_enforced_on_every_route(backend: Backend) {
         let path = concrete(r.path, "1");
         // Anonymous: every non-public route is 401 with a JSON envelope.
         if r.access != Access::Public {
-            let resp = anon.request(r.method.clone(), app.url(&path)).send().await.unwrap();
+            let resp = anon
+                .request(r.method.clone(), app.url(&path))
+                .send()
+                .await
+                .unwrap();
             assert_eq!(resp.status().as_u16(), 401, "{} {path}", r.method);
             let v: Value = resp.json().await.unwrap();
             assert_eq!(v["success"], false, "{} {path}", r.method);
@@ -222,14 +398,30 @@ async fn roles_enforced_on_every_route(backend: Backend) {
             _ => vec![],
         };
         for tok in denied {
-            let (status, v) = app.call(r.method.clone(), &path, Some(tok), Some(json!({}))).await;
+            let (status, v) = app
+                .call(r.method.clone(), &path, Some(tok), Some(json!({})))
+                .await;
             assert_eq!(status, 200, "{} {path}", r.method);
-            assert_eq!(v["message"], "无权进行此操作，权限不足", "{} {path}: {v}", r.method);
+            assert_eq!(
+                v["message"], "无权进行此操作，权限不足",
+                "{} {path}: {v}",
+                r.method
+            );
         }
     }
     // A bad access token is refused with One Hub's message.
-    let (status, v) = app.call(Method::GET, "/api/user/self", Some("0123456789abcdef0123456789abcdef"), None).await;
-    assert_eq!((status, v["message"].as_str()), (200, Some("无权进行此操作，access token 无效")));
+    let (status, v) = app
+        .call(
+            Method::GET,
+            "/api/user/self",
+            Some("0123456789abcdef0123456789abcdef"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, v["message"].as_str()),
+        (200, Some("无权进行此操作，access token 无效"))
+    );
     finish(db, app).await;
 }
 
@@ -240,11 +432,21 @@ async fn session_cookie(app: &TestApp) -> String {
         .send()
         .await
         .unwrap();
-    resp.headers().get("set-cookie").unwrap().to_str().unwrap().split(';').next().unwrap().to_owned()
+    resp.headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned()
 }
 
 async fn malformed_input_on_every_route(backend: Backend) {
-    let Some((db, app, _root)) = fresh(backend).await else { return };
+    let Some((db, app, _root)) = fresh(backend).await else {
+        return;
+    };
     // A fixed session cookie: it survives the table's own GET /api/user/token and logout.
     let cookie = session_cookie(&app).await;
     let c = reqwest::Client::new();
@@ -277,8 +479,20 @@ async fn malformed_input_on_every_route(backend: Backend) {
         }
         if r.path.contains("{id}") {
             for bad in ["abc", "0", "-1", "99999999999999999999"] {
-                let resp = send(r.method.clone(), concrete(r.path, bad), Some(b"{}".to_vec())).await.unwrap();
-                assert_eq!(resp.status().as_u16(), 200, "{} {} id={bad}", r.method, r.path);
+                let resp = send(
+                    r.method.clone(),
+                    concrete(r.path, bad),
+                    Some(b"{}".to_vec()),
+                )
+                .await
+                .unwrap();
+                assert_eq!(
+                    resp.status().as_u16(),
+                    200,
+                    "{} {} id={bad}",
+                    r.method,
+                    r.path
+                );
                 let v: Value = resp.json().await.unwrap();
                 assert_eq!(v["success"], false, "{} {} id={bad}: {v}", r.method, r.path);
             }
@@ -294,34 +508,74 @@ async fn malformed_input_on_every_route(backend: Backend) {
         }
     }
     // Paginated lists refuse bad paging clearly.
-    for path in ["/api/channel/", "/api/token/", "/api/user/", "/api/user_group/", "/api/log/"] {
-        for (q, msg) in [("?page=x", "page"), ("?size=101", "size 参数不能超过 100"), ("?order=password", "不允许对字段 'password' 进行排序")] {
+    for path in [
+        "/api/channel/",
+        "/api/token/",
+        "/api/user/",
+        "/api/user_group/",
+        "/api/log/",
+    ] {
+        for (q, msg) in [
+            ("?page=x", "page"),
+            ("?size=101", "size 参数不能超过 100"),
+            ("?order=password", "不允许对字段 'password' 进行排序"),
+        ] {
             let resp = send(Method::GET, format!("{path}{q}"), None).await.unwrap();
             let v: Value = resp.json().await.unwrap();
             assert_eq!(v["success"], false, "{path}{q}: {v}");
-            assert!(v["message"].as_str().unwrap().contains(msg), "{path}{q}: {v}");
+            assert!(
+                v["message"].as_str().unwrap().contains(msg),
+                "{path}{q}: {v}"
+            );
         }
     }
     finish(db, app).await;
 }
 
 async fn sessions_work_across_nodes(backend: Backend) {
-    let Some((db, app, _root)) = fresh(backend).await else { return };
+    let Some((db, app, _root)) = fresh(backend).await else {
+        return;
+    };
     // A second master on the same database with the same SESSION_SECRET.
     let second = TestApp::start(&db.settings()).await;
-    let c = reqwest::Client::builder().cookie_store(false).build().unwrap();
+    let c = reqwest::Client::builder()
+        .cookie_store(false)
+        .build()
+        .unwrap();
     let resp = c
         .post(app.url("/api/user/login"))
         .json(&json!({"username": "root", "password": ROOT_PASSWORD}))
         .send()
         .await
         .unwrap();
-    let cookie = resp.headers().get("set-cookie").unwrap().to_str().unwrap().split(';').next().unwrap().to_owned();
+    let cookie = resp
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
     assert!(cookie.starts_with("session="));
-    let v: Value = c.get(second.url("/api/user/self")).header("Cookie", &cookie).send().await.unwrap().json().await.unwrap();
+    let v: Value = c
+        .get(second.url("/api/user/self"))
+        .header("Cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(v["data"]["username"], "root", "{v}");
     // A tampered cookie is no credential at all.
-    let resp = c.get(second.url("/api/user/self")).header("Cookie", format!("{cookie}x")).send().await.unwrap();
+    let resp = c
+        .get(second.url("/api/user/self"))
+        .header("Cookie", format!("{cookie}x"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status().as_u16(), 401);
     second.stop().await;
     finish(db, app).await;

@@ -19,7 +19,10 @@ pub enum StartError {
     #[error("invalid SQL_DSN: {0}")]
     Dsn(String),
     #[error("cannot open the database {target}: {source}")]
-    Db { target: String, source: hub_store::StoreError },
+    Db {
+        target: String,
+        source: hub_store::StoreError,
+    },
     #[error(transparent)]
     Secrets(#[from] crate::secrets::SecretsError),
     #[error("invalid HASHIDS_SALT or USER_TOKEN_SECRET: {0}")]
@@ -65,15 +68,27 @@ impl RunningNode {
 fn sqlite_dir(target: &DbTarget) -> Option<PathBuf> {
     match target {
         DbTarget::Sqlite { path, .. } => Some(
-            path.parent().filter(|p| !p.as_os_str().is_empty()).map(PathBuf::from).unwrap_or_else(|| PathBuf::from(".")),
+            path.parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from(".")),
         ),
         _ => None,
     }
 }
 
 /// Starts a node on `listener`. `shutdown_on_signal` makes SIGTERM/Ctrl-C stop it.
-pub async fn start(settings: &Settings, listener: TcpListener, shutdown_on_signal: bool) -> Result<RunningNode, StartError> {
-    let target = parse_dsn(&settings.sql_dsn, &settings.sqlite_path, settings.sqlite_busy_timeout).map_err(StartError::Dsn)?;
+pub async fn start(
+    settings: &Settings,
+    listener: TcpListener,
+    shutdown_on_signal: bool,
+) -> Result<RunningNode, StartError> {
+    let target = parse_dsn(
+        &settings.sql_dsn,
+        &settings.sqlite_path,
+        settings.sqlite_busy_timeout,
+    )
+    .map_err(StartError::Dsn)?;
     let is_slave = settings.node_type == NodeType::Slave;
     let dir = sqlite_dir(&target);
     let secrets = crate::secrets::resolve(
@@ -100,7 +115,10 @@ pub async fn start(settings: &Settings, listener: TcpListener, shutdown_on_signa
     info!(db = %target.redacted(), node_type = settings.node_type.as_str(), "opening database");
     let store = Store::connect(&target, &pool_cfg)
         .await
-        .map_err(|source| StartError::Db { target: target.redacted(), source })?;
+        .map_err(|source| StartError::Db {
+            target: target.redacted(),
+            source,
+        })?;
 
     let report = if is_slave {
         bootstrap::check_slave(&store).await?;
@@ -123,7 +141,11 @@ pub async fn start(settings: &Settings, listener: TcpListener, shutdown_on_signa
     };
 
     let config = ServerConfig {
-        node_type: if is_slave { hub_server::NodeType::Slave } else { hub_server::NodeType::Master },
+        node_type: if is_slave {
+            hub_server::NodeType::Slave
+        } else {
+            hub_server::NodeType::Master
+        },
         language: settings.language.clone(),
         trusted_header: settings.trusted_header.clone(),
         ..ServerConfig::default()
@@ -148,7 +170,13 @@ pub async fn start(settings: &Settings, listener: TcpListener, shutdown_on_signa
             .await
     });
     info!(%addr, "One Hub is listening");
-    Ok(RunningNode { addr, state, bootstrap: report, stop: Some(tx), task })
+    Ok(RunningNode {
+        addr,
+        state,
+        bootstrap: report,
+        stop: Some(tx),
+        task,
+    })
 }
 
 async fn signal() {

@@ -26,15 +26,27 @@ pub enum SecretsError {
          of a deployment must share them (API keys and login sessions are signed with them). Set both to the same long \
          random values on every node."
     )]
-    Required { missing: &'static str, why: &'static str },
+    Required {
+        missing: &'static str,
+        why: &'static str,
+    },
     #[error("cannot read or write the secrets file {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
-    #[error("the secrets file {0} is malformed; expected lines USER_TOKEN_SECRET=… and SESSION_SECRET=…")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "the secrets file {0} is malformed; expected lines USER_TOKEN_SECRET=… and SESSION_SECRET=…"
+    )]
     Malformed(PathBuf),
 }
 
 fn generate() -> String {
-    rand::rng().sample_iter(&Alphanumeric).take(48).map(char::from).collect()
+    rand::rng()
+        .sample_iter(&Alphanumeric)
+        .take(48)
+        .map(char::from)
+        .collect()
 }
 
 /// `db_dir` is `Some(directory of the SQLite file)` only for a master on SQLite.
@@ -45,15 +57,31 @@ pub fn resolve(
     is_slave: bool,
 ) -> Result<Secrets, SecretsError> {
     if let (Some(u), Some(s)) = (user_token_secret, session_secret) {
-        return Ok(Secrets { user_token_secret: u.to_owned(), session_secret: s.to_owned(), file: None, generated: false });
+        return Ok(Secrets {
+            user_token_secret: u.to_owned(),
+            session_secret: s.to_owned(),
+            file: None,
+            generated: false,
+        });
     }
-    let missing = if user_token_secret.is_none() { "USER_TOKEN_SECRET" } else { "SESSION_SECRET" };
+    let missing = if user_token_secret.is_none() {
+        "USER_TOKEN_SECRET"
+    } else {
+        "SESSION_SECRET"
+    };
     let Some(dir) = sqlite_master_dir else {
-        let why = if is_slave { "slave node" } else { "node using PostgreSQL or MySQL" };
+        let why = if is_slave {
+            "slave node"
+        } else {
+            "node using PostgreSQL or MySQL"
+        };
         return Err(SecretsError::Required { missing, why });
     };
     let path = dir.join(SECRETS_FILE);
-    let io = |source| SecretsError::Io { path: path.clone(), source };
+    let io = |source| SecretsError::Io {
+        path: path.clone(),
+        source,
+    };
     let (mut file_u, mut file_s, mut generated) = (None, None, false);
     match std::fs::read_to_string(&path) {
         Ok(text) => {
@@ -86,8 +114,14 @@ pub fn resolve(
         Err(e) => return Err(io(e)),
     }
     Ok(Secrets {
-        user_token_secret: user_token_secret.map(str::to_owned).or(file_u).unwrap_or_default(),
-        session_secret: session_secret.map(str::to_owned).or(file_s).unwrap_or_default(),
+        user_token_secret: user_token_secret
+            .map(str::to_owned)
+            .or(file_u)
+            .unwrap_or_default(),
+        session_secret: session_secret
+            .map(str::to_owned)
+            .or(file_s)
+            .unwrap_or_default(),
         file: Some(path),
         generated,
     })
@@ -101,11 +135,24 @@ mod tests {
     #[test]
     fn explicit_secrets_win_and_others_refuse() {
         let s = resolve(Some("a"), Some("b"), None, true).unwrap();
-        assert_eq!((s.user_token_secret.as_str(), s.session_secret.as_str()), ("a", "b"));
-        let e = resolve(None, Some("b"), None, true).unwrap_err().to_string();
-        assert!(e.contains("USER_TOKEN_SECRET") && e.contains("slave"), "{e}");
-        let e = resolve(Some("a"), None, None, false).unwrap_err().to_string();
-        assert!(e.contains("SESSION_SECRET") && e.contains("PostgreSQL"), "{e}");
+        assert_eq!(
+            (s.user_token_secret.as_str(), s.session_secret.as_str()),
+            ("a", "b")
+        );
+        let e = resolve(None, Some("b"), None, true)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("USER_TOKEN_SECRET") && e.contains("slave"),
+            "{e}"
+        );
+        let e = resolve(Some("a"), None, None, false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("SESSION_SECRET") && e.contains("PostgreSQL"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -127,7 +174,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.join(SECRETS_FILE)).unwrap().permissions().mode();
+            let mode = std::fs::metadata(dir.join(SECRETS_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
         std::fs::remove_dir_all(&dir).unwrap();

@@ -8,9 +8,18 @@ const SECRET: &str = "0123456789abcdef0123456789abcdef";
 fn worked_examples_reproduce() {
     let codec = KeyCodec::new("", SECRET).unwrap();
     let cases = [
-        ((1, 1), "kQKMTKyEQA7X6eZ_FRGwDKiA_cq2jSR2zdAme8wN-kNG6vOf5AWD1pKwdwg"),
-        ((57, 25), "cPutawWjLf897za_g_FSVYhu3AR0xjrQJvc6aG5HlKhuFoHlUfEcn5MDJQ8"),
-        ((1234, 56), "bvtZAnhFm8ZG04y_TdPO1VxvrPvGA-wXtYEIkB5ebpaww1ptGl32k5DSbvc"),
+        (
+            (1, 1),
+            "kQKMTKyEQA7X6eZ_FRGwDKiA_cq2jSR2zdAme8wN-kNG6vOf5AWD1pKwdwg",
+        ),
+        (
+            (57, 25),
+            "cPutawWjLf897za_g_FSVYhu3AR0xjrQJvc6aG5HlKhuFoHlUfEcn5MDJQ8",
+        ),
+        (
+            (1234, 56),
+            "bvtZAnhFm8ZG04y_TdPO1VxvrPvGA-wXtYEIkB5ebpaww1ptGl32k5DSbvc",
+        ),
     ];
     for ((t, u), want) in cases {
         let key = codec.generate(t, u).unwrap();
@@ -22,7 +31,11 @@ fn worked_examples_reproduce() {
 
 #[test]
 fn custom_alphabet_payload() {
-    let codec = KeyCodec::new("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ", SECRET).unwrap();
+    let codec = KeyCodec::new(
+        "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ",
+        SECRET,
+    )
+    .unwrap();
     let key = codec.generate(1, 1).unwrap();
     assert_eq!(key.split_once('_').unwrap().0, "7xKevUd5IOiSxDK");
 }
@@ -56,9 +69,18 @@ fn tampered_or_foreign_keys_are_rejected() {
 
 #[test]
 fn alphabet_rules() {
-    assert!(matches!(KeyCodec::new("ab", SECRET), Err(KeyError::BadAlphabet(_))));
-    assert!(matches!(KeyCodec::new("abc_def", SECRET), Err(KeyError::BadAlphabet(_))));
-    assert!(matches!(KeyCodec::new("aabc", SECRET), Err(KeyError::BadAlphabet(_))));
+    assert!(matches!(
+        KeyCodec::new("ab", SECRET),
+        Err(KeyError::BadAlphabet(_))
+    ));
+    assert!(matches!(
+        KeyCodec::new("abc_def", SECRET),
+        Err(KeyError::BadAlphabet(_))
+    ));
+    assert!(matches!(
+        KeyCodec::new("aabc", SECRET),
+        Err(KeyError::BadAlphabet(_))
+    ));
     assert!(matches!(KeyCodec::new("", ""), Err(KeyError::EmptySecret)));
     assert!(KeyCodec::new("xyz", SECRET).is_ok());
 }
@@ -68,16 +90,40 @@ fn extraction_rules() {
     let k59 = "kQKMTKyEQA7X6eZ_FRGwDKiA_cq2jSR2zdAme8wN-kNG6vOf5AWD1pKwdwg";
     let raw = format!("Bearer sk-{k59}");
     let parsed = extract_key(&raw).unwrap();
-    assert_eq!(parsed, ParsedKey { key: k59, pin: ChannelPin::None });
+    assert_eq!(
+        parsed,
+        ParsedKey {
+            key: k59,
+            pin: ChannelPin::None
+        }
+    );
     assert_eq!(extract_key(k59).unwrap().key, k59);
     // `Bearer ` is case-sensitive and stripped once.
-    assert_eq!(extract_key(&format!("bearer {k59}")).unwrap().key, format!("bearer {k59}"));
+    assert_eq!(
+        extract_key(&format!("bearer {k59}")).unwrap().key,
+        format!("bearer {k59}")
+    );
     assert_eq!(extract_key("Bearer sk-short"), Err(ExtractError::Invalid));
-    assert_eq!(extract_key(&format!("{k59}#12")).unwrap().pin, ChannelPin::Pinned(12));
-    assert_eq!(extract_key(&format!("{k59}#12#ignore")).unwrap().pin, ChannelPin::PinnedIgnore(12));
-    assert_eq!(extract_key(&format!("{k59}#!3")).unwrap().pin, ChannelPin::Exclude(3));
-    assert_eq!(extract_key(&format!("{k59}#0")), Err(ExtractError::BadChannelId));
-    assert_eq!(extract_key(&format!("{k59}#abc")), Err(ExtractError::BadChannelId));
+    assert_eq!(
+        extract_key(&format!("{k59}#12")).unwrap().pin,
+        ChannelPin::Pinned(12)
+    );
+    assert_eq!(
+        extract_key(&format!("{k59}#12#ignore")).unwrap().pin,
+        ChannelPin::PinnedIgnore(12)
+    );
+    assert_eq!(
+        extract_key(&format!("{k59}#!3")).unwrap().pin,
+        ChannelPin::Exclude(3)
+    );
+    assert_eq!(
+        extract_key(&format!("{k59}#0")),
+        Err(ExtractError::BadChannelId)
+    );
+    assert_eq!(
+        extract_key(&format!("{k59}#abc")),
+        Err(ExtractError::BadChannelId)
+    );
 }
 
 #[test]

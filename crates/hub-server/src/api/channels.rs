@@ -32,7 +32,11 @@ pub async fn list(State(state): State<AppState>, q: QueryMap) -> ApiResult {
 }
 
 pub async fn get(State(state): State<AppState>, PathId(id): PathId) -> ApiResult {
-    let ch = state.store.channel_get(id).await?.ok_or_else(|| ApiError::msg(format!("渠道 {id} 不存在")))?;
+    let ch = state
+        .store
+        .channel_get(id)
+        .await?
+        .ok_or_else(|| ApiError::msg(format!("渠道 {id} 不存在")))?;
     ok_data(ch)
 }
 
@@ -53,7 +57,12 @@ fn apply_create_defaults(ch: &mut Channel) {
     if ch.priority.is_none() {
         ch.priority = Some(0);
     }
-    for f in [&mut ch.base_url, &mut ch.model_headers, &mut ch.custom_parameter, &mut ch.proxy] {
+    for f in [
+        &mut ch.base_url,
+        &mut ch.model_headers,
+        &mut ch.custom_parameter,
+        &mut ch.proxy,
+    ] {
         if f.is_none() {
             *f = Some(String::new());
         }
@@ -70,9 +79,14 @@ fn validate(ch: &Channel) -> Result<(), ApiError> {
     if let Some(m) = ch.model_mapping.as_deref().filter(|m| !m.trim().is_empty())
         && serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(m).is_err()
     {
-        return Err(ApiError::msg("模型映射（model_mapping）必须是合法的 JSON 对象"));
+        return Err(ApiError::msg(
+            "模型映射（model_mapping）必须是合法的 JSON 对象",
+        ));
     }
-    for (name, v) in [("model_headers", &ch.model_headers), ("custom_parameter", &ch.custom_parameter)] {
+    for (name, v) in [
+        ("model_headers", &ch.model_headers),
+        ("custom_parameter", &ch.custom_parameter),
+    ] {
         if let Some(v) = v.as_deref().filter(|v| !v.trim().is_empty())
             && serde_json::from_str::<serde_json::Value>(v).is_err()
         {
@@ -82,11 +96,20 @@ fn validate(ch: &Channel) -> Result<(), ApiError> {
     Ok(())
 }
 
-pub async fn create(State(state): State<AppState>, JsonBody(mut ch): JsonBody<Channel>) -> ApiResult {
+pub async fn create(
+    State(state): State<AppState>,
+    JsonBody(mut ch): JsonBody<Channel>,
+) -> ApiResult {
     if ch.name.trim().is_empty() {
         return Err(ApiError::msg("渠道名称不能为空"));
     }
-    let keys: Vec<String> = ch.key.lines().map(str::trim).filter(|k| !k.is_empty()).map(str::to_owned).collect();
+    let keys: Vec<String> = ch
+        .key
+        .lines()
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .map(str::to_owned)
+        .collect();
     if keys.is_empty() {
         return Err(ApiError::msg("渠道密钥不能为空"));
     }
@@ -94,7 +117,13 @@ pub async fn create(State(state): State<AppState>, JsonBody(mut ch): JsonBody<Ch
     validate(&ch)?;
     ch.created_time = hub_store::now_unix();
     ch.used_quota = 0;
-    let base_urls: Vec<String> = ch.base_url.as_deref().unwrap_or_default().lines().map(|s| s.trim().to_owned()).collect();
+    let base_urls: Vec<String> = ch
+        .base_url
+        .as_deref()
+        .unwrap_or_default()
+        .lines()
+        .map(|s| s.trim().to_owned())
+        .collect();
     let base_name = ch.name.clone();
     for (i, key) in keys.into_iter().enumerate() {
         let mut one = ch.clone();
@@ -103,7 +132,10 @@ pub async fn create(State(state): State<AppState>, JsonBody(mut ch): JsonBody<Ch
             one.name = format!("{base_name}_{}", i + 1);
         }
         if !base_urls.is_empty() {
-            let url = base_urls.get(i).filter(|u| !u.is_empty()).unwrap_or(&base_urls[0]);
+            let url = base_urls
+                .get(i)
+                .filter(|u| !u.is_empty())
+                .unwrap_or(&base_urls[0]);
             one.base_url = Some(url.clone());
         }
         state.store.channel_insert(&one).await?;
@@ -111,11 +143,18 @@ pub async fn create(State(state): State<AppState>, JsonBody(mut ch): JsonBody<Ch
     ok_empty()
 }
 
-pub async fn update(State(state): State<AppState>, JsonBody(mut ch): JsonBody<Channel>) -> ApiResult {
+pub async fn update(
+    State(state): State<AppState>,
+    JsonBody(mut ch): JsonBody<Channel>,
+) -> ApiResult {
     if ch.id <= 0 {
         return Err(ApiError::msg("无效的参数：缺少渠道 id"));
     }
-    let existing = state.store.channel_get(ch.id).await?.ok_or_else(|| ApiError::msg(format!("渠道 {} 不存在", ch.id)))?;
+    let existing = state
+        .store
+        .channel_get(ch.id)
+        .await?
+        .ok_or_else(|| ApiError::msg(format!("渠道 {} 不存在", ch.id)))?;
     let full = !ch.models.is_empty();
     if full && ch.key.trim().is_empty() {
         // Lists blank the key; a client that echoes a listed channel back must not wipe it.
@@ -123,7 +162,11 @@ pub async fn update(State(state): State<AppState>, JsonBody(mut ch): JsonBody<Ch
     }
     validate(&ch)?;
     state.store.channel_update(&ch, full).await?;
-    let fresh = state.store.channel_get(ch.id).await?.ok_or_else(|| ApiError::msg("渠道不存在"))?;
+    let fresh = state
+        .store
+        .channel_get(ch.id)
+        .await?
+        .ok_or_else(|| ApiError::msg("渠道不存在"))?;
     ok_data(fresh)
 }
 

@@ -21,13 +21,25 @@ fn opt_bool(opts: &HashMap<String, String>, k: &str, default: bool) -> bool {
 }
 
 fn opt_num(opts: &HashMap<String, String>, k: &str, default: f64) -> Value {
-    let n = opts.get(k).and_then(|v| v.parse::<f64>().ok()).unwrap_or(default);
-    if n.fract() == 0.0 && n.abs() < 9e15 { json!(n as i64) } else { json!(n) }
+    let n = opts
+        .get(k)
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(default);
+    if n.fract() == 0.0 && n.abs() < 9e15 {
+        json!(n as i64)
+    } else {
+        json!(n)
+    }
 }
 
 pub async fn status(State(state): State<AppState>) -> ApiResult {
-    let opts: HashMap<String, String> =
-        state.store.option_all().await?.into_iter().map(|o| (o.key, o.value)).collect();
+    let opts: HashMap<String, String> = state
+        .store
+        .option_all()
+        .await?
+        .into_iter()
+        .map(|o| (o.key, o.value))
+        .collect();
     let c = &state.config;
     ok_data(json!({
         "version": c.version,
@@ -75,7 +87,12 @@ pub async fn owned_by(State(state): State<AppState>) -> ApiResult {
         .owner_all()
         .await?
         .into_iter()
-        .map(|o| (o.id.to_string(), json!({"id": o.id, "name": o.name, "icon": o.icon})))
+        .map(|o| {
+            (
+                o.id.to_string(),
+                json!({"id": o.id, "name": o.name, "icon": o.icon}),
+            )
+        })
         .collect();
     ok_data(owners)
 }
@@ -86,24 +103,50 @@ pub fn price_for(prices: &[Price], model: &str) -> Price {
     if let Some(p) = prices.iter().find(|p| p.model == model) {
         return p.clone();
     }
-    if let Some(p) = prices.iter().find(|p| p.model.strip_suffix('*').is_some_and(|pre| model.starts_with(pre))) {
+    if let Some(p) = prices.iter().find(|p| {
+        p.model
+            .strip_suffix('*')
+            .is_some_and(|pre| model.starts_with(pre))
+    }) {
         return p.clone();
     }
-    Price { model: model.to_owned(), kind: "tokens".to_owned(), input: 30.0, output: 30.0, ..Default::default() }
+    Price {
+        model: model.to_owned(),
+        kind: "tokens".to_owned(),
+        input: 30.0,
+        output: 30.0,
+        ..Default::default()
+    }
 }
 
 pub async fn available_model(State(state): State<AppState>, headers: HeaderMap) -> ApiResult {
-    let user_group = optional_session_user(&state, &headers).await.map(|u| u.group);
+    let user_group = optional_session_user(&state, &headers)
+        .await
+        .map(|u| u.group);
     let groups = state.store.group_all().await?;
     let visible: BTreeSet<String> = groups
         .iter()
-        .filter(|g| g.enable.unwrap_or(true) && (g.public || Some(&g.symbol) == user_group.as_ref()))
+        .filter(|g| {
+            g.enable.unwrap_or(true) && (g.public || Some(&g.symbol) == user_group.as_ref())
+        })
         .map(|g| g.symbol.clone())
         .collect();
     let prices = state.store.price_all().await?;
-    let owners: HashMap<i64, String> = state.store.owner_all().await?.into_iter().map(|o| (o.id, o.name)).collect();
+    let owners: HashMap<i64, String> = state
+        .store
+        .owner_all()
+        .await?
+        .into_iter()
+        .map(|o| (o.id, o.name))
+        .collect();
     let mut models: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for ch in state.store.channel_all().await?.into_iter().filter(|c| c.status == hub_core::role::CHANNEL_ENABLED) {
+    for ch in state
+        .store
+        .channel_all()
+        .await?
+        .into_iter()
+        .filter(|c| c.status == hub_core::role::CHANNEL_ENABLED)
+    {
         for g in comma_list(&ch.group).filter(|g| visible.contains(*g)) {
             for m in comma_list(&ch.models) {
                 models.entry(m.to_owned()).or_default().insert(g.to_owned());
@@ -114,7 +157,10 @@ pub async fn available_model(State(state): State<AppState>, headers: HeaderMap) 
         .into_iter()
         .map(|(m, gs)| {
             let price = price_for(&prices, &m);
-            let owner = owners.get(&price.channel_type).cloned().unwrap_or_else(|| "未知".to_owned());
+            let owner = owners
+                .get(&price.channel_type)
+                .cloned()
+                .unwrap_or_else(|| "未知".to_owned());
             (m, json!({"groups": gs, "owned_by": owner, "price": price}))
         })
         .collect();

@@ -21,15 +21,30 @@ fn hide_for(caller: &Caller, t: &mut Token) {
     }
 }
 
-pub async fn list(State(state): State<AppState>, Extension(caller): Extension<Caller>, q: QueryMap) -> ApiResult {
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    q: QueryMap,
+) -> ApiResult {
     let page = q.page(ORDER_FIELDS, "-id")?;
-    let mut page = state.store.token_list(caller.id, q.str("keyword"), &page).await?;
+    let mut page = state
+        .store
+        .token_list(caller.id, q.str("keyword"), &page)
+        .await?;
     page.data.iter_mut().for_each(|t| hide_for(&caller, t));
     ok_data(page)
 }
 
-pub async fn get(State(state): State<AppState>, Extension(caller): Extension<Caller>, PathId(id): PathId) -> ApiResult {
-    let mut t = state.store.token_get(id, Some(caller.id)).await?.ok_or_else(|| ApiError::msg("令牌不存在"))?;
+pub async fn get(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    PathId(id): PathId,
+) -> ApiResult {
+    let mut t = state
+        .store
+        .token_get(id, Some(caller.id))
+        .await?
+        .ok_or_else(|| ApiError::msg("令牌不存在"))?;
     hide_for(&caller, &mut t);
     ok_data(t)
 }
@@ -98,10 +113,14 @@ fn check_enable(t: &Token, now: i64) -> Result<(), ApiError> {
         return Ok(());
     }
     if t.expired_time != -1 && t.expired_time < now {
-        return Err(ApiError::msg("令牌已过期，无法启用，请先修改令牌过期时间，或者设置为永不过期"));
+        return Err(ApiError::msg(
+            "令牌已过期，无法启用，请先修改令牌过期时间，或者设置为永不过期",
+        ));
     }
     if !t.unlimited_quota && t.remain_quota <= 0 {
-        return Err(ApiError::msg("令牌可用额度已用尽，无法启用，请先修改令牌剩余额度，或者设置为无限额度"));
+        return Err(ApiError::msg(
+            "令牌可用额度已用尽，无法启用，请先修改令牌剩余额度，或者设置为无限额度",
+        ));
     }
     Ok(())
 }
@@ -112,14 +131,20 @@ pub async fn update(
     q: QueryMap,
     JsonBody(mut t): JsonBody<Token>,
 ) -> ApiResult {
-    let mut current =
-        state.store.token_get(t.id, Some(caller.id)).await?.ok_or_else(|| ApiError::msg("令牌不存在"))?;
+    let mut current = state
+        .store
+        .token_get(t.id, Some(caller.id))
+        .await?
+        .ok_or_else(|| ApiError::msg("令牌不存在"))?;
     let now = hub_store::now_unix();
     if !q.str("status_only").is_empty() {
         let mut next = current.clone();
         next.status = t.status;
         check_enable(&next, now)?;
-        state.store.token_update_status(current.id, t.status).await?;
+        state
+            .store
+            .token_update_status(current.id, t.status)
+            .await?;
         current.status = t.status;
     } else {
         validate(&state, &caller, &mut t).await?;
@@ -132,13 +157,21 @@ pub async fn update(
         check_enable(&t, now)?;
         t.user_id = current.user_id;
         state.store.token_update(&t).await?;
-        current = state.store.token_get(t.id, Some(caller.id)).await?.ok_or_else(|| ApiError::msg("令牌不存在"))?;
+        current = state
+            .store
+            .token_get(t.id, Some(caller.id))
+            .await?
+            .ok_or_else(|| ApiError::msg("令牌不存在"))?;
     }
     hide_for(&caller, &mut current);
     ok_data(current)
 }
 
-pub async fn delete(State(state): State<AppState>, Extension(caller): Extension<Caller>, PathId(id): PathId) -> ApiResult {
+pub async fn delete(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    PathId(id): PathId,
+) -> ApiResult {
     if state.store.token_soft_delete(id, caller.id).await? == 0 {
         return Err(ApiError::msg("令牌不存在"));
     }

@@ -49,14 +49,24 @@ pub async fn login(
     headers: HeaderMap,
     JsonBody(body): JsonBody<LoginBody>,
 ) -> ApiResult {
-    if state.store.option_get("PasswordLoginEnabled").await?.as_deref() == Some("false") {
+    if state
+        .store
+        .option_get("PasswordLoginEnabled")
+        .await?
+        .as_deref()
+        == Some("false")
+    {
         return Err(ApiError::msg("管理员关闭了密码登录"));
     }
     if body.username.is_empty() || body.password.is_empty() {
         return Err(ApiError::msg("无效的参数"));
     }
     let denied = || ApiError::msg("用户名或密码错误，或用户已被封禁");
-    let user = state.store.user_by_login(&body.username).await?.ok_or_else(denied)?;
+    let user = state
+        .store
+        .user_by_login(&body.username)
+        .await?
+        .ok_or_else(denied)?;
     if user.status != USER_ENABLED || !verify_password(body.password, user.password.clone()).await {
         return Err(denied());
     }
@@ -64,7 +74,13 @@ pub async fn login(
     let ip = client_ip(&state, &headers, peer);
     state
         .store
-        .user_update_fields(user.id, vec![("last_login_time", now.into()), ("last_login_ip", ip.into())])
+        .user_update_fields(
+            user.id,
+            vec![
+                ("last_login_time", now.into()),
+                ("last_login_ip", ip.into()),
+            ],
+        )
         .await?;
     let cookie = state.sessions.issue(&user, now);
     let data = User {
@@ -76,18 +92,33 @@ pub async fn login(
         avatar_url: user.avatar_url.clone(),
         ..Default::default()
     };
-    Ok(([(header::SET_COOKIE, cookie)], Json(json!({"success": true, "message": "", "data": data}))).into_response())
+    Ok((
+        [(header::SET_COOKIE, cookie)],
+        Json(json!({"success": true, "message": "", "data": data})),
+    )
+        .into_response())
 }
 
 pub async fn logout() -> ApiResult {
-    Ok(([(header::SET_COOKIE, clear_cookie())], Json(json!({"success": true, "message": ""}))).into_response())
+    Ok((
+        [(header::SET_COOKIE, clear_cookie())],
+        Json(json!({"success": true, "message": ""})),
+    )
+        .into_response())
 }
 
 async fn load_self(state: &AppState, caller: &Caller) -> Result<User, ApiError> {
-    state.store.user_get(caller.id).await?.ok_or_else(|| ApiError::msg("用户不存在"))
+    state
+        .store
+        .user_get(caller.id)
+        .await?
+        .ok_or_else(|| ApiError::msg("用户不存在"))
 }
 
-pub async fn get_self(State(state): State<AppState>, Extension(caller): Extension<Caller>) -> ApiResult {
+pub async fn get_self(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> ApiResult {
     let mut user = load_self(&state, &caller).await?;
     user.password.clear();
     ok_data(user)
@@ -121,8 +152,14 @@ pub async fn update_self(
     Ok(Json(json!({"success": true, "message": ""})).into_response())
 }
 
-pub async fn regenerate_access_token(State(state): State<AppState>, Extension(caller): Extension<Caller>) -> ApiResult {
+pub async fn regenerate_access_token(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> ApiResult {
     let token = new_access_token();
-    state.store.user_update_fields(caller.id, vec![("access_token", token.clone().into())]).await?;
+    state
+        .store
+        .user_update_fields(caller.id, vec![("access_token", token.clone().into())])
+        .await?;
     ok_data(token)
 }

@@ -6,8 +6,17 @@ use sea_query::{Cond, Expr, ExprTrait, Query, SimpleExpr};
 use super::{Page, alive, count_of, json_val, like_contains, like_prefix, like_suffix, paginate};
 use crate::{RowExt, Store, StoreError, pool::FromRow};
 
-pub const ORDER_FIELDS: &[&str] =
-    &["id", "name", "group", "type", "status", "response_time", "balance", "priority", "weight"];
+pub const ORDER_FIELDS: &[&str] = &[
+    "id",
+    "name",
+    "group",
+    "type",
+    "status",
+    "response_time",
+    "balance",
+    "priority",
+    "weight",
+];
 
 const COLS: &[&str] = &[
     "id",
@@ -71,7 +80,9 @@ impl FromRow for Channel {
             pre_cost: r.i64("pre_cost")?,
             compatible_response: r.bool("compatible_response")?,
             allow_extra_body: r.bool("allow_extra_body")?,
-            disabled_stream: r.json("disabled_stream")?.and_then(|v| serde_json::from_value(v).ok()),
+            disabled_stream: r
+                .json("disabled_stream")?
+                .and_then(|v| serde_json::from_value(v).ok()),
             plugin: r.json("plugin")?.filter(|v| !v.is_null()),
         })
     }
@@ -121,7 +132,10 @@ fn values(ch: &Channel) -> Vec<(&'static str, SimpleExpr)> {
         ("pre_cost", ch.pre_cost.into()),
         ("compatible_response", ch.compatible_response.into()),
         ("allow_extra_body", ch.allow_extra_body.into()),
-        ("disabled_stream", json_val(ch.disabled_stream.as_ref().map(|d| serde_json::json!(d))).into()),
+        (
+            "disabled_stream",
+            json_val(ch.disabled_stream.as_ref().map(|d| serde_json::json!(d))).into(),
+        ),
         ("plugin", json_val(ch.plugin.clone()).into()),
     ]
 }
@@ -174,15 +188,20 @@ fn non_zero_values(ch: &Channel) -> Vec<(&'static str, SimpleExpr)> {
     if let Some(p) = ch.priority {
         v.push(("priority", p.into()));
     }
-    for (col, val) in
-        [("only_chat", ch.only_chat), ("compatible_response", ch.compatible_response), ("allow_extra_body", ch.allow_extra_body)]
-    {
+    for (col, val) in [
+        ("only_chat", ch.only_chat),
+        ("compatible_response", ch.compatible_response),
+        ("allow_extra_body", ch.allow_extra_body),
+    ] {
         if val {
             v.push((col, true.into()));
         }
     }
     if let Some(d) = &ch.disabled_stream {
-        v.push(("disabled_stream", json_val(Some(serde_json::json!(d))).into()));
+        v.push((
+            "disabled_stream",
+            json_val(Some(serde_json::json!(d))).into(),
+        ));
     }
     if let Some(p) = &ch.plugin {
         v.push(("plugin", json_val(Some(p.clone())).into()));
@@ -201,9 +220,15 @@ fn group_member(g: &str) -> Cond {
 }
 
 impl Store {
-    pub async fn channel_list(&self, f: &ChannelFilter, p: &PageParams) -> Result<Page<Channel>, StoreError> {
+    pub async fn channel_list(
+        &self,
+        f: &ChannelFilter,
+        p: &PageParams,
+    ) -> Result<Page<Channel>, StoreError> {
         let mut q = Query::select();
-        q.columns(COLS.iter().copied()).from("channels").and_where(alive());
+        q.columns(COLS.iter().copied())
+            .from("channels")
+            .and_where(alive());
         if let Some(t) = f.kind {
             q.and_where(Expr::col("type").eq(t));
         }
@@ -231,7 +256,9 @@ impl Store {
         if let Some(g) = f.group.as_deref().filter(|s| !s.is_empty()) {
             q.cond_where(group_member(g));
         }
-        let untagged = Cond::any().add(Expr::col("tag").is_null()).add(Expr::col("tag").eq(""));
+        let untagged = Cond::any()
+            .add(Expr::col("tag").is_null())
+            .add(Expr::col("tag").eq(""));
         let representative = || {
             let mut sub = Query::select();
             sub.expr(sea_query::Func::max(Expr::col("id")))
@@ -257,19 +284,30 @@ impl Store {
         let total = self.scalar_i64(&count_of(&q)).await?;
         paginate(&mut q, p);
         let data = self.fetch_all(&q).await?;
-        Ok(Page { data, page: p.page, size: p.size, total_count: total })
+        Ok(Page {
+            data,
+            page: p.page,
+            size: p.size,
+            total_count: total,
+        })
     }
 
     pub async fn channel_get(&self, id: i64) -> Result<Option<Channel>, StoreError> {
         let mut q = Query::select();
-        q.columns(COLS.iter().copied()).from("channels").and_where(alive()).and_where(Expr::col("id").eq(id));
+        q.columns(COLS.iter().copied())
+            .from("channels")
+            .and_where(alive())
+            .and_where(Expr::col("id").eq(id));
         self.fetch_optional(&q).await
     }
 
     /// All channels that are not soft-deleted (for model lists and routing).
     pub async fn channel_all(&self) -> Result<Vec<Channel>, StoreError> {
         let mut q = Query::select();
-        q.columns(COLS.iter().copied()).from("channels").and_where(alive()).order_by("id", sea_query::Order::Asc);
+        q.columns(COLS.iter().copied())
+            .from("channels")
+            .and_where(alive())
+            .order_by("id", sea_query::Order::Asc);
         self.fetch_all(&q).await
     }
 
@@ -286,12 +324,19 @@ impl Store {
     /// `full`: every column except used_quota is written (One Hub, when `models` is set);
     /// otherwise only non-zero fields.
     pub async fn channel_update(&self, ch: &Channel, full: bool) -> Result<u64, StoreError> {
-        let vals = if full { values(ch) } else { non_zero_values(ch) };
+        let vals = if full {
+            values(ch)
+        } else {
+            non_zero_values(ch)
+        };
         if vals.is_empty() {
             return Ok(0);
         }
         let mut q = Query::update();
-        q.table("channels").values(vals).and_where(alive()).and_where(Expr::col("id").eq(ch.id));
+        q.table("channels")
+            .values(vals)
+            .and_where(alive())
+            .and_where(Expr::col("id").eq(ch.id));
         self.execute(&q).await
     }
 

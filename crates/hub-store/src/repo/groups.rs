@@ -8,8 +8,18 @@ use crate::{RowExt, Store, StoreError, pool::FromRow};
 
 pub const ORDER_FIELDS: &[&str] = &["id", "name", "enable"];
 
-const COLS: &[&str] =
-    &["id", "symbol", "name", "ratio", "api_rate", "public", "promotion", "min", "max", "enable"];
+const COLS: &[&str] = &[
+    "id",
+    "symbol",
+    "name",
+    "ratio",
+    "api_rate",
+    "public",
+    "promotion",
+    "min",
+    "max",
+    "enable",
+];
 
 impl FromRow for UserGroup {
     fn from_row(r: &impl RowExt) -> Result<Self, StoreError> {
@@ -58,24 +68,35 @@ impl Store {
         }
         let total = self.scalar_i64(&count_of(&q)).await?;
         paginate(&mut q, p);
-        Ok(Page { data: self.fetch_all(&q).await?, page: p.page, size: p.size, total_count: total })
+        Ok(Page {
+            data: self.fetch_all(&q).await?,
+            page: p.page,
+            size: p.size,
+            total_count: total,
+        })
     }
 
     pub async fn group_all(&self) -> Result<Vec<UserGroup>, StoreError> {
         let mut q = Query::select();
-        q.columns(COLS.iter().copied()).from("user_groups").order_by("id", sea_query::Order::Asc);
+        q.columns(COLS.iter().copied())
+            .from("user_groups")
+            .order_by("id", sea_query::Order::Asc);
         self.fetch_all(&q).await
     }
 
     pub async fn group_get(&self, id: i64) -> Result<Option<UserGroup>, StoreError> {
         let mut q = Query::select();
-        q.columns(COLS.iter().copied()).from("user_groups").and_where(Expr::col("id").eq(id));
+        q.columns(COLS.iter().copied())
+            .from("user_groups")
+            .and_where(Expr::col("id").eq(id));
         self.fetch_optional(&q).await
     }
 
     pub async fn group_by_symbol(&self, symbol: &str) -> Result<Option<UserGroup>, StoreError> {
         let mut q = Query::select();
-        q.columns(COLS.iter().copied()).from("user_groups").and_where(Expr::col("symbol").eq(symbol));
+        q.columns(COLS.iter().copied())
+            .from("user_groups")
+            .and_where(Expr::col("symbol").eq(symbol));
         self.fetch_optional(&q).await
     }
 
@@ -93,19 +114,24 @@ impl Store {
 
     pub async fn group_update(&self, g: &UserGroup) -> Result<u64, StoreError> {
         let mut q = Query::update();
-        q.table("user_groups").values(editable(g)).and_where(Expr::col("id").eq(g.id));
+        q.table("user_groups")
+            .values(editable(g))
+            .and_where(Expr::col("id").eq(g.id));
         self.execute(&q).await
     }
 
     pub async fn group_set_enable(&self, id: i64, enable: bool) -> Result<u64, StoreError> {
         let mut q = Query::update();
-        q.table("user_groups").value("enable", enable).and_where(Expr::col("id").eq(id));
+        q.table("user_groups")
+            .value("enable", enable)
+            .and_where(Expr::col("id").eq(id));
         self.execute(&q).await
     }
 
     pub async fn group_delete(&self, id: i64) -> Result<u64, StoreError> {
         let mut q = Query::delete();
-        q.from_table("user_groups").and_where(Expr::col("id").eq(id));
+        q.from_table("user_groups")
+            .and_where(Expr::col("id").eq(id));
         self.execute(&q).await
     }
 }

@@ -6,8 +6,15 @@ use sea_query::{Expr, ExprTrait, Query, SelectStatement};
 use super::{Page, count_of, json_val, paginate};
 use crate::{RowExt, Store, StoreError, pool::FromRow};
 
-pub const ORDER_FIELDS: &[&str] =
-    &["created_at", "channel_id", "user_id", "token_name", "model_name", "type", "source_ip"];
+pub const ORDER_FIELDS: &[&str] = &[
+    "created_at",
+    "channel_id",
+    "user_id",
+    "token_name",
+    "model_name",
+    "type",
+    "source_ip",
+];
 
 const COLS: &[&str] = &[
     "id",
@@ -78,7 +85,12 @@ fn apply(q: &mut SelectStatement, f: &LogFilter) {
     if f.end != 0 {
         q.and_where(Expr::col("created_at").lte(f.end));
     }
-    for (col, v) in [("model_name", &f.model_name), ("username", &f.username), ("token_name", &f.token_name), ("source_ip", &f.source_ip)] {
+    for (col, v) in [
+        ("model_name", &f.model_name),
+        ("username", &f.username),
+        ("token_name", &f.token_name),
+        ("source_ip", &f.source_ip),
+    ] {
         if !v.is_empty() {
             q.and_where(Expr::col(col).eq(v.as_str()));
         }
@@ -120,13 +132,20 @@ impl Store {
         apply(&mut q, f);
         let total = self.scalar_i64(&count_of(&q)).await?;
         paginate(&mut q, p);
-        Ok(Page { data: self.fetch_all(&q).await?, page: p.page, size: p.size, total_count: total })
+        Ok(Page {
+            data: self.fetch_all(&q).await?,
+            page: p.page,
+            size: p.size,
+            total_count: total,
+        })
     }
 
     /// Sum of `quota` over consume logs matching `f`.
     pub async fn log_quota_sum(&self, f: &LogFilter) -> Result<i64, StoreError> {
         let mut q = Query::select();
-        q.expr(sea_query::Func::sum(Expr::col("quota"))).from("logs").and_where(Expr::col("type").eq(LOG_CONSUME));
+        q.expr(sea_query::Func::sum(Expr::col("quota")))
+            .from("logs")
+            .and_where(Expr::col("type").eq(LOG_CONSUME));
         apply(&mut q, f);
         self.scalar_i64(&q).await
     }
@@ -134,7 +153,9 @@ impl Store {
     /// Deletes consume logs older than `before` (Unix seconds).
     pub async fn log_delete_before(&self, before: i64) -> Result<u64, StoreError> {
         let mut q = Query::delete();
-        q.from_table("logs").and_where(Expr::col("created_at").lt(before)).and_where(Expr::col("type").eq(LOG_CONSUME));
+        q.from_table("logs")
+            .and_where(Expr::col("created_at").lt(before))
+            .and_where(Expr::col("type").eq(LOG_CONSUME));
         self.execute(&q).await
     }
 }

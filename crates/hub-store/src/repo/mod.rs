@@ -30,7 +30,10 @@ pub(crate) fn alive() -> SimpleExpr {
 /// Applies ORDER BY, LIMIT and OFFSET. Field names were checked against an allow-list.
 pub(crate) fn paginate(q: &mut SelectStatement, p: &PageParams) {
     for (field, desc) in &p.order {
-        q.order_by(sea_query::Alias::new(field.as_str()), if *desc { Order::Desc } else { Order::Asc });
+        q.order_by(
+            sea_query::Alias::new(field.as_str()),
+            if *desc { Order::Desc } else { Order::Asc },
+        );
     }
     q.limit(p.size).offset(p.offset());
 }

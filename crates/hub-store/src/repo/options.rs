@@ -7,7 +7,10 @@ use crate::{RowExt, Store, StoreError, pool::FromRow};
 
 impl FromRow for OptionRow {
     fn from_row(r: &impl RowExt) -> Result<Self, StoreError> {
-        Ok(OptionRow { key: r.string("key")?, value: r.string("value")? })
+        Ok(OptionRow {
+            key: r.string("key")?,
+            value: r.string("value")?,
+        })
     }
 }
 
@@ -21,7 +24,9 @@ impl Store {
     pub async fn option_get(&self, key: &str) -> Result<Option<String>, StoreError> {
         use sea_query::{Expr, ExprTrait};
         let mut q = Query::select();
-        q.columns(["key", "value"]).from("options").and_where(Expr::col("key").eq(key));
+        q.columns(["key", "value"])
+            .from("options")
+            .and_where(Expr::col("key").eq(key));
         Ok(self.fetch_optional::<OptionRow>(&q).await?.map(|o| o.value))
     }
 

@@ -7,14 +7,20 @@ use crate::{RowExt, Store, StoreError, pool::FromRow};
 
 impl FromRow for ModelOwner {
     fn from_row(r: &impl RowExt) -> Result<Self, StoreError> {
-        Ok(ModelOwner { id: r.i64("id")?, name: r.string("name")?, icon: r.string("icon")? })
+        Ok(ModelOwner {
+            id: r.i64("id")?,
+            name: r.string("name")?,
+            icon: r.string("icon")?,
+        })
     }
 }
 
 impl Store {
     pub async fn owner_all(&self) -> Result<Vec<ModelOwner>, StoreError> {
         let mut q = Query::select();
-        q.columns(["id", "name", "icon"]).from("model_owned_by").order_by("id", sea_query::Order::Asc);
+        q.columns(["id", "name", "icon"])
+            .from("model_owned_by")
+            .order_by("id", sea_query::Order::Asc);
         self.fetch_all(&q).await
     }
 

@@ -7,7 +7,15 @@ use sea_query::{Expr, ExprTrait, Order, Query};
 use super::json_val;
 use crate::{RowExt, Store, StoreError, pool::FromRow};
 
-const COLS: &[&str] = &["model", "type", "channel_type", "input", "output", "locked", "extra_ratios"];
+const COLS: &[&str] = &[
+    "model",
+    "type",
+    "channel_type",
+    "input",
+    "output",
+    "locked",
+    "extra_ratios",
+];
 
 impl FromRow for Price {
     fn from_row(r: &impl RowExt) -> Result<Self, StoreError> {
@@ -39,7 +47,9 @@ impl Store {
 
     pub async fn price_get(&self, model: &str) -> Result<Option<Price>, StoreError> {
         let mut q = Query::select();
-        q.columns(COLS.iter().copied()).from("prices").and_where(Expr::col("model").eq(model));
+        q.columns(COLS.iter().copied())
+            .from("prices")
+            .and_where(Expr::col("model").eq(model));
         self.fetch_optional(&q).await
     }
 
@@ -66,7 +76,8 @@ impl Store {
             return Ok(0);
         }
         let mut q = Query::delete();
-        q.from_table("prices").and_where(Expr::col("model").is_in(models.iter().cloned()));
+        q.from_table("prices")
+            .and_where(Expr::col("model").is_in(models.iter().cloned()));
         self.execute(&q).await
     }
 }

@@ -6,8 +6,15 @@ use sea_query::{Expr, ExprTrait, Query, SimpleExpr};
 use super::{Page, alive, count_of, json_val, like_prefix, paginate};
 use crate::{RowExt, Store, StoreError, pool::FromRow};
 
-pub const ORDER_FIELDS: &[&str] =
-    &["id", "name", "status", "expired_time", "created_time", "remain_quota", "used_quota"];
+pub const ORDER_FIELDS: &[&str] = &[
+    "id",
+    "name",
+    "status",
+    "expired_time",
+    "created_time",
+    "remain_quota",
+    "used_quota",
+];
 
 const COLS: &[&str] = &[
     "id",
@@ -66,21 +73,41 @@ fn editable(t: &Token) -> Vec<(&'static str, SimpleExpr)> {
 }
 
 impl Store {
-    pub async fn token_list(&self, user_id: i64, keyword: &str, p: &PageParams) -> Result<Page<Token>, StoreError> {
+    pub async fn token_list(
+        &self,
+        user_id: i64,
+        keyword: &str,
+        p: &PageParams,
+    ) -> Result<Page<Token>, StoreError> {
         let mut q = Query::select();
-        q.columns(COLS.iter().copied()).from("tokens").and_where(alive()).and_where(Expr::col("user_id").eq(user_id));
+        q.columns(COLS.iter().copied())
+            .from("tokens")
+            .and_where(alive())
+            .and_where(Expr::col("user_id").eq(user_id));
         if !keyword.is_empty() {
             q.and_where(like_prefix("name", keyword));
         }
         let total = self.scalar_i64(&count_of(&q)).await?;
         paginate(&mut q, p);
-        Ok(Page { data: self.fetch_all(&q).await?, page: p.page, size: p.size, total_count: total })
+        Ok(Page {
+            data: self.fetch_all(&q).await?,
+            page: p.page,
+            size: p.size,
+            total_count: total,
+        })
     }
 
     /// A token by id; `user_id` restricts it to its owner.
-    pub async fn token_get(&self, id: i64, user_id: Option<i64>) -> Result<Option<Token>, StoreError> {
+    pub async fn token_get(
+        &self,
+        id: i64,
+        user_id: Option<i64>,
+    ) -> Result<Option<Token>, StoreError> {
         let mut q = Query::select();
-        q.columns(COLS.iter().copied()).from("tokens").and_where(alive()).and_where(Expr::col("id").eq(id));
+        q.columns(COLS.iter().copied())
+            .from("tokens")
+            .and_where(alive())
+            .and_where(Expr::col("id").eq(id));
         if let Some(u) = user_id {
             q.and_where(Expr::col("user_id").eq(u));
         }
@@ -89,7 +116,10 @@ impl Store {
 
     pub async fn token_by_key(&self, key: &str) -> Result<Option<Token>, StoreError> {
         let mut q = Query::select();
-        q.columns(COLS.iter().copied()).from("tokens").and_where(alive()).and_where(Expr::col("key").eq(key));
+        q.columns(COLS.iter().copied())
+            .from("tokens")
+            .and_where(alive())
+            .and_where(Expr::col("key").eq(key));
         self.fetch_optional(&q).await
     }
 
@@ -114,19 +144,27 @@ impl Store {
 
     pub async fn token_set_key(&self, id: i64, key: &str) -> Result<u64, StoreError> {
         let mut q = Query::update();
-        q.table("tokens").value("key", key).and_where(Expr::col("id").eq(id));
+        q.table("tokens")
+            .value("key", key)
+            .and_where(Expr::col("id").eq(id));
         self.execute(&q).await
     }
 
     pub async fn token_update(&self, t: &Token) -> Result<u64, StoreError> {
         let mut q = Query::update();
-        q.table("tokens").values(editable(t)).and_where(alive()).and_where(Expr::col("id").eq(t.id));
+        q.table("tokens")
+            .values(editable(t))
+            .and_where(alive())
+            .and_where(Expr::col("id").eq(t.id));
         self.execute(&q).await
     }
 
     pub async fn token_update_status(&self, id: i64, status: i64) -> Result<u64, StoreError> {
         let mut q = Query::update();
-        q.table("tokens").value("status", status).and_where(alive()).and_where(Expr::col("id").eq(id));
+        q.table("tokens")
+            .value("status", status)
+            .and_where(alive())
+            .and_where(Expr::col("id").eq(id));
         self.execute(&q).await
     }
 

@@ -6,8 +6,15 @@ use sea_query::{Cond, Expr, ExprTrait, Query, SimpleExpr};
 use super::{Page, alive, count_of, like_prefix, paginate};
 use crate::{RowExt, Store, StoreError, pool::FromRow};
 
-pub const ORDER_FIELDS: &[&str] =
-    &["id", "username", "role", "status", "created_time", "last_login_time", "last_login_ip"];
+pub const ORDER_FIELDS: &[&str] = &[
+    "id",
+    "username",
+    "role",
+    "status",
+    "created_time",
+    "last_login_time",
+    "last_login_ip",
+];
 
 const COLS: &[&str] = &[
     "id",
@@ -80,7 +87,9 @@ pub type UserField = (&'static str, SimpleExpr);
 impl Store {
     fn user_select() -> sea_query::SelectStatement {
         let mut q = Query::select();
-        q.columns(COLS.iter().copied()).from("users").and_where(alive());
+        q.columns(COLS.iter().copied())
+            .from("users")
+            .and_where(alive());
         q
     }
 
@@ -136,13 +145,20 @@ impl Store {
         }
         let total = self.scalar_i64(&count_of(&q)).await?;
         paginate(&mut q, p);
-        Ok(Page { data: self.fetch_all(&q).await?, page: p.page, size: p.size, total_count: total })
+        Ok(Page {
+            data: self.fetch_all(&q).await?,
+            page: p.page,
+            size: p.size,
+            total_count: total,
+        })
     }
 
     /// Number of users that are not soft-deleted.
     pub async fn user_count(&self) -> Result<i64, StoreError> {
         let mut q = Query::select();
-        q.expr(sea_query::Func::count(Expr::col(sea_query::Asterisk))).from("users").and_where(alive());
+        q.expr(sea_query::Func::count(Expr::col(sea_query::Asterisk)))
+            .from("users")
+            .and_where(alive());
         self.scalar_i64(&q).await
     }
 
@@ -178,12 +194,19 @@ impl Store {
     }
 
     /// Writes the given columns of one live user.
-    pub async fn user_update_fields(&self, id: i64, fields: Vec<UserField>) -> Result<u64, StoreError> {
+    pub async fn user_update_fields(
+        &self,
+        id: i64,
+        fields: Vec<UserField>,
+    ) -> Result<u64, StoreError> {
         if fields.is_empty() {
             return Ok(0);
         }
         let mut q = Query::update();
-        q.table("users").values(fields).and_where(alive()).and_where(Expr::col("id").eq(id));
+        q.table("users")
+            .values(fields)
+            .and_where(alive())
+            .and_where(Expr::col("id").eq(id));
         self.execute(&q).await
     }
 

@@ -115,7 +115,12 @@ impl TableDef {
                 s
             })
             .collect();
-        let pk = self.cols.iter().find(|c| c.class == Class::Pk).map(|c| c.name).or(self.primary);
+        let pk = self
+            .cols
+            .iter()
+            .find(|c| c.class == Class::Pk)
+            .map(|c| c.name)
+            .or(self.primary);
         if let Some(pk) = pk
             && !(d == Dialect::Sqlite && self.primary.is_none())
         {
@@ -131,7 +136,11 @@ impl TableDef {
                 parts.push(format!("{kind} {} ({})", q(ix.name), idx_cols(ix)));
             }
         }
-        let mut out = vec![format!("CREATE TABLE IF NOT EXISTS {} ({})", q(self.name), parts.join(","))];
+        let mut out = vec![format!(
+            "CREATE TABLE IF NOT EXISTS {} ({})",
+            q(self.name),
+            parts.join(",")
+        )];
         if d != Dialect::MySql {
             for ix in self.indexes {
                 let kind = if ix.unique { "UNIQUE INDEX" } else { "INDEX" };
@@ -153,19 +162,31 @@ mod tests {
 
     #[test]
     fn renders_per_dialect() {
-        let users = TABLES.iter().find(|t| t.name == "users").map(|t| t.create_sql(Dialect::MySql));
+        let users = TABLES
+            .iter()
+            .find(|t| t.name == "users")
+            .map(|t| t.create_sql(Dialect::MySql));
         let users = users.unwrap_or_default();
         assert!(users[0].contains("`username` varchar(191)"), "{}", users[0]);
         assert!(users[0].contains("`password` longtext NOT NULL"));
         assert!(users[0].contains("CONSTRAINT `uni_users_username` UNIQUE (`username`)"));
         assert!(users[0].contains("UNIQUE INDEX `idx_users_access_token` (`access_token`)"));
-        let ch = TABLES.iter().find(|t| t.name == "channels").map(|t| t.create_sql(Dialect::Postgres));
+        let ch = TABLES
+            .iter()
+            .find(|t| t.name == "channels")
+            .map(|t| t.create_sql(Dialect::Postgres));
         let ch = ch.unwrap_or_default();
         assert!(ch[0].contains("\"balance\" decimal"));
         assert!(ch[0].contains("\"id\" bigserial"));
         assert!(ch[0].contains("PRIMARY KEY (\"id\")"));
-        assert!(ch.iter().any(|s| s.contains("\"idx_channels_name\" ON \"channels\"(\"name\")")));
-        let ch = TABLES.iter().find(|t| t.name == "channels").map(|t| t.create_sql(Dialect::Sqlite));
+        assert!(
+            ch.iter()
+                .any(|s| s.contains("\"idx_channels_name\" ON \"channels\"(\"name\")"))
+        );
+        let ch = TABLES
+            .iter()
+            .find(|t| t.name == "channels")
+            .map(|t| t.create_sql(Dialect::Sqlite));
         let ch = ch.unwrap_or_default();
         assert!(ch[0].contains("`id` integer PRIMARY KEY AUTOINCREMENT"));
         assert!(!ch[0].contains("PRIMARY KEY (`id`)"));

@@ -3,16 +3,34 @@
 use super::{Class::*, Col, Index, TableDef};
 
 const fn c(name: &'static str, class: super::Class) -> Col {
-    Col { name, class, default: None, not_null: false }
+    Col {
+        name,
+        class,
+        default: None,
+        not_null: false,
+    }
 }
 const fn d(name: &'static str, class: super::Class, default: &'static str) -> Col {
-    Col { name, class, default: Some(default), not_null: false }
+    Col {
+        name,
+        class,
+        default: Some(default),
+        not_null: false,
+    }
 }
 const fn ix(name: &'static str, cols: &'static [&'static str]) -> Index {
-    Index { name, cols, unique: false }
+    Index {
+        name,
+        cols,
+        unique: false,
+    }
 }
 const fn ux(name: &'static str, cols: &'static [&'static str]) -> Index {
-    Index { name, cols, unique: true }
+    Index {
+        name,
+        cols,
+        unique: true,
+    }
 }
 
 pub static TABLES: &[TableDef] = &[
@@ -50,7 +68,10 @@ pub static TABLES: &[TableDef] = &[
             c("plugin", J),
             c("deleted_at", T),
         ],
-        indexes: &[ix("idx_channels_name", &["name"]), ix("idx_channels_deleted_at", &["deleted_at"])],
+        indexes: &[
+            ix("idx_channels_name", &["name"]),
+            ix("idx_channels_deleted_at", &["deleted_at"]),
+        ],
         unique: &[],
         primary: None,
     },
@@ -86,7 +107,12 @@ pub static TABLES: &[TableDef] = &[
         cols: &[
             c("id", Pk),
             c("username", SKey),
-            Col { name: "password", class: S, default: None, not_null: true },
+            Col {
+                name: "password",
+                class: S,
+                default: None,
+                not_null: true,
+            },
             c("display_name", SKey),
             d("role", I, "1"),
             d("status", I, "1"),
@@ -172,7 +198,11 @@ pub static TABLES: &[TableDef] = &[
     },
     TableDef {
         name: "model_owned_by",
-        cols: &[c("id", Pk), c("name", Ty("varchar(100)")), c("icon", Ty("text"))],
+        cols: &[
+            c("id", Pk),
+            c("name", Ty("varchar(100)")),
+            c("icon", Ty("text")),
+        ],
         indexes: &[ix("idx_model_owned_by_id", &["id"])],
         unique: &[],
         primary: None,
