@@ -1,10 +1,6 @@
 //! Databases created by One Hub (Go) open unchanged, and our schema matches One Hub's.
 
-#![expect(
-    clippy::unwrap_used,
-    clippy::panic,
-    reason = "tests"
-)]
+#![expect(clippy::unwrap_used, clippy::panic, reason = "tests")]
 
 use hub_store::{DbTarget, PoolConfig, Store, introspect::ColumnInfo, parse_dsn};
 use hub_testkit::{Backend, TestApp, TestDb};
