@@ -27,7 +27,11 @@ pub const CATALOGUE: &[(i64, Family, &str)] = &[
     (8, Family::OpenAi, ""),
     (14, Family::Anthropic, "https://api.anthropic.com"),
     (20, Family::OpenAi, "https://openrouter.ai/api"),
-    (25, Family::Gemini, "https://generativelanguage.googleapis.com"),
+    (
+        25,
+        Family::Gemini,
+        "https://generativelanguage.googleapis.com",
+    ),
     (28, Family::OpenAi, "https://api.deepseek.com"),
     (29, Family::OpenAi, "https://api.moonshot.cn"),
     (30, Family::OpenAi, "https://api.mistral.ai"),
@@ -58,7 +62,10 @@ mod tests {
     fn lookup_rules() {
         assert_eq!(lookup(1, None), (Family::OpenAi, "https://api.openai.com"));
         assert_eq!(lookup(14, None).0, Family::Anthropic);
-        assert_eq!(lookup(43, Some("https://meta.example")), (Family::OpenAi, ""));
+        assert_eq!(
+            lookup(43, Some("https://meta.example")),
+            (Family::OpenAi, "")
+        );
         assert_eq!(lookup(43, Some("  ")).0, Family::Unsupported);
         for (_, _, url) in CATALOGUE {
             assert!(!url.ends_with("/v1") && !url.ends_with('/'), "{url}");
