@@ -9,5 +9,6 @@ pub mod keys;
 pub mod page;
 pub mod role;
 pub mod setting;
+pub mod snapshot;
 
 pub use keys::{ChannelPin, KeyCodec, KeyError, ParsedKey};

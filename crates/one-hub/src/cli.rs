@@ -754,7 +754,7 @@ const INITIAL_ROOT_ACCESS_TOKEN: Spec = Spec {
     yaml: &["initial_root_access_token"],
     about: "Admin API access token of the root user created in a new, empty database (not in One Hub)",
     details: "Used only when the database has no users yet, so that scripts can call the admin \
-              API right after the first start. If unset, the root user has no access token.",
+              API right after the first start. If unset, root gets a random one.",
     form: "exactly 32 characters from 0-9, a-z, A-Z",
     default: "(unset)",
     sensitive: true,

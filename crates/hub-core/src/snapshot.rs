@@ -1,0 +1,410 @@
+//! The per-node routing snapshot: everything a request needs to route and price itself,
+//! built off to the side from one consistent read and swapped in atomically by the server.
+//! A request loads one `Arc<Snapshot>` and uses it to the end; nothing here is mutated.
+
+use std::{
+    collections::{BTreeSet, HashMap, HashSet},
+    sync::Arc,
+};
+
+use serde_json::{Map, Value};
+
+use crate::{
+    entity::{Channel, ModelOwner, OptionRow, Price, UserGroup, comma_list},
+    role::CHANNEL_ENABLED,
+};
+
+/// A channel prepared for the hot path (lists split, JSON parsed once).
+#[derive(Debug, Clone)]
+pub struct ChannelRt {
+    pub id: i64,
+    pub kind: i64,
+    pub name: String,
+    pub key: String,
+    pub status: i64,
+    pub base_url: String,
+    pub other: String,
+    pub models: Vec<String>,
+    pub groups: Vec<String>,
+    pub weight: u64,
+    pub priority: i64,
+    /// `requested → upstream`; a leading `+` on the value is kept here (see [`ChannelRt::map_model`]).
+    pub model_mapping: HashMap<String, String>,
+    pub model_headers: Vec<(String, String)>,
+    pub custom_parameter: Option<Map<String, Value>>,
+    pub proxy: String,
+    pub only_chat: bool,
+    pub disabled_stream: HashSet<String>,
+    pub pre_cost: i64,
+    /// `plugin.customize` of Custom channels: relay mode → path.
+    pub customize: HashMap<String, String>,
+}
+
+/// The model to send upstream and the model to bill and report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MappedModel {
+    pub upstream: String,
+    pub billed: String,
+    /// True when the upstream name differs from the requested one.
+    pub mapped: bool,
+}
+
+impl ChannelRt {
+    pub fn from_channel(c: &Channel) -> Self {
+        let model_mapping = c
+            .model_mapping
+            .as_deref()
+            .filter(|m| !m.trim().is_empty())
+            .and_then(|m| serde_json::from_str::<HashMap<String, Value>>(m).ok())
+            .map(|m| {
+                m.into_iter()
+                    .filter_map(|(k, v)| {
+                        v.as_str()
+                            .filter(|s| !s.is_empty())
+                            .map(|s| (k, s.to_owned()))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let model_headers = c
+            .model_headers
+            .as_deref()
+            .filter(|m| !m.trim().is_empty())
+            .and_then(|m| serde_json::from_str::<Map<String, Value>>(m).ok())
+            .map(|m| {
+                m.into_iter()
+                    .filter_map(|(k, v)| match v {
+                        Value::String(s) => Some((k, s)),
+                        Value::Null => None,
+                        other => Some((k, other.to_string())),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let custom_parameter = c
+            .custom_parameter
+            .as_deref()
+            .filter(|m| !m.trim().is_empty())
+            .and_then(|m| serde_json::from_str::<Map<String, Value>>(m).ok())
+            .filter(|m| !m.is_empty());
+        let customize = c
+            .plugin
+            .as_ref()
+            .and_then(|p| p.get("customize"))
+            .and_then(Value::as_object)
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_owned())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        ChannelRt {
+            id: c.id,
+            kind: c.kind,
+            name: c.name.clone(),
+            key: c.key.clone(),
+            status: c.status,
+            base_url: c
+                .base_url
+                .clone()
+                .unwrap_or_default()
+                .trim()
+                .trim_end_matches('/')
+                .to_owned(),
+            other: c.other.clone(),
+            models: comma_list(&c.models).map(str::to_owned).collect(),
+            groups: comma_list(&c.group).map(str::to_owned).collect(),
+            weight: c.weight.filter(|w| *w > 0).unwrap_or(1),
+            priority: c.priority.unwrap_or(0),
+            model_mapping,
+            model_headers,
+            custom_parameter,
+            proxy: c.proxy.clone().unwrap_or_default().trim().to_owned(),
+            only_chat: c.only_chat,
+            disabled_stream: c
+                .disabled_stream
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .collect(),
+            pre_cost: c.pre_cost,
+            customize,
+        }
+    }
+
+    /// One Hub's `model_mapping`: exact key, one level; a `+` prefix on the value is stripped
+    /// for the upstream and the requested name is billed; otherwise the mapped name is billed.
+    pub fn map_model(&self, requested: &str) -> MappedModel {
+        match self.model_mapping.get(requested) {
+            Some(v) => match v.strip_prefix('+') {
+                Some(up) => MappedModel {
+                    upstream: up.to_owned(),
+                    billed: requested.to_owned(),
+                    mapped: up != requested,
+                },
+                None => MappedModel {
+                    upstream: v.clone(),
+                    billed: v.clone(),
+                    mapped: v != requested,
+                },
+            },
+            None => MappedModel {
+                upstream: requested.to_owned(),
+                billed: requested.to_owned(),
+                mapped: false,
+            },
+        }
+    }
+}
+
+/// Channels of one priority within a (group, model) route.
+#[derive(Debug, Clone)]
+pub struct Tier {
+    pub priority: i64,
+    pub members: Vec<Arc<ChannelRt>>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct GroupRoutes {
+    exact: HashMap<String, Vec<Tier>>,
+    /// `(prefix, tiers)`, longest prefix first.
+    wildcard: Vec<(String, Vec<Tier>)>,
+}
+
+/// A user group as routing and billing see it.
+#[derive(Debug, Clone)]
+pub struct GroupInfo {
+    pub symbol: String,
+    pub name: String,
+    pub ratio: f64,
+    pub public: bool,
+    pub enabled: bool,
+    pub api_rate: i64,
+}
+
+/// Retry settings from the options table.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetryConfig {
+    /// `RetryTimes`: extra attempts on other channels (0 = none).
+    pub times: u32,
+    /// `RetryCooldownSeconds`: how long a (channel, model) that answered 429 is skipped.
+    pub cooldown_secs: u64,
+    /// `RetryTimeOut`: no new attempt starts after this many seconds.
+    pub timeout_secs: u64,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        Self {
+            times: 0,
+            cooldown_secs: 5,
+            timeout_secs: 10,
+        }
+    }
+}
+
+/// Everything routing needs, immutable.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// Monotonic build number of this node (for status and tests).
+    pub generation: u64,
+    /// Every live channel by id, enabled or not (pins need to tell "disabled" from "missing").
+    pub channels: HashMap<i64, Arc<ChannelRt>>,
+    routes: HashMap<String, GroupRoutes>,
+    pub groups: HashMap<String, GroupInfo>,
+    pub prices: Vec<Price>,
+    pub owners: HashMap<i64, String>,
+    pub options: HashMap<String, String>,
+    pub retry: RetryConfig,
+}
+
+/// Config rows read in one go by the store.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigRows {
+    pub channels: Vec<Channel>,
+    pub groups: Vec<UserGroup>,
+    pub prices: Vec<Price>,
+    pub owners: Vec<ModelOwner>,
+    pub options: Vec<OptionRow>,
+}
+
+fn build_tiers(mut chans: Vec<Arc<ChannelRt>>) -> Vec<Tier> {
+    chans.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.id.cmp(&b.id)));
+    let mut tiers: Vec<Tier> = Vec::new();
+    for c in chans {
+        match tiers.last_mut() {
+            Some(t) if t.priority == c.priority => t.members.push(c),
+            _ => tiers.push(Tier {
+                priority: c.priority,
+                members: vec![c],
+            }),
+        }
+    }
+    tiers
+}
+
+impl Snapshot {
+    pub fn build(rows: ConfigRows, generation: u64) -> Snapshot {
+        let channels: HashMap<i64, Arc<ChannelRt>> = rows
+            .channels
+            .iter()
+            .map(|c| (c.id, Arc::new(ChannelRt::from_channel(c))))
+            .collect();
+        let groups: HashMap<String, GroupInfo> = rows
+            .groups
+            .iter()
+            .map(|g| {
+                (
+                    g.symbol.clone(),
+                    GroupInfo {
+                        symbol: g.symbol.clone(),
+                        name: g.name.clone(),
+                        ratio: g.ratio,
+                        public: g.public,
+                        enabled: g.enable.unwrap_or(true),
+                        api_rate: g.api_rate,
+                    },
+                )
+            })
+            .collect();
+        // group → model → channels
+        let mut by_group: HashMap<String, HashMap<String, Vec<Arc<ChannelRt>>>> = HashMap::new();
+        let mut ids: Vec<i64> = channels.keys().copied().collect();
+        ids.sort_unstable();
+        for id in ids {
+            let Some(c) = channels.get(&id) else { continue };
+            if c.status != CHANNEL_ENABLED {
+                continue;
+            }
+            for g in &c.groups {
+                let models = by_group.entry(g.clone()).or_default();
+                for m in &c.models {
+                    models.entry(m.clone()).or_default().push(c.clone());
+                }
+            }
+        }
+        let routes = by_group
+            .into_iter()
+            .map(|(g, models)| {
+                let mut r = GroupRoutes::default();
+                for (m, chans) in models {
+                    match m.strip_suffix('*') {
+                        Some(prefix) => r.wildcard.push((prefix.to_owned(), build_tiers(chans))),
+                        None => {
+                            r.exact.insert(m, build_tiers(chans));
+                        }
+                    }
+                }
+                r.wildcard
+                    .sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.0.cmp(&b.0)));
+                (g, r)
+            })
+            .collect();
+        let options: HashMap<String, String> =
+            rows.options.into_iter().map(|o| (o.key, o.value)).collect();
+        let num = |k: &str, d: u64| {
+            options
+                .get(k)
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .unwrap_or(d)
+        };
+        let retry = RetryConfig {
+            times: num("RetryTimes", 0).min(100) as u32,
+            cooldown_secs: num("RetryCooldownSeconds", 5),
+            timeout_secs: num("RetryTimeOut", 10),
+        };
+        Snapshot {
+            generation,
+            channels,
+            routes,
+            groups,
+            prices: rows.prices,
+            owners: rows.owners.into_iter().map(|o| (o.id, o.name)).collect(),
+            options,
+            retry,
+        }
+    }
+
+    /// The priority tiers serving `model` in `group`: exact name first, then the longest
+    /// matching `prefix*` wildcard (deterministic, unlike One Hub's map-order pick).
+    pub fn tiers(&self, group: &str, model: &str) -> Option<&[Tier]> {
+        let r = self.routes.get(group)?;
+        if let Some(t) = r.exact.get(model) {
+            return Some(t);
+        }
+        r.wildcard
+            .iter()
+            .find(|(p, _)| model.starts_with(p.as_str()))
+            .map(|(_, t)| t.as_slice())
+    }
+
+    /// Picks a channel: the highest tier that has an eligible member, weighted random inside
+    /// it. `rand` is a uniform random number (the caller owns randomness).
+    pub fn pick(
+        tiers: &[Tier],
+        eligible: impl Fn(&ChannelRt) -> bool,
+        rand: u64,
+    ) -> Option<Arc<ChannelRt>> {
+        for tier in tiers {
+            let ok: Vec<&Arc<ChannelRt>> = tier.members.iter().filter(|c| eligible(c)).collect();
+            let total: u64 = ok.iter().map(|c| c.weight).sum();
+            if total == 0 {
+                continue;
+            }
+            let mut point = rand % total;
+            for c in ok {
+                if point < c.weight {
+                    return Some(c.clone());
+                }
+                point -= c.weight;
+            }
+        }
+        None
+    }
+
+    /// Model names available to `group` (exact names and wildcard entries as written).
+    pub fn models_for_group(&self, group: &str) -> BTreeSet<String> {
+        let Some(r) = self.routes.get(group) else {
+            return BTreeSet::new();
+        };
+        r.exact
+            .keys()
+            .cloned()
+            .chain(r.wildcard.iter().map(|(p, _)| format!("{p}*")))
+            .collect()
+    }
+
+    /// The enabled group, if it exists.
+    pub fn group(&self, symbol: &str) -> Option<&GroupInfo> {
+        self.groups.get(symbol).filter(|g| g.enabled)
+    }
+
+    /// The price row for a model: exact, then the longest matching `prefix*` row.
+    pub fn price(&self, model: &str) -> Option<&Price> {
+        self.prices.iter().find(|p| p.model == model).or_else(|| {
+            self.prices
+                .iter()
+                .filter(|p| {
+                    p.model
+                        .strip_suffix('*')
+                        .is_some_and(|pre| model.starts_with(pre))
+                })
+                .max_by_key(|p| p.model.len())
+        })
+    }
+
+    /// Owner name of a model for `/v1/models` (`未知` when unknown, as One Hub).
+    pub fn owned_by(&self, model: &str) -> String {
+        self.price(model)
+            .and_then(|p| self.owners.get(&p.channel_type))
+            .cloned()
+            .unwrap_or_else(|| "未知".to_owned())
+    }
+
+    pub fn option(&self, key: &str) -> Option<&str> {
+        self.options.get(key).map(String::as_str)
+    }
+}
+
+#[cfg(test)]
+mod tests;
