@@ -14,11 +14,14 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let filter = EnvFilter::try_new(format!("{},sqlx=warn", settings.log_level))
+    // LOG_LEVEL=debug (or trace) also logs SQL statements, as in One Hub.
+    let sql = if matches!(settings.log_level.as_str(), "debug" | "trace") { "" } else { ",sqlx=warn" };
+    let filter = EnvFilter::try_new(format!("{}{sql}", settings.log_level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
