@@ -5,8 +5,10 @@
 
 pub mod channel_types;
 pub mod entity;
+pub mod ipnet;
 pub mod keys;
 pub mod page;
+pub mod reqid;
 pub mod role;
 pub mod setting;
 pub mod snapshot;

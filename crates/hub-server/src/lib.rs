@@ -10,12 +10,18 @@ pub mod bootstrap;
 pub mod cache;
 pub mod error;
 pub mod extract;
+pub mod relay;
 pub mod routes;
 pub mod token_auth;
 
-use std::sync::Arc;
+use std::sync::{
+    Arc,
+    atomic::{AtomicU64, Ordering},
+};
 
-use hub_core::KeyCodec;
+use arc_swap::ArcSwap;
+use hub_core::{KeyCodec, snapshot::Snapshot};
+use hub_providers::upstream::Clients;
 use hub_store::Store;
 
 pub use routes::{RouteInfo, build_router, route_table};
@@ -35,6 +41,10 @@ pub struct ServerConfig {
     pub trusted_header: String,
     pub version: String,
     pub start_time: i64,
+    /// `CONNECT_TIMEOUT` in seconds.
+    pub connect_timeout: u64,
+    /// `RELAY_TIMEOUT` in seconds (0 = none).
+    pub relay_timeout: u64,
 }
 
 impl Default for ServerConfig {
@@ -45,6 +55,8 @@ impl Default for ServerConfig {
             trusted_header: String::new(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
             start_time: hub_store::now_unix(),
+            connect_timeout: 5,
+            relay_timeout: 0,
         }
     }
 }
@@ -58,16 +70,41 @@ pub struct AppState {
     pub config: Arc<ServerConfig>,
     /// Present when `REDIS_CONN_STRING` is set.
     pub redis: Option<redis::aio::ConnectionManager>,
+    /// The routing snapshot; requests `load_full()` it once, reloads swap it in one store.
+    pub snapshot: Arc<ArcSwap<Snapshot>>,
+    /// Upstream HTTP clients, one per proxy setting.
+    pub clients: Arc<Clients>,
+    /// (channel, model) pairs cooling down after a 429.
+    pub cooldowns: Arc<relay::Cooldowns>,
+    generation: Arc<AtomicU64>,
+    reload_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl AppState {
     pub fn new(store: Store, keys: KeyCodec, session_secret: &str, config: ServerConfig) -> Self {
+        let clients = Clients::new(config.connect_timeout, config.relay_timeout);
         Self {
             store,
             keys: Arc::new(keys),
             sessions: Arc::new(auth::SessionCodec::new(session_secret)),
             config: Arc::new(config),
             redis: None,
+            snapshot: Arc::new(ArcSwap::from_pointee(Snapshot::default())),
+            clients: Arc::new(clients),
+            cooldowns: Arc::new(relay::Cooldowns::default()),
+            generation: Arc::new(AtomicU64::new(0)),
+            reload_lock: Arc::new(tokio::sync::Mutex::new(())),
         }
+    }
+
+    /// Rebuilds the routing snapshot from the database and swaps it in. Concurrent calls are
+    /// serialised so an older read never replaces a newer one.
+    pub async fn reload_snapshot(&self) -> Result<u64, hub_store::StoreError> {
+        let _guard = self.reload_lock.lock().await;
+        let rows = self.store.config_rows().await?;
+        let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
+        self.snapshot
+            .store(Arc::new(Snapshot::build(rows, generation)));
+        Ok(generation)
     }
 }

@@ -239,6 +239,21 @@ fn routes() -> Vec<Route> {
     ]
 }
 
+impl RouteInfo {
+    /// Writes to channels, user groups, prices and options change routing.
+    pub fn reloads_snapshot(&self) -> bool {
+        self.method != Method::GET
+            && [
+                "/api/channel/",
+                "/api/user_group/",
+                "/api/prices/",
+                "/api/option/",
+            ]
+            .iter()
+            .any(|p| self.path.starts_with(p))
+    }
+}
+
 /// Method, path and required role of every admin-API route.
 pub fn route_table() -> Vec<RouteInfo> {
     routes().into_iter().map(|r| r.info).collect()
@@ -250,6 +265,12 @@ pub fn route_table() -> Vec<RouteInfo> {
 pub fn build_router(state: AppState) -> Router {
     let mut router: Router<AppState> = Router::new();
     for Route { info, handler } in routes() {
+        // A write to routing config rebuilds this node's snapshot before the call returns.
+        let handler = if info.reloads_snapshot() {
+            handler.route_layer(middleware::from_fn_with_state(state.clone(), reload_after))
+        } else {
+            handler
+        };
         let handler = if info.access == Access::Public {
             handler
         } else {
@@ -264,9 +285,22 @@ pub fn build_router(state: AppState) -> Router {
         }
     }
     router
+        .merge(crate::relay::router())
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)
         .with_state(state)
+}
+
+async fn reload_after(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: Request,
+    next: middleware::Next,
+) -> Response {
+    let resp = next.run(req).await;
+    if let Err(e) = state.reload_snapshot().await {
+        tracing::error!(error = %e, "cannot rebuild the routing snapshot after a config write; keeping the previous one");
+    }
+    resp
 }
 
 async fn not_found(req: Request) -> Response {

@@ -132,3 +132,16 @@ impl Store {
         Ok(())
     }
 }
+
+impl Store {
+    /// Everything the routing snapshot is built from, read in one go.
+    pub async fn config_rows(&self) -> Result<hub_core::snapshot::ConfigRows, StoreError> {
+        Ok(hub_core::snapshot::ConfigRows {
+            channels: self.channel_all().await?,
+            groups: self.group_all().await?,
+            prices: self.price_all().await?,
+            owners: self.owner_all().await?,
+            options: self.option_all().await?,
+        })
+    }
+}

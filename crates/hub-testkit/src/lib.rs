@@ -10,6 +10,8 @@
     reason = "test support code fails loudly by design"
 )]
 
+pub mod mock;
+
 use std::{
     path::{Path, PathBuf},
     sync::atomic::{AtomicU64, Ordering},

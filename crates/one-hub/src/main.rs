@@ -15,7 +15,11 @@ fn main() -> ExitCode {
         }
     };
     // LOG_LEVEL=debug (or trace) also logs SQL statements, as in One Hub.
-    let sql = if matches!(settings.log_level.as_str(), "debug" | "trace") { "" } else { ",sqlx=warn" };
+    let sql = if matches!(settings.log_level.as_str(), "debug" | "trace") {
+        ""
+    } else {
+        ",sqlx=warn"
+    };
     let filter = EnvFilter::try_new(format!("{}{sql}", settings.log_level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::fmt()

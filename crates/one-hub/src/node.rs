@@ -148,10 +148,20 @@ pub async fn start(
         },
         language: settings.language.clone(),
         trusted_header: settings.trusted_header.clone(),
+        connect_timeout: settings.connect_timeout,
+        relay_timeout: settings.relay_timeout,
         ..ServerConfig::default()
     };
     let mut state = AppState::new(store, keys, &secrets.session_secret, config);
     state.redis = redis;
+    state
+        .reload_snapshot()
+        .await
+        .map_err(|source| StartError::Db {
+            target: target.redacted(),
+            source,
+        })?;
+    info!("channels Load success");
     let app = hub_server::build_router(state.clone());
     let addr = listener.local_addr()?;
     let (tx, rx) = oneshot::channel::<()>();

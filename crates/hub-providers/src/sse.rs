@@ -1,0 +1,289 @@
+//! Server-sent events passed through chunk by chunk.
+//!
+//! [`SseProcessor`] cuts the upstream byte stream into frames (`\n\n` or `\r\n\r\n`), records
+//! usage as frames pass, drops the final usage-only chunk when the client did not ask for it,
+//! and renames the model when a mapping applies. Frames are forwarded as soon as they are
+//! complete; nothing is buffered beyond one partial frame.
+
+use std::{
+    pin::Pin,
+    task::{Context, Poll},
+};
+
+use bytes::Bytes;
+use futures_util::Stream;
+use serde_json::Value;
+
+use crate::usage::Usage;
+
+/// What to do with the frames.
+#[derive(Debug, Clone, Default)]
+pub struct SseOptions {
+    /// Drop the `choices: []` chunk that only carries usage (the client did not ask for it).
+    pub strip_usage_chunk: bool,
+    /// Replace the `model` field of every chunk with this name.
+    pub rename_model: Option<String>,
+}
+
+/// Frame-by-frame SSE rewriter with usage extraction.
+#[derive(Debug, Default)]
+pub struct SseProcessor {
+    opts: SseOptions,
+    buf: Vec<u8>,
+    /// The last non-null usage seen.
+    pub usage: Option<Usage>,
+    /// `data: [DONE]` was seen.
+    pub done: bool,
+    /// Number of data frames forwarded (content chunks, roughly).
+    pub frames: u64,
+    /// Bytes of text content (`choices[].delta.content` / `text`) seen, for billing fallbacks.
+    pub content: String,
+    /// Keep the streamed text (only when the upstream may not report usage).
+    pub collect_content: bool,
+}
+
+fn find_frame_end(buf: &[u8]) -> Option<(usize, usize)> {
+    // Returns (end of frame content, length of the separator).
+    let mut i = 0;
+    while i + 1 < buf.len() {
+        if buf[i] == b'\n' {
+            if buf[i + 1] == b'\n' {
+                return Some((i, 2));
+            }
+            if buf[i + 1] == b'\r' && buf.get(i + 2) == Some(&b'\n') {
+                return Some((i, 3));
+            }
+        }
+        i += 1;
+    }
+    None
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+impl SseProcessor {
+    pub fn new(opts: SseOptions) -> Self {
+        Self {
+            opts,
+            ..Default::default()
+        }
+    }
+
+    /// Feeds upstream bytes; appends every completed (possibly rewritten) frame to `out`.
+    pub fn feed(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
+        self.buf.extend_from_slice(chunk);
+        let mut start = 0;
+        while let Some((end, sep)) = find_frame_end(&self.buf[start..]) {
+            let frame_end = start + end;
+            let next = frame_end + sep;
+            let frame = self.buf[start..next].to_vec();
+            self.process(&frame, end, out);
+            start = next;
+        }
+        if start > 0 {
+            self.buf.drain(..start);
+        }
+    }
+
+    /// Flushes a trailing partial frame unchanged (an upstream that ended without a blank line).
+    pub fn finish(&mut self, out: &mut Vec<u8>) {
+        if !self.buf.is_empty() {
+            let rest = std::mem::take(&mut self.buf);
+            let len = rest.len();
+            self.process(&rest, len, out);
+        }
+    }
+
+    /// `frame` is the frame with its separator; `content_len` excludes the separator.
+    fn process(&mut self, frame: &[u8], content_len: usize, out: &mut Vec<u8>) {
+        let content = &frame[..content_len];
+        let Some(data) = data_payload(content) else {
+            out.extend_from_slice(frame);
+            return;
+        };
+        if data.trim_ascii() == b"[DONE]" {
+            self.done = true;
+            out.extend_from_slice(frame);
+            return;
+        }
+        self.frames += 1;
+        let has_usage = contains(data, b"\"usage\"") && !contains(data, b"\"usage\":null");
+        let needs_parse = has_usage || self.opts.rename_model.is_some() || self.collect_content;
+        if !needs_parse {
+            out.extend_from_slice(frame);
+            return;
+        }
+        let Ok(mut v) = serde_json::from_slice::<Value>(data) else {
+            out.extend_from_slice(frame);
+            return;
+        };
+        if self.collect_content
+            && let Some(choices) = v.get("choices").and_then(Value::as_array)
+        {
+            for c in choices {
+                let text = c
+                    .get("delta")
+                    .and_then(|d| d.get("content"))
+                    .or_else(|| c.get("text"));
+                if let Some(t) = text.and_then(Value::as_str) {
+                    self.content.push_str(t);
+                }
+            }
+        }
+        let mut usage_only = false;
+        if has_usage && let Some(u) = v.get("usage").filter(|u| !u.is_null()) {
+            if let Ok(u) = serde_json::from_value::<Usage>(u.clone()) {
+                self.usage = Some(u);
+            }
+            usage_only = v
+                .get("choices")
+                .and_then(Value::as_array)
+                .is_some_and(Vec::is_empty);
+        }
+        if usage_only && self.opts.strip_usage_chunk {
+            return;
+        }
+        if let Some(name) = &self.opts.rename_model {
+            if let Some(m) = v.get_mut("model") {
+                *m = Value::String(name.clone());
+            }
+            out.extend_from_slice(b"data: ");
+            out.extend_from_slice(&serde_json::to_vec(&v).unwrap_or_default());
+            out.extend_from_slice(&frame[content_len..]);
+            return;
+        }
+        out.extend_from_slice(frame);
+    }
+}
+
+/// The payload of a frame's `data:` line(s) when the frame has exactly one data line.
+fn data_payload(frame: &[u8]) -> Option<&[u8]> {
+    let mut found = None;
+    for line in frame.split(|b| *b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if let Some(rest) = line.strip_prefix(b"data:") {
+            if found.is_some() {
+                return None;
+            }
+            found = Some(rest.strip_prefix(b" ").unwrap_or(rest));
+        }
+    }
+    found
+}
+
+/// What happened to a relayed stream, reported once when it ends or is dropped.
+#[derive(Debug, Clone, Default)]
+pub struct StreamOutcome {
+    pub usage: Option<Usage>,
+    pub completed: bool,
+    /// The client went away before the upstream finished.
+    pub client_gone: bool,
+    pub upstream_error: Option<String>,
+    pub frames: u64,
+    pub content: String,
+}
+
+/// Wraps an upstream byte stream: rewrites frames as they pass and calls `on_end` exactly once.
+pub struct RelayStream<S> {
+    inner: Option<Pin<Box<S>>>,
+    proc: SseProcessor,
+    on_end: Option<Box<dyn FnOnce(StreamOutcome) + Send>>,
+    finished: bool,
+}
+
+impl<S> RelayStream<S> {
+    pub fn new(
+        inner: S,
+        proc: SseProcessor,
+        on_end: Box<dyn FnOnce(StreamOutcome) + Send>,
+    ) -> Self {
+        Self {
+            inner: Some(Box::pin(inner)),
+            proc,
+            on_end: Some(on_end),
+            finished: false,
+        }
+    }
+
+    fn report(&mut self, completed: bool, client_gone: bool, upstream_error: Option<String>) {
+        if let Some(cb) = self.on_end.take() {
+            cb(StreamOutcome {
+                usage: self.proc.usage,
+                completed,
+                client_gone,
+                upstream_error,
+                frames: self.proc.frames,
+                content: std::mem::take(&mut self.proc.content),
+            });
+        }
+    }
+}
+
+impl<S, E> Stream for RelayStream<S>
+where
+    S: Stream<Item = Result<Bytes, E>>,
+    E: std::fmt::Display,
+{
+    type Item = Result<Bytes, std::io::Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        loop {
+            if this.finished {
+                return Poll::Ready(None);
+            }
+            let Some(inner) = this.inner.as_mut() else {
+                return Poll::Ready(None);
+            };
+            match inner.as_mut().poll_next(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Ok(chunk))) => {
+                    let mut out = Vec::with_capacity(chunk.len() + 16);
+                    this.proc.feed(&chunk, &mut out);
+                    if !out.is_empty() {
+                        return Poll::Ready(Some(Ok(Bytes::from(out))));
+                    }
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    this.finished = true;
+                    this.inner = None;
+                    let msg = format!("upstream stream error: {e}");
+                    let frame = format!(
+                        "data: {}\n\n",
+                        serde_json::json!({"error": {"message": msg, "type": "upstream_error"}})
+                    );
+                    this.report(false, false, Some(msg));
+                    return Poll::Ready(Some(Ok(Bytes::from(frame))));
+                }
+                Poll::Ready(None) => {
+                    this.finished = true;
+                    this.inner = None;
+                    let mut out = Vec::new();
+                    this.proc.finish(&mut out);
+                    let done = this.proc.done;
+                    this.report(done, false, None);
+                    if !out.is_empty() {
+                        return Poll::Ready(Some(Ok(Bytes::from(out))));
+                    }
+                    return Poll::Ready(None);
+                }
+            }
+        }
+    }
+}
+
+impl<S> Drop for RelayStream<S> {
+    fn drop(&mut self) {
+        // Dropped before the upstream finished: the client went away. Dropping `inner` closes
+        // the upstream connection, so nobody pays for tokens no one reads.
+        if !self.finished {
+            self.inner = None;
+            self.report(false, true, None);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

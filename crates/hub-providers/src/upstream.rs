@@ -1,0 +1,374 @@
+//! Addressing and sending a request to a channel's upstream.
+
+use std::{collections::HashMap, sync::Mutex, time::Duration};
+
+use hub_core::snapshot::ChannelRt;
+use serde_json::{Map, Value};
+
+use crate::catalogue::{Family, lookup};
+
+/// The relay operation, with One Hub's relay-mode numbers (used by `plugin.customize`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RelayMode {
+    Chat,
+    Completions,
+    Embeddings,
+    Moderations,
+}
+
+impl RelayMode {
+    pub fn onehub_code(self) -> &'static str {
+        match self {
+            RelayMode::Chat => "1",
+            RelayMode::Completions => "2",
+            RelayMode::Embeddings => "3",
+            RelayMode::Moderations => "4",
+        }
+    }
+
+    /// The OpenAI path after `/v1`.
+    pub fn path(self) -> &'static str {
+        match self {
+            RelayMode::Chat => "/chat/completions",
+            RelayMode::Completions => "/completions",
+            RelayMode::Embeddings => "/embeddings",
+            RelayMode::Moderations => "/moderations",
+        }
+    }
+
+    /// True for operations that can stream.
+    pub fn can_stream(self) -> bool {
+        matches!(self, RelayMode::Chat | RelayMode::Completions)
+    }
+}
+
+/// Azure `api-version` used when the channel's `other` is empty.
+pub const DEFAULT_AZURE_API_VERSION: &str = "2024-10-21";
+
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum AddressError {
+    #[error("channel type {0} is not supported by this gateway yet")]
+    Unsupported(i64),
+    #[error("the channel has no base URL")]
+    NoBaseUrl,
+}
+
+/// The URL and auth header for `mode` on `channel` with the upstream model name `model`.
+pub fn address(
+    channel: &ChannelRt,
+    mode: RelayMode,
+    model: &str,
+) -> Result<(String, (&'static str, String)), AddressError> {
+    let (family, default) = lookup(channel.kind, Some(&channel.base_url));
+    let base = if channel.base_url.is_empty() {
+        default
+    } else {
+        channel.base_url.as_str()
+    };
+    if base.is_empty() {
+        return Err(AddressError::NoBaseUrl);
+    }
+    match family {
+        Family::OpenAi => {
+            let url = match channel.customize.get(mode.onehub_code()) {
+                Some(path) if !path.is_empty() => format!("{base}{path}"),
+                _ => format!("{base}/v1{}", mode.path()),
+            };
+            Ok((url, ("authorization", format!("Bearer {}", channel.key))))
+        }
+        Family::Azure => {
+            let version = if channel.other.trim().is_empty() {
+                DEFAULT_AZURE_API_VERSION
+            } else {
+                channel.other.trim()
+            };
+            let url = format!(
+                "{base}/openai/deployments/{model}{}?api-version={version}",
+                mode.path()
+            );
+            Ok((url, ("api-key", channel.key.clone())))
+        }
+        Family::Anthropic | Family::Gemini | Family::Unsupported => {
+            Err(AddressError::Unsupported(channel.kind))
+        }
+    }
+}
+
+/// Applies the channel's rewrites to a parsed request body: upstream model name,
+/// `custom_parameter` (top-level keys override), and `stream_options.include_usage` forced on
+/// for streamed OpenAI-family requests. Returns whether the client had asked for usage.
+pub fn prepare_body(
+    body: &mut Map<String, Value>,
+    channel: &ChannelRt,
+    upstream_model: &str,
+    stream: bool,
+) -> bool {
+    body.insert("model".to_owned(), Value::String(upstream_model.to_owned()));
+    if let Some(extra) = &channel.custom_parameter {
+        for (k, v) in extra {
+            body.insert(k.clone(), v.clone());
+        }
+    }
+    let mut client_asked = false;
+    if stream {
+        let opts = body
+            .entry("stream_options")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !opts.is_object() {
+            *opts = Value::Object(Map::new());
+        }
+        if let Some(o) = opts.as_object_mut() {
+            client_asked = o
+                .get("include_usage")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            o.insert("include_usage".to_owned(), Value::Bool(true));
+        }
+    }
+    client_asked
+}
+
+/// One pooled HTTP client per proxy setting (HTTP/2 negotiated where the upstream offers it).
+#[derive(Debug)]
+pub struct Clients {
+    connect_timeout: Duration,
+    total_timeout: Option<Duration>,
+    by_proxy: Mutex<HashMap<String, reqwest::Client>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid channel proxy: {0}")]
+pub struct ProxyError(String);
+
+impl Clients {
+    /// `CONNECT_TIMEOUT` and `RELAY_TIMEOUT` (0 = none).
+    pub fn new(connect_timeout_secs: u64, relay_timeout_secs: u64) -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(connect_timeout_secs.max(1)),
+            total_timeout: (relay_timeout_secs > 0)
+                .then(|| Duration::from_secs(relay_timeout_secs)),
+            by_proxy: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The client for `proxy` ("" = direct), built once and reused.
+    pub fn get(&self, proxy: &str) -> Result<reqwest::Client, ProxyError> {
+        let mut map = self.by_proxy.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = map.get(proxy) {
+            return Ok(c.clone());
+        }
+        let mut b = reqwest::Client::builder()
+            .connect_timeout(self.connect_timeout)
+            .tcp_nodelay(true)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .no_proxy();
+        if let Some(t) = self.total_timeout {
+            b = b.timeout(t);
+        }
+        if !proxy.is_empty() {
+            let p = reqwest::Proxy::all(proxy).map_err(|_| ProxyError(redact_proxy(proxy)))?;
+            b = b.proxy(p);
+        }
+        let client = b.build().map_err(|e| ProxyError(e.to_string()))?;
+        map.insert(proxy.to_owned(), client.clone());
+        Ok(client)
+    }
+}
+
+/// A proxy URL without credentials, for messages.
+pub fn redact_proxy(p: &str) -> String {
+    match (p.split_once("://"), p.rfind('@')) {
+        (Some((scheme, _)), Some(at)) => format!("{scheme}://***{}", &p[at..]),
+        _ => p.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![expect(clippy::unwrap_used, reason = "tests")]
+    use hub_core::entity::Channel;
+
+    use super::*;
+
+    fn rt(kind: i64, base: &str, other: &str) -> ChannelRt {
+        ChannelRt::from_channel(&Channel {
+            id: 1,
+            kind,
+            key: "k".into(),
+            base_url: Some(base.into()),
+            other: other.into(),
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn addresses() {
+        let (url, auth) = address(&rt(1, "", ""), RelayMode::Chat, "m").unwrap();
+        assert_eq!(url, "https://api.openai.com/v1/chat/completions");
+        assert_eq!(auth, ("authorization", "Bearer k".to_owned()));
+        let (url, _) = address(&rt(28, "http://x:1/", ""), RelayMode::Embeddings, "m").unwrap();
+        assert_eq!(url, "http://x:1/v1/embeddings", "trailing slash trimmed");
+        let (url, auth) = address(
+            &rt(3, "https://az.example", "2024-06-01"),
+            RelayMode::Chat,
+            "gpt4",
+        )
+        .unwrap();
+        assert_eq!(
+            url,
+            "https://az.example/openai/deployments/gpt4/chat/completions?api-version=2024-06-01"
+        );
+        assert_eq!(auth.0, "api-key");
+        assert_eq!(
+            address(&rt(8, "", ""), RelayMode::Chat, "m"),
+            Err(AddressError::NoBaseUrl)
+        );
+        assert!(matches!(
+            address(&rt(14, "", ""), RelayMode::Chat, "m"),
+            Err(AddressError::Unsupported(14))
+        ));
+        let mut custom = rt(8, "http://c", "");
+        custom.customize.insert("1".into(), "/api/chat".into());
+        assert_eq!(
+            address(&custom, RelayMode::Chat, "m").unwrap().0,
+            "http://c/api/chat"
+        );
+    }
+
+    #[test]
+    fn body_rewrites() {
+        let mut c = rt(1, "", "");
+        c.custom_parameter =
+            Some(serde_json::from_str(r#"{"temperature":0.1,"extra":true}"#).unwrap());
+        let mut body: Map<String, Value> = serde_json::from_str(
+            r#"{"model":"a","temperature":1,"unknown_field":{"x":1},"stream":true}"#,
+        )
+        .unwrap();
+        let asked = prepare_body(&mut body, &c, "b", true);
+        assert!(!asked);
+        assert_eq!(body["model"], "b");
+        assert_eq!(body["temperature"], 0.1);
+        assert_eq!(
+            body["unknown_field"]["x"], 1,
+            "unknown fields are preserved"
+        );
+        assert_eq!(body["stream_options"]["include_usage"], true);
+        let mut body: Map<String, Value> = serde_json::from_str(
+            r#"{"model":"a","stream":true,"stream_options":{"include_usage":true}}"#,
+        )
+        .unwrap();
+        assert!(prepare_body(&mut body, &rt(1, "", ""), "a", true));
+    }
+}
+
+/// Why a request did not get an HTTP answer from the upstream.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum SendError {
+    #[error("cannot connect to the upstream: {0}")]
+    Connect(String),
+    #[error("the upstream did not answer in time")]
+    Timeout,
+    #[error("upstream request failed: {0}")]
+    Other(String),
+}
+
+impl SendError {
+    fn from_reqwest(e: reqwest::Error) -> Self {
+        let e = e.without_url();
+        if e.is_timeout() {
+            SendError::Timeout
+        } else if e.is_connect() {
+            SendError::Connect(root_cause(&e))
+        } else {
+            SendError::Other(root_cause(&e))
+        }
+    }
+}
+
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
+
+/// An upstream answer whose headers have arrived.
+#[derive(Debug)]
+pub struct Upstream {
+    resp: reqwest::Response,
+}
+
+/// Sends `body` to `url` through the channel's proxy client with the channel's headers.
+pub async fn send(
+    clients: &Clients,
+    channel: &ChannelRt,
+    url: &str,
+    auth: (&'static str, String),
+    body: Vec<u8>,
+) -> Result<Upstream, SendError> {
+    let client = clients
+        .get(&channel.proxy)
+        .map_err(|e| SendError::Other(e.to_string()))?;
+    let mut req = client
+        .post(url)
+        .header(auth.0, auth.1)
+        .header("content-type", "application/json");
+    for (k, v) in &channel.model_headers {
+        req = req.header(k.as_str(), v.as_str());
+    }
+    let resp = req
+        .body(body)
+        .send()
+        .await
+        .map_err(SendError::from_reqwest)?;
+    Ok(Upstream { resp })
+}
+
+impl Upstream {
+    pub fn status(&self) -> u16 {
+        self.resp.status().as_u16()
+    }
+
+    pub fn content_type(&self) -> Option<String> {
+        self.resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    }
+
+    /// The whole body (non-streamed answers and error bodies).
+    pub async fn bytes(self) -> Result<bytes::Bytes, SendError> {
+        self.resp.bytes().await.map_err(SendError::from_reqwest)
+    }
+
+    /// The body as a relayed SSE stream.
+    pub fn into_stream(
+        self,
+        proc: crate::sse::SseProcessor,
+        on_end: Box<dyn FnOnce(crate::sse::StreamOutcome) + Send>,
+    ) -> impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send + use<> {
+        crate::sse::RelayStream::new(self.resp.bytes_stream(), proc, on_end)
+    }
+}
+
+/// The error message inside an upstream error body (OpenAI's `{"error":{"message"}}` and
+/// similar shapes), with the channel key masked.
+pub fn error_message(body: &[u8], key: &str) -> Option<(String, Option<Value>, Option<Value>)> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    let err = v.get("error").unwrap_or(&v);
+    let msg = match err {
+        Value::String(s) => s.clone(),
+        _ => err
+            .get("message")
+            .and_then(Value::as_str)
+            .map(str::to_owned)?,
+    };
+    let msg = if key.len() >= 8 {
+        msg.replace(key, "***")
+    } else {
+        msg
+    };
+    Some((msg, err.get("type").cloned(), err.get("code").cloned()))
+}

@@ -1,0 +1,618 @@
+//! The OpenAI-compatible relay: authenticate the key, route on the snapshot, forward with the
+//! channel's rewrites, stream the answer back, retry on another channel when allowed.
+
+mod error;
+
+use std::{
+    collections::{HashMap, HashSet},
+    net::IpAddr,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use axum::{
+    Router,
+    body::{Body, Bytes},
+    extract::{Path, State},
+    http::{HeaderMap, HeaderValue, header},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+pub use error::RelayError;
+use hub_core::{
+    ChannelPin,
+    ipnet::ip_allowed,
+    snapshot::{ChannelRt, Snapshot},
+};
+use hub_providers::{
+    sse::{SseOptions, SseProcessor, StreamOutcome},
+    upstream::{self, RelayMode, SendError},
+};
+use serde_json::{Map, Value, json};
+use tracing::{debug, info, warn};
+
+use crate::{
+    AppState,
+    api::{random_alnum, user_self::client_ip},
+    extract::PeerAddr,
+    token_auth::{Authed, KeyAuthError, authenticate},
+};
+
+/// Largest relay request body accepted.
+const MAX_RELAY_BODY: usize = 32 * 1024 * 1024;
+const REQUEST_ID_HEADER: &str = "x-oneapi-request-id";
+
+/// (channel, model) pairs that answered 429, skipped until the instant passes.
+#[derive(Debug, Default)]
+pub struct Cooldowns {
+    map: Mutex<HashMap<(i64, String), Instant>>,
+}
+
+impl Cooldowns {
+    fn cooling(&self, channel: i64, model: &str, now: Instant) -> bool {
+        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(&(channel, model.to_owned()))
+            .is_some_and(|until| *until > now)
+    }
+
+    fn put(&self, channel: i64, model: &str, until: Instant) {
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        map.retain(|_, t| *t > Instant::now());
+        map.insert((channel, model.to_owned()), until);
+    }
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/chat/completions", post(chat))
+        .route("/v1/completions", post(completions))
+        .route("/v1/embeddings", post(embeddings))
+        .route("/v1/moderations", post(moderations))
+        .route("/v1/models", get(list_models))
+        .route("/v1/models/{model}", get(get_model))
+}
+
+/// A new request id (compat §5.4).
+pub fn new_request_id() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    hub_core::reqid::request_id(now.as_secs() as i64, now.subsec_nanos(), &random_alnum(8))
+}
+
+fn with_request_id(mut resp: Response, rid: &str) -> Response {
+    if let Ok(v) = HeaderValue::from_str(rid) {
+        resp.headers_mut().insert(REQUEST_ID_HEADER, v);
+    }
+    resp
+}
+
+async fn chat(
+    State(s): State<AppState>,
+    peer: PeerAddr,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    relay(s, RelayMode::Chat, peer, headers, body).await
+}
+async fn completions(
+    State(s): State<AppState>,
+    peer: PeerAddr,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    relay(s, RelayMode::Completions, peer, headers, body).await
+}
+async fn embeddings(
+    State(s): State<AppState>,
+    peer: PeerAddr,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    relay(s, RelayMode::Embeddings, peer, headers, body).await
+}
+async fn moderations(
+    State(s): State<AppState>,
+    peer: PeerAddr,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    relay(s, RelayMode::Moderations, peer, headers, body).await
+}
+
+async fn relay(
+    state: AppState,
+    mode: RelayMode,
+    PeerAddr(peer): PeerAddr,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let rid = new_request_id();
+    let resp = match relay_inner(&state, mode, peer, &headers, body).await {
+        Ok(r) => r,
+        Err(e) => {
+            debug!(request_id = %rid, status = e.status, message = %e.message, "relay request failed");
+            e.render(&rid)
+        }
+    };
+    with_request_id(resp, &rid)
+}
+
+/// Who is calling and which group serves them.
+struct Caller {
+    authed: Authed,
+    snapshot: Arc<Snapshot>,
+}
+
+fn auth_error(e: KeyAuthError) -> RelayError {
+    match e {
+        KeyAuthError::Store(err) => {
+            warn!(error = %err, "database error while authenticating a key");
+            RelayError::middleware(500, "数据库错误，请稍后再试")
+        }
+        other => RelayError::middleware(other.status(), other.to_string()),
+    }
+}
+
+async fn authenticate_request(
+    state: &AppState,
+    peer: Option<std::net::SocketAddr>,
+    headers: &HeaderMap,
+) -> Result<Caller, RelayError> {
+    let raw = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let authed = authenticate(state, raw, hub_store::now_unix())
+        .await
+        .map_err(auth_error)?;
+    let ip_rule = &authed.token.setting.limits.limits_ip_setting;
+    if ip_rule.enabled
+        && let Some(list) = ip_rule.whitelist.as_ref().filter(|l| !l.is_empty())
+    {
+        let ip = client_ip(state, headers, peer);
+        let allowed = ip
+            .parse::<IpAddr>()
+            .is_ok_and(|addr| ip_allowed(addr, list));
+        if !allowed {
+            return Err(RelayError::middleware(
+                403,
+                format!("IP {ip} is not allowed to access"),
+            ));
+        }
+    }
+    Ok(Caller {
+        authed,
+        snapshot: state.snapshot.load_full(),
+    })
+}
+
+/// Token group, else token backup group, else the user's group (compat §2.2).
+fn effective_group(a: &Authed) -> String {
+    [&a.token.group, &a.token.backup_group, &a.user.group]
+        .into_iter()
+        .find(|g| !g.is_empty())
+        .cloned()
+        .unwrap_or_else(|| "default".to_owned())
+}
+
+async fn read_body(body: Body) -> Result<Bytes, RelayError> {
+    axum::body::to_bytes(body, MAX_RELAY_BODY)
+        .await
+        .map_err(|_| {
+            RelayError::local(
+                413,
+                format!(
+                    "request body too large (limit {} MiB)",
+                    MAX_RELAY_BODY >> 20
+                ),
+            )
+        })
+}
+
+fn no_channel(state: &AppState, group: &str, model: &str) -> RelayError {
+    let msg = if state.config.language.starts_with("en") {
+        format!("No available channel for model {model} under group {group}")
+    } else {
+        format!("当前分组 {group} 下对于模型 {model} 无可用渠道")
+    };
+    RelayError::local(503, msg)
+}
+
+/// The request as routing sees it.
+struct Plan {
+    mode: RelayMode,
+    body: Map<String, Value>,
+    /// The requested model without a `#` suffix.
+    model: String,
+    stream: bool,
+    has_tools: bool,
+}
+
+fn parse_request(mode: RelayMode, bytes: &[u8]) -> Result<Plan, RelayError> {
+    let body: Map<String, Value> = serde_json::from_slice(bytes).map_err(|e| {
+        RelayError::relay(
+            400,
+            format!("invalid JSON request body: {e}"),
+            json!("invalid_request"),
+            "invalid_request_error",
+        )
+    })?;
+    let model = match body.get("model") {
+        Some(Value::String(m)) if !m.is_empty() => m.clone(),
+        None | Some(Value::Null) if mode == RelayMode::Moderations => {
+            "text-moderation-latest".to_owned()
+        }
+        Some(Value::String(_)) | None | Some(Value::Null) => {
+            return Err(RelayError::relay(
+                400,
+                "field Model is required",
+                json!("invalid_request"),
+                "invalid_request_error",
+            ));
+        }
+        Some(_) => {
+            return Err(RelayError::relay(
+                400,
+                "field model must be a string",
+                json!("invalid_request"),
+                "invalid_request_error",
+            ));
+        }
+    };
+    let model = model.split('#').next().unwrap_or_default().to_owned();
+    let stream = mode.can_stream() && body.get("stream").and_then(Value::as_bool).unwrap_or(false);
+    let has_tools = ["tools", "functions"].iter().any(|k| {
+        body.get(*k)
+            .and_then(Value::as_array)
+            .is_some_and(|a| !a.is_empty())
+    });
+    Ok(Plan {
+        mode,
+        body,
+        model,
+        stream,
+        has_tools,
+    })
+}
+
+fn check_model_limit(a: &Authed, model: &str) -> Result<(), RelayError> {
+    let limit = &a.token.setting.limits.limit_model_setting;
+    if !limit.enabled {
+        return Ok(());
+    }
+    match limit.models.as_ref().filter(|m| !m.is_empty()) {
+        None => Err(RelayError::middleware(
+            404,
+            "No available models configured for current token",
+        )),
+        Some(list) if list.iter().any(|m| m == model) => Ok(()),
+        Some(_) => Err(RelayError::middleware(
+            404,
+            format!("Model {model} is not supported for current token"),
+        )),
+    }
+}
+
+/// A failed attempt on one channel.
+enum AttemptError {
+    /// Worth trying another channel.
+    Retryable(RelayError),
+    /// Final.
+    Fatal(RelayError),
+}
+
+/// One Hub's retry rule (compat §5.4) with our change: 401/403 are retried (a revoked upstream
+/// key is what failover is for); 400, 408, 504 and 524 are not.
+fn retryable_status(status: u16) -> bool {
+    !(200..300).contains(&status) && !matches!(status, 400 | 408 | 504 | 524)
+}
+
+async fn relay_inner(
+    state: &AppState,
+    mode: RelayMode,
+    peer: Option<std::net::SocketAddr>,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, RelayError> {
+    let caller = authenticate_request(state, peer, headers).await?;
+    let snap = caller.snapshot.clone();
+    let a = &caller.authed;
+    let mut group = effective_group(a);
+    if snap.group(&group).is_none() {
+        return Err(RelayError::middleware(403, format!("分组 {group} 不存在")));
+    }
+    let bytes = read_body(body).await?;
+    let plan = parse_request(mode, &bytes)?;
+    check_model_limit(a, &plan.model)?;
+
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(snap.retry.timeout_secs);
+    let mut tried: HashSet<i64> = HashSet::new();
+    let excluded = match a.pin {
+        ChannelPin::Exclude(id) => Some(id),
+        _ => None,
+    };
+    let pinned: Option<Arc<ChannelRt>> = match a.pin {
+        ChannelPin::Pinned(id) => {
+            let ch = snap
+                .channels
+                .get(&id)
+                .cloned()
+                .ok_or_else(|| RelayError::local(503, "无效的渠道 Id"))?;
+            if ch.status != hub_core::role::CHANNEL_ENABLED {
+                return Err(RelayError::local(503, "该渠道已被禁用"));
+            }
+            Some(ch)
+        }
+        _ => None,
+    };
+    let mut backup_tried = false;
+    let mut last_error: Option<RelayError> = None;
+    let mut attempt: u32 = 0;
+    loop {
+        let channel = match &pinned {
+            Some(ch) => ch.clone(),
+            None => {
+                let now = Instant::now();
+                let eligible = |c: &ChannelRt| {
+                    let skip = tried.contains(&c.id)
+                        || excluded == Some(c.id)
+                        || (plan.has_tools && c.only_chat)
+                        || (plan.stream && c.disabled_stream.contains(&plan.model));
+                    !skip && !state.cooldowns.cooling(c.id, &plan.model, now)
+                };
+                let picked = snap
+                    .tiers(&group, &plan.model)
+                    .and_then(|t| Snapshot::pick(t, eligible, rand::random()));
+                match picked {
+                    Some(c) => c,
+                    None if attempt == 0
+                        && !backup_tried
+                        && !a.token.backup_group.is_empty()
+                        && a.token.backup_group != group =>
+                    {
+                        backup_tried = true;
+                        group = a.token.backup_group.clone();
+                        if snap.group(&group).is_none() {
+                            return Err(RelayError::middleware(
+                                403,
+                                format!("分组 {group} 不存在"),
+                            ));
+                        }
+                        continue;
+                    }
+                    None => {
+                        return Err(
+                            last_error.unwrap_or_else(|| no_channel(state, &group, &plan.model))
+                        );
+                    }
+                }
+            }
+        };
+        tried.insert(channel.id);
+        match attempt_once(state, &plan, &channel).await {
+            Ok(resp) => return Ok(resp),
+            Err(AttemptError::Fatal(e)) => return Err(e),
+            Err(AttemptError::Retryable(e)) => {
+                if e.status == 429 {
+                    let until = Instant::now() + Duration::from_secs(snap.retry.cooldown_secs);
+                    state.cooldowns.put(channel.id, &plan.model, until);
+                }
+                let can_retry =
+                    pinned.is_none() && attempt < snap.retry.times && Instant::now() < deadline;
+                info!(
+                    channel = channel.id,
+                    status = e.status,
+                    retry = can_retry,
+                    "upstream attempt failed"
+                );
+                if !can_retry {
+                    return Err(e);
+                }
+                last_error = Some(e);
+                attempt += 1;
+            }
+        }
+    }
+}
+
+async fn attempt_once(
+    state: &AppState,
+    plan: &Plan,
+    channel: &ChannelRt,
+) -> Result<Response, AttemptError> {
+    let mapped = channel.map_model(&plan.model);
+    let (url, auth) = upstream::address(channel, plan.mode, &mapped.upstream).map_err(|e| {
+        AttemptError::Retryable(RelayError::local(
+            503,
+            format!("channel {} cannot serve: {e}", channel.id),
+        ))
+    })?;
+    let mut body = plan.body.clone();
+    let client_asked_usage =
+        upstream::prepare_body(&mut body, channel, &mapped.upstream, plan.stream);
+    let payload = serde_json::to_vec(&body).unwrap_or_default();
+    let up = upstream::send(&state.clients, channel, &url, auth, payload)
+        .await
+        .map_err(|e| {
+            let (status, code) = match &e {
+                SendError::Timeout => (504, "upstream_timeout"),
+                SendError::Connect(_) | SendError::Other(_) => (502, "upstream_unreachable"),
+            };
+            let err = RelayError::relay(
+                status,
+                format!("上游请求失败（渠道 #{}）：{e}", channel.id),
+                json!(code),
+                "upstream_error",
+            );
+            if status == 504 {
+                AttemptError::Fatal(err)
+            } else {
+                AttemptError::Retryable(err)
+            }
+        })?;
+    let status = up.status();
+    if !(200..300).contains(&status) {
+        let body = up.bytes().await.unwrap_or_default();
+        let err = upstream_error(status, &body, channel);
+        return Err(if retryable_status(status) {
+            AttemptError::Retryable(err)
+        } else {
+            AttemptError::Fatal(err)
+        });
+    }
+    let content_type = up
+        .content_type()
+        .unwrap_or_else(|| "application/json".to_owned());
+    let rename = mapped.mapped.then(|| plan.model.clone());
+    if plan.stream && content_type.starts_with("text/event-stream") {
+        let proc = SseProcessor::new(SseOptions {
+            strip_usage_chunk: !client_asked_usage,
+            rename_model: rename,
+        });
+        let channel_id = channel.id;
+        let on_end: Box<dyn FnOnce(StreamOutcome) + Send> = Box::new(move |o: StreamOutcome| {
+            debug!(channel = channel_id, completed = o.completed, client_gone = o.client_gone, frames = o.frames, usage = ?o.usage, "stream ended");
+        });
+        let stream = up.into_stream(proc, on_end);
+        let resp = Response::builder()
+            .status(status)
+            .header(header::CONTENT_TYPE, "text/event-stream")
+            .header(header::CACHE_CONTROL, "no-cache")
+            .header("x-accel-buffering", "no")
+            .body(Body::from_stream(stream))
+            .unwrap_or_else(|_| RelayError::local(500, "cannot build response").render(""));
+        return Ok(resp);
+    }
+    let bytes = up.bytes().await.map_err(|e| {
+        AttemptError::Fatal(RelayError::relay(
+            502,
+            format!("上游响应读取失败（渠道 #{}）：{e}", channel.id),
+            json!("upstream_unreachable"),
+            "upstream_error",
+        ))
+    })?;
+    let bytes = match rename {
+        Some(name) => rename_model(bytes, &name),
+        None => bytes,
+    };
+    let usage = hub_providers::usage::extract(&bytes);
+    debug!(channel = channel.id, ?usage, "relayed");
+    Ok(([(header::CONTENT_TYPE, content_type)], bytes)
+        .into_response()
+        .into_response_with_status(status))
+}
+
+trait WithStatus {
+    fn into_response_with_status(self, status: u16) -> Response;
+}
+
+impl WithStatus for Response {
+    fn into_response_with_status(mut self, status: u16) -> Response {
+        if let Ok(s) = axum::http::StatusCode::from_u16(status) {
+            *self.status_mut() = s;
+        }
+        self
+    }
+}
+
+fn rename_model(bytes: Bytes, name: &str) -> Bytes {
+    match serde_json::from_slice::<Value>(&bytes) {
+        Ok(mut v) if v.get("model").is_some() => {
+            v["model"] = Value::String(name.to_owned());
+            serde_json::to_vec(&v).map(Bytes::from).unwrap_or(bytes)
+        }
+        _ => bytes,
+    }
+}
+
+/// An upstream's non-2xx answer, told truthfully (status and the upstream's own message) but
+/// without the channel key or the upstream URL.
+fn upstream_error(status: u16, body: &[u8], channel: &ChannelRt) -> RelayError {
+    match upstream::error_message(body, &channel.key) {
+        Some((msg, kind, code)) => {
+            let kind = kind
+                .and_then(|k| k.as_str().map(str::to_owned))
+                .unwrap_or_else(|| "upstream_error".to_owned());
+            let code = code
+                .filter(|c| !c.is_null())
+                .unwrap_or_else(|| json!(status));
+            RelayError::relay(
+                status,
+                format!("上游返回错误（HTTP {status}，渠道 #{}）：{msg}", channel.id),
+                code,
+                &kind,
+            )
+        }
+        None => RelayError::relay(
+            status,
+            format!(
+                "Provider API error: bad response status code {status}（渠道 #{}）",
+                channel.id
+            ),
+            json!("bad_response_status_code"),
+            "upstream_error",
+        ),
+    }
+}
+
+/// `GET /v1/models`: the models of the caller's effective group.
+async fn list_models(
+    State(state): State<AppState>,
+    peer: PeerAddr,
+    headers: HeaderMap,
+) -> Response {
+    let rid = new_request_id();
+    let resp = match models_inner(&state, peer.0, &headers, None).await {
+        Ok(r) => r,
+        Err(e) => e.render(&rid),
+    };
+    with_request_id(resp, &rid)
+}
+
+async fn get_model(
+    State(state): State<AppState>,
+    peer: PeerAddr,
+    headers: HeaderMap,
+    Path(model): Path<String>,
+) -> Response {
+    let rid = new_request_id();
+    let resp = match models_inner(&state, peer.0, &headers, Some(model)).await {
+        Ok(r) => r,
+        Err(e) => e.render(&rid),
+    };
+    with_request_id(resp, &rid)
+}
+
+async fn models_inner(
+    state: &AppState,
+    peer: Option<std::net::SocketAddr>,
+    headers: &HeaderMap,
+    one: Option<String>,
+) -> Result<Response, RelayError> {
+    let caller = authenticate_request(state, peer, headers).await?;
+    let group = effective_group(&caller.authed);
+    let snap = &caller.snapshot;
+    if snap.group(&group).is_none() {
+        return Err(RelayError::local(503, "分组不存在"));
+    }
+    let obj = |m: &str| json!({"id": m, "object": "model", "created": 1677649963, "owned_by": snap.owned_by(m)});
+    let models = snap.models_for_group(&group);
+    if let Some(m) = one {
+        return Ok(if models.contains(&m) {
+            axum::Json(obj(&m)).into_response()
+        } else {
+            axum::Json(json!({"error": {"code": "model_not_found", "message": format!("The model '{m}' does not exist"), "param": "model", "type": "invalid_request_error"}}))
+                .into_response()
+        });
+    }
+    let mut data: Vec<Value> = models.iter().map(|m| obj(m)).collect();
+    data.sort_by(|a, b| {
+        a["owned_by"]
+            .as_str()
+            .cmp(&b["owned_by"].as_str())
+            .then(a["id"].as_str().cmp(&b["id"].as_str()))
+    });
+    Ok(axum::Json(json!({"object": "list", "data": data})).into_response())
+}
