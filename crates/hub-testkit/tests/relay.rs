@@ -1,0 +1,959 @@
+//! The OpenAI-compatible relay against the mock upstream: forwarding, streaming, providers,
+//! token checks, routing, retries, errors. Routing and retries also run on PostgreSQL.
+
+#![expect(clippy::unwrap_used, reason = "tests")]
+
+use std::collections::HashMap;
+
+use hub_testkit::{Backend, TestApp, TestDb, mock::MockUpstream};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+const ADMIN: &str = "AbCdEfGhIjKlMnOpQrStUvWxYz012345";
+
+struct Env {
+    db: TestDb,
+    app: TestApp,
+    mock: MockUpstream,
+    http: reqwest::Client,
+}
+
+impl Env {
+    async fn new(backend: Backend) -> Option<Env> {
+        Self::with(backend, |_| {}).await
+    }
+
+    async fn with(
+        backend: Backend,
+        tweak: impl FnOnce(&mut one_hub::cli::Settings),
+    ) -> Option<Env> {
+        let db = TestDb::create(backend).await?;
+        let mut s = db.settings();
+        s.initial_root_access_token = Some(ADMIN.to_owned());
+        tweak(&mut s);
+        let app = TestApp::start(&s).await;
+        let mock = MockUpstream::start().await;
+        Some(Env {
+            db,
+            app,
+            mock,
+            http: reqwest::Client::new(),
+        })
+    }
+
+    async fn admin(&self, m: Method, path: &str, body: Value) -> Value {
+        let (_, v) = self.app.call(m, path, Some(ADMIN), Some(body)).await;
+        assert_eq!(v["success"], true, "{path}: {v}");
+        v
+    }
+
+    /// Creates a channel on the mock; returns its id.
+    async fn channel(&self, mut body: Value) -> i64 {
+        let obj = body.as_object_mut().unwrap();
+        obj.entry("type").or_insert(json!(1));
+        obj.entry("name").or_insert(json!("ch"));
+        obj.entry("key").or_insert(json!("good-key"));
+        obj.entry("group").or_insert(json!("default"));
+        obj.entry("base_url").or_insert(json!(self.mock.base_url()));
+        let name = obj["name"].as_str().unwrap().to_owned();
+        self.admin(Method::POST, "/api/channel/", body).await;
+        let (_, list) = self
+            .app
+            .call(
+                Method::GET,
+                &format!("/api/channel/?name={name}&size=100"),
+                Some(ADMIN),
+                None,
+            )
+            .await;
+        list["data"]["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["name"] == name)
+            .map(|c| c["id"].as_i64().unwrap())
+            .max()
+            .unwrap()
+    }
+
+    /// Creates a token for root with `body` fields; returns `sk-<key>`.
+    async fn token(&self, mut body: Value) -> String {
+        let name = format!("t{}", rand_suffix());
+        body["name"] = json!(name);
+        if body.get("unlimited_quota").is_none() && body.get("remain_quota").is_none() {
+            body["unlimited_quota"] = json!(true);
+        }
+        self.admin(Method::POST, "/api/token/", body).await;
+        let (_, list) = self
+            .app
+            .call(
+                Method::GET,
+                &format!("/api/token/?keyword={name}"),
+                Some(ADMIN),
+                None,
+            )
+            .await;
+        format!("sk-{}", list["data"]["data"][0]["key"].as_str().unwrap())
+    }
+
+    async fn option(&self, key: &str, value: &str) {
+        self.admin(
+            Method::PUT,
+            "/api/option/",
+            json!({"key": key, "value": value}),
+        )
+        .await;
+    }
+
+    async fn post(&self, key: &str, path: &str, body: Value) -> (u16, HeaderMapLite, Value) {
+        let resp = self
+            .http
+            .post(self.app.url(path))
+            .bearer_auth(key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let headers = HeaderMapLite(
+            resp.headers()
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
+                .collect(),
+        );
+        let text = resp.text().await.unwrap();
+        (
+            status,
+            headers,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    async fn chat(&self, key: &str, model: &str) -> (u16, Value) {
+        let (s, _, v) = self
+            .post(
+                key,
+                "/v1/chat/completions",
+                json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}),
+            )
+            .await;
+        (s, v)
+    }
+
+    async fn stop(self) {
+        self.app.stop().await;
+        self.db.drop_db().await;
+    }
+}
+
+struct HeaderMapLite(HashMap<String, String>);
+
+fn rand_suffix() -> u32 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+fn upstream_keys(mock: &MockUpstream) -> Vec<String> {
+    mock.requests()
+        .iter()
+        .map(|r| {
+            r.header("authorization")
+                .unwrap_or_default()
+                .trim_start_matches("Bearer ")
+                .to_owned()
+        })
+        .collect()
+}
+
+macro_rules! sqlite {
+    ($($name:ident),* $(,)?) => { mod sqlite { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(hub_testkit::Backend::Sqlite).await } )* } };
+}
+macro_rules! sqlite_and_postgres {
+    ($($name:ident),* $(,)?) => {
+        mod both_sqlite { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(hub_testkit::Backend::Sqlite).await } )* }
+        mod both_postgres { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(hub_testkit::Backend::Postgres).await } )* }
+    };
+}
+
+sqlite!(
+    forwards_faithfully_and_returns_upstream_answer,
+    streams_and_handles_usage_chunk,
+    model_mapping_semantics,
+    azure_and_channel_rewrites,
+    other_endpoints_and_models,
+    token_checks,
+    admin_pins,
+    errors_are_truthful_and_clean,
+    client_disconnect_closes_upstream,
+    english_no_channel_message,
+);
+sqlite_and_postgres!(
+    routing_rules,
+    retries_and_cooldown,
+    config_writes_apply_at_once
+);
+
+async fn forwards_faithfully_and_returns_upstream_answer(backend: Backend) {
+    let Some(env) = Env::new(backend).await else {
+        return;
+    };
+    env.channel(json!({"models": "gpt-4o-mini"})).await;
+    let key = env.token(json!({})).await;
+    let body = json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "one two three"}], "unknown_field": {"keep": [1, 2]}, "temperature": 0.5});
+    let (status, headers, v) = env.post(&key, "/v1/chat/completions", body).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["object"], "chat.completion");
+    assert_eq!(v["model"], "gpt-4o-mini");
+    assert_eq!(v["usage"]["prompt_tokens"], 3);
+    let rid = headers.0.get("x-oneapi-request-id").unwrap();
+    assert!(
+        rid.len() >= 14 + 8 + 1 && rid.chars().all(|c| c.is_ascii_alphanumeric()),
+        "{rid}"
+    );
+    let sent = env.mock.requests().pop().unwrap();
+    assert_eq!(sent.path, "/v1/chat/completions");
+    assert_eq!(sent.header("authorization"), Some("Bearer good-key"));
+    let sent = sent.json();
+    assert_eq!(
+        sent["unknown_field"],
+        json!({"keep": [1, 2]}),
+        "unknown fields are preserved"
+    );
+    assert_eq!(sent["temperature"], 0.5);
+    assert!(
+        sent.get("stream_options").is_none(),
+        "no stream options on a non-streamed request"
+    );
+    env.stop().await;
+}
+
+async fn streams_and_handles_usage_chunk(backend: Backend) {
+    let Some(env) = Env::new(backend).await else {
+        return;
+    };
+    env.channel(json!({"models": "gpt-4o-mini"})).await;
+    let key = env.token(json!({})).await;
+    for ask in [false, true] {
+        let mut body = json!({"model": "gpt-4o-mini", "stream": true, "messages": [{"role": "user", "content": "hi"}], "mock": {"chunks": 40}});
+        if ask {
+            body["stream_options"] = json!({"include_usage": true});
+        }
+        let resp = env
+            .http
+            .post(env.app.url("/v1/chat/completions"))
+            .bearer_auth(&key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        assert!(
+            resp.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/event-stream")
+        );
+        let text = resp.text().await.unwrap();
+        let frames: Vec<&str> = text.split("\n\n").filter(|f| !f.is_empty()).collect();
+        assert_eq!(*frames.last().unwrap(), "data: [DONE]");
+        let content: String = frames
+            .iter()
+            .filter_map(|f| f.strip_prefix("data: "))
+            .filter(|d| *d != "[DONE]")
+            .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+            .filter_map(|v| {
+                v["choices"][0]["delta"]["content"]
+                    .as_str()
+                    .map(str::to_owned)
+            })
+            .collect();
+        assert_eq!(content, "tok ".repeat(40));
+        let usage_frames = frames
+            .iter()
+            .filter(|f| f.contains("\"prompt_tokens\""))
+            .count();
+        assert_eq!(
+            usage_frames,
+            usize::from(ask),
+            "usage chunk only when asked (ask={ask})"
+        );
+        let sent = env.mock.requests().pop().unwrap().json();
+        assert_eq!(
+            sent["stream_options"]["include_usage"], true,
+            "forced on upstream"
+        );
+    }
+    env.stop().await;
+}
+
+async fn model_mapping_semantics(backend: Backend) {
+    let Some(env) = Env::new(backend).await else {
+        return;
+    };
+    env.channel(json!({"models": "gpt-4o,gpt-4", "model_mapping": "{\"gpt-4o\":\"+gpt-4o-2024-08-06\",\"gpt-4\":\"gpt-4-turbo\"}"})).await;
+    let key = env.token(json!({})).await;
+    let (s, v) = env.chat(&key, "gpt-4o").await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        env.mock.requests().pop().unwrap().json()["model"],
+        "gpt-4o-2024-08-06",
+        "+ is stripped upstream"
+    );
+    assert_eq!(v["model"], "gpt-4o", "the answer names the requested model");
+    let (_, v) = env.chat(&key, "gpt-4").await;
+    assert_eq!(
+        env.mock.requests().pop().unwrap().json()["model"],
+        "gpt-4-turbo"
+    );
+    assert_eq!(v["model"], "gpt-4");
+    // Streaming answers are renamed too.
+    let resp = env
+        .http
+        .post(env.app.url("/v1/chat/completions"))
+        .bearer_auth(&key)
+        .json(&json!({"model": "gpt-4o", "stream": true, "messages": [{"role": "user", "content": "x"}]}))
+        .send()
+        .await
+        .unwrap();
+    let text = resp.text().await.unwrap();
+    assert!(
+        text.contains("\"model\":\"gpt-4o\"") && !text.contains("2024-08-06"),
+        "{text}"
+    );
+    // `model#arg` routes on the part before '#'.
+    let (s, _) = env.chat(&key, "gpt-4o#thinking").await;
+    assert_eq!(s, 200);
+    env.stop().await;
+}
+
+async fn azure_and_channel_rewrites(backend: Backend) {
+    let Some(env) = Env::new(backend).await else {
+        return;
+    };
+    env.channel(json!({"type": 3, "name": "az", "key": "azure-key", "models": "gpt-4o", "other": "2024-06-01"})).await;
+    env.channel(json!({
+        "type": 28, "name": "ds", "models": "deepseek-chat",
+        "model_headers": "{\"X-Tenant\":\"acme\"}", "custom_parameter": "{\"top_p\":0.3}"
+    }))
+    .await;
+    env.channel(json!({"type": 43, "name": "meta", "models": "llama"}))
+        .await;
+    let key = env.token(json!({})).await;
+    let (s, v) = env.chat(&key, "gpt-4o").await;
+    assert_eq!(s, 200, "{v}");
+    let r = env.mock.requests().pop().unwrap();
+    assert_eq!(
+        r.path,
+        "/openai/deployments/gpt-4o/chat/completions?api-version=2024-06-01"
+    );
+    assert_eq!(r.header("api-key"), Some("azure-key"));
+    assert_eq!(r.header("authorization"), None);
+    let (s, _) = env.chat(&key, "deepseek-chat").await;
+    assert_eq!(s, 200);
+    let r = env.mock.requests().pop().unwrap();
+    assert_eq!(r.header("x-tenant"), Some("acme"));
+    assert_eq!(r.json()["top_p"], 0.3);
+    let (s, _) = env.chat(&key, "llama").await;
+    assert_eq!(
+        s, 200,
+        "a type without a factory relays as OpenAI-compatible when base_url is set"
+    );
+    env.stop().await;
+}
+
+async fn other_endpoints_and_models(backend: Backend) {
+    let Some(env) = Env::new(backend).await else {
+        return;
+    };
+    env.channel(json!({"models": "text-embedding-3-small,omni-moderation-latest,gpt-3.5-turbo-instruct,gpt-4o-mini"})).await;
+    let key = env.token(json!({})).await;
+    let (s, _, v) = env
+        .post(
+            &key,
+            "/v1/embeddings",
+            json!({"model": "text-embedding-3-small", "input": ["a", "b"]}),
+        )
+        .await;
+    assert_eq!(
+        (s, v["data"].as_array().map(Vec::len)),
+        (200, Some(2)),
+        "{v}"
+    );
+    assert_eq!(env.mock.requests().pop().unwrap().path, "/v1/embeddings");
+    let (s, _, v) = env
+        .post(
+            &key,
+            "/v1/moderations",
+            json!({"model": "omni-moderation-latest", "input": "kill"}),
+        )
+        .await;
+    assert_eq!(
+        (s, v["results"][0]["flagged"].as_bool()),
+        (200, Some(true)),
+        "{v}"
+    );
+    let (s, _, v) = env
+        .post(
+            &key,
+            "/v1/completions",
+            json!({"model": "gpt-3.5-turbo-instruct", "prompt": "say"}),
+        )
+        .await;
+    assert_eq!(
+        (s, v["object"].as_str()),
+        (200, Some("text_completion")),
+        "{v}"
+    );
+    let list: Value = env
+        .http
+        .get(env.app.url("/v1/models"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(list["object"], "list");
+    assert_eq!(ids.len(), 4, "{list}");
+    assert!(
+        list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["object"] == "model" && m["owned_by"].is_string())
+    );
+    let one: Value = env
+        .http
+        .get(env.app.url("/v1/models/gpt-4o-mini"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(one["id"], "gpt-4o-mini");
+    let resp = env
+        .http
+        .get(env.app.url("/v1/models/nope"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "model_not_found");
+    let resp = env
+        .http
+        .post(env.app.url("/v1/nope"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["error"]["message"], "Invalid URL (POST /v1/nope)");
+    let resp = env
+        .http
+        .get(env.app.url("/v1/chat/completions"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404, "wrong method is an invalid URL too");
+    env.stop().await;
+}
+
+async fn token_checks(backend: Backend) {
+    let Some(env) = Env::new(backend).await else {
+        return;
+    };
+    env.channel(json!({"models": "gpt-4o-mini,gpt-4o"})).await;
+    let (s, v) = env.chat("", "gpt-4o-mini").await;
+    assert_eq!(
+        (s, v["error"]["type"].as_str()),
+        (401, Some("one_hub_error"))
+    );
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("无效的令牌 (request id: "),
+        "{v}"
+    );
+    let forged = "sk-kQKMTKyEQA7X6eZ_FRGwDKiA_cq2jSR2zdAme8wN-kNG6vOf5AWD1pKwdwx";
+    assert_eq!(env.chat(forged, "gpt-4o-mini").await.0, 401);
+    let expired = env.token(json!({"expired_time": 1000})).await;
+    let (s, v) = env.chat(&expired, "gpt-4o-mini").await;
+    assert_eq!(s, 401);
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("令牌已过期"),
+        "{v}"
+    );
+    let exhausted = env
+        .token(json!({"remain_quota": 0, "unlimited_quota": false}))
+        .await;
+    let (s, v) = env.chat(&exhausted, "gpt-4o-mini").await;
+    assert_eq!(s, 401);
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("令牌额度已用尽"),
+        "{v}"
+    );
+    let limited = env.token(json!({"setting": {"limits": {"limit_model_setting": {"enabled": true, "models": ["gpt-4o-mini"]}}}})).await;
+    assert_eq!(env.chat(&limited, "gpt-4o-mini").await.0, 200);
+    let (s, v) = env.chat(&limited, "gpt-4o").await;
+    assert_eq!(s, 404);
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Model gpt-4o is not supported for current token"),
+        "{v}"
+    );
+    let none = env.token(json!({"setting": {"limits": {"limit_model_setting": {"enabled": true, "models": []}}}})).await;
+    assert_eq!(env.chat(&none, "gpt-4o-mini").await.0, 404);
+    let local = env.token(json!({"setting": {"limits": {"limits_ip_setting": {"enabled": true, "whitelist": ["127.0.0.0/8"]}}}})).await;
+    assert_eq!(env.chat(&local, "gpt-4o-mini").await.0, 200);
+    let remote = env.token(json!({"setting": {"limits": {"limits_ip_setting": {"enabled": true, "whitelist": ["10.0.0.1"]}}}})).await;
+    let (s, v) = env.chat(&remote, "gpt-4o-mini").await;
+    assert_eq!(s, 403);
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("IP 127.0.0.1 is not allowed to access"),
+        "{v}"
+    );
+    // X-Forwarded-For is not trusted without TRUSTED_HEADER.
+    let resp = env
+        .http
+        .post(env.app.url("/v1/chat/completions"))
+        .bearer_auth(&remote)
+        .header("X-Forwarded-For", "10.0.0.1")
+        .json(&json!({"model": "gpt-4o-mini", "messages": []}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    // A disabled token, then a disabled user.
+    let t = env.token(json!({})).await;
+    let (_, list) = env
+        .app
+        .call(Method::GET, "/api/token/?order=-id", Some(ADMIN), None)
+        .await;
+    let id = list["data"]["data"][0]["id"].as_i64().unwrap();
+    env.admin(
+        Method::PUT,
+        "/api/token/?status_only=1",
+        json!({"id": id, "status": 2}),
+    )
+    .await;
+    let (s, v) = env.chat(&t, "gpt-4o-mini").await;
+    assert_eq!(s, 401);
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("令牌状态不可用"),
+        "{v}"
+    );
+    env.admin(
+        Method::POST,
+        "/api/user/",
+        json!({"username": "u1", "password": "password-1"}),
+    )
+    .await;
+    let c = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    c.post(env.app.url("/api/user/login"))
+        .json(&json!({"username": "u1", "password": "password-1"}))
+        .send()
+        .await
+        .unwrap();
+    c.post(env.app.url("/api/token/"))
+        .json(&json!({"name": "u1t", "unlimited_quota": true}))
+        .send()
+        .await
+        .unwrap();
+    let v: Value = c
+        .get(env.app.url("/api/token/"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let u1 = format!("sk-{}", v["data"]["data"][0]["key"].as_str().unwrap());
+    assert_eq!(env.chat(&u1, "gpt-4o-mini").await.0, 200);
+    let (s, v) = env.chat(&format!("{u1}#1"), "gpt-4o-mini").await;
+    assert_eq!(s, 403);
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("普通用户不支持指定渠道"),
+        "{v}"
+    );
+    env.admin(
+        Method::POST,
+        "/api/user/manage",
+        json!({"username": "u1", "action": "disable"}),
+    )
+    .await;
+    assert_eq!(env.chat(&u1, "gpt-4o-mini").await.0, 401);
+    env.stop().await;
+}
+
+async fn admin_pins(backend: Backend) {
+    let Some(env) = Env::new(backend).await else {
+        return;
+    };
+    let a = env
+        .channel(json!({"name": "a", "key": "key-a", "models": "m", "priority": 10}))
+        .await;
+    let b = env
+        .channel(json!({"name": "b", "key": "key-b", "models": "m", "priority": 0}))
+        .await;
+    let off = env
+        .channel(json!({"name": "off", "key": "key-off", "models": "m", "status": 2}))
+        .await;
+    let key = env.token(json!({})).await;
+    env.mock.clear_requests();
+    assert_eq!(env.chat(&format!("{key}#{b}"), "m").await.0, 200);
+    assert_eq!(env.chat(&format!("{key}#{a}#ignore"), "m").await.0, 200);
+    assert_eq!(env.chat(&format!("{key}#!{a}"), "m").await.0, 200);
+    assert_eq!(upstream_keys(&env.mock), ["key-b", "key-a", "key-b"]);
+    let (s, v) = env.chat(&format!("{key}#999"), "m").await;
+    assert_eq!(s, 503);
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("无效的渠道 Id"),
+        "{v}"
+    );
+    let (s, v) = env.chat(&format!("{key}#{off}"), "m").await;
+    assert_eq!(s, 503);
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("该渠道已被禁用"),
+        "{v}"
+    );
+    let (s, _) = env.chat(&format!("{key}#0"), "m").await;
+    assert_eq!(s, 403);
+    env.stop().await;
+}
+
+async fn routing_rules(backend: Backend) {
+    let Some(env) = Env::new(backend).await else {
+        return;
+    };
+    env.channel(json!({"name": "hi", "key": "key-hi", "models": "m,tool-m", "priority": 5}))
+        .await;
+    env.channel(json!({"name": "lo", "key": "key-lo", "models": "m", "priority": 1}))
+        .await;
+    env.channel(json!({"name": "w1", "key": "key-w1", "models": "w", "weight": 1}))
+        .await;
+    env.channel(json!({"name": "w2", "key": "key-w2", "models": "w", "weight": 1}))
+        .await;
+    env.channel(json!({"name": "wild", "key": "key-wild", "models": "gpt-*"}))
+        .await;
+    env.channel(json!({"name": "wild4", "key": "key-wild4", "models": "gpt-4*"}))
+        .await;
+    env.channel(json!({"name": "vip", "key": "key-vip", "models": "vip-only", "group": "vip"}))
+        .await;
+    env.channel(json!({"name": "chat", "key": "key-chat", "models": "tool-m", "priority": 9, "only_chat": true})).await;
+    env.channel(json!({"name": "nostream", "key": "key-nostream", "models": "s", "priority": 9, "disabled_stream": ["s"]})).await;
+    env.channel(json!({"name": "stream", "key": "key-stream", "models": "s", "priority": 1}))
+        .await;
+    let key = env.token(json!({})).await;
+    env.mock.clear_requests();
+    for _ in 0..5 {
+        assert_eq!(env.chat(&key, "m").await.0, 200);
+    }
+    assert!(
+        upstream_keys(&env.mock).iter().all(|k| k == "key-hi"),
+        "the highest priority tier serves"
+    );
+    env.mock.clear_requests();
+    for _ in 0..60 {
+        env.chat(&key, "w").await;
+    }
+    let keys = upstream_keys(&env.mock);
+    assert!(
+        keys.contains(&"key-w1".to_owned()) && keys.contains(&"key-w2".to_owned()),
+        "weighted random uses both"
+    );
+    env.mock.clear_requests();
+    env.chat(&key, "gpt-4o").await;
+    env.chat(&key, "gpt-3.5").await;
+    assert_eq!(
+        upstream_keys(&env.mock),
+        ["key-wild4", "key-wild"],
+        "longest wildcard prefix wins"
+    );
+    // Tools skip only_chat channels; streaming skips disabled_stream channels.
+    env.mock.clear_requests();
+    env.post(&key, "/v1/chat/completions", json!({"model": "tool-m", "messages": [], "tools": [{"type": "function", "function": {"name": "f"}}]})).await;
+    env.chat(&key, "tool-m").await;
+    env.post(
+        &key,
+        "/v1/chat/completions",
+        json!({"model": "s", "stream": true, "messages": []}),
+    )
+    .await;
+    env.chat(&key, "s").await;
+    assert_eq!(
+        upstream_keys(&env.mock),
+        ["key-hi", "key-chat", "key-stream", "key-nostream"]
+    );
+    // No channel: One Hub's exact message; a group the token cannot reach; backup group.
+    let (s, v) = env.chat(&key, "vip-only").await;
+    assert_eq!(
+        (s, v["error"]["type"].as_str(), v["error"]["code"].as_str()),
+        (503, Some("one_hub_error"), Some("one_hub_error"))
+    );
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("当前分组 default 下对于模型 vip-only 无可用渠道 (request id: "),
+        "{v}"
+    );
+    // Root may use the non-public vip group as a backup group only if it is root's own group;
+    // make vip public so the token can name it.
+    let groups = env
+        .app
+        .call(Method::GET, "/api/user_group/?name=vip", Some(ADMIN), None)
+        .await
+        .1;
+    let vip = groups["data"]["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["symbol"] == "vip")
+        .unwrap()
+        .clone();
+    env.admin(
+        Method::PUT,
+        "/api/user_group/",
+        json!({"id": vip["id"], "name": "vip", "ratio": 1, "public": true}),
+    )
+    .await;
+    let backup = env
+        .token(json!({"group": "default", "backup_group": "vip"}))
+        .await;
+    let (s, v) = env.chat(&backup, "vip-only").await;
+    assert_eq!(s, 200, "backup group fallback: {v}");
+    let (s, v) = env.chat(&backup, "nothing").await;
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("当前分组 vip 下对于模型 nothing 无可用渠道"),
+        "{s} {v}"
+    );
+    env.stop().await;
+}
+
+async fn retries_and_cooldown(backend: Backend) {
+    let Some(env) = Env::new(backend).await else {
+        return;
+    };
+    let bad = env
+        .channel(json!({"name": "bad", "key": "status-500", "models": "m"}))
+        .await;
+    env.channel(json!({"name": "good", "key": "good-key", "models": "m"}))
+        .await;
+    let key = env.token(json!({})).await;
+    let mut failures = 0;
+    for _ in 0..30 {
+        if env.chat(&key, "m").await.0 != 200 {
+            failures += 1;
+        }
+    }
+    assert!(
+        failures > 0,
+        "RetryTimes=0: requests routed to the failing channel fail"
+    );
+    env.option("RetryTimes", "2").await;
+    for _ in 0..30 {
+        let (s, v) = env.chat(&key, "m").await;
+        assert_eq!(s, 200, "RetryTimes=2: another channel serves: {v}");
+    }
+    // 401 from an upstream is retried too (a revoked key is what failover is for); 400 is not.
+    env.channel(json!({"name": "revoked", "key": "status-401", "models": "r", "priority": 9}))
+        .await;
+    env.channel(json!({"name": "ok-r", "key": "good-key", "models": "r"}))
+        .await;
+    assert_eq!(env.chat(&key, "r").await.0, 200);
+    env.channel(json!({"name": "badreq", "key": "status-400", "models": "q", "priority": 9}))
+        .await;
+    env.channel(json!({"name": "ok-q", "key": "good-key", "models": "q"}))
+        .await;
+    assert_eq!(
+        env.chat(&key, "q").await.0,
+        400,
+        "400 is the client's fault: no retry"
+    );
+    // 429 puts (channel, model) in cooldown: the next requests skip it.
+    env.channel(json!({"name": "busy", "key": "status-429", "models": "c", "priority": 9}))
+        .await;
+    env.channel(json!({"name": "ok-c", "key": "good-key", "models": "c"}))
+        .await;
+    env.mock.clear_requests();
+    for _ in 0..5 {
+        assert_eq!(env.chat(&key, "c").await.0, 200);
+    }
+    let busy_hits = upstream_keys(&env.mock)
+        .iter()
+        .filter(|k| *k == "status-429")
+        .count();
+    assert_eq!(busy_hits, 1, "after one 429 the channel cools down");
+    // Pinned requests are never retried.
+    assert_eq!(env.chat(&format!("{key}#{bad}"), "m").await.0, 500);
+    env.stop().await;
+}
+
+async fn config_writes_apply_at_once(backend: Backend) {
+    let Some(env) = Env::new(backend).await else {
+        return;
+    };
+    let key = env.token(json!({})).await;
+    assert_eq!(env.chat(&key, "late").await.0, 503);
+    let id = env.channel(json!({"name": "late", "models": "late"})).await;
+    assert_eq!(
+        env.chat(&key, "late").await.0,
+        200,
+        "a new channel routes as soon as the admin call returns"
+    );
+    let ch = env
+        .app
+        .call(
+            Method::GET,
+            &format!("/api/channel/{id}"),
+            Some(ADMIN),
+            None,
+        )
+        .await
+        .1;
+    let mut ch = ch["data"].clone();
+    ch["status"] = json!(2);
+    env.admin(Method::PUT, "/api/channel/", ch).await;
+    assert_eq!(
+        env.chat(&key, "late").await.0,
+        503,
+        "a disabled channel stops routing at once"
+    );
+    env.stop().await;
+}
+
+async fn errors_are_truthful_and_clean(backend: Backend) {
+    let Some(env) = Env::new(backend).await else {
+        return;
+    };
+    env.channel(json!({"name": "e", "key": "status-500-secret-channel-key", "models": "m"}))
+        .await;
+    env.channel(
+        json!({"name": "dead", "key": "k", "models": "dead", "base_url": "http://127.0.0.1:1"}),
+    )
+    .await;
+    let key = env.token(json!({})).await;
+    let (s, v) = env.chat(&key, "m").await;
+    assert_eq!(s, 500, "{v}");
+    let msg = v["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("HTTP 500") && msg.contains("(request id: "),
+        "{msg}"
+    );
+    let text = v.to_string();
+    assert!(
+        !text.contains("secret-channel-key") && !text.contains(&env.mock.base_url()),
+        "no key or URL leaks: {text}"
+    );
+    let (s, v) = env.chat(&key, "dead").await;
+    assert_eq!(s, 502, "{v}");
+    assert!(
+        !v.to_string().contains("127.0.0.1:1"),
+        "no upstream URL in errors: {v}"
+    );
+    let (s, _, v) = env
+        .post(&key, "/v1/chat/completions", json!({"messages": []}))
+        .await;
+    assert_eq!(s, 400);
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("field Model is required"),
+        "{v}"
+    );
+    let resp = env
+        .http
+        .post(env.app.url("/v1/chat/completions"))
+        .bearer_auth(&key)
+        .body("{nope")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    env.stop().await;
+}
+
+async fn client_disconnect_closes_upstream(backend: Backend) {
+    let Some(env) = Env::new(backend).await else {
+        return;
+    };
+    env.channel(json!({"models": "slow"})).await;
+    let key = env.token(json!({})).await;
+    let body = json!({"model": "slow", "stream": true, "messages": [], "mock": {"chunks": 1000, "delay_ms": 20}});
+    let mut resp = env
+        .http
+        .post(env.app.url("/v1/chat/completions"))
+        .bearer_auth(&key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let first = resp.chunk().await.unwrap().unwrap();
+    assert!(!first.is_empty());
+    drop(resp);
+    env.mock.wait_disconnects(1).await;
+    assert_eq!(env.mock.disconnects(), 1);
+    env.stop().await;
+}
+
+async fn english_no_channel_message(backend: Backend) {
+    let Some(env) = Env::with(backend, |s| s.language = "en".to_owned()).await else {
+        return;
+    };
+    let key = env.token(json!({})).await;
+    let (s, v) = env.chat(&key, "ghost").await;
+    assert_eq!(s, 503);
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("No available channel for model ghost under group default"),
+        "{v}"
+    );
+    env.stop().await;
+}
