@@ -6,7 +6,7 @@
 //! `./scripts/test`). Without one that can import `openai` and `pytest` the test prints a NOTE
 //! and returns.
 
-#![expect(clippy::unwrap_used, reason = "tests")]
+#![expect(clippy::unwrap_used, clippy::panic, reason = "tests")]
 
 use std::{
     path::{Path, PathBuf},
@@ -25,27 +25,35 @@ fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// A Python that can import the SDK and pytest, or `None` with a NOTE on stderr.
+/// A Python that can import the SDK and pytest. `ONEHUB_SDK_PYTHON` set but unusable fails the
+/// test (like a configured but unreachable database); a missing `.venv` gives `None` and a NOTE.
 fn find_python(root: &Path) -> Option<PathBuf> {
-    let candidate = match std::env::var("ONEHUB_SDK_PYTHON") {
-        Ok(p) if !p.trim().is_empty() => PathBuf::from(p),
-        _ => root.join(".venv/bin/python"),
+    let usable = |p: &Path| {
+        p.exists()
+            && Command::new(p)
+                .args(["-c", "import openai, pytest"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
     };
-    let usable = candidate.exists()
-        && Command::new(&candidate)
-            .args(["-c", "import openai, pytest"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-    if usable {
-        Some(candidate)
+    if let Ok(p) = std::env::var("ONEHUB_SDK_PYTHON")
+        && !p.trim().is_empty()
+    {
+        let p = PathBuf::from(p);
+        if !usable(&p) {
+            panic!(
+                "ONEHUB_SDK_PYTHON={} cannot import openai and pytest; run ./scripts/test or unset it",
+                p.display()
+            );
+        }
+        return Some(p);
+    }
+    let venv = root.join(".venv/bin/python");
+    if usable(&venv) {
+        Some(venv)
     } else {
-        eprintln!(
-            "NOTE: the openai SDK suite did not run (run ./scripts/test to create .venv; \
-             looked for {})",
-            candidate.display()
-        );
+        eprintln!("NOTE: the openai SDK suite did not run (run ./scripts/test to create .venv)");
         None
     }
 }
@@ -120,8 +128,11 @@ async fn openai_python_sdk_suite() {
     .unwrap()
     .unwrap();
 
-    println!("{}", String::from_utf8_lossy(&output.stdout));
-    eprintln!("{}", String::from_utf8_lossy(&output.stderr));
+    eprintln!(
+        "--- pytest stdout ---\n{}\n--- pytest stderr ---\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
     let ok = output.status.success();
     app.stop().await;
     db.drop_db().await;
