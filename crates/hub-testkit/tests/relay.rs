@@ -188,6 +188,7 @@ sqlite!(
     client_disconnect_closes_upstream,
     english_no_channel_message,
     disconnects_release_file_descriptors,
+    http_and_socks5_proxies,
 );
 sqlite_and_postgres!(
     routing_rules,
@@ -1012,5 +1013,81 @@ async fn disconnects_release_file_descriptors(backend: Backend) {
         "open fds after 100 disconnects: {after}, baseline {baseline}"
     );
     assert_eq!(env.mock.open_streams(), 0);
+    env.stop().await;
+}
+
+/// A minimal SOCKS5 proxy (no auth, CONNECT only) that counts the connections it relayed.
+async fn socks5_proxy() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = count.clone();
+    tokio::spawn(async move {
+        while let Ok((mut c, _)) = listener.accept().await {
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let mut head = [0u8; 2];
+                c.read_exact(&mut head).await.ok()?;
+                let mut methods = vec![0u8; usize::from(head[1])];
+                c.read_exact(&mut methods).await.ok()?;
+                c.write_all(&[5, 0]).await.ok()?;
+                let mut req = [0u8; 4];
+                c.read_exact(&mut req).await.ok()?;
+                let target = match req[3] {
+                    1 => {
+                        let mut ip = [0u8; 4];
+                        c.read_exact(&mut ip).await.ok()?;
+                        std::net::IpAddr::from(ip).to_string()
+                    }
+                    3 => {
+                        let mut len = [0u8; 1];
+                        c.read_exact(&mut len).await.ok()?;
+                        let mut name = vec![0u8; usize::from(len[0])];
+                        c.read_exact(&mut name).await.ok()?;
+                        String::from_utf8(name).ok()?
+                    }
+                    _ => return None,
+                };
+                let mut port = [0u8; 2];
+                c.read_exact(&mut port).await.ok()?;
+                let mut up =
+                    tokio::net::TcpStream::connect((target.as_str(), u16::from_be_bytes(port)))
+                        .await
+                        .ok()?;
+                c.write_all(&[5, 0, 0, 1, 0, 0, 0, 0, 0, 0]).await.ok()?;
+                seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                tokio::io::copy_bidirectional(&mut c, &mut up).await.ok()
+            });
+        }
+    });
+    (format!("socks5://{addr}"), count)
+}
+
+async fn http_and_socks5_proxies(backend: Backend) {
+    let Some(env) = Env::new(backend).await else {
+        return;
+    };
+    // HTTP proxy: the upstream host does not resolve, so only the proxy (here the mock itself,
+    // which accepts absolute-form requests) can deliver the request.
+    env.channel(json!({"name": "via-http", "models": "p1", "base_url": "http://upstream.invalid", "proxy": env.mock.base_url()}))
+        .await;
+    let (socks, relayed) = socks5_proxy().await;
+    env.channel(json!({"name": "via-socks", "models": "p2", "proxy": socks}))
+        .await;
+    let key = env.token(json!({})).await;
+    let (s, v) = env.chat(&key, "p1").await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        env.mock.requests().pop().unwrap().header("host"),
+        Some("upstream.invalid")
+    );
+    let (s, v) = env.chat(&key, "p2").await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        relayed.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "the request went through the SOCKS5 proxy"
+    );
     env.stop().await;
 }
