@@ -393,10 +393,20 @@ impl Snapshot {
         })
     }
 
-    /// Owner name of a model for `/v1/models` (`未知` when unknown, as One Hub).
-    pub fn owned_by(&self, model: &str) -> String {
-        self.price(model)
-            .and_then(|p| self.owners.get(&p.channel_type))
+    /// Owner name of a model for `/v1/models`: the owner of its price row's channel type, else
+    /// the owner of the type of the first channel serving it in `group`, else `未知`.
+    pub fn owned_by(&self, group: &str, model: &str) -> String {
+        let kind = self
+            .price(model)
+            .map(|p| p.channel_type)
+            .filter(|t| *t != 0)
+            .or_else(|| {
+                self.tiers(group, model)
+                    .and_then(|t| t.first())
+                    .and_then(|t| t.members.first())
+                    .map(|c| c.kind)
+            });
+        kind.and_then(|k| self.owners.get(&k))
             .cloned()
             .unwrap_or_else(|| "未知".to_owned())
     }

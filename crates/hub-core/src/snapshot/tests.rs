@@ -159,5 +159,39 @@ fn retry_options_and_prices() {
     assert_eq!(s.price("gpt-4o").unwrap().input, 1.0);
     assert_eq!(s.price("gpt-3").unwrap().input, 2.0);
     assert!(s.price("claude").is_none());
-    assert_eq!(s.owned_by("claude"), "未知");
+    assert_eq!(s.owned_by("default", "claude"), "未知");
+}
+
+#[test]
+fn owner_from_price_then_channel_type() {
+    let rows = ConfigRows {
+        channels: vec![ch(1, "m,p", "default", 0, None)],
+        prices: vec![Price {
+            model: "p".into(),
+            kind: "tokens".into(),
+            channel_type: 14,
+            ..Default::default()
+        }],
+        owners: vec![
+            ModelOwner {
+                id: 1,
+                name: "OpenAI".into(),
+                icon: String::new(),
+            },
+            ModelOwner {
+                id: 14,
+                name: "Anthropic".into(),
+                icon: String::new(),
+            },
+        ],
+        ..Default::default()
+    };
+    let s = Snapshot::build(rows, 1);
+    assert_eq!(s.owned_by("default", "p"), "Anthropic");
+    assert_eq!(
+        s.owned_by("default", "m"),
+        "OpenAI",
+        "no price row: the serving channel's type"
+    );
+    assert_eq!(s.owned_by("default", "x"), "未知");
 }

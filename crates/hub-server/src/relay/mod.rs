@@ -597,7 +597,7 @@ async fn models_inner(
     if snap.group(&group).is_none() {
         return Err(RelayError::local(503, "分组不存在"));
     }
-    let obj = |m: &str| json!({"id": m, "object": "model", "created": 1677649963, "owned_by": snap.owned_by(m)});
+    let obj = |m: &str| json!({"id": m, "object": "model", "created": 1677649963, "owned_by": snap.owned_by(&group, m)});
     let models = snap.models_for_group(&group);
     if let Some(m) = one {
         return Ok(if models.contains(&m) {
