@@ -23,10 +23,6 @@ pub enum BootstrapError {
     },
     #[error("cannot hash the initial root password")]
     Hash,
-    #[error(
-        "the database has no One Hub tables yet; a slave never creates them — start the master (NODE_TYPE=master) first"
-    )]
-    NoSchema,
 }
 
 /// How to create the root user on a brand-new database.
@@ -70,15 +66,6 @@ pub async fn init_master(
         report.root_created = true;
     }
     Ok(report)
-}
-
-/// Slave start-up: never runs DDL; only checks that the master has created the schema.
-pub async fn check_slave(store: &Store) -> Result<(), BootstrapError> {
-    if store.tables().await?.iter().any(|t| t == "channels") {
-        Ok(())
-    } else {
-        Err(BootstrapError::NoSchema)
-    }
 }
 
 async fn create_root(store: &Store, seed: &RootSeed) -> Result<Option<PathBuf>, BootstrapError> {

@@ -6,12 +6,14 @@
 
 pub mod api;
 pub mod auth;
+pub mod auth_cache;
 pub mod bootstrap;
 pub mod cache;
 pub mod error;
 pub mod extract;
 pub mod relay;
 pub mod routes;
+pub mod sync;
 pub mod token_auth;
 
 use std::sync::{
@@ -45,6 +47,10 @@ pub struct ServerConfig {
     pub connect_timeout: u64,
     /// `RELAY_TIMEOUT` in seconds (0 = none).
     pub relay_timeout: u64,
+    /// `MEMORY_CACHE_ENABLED`.
+    pub memory_cache: bool,
+    /// `SYNC_FREQUENCY` in seconds: cache TTL and full-reload interval.
+    pub sync_frequency: u64,
 }
 
 impl Default for ServerConfig {
@@ -57,6 +63,8 @@ impl Default for ServerConfig {
             start_time: hub_store::now_unix(),
             connect_timeout: 5,
             relay_timeout: 0,
+            memory_cache: false,
+            sync_frequency: 600,
         }
     }
 }
@@ -76,6 +84,10 @@ pub struct AppState {
     pub clients: Arc<Clients>,
     /// (channel, model) pairs cooling down after a 429.
     pub cooldowns: Arc<relay::Cooldowns>,
+    /// Freshness of this node's snapshot.
+    pub sync: Arc<sync::SyncState>,
+    /// Token/user rows for authentication (`MEMORY_CACHE_ENABLED`).
+    pub cache: Arc<auth_cache::AuthCache>,
     generation: Arc<AtomicU64>,
     reload_lock: Arc<tokio::sync::Mutex<()>>,
 }
@@ -83,6 +95,7 @@ pub struct AppState {
 impl AppState {
     pub fn new(store: Store, keys: KeyCodec, session_secret: &str, config: ServerConfig) -> Self {
         let clients = Clients::new(config.connect_timeout, config.relay_timeout);
+        let cache = auth_cache::AuthCache::new(config.memory_cache, config.sync_frequency);
         Self {
             store,
             keys: Arc::new(keys),
@@ -92,6 +105,8 @@ impl AppState {
             snapshot: Arc::new(ArcSwap::from_pointee(Snapshot::default())),
             clients: Arc::new(clients),
             cooldowns: Arc::new(relay::Cooldowns::default()),
+            sync: Arc::new(sync::SyncState::default()),
+            cache: Arc::new(cache),
             generation: Arc::new(AtomicU64::new(0)),
             reload_lock: Arc::new(tokio::sync::Mutex::new(())),
         }
@@ -101,10 +116,18 @@ impl AppState {
     /// serialised so an older read never replaces a newer one.
     pub async fn reload_snapshot(&self) -> Result<u64, hub_store::StoreError> {
         let _guard = self.reload_lock.lock().await;
+        tracing::info!("syncing channels from database");
+        // Version first: a change committed after this read is seen again at the next check.
+        let version = self.store.feed_version().await.ok();
         let rows = self.store.config_rows().await?;
+        let channels = rows.channels.len();
         let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
         self.snapshot
             .store(Arc::new(Snapshot::build(rows, generation)));
+        if let Some(v) = version {
+            self.sync.applied(v);
+        }
+        tracing::info!(channels, generation, version, "channels Load success");
         Ok(generation)
     }
 }

@@ -55,6 +55,13 @@ fn routes() -> Vec<Route> {
         r(M::GET, "/api/ownedby", Public, false, api::status::owned_by),
         r(
             M::GET,
+            "/api/sync/status",
+            Admin,
+            false,
+            api::status::sync_status,
+        ),
+        r(
+            M::GET,
             "/api/available_model",
             Public,
             false,
@@ -265,9 +272,15 @@ pub fn route_table() -> Vec<RouteInfo> {
 pub fn build_router(state: AppState) -> Router {
     let mut router: Router<AppState> = Router::new();
     for Route { info, handler } in routes() {
-        // A write to routing config rebuilds this node's snapshot before the call returns.
+        // A write to routing config rebuilds this node's snapshot before the call returns;
+        // every write is then announced to the other nodes (Redis, when configured).
         let handler = if info.reloads_snapshot() {
             handler.route_layer(middleware::from_fn_with_state(state.clone(), reload_after))
+        } else if info.method != Method::GET && info.access != Access::Public {
+            handler.route_layer(middleware::from_fn_with_state(
+                state.clone(),
+                announce_after,
+            ))
         } else {
             handler
         };
@@ -300,6 +313,23 @@ async fn reload_after(
     if let Err(e) = state.reload_snapshot().await {
         tracing::error!(error = %e, "cannot rebuild the routing snapshot after a config write; keeping the previous one");
     }
+    crate::sync::announce(&state).await;
+    resp
+}
+
+async fn announce_after(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: Request,
+    next: middleware::Next,
+) -> Response {
+    let resp = next.run(req).await;
+    // Apply our own token/user change to this node's cache before answering, then tell the others.
+    if state.sync.ready()
+        && let Err(e) = crate::sync::poll_once(&state).await
+    {
+        tracing::warn!(error = %e, "cannot apply a local change at once; the next sync check will");
+    }
+    crate::sync::announce(&state).await;
     resp
 }
 

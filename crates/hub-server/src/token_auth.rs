@@ -61,31 +61,23 @@ pub async fn authenticate(state: &AppState, raw: &str, now: i64) -> Result<Authe
         ExtractError::BadChannelId => KeyAuthError::BadChannelId,
     })?;
     let (token, user) = if parsed.key.len() == LEGACY_KEY_LEN && !parsed.key.contains('_') {
-        let token = state
-            .store
-            .token_by_key(parsed.key)
+        let token = load_token(state, parsed.key)
             .await?
             .ok_or(KeyAuthError::Invalid)?;
-        let user = state
-            .store
-            .user_get(token.user_id)
+        let user = load_user(state, token.user_id)
             .await?
             .ok_or(KeyAuthError::Invalid)?;
         (token, user)
     } else {
         // Signature first: a forged key never reaches the database.
         let (_token_id, user_id) = state.keys.verify(parsed.key).ok_or(KeyAuthError::Invalid)?;
-        let user = state
-            .store
-            .user_get(user_id as i64)
+        let user = load_user(state, user_id as i64)
             .await?
             .ok_or(KeyAuthError::Invalid)?;
         if user.status != USER_ENABLED {
             return Err(KeyAuthError::Invalid);
         }
-        let token = state
-            .store
-            .token_by_key(parsed.key)
+        let token = load_token(state, parsed.key)
             .await?
             .ok_or(KeyAuthError::Invalid)?;
         (token, user)
@@ -110,4 +102,52 @@ pub async fn authenticate(state: &AppState, raw: &str, now: i64) -> Result<Authe
         user,
         pin: parsed.pin,
     })
+}
+
+/// A token by key: from the memory cache when enabled (quota re-read fresh), else the database.
+/// If the database fails and a cached row exists, the cached row is used.
+async fn load_token(state: &AppState, key: &str) -> Result<Option<Token>, KeyAuthError> {
+    if let Some(mut t) = state.cache.token(key, false) {
+        if !t.unlimited_quota {
+            match state.store.token_remain_quota(t.id).await {
+                Ok(Some(q)) => t.remain_quota = q,
+                Ok(None) => {
+                    state.cache.evict_token(t.id);
+                    return Ok(None);
+                }
+                Err(_) => {}
+            }
+        }
+        return Ok(Some(t));
+    }
+    match state.store.token_by_key(key).await {
+        Ok(Some(t)) => {
+            state.cache.put_token(&t);
+            Ok(Some(t))
+        }
+        Ok(None) => Ok(None),
+        Err(e) => state
+            .cache
+            .token(key, true)
+            .map(Some)
+            .ok_or(KeyAuthError::Store(e)),
+    }
+}
+
+async fn load_user(state: &AppState, id: i64) -> Result<Option<User>, KeyAuthError> {
+    if let Some(u) = state.cache.user(id, false) {
+        return Ok(Some(u));
+    }
+    match state.store.user_get(id).await {
+        Ok(Some(u)) => {
+            state.cache.put_user(&u);
+            Ok(Some(u))
+        }
+        Ok(None) => Ok(None),
+        Err(e) => state
+            .cache
+            .user(id, true)
+            .map(Some)
+            .ok_or(KeyAuthError::Store(e)),
+    }
 }

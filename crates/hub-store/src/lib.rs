@@ -5,6 +5,7 @@
 //! rendered per dialect; dialect-specific SQL lives only in `schema` and `introspect`.
 
 pub mod dsn;
+pub mod feed;
 pub mod introspect;
 mod pool;
 pub mod repo;

@@ -129,6 +129,50 @@ impl Store {
         Ok(Self { pool })
     }
 
+    /// A pool that connects on first use (a slave that must start while the database is down).
+    pub fn connect_lazy(target: &DbTarget, cfg: &PoolConfig) -> Result<Self, StoreError> {
+        let lifetime =
+            (cfg.max_lifetime_secs > 0).then(|| Duration::from_secs(cfg.max_lifetime_secs));
+        let max = cfg.max_open.max(1);
+        let pool = match target {
+            DbTarget::Sqlite {
+                path,
+                busy_timeout_ms,
+            } => {
+                let opts = SqliteConnectOptions::new()
+                    .filename(path)
+                    .create_if_missing(false)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .busy_timeout(Duration::from_millis(*busy_timeout_ms));
+                Pool::Sqlite(
+                    SqlitePoolOptions::new()
+                        .max_connections(max.min(16))
+                        .acquire_timeout(cfg.connect_timeout)
+                        .max_lifetime(lifetime)
+                        .connect_lazy_with(opts),
+                )
+            }
+            DbTarget::Postgres { url } => Pool::Postgres(
+                PgPoolOptions::new()
+                    .max_connections(max)
+                    .acquire_timeout(cfg.connect_timeout)
+                    .max_lifetime(lifetime)
+                    .idle_timeout(Some(Duration::from_secs(60)))
+                    .connect_lazy_with(PgConnectOptions::from_str(url)?),
+            ),
+            DbTarget::MySql { url } => Pool::MySql(
+                MySqlPoolOptions::new()
+                    .max_connections(max)
+                    .acquire_timeout(cfg.connect_timeout)
+                    .max_lifetime(lifetime)
+                    .idle_timeout(Some(Duration::from_secs(60)))
+                    .connect_lazy_with(MySqlConnectOptions::from_str(url)?.charset("utf8mb4")),
+            ),
+        };
+        Ok(Self { pool })
+    }
+
     pub fn dialect(&self) -> Dialect {
         match self.pool {
             Pool::Sqlite(_) => Dialect::Sqlite,

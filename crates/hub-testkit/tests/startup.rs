@@ -92,17 +92,37 @@ async fn slave_and_server_databases_require_shared_secrets() {
 }
 
 #[tokio::test]
-async fn slave_never_creates_the_schema() {
+async fn slave_waits_for_the_database_and_never_creates_the_schema() {
     let db = TestDb::create(Backend::Sqlite).await.unwrap();
     let mut s = db.settings();
     s.node_type = NodeType::Slave;
-    let e = start_err(&s).await;
-    assert!(e.contains("start the master"), "{e}");
-    // The master creates it; then a slave starts on it.
-    let master = TestApp::start(&db.settings()).await;
+    s.sync_poll_ms = 50;
+    // The slave starts before the database exists: it serves, but says it is not ready.
     let slave = TestApp::start(&s).await;
-    let (_, st) = slave.call(Method::GET, "/api/status", None, None).await;
-    assert_eq!(st["success"], true);
+    let (status, st) = slave.call(Method::GET, "/api/status", None, None).await;
+    assert_eq!(
+        (status, st["success"].as_bool()),
+        (503, Some(false)),
+        "{st}"
+    );
+    assert!(
+        !db.sqlite_path().exists(),
+        "a slave never creates the database or its schema"
+    );
+    // The master creates it; the slave becomes ready by itself (bounded wait).
+    let master = TestApp::start(&db.settings()).await;
+    let mut ready = false;
+    for _ in 0..200 {
+        if slave.call(Method::GET, "/api/status", None, None).await.0 == 200 {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        ready,
+        "the slave became ready once the master created the schema"
+    );
     slave.stop().await;
     master.stop().await;
     db.drop_db().await;

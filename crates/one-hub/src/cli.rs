@@ -100,6 +100,8 @@ pub struct Settings {
     pub node_type: NodeType,
     /// `SYNC_FREQUENCY`: seconds between unconditional full reloads; also the Redis entry TTL.
     pub sync_frequency: u64,
+    /// `SYNC_POLL_MS` (ours): milliseconds between checks of the config version.
+    pub sync_poll_ms: u64,
     /// `MEMORY_CACHE_ENABLED`.
     pub memory_cache_enabled: bool,
     /// `REDIS_CONN_STRING`: empty = no Redis. May contain a password.
@@ -157,6 +159,7 @@ impl Default for Settings {
             sql_max_lifetime: 60,
             node_type: NodeType::Master,
             sync_frequency: 600,
+            sync_poll_ms: 1000,
             memory_cache_enabled: false,
             redis_conn_string: String::new(),
             redis_db: 0,
@@ -202,6 +205,7 @@ impl fmt::Debug for Settings {
             sql_max_lifetime,
             node_type,
             sync_frequency,
+            sync_poll_ms,
             memory_cache_enabled,
             redis_conn_string,
             redis_db,
@@ -232,6 +236,7 @@ impl fmt::Debug for Settings {
             .field("sql_max_lifetime", sql_max_lifetime)
             .field("node_type", node_type)
             .field("sync_frequency", sync_frequency)
+            .field("sync_poll_ms", sync_poll_ms)
             .field("memory_cache_enabled", memory_cache_enabled)
             .field("redis_conn_string", &Hidden(!redis_conn_string.is_empty()))
             .field("redis_db", redis_db)
@@ -577,6 +582,20 @@ const SYNC_FREQUENCY: Spec = Spec {
     default: "600",
     sensitive: false,
 };
+const SYNC_POLL_MS: Spec = Spec {
+    env: "SYNC_POLL_MS",
+    flag: "sync-poll-ms",
+    value_name: "MILLISECONDS",
+    heading: "Cluster and cache",
+    yaml: &["sync_poll_ms"],
+    about: "Milliseconds between checks for config changes made by any writer (not in One Hub)",
+    details: "Every node, master or slave, reads the config version this often and rebuilds its \
+              routing snapshot only when it changed. Redis pub/sub or PostgreSQL LISTEN/NOTIFY \
+              make changes arrive sooner; this poll is the guarantee.",
+    form: "an integer from 50 to 600000",
+    default: "1000",
+    sensitive: false,
+};
 const MEMORY_CACHE_ENABLED: Spec = Spec {
     env: "MEMORY_CACHE_ENABLED",
     flag: "memory-cache-enabled",
@@ -774,6 +793,7 @@ const ALL: &[&Spec] = &[
     &SQL_MAX_LIFETIME,
     &NODE_TYPE,
     &SYNC_FREQUENCY,
+    &SYNC_POLL_MS,
     &MEMORY_CACHE_ENABLED,
     &REDIS_CONN_STRING,
     &REDIS_DB,
@@ -850,6 +870,8 @@ struct Args {
     node_type: Option<String>,
     #[arg(long)]
     sync_frequency: Option<String>,
+    #[arg(long)]
+    sync_poll_ms: Option<String>,
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     memory_cache_enabled: Option<String>,
     #[arg(long)]
@@ -979,6 +1001,7 @@ pub fn load_from(
             d.sync_frequency,
             0,
         )?,
+        sync_poll_ms: int(src.get(&SYNC_POLL_MS, a.sync_poll_ms)?, d.sync_poll_ms, 50)?,
         memory_cache_enabled: match src.get(&MEMORY_CACHE_ENABLED, a.memory_cache_enabled)? {
             Some(raw) => boolean(&raw)?,
             None => d.memory_cache_enabled,

@@ -6,6 +6,7 @@ use hub_core::KeyCodec;
 use hub_server::{
     AppState, ServerConfig,
     bootstrap::{self, RootSeed},
+    sync,
 };
 use hub_store::{DbTarget, PoolConfig, Store, parse_dsn};
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
@@ -43,6 +44,7 @@ pub struct RunningNode {
     pub bootstrap: bootstrap::BootstrapReport,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
+    background: Vec<JoinHandle<()>>,
 }
 
 impl RunningNode {
@@ -52,6 +54,7 @@ impl RunningNode {
             let _ = tx.send(());
         }
         let res = (&mut self.task).await.unwrap_or(Ok(()));
+        self.background.iter().for_each(JoinHandle::abort);
         self.state.store.close().await;
         res
     }
@@ -59,6 +62,7 @@ impl RunningNode {
     /// Waits until the server stops by itself (signal), then closes the pool.
     pub async fn wait(mut self) -> std::io::Result<()> {
         let res = (&mut self.task).await.unwrap_or(Ok(()));
+        self.background.iter().for_each(JoinHandle::abort);
         self.state.store.close().await;
         res
     }
@@ -113,15 +117,19 @@ pub async fn start(
         connect_timeout: Duration::from_secs(settings.connect_timeout.max(1) * 2),
     };
     info!(db = %target.redacted(), node_type = settings.node_type.as_str(), "opening database");
-    let store = Store::connect(&target, &pool_cfg)
-        .await
-        .map_err(|source| StartError::Db {
-            target: target.redacted(),
-            source,
-        })?;
+    let db_err = |source| StartError::Db {
+        target: target.redacted(),
+        source,
+    };
+    // A slave may start before the database is reachable: its pool connects lazily and the
+    // node reports not-ready until the first snapshot is loaded.
+    let store = if is_slave {
+        Store::connect_lazy(&target, &pool_cfg).map_err(db_err)?
+    } else {
+        Store::connect(&target, &pool_cfg).await.map_err(db_err)?
+    };
 
     let report = if is_slave {
-        bootstrap::check_slave(&store).await?;
         bootstrap::BootstrapReport::default()
     } else {
         let seed = RootSeed {
@@ -135,9 +143,10 @@ pub async fn start(
     let redis = if settings.redis_conn_string.is_empty() {
         None
     } else {
-        let cm = hub_server::cache::connect(&settings.redis_conn_string, settings.redis_db).await?;
+        let conn =
+            hub_server::cache::connect(&settings.redis_conn_string, settings.redis_db).await?;
         info!(redis = %hub_server::cache::redact(&settings.redis_conn_string), db = settings.redis_db, "connected to Redis");
-        Some(cm)
+        Some(conn)
     };
 
     let config = ServerConfig {
@@ -150,18 +159,41 @@ pub async fn start(
         trusted_header: settings.trusted_header.clone(),
         connect_timeout: settings.connect_timeout,
         relay_timeout: settings.relay_timeout,
+        memory_cache: settings.memory_cache_enabled,
+        sync_frequency: settings.sync_frequency,
         ..ServerConfig::default()
     };
     let mut state = AppState::new(store, keys, &secrets.session_secret, config);
-    state.redis = redis;
-    state
-        .reload_snapshot()
-        .await
-        .map_err(|source| StartError::Db {
-            target: target.redacted(),
-            source,
-        })?;
-    info!("channels Load success");
+    state.redis = redis.as_ref().map(|(_, cm)| cm.clone());
+
+    let poll = Duration::from_millis(settings.sync_poll_ms.clamp(50, 600_000));
+    let full = (settings.sync_frequency > 0).then(|| Duration::from_secs(settings.sync_frequency));
+    info!(
+        sync_poll_ms = poll.as_millis() as u64,
+        sync_frequency = settings.sync_frequency,
+        memory_cache = settings.memory_cache_enabled,
+        "config sync: polling the change feed; full reload every SYNC_FREQUENCY seconds (0 = never)"
+    );
+    let mut tasks = vec![
+        tokio::spawn(sync::run(state.clone(), poll, full)),
+        tokio::spawn(sync::listen_postgres(state.clone())),
+    ];
+    if let Some((client, _)) = redis {
+        tasks.push(tokio::spawn(sync::listen_redis(state.clone(), client)));
+    }
+    if is_slave {
+        tasks.push(tokio::spawn({
+            let state = state.clone();
+            async move {
+                if sync::bring_up(state, true).await.is_ok() {
+                    info!("slave is ready");
+                }
+            }
+        }));
+    } else {
+        sync::bring_up(state.clone(), false).await.map_err(db_err)?;
+        tasks.push(tokio::spawn(sync::prune_feed(state.clone())));
+    }
     let app = hub_server::build_router(state.clone());
     let addr = listener.local_addr()?;
     let (tx, rx) = oneshot::channel::<()>();
@@ -186,6 +218,7 @@ pub async fn start(
         bootstrap: report,
         stop: Some(tx),
         task,
+        background: tasks,
     })
 }
 

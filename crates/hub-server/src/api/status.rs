@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use axum::{extract::State, http::HeaderMap};
+use axum::{extract::State, http::HeaderMap, response::IntoResponse};
 use hub_core::entity::{Price, comma_list};
 use serde_json::{Value, json};
 
@@ -33,6 +33,13 @@ fn opt_num(opts: &HashMap<String, String>, k: &str, default: f64) -> Value {
 }
 
 pub async fn status(State(state): State<AppState>) -> ApiResult {
+    if !state.sync.ready() {
+        return Ok((
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({"success": false, "message": "node not ready: waiting for the database and the first routing snapshot"})),
+        )
+            .into_response());
+    }
     let opts: HashMap<String, String> = state
         .store
         .option_all()
@@ -165,4 +172,18 @@ pub async fn available_model(State(state): State<AppState>, headers: HeaderMap) 
         })
         .collect();
     ok_data(data)
+}
+
+/// `GET /api/sync/status` (admin): this node's freshness.
+pub async fn sync_status(State(state): State<AppState>) -> ApiResult {
+    let node_type = match state.config.node_type {
+        NodeType::Master => "master",
+        NodeType::Slave => "slave",
+    };
+    let generation = state.snapshot.load().generation;
+    ok_data(
+        state
+            .sync
+            .status(node_type, generation, state.cache.enabled()),
+    )
 }

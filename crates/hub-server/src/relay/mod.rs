@@ -315,6 +315,12 @@ async fn relay_inner(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, RelayError> {
+    if !state.sync.ready() {
+        return Err(RelayError::local(
+            503,
+            "node not ready: the first routing snapshot is not loaded yet",
+        ));
+    }
     let caller = authenticate_request(state, peer, headers).await?;
     let snap = caller.snapshot.clone();
     let a = &caller.authed;

@@ -185,3 +185,24 @@ impl Store {
         self.scalar_i64(&q).await
     }
 }
+
+impl Store {
+    /// The current `remain_quota` of a live token (quota is never served from a cache).
+    pub async fn token_remain_quota(&self, id: i64) -> Result<Option<i64>, StoreError> {
+        let mut q = Query::select();
+        q.column("remain_quota")
+            .from("tokens")
+            .and_where(alive())
+            .and_where(Expr::col("id").eq(id));
+        let rows = self.fetch_all::<Quota>(&q).await?;
+        Ok(rows.first().map(|r| r.0))
+    }
+}
+
+struct Quota(i64);
+
+impl FromRow for Quota {
+    fn from_row(r: &impl RowExt) -> Result<Self, StoreError> {
+        Ok(Quota(r.i64("remain_quota")?))
+    }
+}
