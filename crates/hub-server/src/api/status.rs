@@ -40,51 +40,47 @@ pub async fn status(State(state): State<AppState>) -> ApiResult {
         )
             .into_response());
     }
-    let opts: HashMap<String, String> = state
-        .store
-        .option_all()
-        .await?
-        .into_iter()
-        .map(|o| (o.key, o.value))
-        .collect();
+    // Options come from the routing snapshot, so every node shows the same synced values.
+    let snap = state.snapshot.load_full();
+    let opts: &HashMap<String, String> = &snap.options;
     let c = &state.config;
     ok_data(json!({
         "version": c.version,
         "start_time": c.start_time,
         "node_type": match c.node_type { NodeType::Master => "master", NodeType::Slave => "slave" },
-        "system_name": opt(&opts, "SystemName", "One Hub"),
-        "logo": opt(&opts, "Logo", ""),
+        "system_name": opt(opts, "SystemName", "One Hub"),
+        "logo": opt(opts, "Logo", ""),
         "language": c.language,
-        "footer_html": opt(&opts, "Footer", ""),
-        "analytics_code": opt(&opts, "AnalyticsCode", ""),
-        "server_address": opt(&opts, "ServerAddress", ""),
-        "email_verification": opt_bool(&opts, "EmailVerificationEnabled", false),
-        "github_oauth": opt_bool(&opts, "GitHubOAuthEnabled", false),
-        "github_client_id": opt(&opts, "GitHubClientId", ""),
-        "oidc_auth": opt_bool(&opts, "OIDCAuthEnabled", false),
-        "lark_login": opt_bool(&opts, "LarkAuthEnabled", false),
-        "lark_client_id": opt(&opts, "LarkClientId", ""),
-        "wechat_qrcode": opt(&opts, "WeChatAccountQRCodeImageURL", ""),
-        "wechat_login": opt_bool(&opts, "WeChatAuthEnabled", false),
-        "turnstile_check": opt_bool(&opts, "TurnstileCheckEnabled", false),
-        "turnstile_site_key": opt(&opts, "TurnstileSiteKey", ""),
-        "top_up_link": opt(&opts, "TopUpLink", ""),
-        "chat_link": opt(&opts, "ChatLink", ""),
-        "chat_links": opt(&opts, "ChatLinks", ""),
-        "quota_per_unit": opt_num(&opts, "QuotaPerUnit", 500000.0),
-        "display_in_currency": opt_bool(&opts, "DisplayInCurrencyEnabled", true),
-        "telegram_bot": opt(&opts, "TelegramBotName", ""),
-        "mj_notify_enabled": opt_bool(&opts, "MjNotifyEnabled", false),
-        "PaymentUSDRate": opt_num(&opts, "PaymentUSDRate", 7.3),
-        "PaymentMinAmount": opt_num(&opts, "PaymentMinAmount", 1.0),
-        "RechargeDiscount": opt(&opts, "RechargeDiscount", ""),
-        "EnableSafe": opt_bool(&opts, "EnableSafe", false),
-        "SafeToolName": opt(&opts, "SafeToolName", ""),
-        "SafeKeyWords": opt(&opts, "SafeKeyWords", ""),
-        "UserInvoiceMonth": opt_bool(&opts, "UserInvoiceMonth", false),
-        "UptimeDomain": opt(&opts, "UptimeDomain", ""),
-        "UptimePageName": opt(&opts, "UptimePageName", ""),
-        "UptimeEnabled": opt_bool(&opts, "UptimeEnabled", false),
+        "footer_html": opt(opts, "Footer", ""),
+        "analytics_code": opt(opts, "AnalyticsCode", ""),
+        "server_address": opt(opts, "ServerAddress", ""),
+        "email_verification": opt_bool(opts, "EmailVerificationEnabled", false),
+        "github_oauth": opt_bool(opts, "GitHubOAuthEnabled", false),
+        "github_client_id": opt(opts, "GitHubClientId", ""),
+        "oidc_auth": opt_bool(opts, "OIDCAuthEnabled", false),
+        "lark_login": opt_bool(opts, "LarkAuthEnabled", false),
+        "lark_client_id": opt(opts, "LarkClientId", ""),
+        "wechat_qrcode": opt(opts, "WeChatAccountQRCodeImageURL", ""),
+        "wechat_login": opt_bool(opts, "WeChatAuthEnabled", false),
+        "turnstile_check": opt_bool(opts, "TurnstileCheckEnabled", false),
+        "turnstile_site_key": opt(opts, "TurnstileSiteKey", ""),
+        "top_up_link": opt(opts, "TopUpLink", ""),
+        "chat_link": opt(opts, "ChatLink", ""),
+        "chat_links": opt(opts, "ChatLinks", ""),
+        "quota_per_unit": opt_num(opts, "QuotaPerUnit", 500000.0),
+        "display_in_currency": opt_bool(opts, "DisplayInCurrencyEnabled", true),
+        "telegram_bot": opt(opts, "TelegramBotName", ""),
+        "mj_notify_enabled": opt_bool(opts, "MjNotifyEnabled", false),
+        "PaymentUSDRate": opt_num(opts, "PaymentUSDRate", 7.3),
+        "PaymentMinAmount": opt_num(opts, "PaymentMinAmount", 1.0),
+        "RechargeDiscount": opt(opts, "RechargeDiscount", ""),
+        "EnableSafe": opt_bool(opts, "EnableSafe", false),
+        "SafeToolName": opt(opts, "SafeToolName", ""),
+        "SafeKeyWords": opt(opts, "SafeKeyWords", ""),
+        "UserInvoiceMonth": opt_bool(opts, "UserInvoiceMonth", false),
+        "UptimeDomain": opt(opts, "UptimeDomain", ""),
+        "UptimePageName": opt(opts, "UptimePageName", ""),
+        "UptimeEnabled": opt_bool(opts, "UptimeEnabled", false),
     }))
 }
 
