@@ -8,6 +8,7 @@ pub mod entity;
 pub mod ipnet;
 pub mod keys;
 pub mod page;
+pub mod pricing;
 pub mod reqid;
 pub mod role;
 pub mod setting;

@@ -183,6 +183,8 @@ pub struct StreamOutcome {
     pub upstream_error: Option<String>,
     pub frames: u64,
     pub content: String,
+    /// When the first bytes went to the client.
+    pub first_at: Option<std::time::Instant>,
 }
 
 /// Wraps an upstream byte stream: rewrites frames as they pass and calls `on_end` exactly once.
@@ -191,6 +193,7 @@ pub struct RelayStream<S> {
     proc: SseProcessor,
     on_end: Option<Box<dyn FnOnce(StreamOutcome) + Send>>,
     finished: bool,
+    first_at: Option<std::time::Instant>,
 }
 
 impl<S> RelayStream<S> {
@@ -204,6 +207,7 @@ impl<S> RelayStream<S> {
             proc,
             on_end: Some(on_end),
             finished: false,
+            first_at: None,
         }
     }
 
@@ -216,6 +220,7 @@ impl<S> RelayStream<S> {
                 upstream_error,
                 frames: self.proc.frames,
                 content: std::mem::take(&mut self.proc.content),
+                first_at: self.first_at,
             });
         }
     }
@@ -243,6 +248,9 @@ where
                     let mut out = Vec::with_capacity(chunk.len() + 16);
                     this.proc.feed(&chunk, &mut out);
                     if !out.is_empty() {
+                        if this.first_at.is_none() {
+                            this.first_at = Some(std::time::Instant::now());
+                        }
                         return Poll::Ready(Some(Ok(Bytes::from(out))));
                     }
                 }

@@ -7,6 +7,7 @@
 pub mod api;
 pub mod auth;
 pub mod auth_cache;
+pub mod billing;
 pub mod bootstrap;
 pub mod cache;
 pub mod error;
@@ -49,6 +50,8 @@ pub struct ServerConfig {
     pub relay_timeout: u64,
     /// `MEMORY_CACHE_ENABLED`.
     pub memory_cache: bool,
+    /// `BILLING_FLUSH_MS`: interval of the batched billing writer.
+    pub billing_flush_ms: u64,
     /// `SYNC_FREQUENCY` in seconds: cache TTL and full-reload interval.
     pub sync_frequency: u64,
 }
@@ -65,6 +68,7 @@ impl Default for ServerConfig {
             relay_timeout: 0,
             memory_cache: false,
             sync_frequency: 600,
+            billing_flush_ms: 500,
         }
     }
 }
@@ -88,6 +92,8 @@ pub struct AppState {
     pub sync: Arc<sync::SyncState>,
     /// Token/user rows for authentication (`MEMORY_CACHE_ENABLED`).
     pub cache: Arc<auth_cache::AuthCache>,
+    /// The batched settlement writer.
+    pub billing: billing::Billing,
     generation: Arc<AtomicU64>,
     reload_lock: Arc<tokio::sync::Mutex<()>>,
 }
@@ -96,6 +102,8 @@ impl AppState {
     pub fn new(store: Store, keys: KeyCodec, session_secret: &str, config: ServerConfig) -> Self {
         let clients = Clients::new(config.connect_timeout, config.relay_timeout);
         let cache = auth_cache::AuthCache::new(config.memory_cache, config.sync_frequency);
+        let flush = std::time::Duration::from_millis(config.billing_flush_ms.max(10));
+        let billing = billing::Billing::start(store.clone(), flush);
         Self {
             store,
             keys: Arc::new(keys),
@@ -107,6 +115,7 @@ impl AppState {
             cooldowns: Arc::new(relay::Cooldowns::default()),
             sync: Arc::new(sync::SyncState::default()),
             cache: Arc::new(cache),
+            billing,
             generation: Arc::new(AtomicU64::new(0)),
             reload_lock: Arc::new(tokio::sync::Mutex::new(())),
         }

@@ -274,6 +274,43 @@ impl Store {
         }
     }
 
+    /// Runs several statements in one transaction (all or nothing).
+    pub(crate) async fn execute_in_tx(&self, stmts: &[Stmt]) -> Result<(), StoreError> {
+        fn build<B: sea_query::QueryBuilder + Default>(stmts: &[Stmt]) -> Vec<(String, sea_query_sqlx::SqlxValues)> {
+            stmts
+                .iter()
+                .map(|s| match s {
+                    Stmt::Insert(q) => q.build_sqlx(B::default()),
+                    Stmt::Update(q) => q.build_sqlx(B::default()),
+                })
+                .collect()
+        }
+        match &self.pool {
+            Pool::Sqlite(p) => {
+                let mut tx = p.begin().await?;
+                for (sql, values) in build::<SqliteQueryBuilder>(stmts) {
+                    sqlx::query_with(sqlx::AssertSqlSafe(sql), values).execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+            }
+            Pool::Postgres(p) => {
+                let mut tx = p.begin().await?;
+                for (sql, values) in build::<PostgresQueryBuilder>(stmts) {
+                    sqlx::query_with(sqlx::AssertSqlSafe(sql), values).execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+            }
+            Pool::MySql(p) => {
+                let mut tx = p.begin().await?;
+                for (sql, values) in build::<MysqlQueryBuilder>(stmts) {
+                    sqlx::query_with(sqlx::AssertSqlSafe(sql), values).execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Runs one literal statement (schema DDL only).
     pub(crate) async fn execute_raw(&self, sql: &str) -> Result<(), StoreError> {
         on_pool!(self, |p, _qb| {
@@ -318,4 +355,10 @@ fn col_name<R: sqlx::Row>(r: &R, i: usize) -> String {
 fn first_i64<R: sqlx::Row + RowExt>(row: &R) -> Result<i64, StoreError> {
     let name = col_name(row, 0);
     row.i64(&name)
+}
+
+/// A write statement of any kind, for [`Store::execute_in_tx`].
+pub(crate) enum Stmt {
+    Insert(sea_query::InsertStatement),
+    Update(sea_query::UpdateStatement),
 }

@@ -602,7 +602,29 @@ async fn token_checks(backend: Backend) {
         .await
         .unwrap();
     let u1 = format!("sk-{}", v["data"]["data"][0]["key"].as_str().unwrap());
-    assert_eq!(env.chat(&u1, "gpt-4o-mini").await.0, 200);
+    // A new user has no quota (QuotaForNewUser = 0): top it up first.
+    let (s, v) = env.chat(&u1, "gpt-4o-mini").await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (429, Some("insufficient_user_quota")),
+        "{v}"
+    );
+    let (_, users) = env
+        .app
+        .call(Method::GET, "/api/user/?keyword=u1", Some(ADMIN), None)
+        .await;
+    let u1_id = users["data"]["data"][0]["id"].as_i64().unwrap();
+    env.admin(
+        Method::POST,
+        &format!("/api/user/quota/{u1_id}"),
+        json!({"quota": 1_000_000}),
+    )
+    .await;
+    assert_eq!(
+        env.chat(&u1, "gpt-4o-mini").await.0,
+        200,
+        "a top-up applies at once"
+    );
     let (s, v) = env.chat(&format!("{u1}#1"), "gpt-4o-mini").await;
     assert_eq!(s, 403);
     assert!(

@@ -104,6 +104,16 @@ pub struct Settings {
     pub sync_poll_ms: u64,
     /// `MEMORY_CACHE_ENABLED`.
     pub memory_cache_enabled: bool,
+    /// `BILLING_FLUSH_MS` (ours): interval of the batched billing writer. `None` = unset (then
+    /// One Hub's `BATCH_UPDATE_INTERVAL` applies when given, else 500 ms).
+    pub billing_flush_ms: Option<u64>,
+    /// `BATCH_UPDATE_ENABLED` (One Hub): accepted; batching is always on here.
+    pub batch_update_enabled: bool,
+    /// `BATCH_UPDATE_INTERVAL` (One Hub): seconds; used as the flush interval when
+    /// `BILLING_FLUSH_MS` is unset.
+    pub batch_update_interval: Option<u64>,
+    /// `LOG_RETENTION_DAYS` (ours): delete consume logs older than this; 0 = keep forever.
+    pub log_retention_days: u64,
     /// `REDIS_CONN_STRING`: empty = no Redis. May contain a password.
     pub redis_conn_string: String,
     /// `REDIS_DB`: always overrides the database number in the URL (as One Hub does).
@@ -160,6 +170,10 @@ impl Default for Settings {
             node_type: NodeType::Master,
             sync_frequency: 600,
             sync_poll_ms: 1000,
+            billing_flush_ms: None,
+            batch_update_enabled: false,
+            batch_update_interval: None,
+            log_retention_days: 0,
             memory_cache_enabled: false,
             redis_conn_string: String::new(),
             redis_db: 0,
@@ -207,6 +221,10 @@ impl fmt::Debug for Settings {
             sync_frequency,
             sync_poll_ms,
             memory_cache_enabled,
+            billing_flush_ms,
+            batch_update_enabled,
+            batch_update_interval,
+            log_retention_days,
             redis_conn_string,
             redis_db,
             session_secret,
@@ -237,6 +255,10 @@ impl fmt::Debug for Settings {
             .field("node_type", node_type)
             .field("sync_frequency", sync_frequency)
             .field("sync_poll_ms", sync_poll_ms)
+            .field("billing_flush_ms", billing_flush_ms)
+            .field("batch_update_enabled", batch_update_enabled)
+            .field("batch_update_interval", batch_update_interval)
+            .field("log_retention_days", log_retention_days)
             .field("memory_cache_enabled", memory_cache_enabled)
             .field("redis_conn_string", &Hidden(!redis_conn_string.is_empty()))
             .field("redis_db", redis_db)
@@ -596,6 +618,55 @@ const SYNC_POLL_MS: Spec = Spec {
     default: "1000",
     sensitive: false,
 };
+const BILLING_FLUSH_MS: Spec = Spec {
+    env: "BILLING_FLUSH_MS",
+    flag: "billing-flush-ms",
+    value_name: "MILLISECONDS",
+    heading: "Billing and logs",
+    yaml: &["billing_flush_ms"],
+    about: "Milliseconds between flushes of the batched billing writer (not in One Hub)",
+    details: "Settlements and consume logs are committed in one transaction per flush. A clean \
+              stop flushes everything; a hard kill loses at most this interval.",
+    form: "an integer from 10 to 60000",
+    default: "(unset: BATCH_UPDATE_INTERVAL × 1000, else 500)",
+    sensitive: false,
+};
+const BATCH_UPDATE_ENABLED: Spec = Spec {
+    env: "BATCH_UPDATE_ENABLED",
+    flag: "batch-update-enabled",
+    value_name: "BOOL",
+    heading: "Billing and logs",
+    yaml: &["batch_update_enabled"],
+    about: "One Hub's switch for batched quota updates; accepted, batching is always on here",
+    details: "Kept so existing configurations start unchanged.",
+    form: FORM_BOOL,
+    default: "false",
+    sensitive: false,
+};
+const BATCH_UPDATE_INTERVAL: Spec = Spec {
+    env: "BATCH_UPDATE_INTERVAL",
+    flag: "batch-update-interval",
+    value_name: "SECONDS",
+    heading: "Billing and logs",
+    yaml: &["batch_update_interval"],
+    about: "One Hub's batch interval; used as the billing flush interval when BILLING_FLUSH_MS is unset",
+    details: "Mapped to BILLING_FLUSH_MS = seconds × 1000.",
+    form: "an integer from 1 to 60",
+    default: "(unset)",
+    sensitive: false,
+};
+const LOG_RETENTION_DAYS: Spec = Spec {
+    env: "LOG_RETENTION_DAYS",
+    flag: "log-retention-days",
+    value_name: "DAYS",
+    heading: "Billing and logs",
+    yaml: &["log_retention_days"],
+    about: "Delete consume logs older than this many days (not in One Hub)",
+    details: "The master deletes them hourly in small batches. 0 keeps them forever.",
+    form: "an integer ≥ 0",
+    default: "0",
+    sensitive: false,
+};
 const MEMORY_CACHE_ENABLED: Spec = Spec {
     env: "MEMORY_CACHE_ENABLED",
     flag: "memory-cache-enabled",
@@ -794,6 +865,10 @@ const ALL: &[&Spec] = &[
     &NODE_TYPE,
     &SYNC_FREQUENCY,
     &SYNC_POLL_MS,
+    &BILLING_FLUSH_MS,
+    &BATCH_UPDATE_ENABLED,
+    &BATCH_UPDATE_INTERVAL,
+    &LOG_RETENTION_DAYS,
     &MEMORY_CACHE_ENABLED,
     &REDIS_CONN_STRING,
     &REDIS_DB,
@@ -872,6 +947,14 @@ struct Args {
     sync_frequency: Option<String>,
     #[arg(long)]
     sync_poll_ms: Option<String>,
+    #[arg(long)]
+    billing_flush_ms: Option<String>,
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    batch_update_enabled: Option<String>,
+    #[arg(long)]
+    batch_update_interval: Option<String>,
+    #[arg(long)]
+    log_retention_days: Option<String>,
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     memory_cache_enabled: Option<String>,
     #[arg(long)]
@@ -1002,6 +1085,19 @@ pub fn load_from(
             0,
         )?,
         sync_poll_ms: int(src.get(&SYNC_POLL_MS, a.sync_poll_ms)?, d.sync_poll_ms, 50)?,
+        billing_flush_ms: match src.get(&BILLING_FLUSH_MS, a.billing_flush_ms)? {
+            Some(raw) => Some(int(Some(raw), 500u64, 10)?),
+            None => None,
+        },
+        batch_update_enabled: match src.get(&BATCH_UPDATE_ENABLED, a.batch_update_enabled)? {
+            Some(raw) => boolean(&raw)?,
+            None => d.batch_update_enabled,
+        },
+        batch_update_interval: match src.get(&BATCH_UPDATE_INTERVAL, a.batch_update_interval)? {
+            Some(raw) => Some(int(Some(raw), 5u64, 1)?),
+            None => None,
+        },
+        log_retention_days: int(src.get(&LOG_RETENTION_DAYS, a.log_retention_days)?, d.log_retention_days, 0)?,
         memory_cache_enabled: match src.get(&MEMORY_CACHE_ENABLED, a.memory_cache_enabled)? {
             Some(raw) => boolean(&raw)?,
             None => d.memory_cache_enabled,

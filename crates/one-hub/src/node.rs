@@ -54,6 +54,8 @@ impl RunningNode {
             let _ = tx.send(());
         }
         let res = (&mut self.task).await.unwrap_or(Ok(()));
+        // In-flight requests are done: flush every pending settlement, then stop.
+        self.state.billing.shutdown().await;
         self.background.iter().for_each(JoinHandle::abort);
         self.state.store.close().await;
         res
@@ -62,6 +64,8 @@ impl RunningNode {
     /// Waits until the server stops by itself (signal), then closes the pool.
     pub async fn wait(mut self) -> std::io::Result<()> {
         let res = (&mut self.task).await.unwrap_or(Ok(()));
+        // In-flight requests are done: flush every pending settlement, then stop.
+        self.state.billing.shutdown().await;
         self.background.iter().for_each(JoinHandle::abort);
         self.state.store.close().await;
         res
@@ -161,6 +165,10 @@ pub async fn start(
         relay_timeout: settings.relay_timeout,
         memory_cache: settings.memory_cache_enabled,
         sync_frequency: settings.sync_frequency,
+        billing_flush_ms: settings
+            .billing_flush_ms
+            .or(settings.batch_update_interval.map(|s| s * 1000))
+            .unwrap_or(500),
         ..ServerConfig::default()
     };
     let mut state = AppState::new(store, keys, &secrets.session_secret, config);
@@ -193,6 +201,9 @@ pub async fn start(
     } else {
         sync::bring_up(state.clone(), false).await.map_err(db_err)?;
         tasks.push(tokio::spawn(sync::prune_feed(state.clone())));
+        if settings.log_retention_days > 0 {
+            tasks.push(tokio::spawn(hub_server::billing::retention(state.store.clone(), settings.log_retention_days)));
+        }
     }
     let app = hub_server::build_router(state.clone());
     let addr = listener.local_addr()?;

@@ -1,6 +1,7 @@
 //! The OpenAI-compatible relay: authenticate the key, route on the snapshot, forward with the
 //! channel's rewrites, stream the answer back, retry on another channel when allowed.
 
+mod bill;
 mod error;
 
 use std::{
@@ -324,7 +325,7 @@ async fn relay_inner(
     let caller = authenticate_request(state, peer, headers).await?;
     let snap = caller.snapshot.clone();
     let a = &caller.authed;
-    let mut group = effective_group(a);
+    let group = effective_group(a);
     if snap.group(&group).is_none() {
         return Err(RelayError::middleware(403, format!("分组 {group} 不存在")));
     }
@@ -333,6 +334,42 @@ async fn relay_inner(
     check_model_limit(a, &plan.model)?;
 
     let started = Instant::now();
+    let ctx = bill::BillCtx {
+        token_id: a.token.id,
+        token_unlimited: a.token.unlimited_quota,
+        token_name: a.token.name.clone(),
+        user_id: a.user.id,
+        username: a.user.username.clone(),
+        group: group.clone(),
+        group_ratio: snap.group(&group).map(|g| g.ratio).unwrap_or(1.0),
+        backup_group: a.token.backup_group.clone(),
+        is_backup: false,
+        holds: bill::Holds::default(),
+        started,
+        source_ip: client_ip(state, headers, peer),
+        prompt_estimate: hub_core::pricing::estimate_tokens(&String::from_utf8_lossy(&bytes)),
+        log_enabled: snap.option("LogConsumeEnabled") != Some("false"),
+    };
+    let mut holds = bill::Holds::default();
+    let result = route_and_send(state, &snap, a, &plan, ctx, &mut holds).await;
+    if result.is_err() {
+        holds.release(state, a).await;
+    }
+    result
+}
+
+/// Picks channels and attempts the upstream call, retrying when allowed. Takes the quota holds
+/// after the first channel is found (so "no channel" wins over "no quota", as in One Hub).
+async fn route_and_send(
+    state: &AppState,
+    snap: &Arc<Snapshot>,
+    a: &Authed,
+    plan: &Plan,
+    mut ctx: bill::BillCtx,
+    holds: &mut bill::Holds,
+) -> Result<Response, RelayError> {
+    let mut group = ctx.group.clone();
+    let started = ctx.started;
     let deadline = started + Duration::from_secs(snap.retry.timeout_secs);
     let mut tried: HashSet<i64> = HashSet::new();
     let excluded = match a.pin {
@@ -397,7 +434,15 @@ async fn relay_inner(
             }
         };
         tried.insert(channel.id);
-        match attempt_once(state, &plan, &channel).await {
+        if !holds.taken {
+            let ratio = snap.group(&group).map(|g| g.ratio).unwrap_or(1.0);
+            *holds = bill::take_holds(state, snap, a, &plan.model, ratio, ctx.prompt_estimate).await?;
+            ctx.holds = *holds;
+            ctx.group_ratio = ratio;
+            ctx.is_backup = group != ctx.group;
+            ctx.group = group.clone();
+        }
+        match attempt_once(state, snap, plan, &channel, &ctx).await {
             Ok(resp) => return Ok(resp),
             Err(AttemptError::Fatal(e)) => return Err(e),
             Err(AttemptError::Retryable(e)) => {
@@ -425,8 +470,10 @@ async fn relay_inner(
 
 async fn attempt_once(
     state: &AppState,
+    snap: &Arc<Snapshot>,
     plan: &Plan,
     channel: &ChannelRt,
+    ctx: &bill::BillCtx,
 ) -> Result<Response, AttemptError> {
     let mapped = channel.map_model(&plan.model);
     let (url, auth) = upstream::address(channel, plan.mode, &mapped.upstream).map_err(|e| {
@@ -473,13 +520,31 @@ async fn attempt_once(
         .unwrap_or_else(|| "application/json".to_owned());
     let rename = mapped.mapped.then(|| plan.model.clone());
     if plan.stream && content_type.starts_with("text/event-stream") {
-        let proc = SseProcessor::new(SseOptions {
+        let mut proc = SseProcessor::new(SseOptions {
             strip_usage_chunk: !client_asked_usage,
             rename_model: rename,
         });
+        proc.collect_content = true;
         let channel_id = channel.id;
+        let (state2, snap2, ctx2, billed) = (state.clone(), snap.clone(), ctx.clone(), mapped.billed.clone());
         let on_end: Box<dyn FnOnce(StreamOutcome) + Send> = Box::new(move |o: StreamOutcome| {
-            debug!(channel = channel_id, completed = o.completed, client_gone = o.client_gone, frames = o.frames, usage = ?o.usage, "stream ended");
+            let usage = match &o.usage {
+                Some(u) => bill::bill_usage(u),
+                None => hub_core::pricing::BillUsage {
+                    prompt_tokens: ctx2.prompt_estimate,
+                    completion_tokens: hub_core::pricing::estimate_tokens(&o.content),
+                    extra: Default::default(),
+                },
+            };
+            let first = o.first_at.map(|t| t.saturating_duration_since(ctx2.started).as_millis() as i64);
+            let quota = bill::settle(
+                &state2,
+                &snap2,
+                &ctx2,
+                bill::Served { channel_id, model: &billed, is_stream: true, first_response_ms: first },
+                &usage,
+            );
+            debug!(channel = channel_id, completed = o.completed, client_gone = o.client_gone, frames = o.frames, quota, "stream settled");
         });
         let stream = up.into_stream(proc, on_end);
         let resp = Response::builder()
@@ -503,8 +568,15 @@ async fn attempt_once(
         Some(name) => rename_model(bytes, &name),
         None => bytes,
     };
-    let usage = hub_providers::usage::extract(&bytes);
-    debug!(channel = channel.id, ?usage, "relayed");
+    let usage = bill::usage_of_body(&bytes, ctx.prompt_estimate);
+    let quota = bill::settle(
+        state,
+        snap,
+        ctx,
+        bill::Served { channel_id: channel.id, model: &mapped.billed, is_stream: false, first_response_ms: None },
+        &usage,
+    );
+    debug!(channel = channel.id, quota, "relayed and settled");
     Ok(([(header::CONTENT_TYPE, content_type)], bytes)
         .into_response()
         .into_response_with_status(status))

@@ -1,0 +1,228 @@
+//! Settling what requests cost: holds are taken on the hot path (one atomic update for a
+//! limited token), everything else — balances, used quotas, request counts, channel usage and
+//! consume logs — goes through one bounded, batched writer per node that commits a handful of
+//! transactions per second however many requests there are. On a clean stop the writer drains
+//! and flushes before the process exits; on a hard kill at most one flush interval is lost.
+
+use std::{
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use hub_core::entity::Log;
+use hub_store::{
+    Store,
+    repo::billing::SettleBatch,
+};
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{error, info, warn};
+
+/// Queue capacity; beyond it senders wait (back-pressure) rather than drop anything.
+const QUEUE: usize = 65_536;
+/// A batch is flushed early once it holds this many log rows.
+const MAX_BATCH_LOGS: usize = 5_000;
+
+/// The final cost of one request.
+#[derive(Debug, Clone)]
+pub struct Settlement {
+    pub token_id: i64,
+    pub token_unlimited: bool,
+    pub user_id: i64,
+    pub channel_id: i64,
+    /// Quota held on the token before the call (0 for unlimited tokens).
+    pub token_held: i64,
+    /// Quota held on the user before the call.
+    pub user_held: i64,
+    /// What the request costs.
+    pub quota: i64,
+    pub log: Option<Log>,
+}
+
+#[derive(Debug, Default)]
+pub struct BillingStats {
+    pub flushes: AtomicU64,
+    pub settled: AtomicU64,
+    pub failures: AtomicU64,
+    pub pending: AtomicU64,
+    pub last_error: Mutex<Option<String>>,
+}
+
+impl BillingStats {
+    pub fn json(&self) -> Value {
+        json!({
+            "flushes": self.flushes.load(Ordering::Relaxed),
+            "settled": self.settled.load(Ordering::Relaxed),
+            "pending": self.pending.load(Ordering::Relaxed),
+            "failures": self.failures.load(Ordering::Relaxed),
+            "last_error": *self.last_error.lock().unwrap_or_else(|p| p.into_inner()),
+        })
+    }
+}
+
+/// The sending side, held by the app state.
+#[derive(Debug, Clone)]
+pub struct Billing {
+    tx: mpsc::Sender<Settlement>,
+    pub stats: Arc<BillingStats>,
+    stop: Arc<Mutex<Option<oneshot::Sender<oneshot::Sender<()>>>>>,
+}
+
+impl Billing {
+    /// Starts the writer task.
+    pub fn start(store: Store, flush: Duration) -> Billing {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let (stop_tx, stop_rx) = oneshot::channel();
+        let stats = Arc::new(BillingStats::default());
+        tokio::spawn(writer(store, rx, stop_rx, flush, stats.clone()));
+        Billing { tx, stats, stop: Arc::new(Mutex::new(Some(stop_tx))) }
+    }
+
+    /// Queues a settlement. Never drops: a full queue makes the sender wait in a task.
+    pub fn settle(&self, s: Settlement) {
+        self.stats.pending.fetch_add(1, Ordering::Relaxed);
+        match self.tx.try_send(s) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(s)) => {
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    let _ = tx.send(s).await;
+                });
+            }
+            Err(mpsc::error::TrySendError::Closed(s)) => {
+                error!(token = s.token_id, quota = s.quota, "billing writer is stopped; settlement not recorded");
+            }
+        }
+    }
+
+    /// Drains the queue, flushes everything and stops the writer (clean shutdown).
+    pub async fn shutdown(&self) {
+        let stop = self.stop.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(stop) = stop {
+            let (done_tx, done_rx) = oneshot::channel();
+            if stop.send(done_tx).is_ok() {
+                let _ = done_rx.await;
+            }
+        }
+    }
+}
+
+fn add(batch: &mut SettleBatch, s: Settlement) {
+    let now = hub_store::now_unix();
+    let t = batch.tokens.entry(s.token_id).or_default();
+    t.used += s.quota;
+    t.unlimited |= s.token_unlimited;
+    if !s.token_unlimited {
+        t.take += s.quota - s.token_held;
+    }
+    t.accessed_time = now;
+    let u = batch.users.entry(s.user_id).or_default();
+    u.used += s.quota;
+    u.requests += 1;
+    u.take += s.quota - s.user_held;
+    if s.channel_id > 0 {
+        *batch.channels.entry(s.channel_id).or_default() += s.quota;
+    }
+    if let Some(l) = s.log {
+        batch.logs.push(l);
+    }
+}
+
+async fn flush(store: &Store, batch: &mut SettleBatch, count: &mut u64, stats: &BillingStats) -> bool {
+    if batch.is_empty() {
+        return true;
+    }
+    match store.apply_settlements(batch).await {
+        Ok(()) => {
+            stats.flushes.fetch_add(1, Ordering::Relaxed);
+            stats.settled.fetch_add(*count, Ordering::Relaxed);
+            stats.pending.fetch_sub((*count).min(stats.pending.load(Ordering::Relaxed)), Ordering::Relaxed);
+            *stats.last_error.lock().unwrap_or_else(|p| p.into_inner()) = None;
+            *batch = SettleBatch::default();
+            *count = 0;
+            true
+        }
+        Err(e) => {
+            stats.failures.fetch_add(1, Ordering::Relaxed);
+            warn!(error = %e, pending = *count, "billing flush failed; keeping the batch and retrying");
+            *stats.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
+            false
+        }
+    }
+}
+
+async fn writer(
+    store: Store,
+    mut rx: mpsc::Receiver<Settlement>,
+    mut stop: oneshot::Receiver<oneshot::Sender<()>>,
+    every: Duration,
+    stats: Arc<BillingStats>,
+) {
+    let mut batch = SettleBatch::default();
+    let mut count = 0u64;
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            msg = rx.recv() => match msg {
+                Some(s) => {
+                    add(&mut batch, s);
+                    count += 1;
+                    if batch.logs.len() >= MAX_BATCH_LOGS {
+                        flush(&store, &mut batch, &mut count, &stats).await;
+                    }
+                }
+                None => break,
+            },
+            _ = tick.tick() => {
+                flush(&store, &mut batch, &mut count, &stats).await;
+            }
+            done = &mut stop => {
+                rx.close();
+                while let Some(s) = rx.recv().await {
+                    add(&mut batch, s);
+                    count += 1;
+                }
+                let mut ok = false;
+                for attempt in 0..10u32 {
+                    if flush(&store, &mut batch, &mut count, &stats).await {
+                        ok = true;
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt + 1))).await;
+                }
+                if ok {
+                    info!("billing flushed; nothing pending");
+                } else {
+                    error!(pending = count, "billing could not be flushed before exit");
+                }
+                if let Ok(done) = done {
+                    let _ = done.send(());
+                }
+                return;
+            }
+        }
+    }
+    flush(&store, &mut batch, &mut count, &stats).await;
+}
+
+/// `LOG_RETENTION_DAYS`: deletes old consume logs in small batches, hourly (master only).
+pub async fn retention(store: Store, days: u64) {
+    loop {
+        let before = hub_store::now_unix() - (days as i64) * 86_400;
+        loop {
+            match store.log_delete_batch(before, 1000).await {
+                Ok(n) if n > 0 => tokio::time::sleep(Duration::from_millis(50)).await,
+                Ok(_) => break,
+                Err(e) => {
+                    warn!(error = %e, "log retention failed; will retry");
+                    break;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+    }
+}

@@ -1,0 +1,216 @@
+//! Billing for relayed requests: the hold before the upstream call, and the settlement after.
+
+use std::time::Instant;
+
+use hub_core::{
+    entity::Log,
+    pricing::{self, BillUsage, ModelPrice},
+    role::LOG_CONSUME,
+    snapshot::Snapshot,
+};
+use hub_providers::usage::Usage;
+use serde_json::{Map, Value, json};
+
+use super::RelayError;
+use crate::{AppState, billing::Settlement, token_auth::Authed};
+
+/// Quota held for one request; given back if the request fails.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Holds {
+    pub token: i64,
+    pub user: i64,
+    pub taken: bool,
+}
+
+impl Holds {
+    /// Gives the holds back at once (the request failed before any upstream answer).
+    pub async fn release(&mut self, state: &AppState, a: &Authed) {
+        if !self.taken {
+            return;
+        }
+        if let Err(e) = state.store.release_token(a.token.id, self.token).await {
+            tracing::error!(error = %e, token = a.token.id, amount = self.token, "cannot release a token hold");
+        }
+        if let Err(e) = state.store.release_user(a.user.id, self.user).await {
+            tracing::error!(error = %e, user = a.user.id, amount = self.user, "cannot release a user hold");
+        }
+        *self = Holds::default();
+    }
+}
+
+fn insufficient(code: &str, msg: &str) -> RelayError {
+    RelayError::relay(429, msg, json!(code), "insufficient_quota")
+}
+
+/// The model's price: its row (exact, then longest wildcard), else One Hub's 30/30 default.
+pub fn model_price(snap: &Snapshot, model: &str) -> ModelPrice {
+    snap.price(model).map(ModelPrice::from_row).unwrap_or_else(ModelPrice::default_price)
+}
+
+fn pre_consumed_quota(snap: &Snapshot) -> i64 {
+    snap.option("PreConsumedQuota").and_then(|v| v.trim().parse().ok()).unwrap_or(pricing::DEFAULT_PRE_CONSUMED_QUOTA)
+}
+
+/// Takes the holds: a limited token by one atomic conditional decrement (never below zero);
+/// the user's balance likewise, unless it is more than 100× the estimate (One Hub's shortcut,
+/// applied to the user balance only).
+pub async fn take_holds(
+    state: &AppState,
+    snap: &Snapshot,
+    a: &Authed,
+    model: &str,
+    group_ratio: f64,
+    prompt_estimate: i64,
+) -> Result<Holds, RelayError> {
+    let price = model_price(snap, model);
+    let estimate = pricing::pre_consume(&price, prompt_estimate, group_ratio, pre_consumed_quota(snap));
+    let mut holds = Holds { taken: true, ..Holds::default() };
+    if estimate <= 0 {
+        return Ok(holds);
+    }
+    let db = |e: hub_store::StoreError| {
+        tracing::error!(error = %e, "database error while holding quota");
+        RelayError::local(500, "数据库错误，请稍后再试")
+    };
+    if !a.token.unlimited_quota {
+        if !state.store.hold_token(a.token.id, estimate).await.map_err(db)? {
+            return Err(insufficient("insufficient_token_quota", "令牌额度不足"));
+        }
+        holds.token = estimate;
+    }
+    let user_quota = state.store.user_quota(a.user.id).await.map_err(db)?.unwrap_or(0);
+    let user_ok = if user_quota < estimate {
+        false
+    } else if user_quota > estimate.saturating_mul(100) {
+        true
+    } else if state.store.hold_user(a.user.id, estimate).await.map_err(db)? {
+        holds.user = estimate;
+        true
+    } else {
+        false
+    };
+    if !user_ok {
+        holds.release(state, a).await;
+        return Err(insufficient("insufficient_user_quota", "用户额度不足"));
+    }
+    Ok(holds)
+}
+
+/// Everything needed to settle a request once its usage is known.
+#[derive(Debug, Clone)]
+pub struct BillCtx {
+    pub token_id: i64,
+    pub token_unlimited: bool,
+    pub token_name: String,
+    pub user_id: i64,
+    pub username: String,
+    pub group: String,
+    pub group_ratio: f64,
+    pub backup_group: String,
+    pub is_backup: bool,
+    pub holds: Holds,
+    pub started: Instant,
+    pub source_ip: String,
+    pub prompt_estimate: i64,
+    pub log_enabled: bool,
+}
+
+/// Billing usage from an upstream usage object.
+pub fn bill_usage(u: &Usage) -> BillUsage {
+    let mut extra = std::collections::BTreeMap::new();
+    for (k, v) in [
+        ("cached_tokens", u.prompt_tokens_details.cached_tokens),
+        ("input_audio_tokens", u.prompt_tokens_details.audio_tokens),
+        ("reasoning_tokens", u.completion_tokens_details.reasoning_tokens),
+        ("output_audio_tokens", u.completion_tokens_details.audio_tokens),
+    ] {
+        if v > 0 {
+            extra.insert(k.to_owned(), v);
+        }
+    }
+    BillUsage { prompt_tokens: u.prompt_tokens, completion_tokens: u.completion_tokens, extra }
+}
+
+/// Settles one finished request: prices the usage with the billed model's price and the group
+/// ratio, and queues the settlement (balances, used quotas, channel usage, consume log).
+/// Which channel served the request and how.
+#[derive(Debug, Clone, Copy)]
+pub struct Served<'a> {
+    pub channel_id: i64,
+    /// The model name billed and logged (`model_mapping` with or without `+`).
+    pub model: &'a str,
+    pub is_stream: bool,
+    pub first_response_ms: Option<i64>,
+}
+
+pub fn settle(state: &AppState, snap: &Snapshot, ctx: &BillCtx, served: Served<'_>, usage: &BillUsage) -> i64 {
+    let Served { channel_id, model: billed_model, is_stream, first_response_ms } = served;
+    let price = model_price(snap, billed_model);
+    let charge = pricing::charge(&price, usage, ctx.group_ratio);
+    let log = ctx.log_enabled.then(|| {
+        let mut meta = Map::new();
+        meta.insert("group_name".into(), json!(ctx.group));
+        meta.insert("backup_group_name".into(), json!(ctx.backup_group));
+        meta.insert("is_backup_group".into(), json!(ctx.is_backup));
+        meta.insert("price_type".into(), json!(price.price_type()));
+        meta.insert("group_ratio".into(), json!(ctx.group_ratio));
+        meta.insert("input_ratio".into(), json!(price.input));
+        meta.insert("output_ratio".into(), json!(price.output));
+        if let Some(ms) = first_response_ms {
+            meta.insert("first_response".into(), json!(ms));
+        }
+        for (kind, (count, ratio)) in &charge.extra {
+            meta.insert(kind.clone(), json!(count));
+            meta.insert(format!("{kind}_ratio"), json!(ratio));
+        }
+        Log {
+            id: 0,
+            user_id: ctx.user_id,
+            created_at: hub_store::now_unix(),
+            kind: LOG_CONSUME,
+            content: String::new(),
+            username: ctx.username.clone(),
+            token_name: ctx.token_name.clone(),
+            model_name: billed_model.to_owned(),
+            quota: charge.quota,
+            prompt_tokens: usage.prompt_tokens,
+            completion_tokens: usage.completion_tokens,
+            request_time: ctx.started.elapsed().as_millis() as i64,
+            channel_id,
+            is_stream,
+            source_ip: ctx.source_ip.clone(),
+            metadata: Value::Object(meta),
+        }
+    });
+    state.billing.settle(Settlement {
+        token_id: ctx.token_id,
+        token_unlimited: ctx.token_unlimited,
+        user_id: ctx.user_id,
+        channel_id,
+        token_held: ctx.holds.token,
+        user_held: ctx.holds.user,
+        quota: charge.quota,
+        log,
+    });
+    charge.quota
+}
+
+/// Usage of a non-streamed answer: the upstream's, else estimated from its text.
+pub fn usage_of_body(bytes: &[u8], prompt_estimate: i64) -> BillUsage {
+    if let Some(u) = hub_providers::usage::extract(bytes) {
+        return bill_usage(&u);
+    }
+    let text: String = serde_json::from_slice::<Value>(bytes)
+        .ok()
+        .and_then(|v| v.get("choices").and_then(Value::as_array).cloned())
+        .map(|choices| {
+            choices
+                .iter()
+                .filter_map(|c| c.get("message").and_then(|m| m.get("content")).or_else(|| c.get("text")))
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join("")
+        })
+        .unwrap_or_default();
+    BillUsage { prompt_tokens: prompt_estimate, completion_tokens: pricing::estimate_tokens(&text), extra: Default::default() }
+}
