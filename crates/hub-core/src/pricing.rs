@@ -36,17 +36,31 @@ pub struct ModelPrice {
 impl ModelPrice {
     /// One Hub's default for unknown models: tokens, 30/30.
     pub fn default_price() -> Self {
-        Self { kind: PriceKind::Tokens, input: DEFAULT_RATIO, output: DEFAULT_RATIO, extra: BTreeMap::new(), channel_type: 0 }
+        Self {
+            kind: PriceKind::Tokens,
+            input: DEFAULT_RATIO,
+            output: DEFAULT_RATIO,
+            extra: BTreeMap::new(),
+            channel_type: 0,
+        }
     }
 
     pub fn from_row(p: &Price) -> Self {
         let extra = p
             .extra_ratios
             .as_ref()
-            .map(|m: &Map<String, Value>| m.iter().filter_map(|(k, v)| v.as_f64().map(|r| (k.clone(), r))).collect())
+            .map(|m: &Map<String, Value>| {
+                m.iter()
+                    .filter_map(|(k, v)| v.as_f64().map(|r| (k.clone(), r)))
+                    .collect()
+            })
             .unwrap_or_default();
         Self {
-            kind: if p.kind == "times" { PriceKind::Times } else { PriceKind::Tokens },
+            kind: if p.kind == "times" {
+                PriceKind::Times
+            } else {
+                PriceKind::Tokens
+            },
             input: p.input,
             output: p.output,
             extra,
@@ -63,7 +77,10 @@ impl ModelPrice {
 
     /// The ratio for an extra token kind: the row's own, else One Hub's default.
     pub fn extra_ratio(&self, kind: &str) -> f64 {
-        self.extra.get(kind).copied().unwrap_or_else(|| default_extra_ratio(kind))
+        self.extra
+            .get(kind)
+            .copied()
+            .unwrap_or_else(|| default_extra_ratio(kind))
     }
 }
 
@@ -77,8 +94,14 @@ pub fn default_extra_ratio(kind: &str) -> f64 {
 }
 
 /// Extra token kinds counted on the prompt side; all others are on the completion side.
-pub const PROMPT_SIDE: &[&str] =
-    &["cached_tokens", "cached_write_tokens", "cached_read_tokens", "input_audio_tokens", "input_text_tokens", "input_image_tokens"];
+pub const PROMPT_SIDE: &[&str] = &[
+    "cached_tokens",
+    "cached_write_tokens",
+    "cached_read_tokens",
+    "input_audio_tokens",
+    "input_text_tokens",
+    "input_image_tokens",
+];
 
 /// Usage as billing sees it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -100,7 +123,10 @@ pub struct Charge {
 /// What a finished request costs (One Hub's formula, with extra ratios and the minimum).
 pub fn charge(price: &ModelPrice, usage: &BillUsage, group_ratio: f64) -> Charge {
     match price.kind {
-        PriceKind::Times => Charge { quota: (1000.0 * price.input * group_ratio) as i64, extra: BTreeMap::new() },
+        PriceKind::Times => Charge {
+            quota: (1000.0 * price.input * group_ratio) as i64,
+            extra: BTreeMap::new(),
+        },
         PriceKind::Tokens => {
             let mut prompt = usage.prompt_tokens;
             let mut completion = usage.completion_tokens;
@@ -121,7 +147,8 @@ pub fn charge(price: &ModelPrice, usage: &BillUsage, group_ratio: f64) -> Charge
             if usage.prompt_tokens + usage.completion_tokens == 0 {
                 return Charge { quota: 0, extra };
             }
-            let raw = prompt as f64 * price.input * group_ratio + completion as f64 * price.output * group_ratio;
+            let raw = prompt as f64 * price.input * group_ratio
+                + completion as f64 * price.output * group_ratio;
             let mut quota = raw.ceil().max(0.0) as i64;
             if price.input * group_ratio != 0.0 && quota < 1 {
                 quota = 1;
@@ -132,7 +159,12 @@ pub fn charge(price: &ModelPrice, usage: &BillUsage, group_ratio: f64) -> Charge
 }
 
 /// The hold taken before the upstream call (One Hub's estimate).
-pub fn pre_consume(price: &ModelPrice, prompt_estimate: i64, group_ratio: f64, pre_consumed_quota: i64) -> i64 {
+pub fn pre_consume(
+    price: &ModelPrice,
+    prompt_estimate: i64,
+    group_ratio: f64,
+    pre_consumed_quota: i64,
+) -> i64 {
     match price.kind {
         PriceKind::Times => (1000.0 * price.input * group_ratio) as i64,
         PriceKind::Tokens => {

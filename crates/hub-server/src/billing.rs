@@ -13,10 +13,7 @@ use std::{
 };
 
 use hub_core::entity::Log;
-use hub_store::{
-    Store,
-    repo::billing::SettleBatch,
-};
+use hub_store::{Store, repo::billing::SettleBatch};
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info, warn};
@@ -78,7 +75,11 @@ impl Billing {
         let (stop_tx, stop_rx) = oneshot::channel();
         let stats = Arc::new(BillingStats::default());
         tokio::spawn(writer(store, rx, stop_rx, flush, stats.clone()));
-        Billing { tx, stats, stop: Arc::new(Mutex::new(Some(stop_tx))) }
+        Billing {
+            tx,
+            stats,
+            stop: Arc::new(Mutex::new(Some(stop_tx))),
+        }
     }
 
     /// Queues a settlement. Never drops: a full queue makes the sender wait in a task.
@@ -93,7 +94,11 @@ impl Billing {
                 });
             }
             Err(mpsc::error::TrySendError::Closed(s)) => {
-                error!(token = s.token_id, quota = s.quota, "billing writer is stopped; settlement not recorded");
+                error!(
+                    token = s.token_id,
+                    quota = s.quota,
+                    "billing writer is stopped; settlement not recorded"
+                );
             }
         }
     }
@@ -131,7 +136,12 @@ fn add(batch: &mut SettleBatch, s: Settlement) {
     }
 }
 
-async fn flush(store: &Store, batch: &mut SettleBatch, count: &mut u64, stats: &BillingStats) -> bool {
+async fn flush(
+    store: &Store,
+    batch: &mut SettleBatch,
+    count: &mut u64,
+    stats: &BillingStats,
+) -> bool {
     if batch.is_empty() {
         return true;
     }
@@ -139,7 +149,10 @@ async fn flush(store: &Store, batch: &mut SettleBatch, count: &mut u64, stats: &
         Ok(()) => {
             stats.flushes.fetch_add(1, Ordering::Relaxed);
             stats.settled.fetch_add(*count, Ordering::Relaxed);
-            stats.pending.fetch_sub((*count).min(stats.pending.load(Ordering::Relaxed)), Ordering::Relaxed);
+            stats.pending.fetch_sub(
+                (*count).min(stats.pending.load(Ordering::Relaxed)),
+                Ordering::Relaxed,
+            );
             *stats.last_error.lock().unwrap_or_else(|p| p.into_inner()) = None;
             *batch = SettleBatch::default();
             *count = 0;

@@ -276,7 +276,9 @@ impl Store {
 
     /// Runs several statements in one transaction (all or nothing).
     pub(crate) async fn execute_in_tx(&self, stmts: &[Stmt]) -> Result<(), StoreError> {
-        fn build<B: sea_query::QueryBuilder + Default>(stmts: &[Stmt]) -> Vec<(String, sea_query_sqlx::SqlxValues)> {
+        fn build<B: sea_query::QueryBuilder + Default>(
+            stmts: &[Stmt],
+        ) -> Vec<(String, sea_query_sqlx::SqlxValues)> {
             stmts
                 .iter()
                 .map(|s| match s {
@@ -289,21 +291,27 @@ impl Store {
             Pool::Sqlite(p) => {
                 let mut tx = p.begin().await?;
                 for (sql, values) in build::<SqliteQueryBuilder>(stmts) {
-                    sqlx::query_with(sqlx::AssertSqlSafe(sql), values).execute(&mut *tx).await?;
+                    sqlx::query_with(sqlx::AssertSqlSafe(sql), values)
+                        .execute(&mut *tx)
+                        .await?;
                 }
                 tx.commit().await?;
             }
             Pool::Postgres(p) => {
                 let mut tx = p.begin().await?;
                 for (sql, values) in build::<PostgresQueryBuilder>(stmts) {
-                    sqlx::query_with(sqlx::AssertSqlSafe(sql), values).execute(&mut *tx).await?;
+                    sqlx::query_with(sqlx::AssertSqlSafe(sql), values)
+                        .execute(&mut *tx)
+                        .await?;
                 }
                 tx.commit().await?;
             }
             Pool::MySql(p) => {
                 let mut tx = p.begin().await?;
                 for (sql, values) in build::<MysqlQueryBuilder>(stmts) {
-                    sqlx::query_with(sqlx::AssertSqlSafe(sql), values).execute(&mut *tx).await?;
+                    sqlx::query_with(sqlx::AssertSqlSafe(sql), values)
+                        .execute(&mut *tx)
+                        .await?;
                 }
                 tx.commit().await?;
             }

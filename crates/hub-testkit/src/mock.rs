@@ -4,7 +4,6 @@
 //! an optional `"mock": {...}` body field, so one mock can serve parallel tests.
 
 use std::{
-    convert::Infallible,
     io,
     net::SocketAddr,
     pin::Pin,
@@ -461,6 +460,8 @@ struct MockOpts {
     chunks: u64,
     delay: Duration,
     no_usage: bool,
+    /// Break the stream (abort the connection) after this many frames.
+    abort_after: Option<u64>,
 }
 
 impl MockOpts {
@@ -473,6 +474,7 @@ impl MockOpts {
                 .unwrap_or(DEFAULT_CHUNKS),
             delay: Duration::from_millis(field("delay_ms").and_then(Value::as_u64).unwrap_or(0)),
             no_usage: field("no_usage").and_then(Value::as_bool).unwrap_or(false),
+            abort_after: field("abort_after").and_then(Value::as_u64),
         }
     }
 }
@@ -718,6 +720,7 @@ fn chat(shared: &Arc<Shared>, body: &Value, model: Option<String>, opts: &MockOp
             tail,
         },
         opts.delay,
+        opts.abort_after,
     )
 }
 
@@ -797,6 +800,7 @@ fn completions(
             tail,
         },
         opts.delay,
+        opts.abort_after,
     )
 }
 
@@ -1053,13 +1057,21 @@ struct MockStream {
     delay: Duration,
     sleep: Option<Pin<Box<Sleep>>>,
     guard: StreamGuard,
+    abort_after: Option<u64>,
 }
 
 impl Stream for MockStream {
-    type Item = Result<Bytes, Infallible>;
+    type Item = Result<Bytes, io::Error>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
+        if this.abort_after.is_some_and(|n| this.next >= n) {
+            // Simulates an upstream that breaks mid-answer: the body errors, the connection drops.
+            this.guard.finished = true;
+            return Poll::Ready(Some(Err(io::Error::other(
+                "mock upstream aborted the stream",
+            ))));
+        }
         let Some((bytes, delayed)) = this.frames.get(this.next) else {
             this.guard.finished = true;
             return Poll::Ready(None);
@@ -1087,8 +1099,14 @@ impl Stream for MockStream {
     }
 }
 
-fn sse(shared: &Arc<Shared>, frames: Frames, delay: Duration) -> Response {
+fn sse(
+    shared: &Arc<Shared>,
+    frames: Frames,
+    delay: Duration,
+    abort_after: Option<u64>,
+) -> Response {
     let stream = MockStream {
+        abort_after,
         total: frames.len(),
         frames,
         next: 0,

@@ -1097,7 +1097,11 @@ pub fn load_from(
             Some(raw) => Some(int(Some(raw), 5u64, 1)?),
             None => None,
         },
-        log_retention_days: int(src.get(&LOG_RETENTION_DAYS, a.log_retention_days)?, d.log_retention_days, 0)?,
+        log_retention_days: int(
+            src.get(&LOG_RETENTION_DAYS, a.log_retention_days)?,
+            d.log_retention_days,
+            0,
+        )?,
         memory_cache_enabled: match src.get(&MEMORY_CACHE_ENABLED, a.memory_cache_enabled)? {
             Some(raw) => boolean(&raw)?,
             None => d.memory_cache_enabled,

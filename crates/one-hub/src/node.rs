@@ -202,7 +202,10 @@ pub async fn start(
         sync::bring_up(state.clone(), false).await.map_err(db_err)?;
         tasks.push(tokio::spawn(sync::prune_feed(state.clone())));
         if settings.log_retention_days > 0 {
-            tasks.push(tokio::spawn(hub_server::billing::retention(state.store.clone(), settings.log_retention_days)));
+            tasks.push(tokio::spawn(hub_server::billing::retention(
+                state.store.clone(),
+                settings.log_retention_days,
+            )));
         }
     }
     let app = hub_server::build_router(state.clone());

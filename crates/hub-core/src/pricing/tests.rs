@@ -5,15 +5,31 @@ use std::collections::BTreeMap;
 use super::*;
 
 fn tokens(input: f64, output: f64) -> ModelPrice {
-    ModelPrice { kind: PriceKind::Tokens, input, output, extra: BTreeMap::new(), channel_type: 1 }
+    ModelPrice {
+        kind: PriceKind::Tokens,
+        input,
+        output,
+        extra: BTreeMap::new(),
+        channel_type: 1,
+    }
 }
 
 fn times(input: f64) -> ModelPrice {
-    ModelPrice { kind: PriceKind::Times, input, output: 0.0, extra: BTreeMap::new(), channel_type: 1 }
+    ModelPrice {
+        kind: PriceKind::Times,
+        input,
+        output: 0.0,
+        extra: BTreeMap::new(),
+        channel_type: 1,
+    }
 }
 
 fn usage(p: i64, c: i64, extra: &[(&str, i64)]) -> BillUsage {
-    BillUsage { prompt_tokens: p, completion_tokens: c, extra: extra.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect() }
+    BillUsage {
+        prompt_tokens: p,
+        completion_tokens: c,
+        extra: extra.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect(),
+    }
 }
 
 #[test]

@@ -44,11 +44,15 @@ fn insufficient(code: &str, msg: &str) -> RelayError {
 
 /// The model's price: its row (exact, then longest wildcard), else One Hub's 30/30 default.
 pub fn model_price(snap: &Snapshot, model: &str) -> ModelPrice {
-    snap.price(model).map(ModelPrice::from_row).unwrap_or_else(ModelPrice::default_price)
+    snap.price(model)
+        .map(ModelPrice::from_row)
+        .unwrap_or_else(ModelPrice::default_price)
 }
 
 fn pre_consumed_quota(snap: &Snapshot) -> i64 {
-    snap.option("PreConsumedQuota").and_then(|v| v.trim().parse().ok()).unwrap_or(pricing::DEFAULT_PRE_CONSUMED_QUOTA)
+    snap.option("PreConsumedQuota")
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(pricing::DEFAULT_PRE_CONSUMED_QUOTA)
 }
 
 /// Takes the holds: a limited token by one atomic conditional decrement (never below zero);
@@ -63,8 +67,16 @@ pub async fn take_holds(
     prompt_estimate: i64,
 ) -> Result<Holds, RelayError> {
     let price = model_price(snap, model);
-    let estimate = pricing::pre_consume(&price, prompt_estimate, group_ratio, pre_consumed_quota(snap));
-    let mut holds = Holds { taken: true, ..Holds::default() };
+    let estimate = pricing::pre_consume(
+        &price,
+        prompt_estimate,
+        group_ratio,
+        pre_consumed_quota(snap),
+    );
+    let mut holds = Holds {
+        taken: true,
+        ..Holds::default()
+    };
     if estimate <= 0 {
         return Ok(holds);
     }
@@ -73,17 +85,32 @@ pub async fn take_holds(
         RelayError::local(500, "数据库错误，请稍后再试")
     };
     if !a.token.unlimited_quota {
-        if !state.store.hold_token(a.token.id, estimate).await.map_err(db)? {
+        if !state
+            .store
+            .hold_token(a.token.id, estimate)
+            .await
+            .map_err(db)?
+        {
             return Err(insufficient("insufficient_token_quota", "令牌额度不足"));
         }
         holds.token = estimate;
     }
-    let user_quota = state.store.user_quota(a.user.id).await.map_err(db)?.unwrap_or(0);
+    let user_quota = state
+        .store
+        .user_quota(a.user.id)
+        .await
+        .map_err(db)?
+        .unwrap_or(0);
     let user_ok = if user_quota < estimate {
         false
     } else if user_quota > estimate.saturating_mul(100) {
         true
-    } else if state.store.hold_user(a.user.id, estimate).await.map_err(db)? {
+    } else if state
+        .store
+        .hold_user(a.user.id, estimate)
+        .await
+        .map_err(db)?
+    {
         holds.user = estimate;
         true
     } else {
@@ -121,14 +148,24 @@ pub fn bill_usage(u: &Usage) -> BillUsage {
     for (k, v) in [
         ("cached_tokens", u.prompt_tokens_details.cached_tokens),
         ("input_audio_tokens", u.prompt_tokens_details.audio_tokens),
-        ("reasoning_tokens", u.completion_tokens_details.reasoning_tokens),
-        ("output_audio_tokens", u.completion_tokens_details.audio_tokens),
+        (
+            "reasoning_tokens",
+            u.completion_tokens_details.reasoning_tokens,
+        ),
+        (
+            "output_audio_tokens",
+            u.completion_tokens_details.audio_tokens,
+        ),
     ] {
         if v > 0 {
             extra.insert(k.to_owned(), v);
         }
     }
-    BillUsage { prompt_tokens: u.prompt_tokens, completion_tokens: u.completion_tokens, extra }
+    BillUsage {
+        prompt_tokens: u.prompt_tokens,
+        completion_tokens: u.completion_tokens,
+        extra,
+    }
 }
 
 /// Settles one finished request: prices the usage with the billed model's price and the group
@@ -143,8 +180,19 @@ pub struct Served<'a> {
     pub first_response_ms: Option<i64>,
 }
 
-pub fn settle(state: &AppState, snap: &Snapshot, ctx: &BillCtx, served: Served<'_>, usage: &BillUsage) -> i64 {
-    let Served { channel_id, model: billed_model, is_stream, first_response_ms } = served;
+pub fn settle(
+    state: &AppState,
+    snap: &Snapshot,
+    ctx: &BillCtx,
+    served: Served<'_>,
+    usage: &BillUsage,
+) -> i64 {
+    let Served {
+        channel_id,
+        model: billed_model,
+        is_stream,
+        first_response_ms,
+    } = served;
     let price = model_price(snap, billed_model);
     let charge = pricing::charge(&price, usage, ctx.group_ratio);
     let log = ctx.log_enabled.then(|| {
@@ -206,11 +254,19 @@ pub fn usage_of_body(bytes: &[u8], prompt_estimate: i64) -> BillUsage {
         .map(|choices| {
             choices
                 .iter()
-                .filter_map(|c| c.get("message").and_then(|m| m.get("content")).or_else(|| c.get("text")))
+                .filter_map(|c| {
+                    c.get("message")
+                        .and_then(|m| m.get("content"))
+                        .or_else(|| c.get("text"))
+                })
                 .filter_map(Value::as_str)
                 .collect::<Vec<_>>()
                 .join("")
         })
         .unwrap_or_default();
-    BillUsage { prompt_tokens: prompt_estimate, completion_tokens: pricing::estimate_tokens(&text), extra: Default::default() }
+    BillUsage {
+        prompt_tokens: prompt_estimate,
+        completion_tokens: pricing::estimate_tokens(&text),
+        extra: Default::default(),
+    }
 }

@@ -436,7 +436,8 @@ async fn route_and_send(
         tried.insert(channel.id);
         if !holds.taken {
             let ratio = snap.group(&group).map(|g| g.ratio).unwrap_or(1.0);
-            *holds = bill::take_holds(state, snap, a, &plan.model, ratio, ctx.prompt_estimate).await?;
+            *holds =
+                bill::take_holds(state, snap, a, &plan.model, ratio, ctx.prompt_estimate).await?;
             ctx.holds = *holds;
             ctx.group_ratio = ratio;
             ctx.is_backup = group != ctx.group;
@@ -526,7 +527,12 @@ async fn attempt_once(
         });
         proc.collect_content = true;
         let channel_id = channel.id;
-        let (state2, snap2, ctx2, billed) = (state.clone(), snap.clone(), ctx.clone(), mapped.billed.clone());
+        let (state2, snap2, ctx2, billed) = (
+            state.clone(),
+            snap.clone(),
+            ctx.clone(),
+            mapped.billed.clone(),
+        );
         let on_end: Box<dyn FnOnce(StreamOutcome) + Send> = Box::new(move |o: StreamOutcome| {
             let usage = match &o.usage {
                 Some(u) => bill::bill_usage(u),
@@ -536,15 +542,29 @@ async fn attempt_once(
                     extra: Default::default(),
                 },
             };
-            let first = o.first_at.map(|t| t.saturating_duration_since(ctx2.started).as_millis() as i64);
+            let first = o
+                .first_at
+                .map(|t| t.saturating_duration_since(ctx2.started).as_millis() as i64);
             let quota = bill::settle(
                 &state2,
                 &snap2,
                 &ctx2,
-                bill::Served { channel_id, model: &billed, is_stream: true, first_response_ms: first },
+                bill::Served {
+                    channel_id,
+                    model: &billed,
+                    is_stream: true,
+                    first_response_ms: first,
+                },
                 &usage,
             );
-            debug!(channel = channel_id, completed = o.completed, client_gone = o.client_gone, frames = o.frames, quota, "stream settled");
+            debug!(
+                channel = channel_id,
+                completed = o.completed,
+                client_gone = o.client_gone,
+                frames = o.frames,
+                quota,
+                "stream settled"
+            );
         });
         let stream = up.into_stream(proc, on_end);
         let resp = Response::builder()
@@ -573,7 +593,12 @@ async fn attempt_once(
         state,
         snap,
         ctx,
-        bill::Served { channel_id: channel.id, model: &mapped.billed, is_stream: false, first_response_ms: None },
+        bill::Served {
+            channel_id: channel.id,
+            model: &mapped.billed,
+            is_stream: false,
+            first_response_ms: None,
+        },
         &usage,
     );
     debug!(channel = channel.id, quota, "relayed and settled");

@@ -43,7 +43,10 @@ pub struct UserDelta {
 
 impl SettleBatch {
     pub fn is_empty(&self) -> bool {
-        self.tokens.is_empty() && self.users.is_empty() && self.channels.is_empty() && self.logs.is_empty()
+        self.tokens.is_empty()
+            && self.users.is_empty()
+            && self.channels.is_empty()
+            && self.logs.is_empty()
     }
 
     /// Folds `other` into `self` (for retrying a failed flush together with newer entries).
@@ -73,7 +76,9 @@ fn take_clamped(col: &'static str, amount: i64) -> SimpleExpr {
     if amount <= 0 {
         return Expr::col(col).add(-amount);
     }
-    Expr::case(Expr::col(col).gte(amount), Expr::col(col).sub(amount)).finally(0i64).into()
+    Expr::case(Expr::col(col).gte(amount), Expr::col(col).sub(amount))
+        .finally(0i64)
+        .into()
 }
 
 struct OneI64(i64);
@@ -118,7 +123,9 @@ impl Store {
     pub async fn release_token(&self, id: i64, amount: i64) -> Result<(), StoreError> {
         if amount > 0 {
             let mut q = Query::update();
-            q.table("tokens").value("remain_quota", Expr::col("remain_quota").add(amount)).and_where(Expr::col("id").eq(id));
+            q.table("tokens")
+                .value("remain_quota", Expr::col("remain_quota").add(amount))
+                .and_where(Expr::col("id").eq(id));
             self.execute(&q).await?;
         }
         Ok(())
@@ -127,7 +134,9 @@ impl Store {
     pub async fn release_user(&self, id: i64, amount: i64) -> Result<(), StoreError> {
         if amount > 0 {
             let mut q = Query::update();
-            q.table("users").value("quota", Expr::col("quota").add(amount)).and_where(Expr::col("id").eq(id));
+            q.table("users")
+                .value("quota", Expr::col("quota").add(amount))
+                .and_where(Expr::col("id").eq(id));
             self.execute(&q).await?;
         }
         Ok(())
@@ -136,7 +145,10 @@ impl Store {
     /// The user's current quota (always read from the database, never cached).
     pub async fn user_quota(&self, id: i64) -> Result<Option<i64>, StoreError> {
         let mut q = Query::select();
-        q.expr_as(Expr::col("quota"), "v").from("users").and_where(alive()).and_where(Expr::col("id").eq(id));
+        q.expr_as(Expr::col("quota"), "v")
+            .from("users")
+            .and_where(alive())
+            .and_where(Expr::col("id").eq(id));
         Ok(self.fetch_optional::<OneI64>(&q).await?.map(|v| v.0))
     }
 
@@ -146,7 +158,8 @@ impl Store {
         let mut stmts: Vec<Stmt> = Vec::new();
         for (id, d) in &b.tokens {
             let mut q = Query::update();
-            q.table("tokens").value("used_quota", Expr::col("used_quota").add(d.used));
+            q.table("tokens")
+                .value("used_quota", Expr::col("used_quota").add(d.used));
             if !d.unlimited && d.take != 0 {
                 q.value("remain_quota", take_clamped("remain_quota", d.take));
             }
@@ -169,7 +182,9 @@ impl Store {
         }
         for (id, used) in &b.channels {
             let mut q = Query::update();
-            q.table("channels").value("used_quota", Expr::col("used_quota").add(*used)).and_where(Expr::col("id").eq(*id));
+            q.table("channels")
+                .value("used_quota", Expr::col("used_quota").add(*used))
+                .and_where(Expr::col("id").eq(*id));
             stmts.push(Stmt::Update(q));
         }
         for chunk in b.logs.chunks(500) {
@@ -227,7 +242,12 @@ impl Store {
             .and_where(Expr::col("created_at").lt(before))
             .and_where(Expr::col("type").eq(hub_core::role::LOG_CONSUME))
             .limit(limit);
-        let ids: Vec<i64> = self.fetch_all::<OneI64>(&q).await?.into_iter().map(|v| v.0).collect();
+        let ids: Vec<i64> = self
+            .fetch_all::<OneI64>(&q)
+            .await?
+            .into_iter()
+            .map(|v| v.0)
+            .collect();
         if ids.is_empty() {
             return Ok(0);
         }
