@@ -524,6 +524,8 @@ struct Latencies {
     /// Probe answers other than 200/503, by status (0 = transport error).
     odd: BTreeMap<u16, usize>,
     aborted: Option<String>,
+    /// When each write returned.
+    commits: Vec<Instant>,
 }
 
 #[derive(Debug, Default)]
@@ -533,7 +535,12 @@ struct Steady {
     by_status: BTreeMap<u16, usize>,
     samples: Vec<String>,
     lat: Vec<f64>,
+    /// Requests slower than [`SLOW_MS`]: (start, ms).
+    slow: Vec<(Instant, f64)>,
 }
+
+/// A steady-traffic request slower than this is listed on stderr with the nearest change.
+const SLOW_MS: f64 = 50.0;
 
 struct ScenarioResult {
     label: &'static str,
@@ -587,7 +594,11 @@ async fn steady_loop(
     while !stop.load(Ordering::Relaxed) {
         let t = Instant::now();
         let (status, body) = chat(&client, &slave_base, &key, "steady").await;
-        s.lat.push(t.elapsed().as_secs_f64() * 1000.0);
+        let l = t.elapsed().as_secs_f64() * 1000.0;
+        s.lat.push(l);
+        if l > SLOW_MS {
+            s.slow.push((t, l));
+        }
         s.total += 1;
         if status != 200 {
             s.errors += 1;
@@ -735,6 +746,7 @@ async fn scenario_changes(
             )
             .await?;
             let commit = Instant::now();
+            api.commits.push(commit);
             match wait_routable(&probe, &slave.base, &key, &model, commit, &mut api.odd).await {
                 Some(l) => {
                     consecutive = 0;
@@ -776,6 +788,7 @@ async fn scenario_changes(
                     );
                     conn.exec(sql).await?;
                     let commit = Instant::now();
+                    raw.commits.push(commit);
                     match wait_routable(&probe, &slave.base, &key, &model, commit, &mut raw.odd)
                         .await
                     {
@@ -814,6 +827,29 @@ async fn scenario_changes(
     );
     for s in &steady.samples {
         eprintln!("    e.g. {s}");
+    }
+    let commits: Vec<Instant> = runs
+        .iter()
+        .flat_map(|r| r.commits.iter().copied())
+        .collect();
+    for (start, l) in &steady.slow {
+        // Signed distance from the nearest write to the start of the slow request.
+        let nearest = commits
+            .iter()
+            .map(|c| {
+                if start >= c {
+                    start.duration_since(*c).as_secs_f64() * 1000.0
+                } else {
+                    -(c.duration_since(*start).as_secs_f64() * 1000.0)
+                }
+            })
+            .min_by(|a, b| a.abs().total_cmp(&b.abs()));
+        match nearest {
+            Some(d) => eprintln!(
+                "    slow steady request: {l:.1} ms, started {d:+.1} ms from the nearest write"
+            ),
+            None => eprintln!("    slow steady request: {l:.1} ms"),
+        }
     }
     outcome?;
     Ok(ScenarioResult {
