@@ -295,8 +295,7 @@ async fn load(base: String, key: String, workers: usize) -> Vec<Instant> {
     for t in tasks {
         t.await.unwrap();
     }
-    let v = oks.lock().unwrap().clone();
-    v
+    oks.lock().unwrap().clone()
 }
 
 fn signal(child: &Child, sig: &str) {
