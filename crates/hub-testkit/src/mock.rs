@@ -1,9 +1,11 @@
-//! A mock OpenAI / Azure OpenAI upstream on 127.0.0.1 for tests and the benchmark.
+//! A mock upstream on 127.0.0.1 for tests and the benchmark, speaking OpenAI / Azure OpenAI,
+//! Anthropic Messages and Gemini (`generateContent`) wire formats on one server.
 //!
 //! Contract: `docs/dev/mock-upstream.md`. Behaviour is chosen per request from the channel key and
 //! an optional `"mock": {...}` body field, so one mock can serve parallel tests.
 
 use std::{
+    collections::HashMap,
     io,
     net::SocketAddr,
     pin::Pin,
@@ -19,7 +21,8 @@ use axum::{
     Json, Router,
     body::{Body, Bytes},
     extract::{Request, State},
-    http::{HeaderMap, HeaderValue, Method, StatusCode, header},
+    extract::Query,
+    http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header},
     response::{IntoResponse, Response},
     serve::ListenerExt,
 };
@@ -91,6 +94,17 @@ impl RecordedRequest {
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
+    }
+
+    /// The path without the query string.
+    pub fn path_only(&self) -> &str {
+        self.path.split_once('?').map_or(self.path.as_str(), |(p, _)| p)
+    }
+
+    /// A query parameter (percent-decoded), e.g. Gemini's `key` or `alt`.
+    pub fn query(&self, name: &str) -> Option<String> {
+        let uri: Uri = self.path.parse().ok()?;
+        query_params(&uri).remove(name)
     }
 }
 
@@ -256,31 +270,78 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     });
     shared.request_notify.notify_waiters();
 
-    respond(
-        &shared,
-        &parts.method,
-        parts.uri.path(),
-        &parts.headers,
-        &body,
-    )
-    .await
+    respond(&shared, &parts.method, &parts.uri, &parts.headers, &body).await
+}
+
+/// Which protocol (and endpoint) a path belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Route {
+    OpenAi(Endpoint, Option<String>),
+    Anthropic(AnthropicEndpoint),
+    Gemini(GeminiEndpoint),
+}
+
+fn route(path: &str) -> Option<Route> {
+    match path {
+        "/v1/messages" => return Some(Route::Anthropic(AnthropicEndpoint::Messages)),
+        "/v1/messages/count_tokens" => {
+            return Some(Route::Anthropic(AnthropicEndpoint::CountTokens));
+        }
+        "/v1beta/models" => return Some(Route::Gemini(GeminiEndpoint::Models)),
+        _ => {}
+    }
+    for prefix in ["/v1beta/models/", "/v1/models/"] {
+        if let Some(e) = path.strip_prefix(prefix).and_then(gemini_endpoint) {
+            return Some(Route::Gemini(e));
+        }
+    }
+    if let Some(id) = path.strip_prefix("/v1beta/models/")
+        && !id.is_empty()
+        && !id.contains([':', '/'])
+    {
+        return Some(Route::Gemini(GeminiEndpoint::Model(id.to_owned())));
+    }
+    openai_route(path).map(|(e, d)| Route::OpenAi(e, d))
 }
 
 async fn respond(
     shared: &Arc<Shared>,
     method: &Method,
-    path: &str,
+    uri: &Uri,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Response {
-    let Some((endpoint, deployment)) = route(path) else {
-        return error(
+    let path = uri.path();
+    match route(path) {
+        Some(Route::OpenAi(endpoint, deployment)) => {
+            openai(shared, method, path, headers, body, endpoint, deployment).await
+        }
+        Some(Route::Anthropic(endpoint)) => {
+            anthropic(shared, method, headers, body, endpoint).await
+        }
+        Some(Route::Gemini(endpoint)) => gemini(shared, method, uri, headers, body, endpoint).await,
+        None if path.starts_with("/v1beta/") => gemini_error(
+            StatusCode::NOT_FOUND,
+            &format!("Invalid URL ({method} {path})"),
+        ),
+        None => error(
             StatusCode::NOT_FOUND,
             &format!("Invalid URL ({method} {path})"),
             "invalid_request_error",
             Value::Null,
-        );
-    };
+        ),
+    }
+}
+
+async fn openai(
+    shared: &Arc<Shared>,
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+    endpoint: Endpoint,
+    deployment: Option<String>,
+) -> Response {
     let expected = match endpoint {
         Endpoint::Models | Endpoint::Model(_) => Method::GET,
         _ => Method::POST,
@@ -357,7 +418,7 @@ async fn respond(
 }
 
 /// `/v1/<endpoint>`, `/openai/deployments/<deployment>/<endpoint>`, `/openai/models`.
-fn route(path: &str) -> Option<(Endpoint, Option<String>)> {
+fn openai_route(path: &str) -> Option<(Endpoint, Option<String>)> {
     if let Some(rest) = path.strip_prefix("/v1/") {
         return endpoint(rest).map(|e| (e, None));
     }
@@ -404,15 +465,20 @@ fn channel_key(headers: &HeaderMap) -> Option<String> {
     api_key.or_else(bearer).map(str::to_owned)
 }
 
-/// `status-<code>…`: answers `<code>` (500 when the code is not a valid 4xx/5xx status).
-fn status_failure(rest: &str) -> Response {
+/// The status of a `status-<code>…` key: `<code>`, or 500 when it is not a valid 4xx/5xx status.
+fn failure_status(rest: &str) -> StatusCode {
     let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-    let status = digits
+    digits
         .parse::<u16>()
         .ok()
         .and_then(|c| StatusCode::from_u16(c).ok())
         .filter(|s| s.is_client_error() || s.is_server_error())
-        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+/// `status-<code>…`: answers `<code>` with an OpenAI error body.
+fn status_failure(rest: &str) -> Response {
+    let status = failure_status(rest);
     let code = status.as_u16();
     let (kind, code_ish) = match code {
         400 => ("invalid_request_error", "bad_request"),
@@ -462,6 +528,16 @@ struct MockOpts {
     no_usage: bool,
     /// Break the stream (abort the connection) after this many frames.
     abort_after: Option<u64>,
+    /// Gemini only: `true` / `"answer"` blocks the answer, `"prompt"` blocks the prompt.
+    safety_block: Option<SafetyBlock>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SafetyBlock {
+    /// A candidate with `finishReason: "SAFETY"` and no content.
+    Answer,
+    /// `promptFeedback.blockReason: "SAFETY"` and no candidates.
+    Prompt,
 }
 
 impl MockOpts {
@@ -475,6 +551,12 @@ impl MockOpts {
             delay: Duration::from_millis(field("delay_ms").and_then(Value::as_u64).unwrap_or(0)),
             no_usage: field("no_usage").and_then(Value::as_bool).unwrap_or(false),
             abort_after: field("abort_after").and_then(Value::as_u64),
+            safety_block: match field("safety_block") {
+                Some(Value::Bool(true)) => Some(SafetyBlock::Answer),
+                Some(Value::String(s)) if s == "answer" => Some(SafetyBlock::Answer),
+                Some(Value::String(s)) if s == "prompt" => Some(SafetyBlock::Prompt),
+                _ => None,
+            },
         }
     }
 }
@@ -971,6 +1053,944 @@ fn model(id: &str) -> Response {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Shared by the native protocols
+// ---------------------------------------------------------------------------------------------
+
+/// Text of the mock's Anthropic `thinking` block and Gemini thought part.
+pub const THINKING_TEXT: &str = "mock reasoning";
+/// Signature of the mock's Anthropic `thinking` block.
+pub const THINKING_SIGNATURE: &str = "sig";
+/// Output tokens a thinking block / thought part counts.
+pub const THINKING_TOKENS: u64 = 2;
+/// Output tokens a tool call (`tool_use` block, Gemini `functionCall`) counts.
+pub const TOOL_CALL_TOKENS: u64 = TOOL_ARGUMENT_PIECES.len() as u64;
+
+/// A header's value, trimmed, when present and not empty.
+fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+/// The query parameters of a URI (percent-decoded; the last value of a repeated name wins).
+fn query_params(uri: &Uri) -> HashMap<String, String> {
+    Query::<HashMap<String, String>>::try_from_uri(uri)
+        .map(|q| q.0)
+        .unwrap_or_default()
+}
+
+/// The object parsed from a JSON body, or the parse error's text.
+fn json_object(body: &[u8]) -> Result<Value, String> {
+    match serde_json::from_slice(body) {
+        Ok(v @ Value::Object(_)) => Ok(v),
+        Ok(_) => Err("the request body must be a JSON object".to_owned()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// `(chunks, truncated)`: the text chunks of an answer limited by the request's max tokens.
+fn limit_chunks(chunks: u64, max_tokens: Option<u64>) -> (u64, bool) {
+    match max_tokens {
+        Some(max) if chunks > max => (max, true),
+        _ => (chunks, false),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Anthropic Messages
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AnthropicEndpoint {
+    /// `POST /v1/messages`
+    Messages,
+    /// `POST /v1/messages/count_tokens`
+    CountTokens,
+}
+
+fn anthropic_error(status: StatusCode, kind: &str, message: &str, request_id: &str) -> Response {
+    let body = json!({
+        "type": "error",
+        "error": { "type": kind, "message": message },
+        "request_id": request_id
+    });
+    (status, Json(body)).into_response()
+}
+
+/// Anthropic's error type for a status.
+fn anthropic_error_type(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        401 => "authentication_error",
+        402 => "billing_error",
+        403 => "permission_error",
+        404 => "not_found_error",
+        413 => "request_too_large",
+        429 => "rate_limit_error",
+        504 => "timeout_error",
+        529 => "overloaded_error",
+        c if c >= 500 => "api_error",
+        _ => "invalid_request_error",
+    }
+}
+
+/// Every Anthropic answer (success or error) carries a `request-id: req_…` header; error bodies
+/// repeat it as `request_id`.
+async fn anthropic(
+    shared: &Arc<Shared>,
+    method: &Method,
+    headers: &HeaderMap,
+    body: &[u8],
+    endpoint: AnthropicEndpoint,
+) -> Response {
+    let request_id = random_id("req_", 24);
+    let mut response = anthropic_inner(shared, method, headers, body, endpoint, &request_id).await;
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("request-id", v);
+    }
+    response
+}
+
+async fn anthropic_inner(
+    shared: &Arc<Shared>,
+    method: &Method,
+    headers: &HeaderMap,
+    body: &[u8],
+    endpoint: AnthropicEndpoint,
+    request_id: &str,
+) -> Response {
+    let fail = |status: StatusCode, message: &str| {
+        anthropic_error(status, anthropic_error_type(status), message, request_id)
+    };
+    if *method != Method::POST {
+        return fail(
+            StatusCode::METHOD_NOT_ALLOWED,
+            &format!("Method {method} is not allowed for this URL"),
+        );
+    }
+    let Some(key) = header_str(headers, "x-api-key") else {
+        return fail(StatusCode::UNAUTHORIZED, "x-api-key header is required");
+    };
+    if let Some(rest) = key.strip_prefix("status-") {
+        let status = failure_status(rest);
+        return fail(status, &format!("mock failure {}", status.as_u16()));
+    }
+    if key.starts_with("hang") {
+        return std::future::pending().await;
+    }
+    if header_str(headers, "anthropic-version").is_none() {
+        return fail(StatusCode::BAD_REQUEST, "anthropic-version: header is required");
+    }
+    let body = match json_object(body) {
+        Ok(b) => b,
+        Err(e) => return fail(StatusCode::BAD_REQUEST, &format!("Invalid JSON body: {e}")),
+    };
+    if !body
+        .get("model")
+        .and_then(Value::as_str)
+        .is_some_and(|m| !m.is_empty())
+    {
+        return fail(StatusCode::BAD_REQUEST, "model: Field required");
+    }
+    if !body.get("messages").is_some_and(Value::is_array) {
+        return fail(StatusCode::BAD_REQUEST, "messages: Field required");
+    }
+    if endpoint == AnthropicEndpoint::CountTokens {
+        return Json(json!({ "input_tokens": anthropic_input_tokens(&body) })).into_response();
+    }
+    if body.get("max_tokens").and_then(Value::as_u64).is_none() {
+        return fail(StatusCode::BAD_REQUEST, "max_tokens: Field required");
+    }
+    anthropic_messages(shared, &body, &MockOpts::from_body(&body))
+}
+
+/// Words of Anthropic content: a string, or blocks (`text`, and the text of `tool_result`s).
+fn anthropic_content_words(content: &Value) -> u64 {
+    match content {
+        Value::String(s) => words(s),
+        Value::Array(blocks) => blocks
+            .iter()
+            .map(|b| match b.get("type").and_then(Value::as_str) {
+                Some("text") => b.get("text").and_then(Value::as_str).map_or(0, words),
+                Some("tool_result") => b.get("content").map_or(0, anthropic_content_words),
+                _ => 0,
+            })
+            .sum(),
+        _ => 0,
+    }
+}
+
+/// Words in `system` and every message's text content (minimum 1).
+fn anthropic_input_tokens(body: &Value) -> u64 {
+    let system = body.get("system").map_or(0, anthropic_content_words);
+    let messages: u64 = body
+        .get("messages")
+        .and_then(Value::as_array)
+        .map_or(0, |ms| {
+            ms.iter()
+                .map(|m| m.get("content").map_or(0, anthropic_content_words))
+                .sum()
+        });
+    (system + messages).max(1)
+}
+
+/// The tool the mock uses: the one forced by `tool_choice {"type":"tool","name":…}`, else the
+/// first tool; none without tools or with `tool_choice {"type":"none"}`.
+fn anthropic_tool(body: &Value) -> Option<String> {
+    let tools = body.get("tools")?.as_array()?;
+    let choice = body.get("tool_choice");
+    match choice.and_then(|c| c.get("type")).and_then(Value::as_str) {
+        Some("none") => return None,
+        Some("tool") => {
+            if let Some(name) = choice.and_then(|c| c.get("name")).and_then(Value::as_str) {
+                return Some(name.to_owned());
+            }
+        }
+        _ => {}
+    }
+    tools
+        .iter()
+        .find_map(|t| t.get("name").and_then(Value::as_str))
+        .map(str::to_owned)
+}
+
+/// `thinking: {"type": "enabled", …}` (any type but `"disabled"`).
+fn anthropic_thinking(body: &Value) -> bool {
+    body.pointer("/thinking/type")
+        .and_then(Value::as_str)
+        .is_some_and(|t| t != "disabled")
+}
+
+fn anthropic_event(name: &str, data: &Value) -> Bytes {
+    Bytes::from(format!("event: {name}\ndata: {data}\n\n"))
+}
+
+fn anthropic_messages(shared: &Arc<Shared>, body: &Value, opts: &MockOpts) -> Response {
+    let model = body.get("model").and_then(Value::as_str).unwrap_or_default();
+    let input_tokens = anthropic_input_tokens(body);
+    let tool = anthropic_tool(body);
+    let thinking = anthropic_thinking(body);
+    let (chunks, truncated) =
+        limit_chunks(opts.chunks, body.get("max_tokens").and_then(Value::as_u64));
+    let stop_reason = match (&tool, truncated) {
+        (Some(_), _) => "tool_use",
+        (None, true) => "max_tokens",
+        (None, false) => "end_turn",
+    };
+    let output_tokens = if thinking { THINKING_TOKENS } else { 0 }
+        + if tool.is_some() { TOOL_CALL_TOKENS } else { chunks };
+    let id = random_id("msg_", 24);
+    let tool_id = random_id("toolu_", 24);
+    let tool_input: Value = json!({ "city": "Paris" });
+
+    if !is_stream(body) {
+        let mut content = Vec::new();
+        if thinking {
+            content.push(json!({
+                "type": "thinking",
+                "thinking": THINKING_TEXT,
+                "signature": THINKING_SIGNATURE
+            }));
+        }
+        content.push(match &tool {
+            Some(name) => {
+                json!({ "type": "tool_use", "id": tool_id, "name": name, "input": tool_input })
+            }
+            None => json!({
+                "type": "text",
+                "text": CHUNK_TEXT.repeat(usize::try_from(chunks).unwrap_or(0))
+            }),
+        });
+        return Json(json!({
+            "id": id,
+            "type": "message",
+            "role": "assistant",
+            "model": model,
+            "content": content,
+            "stop_reason": stop_reason,
+            "stop_sequence": null,
+            "usage": {
+                "input_tokens": input_tokens,
+                "output_tokens": output_tokens,
+                "cache_creation_input_tokens": 0,
+                "cache_read_input_tokens": 0
+            }
+        }))
+        .into_response();
+    }
+
+    let block_start = |index: u64, block: Value| {
+        anthropic_event(
+            "content_block_start",
+            &json!({ "type": "content_block_start", "index": index, "content_block": block }),
+        )
+    };
+    let block_delta = |index: u64, delta: Value| {
+        anthropic_event(
+            "content_block_delta",
+            &json!({ "type": "content_block_delta", "index": index, "delta": delta }),
+        )
+    };
+    let block_stop = |index: u64| {
+        anthropic_event(
+            "content_block_stop",
+            &json!({ "type": "content_block_stop", "index": index }),
+        )
+    };
+    let ping = anthropic_event("ping", &json!({ "type": "ping" }));
+
+    let mut head = vec![anthropic_event(
+        "message_start",
+        &json!({
+            "type": "message_start",
+            "message": {
+                "id": id,
+                "type": "message",
+                "role": "assistant",
+                "model": model,
+                "content": [],
+                "stop_reason": null,
+                "stop_sequence": null,
+                "usage": {
+                    "input_tokens": input_tokens,
+                    "output_tokens": 1,
+                    "cache_creation_input_tokens": 0,
+                    "cache_read_input_tokens": 0
+                }
+            }
+        }),
+    )];
+    let mut index = 0;
+    if thinking {
+        head.push(block_start(0, json!({ "type": "thinking", "thinking": "" })));
+        head.push(ping.clone());
+        head.push(block_delta(
+            0,
+            json!({ "type": "thinking_delta", "thinking": THINKING_TEXT }),
+        ));
+        head.push(block_delta(
+            0,
+            json!({ "type": "signature_delta", "signature": THINKING_SIGNATURE }),
+        ));
+        head.push(block_stop(0));
+        index = 1;
+    }
+    let middle = match &tool {
+        Some(name) => {
+            head.push(block_start(
+                index,
+                json!({ "type": "tool_use", "id": tool_id, "name": name, "input": {} }),
+            ));
+            Middle::List(
+                TOOL_ARGUMENT_PIECES
+                    .iter()
+                    .map(|piece| {
+                        block_delta(
+                            index,
+                            json!({ "type": "input_json_delta", "partial_json": piece }),
+                        )
+                    })
+                    .collect(),
+            )
+        }
+        None => {
+            head.push(block_start(index, json!({ "type": "text", "text": "" })));
+            Middle::Repeat(
+                block_delta(index, json!({ "type": "text_delta", "text": CHUNK_TEXT })),
+                chunks,
+            )
+        }
+    };
+    if !thinking {
+        head.push(ping);
+    }
+    let tail = vec![
+        block_stop(index),
+        anthropic_event(
+            "message_delta",
+            &json!({
+                "type": "message_delta",
+                "delta": { "stop_reason": stop_reason, "stop_sequence": null },
+                "usage": { "output_tokens": output_tokens }
+            }),
+        ),
+        anthropic_event("message_stop", &json!({ "type": "message_stop" })),
+    ];
+    sse(
+        shared,
+        Frames { head, middle, tail },
+        opts.delay,
+        opts.abort_after,
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Gemini (Generative Language API)
+// ---------------------------------------------------------------------------------------------
+
+/// `(model id, display name, version, supportedGenerationMethods)` of `GET /v1beta/models`.
+const GEMINI_MODELS: [(&str, &str, &str, &[&str]); 5] = [
+    (
+        "gemini-2.0-flash",
+        "Gemini 2.0 Flash",
+        "2.0",
+        &["generateContent", "streamGenerateContent", "countTokens"],
+    ),
+    (
+        "gemini-2.5-flash",
+        "Gemini 2.5 Flash",
+        "001",
+        &["generateContent", "streamGenerateContent", "countTokens"],
+    ),
+    (
+        "gemini-2.5-pro",
+        "Gemini 2.5 Pro",
+        "2.5",
+        &["generateContent", "streamGenerateContent", "countTokens"],
+    ),
+    (
+        "gemini-1.5-flash",
+        "Gemini 1.5 Flash",
+        "001",
+        &["generateContent", "streamGenerateContent", "countTokens"],
+    ),
+    (
+        "text-embedding-004",
+        "Text Embedding 004",
+        "004",
+        &["embedContent", "batchEmbedContents"],
+    ),
+];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum GeminiEndpoint {
+    /// `GET /v1beta/models`
+    Models,
+    /// `GET /v1beta/models/{model}`
+    Model(String),
+    /// `POST …/models/{model}:generateContent`
+    Generate(String),
+    /// `POST …/models/{model}:streamGenerateContent`
+    Stream(String),
+    /// `POST …/models/{model}:embedContent`
+    Embed,
+    /// `POST …/models/{model}:batchEmbedContents`
+    BatchEmbed,
+    /// `POST …/models/{model}:countTokens`
+    CountTokens,
+}
+
+/// `{model}:{method}` after `…/models/`.
+fn gemini_endpoint(rest: &str) -> Option<GeminiEndpoint> {
+    let (model, method) = rest.rsplit_once(':')?;
+    if model.is_empty() || model.contains('/') {
+        return None;
+    }
+    let model = model.to_owned();
+    Some(match method {
+        "generateContent" => GeminiEndpoint::Generate(model),
+        "streamGenerateContent" => GeminiEndpoint::Stream(model),
+        "embedContent" => GeminiEndpoint::Embed,
+        "batchEmbedContents" => GeminiEndpoint::BatchEmbed,
+        "countTokens" => GeminiEndpoint::CountTokens,
+        _ => return None,
+    })
+}
+
+/// Google's canonical status name for an HTTP status.
+fn gemini_status(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "INVALID_ARGUMENT",
+        401 => "UNAUTHENTICATED",
+        403 => "PERMISSION_DENIED",
+        404 => "NOT_FOUND",
+        409 => "ABORTED",
+        429 => "RESOURCE_EXHAUSTED",
+        499 => "CANCELLED",
+        501 => "UNIMPLEMENTED",
+        503 => "UNAVAILABLE",
+        504 => "DEADLINE_EXCEEDED",
+        c if c >= 500 => "INTERNAL",
+        _ => "FAILED_PRECONDITION",
+    }
+}
+
+fn gemini_error(status: StatusCode, message: &str) -> Response {
+    let body = json!({
+        "error": { "code": status.as_u16(), "message": message, "status": gemini_status(status) }
+    });
+    (status, Json(body)).into_response()
+}
+
+async fn gemini(
+    shared: &Arc<Shared>,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+    endpoint: GeminiEndpoint,
+) -> Response {
+    let expected = match endpoint {
+        GeminiEndpoint::Models | GeminiEndpoint::Model(_) => Method::GET,
+        _ => Method::POST,
+    };
+    if *method != expected {
+        return gemini_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            &format!("Method {method} is not allowed for {}", uri.path()),
+        );
+    }
+    let query = query_params(uri);
+    let key = header_str(headers, "x-goog-api-key")
+        .map(str::to_owned)
+        .or_else(|| query.get("key").map(|k| k.trim().to_owned()))
+        .filter(|k| !k.is_empty());
+    let Some(key) = key else {
+        return gemini_error(
+            StatusCode::FORBIDDEN,
+            "Method doesn't allow unregistered callers (callers without established identity). \
+             Please use API Key or other form of API consumer identity to call this API.",
+        );
+    };
+    if let Some(rest) = key.strip_prefix("status-") {
+        let status = failure_status(rest);
+        return gemini_error(status, &format!("mock failure {}", status.as_u16()));
+    }
+    if key.starts_with("hang") {
+        return std::future::pending().await;
+    }
+
+    match &endpoint {
+        GeminiEndpoint::Models => {
+            let models: Vec<Value> = GEMINI_MODELS.iter().map(gemini_model_object).collect();
+            return Json(json!({ "models": models })).into_response();
+        }
+        GeminiEndpoint::Model(id) => {
+            let known = GEMINI_MODELS.iter().find(|m| m.0 == id.as_str());
+            return Json(match known {
+                Some(m) => gemini_model_object(m),
+                None => gemini_model_object(&(id.as_str(), id.as_str(), "001", &[])),
+            })
+            .into_response();
+        }
+        _ => {}
+    }
+
+    let body = match json_object(body) {
+        Ok(b) => b,
+        Err(e) => {
+            return gemini_error(
+                StatusCode::BAD_REQUEST,
+                &format!("Invalid JSON payload received. {e}"),
+            );
+        }
+    };
+    let opts = MockOpts::from_body(&body);
+    match endpoint {
+        GeminiEndpoint::Generate(model) => gemini_generate(shared, &body, model, &opts, None),
+        GeminiEndpoint::Stream(model) => {
+            let sse = query.get("alt").is_some_and(|a| a == "sse");
+            gemini_generate(shared, &body, model, &opts, Some(sse))
+        }
+        GeminiEndpoint::Embed => gemini_embed(&body),
+        GeminiEndpoint::BatchEmbed => gemini_batch_embed(&body),
+        GeminiEndpoint::CountTokens => {
+            let request = body.get("generateContentRequest").unwrap_or(&body);
+            let total = gemini_prompt_tokens(request);
+            Json(json!({
+                "totalTokens": total,
+                "promptTokensDetails": [{ "modality": "TEXT", "tokenCount": total }]
+            }))
+            .into_response()
+        }
+        GeminiEndpoint::Models | GeminiEndpoint::Model(_) => {
+            gemini_error(StatusCode::NOT_FOUND, "unreachable")
+        }
+    }
+}
+
+fn gemini_model_object(m: &(&str, &str, &str, &[&str])) -> Value {
+    let (id, display, version, methods) = *m;
+    let embedding = methods.contains(&"embedContent");
+    json!({
+        "name": format!("models/{id}"),
+        "version": version,
+        "displayName": display,
+        "description": format!("Mock {display}"),
+        "inputTokenLimit": if embedding { 2048 } else { 1_048_576 },
+        "outputTokenLimit": if embedding { 1 } else { 8192 },
+        "supportedGenerationMethods": methods
+    })
+}
+
+/// A field under its JSON (lowerCamel) name, or its proto (snake_case) name, as the API accepts.
+fn field2<'v>(v: &'v Value, camel: &str, snake: &str) -> Option<&'v Value> {
+    v.get(camel).or_else(|| v.get(snake))
+}
+
+/// Words of the text parts of a `Content` (`{"parts": [...]}`).
+fn gemini_content_words(content: &Value) -> u64 {
+    content
+        .get("parts")
+        .and_then(Value::as_array)
+        .map_or(0, |parts| {
+            parts
+                .iter()
+                .map(|p| p.get("text").and_then(Value::as_str).map_or(0, words))
+                .sum()
+        })
+}
+
+/// Words in `systemInstruction` and the text parts of every content (minimum 1).
+fn gemini_prompt_tokens(body: &Value) -> u64 {
+    let system = field2(body, "systemInstruction", "system_instruction")
+        .map_or(0, gemini_content_words);
+    let contents: u64 = body
+        .get("contents")
+        .and_then(Value::as_array)
+        .map_or(0, |cs| cs.iter().map(gemini_content_words).sum());
+    (system + contents).max(1)
+}
+
+/// The function the mock calls: the first of `toolConfig.functionCallingConfig
+/// .allowedFunctionNames`, else the first declared function; none without declarations or with
+/// mode `NONE`.
+fn gemini_function(body: &Value) -> Option<String> {
+    let config = field2(body, "toolConfig", "tool_config")
+        .and_then(|c| field2(c, "functionCallingConfig", "function_calling_config"));
+    if config
+        .and_then(|c| c.get("mode"))
+        .and_then(Value::as_str)
+        .is_some_and(|m| m.eq_ignore_ascii_case("NONE"))
+    {
+        return None;
+    }
+    let declared = body
+        .get("tools")?
+        .as_array()?
+        .iter()
+        .filter_map(|t| field2(t, "functionDeclarations", "function_declarations"))
+        .filter_map(Value::as_array)
+        .flatten()
+        .find_map(|f| f.get("name").and_then(Value::as_str))?;
+    let allowed = config
+        .and_then(|c| field2(c, "allowedFunctionNames", "allowed_function_names"))
+        .and_then(|a| a.get(0))
+        .and_then(Value::as_str);
+    Some(allowed.unwrap_or(declared).to_owned())
+}
+
+/// `generationConfig.thinkingConfig.includeThoughts: true`.
+fn gemini_include_thoughts(body: &Value) -> bool {
+    field2(body, "generationConfig", "generation_config")
+        .and_then(|g| field2(g, "thinkingConfig", "thinking_config"))
+        .and_then(|t| field2(t, "includeThoughts", "include_thoughts"))
+        .and_then(Value::as_bool)
+        == Some(true)
+}
+
+fn gemini_max_tokens(body: &Value) -> Option<u64> {
+    field2(body, "generationConfig", "generation_config")
+        .and_then(|g| field2(g, "maxOutputTokens", "max_output_tokens"))
+        .and_then(Value::as_u64)
+}
+
+/// What the answer contains.
+enum GeminiKind {
+    /// `n` text parts of [`CHUNK_TEXT`], then `finish`.
+    Text { n: u64, finish: &'static str },
+    Call(String),
+    BlockedAnswer,
+    BlockedPrompt,
+}
+
+/// Everything an answer (whole or streamed) is built from.
+struct GeminiPlan {
+    model: String,
+    response_id: String,
+    prompt: u64,
+    thoughts: bool,
+    usage: bool,
+    kind: GeminiKind,
+}
+
+impl GeminiPlan {
+    fn thought_tokens(&self) -> u64 {
+        if self.thoughts { THINKING_TOKENS } else { 0 }
+    }
+
+    /// `usageMetadata`; `candidates` is the (cumulative) candidate token count, if any yet.
+    fn usage(&self, candidates: Option<u64>) -> Value {
+        let thoughts = self.thought_tokens();
+        let mut usage = json!({
+            "promptTokenCount": self.prompt,
+            "totalTokenCount": self.prompt + candidates.unwrap_or(0) + thoughts,
+            "promptTokensDetails": [{ "modality": "TEXT", "tokenCount": self.prompt }]
+        });
+        if let Some(obj) = usage.as_object_mut() {
+            if let Some(c) = candidates {
+                obj.insert("candidatesTokenCount".to_owned(), Value::from(c));
+            }
+            if thoughts > 0 {
+                obj.insert("thoughtsTokenCount".to_owned(), Value::from(thoughts));
+            }
+        }
+        usage
+    }
+
+    /// A `GenerateContentResponse`.
+    fn response(&self, candidate: Option<Value>, feedback: Option<Value>, usage: Value) -> Value {
+        let mut r = serde_json::Map::new();
+        if let Some(c) = candidate {
+            r.insert("candidates".to_owned(), json!([c]));
+        }
+        if let Some(f) = feedback {
+            r.insert("promptFeedback".to_owned(), f);
+        }
+        if self.usage {
+            r.insert("usageMetadata".to_owned(), usage);
+        }
+        r.insert("modelVersion".to_owned(), Value::from(self.model.as_str()));
+        r.insert("responseId".to_owned(), Value::from(self.response_id.as_str()));
+        Value::Object(r)
+    }
+
+    fn candidate(parts: Vec<Value>, finish: Option<&str>) -> Value {
+        let mut c = json!({ "content": { "parts": parts, "role": "model" }, "index": 0 });
+        if let (Some(f), Some(obj)) = (finish, c.as_object_mut()) {
+            obj.insert("finishReason".to_owned(), Value::from(f));
+        }
+        c
+    }
+
+    fn safety_ratings() -> Value {
+        json!([
+            { "category": "HARM_CATEGORY_SEXUALLY_EXPLICIT", "probability": "NEGLIGIBLE" },
+            { "category": "HARM_CATEGORY_HATE_SPEECH", "probability": "NEGLIGIBLE" },
+            { "category": "HARM_CATEGORY_HARASSMENT", "probability": "NEGLIGIBLE" },
+            { "category": "HARM_CATEGORY_DANGEROUS_CONTENT", "probability": "HIGH", "blocked": true }
+        ])
+    }
+
+    fn thought_part() -> Value {
+        json!({ "text": THINKING_TEXT, "thought": true })
+    }
+
+    fn call_part(name: &str) -> Value {
+        json!({ "functionCall": { "name": name, "args": { "city": "Paris" } } })
+    }
+
+    /// A blocked answer or prompt (the same whole or streamed), else `None`.
+    fn blocked(&self) -> Option<Value> {
+        match self.kind {
+            GeminiKind::BlockedAnswer => {
+                let candidate = json!({
+                    "finishReason": "SAFETY",
+                    "index": 0,
+                    "safetyRatings": Self::safety_ratings()
+                });
+                Some(self.response(Some(candidate), None, self.usage(None)))
+            }
+            GeminiKind::BlockedPrompt => {
+                let feedback =
+                    json!({ "blockReason": "SAFETY", "safetyRatings": Self::safety_ratings() });
+                Some(self.response(None, Some(feedback), self.usage(None)))
+            }
+            _ => None,
+        }
+    }
+
+    /// The non-streamed answer.
+    fn whole(&self) -> Value {
+        if let Some(blocked) = self.blocked() {
+            return blocked;
+        }
+        let mut parts = Vec::new();
+        if self.thoughts {
+            parts.push(Self::thought_part());
+        }
+        let (finish, tokens) = match &self.kind {
+            GeminiKind::Call(name) => {
+                parts.push(Self::call_part(name));
+                ("STOP", TOOL_CALL_TOKENS)
+            }
+            GeminiKind::Text { n, finish } => {
+                parts.push(json!({ "text": CHUNK_TEXT.repeat(usize::try_from(*n).unwrap_or(0)) }));
+                (*finish, *n)
+            }
+            GeminiKind::BlockedAnswer | GeminiKind::BlockedPrompt => ("SAFETY", 0),
+        };
+        self.response(
+            Some(Self::candidate(parts, Some(finish))),
+            None,
+            self.usage(Some(tokens)),
+        )
+    }
+
+    /// Number of streamed responses.
+    fn stream_len(&self) -> u64 {
+        let thought = u64::from(self.thoughts);
+        match &self.kind {
+            GeminiKind::BlockedAnswer | GeminiKind::BlockedPrompt => 1,
+            GeminiKind::Call(_) => thought + 1,
+            GeminiKind::Text { n, .. } => thought + (*n).max(1),
+        }
+    }
+
+    /// Streamed response `i`: the thought part first (when asked), then one text part per chunk
+    /// (or the function call); the last one carries `finishReason`; usage is cumulative.
+    fn stream_item(&self, i: u64) -> Value {
+        if let Some(blocked) = self.blocked() {
+            return blocked;
+        }
+        if self.thoughts && i == 0 {
+            return self.response(
+                Some(Self::candidate(vec![Self::thought_part()], None)),
+                None,
+                self.usage(None),
+            );
+        }
+        let i = i - u64::from(self.thoughts);
+        match &self.kind {
+            GeminiKind::Call(name) => self.response(
+                Some(Self::candidate(vec![Self::call_part(name)], Some("STOP"))),
+                None,
+                self.usage(Some(TOOL_CALL_TOKENS)),
+            ),
+            GeminiKind::Text { n, finish } => {
+                let last = i + 1 >= *n;
+                let text = if *n == 0 { "" } else { CHUNK_TEXT };
+                self.response(
+                    Some(Self::candidate(
+                        vec![json!({ "text": text })],
+                        last.then_some(*finish),
+                    )),
+                    None,
+                    self.usage(Some((i + 1).min(*n))),
+                )
+            }
+            GeminiKind::BlockedAnswer | GeminiKind::BlockedPrompt => Value::Null,
+        }
+    }
+}
+
+/// `stream`: `None` for `generateContent`, `Some(true)` for `streamGenerateContent?alt=sse`
+/// (`data: <json>\r\n\r\n` frames), `Some(false)` for `streamGenerateContent` without `alt=sse`
+/// (a JSON array streamed element by element).
+fn gemini_generate(
+    shared: &Arc<Shared>,
+    body: &Value,
+    model: String,
+    opts: &MockOpts,
+    stream: Option<bool>,
+) -> Response {
+    if !body
+        .get("contents")
+        .and_then(Value::as_array)
+        .is_some_and(|c| !c.is_empty())
+    {
+        return gemini_error(
+            StatusCode::BAD_REQUEST,
+            "* GenerateContentRequest.contents: contents is not specified\n",
+        );
+    }
+    let kind = match opts.safety_block {
+        Some(SafetyBlock::Answer) => GeminiKind::BlockedAnswer,
+        Some(SafetyBlock::Prompt) => GeminiKind::BlockedPrompt,
+        None => match gemini_function(body) {
+            Some(name) => GeminiKind::Call(name),
+            None => {
+                let (n, truncated) = limit_chunks(opts.chunks, gemini_max_tokens(body));
+                GeminiKind::Text {
+                    n,
+                    finish: if truncated { "MAX_TOKENS" } else { "STOP" },
+                }
+            }
+        },
+    };
+    let plan = GeminiPlan {
+        model,
+        response_id: random_id("", 23),
+        prompt: gemini_prompt_tokens(body),
+        thoughts: gemini_include_thoughts(body)
+            && !matches!(kind, GeminiKind::BlockedAnswer | GeminiKind::BlockedPrompt),
+        usage: !opts.no_usage,
+        kind,
+    };
+    let Some(sse) = stream else {
+        return Json(plan.whole()).into_response();
+    };
+    let n = plan.stream_len();
+    let frame: FrameFn = if sse {
+        Box::new(move |i| Bytes::from(format!("data: {}\r\n\r\n", plan.stream_item(i))))
+    } else {
+        Box::new(move |i| {
+            let sep = if i == 0 { "[" } else { ",\r\n" };
+            Bytes::from(format!("{sep}{}", plan.stream_item(i)))
+        })
+    };
+    let (tail, content_type) = if sse {
+        (Vec::new(), "text/event-stream")
+    } else {
+        (vec![Bytes::from_static(b"]")], "application/json")
+    };
+    streamed(
+        shared,
+        Frames {
+            head: Vec::new(),
+            middle: Middle::Gen(frame, n),
+            tail,
+        },
+        opts.delay,
+        opts.abort_after,
+        content_type,
+    )
+}
+
+/// The text of a `Content` to embed (its text parts, space-joined); the vector is the OpenAI
+/// endpoint's for the same string.
+fn gemini_embedding(request: &Value) -> Option<Value> {
+    let parts = request.get("content")?.get("parts")?.as_array()?;
+    let text = parts
+        .iter()
+        .filter_map(|p| p.get("text").and_then(Value::as_str))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let dims = field2(request, "outputDimensionality", "output_dimensionality")
+        .and_then(Value::as_u64)
+        .and_then(|d| usize::try_from(d).ok())
+        .filter(|d| (1..=4096).contains(d))
+        .unwrap_or(EMBEDDING_DIMS);
+    Some(json!({ "values": mock_embedding(&Value::from(text), dims) }))
+}
+
+fn gemini_embed(body: &Value) -> Response {
+    match gemini_embedding(body) {
+        Some(embedding) => Json(json!({ "embedding": embedding })).into_response(),
+        None => gemini_error(
+            StatusCode::BAD_REQUEST,
+            "* EmbedContentRequest.content: content is not specified\n",
+        ),
+    }
+}
+
+fn gemini_batch_embed(body: &Value) -> Response {
+    let embeddings: Option<Vec<Value>> = body
+        .get("requests")
+        .and_then(Value::as_array)
+        .filter(|r| !r.is_empty())
+        .and_then(|r| r.iter().map(gemini_embedding).collect());
+    match embeddings {
+        Some(embeddings) => Json(json!({ "embeddings": embeddings })).into_response(),
+        None => gemini_error(
+            StatusCode::BAD_REQUEST,
+            "* BatchEmbedContentsRequest.requests: requests is not specified\n",
+        ),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Streaming
 // ---------------------------------------------------------------------------------------------
 
@@ -985,12 +2005,16 @@ struct Frames {
 enum Middle {
     Repeat(Bytes, u64),
     List(Vec<Bytes>),
+    /// Frame `i` is `f(i)`, for `i` in `0..n` (frames that differ, e.g. cumulative usage).
+    Gen(FrameFn, u64),
 }
+
+type FrameFn = Box<dyn Fn(u64) -> Bytes + Send + Sync>;
 
 impl Frames {
     fn middle_len(&self) -> u64 {
         match &self.middle {
-            Middle::Repeat(_, n) => *n,
+            Middle::Repeat(_, n) | Middle::Gen(_, n) => *n,
             Middle::List(l) => l.len() as u64,
         }
     }
@@ -1015,6 +2039,7 @@ impl Frames {
                 Middle::List(l) => l
                     .get(usize::try_from(i - head).ok()?)
                     .map(|b| (b.clone(), true)),
+                Middle::Gen(f, _) => Some((f(i - head), true)),
             };
         }
         self.tail
@@ -1105,6 +2130,17 @@ fn sse(
     delay: Duration,
     abort_after: Option<u64>,
 ) -> Response {
+    streamed(shared, frames, delay, abort_after, "text/event-stream")
+}
+
+/// A lazily produced, disconnect-counted streamed body with the given content type.
+fn streamed(
+    shared: &Arc<Shared>,
+    frames: Frames,
+    delay: Duration,
+    abort_after: Option<u64>,
+    content_type: &'static str,
+) -> Response {
     let stream = MockStream {
         abort_after,
         total: frames.len(),
@@ -1118,7 +2154,7 @@ fn sse(
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
+        HeaderValue::from_static(content_type),
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
