@@ -1,8 +1,9 @@
 """The official OpenAI Python SDK against the gateway, with the hub-testkit mock upstream behind it.
 
 Run by `cargo test -p hub-testkit --test sdk` (which starts the mock and the gateway and creates
-a channel serving gpt-4o-mini, text-embedding-3-small, omni-moderation-latest and
-gpt-3.5-turbo-instruct, plus an unlimited token). The mock's behaviour is documented in
+an OpenAI channel serving gpt-4o-mini, text-embedding-3-small, omni-moderation-latest and
+gpt-3.5-turbo-instruct (and m-openai), an Anthropic channel serving m-claude, a Gemini channel
+serving m-gemini, plus an unlimited token). The mock's behaviour is documented in
 docs/dev/mock-upstream.md: content chunks are "tok ", the default stream has 3 of them,
 tool calls answer {"city": "Paris"}, embeddings have 8 dimensions.
 """
@@ -276,3 +277,131 @@ def test_bad_key_is_authentication_error(base_url):
     assert info.value.status_code == 401
     with pytest.raises(openai.AuthenticationError):
         bad.models.list()
+
+
+# --- cross-protocol: chat completions to Anthropic (m-claude) and Gemini (m-gemini) channels -------
+# The gateway converts the request to the channel's protocol and the answer back
+# (docs/dev/conversion.md); the mock answers 3 × "tok ", counts 5 prompt words, and calls the
+# declared tool with {"city": "Paris"} in every protocol.
+
+CROSS_MODELS = ["m-claude", "m-gemini"]
+
+
+@pytest.mark.parametrize("model", CROSS_MODELS)
+def test_cross_chat_non_streaming(client, model):
+    resp = client.chat.completions.create(model=model, messages=MESSAGES)
+    assert resp.object == "chat.completion"
+    assert resp.model == model
+    assert resp.id
+    choice = resp.choices[0]
+    assert choice.message.role == "assistant"
+    assert choice.message.content == "tok " * 3
+    assert choice.finish_reason == "stop"
+    assert resp.usage is not None
+    assert resp.usage.prompt_tokens == PROMPT_WORDS
+    assert resp.usage.completion_tokens == 3
+    assert resp.usage.total_tokens == PROMPT_WORDS + 3
+
+
+@pytest.mark.parametrize("model", CROSS_MODELS)
+def test_cross_chat_streaming_with_usage(client, model):
+    stream = client.chat.completions.create(
+        model=model,
+        messages=MESSAGES,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = list(stream)
+    assert chunks, "no chunks"
+    for c in chunks:
+        assert c.object == "chat.completion.chunk"
+        assert c.model == model
+    content = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert content == "tok " * 3
+    finishes = [
+        c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason
+    ]
+    assert finishes == ["stop"], finishes
+    last = chunks[-1]
+    assert last.choices == []
+    assert last.usage is not None
+    assert last.usage.prompt_tokens == PROMPT_WORDS
+    assert last.usage.completion_tokens == 3
+
+
+@pytest.mark.parametrize("model", CROSS_MODELS)
+def test_cross_tools_non_streaming(client, model):
+    resp = client.chat.completions.create(
+        model=model,
+        messages=[{"role": "user", "content": "weather in Paris?"}],
+        tools=[WEATHER_TOOL],
+    )
+    choice = resp.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    assert not choice.message.content
+    calls = choice.message.tool_calls
+    assert calls and len(calls) == 1, choice.message
+    call = calls[0]
+    assert call.type == "function"
+    assert call.id
+    assert call.function.name == "get_weather"
+    assert json.loads(call.function.arguments) == {"city": "Paris"}
+
+
+@pytest.mark.parametrize("model", CROSS_MODELS)
+def test_cross_tools_streaming(client, model):
+    stream = client.chat.completions.create(
+        model=model,
+        messages=[{"role": "user", "content": "weather in Paris?"}],
+        tools=[WEATHER_TOOL],
+        tool_choice={"type": "function", "function": {"name": "get_weather"}},
+        stream=True,
+    )
+    calls = {}
+    finish = None
+    for chunk in stream:
+        if not chunk.choices:
+            continue
+        choice = chunk.choices[0]
+        finish = choice.finish_reason or finish
+        for tc in choice.delta.tool_calls or []:
+            acc = calls.setdefault(tc.index, {"id": None, "name": None, "arguments": ""})
+            if tc.id:
+                acc["id"] = tc.id
+            if tc.function is not None:
+                if tc.function.name:
+                    acc["name"] = tc.function.name
+                if tc.function.arguments:
+                    acc["arguments"] += tc.function.arguments
+    assert finish == "tool_calls"
+    assert list(calls) == [0], calls
+    call = calls[0]
+    assert call["id"]
+    assert call["name"] == "get_weather"
+    assert json.loads(call["arguments"]) == {"city": "Paris"}
+
+
+@pytest.mark.parametrize("model", CROSS_MODELS)
+def test_cross_tool_result_round_trip(client, model):
+    messages = [
+        {"role": "user", "content": "weather in Paris?"},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": "call_1", "content": "sunny and warm"},
+    ]
+    resp = client.chat.completions.create(
+        model=model, messages=messages, tools=[WEATHER_TOOL], tool_choice="none"
+    )
+    choice = resp.choices[0]
+    assert choice.finish_reason == "stop"
+    assert choice.message.content == "tok " * 3
+    assert not choice.message.tool_calls

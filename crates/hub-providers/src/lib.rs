@@ -5,7 +5,12 @@
 //! where usage lives in an answer. It knows nothing of axum or SQL.
 
 pub mod catalogue;
+pub mod claude;
+pub mod convert;
+pub mod gemini;
+pub mod protocol;
 pub mod sse;
+pub mod stream;
 pub mod upstream;
 pub mod usage;
 

@@ -173,6 +173,54 @@ fn data_payload(frame: &[u8]) -> Option<&[u8]> {
     found
 }
 
+/// A stateful byte transform with usage accounting.
+pub trait StreamTransform: Send {
+    /// Feeds upstream bytes; appends whatever is ready for the client to `out`.
+    fn feed(&mut self, chunk: &[u8], out: &mut Vec<u8>);
+    /// The upstream ended: flush and close the inbound protocol's stream properly.
+    fn finish(&mut self, out: &mut Vec<u8>);
+    /// The last usage reported (OpenAI shape).
+    fn usage(&self) -> Option<Usage>;
+    /// Text content delivered so far (for counting when no usage comes).
+    fn take_content(&mut self) -> String;
+    /// Data frames seen.
+    fn frames(&self) -> u64;
+    /// The inbound protocol's error event for a stream that broke.
+    fn error_frame(&self, message: &str) -> Vec<u8>;
+    /// The upstream signalled a proper end (OpenAI `[DONE]`; otherwise the end of the body).
+    fn done(&self) -> bool {
+        true
+    }
+}
+
+impl StreamTransform for SseProcessor {
+    fn feed(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
+        SseProcessor::feed(self, chunk, out);
+    }
+    fn finish(&mut self, out: &mut Vec<u8>) {
+        SseProcessor::finish(self, out);
+    }
+    fn usage(&self) -> Option<Usage> {
+        self.usage
+    }
+    fn take_content(&mut self) -> String {
+        std::mem::take(&mut self.content)
+    }
+    fn frames(&self) -> u64 {
+        self.frames
+    }
+    fn done(&self) -> bool {
+        self.done
+    }
+    fn error_frame(&self, message: &str) -> Vec<u8> {
+        format!(
+            "data: {}\n\n",
+            serde_json::json!({"error": {"message": message, "type": "upstream_error"}})
+        )
+        .into_bytes()
+    }
+}
+
 /// What happened to a relayed stream, reported once when it ends or is dropped.
 #[derive(Debug, Clone, Default)]
 pub struct StreamOutcome {
@@ -190,7 +238,7 @@ pub struct StreamOutcome {
 /// Wraps an upstream byte stream: rewrites frames as they pass and calls `on_end` exactly once.
 pub struct RelayStream<S> {
     inner: Option<Pin<Box<S>>>,
-    proc: SseProcessor,
+    proc: Box<dyn StreamTransform>,
     on_end: Option<Box<dyn FnOnce(StreamOutcome) + Send>>,
     finished: bool,
     first_at: Option<std::time::Instant>,
@@ -199,7 +247,7 @@ pub struct RelayStream<S> {
 impl<S> RelayStream<S> {
     pub fn new(
         inner: S,
-        proc: SseProcessor,
+        proc: Box<dyn StreamTransform>,
         on_end: Box<dyn FnOnce(StreamOutcome) + Send>,
     ) -> Self {
         Self {
@@ -214,12 +262,12 @@ impl<S> RelayStream<S> {
     fn report(&mut self, completed: bool, client_gone: bool, upstream_error: Option<String>) {
         if let Some(cb) = self.on_end.take() {
             cb(StreamOutcome {
-                usage: self.proc.usage,
+                usage: self.proc.usage(),
                 completed,
                 client_gone,
                 upstream_error,
-                frames: self.proc.frames,
-                content: std::mem::take(&mut self.proc.content),
+                frames: self.proc.frames(),
+                content: self.proc.take_content(),
                 first_at: self.first_at,
             });
         }
@@ -258,10 +306,7 @@ where
                     this.finished = true;
                     this.inner = None;
                     let msg = format!("upstream stream error: {e}");
-                    let frame = format!(
-                        "data: {}\n\n",
-                        serde_json::json!({"error": {"message": msg, "type": "upstream_error"}})
-                    );
+                    let frame = this.proc.error_frame(&msg);
                     this.report(false, false, Some(msg));
                     return Poll::Ready(Some(Ok(Bytes::from(frame))));
                 }
@@ -270,7 +315,7 @@ where
                     this.inner = None;
                     let mut out = Vec::new();
                     this.proc.finish(&mut out);
-                    let done = this.proc.done;
+                    let done = this.proc.done();
                     this.report(done, false, None);
                     if !out.is_empty() {
                         return Poll::Ready(Some(Ok(Bytes::from(out))));

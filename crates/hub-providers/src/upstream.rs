@@ -53,12 +53,26 @@ pub enum AddressError {
     NoBaseUrl,
 }
 
-/// The URL and auth header for `mode` on `channel` with the upstream model name `model`.
+/// Where and how to send one upstream request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Address {
+    pub url: String,
+    /// Authentication and protocol headers.
+    pub headers: Vec<(&'static str, String)>,
+}
+
+/// Anthropic API version sent with every request.
+pub const ANTHROPIC_VERSION: &str = "2023-06-01";
+/// Gemini API version used when the channel's `other` is empty.
+pub const DEFAULT_GEMINI_VERSION: &str = "v1beta";
+
+/// The URL and headers for `mode` on `channel` with the upstream model name `model`.
 pub fn address(
     channel: &ChannelRt,
     mode: RelayMode,
     model: &str,
-) -> Result<(String, (&'static str, String)), AddressError> {
+    stream: bool,
+) -> Result<Address, AddressError> {
     let (family, default) = lookup(channel.kind, Some(&channel.base_url));
     let base = if channel.base_url.is_empty() {
         default
@@ -74,7 +88,10 @@ pub fn address(
                 Some(path) if !path.is_empty() => format!("{base}{path}"),
                 _ => format!("{base}/v1{}", mode.path()),
             };
-            Ok((url, ("authorization", format!("Bearer {}", channel.key))))
+            Ok(Address {
+                url,
+                headers: vec![("authorization", format!("Bearer {}", channel.key))],
+            })
         }
         Family::Azure => {
             let version = if channel.other.trim().is_empty() {
@@ -86,11 +103,39 @@ pub fn address(
                 "{base}/openai/deployments/{model}{}?api-version={version}",
                 mode.path()
             );
-            Ok((url, ("api-key", channel.key.clone())))
+            Ok(Address {
+                url,
+                headers: vec![("api-key", channel.key.clone())],
+            })
         }
-        Family::Anthropic | Family::Gemini | Family::Unsupported => {
-            Err(AddressError::Unsupported(channel.kind))
+        Family::Anthropic => match mode {
+            RelayMode::Chat => Ok(Address {
+                url: format!("{base}/v1/messages"),
+                headers: vec![
+                    ("x-api-key", channel.key.clone()),
+                    ("anthropic-version", ANTHROPIC_VERSION.to_owned()),
+                ],
+            }),
+            _ => Err(AddressError::Unsupported(channel.kind)),
+        },
+        Family::Gemini => {
+            let version = if channel.other.trim().is_empty() {
+                DEFAULT_GEMINI_VERSION
+            } else {
+                channel.other.trim()
+            };
+            let action = match (mode, stream) {
+                (RelayMode::Chat, false) => "generateContent",
+                (RelayMode::Chat, true) => "streamGenerateContent?alt=sse",
+                (RelayMode::Embeddings, _) => "batchEmbedContents",
+                _ => return Err(AddressError::Unsupported(channel.kind)),
+            };
+            Ok(Address {
+                url: format!("{base}/{version}/models/{model}:{action}"),
+                headers: vec![("x-goog-api-key", channel.key.clone())],
+            })
         }
+        Family::Unsupported => Err(AddressError::Unsupported(channel.kind)),
     }
 }
 
@@ -203,34 +248,57 @@ mod tests {
 
     #[test]
     fn addresses() {
-        let (url, auth) = address(&rt(1, "", ""), RelayMode::Chat, "m").unwrap();
-        assert_eq!(url, "https://api.openai.com/v1/chat/completions");
-        assert_eq!(auth, ("authorization", "Bearer k".to_owned()));
-        let (url, _) = address(&rt(28, "http://x:1/", ""), RelayMode::Embeddings, "m").unwrap();
-        assert_eq!(url, "http://x:1/v1/embeddings", "trailing slash trimmed");
-        let (url, auth) = address(
+        let a = address(&rt(1, "", ""), RelayMode::Chat, "m", false).unwrap();
+        assert_eq!(a.url, "https://api.openai.com/v1/chat/completions");
+        assert_eq!(a.headers, vec![("authorization", "Bearer k".to_owned())]);
+        let a = address(
+            &rt(28, "http://x:1/", ""),
+            RelayMode::Embeddings,
+            "m",
+            false,
+        )
+        .unwrap();
+        assert_eq!(a.url, "http://x:1/v1/embeddings", "trailing slash trimmed");
+        let a = address(
             &rt(3, "https://az.example", "2024-06-01"),
             RelayMode::Chat,
             "gpt4",
+            false,
         )
         .unwrap();
         assert_eq!(
-            url,
+            a.url,
             "https://az.example/openai/deployments/gpt4/chat/completions?api-version=2024-06-01"
         );
-        assert_eq!(auth.0, "api-key");
+        assert_eq!(a.headers[0].0, "api-key");
         assert_eq!(
-            address(&rt(8, "", ""), RelayMode::Chat, "m"),
+            address(&rt(8, "", ""), RelayMode::Chat, "m", false),
             Err(AddressError::NoBaseUrl)
         );
+        let a = address(&rt(14, "", ""), RelayMode::Chat, "claude-x", true).unwrap();
+        assert_eq!(a.url, "https://api.anthropic.com/v1/messages");
+        assert_eq!(
+            a.headers[1],
+            ("anthropic-version", ANTHROPIC_VERSION.to_owned())
+        );
         assert!(matches!(
-            address(&rt(14, "", ""), RelayMode::Chat, "m"),
+            address(&rt(14, "", ""), RelayMode::Embeddings, "m", false),
             Err(AddressError::Unsupported(14))
         ));
+        let a = address(&rt(25, "", ""), RelayMode::Chat, "gemini-2.0-flash", true).unwrap();
+        assert_eq!(
+            a.url,
+            "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse"
+        );
+        assert_eq!(
+            a.headers,
+            vec![("x-goog-api-key", "k".to_owned())],
+            "the key never goes in the URL"
+        );
         let mut custom = rt(8, "http://c", "");
         custom.customize.insert("1".into(), "/api/chat".into());
         assert_eq!(
-            address(&custom, RelayMode::Chat, "m").unwrap().0,
+            address(&custom, RelayMode::Chat, "m", false).unwrap().url,
             "http://c/api/chat"
         );
     }
@@ -303,17 +371,18 @@ pub struct Upstream {
 pub async fn send(
     clients: &Clients,
     channel: &ChannelRt,
-    url: &str,
-    auth: (&'static str, String),
+    addr: &Address,
     body: Vec<u8>,
 ) -> Result<Upstream, SendError> {
     let client = clients
         .get(&channel.proxy)
         .map_err(|e| SendError::Other(e.to_string()))?;
     let mut req = client
-        .post(url)
-        .header(auth.0, auth.1)
+        .post(&addr.url)
         .header("content-type", "application/json");
+    for (k, v) in &addr.headers {
+        req = req.header(*k, v.as_str());
+    }
     for (k, v) in &channel.model_headers {
         req = req.header(k.as_str(), v.as_str());
     }
@@ -346,7 +415,7 @@ impl Upstream {
     /// The body as a relayed SSE stream.
     pub fn into_stream(
         self,
-        proc: crate::sse::SseProcessor,
+        proc: Box<dyn crate::sse::StreamTransform>,
         on_end: Box<dyn FnOnce(crate::sse::StreamOutcome) + Send>,
     ) -> impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send + use<> {
         crate::sse::RelayStream::new(self.resp.bytes_stream(), proc, on_end)

@@ -8,6 +8,14 @@ pub struct PromptDetails {
     pub cached_tokens: i64,
     #[serde(default)]
     pub audio_tokens: i64,
+    /// Our extension: tokens written to a prompt cache (Anthropic `cache_creation_input_tokens`),
+    /// billed with the `cached_write_tokens` ratio.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cached_write_tokens: i64,
+}
+
+fn is_zero(v: &i64) -> bool {
+    *v == 0
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,10 +73,7 @@ mod tests {
                 prompt_tokens: 3,
                 completion_tokens: 5,
                 total_tokens: 8,
-                prompt_tokens_details: PromptDetails {
-                    cached_tokens: 2,
-                    audio_tokens: 0
-                },
+                prompt_tokens_details: PromptDetails { cached_tokens: 2, ..Default::default() },
                 completion_tokens_details: CompletionDetails::default(),
             })
         );

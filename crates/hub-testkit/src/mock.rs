@@ -20,8 +20,8 @@ use std::{
 use axum::{
     Json, Router,
     body::{Body, Bytes},
-    extract::{Request, State},
     extract::Query,
+    extract::{Request, State},
     http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header},
     response::{IntoResponse, Response},
     serve::ListenerExt,
@@ -98,7 +98,9 @@ impl RecordedRequest {
 
     /// The path without the query string.
     pub fn path_only(&self) -> &str {
-        self.path.split_once('?').map_or(self.path.as_str(), |(p, _)| p)
+        self.path
+            .split_once('?')
+            .map_or(self.path.as_str(), |(p, _)| p)
     }
 
     /// A query parameter (percent-decoded), e.g. Gemini's `key` or `alt`.
@@ -1180,16 +1182,19 @@ async fn anthropic_inner(
         return std::future::pending().await;
     }
     if header_str(headers, "anthropic-version").is_none() {
-        return fail(StatusCode::BAD_REQUEST, "anthropic-version: header is required");
+        return fail(
+            StatusCode::BAD_REQUEST,
+            "anthropic-version: header is required",
+        );
     }
     let body = match json_object(body) {
         Ok(b) => b,
         Err(e) => return fail(StatusCode::BAD_REQUEST, &format!("Invalid JSON body: {e}")),
     };
-    if !body
+    if body
         .get("model")
         .and_then(Value::as_str)
-        .is_some_and(|m| !m.is_empty())
+        .is_none_or(str::is_empty)
     {
         return fail(StatusCode::BAD_REQUEST, "model: Field required");
     }
@@ -1267,7 +1272,10 @@ fn anthropic_event(name: &str, data: &Value) -> Bytes {
 }
 
 fn anthropic_messages(shared: &Arc<Shared>, body: &Value, opts: &MockOpts) -> Response {
-    let model = body.get("model").and_then(Value::as_str).unwrap_or_default();
+    let model = body
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     let input_tokens = anthropic_input_tokens(body);
     let tool = anthropic_tool(body);
     let thinking = anthropic_thinking(body);
@@ -1279,7 +1287,11 @@ fn anthropic_messages(shared: &Arc<Shared>, body: &Value, opts: &MockOpts) -> Re
         (None, false) => "end_turn",
     };
     let output_tokens = if thinking { THINKING_TOKENS } else { 0 }
-        + if tool.is_some() { TOOL_CALL_TOKENS } else { chunks };
+        + if tool.is_some() {
+            TOOL_CALL_TOKENS
+        } else {
+            chunks
+        };
     let id = random_id("msg_", 24);
     let tool_id = random_id("toolu_", 24);
     let tool_input: Value = json!({ "city": "Paris" });
@@ -1363,7 +1375,10 @@ fn anthropic_messages(shared: &Arc<Shared>, body: &Value, opts: &MockOpts) -> Re
     )];
     let mut index = 0;
     if thinking {
-        head.push(block_start(0, json!({ "type": "thinking", "thinking": "" })));
+        head.push(block_start(
+            0,
+            json!({ "type": "thinking", "thinking": "" }),
+        ));
         head.push(ping.clone());
         head.push(block_delta(
             0,
@@ -1644,8 +1659,8 @@ fn gemini_content_words(content: &Value) -> u64 {
 
 /// Words in `systemInstruction` and the text parts of every content (minimum 1).
 fn gemini_prompt_tokens(body: &Value) -> u64 {
-    let system = field2(body, "systemInstruction", "system_instruction")
-        .map_or(0, gemini_content_words);
+    let system =
+        field2(body, "systemInstruction", "system_instruction").map_or(0, gemini_content_words);
     let contents: u64 = body
         .get("contents")
         .and_then(Value::as_array)
@@ -1699,7 +1714,10 @@ fn gemini_max_tokens(body: &Value) -> Option<u64> {
 /// What the answer contains.
 enum GeminiKind {
     /// `n` text parts of [`CHUNK_TEXT`], then `finish`.
-    Text { n: u64, finish: &'static str },
+    Text {
+        n: u64,
+        finish: &'static str,
+    },
     Call(String),
     BlockedAnswer,
     BlockedPrompt,
@@ -1752,7 +1770,10 @@ impl GeminiPlan {
             r.insert("usageMetadata".to_owned(), usage);
         }
         r.insert("modelVersion".to_owned(), Value::from(self.model.as_str()));
-        r.insert("responseId".to_owned(), Value::from(self.response_id.as_str()));
+        r.insert(
+            "responseId".to_owned(),
+            Value::from(self.response_id.as_str()),
+        );
         Value::Object(r)
     }
 
@@ -1885,10 +1906,10 @@ fn gemini_generate(
     opts: &MockOpts,
     stream: Option<bool>,
 ) -> Response {
-    if !body
+    if body
         .get("contents")
         .and_then(Value::as_array)
-        .is_some_and(|c| !c.is_empty())
+        .is_none_or(Vec::is_empty)
     {
         return gemini_error(
             StatusCode::BAD_REQUEST,
@@ -2152,10 +2173,7 @@ fn streamed(
     };
     let mut response = Response::new(Body::from_stream(stream));
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(content_type),
-    );
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
 }

@@ -439,16 +439,33 @@ async fn retention_deletes_old_consume_logs_in_batches() {
     let store = &app.node.state.store;
     let now = hub_store::now_unix();
     for (age_days, kind) in [(40, 2), (35, 2), (31, 2), (29, 2), (40, 1)] {
-        let l = hub_core::entity::Log { kind, created_at: now - age_days * 86_400, metadata: Value::Null, ..Default::default() };
+        let l = hub_core::entity::Log {
+            kind,
+            created_at: now - age_days * 86_400,
+            metadata: Value::Null,
+            ..Default::default()
+        };
         store.log_insert(&l).await.unwrap();
     }
     let before = now - 30 * 86_400;
-    assert_eq!(store.log_delete_batch(before, 2).await.unwrap(), 2, "small batches");
+    assert_eq!(
+        store.log_delete_batch(before, 2).await.unwrap(),
+        2,
+        "small batches"
+    );
     assert_eq!(store.log_delete_batch(before, 2).await.unwrap(), 1);
     assert_eq!(store.log_delete_batch(before, 2).await.unwrap(), 0);
     let p = hub_core::page::parse_page(None, Some("100"), None, &["id"], "-id").unwrap();
-    let left = store.log_list(&LogFilter::default(), &p).await.unwrap().data;
-    assert_eq!(left.len(), 2, "the recent consume log and the old top-up log stay: {left:?}");
+    let left = store
+        .log_list(&LogFilter::default(), &p)
+        .await
+        .unwrap()
+        .data;
+    assert_eq!(
+        left.len(),
+        2,
+        "the recent consume log and the old top-up log stay: {left:?}"
+    );
     app.stop().await;
     db.drop_db().await;
 }

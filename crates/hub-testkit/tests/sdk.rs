@@ -1,10 +1,12 @@
-//! The official OpenAI Python SDK against the gateway: starts the mock upstream and the node,
-//! creates a channel and a token, then runs the pytest suite in `tests/sdk` with
-//! `ONEHUB_BASE_URL` / `ONEHUB_API_KEY` set.
+//! The official OpenAI, Anthropic and Google Gen AI Python SDKs against the gateway: starts the
+//! mock upstream and the node, creates three channels on the mock (OpenAI type 1 serving the
+//! OpenAI suite's models and `m-openai`, Anthropic type 14 serving `m-claude`, Gemini type 25
+//! serving `m-gemini`) and a token, then runs the pytest suite in `tests/sdk` with
+//! `ONEHUB_BASE_URL` (`…/v1`), `ONEHUB_ROOT_URL` (the gateway origin) and `ONEHUB_API_KEY` set.
 //!
 //! The interpreter is `ONEHUB_SDK_PYTHON`, else `<workspace>/.venv/bin/python` (created by
-//! `./scripts/test`). Without one that can import `openai` and `pytest` the test prints a NOTE
-//! and returns.
+//! `./scripts/test`). Without one that can import the three SDKs and `pytest` the test prints a
+//! NOTE and returns.
 
 #![expect(clippy::unwrap_used, clippy::panic, reason = "tests")]
 
@@ -19,19 +21,27 @@ use serde_json::json;
 
 const ROOT_TOKEN: &str = "SdkSuiteRootAccessToken012345678";
 const MODELS: &str =
-    "gpt-4o-mini,text-embedding-3-small,omni-moderation-latest,gpt-3.5-turbo-instruct";
+    "gpt-4o-mini,text-embedding-3-small,omni-moderation-latest,gpt-3.5-turbo-instruct,m-openai";
+/// `(channel type, name, models)`: one channel per upstream protocol, all on the same mock.
+const CHANNELS: [(u64, &str, &str); 3] = [
+    (1, "mock-openai", MODELS),
+    (14, "mock-claude", "m-claude"),
+    (25, "mock-gemini", "m-gemini"),
+];
+/// What the suite imports.
+const IMPORTS: &str = "import openai, anthropic, google.genai, pytest";
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// A Python that can import the SDK and pytest. `ONEHUB_SDK_PYTHON` set but unusable fails the
+/// A Python that can import the SDKs and pytest. `ONEHUB_SDK_PYTHON` set but unusable fails the
 /// test (like a configured but unreachable database); a missing `.venv` gives `None` and a NOTE.
 fn find_python(root: &Path) -> Option<PathBuf> {
     let usable = |p: &Path| {
         p.exists()
             && Command::new(p)
-                .args(["-c", "import openai, pytest"])
+                .args(["-c", IMPORTS])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .status()
@@ -43,7 +53,7 @@ fn find_python(root: &Path) -> Option<PathBuf> {
         let p = PathBuf::from(p);
         if !usable(&p) {
             panic!(
-                "ONEHUB_SDK_PYTHON={} cannot import openai and pytest; run ./scripts/test or unset it",
+                "ONEHUB_SDK_PYTHON={} cannot run `{IMPORTS}`; run ./scripts/test or unset it",
                 p.display()
             );
         }
@@ -71,25 +81,27 @@ async fn openai_python_sdk_suite() {
     settings.initial_root_access_token = Some(ROOT_TOKEN.to_owned());
     let app = TestApp::start(&settings).await;
 
-    let (status, r) = app
-        .call(
-            Method::POST,
-            "/api/channel/",
-            Some(ROOT_TOKEN),
-            Some(json!({
-                "type": 1,
-                "name": "mock",
-                "key": "good-key",
-                "models": MODELS,
-                "group": "default",
-                "base_url": mock.base_url(),
-            })),
-        )
-        .await;
-    assert!(
-        status == 200 && r["success"] == true,
-        "create channel: {status} {r}"
-    );
+    for (kind, name, models) in CHANNELS {
+        let (status, r) = app
+            .call(
+                Method::POST,
+                "/api/channel/",
+                Some(ROOT_TOKEN),
+                Some(json!({
+                    "type": kind,
+                    "name": name,
+                    "key": "good-key",
+                    "models": models,
+                    "group": "default",
+                    "base_url": mock.base_url(),
+                })),
+            )
+            .await;
+        assert!(
+            status == 200 && r["success"] == true,
+            "create channel {name}: {status} {r}"
+        );
+    }
     let (status, r) = app
         .call(
             Method::POST,
@@ -111,7 +123,8 @@ async fn openai_python_sdk_suite() {
     );
     let key = r["data"]["data"][0]["key"].as_str().unwrap().to_owned();
 
-    let base_url = format!("{}/v1", app.base);
+    let root_url = app.base.trim_end_matches('/').to_owned();
+    let base_url = format!("{root_url}/v1");
     let suite = root.join("tests/sdk");
     // Blocking child process on a blocking thread, so the runtime keeps serving the gateway.
     let output = tokio::task::spawn_blocking(move || {
@@ -120,6 +133,7 @@ async fn openai_python_sdk_suite() {
             .arg(&suite)
             .args(["-q", "-p", "no:cacheprovider"])
             .env("ONEHUB_BASE_URL", &base_url)
+            .env("ONEHUB_ROOT_URL", &root_url)
             .env("ONEHUB_API_KEY", format!("sk-{key}"))
             .env("PYTHONDONTWRITEBYTECODE", "1")
             .output()
@@ -138,7 +152,7 @@ async fn openai_python_sdk_suite() {
     db.drop_db().await;
     assert!(
         ok,
-        "the openai SDK suite failed ({}); see its output above",
+        "the SDK suite failed ({}); see its output above",
         output.status
     );
 }

@@ -177,7 +177,9 @@ pub async fn sync_status(State(state): State<AppState>) -> ApiResult {
         NodeType::Slave => "slave",
     };
     let generation = state.snapshot.load().generation;
-    let mut data = state.sync.status(node_type, generation, state.cache.enabled());
+    let mut data = state
+        .sync
+        .status(node_type, generation, state.cache.enabled());
     data["billing"] = state.billing.stats.json();
     ok_data(data)
 }

@@ -147,6 +147,10 @@ pub fn bill_usage(u: &Usage) -> BillUsage {
     let mut extra = std::collections::BTreeMap::new();
     for (k, v) in [
         ("cached_tokens", u.prompt_tokens_details.cached_tokens),
+        (
+            "cached_write_tokens",
+            u.prompt_tokens_details.cached_write_tokens,
+        ),
         ("input_audio_tokens", u.prompt_tokens_details.audio_tokens),
         (
             "reasoning_tokens",

@@ -53,6 +53,46 @@ impl RelayError {
         }
     }
 
+    /// Renders in the shape of the protocol the client speaks: Anthropic's
+    /// `{"type":"error","error":{type,message}}`, Gemini's `{"error":{code,message,status}}`,
+    /// else One Hub's OpenAI shapes.
+    pub fn render_for(
+        &self,
+        protocol: hub_providers::protocol::Protocol,
+        request_id: &str,
+    ) -> Response {
+        use hub_providers::protocol::Protocol;
+        let message = format!(
+            "{} (request id: {request_id})",
+            strip_request_id(&self.message)
+        );
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        match protocol {
+            Protocol::OpenAi => self.render(request_id),
+            Protocol::Claude => {
+                let kind = match self.status {
+                    400 | 413 | 422 => "invalid_request_error",
+                    401 => "authentication_error",
+                    403 => "permission_error",
+                    404 => "not_found_error",
+                    429 => "rate_limit_error",
+                    529 | 503 => "overloaded_error",
+                    _ => "api_error",
+                };
+                (
+                    status,
+                    Json(hub_providers::claude::error_body(kind, &message)),
+                )
+                    .into_response()
+            }
+            Protocol::Gemini => (
+                status,
+                Json(hub_providers::gemini::error_body(self.status, &message)),
+            )
+                .into_response(),
+        }
+    }
+
     /// Renders the body with ` (request id: …)` appended to the message.
     pub fn render(&self, request_id: &str) -> Response {
         let message = format!(

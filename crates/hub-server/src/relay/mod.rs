@@ -26,7 +26,11 @@ use hub_core::{
     snapshot::{ChannelRt, Snapshot},
 };
 use hub_providers::{
+    gemini, protocol,
+    protocol::Protocol,
+    sse::StreamTransform,
     sse::{SseOptions, SseProcessor, StreamOutcome},
+    stream::{Converting, Passthrough},
     upstream::{self, RelayMode, SendError},
 };
 use serde_json::{Map, Value, json};
@@ -71,6 +75,110 @@ pub fn router() -> Router<AppState> {
         .route("/v1/moderations", post(moderations))
         .route("/v1/models", get(list_models))
         .route("/v1/models/{model}", get(get_model))
+        .route("/v1/messages", post(claude_messages))
+        .route("/claude/v1/messages", post(claude_messages))
+        .route("/claude/v1/models", get(claude_models))
+        .route("/gemini/{version}/models", get(gemini_models))
+        .route("/gemini/{version}/models/{*target}", post(gemini_generate))
+}
+
+/// How a request arrived: its protocol, operation and (Gemini) the model and stream flag that
+/// the URL carries.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub protocol: Protocol,
+    pub mode: RelayMode,
+    /// Gemini: `(model, stream)` from `models/{model}:{action}`.
+    pub path_model: Option<(String, bool)>,
+}
+
+impl Entry {
+    fn openai(mode: RelayMode) -> Self {
+        Self {
+            protocol: Protocol::OpenAi,
+            mode,
+            path_model: None,
+        }
+    }
+}
+
+/// The relay key as each protocol's clients send it (compat spec §5.1).
+fn raw_key(protocol: Protocol, headers: &HeaderMap, query: Option<&str>) -> String {
+    let h = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let auth = || h("authorization");
+    match protocol {
+        Protocol::OpenAi => auth(),
+        Protocol::Claude => h("x-api-key").or_else(auth),
+        Protocol::Gemini => h("x-goog-api-key")
+            .or_else(|| {
+                query.and_then(|q| {
+                    q.split('&')
+                        .find_map(|kv| kv.strip_prefix("key="))
+                        .and_then(|v| crate::extract::percent_decode(v).ok())
+                })
+            })
+            .or_else(auth),
+    }
+    .unwrap_or_default()
+}
+
+async fn claude_messages(
+    State(s): State<AppState>,
+    peer: PeerAddr,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let entry = Entry {
+        protocol: Protocol::Claude,
+        mode: RelayMode::Chat,
+        path_model: None,
+    };
+    relay_entry(s, entry, peer, headers, None, body).await
+}
+
+async fn gemini_generate(
+    State(s): State<AppState>,
+    peer: PeerAddr,
+    Path((_version, target)): Path<(String, String)>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let target = target.trim_start_matches('/');
+    let (model, action) = target.rsplit_once(':').unwrap_or((target, ""));
+    let (mode, stream) = match action {
+        "generateContent" => (RelayMode::Chat, false),
+        "streamGenerateContent" => (RelayMode::Chat, true),
+        _ => {
+            let rid = new_request_id();
+            let e = RelayError::local(
+                404,
+                format!(
+                    "unsupported Gemini method '{action}' (use generateContent or streamGenerateContent)"
+                ),
+            );
+            return with_request_id(e.render_for(Protocol::Gemini, &rid), &rid);
+        }
+    };
+    let entry = Entry {
+        protocol: Protocol::Gemini,
+        mode,
+        path_model: Some((model.to_owned(), stream)),
+    };
+    relay_entry(
+        s,
+        entry,
+        peer,
+        headers,
+        uri.query().map(str::to_owned),
+        body,
+    )
+    .await
 }
 
 /// A new request id (compat §5.4).
@@ -124,16 +232,28 @@ async fn moderations(
 async fn relay(
     state: AppState,
     mode: RelayMode,
-    PeerAddr(peer): PeerAddr,
+    peer: PeerAddr,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    relay_entry(state, Entry::openai(mode), peer, headers, None, body).await
+}
+
+async fn relay_entry(
+    state: AppState,
+    entry: Entry,
+    PeerAddr(peer): PeerAddr,
+    headers: HeaderMap,
+    query: Option<String>,
+    body: Body,
+) -> Response {
     let rid = new_request_id();
-    let resp = match relay_inner(&state, mode, peer, &headers, body).await {
+    let key = raw_key(entry.protocol, &headers, query.as_deref());
+    let resp = match relay_inner(&state, &entry, peer, &headers, &key, body).await {
         Ok(r) => r,
         Err(e) => {
             debug!(request_id = %rid, status = e.status, message = %e.message, "relay request failed");
-            e.render(&rid)
+            e.render_for(entry.protocol, &rid)
         }
     };
     with_request_id(resp, &rid)
@@ -159,11 +279,8 @@ async fn authenticate_request(
     state: &AppState,
     peer: Option<std::net::SocketAddr>,
     headers: &HeaderMap,
+    raw: &str,
 ) -> Result<Caller, RelayError> {
-    let raw = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
     let authed = authenticate(state, raw, hub_store::now_unix())
         .await
         .map_err(auth_error)?;
@@ -222,6 +339,7 @@ fn no_channel(state: &AppState, group: &str, model: &str) -> RelayError {
 
 /// The request as routing sees it.
 struct Plan {
+    inbound: Protocol,
     mode: RelayMode,
     body: Map<String, Value>,
     /// The requested model without a `#` suffix.
@@ -230,7 +348,8 @@ struct Plan {
     has_tools: bool,
 }
 
-fn parse_request(mode: RelayMode, bytes: &[u8]) -> Result<Plan, RelayError> {
+fn parse_request(entry: &Entry, bytes: &[u8]) -> Result<Plan, RelayError> {
+    let mode = entry.mode;
     let body: Map<String, Value> = serde_json::from_slice(bytes).map_err(|e| {
         RelayError::relay(
             400,
@@ -239,36 +358,43 @@ fn parse_request(mode: RelayMode, bytes: &[u8]) -> Result<Plan, RelayError> {
             "invalid_request_error",
         )
     })?;
-    let model = match body.get("model") {
-        Some(Value::String(m)) if !m.is_empty() => m.clone(),
-        None | Some(Value::Null) if mode == RelayMode::Moderations => {
-            "text-moderation-latest".to_owned()
-        }
-        Some(Value::String(_)) | None | Some(Value::Null) => {
-            return Err(RelayError::relay(
-                400,
-                "field Model is required",
-                json!("invalid_request"),
-                "invalid_request_error",
-            ));
-        }
-        Some(_) => {
-            return Err(RelayError::relay(
-                400,
-                "field model must be a string",
-                json!("invalid_request"),
-                "invalid_request_error",
-            ));
-        }
+    let model = match (&entry.path_model, body.get("model")) {
+        (Some((m, _)), _) => m.clone(),
+        (None, m) => match m {
+            Some(Value::String(m)) if !m.is_empty() => m.clone(),
+            None | Some(Value::Null) if mode == RelayMode::Moderations => {
+                "text-moderation-latest".to_owned()
+            }
+            Some(Value::String(_)) | None | Some(Value::Null) => {
+                return Err(RelayError::relay(
+                    400,
+                    "field Model is required",
+                    json!("invalid_request"),
+                    "invalid_request_error",
+                ));
+            }
+            Some(_) => {
+                return Err(RelayError::relay(
+                    400,
+                    "field model must be a string",
+                    json!("invalid_request"),
+                    "invalid_request_error",
+                ));
+            }
+        },
     };
     let model = model.split('#').next().unwrap_or_default().to_owned();
-    let stream = mode.can_stream() && body.get("stream").and_then(Value::as_bool).unwrap_or(false);
+    let stream = match &entry.path_model {
+        Some((_, s)) => *s,
+        None => mode.can_stream() && body.get("stream").and_then(Value::as_bool).unwrap_or(false),
+    };
     let has_tools = ["tools", "functions"].iter().any(|k| {
         body.get(*k)
             .and_then(Value::as_array)
             .is_some_and(|a| !a.is_empty())
     });
     Ok(Plan {
+        inbound: entry.protocol,
         mode,
         body,
         model,
@@ -311,9 +437,10 @@ fn retryable_status(status: u16) -> bool {
 
 async fn relay_inner(
     state: &AppState,
-    mode: RelayMode,
+    entry: &Entry,
     peer: Option<std::net::SocketAddr>,
     headers: &HeaderMap,
+    key: &str,
     body: Body,
 ) -> Result<Response, RelayError> {
     if !state.sync.ready() {
@@ -322,7 +449,7 @@ async fn relay_inner(
             "node not ready: the first routing snapshot is not loaded yet",
         ));
     }
-    let caller = authenticate_request(state, peer, headers).await?;
+    let caller = authenticate_request(state, peer, headers, key).await?;
     let snap = caller.snapshot.clone();
     let a = &caller.authed;
     let group = effective_group(a);
@@ -330,7 +457,7 @@ async fn relay_inner(
         return Err(RelayError::middleware(403, format!("分组 {group} 不存在")));
     }
     let bytes = read_body(body).await?;
-    let plan = parse_request(mode, &bytes)?;
+    let plan = parse_request(entry, &bytes)?;
     check_model_limit(a, &plan.model)?;
 
     let started = Instant::now();
@@ -477,17 +604,57 @@ async fn attempt_once(
     ctx: &bill::BillCtx,
 ) -> Result<Response, AttemptError> {
     let mapped = channel.map_model(&plan.model);
-    let (url, auth) = upstream::address(channel, plan.mode, &mapped.upstream).map_err(|e| {
+    let addr =
+        upstream::address(channel, plan.mode, &mapped.upstream, plan.stream).map_err(|e| {
+            AttemptError::Retryable(RelayError::local(
+                503,
+                format!("channel {} cannot serve: {e}", channel.id),
+            ))
+        })?;
+    let family = hub_providers::lookup(channel.kind, Some(&channel.base_url)).0;
+    let up_proto = Protocol::of(family).ok_or_else(|| {
         AttemptError::Retryable(RelayError::local(
             503,
-            format!("channel {} cannot serve: {e}", channel.id),
+            format!("channel {} has an unsupported type", channel.id),
         ))
     })?;
-    let mut body = plan.body.clone();
-    let client_asked_usage =
-        upstream::prepare_body(&mut body, channel, &mapped.upstream, plan.stream);
-    let payload = serde_json::to_vec(&body).unwrap_or_default();
-    let up = upstream::send(&state.clients, channel, &url, auth, payload)
+    let gemini_embed = plan.mode == RelayMode::Embeddings && up_proto == Protocol::Gemini;
+    let bad_request = |e: hub_providers::convert::ConvertError| {
+        AttemptError::Fatal(RelayError::relay(
+            400,
+            e.to_string(),
+            json!("invalid_request"),
+            "invalid_request_error",
+        ))
+    };
+    let (payload, client_asked_usage) = if gemini_embed {
+        let req =
+            gemini::embed_request_from_openai(&Value::Object(plan.body.clone()), &mapped.upstream)
+                .map_err(bad_request)?;
+        (serde_json::to_vec(&req).unwrap_or_default(), false)
+    } else {
+        let opts = protocol::BodyOpts {
+            upstream_model: &mapped.upstream,
+            stream: plan.stream,
+            claude_default_max_tokens: claude_default_max_tokens(snap, &mapped.upstream),
+        };
+        protocol::upstream_body(
+            plan.inbound,
+            up_proto,
+            &plan.body,
+            channel,
+            &opts,
+            &plan.model,
+        )
+        .map_err(bad_request)?
+    };
+    let inbound_asked_usage = plan
+        .body
+        .get("stream_options")
+        .and_then(|o| o.get("include_usage"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let up = upstream::send(&state.clients, channel, &addr, payload)
         .await
         .map_err(|e| {
             let (status, code) = match &e {
@@ -521,11 +688,26 @@ async fn attempt_once(
         .unwrap_or_else(|| "application/json".to_owned());
     let rename = mapped.mapped.then(|| plan.model.clone());
     if plan.stream && content_type.starts_with("text/event-stream") {
-        let mut proc = SseProcessor::new(SseOptions {
-            strip_usage_chunk: !client_asked_usage,
-            rename_model: rename,
-        });
-        proc.collect_content = true;
+        let transform: Box<dyn StreamTransform> = if plan.inbound == up_proto {
+            match up_proto {
+                Protocol::OpenAi => {
+                    let mut p = SseProcessor::new(SseOptions {
+                        strip_usage_chunk: !client_asked_usage,
+                        rename_model: rename,
+                    });
+                    p.collect_content = true;
+                    Box::new(p)
+                }
+                other => Box::new(Passthrough::new(other)),
+            }
+        } else {
+            Box::new(Converting::new(
+                up_proto,
+                plan.inbound,
+                &plan.model,
+                inbound_asked_usage,
+            ))
+        };
         let channel_id = channel.id;
         let (state2, snap2, ctx2, billed) = (
             state.clone(),
@@ -566,7 +748,7 @@ async fn attempt_once(
                 "stream settled"
             );
         });
-        let stream = up.into_stream(proc, on_end);
+        let stream = up.into_stream(transform, on_end);
         let resp = Response::builder()
             .status(status)
             .header(header::CONTENT_TYPE, "text/event-stream")
@@ -584,11 +766,27 @@ async fn attempt_once(
             "upstream_error",
         ))
     })?;
-    let bytes = match rename {
-        Some(name) => rename_model(bytes, &name),
-        None => bytes,
+    let (bytes, usage) = if gemini_embed {
+        let v = serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null);
+        let out = gemini::embed_response_to_openai(&v, &plan.model);
+        (
+            Bytes::from(serde_json::to_vec(&out).unwrap_or_default()),
+            None,
+        )
+    } else {
+        let (out, usage) = protocol::convert_response(
+            up_proto,
+            plan.inbound,
+            &bytes,
+            &plan.model,
+            rename.is_some(),
+        );
+        (Bytes::from(out), usage)
     };
-    let usage = bill::usage_of_body(&bytes, ctx.prompt_estimate);
+    let usage = match usage {
+        Some(u) => bill::bill_usage(&u),
+        None => bill::usage_of_body(&bytes, ctx.prompt_estimate),
+    };
     let quota = bill::settle(
         state,
         snap,
@@ -620,14 +818,29 @@ impl WithStatus for Response {
     }
 }
 
-fn rename_model(bytes: Bytes, name: &str) -> Bytes {
-    match serde_json::from_slice::<Value>(&bytes) {
-        Ok(mut v) if v.get("model").is_some() => {
-            v["model"] = Value::String(name.to_owned());
-            serde_json::to_vec(&v).map(Bytes::from).unwrap_or(bytes)
-        }
-        _ => bytes,
+/// `max_tokens` for a Claude upstream when the request has none: One Hub's
+/// `ClaudeDefaultMaxTokens` option (a number, or a JSON map of model → tokens with an optional
+/// `default`), else 8192.
+fn claude_default_max_tokens(snap: &Snapshot, model: &str) -> u64 {
+    const FALLBACK: u64 = 8192;
+    let Some(raw) = snap
+        .option("ClaudeDefaultMaxTokens")
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+    else {
+        return FALLBACK;
+    };
+    if let Ok(n) = raw.parse::<u64>() {
+        return n;
     }
+    serde_json::from_str::<Map<String, Value>>(raw)
+        .ok()
+        .and_then(|m| {
+            m.get(model)
+                .or_else(|| m.get("default"))
+                .and_then(Value::as_u64)
+        })
+        .unwrap_or(FALLBACK)
 }
 
 /// An upstream's non-2xx answer, told truthfully (status and the upstream's own message) but
@@ -694,7 +907,8 @@ async fn models_inner(
     headers: &HeaderMap,
     one: Option<String>,
 ) -> Result<Response, RelayError> {
-    let caller = authenticate_request(state, peer, headers).await?;
+    let key = raw_key(Protocol::OpenAi, headers, None);
+    let caller = authenticate_request(state, peer, headers, &key).await?;
     let group = effective_group(&caller.authed);
     let snap = &caller.snapshot;
     if snap.group(&group).is_none() {
@@ -718,4 +932,79 @@ async fn models_inner(
             .then(a["id"].as_str().cmp(&b["id"].as_str()))
     });
     Ok(axum::Json(json!({"object": "list", "data": data})).into_response())
+}
+
+/// The caller's models (effective group), for the native model lists.
+async fn native_models(
+    state: &AppState,
+    peer: Option<std::net::SocketAddr>,
+    headers: &HeaderMap,
+    key: &str,
+) -> Result<(Arc<Snapshot>, String, Vec<String>), RelayError> {
+    let caller = authenticate_request(state, peer, headers, key).await?;
+    let group = effective_group(&caller.authed);
+    if caller.snapshot.group(&group).is_none() {
+        return Err(RelayError::local(503, "分组不存在"));
+    }
+    let models = caller
+        .snapshot
+        .models_for_group(&group)
+        .into_iter()
+        .collect();
+    Ok((caller.snapshot, group, models))
+}
+
+/// `GET /claude/v1/models` in Anthropic's list shape.
+async fn claude_models(
+    State(state): State<AppState>,
+    peer: PeerAddr,
+    headers: HeaderMap,
+) -> Response {
+    let rid = new_request_id();
+    let key = raw_key(Protocol::Claude, &headers, None);
+    let resp = match native_models(&state, peer.0, &headers, &key).await {
+        Ok((_, _, models)) => {
+            let data: Vec<Value> = models
+                .iter()
+                .map(|m| json!({"type": "model", "id": m, "display_name": m, "created_at": "2024-01-01T00:00:00Z"}))
+                .collect();
+            axum::Json(json!({
+                "data": data,
+                "has_more": false,
+                "first_id": models.first(),
+                "last_id": models.last(),
+            }))
+            .into_response()
+        }
+        Err(e) => e.render_for(Protocol::Claude, &rid),
+    };
+    with_request_id(resp, &rid)
+}
+
+/// `GET /gemini/{version}/models` in Gemini's list shape.
+async fn gemini_models(
+    State(state): State<AppState>,
+    peer: PeerAddr,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+) -> Response {
+    let rid = new_request_id();
+    let key = raw_key(Protocol::Gemini, &headers, uri.query());
+    let resp = match native_models(&state, peer.0, &headers, &key).await {
+        Ok((_, _, models)) => {
+            let data: Vec<Value> = models
+                .iter()
+                .map(|m| {
+                    json!({
+                        "name": format!("models/{m}"),
+                        "displayName": m,
+                        "supportedGenerationMethods": ["generateContent", "streamGenerateContent"],
+                    })
+                })
+                .collect();
+            axum::Json(json!({"models": data})).into_response()
+        }
+        Err(e) => e.render_for(Protocol::Gemini, &rid),
+    };
+    with_request_id(resp, &rid)
 }

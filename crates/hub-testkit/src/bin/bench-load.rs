@@ -8,7 +8,10 @@
 //! requests, errors, elapsed, rps, latency percentiles (ms) and, with `--stream`, time to first
 //! byte percentiles.
 
-#![expect(clippy::print_stdout, reason = "a command-line benchmark prints its result")]
+#![expect(
+    clippy::print_stdout,
+    reason = "a command-line benchmark prints its result"
+)]
 
 use std::{
     sync::{
@@ -19,7 +22,10 @@ use std::{
 };
 
 fn arg(args: &[String], name: &str) -> Option<String> {
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
 }
 
 fn pct(sorted: &[f64], p: f64) -> f64 {
@@ -34,15 +40,25 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
     let Some(url) = arg(&args, "--url") else {
-        eprintln!("usage: bench-load --url URL [--key KEY] [--model M] [--concurrency N] [--requests N] [--seconds S] [--stream] [--warmup N]");
+        eprintln!(
+            "usage: bench-load --url URL [--key KEY] [--model M] [--concurrency N] [--requests N] [--seconds S] [--stream] [--warmup N]"
+        );
         std::process::exit(2);
     };
     let key = arg(&args, "--key").unwrap_or_else(|| "sk-bench".to_owned());
     let model = arg(&args, "--model").unwrap_or_else(|| "gpt-4o-mini".to_owned());
-    let concurrency: usize = arg(&args, "--concurrency").and_then(|v| v.parse().ok()).unwrap_or(16);
-    let total: u64 = arg(&args, "--requests").and_then(|v| v.parse().ok()).unwrap_or(1000);
-    let seconds: u64 = arg(&args, "--seconds").and_then(|v| v.parse().ok()).unwrap_or(10);
-    let warmup: u64 = arg(&args, "--warmup").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let concurrency: usize = arg(&args, "--concurrency")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(16);
+    let total: u64 = arg(&args, "--requests")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    let seconds: u64 = arg(&args, "--seconds")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
+    let warmup: u64 = arg(&args, "--warmup")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     let stream = args.iter().any(|a| a == "--stream");
     let body = serde_json::to_vec(&serde_json::json!({
         "model": model,
@@ -50,7 +66,11 @@ async fn main() {
         "messages": [{"role": "user", "content": "Say hello"}],
     }))
     .unwrap_or_default();
-    let client = match reqwest::Client::builder().tcp_nodelay(true).pool_max_idle_per_host(concurrency * 2).build() {
+    let client = match reqwest::Client::builder()
+        .tcp_nodelay(true)
+        .pool_max_idle_per_host(concurrency * 2)
+        .build()
+    {
         Ok(c) => c,
         Err(e) => {
             eprintln!("bench-load: cannot build the HTTP client: {e}");
@@ -94,7 +114,8 @@ async fn main() {
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..concurrency.max(1) {
-        let (client, body, issued, errors) = (client.clone(), body.clone(), issued.clone(), errors.clone());
+        let (client, body, issued, errors) =
+            (client.clone(), body.clone(), issued.clone(), errors.clone());
         let send = send.clone();
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();

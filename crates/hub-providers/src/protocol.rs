@@ -1,0 +1,185 @@
+//! Which wire protocol a request arrives in or a channel speaks, and the two conversions that
+//! connect any pair through the internal representation (OpenAI Chat Completions JSON).
+
+use serde_json::{Map, Value};
+
+use crate::{
+    catalogue::Family,
+    claude,
+    convert::ConvertError,
+    gemini,
+    upstream::{self},
+    usage::Usage,
+};
+use hub_core::snapshot::ChannelRt;
+
+/// A chat protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    OpenAi,
+    Claude,
+    Gemini,
+}
+
+impl Protocol {
+    /// The protocol a channel family speaks (Azure speaks OpenAI's).
+    pub fn of(family: Family) -> Option<Protocol> {
+        match family {
+            Family::OpenAi | Family::Azure => Some(Protocol::OpenAi),
+            Family::Anthropic => Some(Protocol::Claude),
+            Family::Gemini => Some(Protocol::Gemini),
+            Family::Unsupported => None,
+        }
+    }
+}
+
+/// Options for building an upstream chat body.
+#[derive(Debug, Clone)]
+pub struct BodyOpts<'a> {
+    pub upstream_model: &'a str,
+    pub stream: bool,
+    /// `max_tokens` to send to Claude when the request has none.
+    pub claude_default_max_tokens: u64,
+}
+
+/// The inbound request in the internal representation (OpenAI chat JSON).
+pub fn to_ir(
+    inbound: Protocol,
+    body: &Map<String, Value>,
+    model: &str,
+    stream: bool,
+) -> Result<Value, ConvertError> {
+    let v = Value::Object(body.clone());
+    match inbound {
+        Protocol::OpenAi => Ok(v),
+        Protocol::Claude => claude::request_to_openai(&v),
+        Protocol::Gemini => gemini::request_to_openai(&v, model, stream),
+    }
+}
+
+/// Builds the upstream request body for `channel` from an inbound body. Same protocol: the
+/// body passes through (unknown fields kept; model and channel rewrites applied). Otherwise it
+/// goes inbound → IR → upstream. Returns the body and whether the client asked for usage in a
+/// stream (OpenAI `stream_options.include_usage`).
+pub fn upstream_body(
+    inbound: Protocol,
+    upstream: Protocol,
+    body: &Map<String, Value>,
+    channel: &ChannelRt,
+    opts: &BodyOpts<'_>,
+    requested_model: &str,
+) -> Result<(Vec<u8>, bool), ConvertError> {
+    let mut ir_asked_usage = false;
+    let native: Value = if inbound == upstream {
+        let mut b = body.clone();
+        match upstream {
+            Protocol::OpenAi => {
+                ir_asked_usage =
+                    upstream::prepare_body(&mut b, channel, opts.upstream_model, opts.stream);
+            }
+            Protocol::Claude => {
+                b.insert(
+                    "model".to_owned(),
+                    Value::String(opts.upstream_model.to_owned()),
+                );
+                merge_custom(&mut b, channel);
+            }
+            Protocol::Gemini => merge_custom(&mut b, channel),
+        }
+        Value::Object(b)
+    } else {
+        let ir = to_ir(inbound, body, requested_model, opts.stream)?;
+        let Value::Object(mut ir) = ir else {
+            return Err(ConvertError::Invalid(
+                "request body must be a JSON object".to_owned(),
+            ));
+        };
+        match upstream {
+            Protocol::OpenAi => {
+                ir_asked_usage =
+                    upstream::prepare_body(&mut ir, channel, opts.upstream_model, opts.stream);
+                Value::Object(ir)
+            }
+            Protocol::Claude => {
+                ir.insert(
+                    "model".to_owned(),
+                    Value::String(opts.upstream_model.to_owned()),
+                );
+                let mut c = claude::request_from_openai(
+                    &Value::Object(ir),
+                    opts.claude_default_max_tokens,
+                )?;
+                if let Some(obj) = c.as_object_mut() {
+                    merge_custom(obj, channel);
+                }
+                c
+            }
+            Protocol::Gemini => {
+                let mut g = gemini::request_from_openai(&Value::Object(ir))?;
+                if let Some(obj) = g.as_object_mut() {
+                    merge_custom(obj, channel);
+                }
+                g
+            }
+        }
+    };
+    let bytes = serde_json::to_vec(&native).map_err(|e| ConvertError::Invalid(e.to_string()))?;
+    Ok((bytes, ir_asked_usage))
+}
+
+fn merge_custom(b: &mut Map<String, Value>, channel: &ChannelRt) {
+    if let Some(extra) = &channel.custom_parameter {
+        for (k, v) in extra {
+            b.insert(k.clone(), v.clone());
+        }
+    }
+}
+
+/// A non-streamed upstream answer in the inbound protocol, and its usage.
+pub fn convert_response(
+    upstream: Protocol,
+    inbound: Protocol,
+    body: &[u8],
+    requested_model: &str,
+    rename: bool,
+) -> (Vec<u8>, Option<Usage>) {
+    let Ok(v) = serde_json::from_slice::<Value>(body) else {
+        return (body.to_vec(), None);
+    };
+    let ir = match upstream {
+        Protocol::OpenAi => v.clone(),
+        Protocol::Claude => claude::response_to_openai(&v),
+        Protocol::Gemini => gemini::response_to_openai(&v, requested_model),
+    };
+    let usage = ir
+        .get("usage")
+        .and_then(|u| serde_json::from_value::<Usage>(u.clone()).ok());
+    if upstream == inbound {
+        let mut v = v;
+        if rename && inbound != Protocol::Gemini {
+            if let Some(m) = v.get_mut("model") {
+                *m = Value::String(requested_model.to_owned());
+            }
+            return (
+                serde_json::to_vec(&v).unwrap_or_else(|_| body.to_vec()),
+                usage,
+            );
+        }
+        return (body.to_vec(), usage);
+    }
+    let mut ir = ir;
+    if let Some(m) = ir.get_mut("model") {
+        *m = Value::String(requested_model.to_owned());
+    }
+    let out = match inbound {
+        Protocol::OpenAi => ir,
+        Protocol::Claude => claude::response_from_openai(&ir),
+        Protocol::Gemini => gemini::response_from_openai(&ir),
+    };
+    (serde_json::to_vec(&out).unwrap_or_default(), usage)
+}
+
+/// Usage from an OpenAI-shaped usage JSON value.
+pub fn usage_from_value(v: &Value) -> Option<Usage> {
+    serde_json::from_value(v.clone()).ok()
+}

@@ -1,0 +1,403 @@
+//! Stream transforms: what happens to upstream SSE bytes on their way to the client.
+//!
+//! - OpenAI → OpenAI: [`crate::sse::SseProcessor`] (frames pass through, usage recorded).
+//! - Claude → Claude and Gemini → Gemini: [`Passthrough`] (bytes unchanged, usage recorded).
+//! - Any other pair: [`Converting`] (upstream events → OpenAI chunks → inbound events).
+
+use serde_json::Value;
+
+use crate::{claude, gemini, protocol::Protocol, sse::StreamTransform, usage::Usage};
+
+/// The inbound protocol's error event.
+pub fn error_frame(p: Protocol, message: &str) -> Vec<u8> {
+    match p {
+        Protocol::OpenAi => format!(
+            "data: {}\n\n",
+            serde_json::json!({"error": {"message": message, "type": "upstream_error"}})
+        )
+        .into_bytes(),
+        Protocol::Claude => format!(
+            "event: error\ndata: {}\n\n",
+            claude::error_body("api_error", message)
+        )
+        .into_bytes(),
+        Protocol::Gemini => {
+            format!("data: {}\r\n\r\n", gemini::error_body(500, message)).into_bytes()
+        }
+    }
+}
+
+/// One parsed SSE event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub name: Option<String>,
+    pub data: String,
+}
+
+/// Cuts a byte stream into SSE events; frames end with `\n\n` or `\r\n\r\n`.
+#[derive(Debug, Default)]
+pub struct SseParser {
+    buf: Vec<u8>,
+}
+
+impl SseParser {
+    pub fn push(&mut self, chunk: &[u8]) -> Vec<Event> {
+        self.buf.extend_from_slice(chunk);
+        let mut events = Vec::new();
+        let mut start = 0;
+        loop {
+            let rest = &self.buf[start..];
+            let Some((end, sep)) = frame_end(rest) else {
+                break;
+            };
+            if let Some(e) = parse_event(&rest[..end]) {
+                events.push(e);
+            }
+            start += end + sep;
+        }
+        self.buf.drain(..start);
+        events
+    }
+
+    /// A trailing frame without its blank line.
+    pub fn finish(&mut self) -> Option<Event> {
+        let rest = std::mem::take(&mut self.buf);
+        parse_event(&rest)
+    }
+}
+
+fn frame_end(b: &[u8]) -> Option<(usize, usize)> {
+    let mut i = 0;
+    while i + 1 < b.len() {
+        if b[i] == b'\n' {
+            if b[i + 1] == b'\n' {
+                return Some((i, 2));
+            }
+            if b[i + 1] == b'\r' && b.get(i + 2) == Some(&b'\n') {
+                return Some((i, 3));
+            }
+        }
+        i += 1;
+    }
+    None
+}
+
+fn parse_event(frame: &[u8]) -> Option<Event> {
+    let text = String::from_utf8_lossy(frame);
+    let mut name = None;
+    let mut data: Vec<&str> = Vec::new();
+    for line in text.split('\n') {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if let Some(v) = line.strip_prefix("event:") {
+            name = Some(v.trim().to_owned());
+        } else if let Some(v) = line.strip_prefix("data:") {
+            data.push(v.strip_prefix(' ').unwrap_or(v));
+        }
+    }
+    if data.is_empty() && name.is_none() {
+        return None;
+    }
+    Some(Event {
+        name,
+        data: data.join("\n"),
+    })
+}
+
+/// Usage of a native event (Claude or Gemini), folded into `acc` (OpenAI shape).
+fn native_usage(p: Protocol, name: Option<&str>, data: &Value, acc: &mut Option<Usage>) {
+    match p {
+        Protocol::Claude => {
+            // message_start carries input (and cache) tokens; message_delta the output so far.
+            let u = match name {
+                Some("message_start") => data.pointer("/message/usage"),
+                Some("message_delta") => data.get("usage"),
+                _ => None,
+            };
+            if let Some(u) = u {
+                let n = |k: &str| u.get(k).and_then(Value::as_i64).unwrap_or(0);
+                let cur = acc.get_or_insert_with(Usage::default);
+                if name == Some("message_start") || n("input_tokens") > 0 {
+                    let cache_read = n("cache_read_input_tokens");
+                    cur.prompt_tokens =
+                        n("input_tokens") + n("cache_creation_input_tokens") + cache_read;
+                    cur.prompt_tokens_details.cached_tokens = cache_read;
+                }
+                if n("output_tokens") > 0 {
+                    cur.completion_tokens = n("output_tokens");
+                }
+                cur.total_tokens = cur.prompt_tokens + cur.completion_tokens;
+            }
+        }
+        Protocol::Gemini => {
+            if data.get("usageMetadata").is_some() {
+                let ir = gemini::response_to_openai(data, "");
+                if let Some(u) = ir
+                    .get("usage")
+                    .and_then(|u| serde_json::from_value::<Usage>(u.clone()).ok())
+                {
+                    *acc = Some(u);
+                }
+            }
+        }
+        Protocol::OpenAi => {}
+    }
+}
+
+fn text_of_ir_chunk(c: &Value, out: &mut String) {
+    if let Some(choices) = c.get("choices").and_then(Value::as_array) {
+        for ch in choices {
+            if let Some(t) = ch
+                .get("delta")
+                .and_then(|d| d.get("content"))
+                .and_then(Value::as_str)
+            {
+                out.push_str(t);
+            }
+        }
+    }
+}
+
+/// Claude → Claude or Gemini → Gemini: bytes unchanged, usage and text recorded.
+pub struct Passthrough {
+    protocol: Protocol,
+    parser: SseParser,
+    usage: Option<Usage>,
+    content: String,
+    frames: u64,
+}
+
+impl Passthrough {
+    pub fn new(protocol: Protocol) -> Self {
+        Self {
+            protocol,
+            parser: SseParser::default(),
+            usage: None,
+            content: String::new(),
+            frames: 0,
+        }
+    }
+
+    fn observe(&mut self, e: &Event) {
+        let Ok(data) = serde_json::from_str::<Value>(&e.data) else {
+            return;
+        };
+        self.frames += 1;
+        native_usage(self.protocol, e.name.as_deref(), &data, &mut self.usage);
+        // Text for estimates: Claude text deltas; Gemini candidate text parts.
+        match self.protocol {
+            Protocol::Claude => {
+                if let Some(t) = data
+                    .get("delta")
+                    .and_then(|d| d.get("text"))
+                    .and_then(Value::as_str)
+                {
+                    self.content.push_str(t);
+                }
+            }
+            Protocol::Gemini => {
+                let ir = gemini::response_to_openai(&data, "");
+                if let Some(t) = ir
+                    .pointer("/choices/0/message/content")
+                    .and_then(Value::as_str)
+                {
+                    self.content.push_str(t);
+                }
+            }
+            Protocol::OpenAi => {}
+        }
+    }
+}
+
+impl StreamTransform for Passthrough {
+    fn feed(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
+        out.extend_from_slice(chunk);
+        for e in self.parser.push(chunk) {
+            self.observe(&e);
+        }
+    }
+    fn finish(&mut self, _out: &mut Vec<u8>) {
+        if let Some(e) = self.parser.finish() {
+            self.observe(&e);
+        }
+    }
+    fn usage(&self) -> Option<Usage> {
+        self.usage
+    }
+    fn take_content(&mut self) -> String {
+        std::mem::take(&mut self.content)
+    }
+    fn frames(&self) -> u64 {
+        self.frames
+    }
+    fn error_frame(&self, message: &str) -> Vec<u8> {
+        error_frame(self.protocol, message)
+    }
+}
+
+enum Upstream {
+    OpenAi,
+    Claude(claude::ToOpenAiStream),
+    Gemini(gemini::ToOpenAiStream),
+}
+
+enum Inbound {
+    OpenAi { include_usage: bool, done: bool },
+    Claude(claude::FromOpenAiStream),
+    Gemini(gemini::FromOpenAiStream),
+}
+
+/// Any other pair: upstream events → OpenAI chunks (IR) → inbound events.
+pub struct Converting {
+    parser: SseParser,
+    up: Upstream,
+    inbound: Inbound,
+    inbound_protocol: Protocol,
+    usage: Option<Usage>,
+    content: String,
+    frames: u64,
+    /// The requested model name, written into every outgoing chunk.
+    model: String,
+    finished: bool,
+}
+
+impl Converting {
+    /// `include_usage`: an OpenAI client asked for the usage chunk.
+    pub fn new(upstream: Protocol, inbound: Protocol, model: &str, include_usage: bool) -> Self {
+        let up = match upstream {
+            Protocol::OpenAi => Upstream::OpenAi,
+            Protocol::Claude => Upstream::Claude(claude::ToOpenAiStream::new()),
+            Protocol::Gemini => Upstream::Gemini(gemini::ToOpenAiStream::new(model)),
+        };
+        let inb = match inbound {
+            Protocol::OpenAi => Inbound::OpenAi {
+                include_usage,
+                done: false,
+            },
+            Protocol::Claude => Inbound::Claude(claude::FromOpenAiStream::new(model)),
+            Protocol::Gemini => Inbound::Gemini(gemini::FromOpenAiStream::new(model)),
+        };
+        Self {
+            parser: SseParser::default(),
+            up,
+            inbound: inb,
+            inbound_protocol: inbound,
+            usage: None,
+            content: String::new(),
+            frames: 0,
+            model: model.to_owned(),
+            finished: false,
+        }
+    }
+
+    fn ir_chunks(&mut self, e: &Event) -> Vec<Value> {
+        if e.data.trim() == "[DONE]" {
+            return Vec::new();
+        }
+        let Ok(data) = serde_json::from_str::<Value>(&e.data) else {
+            return Vec::new();
+        };
+        self.frames += 1;
+        match &mut self.up {
+            Upstream::OpenAi => vec![data],
+            Upstream::Claude(c) => c.event(e.name.as_deref().unwrap_or_default(), &data),
+            Upstream::Gemini(g) => g.data(&data),
+        }
+    }
+
+    fn emit(&mut self, chunks: Vec<Value>, out: &mut Vec<u8>) {
+        for mut c in chunks {
+            if let Some(u) = c
+                .get("usage")
+                .filter(|u| !u.is_null())
+                .and_then(|u| serde_json::from_value::<Usage>(u.clone()).ok())
+            {
+                self.usage = Some(u);
+            }
+            text_of_ir_chunk(&c, &mut self.content);
+            if let Some(m) = c.get_mut("model") {
+                *m = Value::String(self.model.clone());
+            }
+            match &mut self.inbound {
+                Inbound::OpenAi { include_usage, .. } => {
+                    let usage_only = c
+                        .get("choices")
+                        .and_then(Value::as_array)
+                        .is_some_and(Vec::is_empty)
+                        && c.get("usage").is_some_and(|u| !u.is_null());
+                    if usage_only && !*include_usage {
+                        continue;
+                    }
+                    out.extend_from_slice(format!("data: {c}\n\n").as_bytes());
+                }
+                Inbound::Claude(conv) => {
+                    for (name, data) in conv.chunk(&c) {
+                        out.extend_from_slice(
+                            format!("event: {name}\ndata: {data}\n\n").as_bytes(),
+                        );
+                    }
+                }
+                Inbound::Gemini(conv) => {
+                    for data in conv.chunk(&c) {
+                        out.extend_from_slice(format!("data: {data}\r\n\r\n").as_bytes());
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl StreamTransform for Converting {
+    fn feed(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
+        for e in self.parser.push(chunk) {
+            let chunks = self.ir_chunks(&e);
+            self.emit(chunks, out);
+        }
+    }
+
+    fn finish(&mut self, out: &mut Vec<u8>) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
+        if let Some(e) = self.parser.finish() {
+            let chunks = self.ir_chunks(&e);
+            self.emit(chunks, out);
+        }
+        let tail = match &mut self.up {
+            Upstream::Gemini(g) => g.finish(),
+            _ => Vec::new(),
+        };
+        self.emit(tail, out);
+        match &mut self.inbound {
+            Inbound::OpenAi { done, .. } => {
+                if !*done {
+                    *done = true;
+                    out.extend_from_slice(b"data: [DONE]\n\n");
+                }
+            }
+            Inbound::Claude(conv) => {
+                for (name, data) in conv.finish() {
+                    out.extend_from_slice(format!("event: {name}\ndata: {data}\n\n").as_bytes());
+                }
+            }
+            Inbound::Gemini(conv) => {
+                for data in conv.finish() {
+                    out.extend_from_slice(format!("data: {data}\r\n\r\n").as_bytes());
+                }
+            }
+        }
+    }
+
+    fn usage(&self) -> Option<Usage> {
+        self.usage
+    }
+    fn take_content(&mut self) -> String {
+        std::mem::take(&mut self.content)
+    }
+    fn frames(&self) -> u64 {
+        self.frames
+    }
+    fn error_frame(&self, message: &str) -> Vec<u8> {
+        error_frame(self.inbound_protocol, message)
+    }
+}
