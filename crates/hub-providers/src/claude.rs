@@ -11,9 +11,11 @@
 //! (`frequency_penalty`, `presence_penalty`, `seed`, `logprobs`, `response_format`, …), and the
 //! matched `stop_sequence` of an answer.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::{
+    collections::HashMap,
+    sync::atomic::{AtomicU64, Ordering},
+    time::{SystemTime, UNIX_EPOCH},
+};
 
 use serde_json::{Map, Value, json};
 
@@ -665,7 +667,7 @@ pub fn request_from_openai(req: &Value, default_max_tokens: u64) -> Result<Value
                 if max_tokens > BUDGET_MIN {
                     budget = max_tokens - 1;
                 } else {
-                    max_tokens = budget + max_tokens;
+                    max_tokens += budget;
                 }
             }
             out.insert(

@@ -73,7 +73,10 @@ mod tests {
                 prompt_tokens: 3,
                 completion_tokens: 5,
                 total_tokens: 8,
-                prompt_tokens_details: PromptDetails { cached_tokens: 2, ..Default::default() },
+                prompt_tokens_details: PromptDetails {
+                    cached_tokens: 2,
+                    ..Default::default()
+                },
                 completion_tokens_details: CompletionDetails::default(),
             })
         );

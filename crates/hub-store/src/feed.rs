@@ -88,10 +88,84 @@ fn table_sql(d: Dialect) -> String {
     }
 }
 
+/// Columns of `channels` whose change changes routing. Updates that touch only usage and health
+/// figures (`used_quota`, `balance`, `balance_updated_time`, `test_time`, `response_time`) are
+/// not config changes — the billing writer updates `used_quota` on every flush.
+const CHANNEL_COLS: &[&str] = &[
+    "type",
+    "key",
+    "status",
+    "name",
+    "weight",
+    "base_url",
+    "other",
+    "models",
+    "group",
+    "tag",
+    "model_mapping",
+    "model_headers",
+    "custom_parameter",
+    "priority",
+    "proxy",
+    "test_model",
+    "only_chat",
+    "pre_cost",
+    "compatible_response",
+    "allow_extra_body",
+    "disabled_stream",
+    "plugin",
+    "deleted_at",
+];
+
+/// What is watched on one table: inserts (config tables) and updates (of `cols` only, or of
+/// any column when `None`); deletes always.
+struct Watch {
+    table: &'static str,
+    inserts: bool,
+    cols: Option<&'static [&'static str]>,
+}
+
+const WATCHES: &[Watch] = &[
+    Watch {
+        table: "channels",
+        inserts: true,
+        cols: Some(CHANNEL_COLS),
+    },
+    Watch {
+        table: "prices",
+        inserts: true,
+        cols: None,
+    },
+    Watch {
+        table: "user_groups",
+        inserts: true,
+        cols: None,
+    },
+    Watch {
+        table: "options",
+        inserts: true,
+        cols: None,
+    },
+    Watch {
+        table: "model_owned_by",
+        inserts: true,
+        cols: None,
+    },
+    Watch {
+        table: "tokens",
+        inserts: false,
+        cols: Some(TOKEN_COLS),
+    },
+    Watch {
+        table: "users",
+        inserts: false,
+        cols: Some(USER_COLS),
+    },
+];
+
 /// `(trigger name, statement)` pairs for `d`, in creation order.
 fn trigger_sql(d: Dialect) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let changed = |cols: &[&str], d: Dialect| -> String {
+    let changed = |cols: &[&str]| -> String {
         cols.iter()
             .map(|c| {
                 let c = q(d, c);
@@ -111,108 +185,57 @@ fn trigger_sql(d: Dialect) -> Vec<(String, String)> {
             format!("{row}.id")
         }
     };
-    match d {
-        Dialect::Postgres => {
-            for t in CONFIG_TABLES {
-                out.push((
-                    format!("onehub_rs_{t}"),
+    let now = if d == Dialect::Sqlite {
+        "CAST(strftime('%s','now') AS integer)"
+    } else {
+        "UNIX_TIMESTAMP()"
+    };
+    let insert = |t: &str, row: &str| {
+        format!(
+            "INSERT INTO {FEED_TABLE}(tbl, row_id, created_at) VALUES ('{t}', {}, {now})",
+            id_of(t, row)
+        )
+    };
+    let mut out = Vec::new();
+    for w in WATCHES {
+        let t = w.table;
+        let events: Vec<(&str, &str, &str, Option<String>)> = [
+            w.inserts.then_some(("ins", "INSERT", "NEW", None)),
+            Some(("upd", "UPDATE", "NEW", w.cols.map(changed))),
+            Some(("del", "DELETE", "OLD", None)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        for (suffix, event, row, when) in events {
+            let name = format!("onehub_rs_{t}_{suffix}");
+            let table = q(d, t);
+            let sql = match d {
+                Dialect::Postgres => {
+                    let when = when.map(|w| format!(" WHEN ({w})")).unwrap_or_default();
                     format!(
-                        "CREATE TRIGGER onehub_rs_{t} AFTER INSERT OR UPDATE OR DELETE ON {} FOR EACH ROW \
-                         EXECUTE FUNCTION onehub_rs_note_change()",
-                        q(d, t)
-                    ),
-                ));
-            }
-            for (t, cols) in [("tokens", TOKEN_COLS), ("users", USER_COLS)] {
-                out.push((
-                    format!("onehub_rs_{t}"),
-                    format!(
-                        "CREATE TRIGGER onehub_rs_{t} AFTER UPDATE ON {} FOR EACH ROW WHEN ({}) \
-                         EXECUTE FUNCTION onehub_rs_note_change()",
-                        q(d, t),
-                        changed(cols, d)
-                    ),
-                ));
-                out.push((
-                    format!("onehub_rs_{t}_del"),
-                    format!(
-                        "CREATE TRIGGER onehub_rs_{t}_del AFTER DELETE ON {} FOR EACH ROW EXECUTE FUNCTION onehub_rs_note_change()",
-                        q(d, t)
-                    ),
-                ));
-            }
-        }
-        Dialect::Sqlite | Dialect::MySql => {
-            let now = if d == Dialect::Sqlite {
-                "CAST(strftime('%s','now') AS integer)"
-            } else {
-                "UNIX_TIMESTAMP()"
-            };
-            let insert = |t: &str, row: &str| {
-                format!(
-                    "INSERT INTO {FEED_TABLE}(tbl, row_id, created_at) VALUES ('{t}', {}, {now})",
-                    id_of(t, row)
-                )
-            };
-            for t in CONFIG_TABLES {
-                for (suffix, event, row) in [
-                    ("ins", "INSERT", "NEW"),
-                    ("upd", "UPDATE", "NEW"),
-                    ("del", "DELETE", "OLD"),
-                ] {
-                    let name = format!("onehub_rs_{t}_{suffix}");
-                    let body = insert(t, row);
-                    let sql = if d == Dialect::Sqlite {
-                        format!(
-                            "CREATE TRIGGER IF NOT EXISTS {name} AFTER {event} ON {} FOR EACH ROW BEGIN {body}; END",
-                            q(d, t)
-                        )
-                    } else {
-                        format!(
-                            "CREATE TRIGGER {name} AFTER {event} ON {} FOR EACH ROW {body}",
-                            q(d, t)
-                        )
-                    };
-                    out.push((name, sql));
+                        "CREATE TRIGGER {name} AFTER {event} ON {table} FOR EACH ROW{when} EXECUTE FUNCTION onehub_rs_note_change()"
+                    )
                 }
-            }
-            for (t, cols) in [("tokens", TOKEN_COLS), ("users", USER_COLS)] {
-                let upd = format!("onehub_rs_{t}_upd");
-                let del = format!("onehub_rs_{t}_del");
-                if d == Dialect::Sqlite {
-                    out.push((
-                        upd.clone(),
-                        format!(
-                            "CREATE TRIGGER IF NOT EXISTS {upd} AFTER UPDATE ON {} FOR EACH ROW WHEN {} BEGIN {}; END",
-                            q(d, t),
-                            changed(cols, d),
-                            insert(t, "NEW")
-                        ),
-                    ));
-                    out.push((
-                        del.clone(),
-                        format!("CREATE TRIGGER IF NOT EXISTS {del} AFTER DELETE ON {} FOR EACH ROW BEGIN {}; END", q(d, t), insert(t, "OLD")),
-                    ));
-                } else {
-                    out.push((
-                        upd.clone(),
-                        format!(
-                            "CREATE TRIGGER {upd} AFTER UPDATE ON {} FOR EACH ROW BEGIN IF {} THEN {}; END IF; END",
-                            q(d, t),
-                            changed(cols, d),
-                            insert(t, "NEW")
-                        ),
-                    ));
-                    out.push((
-                        del.clone(),
-                        format!(
-                            "CREATE TRIGGER {del} AFTER DELETE ON {} FOR EACH ROW {}",
-                            q(d, t),
-                            insert(t, "OLD")
-                        ),
-                    ));
+                Dialect::Sqlite => {
+                    let when = when.map(|w| format!(" WHEN {w}")).unwrap_or_default();
+                    format!(
+                        "CREATE TRIGGER IF NOT EXISTS {name} AFTER {event} ON {table} FOR EACH ROW{when} BEGIN {}; END",
+                        insert(t, row)
+                    )
                 }
-            }
+                Dialect::MySql => match when {
+                    Some(w) => format!(
+                        "CREATE TRIGGER {name} AFTER {event} ON {table} FOR EACH ROW BEGIN IF {w} THEN {}; END IF; END",
+                        insert(t, row)
+                    ),
+                    None => format!(
+                        "CREATE TRIGGER {name} AFTER {event} ON {table} FOR EACH ROW {}",
+                        insert(t, row)
+                    ),
+                },
+            };
+            out.push((name, sql));
         }
     }
     out
@@ -439,15 +462,18 @@ mod tests {
                     "{d:?} {table}"
                 );
             }
-            let tokens = t
-                .iter()
-                .find(|(n, _)| n.starts_with("onehub_rs_tokens") && !n.ends_with("_del"))
-                .map(|(_, s)| s.clone());
-            let tokens = tokens.unwrap_or_default();
-            assert!(
-                !tokens.contains("remain_quota") && !tokens.contains("used_quota"),
-                "quota use is not a change"
-            );
+            for watched in ["onehub_rs_tokens_upd", "onehub_rs_channels_upd"] {
+                let sql = t
+                    .iter()
+                    .find(|(n, _)| n == watched)
+                    .map(|(_, s)| s.clone())
+                    .unwrap_or_default();
+                assert!(
+                    !sql.contains("remain_quota") && !sql.contains("used_quota"),
+                    "quota use is not a change: {sql}"
+                );
+                assert!(sql.contains("status"), "{sql}");
+            }
         }
     }
 }

@@ -2095,6 +2095,9 @@ impl Drop for StreamGuard {
     }
 }
 
+/// How long an aborting stream waits (pending) before it breaks, so its frames are flushed.
+const ABORT_FLUSH: Duration = Duration::from_millis(10);
+
 /// Yields one frame per poll (one body chunk each), sleeping before every middle frame.
 struct MockStream {
     frames: Frames,
@@ -2113,6 +2116,17 @@ impl Stream for MockStream {
         let this = self.get_mut();
         if this.abort_after.is_some_and(|n| this.next >= n) {
             // Simulates an upstream that breaks mid-answer: the body errors, the connection drops.
+            // First a short pause (the server flushes while the body is pending), so the client
+            // receives exactly the frames produced before the break.
+            if this.next > 0 {
+                let sleep = this
+                    .sleep
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(ABORT_FLUSH)));
+                if sleep.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                this.sleep = None;
+            }
             this.guard.finished = true;
             return Poll::Ready(Some(Err(io::Error::other(
                 "mock upstream aborted the stream",
