@@ -132,8 +132,8 @@ def test_messages_streaming(aclient, model):
     assert [b.type for b in final.content] == ["text"], final.content
     assert final.content[0].text == "tok " * 3
     assert final.stop_reason == "end_turn"
-    assert final.usage.input_tokens > 0
-    assert final.usage.output_tokens > 0
+    assert final.usage.input_tokens == PROMPT_WORDS
+    assert final.usage.output_tokens == 3
 
 
 @pytest.mark.parametrize("model", TARGET_MODELS)
@@ -173,8 +173,8 @@ def test_tool_use_non_streaming(aclient, model):
     assert use.id
     assert use.name == "get_weather"
     assert use.input == {"city": "Paris"}
-    assert resp.usage.input_tokens > 0
-    assert resp.usage.output_tokens > 0
+    assert resp.usage.input_tokens == 3  # "weather in Paris?"
+    assert resp.usage.output_tokens == 5  # the mock counts a call as 5 tokens
 
 
 @pytest.mark.parametrize("model", TARGET_MODELS)
@@ -219,7 +219,8 @@ def test_tool_use_streaming_helper(claude_client, model):
     assert len(uses) == 1, final.content
     assert uses[0].name == "get_weather"
     assert uses[0].input == {"city": "Paris"}
-    assert final.usage.output_tokens > 0
+    assert final.usage.input_tokens == 3
+    assert final.usage.output_tokens == 5
 
 
 @pytest.mark.parametrize("model", TARGET_MODELS)

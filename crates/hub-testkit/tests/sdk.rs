@@ -15,7 +15,10 @@ use std::{
     process::{Command, Stdio},
 };
 
-use hub_testkit::{Backend, TestApp, TestDb, mock::MockUpstream};
+use hub_testkit::{
+    Backend, TestApp, TestDb,
+    mock::{MockUpstream, RecordedRequest},
+};
 use reqwest::Method;
 use serde_json::json;
 
@@ -148,6 +151,7 @@ async fn openai_python_sdk_suite() {
         String::from_utf8_lossy(&output.stderr)
     );
     let ok = output.status.success();
+    let routed = check_routing(&mock.requests());
     app.stop().await;
     db.drop_db().await;
     assert!(
@@ -155,4 +159,43 @@ async fn openai_python_sdk_suite() {
         "the SDK suite failed ({}); see its output above",
         output.status
     );
+    routed.unwrap();
+}
+
+/// Every request for `m-openai` / `m-claude` / `m-gemini` reached the mock in its channel's
+/// protocol (chat completions / Anthropic Messages / Gemini generateContent), and each did.
+fn check_routing(requests: &[RecordedRequest]) -> Result<(), String> {
+    let mut seen = [0_usize; 3];
+    for r in requests {
+        let path = r.path_only();
+        let model = match path.split_once("/models/") {
+            Some((_, rest)) if path.starts_with("/v1beta/") => {
+                rest.split(':').next().unwrap_or_default().to_owned()
+            }
+            _ => r.json()["model"].as_str().unwrap_or_default().to_owned(),
+        };
+        let (i, ok) = match model.as_str() {
+            "m-openai" => (0, path == "/v1/chat/completions"),
+            "m-claude" => (1, path == "/v1/messages"),
+            "m-gemini" => (
+                2,
+                path == "/v1beta/models/m-gemini:generateContent"
+                    || path == "/v1beta/models/m-gemini:streamGenerateContent",
+            ),
+            _ => continue,
+        };
+        if !ok {
+            return Err(format!(
+                "{model} reached the mock as {} {}",
+                r.method, r.path
+            ));
+        }
+        seen[i] += 1;
+    }
+    if seen.contains(&0) {
+        return Err(format!(
+            "requests per channel (m-openai, m-claude, m-gemini): {seen:?}"
+        ));
+    }
+    Ok(())
 }
