@@ -411,6 +411,16 @@ impl Snapshot {
             .unwrap_or_else(|| "未知".to_owned())
     }
 
+    /// `model` when some channel of any group serves it by name, else `other` — keeps metric
+    /// label sets bounded whatever clients send.
+    pub fn metric_model<'a>(&self, model: &'a str) -> &'a str {
+        if self.routes.values().any(|r| r.exact.contains_key(model)) {
+            model
+        } else {
+            "other"
+        }
+    }
+
     pub fn option(&self, key: &str) -> Option<&str> {
         self.options.get(key).map(String::as_str)
     }

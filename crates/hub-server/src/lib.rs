@@ -12,6 +12,8 @@ pub mod bootstrap;
 pub mod cache;
 pub mod error;
 pub mod extract;
+pub mod metrics;
+pub mod observe;
 pub mod relay;
 pub mod routes;
 pub mod sync;
@@ -28,6 +30,20 @@ use hub_providers::upstream::Clients;
 use hub_store::Store;
 
 pub use routes::{RouteInfo, build_router, route_table};
+
+/// A secret setting: never shown by `Debug`.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_empty() {
+            "<unset>"
+        } else {
+            "<set>"
+        })
+    }
+}
 
 /// Node role (`NODE_TYPE`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +70,10 @@ pub struct ServerConfig {
     pub billing_flush_ms: u64,
     /// `SYNC_FREQUENCY` in seconds: cache TTL and full-reload interval.
     pub sync_frequency: u64,
+    /// `METRICS_USER` / `METRICS_PASSWORD`: both set → `/metrics` and `/api/metrics` answer
+    /// with Basic auth; otherwise they are not served.
+    pub metrics_user: String,
+    pub metrics_password: Secret,
 }
 
 impl Default for ServerConfig {
@@ -69,6 +89,8 @@ impl Default for ServerConfig {
             memory_cache: false,
             sync_frequency: 600,
             billing_flush_ms: 500,
+            metrics_user: String::new(),
+            metrics_password: Secret::default(),
         }
     }
 }
@@ -94,6 +116,8 @@ pub struct AppState {
     pub cache: Arc<auth_cache::AuthCache>,
     /// The batched settlement writer.
     pub billing: billing::Billing,
+    /// Prometheus metrics.
+    pub metrics: Arc<metrics::Metrics>,
     generation: Arc<AtomicU64>,
     reload_lock: Arc<tokio::sync::Mutex<()>>,
 }
@@ -116,6 +140,7 @@ impl AppState {
             sync: Arc::new(sync::SyncState::default()),
             cache: Arc::new(cache),
             billing,
+            metrics: Arc::new(metrics::Metrics::default()),
             generation: Arc::new(AtomicU64::new(0)),
             reload_lock: Arc::new(tokio::sync::Mutex::new(())),
         }

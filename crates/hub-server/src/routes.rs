@@ -299,8 +299,14 @@ pub fn build_router(state: AppState) -> Router {
     }
     router
         .merge(crate::relay::router())
+        .route("/metrics", axum::routing::get(crate::observe::metrics))
+        .route("/api/metrics", axum::routing::get(crate::observe::metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::observe::track,
+        ))
         .with_state(state)
 }
 

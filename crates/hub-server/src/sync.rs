@@ -298,6 +298,7 @@ pub async fn prune_feed(state: AppState) {
 /// retries with backoff while the database is unreachable or not yet created.
 pub async fn bring_up(state: AppState, is_slave: bool) -> Result<(), StoreError> {
     let mut backoff = Duration::from_millis(250);
+    let mut attempts = 0u32;
     loop {
         let attempt = async {
             if is_slave && !state.store.tables().await?.iter().any(|t| t == "channels") {
@@ -319,7 +320,10 @@ pub async fn bring_up(state: AppState, is_slave: bool) -> Result<(), StoreError>
                 state.sync.ok();
                 return Ok(());
             }
-            Err(e) if is_slave => {
+            // A master retries briefly too (another node may hold the schema lock); a slave
+            // waits for as long as it takes.
+            Err(e) if is_slave || attempts < 8 => {
+                attempts += 1;
                 state.sync.fail(&e);
                 warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "slave not ready yet");
                 tokio::time::sleep(backoff).await;

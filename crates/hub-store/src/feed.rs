@@ -9,7 +9,7 @@
 //! `remain_quota`/`used_quota`/`accessed_time`, user `quota`/`used_quota`/`request_count`) is
 //! not a change. Dialect-specific SQL for this lives only here.
 
-use sqlx::{Acquire, Executor, Row};
+use sqlx::{Executor, Row};
 
 use crate::{Dialect, Store, StoreError, pool::Pool};
 
@@ -285,8 +285,10 @@ impl Store {
         let triggers = trigger_sql(d);
         match &self.pool {
             Pool::Sqlite(p) => {
+                // IMMEDIATE takes the write lock up front (waiting up to the busy timeout), so
+                // two processes installing at once never hit a read-to-write upgrade conflict.
                 let mut conn = p.acquire().await?;
-                let mut tx = conn.begin().await?;
+                let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
                 tx.execute(sqlx::raw_sql(sqlx::AssertSqlSafe(table_sql(d))))
                     .await?;
                 for (_, sql) in &triggers {

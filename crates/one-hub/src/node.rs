@@ -165,6 +165,8 @@ pub async fn start(
         relay_timeout: settings.relay_timeout,
         memory_cache: settings.memory_cache_enabled,
         sync_frequency: settings.sync_frequency,
+        metrics_user: settings.metrics_user.clone(),
+        metrics_password: hub_server::Secret(settings.metrics_password.clone()),
         billing_flush_ms: settings
             .billing_flush_ms
             .or(settings.batch_update_interval.map(|s| s * 1000))

@@ -239,6 +239,13 @@ pub fn settle(
             metadata: Value::Object(meta),
         }
     });
+    state.metrics.usage(
+        channel_id,
+        snap.metric_model(billed_model),
+        usage.prompt_tokens,
+        usage.completion_tokens,
+        charge.quota,
+    );
     state.billing.settle(Settlement {
         token_id: ctx.token_id,
         token_unlimited: ctx.token_unlimited,

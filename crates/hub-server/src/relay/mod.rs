@@ -577,6 +577,7 @@ async fn route_and_send(
                 if e.status == 429 {
                     let until = Instant::now() + Duration::from_secs(snap.retry.cooldown_secs);
                     state.cooldowns.put(channel.id, &plan.model, until);
+                    state.metrics.cooldown();
                 }
                 let can_retry =
                     pinned.is_none() && attempt < snap.retry.times && Instant::now() < deadline;
@@ -591,6 +592,7 @@ async fn route_and_send(
                 }
                 last_error = Some(e);
                 attempt += 1;
+                state.metrics.retry();
             }
         }
     }
@@ -654,6 +656,8 @@ async fn attempt_once(
         .and_then(|o| o.get("include_usage"))
         .and_then(Value::as_bool)
         .unwrap_or(false);
+    let sent_at = Instant::now();
+    let metric_model = snap.metric_model(&mapped.billed).to_owned();
     let up = upstream::send(&state.clients, channel, &addr, payload)
         .await
         .map_err(|e| {
@@ -674,7 +678,11 @@ async fn attempt_once(
             }
         })?;
     let status = up.status();
+    state
+        .metrics
+        .upstream_latency(channel.id, &metric_model, sent_at.elapsed());
     if !(200..300).contains(&status) {
+        state.metrics.channel_error(channel.id, status);
         let body = up.bytes().await.unwrap_or_default();
         let err = upstream_error(status, &body, channel);
         return Err(if retryable_status(status) {
@@ -715,6 +723,8 @@ async fn attempt_once(
             ctx.clone(),
             mapped.billed.clone(),
         );
+        state.metrics.stream_started();
+        let metric_model2 = metric_model.clone();
         let on_end: Box<dyn FnOnce(StreamOutcome) + Send> = Box::new(move |o: StreamOutcome| {
             let usage = match &o.usage {
                 Some(u) => bill::bill_usage(u),
@@ -724,6 +734,14 @@ async fn attempt_once(
                     extra: Default::default(),
                 },
             };
+            state2.metrics.stream_ended();
+            if let Some(t) = o.first_at {
+                state2.metrics.ttft(
+                    channel_id,
+                    &metric_model2,
+                    t.saturating_duration_since(sent_at),
+                );
+            }
             let first = o
                 .first_at
                 .map(|t| t.saturating_duration_since(ctx2.started).as_millis() as i64);

@@ -1,0 +1,402 @@
+//! Prometheus metrics, hand-rolled on atomics (no registry crate): request count and latency by
+//! route and status class, upstream latency and time to first token by channel and model,
+//! tokens, quota, retries, cooldowns, channel errors, in-flight streams, and sync state.
+//!
+//! Label sets are bounded: routes are the router's path templates, channels are ids of
+//! configured channels, and a model label is the model name only when some channel serves it
+//! (anything else is `other`). No user ids, no raw request strings.
+
+use std::{
+    collections::HashMap,
+    fmt::Write as _,
+    sync::{
+        RwLock,
+        atomic::{AtomicI64, AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+/// Histogram buckets in seconds.
+const BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    60.0,
+];
+
+#[derive(Debug, Default)]
+struct Histogram {
+    counts: [AtomicU64; 17],
+    sum_us: AtomicU64,
+}
+
+impl Histogram {
+    fn observe(&self, d: Duration) {
+        let secs = d.as_secs_f64();
+        let idx = BUCKETS
+            .iter()
+            .position(|b| secs <= *b)
+            .unwrap_or(BUCKETS.len());
+        if let Some(c) = self.counts.get(idx) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+        self.sum_us
+            .fetch_add(d.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let mut cum = 0u64;
+        for (i, b) in BUCKETS.iter().enumerate() {
+            cum += self.counts[i].load(Ordering::Relaxed);
+            let _ = writeln!(out, "{name}_bucket{{{labels}le=\"{b}\"}} {cum}");
+        }
+        cum += self.counts[BUCKETS.len()].load(Ordering::Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{{labels}le=\"+Inf\"}} {cum}");
+        let _ = writeln!(
+            out,
+            "{name}_sum{{{}}} {}",
+            labels.trim_end_matches(','),
+            self.sum_us.load(Ordering::Relaxed) as f64 / 1e6
+        );
+        let _ = writeln!(
+            out,
+            "{name}_count{{{}}} {cum}",
+            labels.trim_end_matches(',')
+        );
+    }
+}
+
+/// A lazily grown family keyed by a bounded label tuple.
+#[derive(Debug)]
+struct Family<K, V> {
+    map: RwLock<HashMap<K, V>>,
+}
+
+impl<K, V> Default for Family<K, V> {
+    fn default() -> Self {
+        Self {
+            map: RwLock::new(HashMap::new()),
+        }
+    }
+}
+
+impl<K: std::hash::Hash + Eq + Clone, V: Default> Family<K, V> {
+    fn with<R>(&self, key: &K, f: impl Fn(&V) -> R) -> R {
+        if let Some(v) = self.map.read().unwrap_or_else(|p| p.into_inner()).get(key) {
+            return f(v);
+        }
+        let mut w = self.map.write().unwrap_or_else(|p| p.into_inner());
+        f(w.entry(key.clone()).or_default())
+    }
+}
+
+#[derive(Debug, Default)]
+struct PerRoute {
+    by_class: [AtomicU64; 5],
+    latency: Histogram,
+}
+
+#[derive(Debug, Default)]
+struct PerChannelModel {
+    upstream_latency: Histogram,
+    ttft: Histogram,
+    tokens_in: AtomicU64,
+    tokens_out: AtomicU64,
+    quota: AtomicU64,
+    requests: AtomicU64,
+}
+
+/// All metrics of one node.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    routes: RwLock<HashMap<String, PerRoute>>,
+    upstream: Family<(i64, String), PerChannelModel>,
+    channel_errors: Family<(i64, u16), AtomicU64>,
+    retries: AtomicU64,
+    cooldowns: AtomicU64,
+    streams_in_flight: AtomicI64,
+}
+
+impl Metrics {
+    /// One served HTTP request; `route` is the router's path template.
+    pub fn request(&self, route: &str, status: u16, elapsed: Duration) {
+        let class = usize::from((status / 100).clamp(1, 5) - 1);
+        let record = |r: &PerRoute| {
+            r.by_class[class].fetch_add(1, Ordering::Relaxed);
+            r.latency.observe(elapsed);
+        };
+        if let Some(r) = self
+            .routes
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(route)
+        {
+            return record(r);
+        }
+        let mut w = self.routes.write().unwrap_or_else(|p| p.into_inner());
+        record(w.entry(route.to_owned()).or_default());
+    }
+
+    /// Time until the upstream's response headers.
+    pub fn upstream_latency(&self, channel: i64, model: &str, d: Duration) {
+        self.upstream.with(&(channel, model.to_owned()), |m| {
+            m.upstream_latency.observe(d);
+            m.requests.fetch_add(1, Ordering::Relaxed);
+        });
+    }
+
+    pub fn ttft(&self, channel: i64, model: &str, d: Duration) {
+        self.upstream
+            .with(&(channel, model.to_owned()), |m| m.ttft.observe(d));
+    }
+
+    pub fn usage(&self, channel: i64, model: &str, tokens_in: i64, tokens_out: i64, quota: i64) {
+        self.upstream.with(&(channel, model.to_owned()), |m| {
+            m.tokens_in
+                .fetch_add(tokens_in.max(0) as u64, Ordering::Relaxed);
+            m.tokens_out
+                .fetch_add(tokens_out.max(0) as u64, Ordering::Relaxed);
+            m.quota.fetch_add(quota.max(0) as u64, Ordering::Relaxed);
+        });
+    }
+
+    pub fn channel_error(&self, channel: i64, status: u16) {
+        self.channel_errors
+            .with(&(channel, status), |c| c.fetch_add(1, Ordering::Relaxed));
+    }
+
+    pub fn retry(&self) {
+        self.retries.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn cooldown(&self) {
+        self.cooldowns.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn stream_started(&self) {
+        self.streams_in_flight.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn stream_ended(&self) {
+        self.streams_in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// The Prometheus text exposition. `sync` carries (version, seconds since the last good
+    /// check, failed-check flag, snapshot generation, billing flushes, billing failures).
+    pub fn render(&self, sync: (i64, f64, bool, u64, u64, u64)) -> String {
+        let mut out = String::with_capacity(8192);
+        let _ = writeln!(
+            out,
+            "# HELP onehub_http_requests_total HTTP requests by route template and status class."
+        );
+        let _ = writeln!(out, "# TYPE onehub_http_requests_total counter");
+        let routes = self.routes.read().unwrap_or_else(|p| p.into_inner());
+        let mut names: Vec<&String> = routes.keys().collect();
+        names.sort();
+        for r in &names {
+            let v = &routes[*r];
+            for (i, c) in v.by_class.iter().enumerate() {
+                let n = c.load(Ordering::Relaxed);
+                if n > 0 {
+                    let _ = writeln!(
+                        out,
+                        "onehub_http_requests_total{{route=\"{r}\",status=\"{}xx\"}} {n}",
+                        i + 1
+                    );
+                }
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP onehub_http_request_duration_seconds HTTP request latency by route template."
+        );
+        let _ = writeln!(out, "# TYPE onehub_http_request_duration_seconds histogram");
+        for r in &names {
+            routes[*r].latency.render(
+                &mut out,
+                "onehub_http_request_duration_seconds",
+                &format!("route=\"{r}\","),
+            );
+        }
+        drop(routes);
+        let up = self.upstream.map.read().unwrap_or_else(|p| p.into_inner());
+        let mut keys: Vec<&(i64, String)> = up.keys().collect();
+        keys.sort();
+        for (name, help) in [
+            (
+                "onehub_upstream_duration_seconds",
+                "Time until the upstream's response headers, by channel and model.",
+            ),
+            (
+                "onehub_upstream_ttft_seconds",
+                "Time to the first streamed byte, by channel and model.",
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} histogram");
+            for k in &keys {
+                let m = &up[*k];
+                let h = if name.contains("ttft") {
+                    &m.ttft
+                } else {
+                    &m.upstream_latency
+                };
+                h.render(
+                    &mut out,
+                    name,
+                    &format!("channel=\"{}\",model=\"{}\",", k.0, k.1),
+                );
+            }
+        }
+        for (name, help) in [
+            (
+                "onehub_upstream_requests_total",
+                "Upstream requests by channel and model.",
+            ),
+            (
+                "onehub_tokens_in_total",
+                "Prompt tokens billed, by channel and model.",
+            ),
+            (
+                "onehub_tokens_out_total",
+                "Completion tokens billed, by channel and model.",
+            ),
+            (
+                "onehub_quota_consumed_total",
+                "Quota consumed, by channel and model.",
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} counter");
+            for k in &keys {
+                let m = &up[*k];
+                let v = match name {
+                    "onehub_upstream_requests_total" => &m.requests,
+                    "onehub_tokens_in_total" => &m.tokens_in,
+                    "onehub_tokens_out_total" => &m.tokens_out,
+                    _ => &m.quota,
+                };
+                let _ = writeln!(
+                    out,
+                    "{name}{{channel=\"{}\",model=\"{}\"}} {}",
+                    k.0,
+                    k.1,
+                    v.load(Ordering::Relaxed)
+                );
+            }
+        }
+        drop(up);
+        let _ = writeln!(
+            out,
+            "# HELP onehub_channel_errors_total Upstream error answers by channel and HTTP status."
+        );
+        let _ = writeln!(out, "# TYPE onehub_channel_errors_total counter");
+        let errs = self
+            .channel_errors
+            .map
+            .read()
+            .unwrap_or_else(|p| p.into_inner());
+        let mut ek: Vec<&(i64, u16)> = errs.keys().collect();
+        ek.sort();
+        for k in ek {
+            let _ = writeln!(
+                out,
+                "onehub_channel_errors_total{{channel=\"{}\",status=\"{}\"}} {}",
+                k.0,
+                k.1,
+                errs[k].load(Ordering::Relaxed)
+            );
+        }
+        drop(errs);
+        let (version, age, failing, generation, flushes, flush_failures) = sync;
+        for (name, kind, help, value) in [
+            (
+                "onehub_retries_total",
+                "counter",
+                "Retries on another channel.",
+                self.retries.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "onehub_cooldowns_total",
+                "counter",
+                "Channel/model pairs put in cooldown after a 429.",
+                self.cooldowns.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "onehub_streams_in_flight",
+                "gauge",
+                "Streams being relayed now.",
+                self.streams_in_flight.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "onehub_config_version",
+                "gauge",
+                "Change-feed version included in this node's snapshot.",
+                version as f64,
+            ),
+            (
+                "onehub_config_sync_age_seconds",
+                "gauge",
+                "Seconds since the last successful config check.",
+                age,
+            ),
+            (
+                "onehub_config_sync_failing",
+                "gauge",
+                "1 when the last config check failed.",
+                if failing { 1.0 } else { 0.0 },
+            ),
+            (
+                "onehub_snapshot_generation",
+                "gauge",
+                "Routing snapshots built by this node.",
+                generation as f64,
+            ),
+            (
+                "onehub_billing_flushes_total",
+                "counter",
+                "Billing writer transactions committed.",
+                flushes as f64,
+            ),
+            (
+                "onehub_billing_flush_failures_total",
+                "counter",
+                "Billing writer flushes that failed (retried).",
+                flush_failures as f64,
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} {kind}");
+            let _ = writeln!(out, "{name} {value}");
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_bounded_families() {
+        let m = Metrics::default();
+        m.request("/v1/chat/completions", 200, Duration::from_millis(3));
+        m.request("/v1/chat/completions", 503, Duration::from_millis(1));
+        m.upstream_latency(3, "gpt-4o", Duration::from_millis(20));
+        m.usage(3, "gpt-4o", 10, 5, 42);
+        m.channel_error(3, 500);
+        m.retry();
+        let text = m.render((7, 0.5, false, 2, 1, 0));
+        assert!(
+            text.contains(
+                "onehub_http_requests_total{route=\"/v1/chat/completions\",status=\"2xx\"} 1"
+            ),
+            "{text}"
+        );
+        assert!(text.contains(
+            "onehub_http_requests_total{route=\"/v1/chat/completions\",status=\"5xx\"} 1"
+        ));
+        assert!(text.contains("onehub_quota_consumed_total{channel=\"3\",model=\"gpt-4o\"} 42"));
+        assert!(text.contains("onehub_channel_errors_total{channel=\"3\",status=\"500\"} 1"));
+        assert!(text.contains("onehub_config_version 7"));
+        assert!(text.contains("onehub_http_request_duration_seconds_bucket{route=\"/v1/chat/completions\",le=\"+Inf\"} 2"));
+    }
+}
