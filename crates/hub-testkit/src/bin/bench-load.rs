@@ -60,12 +60,19 @@ async fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
     let stream = args.iter().any(|a| a == "--stream");
-    let body = serde_json::to_vec(&serde_json::json!({
+    let chunks: Option<u64> = arg(&args, "--chunks").and_then(|v| v.parse().ok());
+    let delay_ms: Option<u64> = arg(&args, "--delay-ms").and_then(|v| v.parse().ok());
+    let mut body_json = serde_json::json!({
         "model": model,
         "stream": stream,
         "messages": [{"role": "user", "content": "Say hello"}],
-    }))
-    .unwrap_or_default();
+    });
+    if chunks.is_some() || delay_ms.is_some() {
+        // Mock-upstream options (forwarded unchanged by the gateway).
+        body_json["mock"] =
+            serde_json::json!({"chunks": chunks.unwrap_or(3), "delay_ms": delay_ms.unwrap_or(0)});
+    }
+    let body = serde_json::to_vec(&body_json).unwrap_or_default();
     let client = match reqwest::Client::builder()
         .tcp_nodelay(true)
         .pool_max_idle_per_host(concurrency * 2)
@@ -92,10 +99,16 @@ async fn main() {
             match resp {
                 Ok(mut r) if r.status().is_success() => {
                     let mut ttfb = None;
-                    while let Ok(Some(_)) = r.chunk().await {
+                    let mut frames = 0u64;
+                    while let Ok(Some(c)) = r.chunk().await {
                         ttfb.get_or_insert_with(|| start.elapsed());
+                        frames += c.windows(6).filter(|w| *w == b"data: ").count() as u64;
                     }
-                    Some((start.elapsed(), ttfb.unwrap_or_else(|| start.elapsed())))
+                    Some((
+                        start.elapsed(),
+                        ttfb.unwrap_or_else(|| start.elapsed()),
+                        frames,
+                    ))
                 }
                 Ok(r) => {
                     let _ = r.bytes().await;
@@ -110,21 +123,28 @@ async fn main() {
     }
     let issued = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
+    let frames = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..concurrency.max(1) {
-        let (client, body, issued, errors) =
-            (client.clone(), body.clone(), issued.clone(), errors.clone());
+        let (client, body, issued, errors, frames) = (
+            client.clone(),
+            body.clone(),
+            issued.clone(),
+            errors.clone(),
+            frames.clone(),
+        );
         let send = send.clone();
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             let mut ttfb = Vec::new();
             while issued.fetch_add(1, Ordering::Relaxed) < total && Instant::now() < deadline {
                 match send(client.clone(), body.clone()).await {
-                    Some((l, t)) => {
+                    Some((l, t, f)) => {
                         lat.push(l.as_secs_f64() * 1000.0);
                         ttfb.push(t.as_secs_f64() * 1000.0);
+                        frames.fetch_add(f, Ordering::Relaxed);
                     }
                     None => {
                         errors.fetch_add(1, Ordering::Relaxed);
@@ -158,6 +178,7 @@ async fn main() {
         "max_ms": (pct(&lat, 1.0) * 1000.0).round() / 1000.0,
         "ttfb_p50_ms": (pct(&ttfb, 0.5) * 1000.0).round() / 1000.0,
         "ttfb_p99_ms": (pct(&ttfb, 0.99) * 1000.0).round() / 1000.0,
+        "frames_per_s": ((frames.load(Ordering::Relaxed) as f64 / elapsed) * 10.0).round() / 10.0,
     });
     println!("{out}");
 }
