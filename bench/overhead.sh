@@ -42,6 +42,8 @@ curl -sf "http://127.0.0.1:$port/api/status" >/dev/null || { echo "bench: the ga
 api() { curl -sf -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' "$@"; }
 api -d "{\"type\":1,\"name\":\"mock\",\"key\":\"k\",\"models\":\"gpt-4o-mini\",\"base_url\":\"$mock_url\"}" "http://127.0.0.1:$port/api/channel/" >/dev/null
 api -d '{"name":"bench","unlimited_quota":true}' "http://127.0.0.1:$port/api/token/" >/dev/null
+# Enough quota for any run (billing stays on: every request is priced, held and logged).
+api -d '{"quota":1000000000000}' "http://127.0.0.1:$port/api/user/quota/1" >/dev/null
 key=sk-$(api "http://127.0.0.1:$port/api/token/" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["data"][0]["key"])')
 direct="$mock_url/v1/chat/completions"
 through="http://127.0.0.1:$port/v1/chat/completions"

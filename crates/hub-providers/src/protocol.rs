@@ -139,12 +139,18 @@ fn merge_custom(b: &mut Map<String, Value>, channel: &ChannelRt) {
 pub fn convert_response(
     upstream: Protocol,
     inbound: Protocol,
-    body: &[u8],
+    body: bytes::Bytes,
     requested_model: &str,
     rename: bool,
-) -> (Vec<u8>, Option<Usage>) {
-    let Ok(v) = serde_json::from_slice::<Value>(body) else {
-        return (body.to_vec(), None);
+) -> (bytes::Bytes, Option<Usage>) {
+    // Hot path: OpenAI to OpenAI without a mapping is returned byte for byte; only the usage
+    // object is decoded (no full parse, no copy).
+    if upstream == Protocol::OpenAi && inbound == Protocol::OpenAi && !rename {
+        let usage = crate::usage::extract(&body);
+        return (body, usage);
+    }
+    let Ok(v) = serde_json::from_slice::<Value>(&body) else {
+        return (body, None);
     };
     let ir = match upstream {
         Protocol::OpenAi => v.clone(),
@@ -161,11 +167,13 @@ pub fn convert_response(
                 *m = Value::String(requested_model.to_owned());
             }
             return (
-                serde_json::to_vec(&v).unwrap_or_else(|_| body.to_vec()),
+                serde_json::to_vec(&v)
+                    .map(bytes::Bytes::from)
+                    .unwrap_or(body),
                 usage,
             );
         }
-        return (body.to_vec(), usage);
+        return (body, usage);
     }
     let mut ir = ir;
     if let Some(m) = ir.get_mut("model") {
@@ -176,7 +184,10 @@ pub fn convert_response(
         Protocol::Claude => claude::response_from_openai(&ir),
         Protocol::Gemini => gemini::response_from_openai(&ir),
     };
-    (serde_json::to_vec(&out).unwrap_or_default(), usage)
+    (
+        bytes::Bytes::from(serde_json::to_vec(&out).unwrap_or_default()),
+        usage,
+    )
 }
 
 /// Usage from an OpenAI-shaped usage JSON value.

@@ -795,11 +795,11 @@ async fn attempt_once(
         let (out, usage) = protocol::convert_response(
             up_proto,
             plan.inbound,
-            &bytes,
+            bytes.clone(),
             &plan.model,
             rename.is_some(),
         );
-        (Bytes::from(out), usage)
+        (out, usage)
     };
     let usage = match usage {
         Some(u) => bill::bill_usage(&u),
