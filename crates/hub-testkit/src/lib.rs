@@ -316,3 +316,20 @@ impl TestApp {
 pub fn plain_client() -> reqwest::Client {
     reqwest::Client::new()
 }
+
+/// Polls `check` every 25 ms until it returns true; fails the test naming `what` after 30 s.
+/// For conditions that have no event to await (another process, the database).
+pub async fn wait_for<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("timed out waiting for: {what}");
+}

@@ -1,13 +1,11 @@
 //! Billing on every backend: holds, settlement, consume logs, refunds, streams (usage present,
 //! absent, client disconnect, upstream error mid-stream), price changes.
 
-#![expect(clippy::unwrap_used, clippy::panic, reason = "tests")]
-
-use std::time::{Duration, Instant};
+#![expect(clippy::unwrap_used, reason = "tests")]
 
 use hub_core::entity::Token;
 use hub_store::repo::logs::LogFilter;
-use hub_testkit::{Backend, TestApp, TestDb, mock::MockUpstream};
+use hub_testkit::{Backend, TestApp, TestDb, mock::MockUpstream, wait_for};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -32,21 +30,6 @@ on_backends!(
     holds_refunds_and_insufficient_quota,
     streams_are_billed_for_what_was_used
 );
-
-async fn wait_for<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("timed out waiting for: {what}");
-}
 
 impl Env {
     async fn new(backend: Backend) -> Option<Env> {

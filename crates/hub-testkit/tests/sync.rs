@@ -2,31 +2,14 @@
 //! fallback when triggers cannot be installed, and serving from the last snapshot when the
 //! database goes away.
 
-#![expect(clippy::unwrap_used, clippy::panic, reason = "tests")]
+#![expect(clippy::unwrap_used, reason = "tests")]
 
-use std::time::{Duration, Instant};
-
-use hub_testkit::{Backend, TestApp, TestDb, mock::MockUpstream};
+use hub_testkit::{Backend, TestApp, TestDb, mock::MockUpstream, wait_for};
 use reqwest::Method;
 use serde_json::{Value, json};
 use sqlx::Connection;
 
 const ADMIN: &str = "SyncSuiteAdminToken0123456789abc";
-
-async fn wait_for<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for: {what}");
-}
 
 async fn admin_sql(sql: &str) {
     let url = std::env::var("TEST_POSTGRES_URL").unwrap();

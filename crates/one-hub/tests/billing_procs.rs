@@ -1,12 +1,7 @@
 //! Billing across real processes: two nodes racing for one token never overspend; SIGTERM
 //! loses nothing; SIGKILL loses at most one flush interval.
 
-#![expect(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "tests"
-)]
+#![expect(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
 use std::{
     process::{Child, Command, Stdio},
@@ -15,7 +10,7 @@ use std::{
 };
 
 use hub_testkit::{
-    Backend, TEST_SESSION_SECRET, TEST_USER_TOKEN_SECRET, TestDb, mock::MockUpstream,
+    Backend, TEST_SESSION_SECRET, TEST_USER_TOKEN_SECRET, TestDb, mock::MockUpstream, wait_for,
 };
 use serde_json::{Value, json};
 
@@ -60,21 +55,6 @@ fn spawn(db: &TestDb, slave: bool, flush_ms: u64) -> Node {
         child,
         base: format!("http://127.0.0.1:{port}"),
     }
-}
-
-async fn wait_for<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for: {what}");
 }
 
 async fn ready(http: &reqwest::Client, n: &Node) {

@@ -2,20 +2,12 @@
 //! and without Redis, with the memory cache on and off. Every change — through any node's admin
 //! API or by raw SQL — must reach every node. Waits are bounded polls on the condition.
 
-#![expect(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "tests"
-)]
+#![expect(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
-use std::{
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
-};
+use std::process::{Child, Command, Stdio};
 
 use hub_testkit::{
-    Backend, TEST_SESSION_SECRET, TEST_USER_TOKEN_SECRET, TestDb, mock::MockUpstream,
+    Backend, TEST_SESSION_SECRET, TEST_USER_TOKEN_SECRET, TestDb, mock::MockUpstream, wait_for,
 };
 use serde_json::{Value, json};
 use sqlx::Connection;
@@ -77,22 +69,6 @@ fn spawn(db: &TestDb, name: &'static str, slave: bool, o: Opts) -> Node {
         base: format!("http://127.0.0.1:{port}"),
         name,
     }
-}
-
-/// Polls `check` every 50 ms until it returns true; fails with `what` after 20 s.
-async fn wait_for<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for: {what}");
 }
 
 struct Cluster {

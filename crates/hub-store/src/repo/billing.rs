@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use hub_core::entity::Log;
 use sea_query::{Expr, ExprTrait, Query, SimpleExpr};
 
-use super::{alive, json_val};
+use super::alive;
 use crate::{RowExt, Store, StoreError, pool::FromRow, pool::Stmt};
 
 /// Aggregated effects of many finished requests, applied in one transaction.
@@ -189,42 +189,11 @@ impl Store {
         }
         for chunk in b.logs.chunks(500) {
             let mut q = Query::insert();
-            q.into_table("logs").columns([
-                "user_id",
-                "created_at",
-                "type",
-                "content",
-                "username",
-                "token_name",
-                "model_name",
-                "quota",
-                "prompt_tokens",
-                "completion_tokens",
-                "request_time",
-                "channel_id",
-                "is_stream",
-                "source_ip",
-                "metadata",
-            ]);
+            q.into_table("logs")
+                .columns(super::logs::INSERT_COLS.iter().copied());
             for l in chunk {
-                q.values([
-                    l.user_id.into(),
-                    l.created_at.into(),
-                    l.kind.into(),
-                    l.content.clone().into(),
-                    l.username.clone().into(),
-                    l.token_name.clone().into(),
-                    l.model_name.clone().into(),
-                    l.quota.into(),
-                    l.prompt_tokens.into(),
-                    l.completion_tokens.into(),
-                    l.request_time.into(),
-                    l.channel_id.into(),
-                    l.is_stream.into(),
-                    l.source_ip.clone().into(),
-                    json_val(Some(l.metadata.clone())).into(),
-                ])
-                .map_err(|e| StoreError::Decode(e.to_string()))?;
+                q.values(super::logs::insert_values(l))
+                    .map_err(|e| StoreError::Decode(e.to_string()))?;
             }
             stmts.push(Stmt::Insert(q));
         }

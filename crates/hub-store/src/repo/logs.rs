@@ -58,6 +58,46 @@ impl FromRow for Log {
     }
 }
 
+/// The columns written when a log row is inserted (all but `id`).
+pub(crate) const INSERT_COLS: &[&str] = &[
+    "user_id",
+    "created_at",
+    "type",
+    "content",
+    "username",
+    "token_name",
+    "model_name",
+    "quota",
+    "prompt_tokens",
+    "completion_tokens",
+    "request_time",
+    "channel_id",
+    "is_stream",
+    "source_ip",
+    "metadata",
+];
+
+/// The values of [`INSERT_COLS`] for one row.
+pub(crate) fn insert_values(l: &Log) -> [sea_query::SimpleExpr; 15] {
+    [
+        l.user_id.into(),
+        l.created_at.into(),
+        l.kind.into(),
+        l.content.clone().into(),
+        l.username.clone().into(),
+        l.token_name.clone().into(),
+        l.model_name.clone().into(),
+        l.quota.into(),
+        l.prompt_tokens.into(),
+        l.completion_tokens.into(),
+        l.request_time.into(),
+        l.channel_id.into(),
+        l.is_stream.into(),
+        l.source_ip.clone().into(),
+        json_val(Some(l.metadata.clone())).into(),
+    ]
+}
+
 /// Exact-match filters of the log endpoints; zero/empty means "no filter".
 #[derive(Debug, Clone, Default)]
 pub struct LogFilter {
@@ -104,24 +144,8 @@ impl Store {
     pub async fn log_insert(&self, l: &Log) -> Result<i64, StoreError> {
         let mut q = Query::insert();
         q.into_table("logs")
-            .columns(COLS[1..].iter().copied())
-            .values([
-                l.user_id.into(),
-                l.created_at.into(),
-                l.kind.into(),
-                l.content.clone().into(),
-                l.username.clone().into(),
-                l.token_name.clone().into(),
-                l.model_name.clone().into(),
-                l.quota.into(),
-                l.prompt_tokens.into(),
-                l.completion_tokens.into(),
-                l.request_time.into(),
-                l.channel_id.into(),
-                l.is_stream.into(),
-                l.source_ip.clone().into(),
-                json_val(Some(l.metadata.clone())).into(),
-            ])
+            .columns(INSERT_COLS.iter().copied())
+            .values(insert_values(l))
             .map_err(|e| StoreError::Decode(e.to_string()))?;
         self.insert_returning_id(&mut q).await
     }
