@@ -110,7 +110,12 @@ impl SseProcessor {
         }
         self.frames += 1;
         let has_usage = contains(data, b"\"usage\"") && !contains(data, b"\"usage\":null");
-        let needs_parse = has_usage || self.opts.rename_model.is_some() || self.collect_content;
+        if self.collect_content {
+            // Cheap scan instead of a JSON parse per frame: the text only sizes a fallback
+            // estimate when the upstream sends no usage.
+            scan_text(data, &mut self.content);
+        }
+        let needs_parse = has_usage || self.opts.rename_model.is_some();
         if !needs_parse {
             out.extend_from_slice(frame);
             return;
@@ -119,19 +124,6 @@ impl SseProcessor {
             out.extend_from_slice(frame);
             return;
         };
-        if self.collect_content
-            && let Some(choices) = v.get("choices").and_then(Value::as_array)
-        {
-            for c in choices {
-                let text = c
-                    .get("delta")
-                    .and_then(|d| d.get("content"))
-                    .or_else(|| c.get("text"));
-                if let Some(t) = text.and_then(Value::as_str) {
-                    self.content.push_str(t);
-                }
-            }
-        }
         let mut usage_only = false;
         if has_usage && let Some(u) = v.get("usage").filter(|u| !u.is_null()) {
             if let Ok(u) = serde_json::from_value::<Usage>(u.clone()) {
@@ -155,6 +147,39 @@ impl SseProcessor {
             return;
         }
         out.extend_from_slice(frame);
+    }
+}
+
+/// Appends the string values of `"content"` and `"text"` keys in `data` to `out`, decoding the
+/// common escapes. Approximate by design (it sizes a token estimate).
+fn scan_text(data: &[u8], out: &mut String) {
+    for key in [&b"\"content\":\""[..], &b"\"text\":\""[..]] {
+        let mut rest = data;
+        while let Some(pos) = rest.windows(key.len()).position(|w| w == key) {
+            let start = pos + key.len();
+            let mut i = start;
+            let mut buf: Vec<u8> = Vec::new();
+            while i < rest.len() && rest[i] != b'"' {
+                if rest[i] == b'\\' && i + 1 < rest.len() {
+                    match rest[i + 1] {
+                        b'n' => buf.push(b'\n'),
+                        b't' => buf.push(b'\t'),
+                        b'u' => {
+                            // \uXXXX: count it as one non-ASCII character.
+                            buf.extend_from_slice("\u{fffd}".as_bytes());
+                            i += 4;
+                        }
+                        c => buf.push(c),
+                    }
+                    i += 2;
+                    continue;
+                }
+                buf.push(rest[i]);
+                i += 1;
+            }
+            out.push_str(&String::from_utf8_lossy(&buf));
+            rest = &rest[i.min(rest.len())..];
+        }
     }
 }
 
