@@ -9,6 +9,7 @@ pub mod ipnet;
 pub mod keys;
 pub mod page;
 pub mod pricing;
+pub mod redact;
 pub mod reqid;
 pub mod role;
 pub mod setting;

@@ -42,8 +42,9 @@ pub struct SseProcessor {
     pub collect_content: bool,
 }
 
-fn find_frame_end(buf: &[u8]) -> Option<(usize, usize)> {
-    // Returns (end of frame content, length of the separator).
+/// End of the first complete SSE frame in `buf`: (end of its content, length of the separator),
+/// accepting `\n\n` and `\r\n\r\n`.
+pub(crate) fn find_frame_end(buf: &[u8]) -> Option<(usize, usize)> {
     let mut i = 0;
     while i + 1 < buf.len() {
         if buf[i] == b'\n' {

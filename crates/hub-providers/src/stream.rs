@@ -6,7 +6,12 @@
 
 use serde_json::Value;
 
-use crate::{claude, gemini, protocol::Protocol, sse::StreamTransform, usage::Usage};
+use crate::{
+    claude, gemini,
+    protocol::Protocol,
+    sse::{StreamTransform, find_frame_end},
+    usage::Usage,
+};
 
 /// The inbound protocol's error event.
 pub fn error_frame(p: Protocol, message: &str) -> Vec<u8> {
@@ -47,7 +52,7 @@ impl SseParser {
         let mut start = 0;
         loop {
             let rest = &self.buf[start..];
-            let Some((end, sep)) = frame_end(rest) else {
+            let Some((end, sep)) = find_frame_end(rest) else {
                 break;
             };
             if let Some(e) = parse_event(&rest[..end]) {
@@ -64,22 +69,6 @@ impl SseParser {
         let rest = std::mem::take(&mut self.buf);
         parse_event(&rest)
     }
-}
-
-fn frame_end(b: &[u8]) -> Option<(usize, usize)> {
-    let mut i = 0;
-    while i + 1 < b.len() {
-        if b[i] == b'\n' {
-            if b[i + 1] == b'\n' {
-                return Some((i, 2));
-            }
-            if b[i + 1] == b'\r' && b.get(i + 2) == Some(&b'\n') {
-                return Some((i, 3));
-            }
-        }
-        i += 1;
-    }
-    None
 }
 
 fn parse_event(frame: &[u8]) -> Option<Event> {

@@ -211,20 +211,13 @@ impl Clients {
             b = b.timeout(t);
         }
         if !proxy.is_empty() {
-            let p = reqwest::Proxy::all(proxy).map_err(|_| ProxyError(redact_proxy(proxy)))?;
+            let p =
+                reqwest::Proxy::all(proxy).map_err(|_| ProxyError(hub_core::redact::url(proxy)))?;
             b = b.proxy(p);
         }
         let client = b.build().map_err(|e| ProxyError(e.to_string()))?;
         map.insert(proxy.to_owned(), client.clone());
         Ok(client)
-    }
-}
-
-/// A proxy URL without credentials, for messages.
-pub fn redact_proxy(p: &str) -> String {
-    match (p.split_once("://"), p.rfind('@')) {
-        (Some((scheme, _)), Some(at)) => format!("{scheme}://***{}", &p[at..]),
-        _ => p.to_owned(),
     }
 }
 

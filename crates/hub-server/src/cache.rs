@@ -11,14 +11,6 @@ pub enum RedisError {
     Connect(String, String),
 }
 
-/// Removes any password from a Redis URL for logs and errors.
-pub fn redact(url: &str) -> String {
-    match (url.split_once("://"), url.rfind('@')) {
-        (Some((scheme, _)), Some(at)) => format!("{scheme}://***{}", &url[at..]),
-        _ => url.to_owned(),
-    }
-}
-
 /// Connects with `db` overriding any database in the URL (One Hub's `REDIS_DB` rule) and pings.
 pub async fn connect(url: &str, db: i64) -> Result<(redis::Client, ConnectionManager), RedisError> {
     let info = redis::IntoConnectionInfo::into_connection_info(url)
@@ -28,10 +20,10 @@ pub async fn connect(url: &str, db: i64) -> Result<(redis::Client, ConnectionMan
     let client = redis::Client::open(info).map_err(|e| RedisError::Url(e.to_string()))?;
     let mut cm = ConnectionManager::new(client.clone())
         .await
-        .map_err(|e| RedisError::Connect(redact(url), e.to_string()))?;
+        .map_err(|e| RedisError::Connect(hub_core::redact::url(url), e.to_string()))?;
     let _: String = redis::cmd("PING")
         .query_async(&mut cm)
         .await
-        .map_err(|e| RedisError::Connect(redact(url), e.to_string()))?;
+        .map_err(|e| RedisError::Connect(hub_core::redact::url(url), e.to_string()))?;
     Ok((client, cm))
 }

@@ -32,25 +32,9 @@ impl DbTarget {
     pub fn redacted(&self) -> String {
         match self {
             DbTarget::Sqlite { path, .. } => format!("sqlite:{}", path.display()),
-            DbTarget::Postgres { url } | DbTarget::MySql { url } => redact_url(url),
+            DbTarget::Postgres { url } | DbTarget::MySql { url } => hub_core::redact::url(url),
         }
     }
-}
-
-fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return "<dsn>".to_owned();
-    };
-    let rest = match rest.rfind('@') {
-        Some(at) => {
-            let (cred, host) = rest.split_at(at);
-            let user = cred.split(':').next().unwrap_or_default();
-            format!("{user}:***{host}")
-        }
-        None => rest.to_owned(),
-    };
-    let rest = rest.split('?').next().unwrap_or_default();
-    format!("{scheme}://{rest}")
 }
 
 /// Parses `SQL_DSN`. Empty → SQLite at `sqlite_path`.

@@ -149,7 +149,7 @@ pub async fn start(
     } else {
         let conn =
             hub_server::cache::connect(&settings.redis_conn_string, settings.redis_db).await?;
-        info!(redis = %hub_server::cache::redact(&settings.redis_conn_string), db = settings.redis_db, "connected to Redis");
+        info!(redis = %hub_core::redact::url(&settings.redis_conn_string), db = settings.redis_db, "connected to Redis");
         Some(conn)
     };
 

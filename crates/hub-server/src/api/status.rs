@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use axum::{extract::State, http::HeaderMap, response::IntoResponse};
-use hub_core::entity::{Price, comma_list};
+use hub_core::entity::Price;
 use serde_json::{Value, json};
 
 use crate::{
@@ -100,67 +100,44 @@ pub async fn owned_by(State(state): State<AppState>) -> ApiResult {
     ok_data(owners)
 }
 
-/// The price that applies to `model`: exact row, else the first matching `prefix*` row,
-/// else One Hub's default (tokens, 30/30, channel type 0).
-pub fn price_for(prices: &[Price], model: &str) -> Price {
-    if let Some(p) = prices.iter().find(|p| p.model == model) {
-        return p.clone();
-    }
-    if let Some(p) = prices.iter().find(|p| {
-        p.model
-            .strip_suffix('*')
-            .is_some_and(|pre| model.starts_with(pre))
-    }) {
-        return p.clone();
-    }
-    Price {
-        model: model.to_owned(),
-        kind: "tokens".to_owned(),
-        input: 30.0,
-        output: 30.0,
-        ..Default::default()
-    }
-}
-
+/// `GET /api/available_model`: served from the routing snapshot (no database reads), with the
+/// same price lookup the relay bills with (exact row, else the longest `prefix*` row, else One
+/// Hub's 30/30 default).
 pub async fn available_model(State(state): State<AppState>, headers: HeaderMap) -> ApiResult {
     let user_group = optional_session_user(&state, &headers)
         .await
         .map(|u| u.group);
-    let groups = state.store.group_all().await?;
-    let visible: BTreeSet<String> = groups
-        .iter()
-        .filter(|g| {
-            g.enable.unwrap_or(true) && (g.public || Some(&g.symbol) == user_group.as_ref())
-        })
-        .map(|g| g.symbol.clone())
+    let snap = state.snapshot.load_full();
+    let visible: BTreeSet<&str> = snap
+        .groups
+        .values()
+        .filter(|g| g.enabled && (g.public || Some(&g.symbol) == user_group.as_ref()))
+        .map(|g| g.symbol.as_str())
         .collect();
-    let prices = state.store.price_all().await?;
-    let owners: HashMap<i64, String> = state
-        .store
-        .owner_all()
-        .await?
-        .into_iter()
-        .map(|o| (o.id, o.name))
-        .collect();
-    let mut models: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for ch in state
-        .store
-        .channel_all()
-        .await?
-        .into_iter()
+    let mut models: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for ch in snap
+        .channels
+        .values()
         .filter(|c| c.status == hub_core::role::CHANNEL_ENABLED)
     {
-        for g in comma_list(&ch.group).filter(|g| visible.contains(*g)) {
-            for m in comma_list(&ch.models) {
-                models.entry(m.to_owned()).or_default().insert(g.to_owned());
+        for g in ch.groups.iter().filter(|g| visible.contains(g.as_str())) {
+            for m in &ch.models {
+                models.entry(m.as_str()).or_default().insert(g.as_str());
             }
         }
     }
-    let data: BTreeMap<String, Value> = models
+    let data: BTreeMap<&str, Value> = models
         .into_iter()
         .map(|(m, gs)| {
-            let price = price_for(&prices, &m);
-            let owner = owners
+            let price = snap.price(m).cloned().unwrap_or_else(|| Price {
+                model: m.to_owned(),
+                kind: "tokens".to_owned(),
+                input: hub_core::pricing::DEFAULT_RATIO,
+                output: hub_core::pricing::DEFAULT_RATIO,
+                ..Default::default()
+            });
+            let owner = snap
+                .owners
                 .get(&price.channel_type)
                 .cloned()
                 .unwrap_or_else(|| "未知".to_owned());
