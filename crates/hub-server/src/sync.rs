@@ -152,8 +152,11 @@ pub async fn poll_once(state: &AppState) -> Result<(), StoreError> {
             }
         }
         _ => {
-            let v = store.feed_version().await?;
+            // Read what we have applied *before* the database version: both only grow, so a
+            // concurrent rebuild (an admin write on this node) can never make `v < last` look
+            // like a feed reset — which would wrongly clear the token/user cache.
             let last = state.sync.version();
+            let v = store.feed_version().await?;
             if v < last {
                 // The feed was reset (table recreated): rebuild everything.
                 state.version_reset(v).await?;
