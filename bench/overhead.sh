@@ -22,29 +22,10 @@ else
 fi
 ulimit -n 65536 2>/dev/null || ulimit -n 4096 2>/dev/null || true
 
-work=$(mktemp -d)
-cleanup() { kill "${gw:-}" "${mock:-}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-
-"$bin/mock-upstream" --port 0 >"$work/mock.out" &
-mock=$!
-for _ in $(seq 1 100); do grep -q MOCK_UPSTREAM_URL "$work/mock.out" 2>/dev/null && break; sleep 0.1; done
-mock_url=$(sed -n 's/^MOCK_UPSTREAM_URL=//p' "$work/mock.out")
-[ -n "$mock_url" ] || { echo "bench: the mock upstream did not start" >&2; exit 1; }
-
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-admin=BenchAdminToken0123456789abcdefg
-PORT=$port SQLITE_PATH="$work/bench.db" INITIAL_ROOT_ACCESS_TOKEN=$admin LOG_LEVEL=warn \
-  MEMORY_CACHE_ENABLED=true "$bin/one-hub" >"$work/gw.log" 2>&1 &
-gw=$!
-for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:$port/api/status" >/dev/null && break; sleep 0.1; done
-curl -sf "http://127.0.0.1:$port/api/status" >/dev/null || { echo "bench: the gateway did not start" >&2; cat "$work/gw.log" >&2; exit 1; }
-api() { curl -sf -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' "$@"; }
-api -d "{\"type\":1,\"name\":\"mock\",\"key\":\"k\",\"models\":\"gpt-4o-mini\",\"base_url\":\"$mock_url\"}" "http://127.0.0.1:$port/api/channel/" >/dev/null
-api -d '{"name":"bench","unlimited_quota":true}' "http://127.0.0.1:$port/api/token/" >/dev/null
-# Enough quota for any run (billing stays on: every request is priced, held and logged).
-api -d '{"quota":1000000000000}' "http://127.0.0.1:$port/api/user/quota/1" >/dev/null
-key=sk-$(api "http://127.0.0.1:$port/api/token/" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["data"][0]["key"])')
+. bench/common.sh
+start_mock
+# The measured gateway records Prometheus metrics (METRICS_USER/METRICS_PASSWORD set).
+start_gateway gw METRICS_USER=bench METRICS_PASSWORD=bench-metrics-secret
 direct="$mock_url/v1/chat/completions"
 through="http://127.0.0.1:$port/v1/chat/completions"
 rss() { awk '/^VmRSS/ {print $2}' "/proc/$gw/status"; }
@@ -52,27 +33,43 @@ rss() { awk '/^VmRSS/ {print $2}' "/proc/$gw/status"; }
 load() { "$bin/bench-load" --url "$1" --key "$key" --concurrency "$2" --requests "$reqs" --seconds "$secs" "${@:3}"; }
 rss_idle=$(rss)
 : >"$work/results.jsonl"
+row() { echo "{\"kind\":\"$1\",\"c\":$2,\"r\":$3}" >>"$work/results.jsonl"; }
 for c in 1 16 64; do
   load "$direct" "$c" --warmup 50 >/dev/null; load "$through" "$c" --warmup 50 >/dev/null
   for r in $(seq 1 "$rounds"); do
-    echo "{\"kind\":\"direct\",\"c\":$c,\"r\":$(load "$direct" "$c")}" >>"$work/results.jsonl"
+    row direct "$c" "$(load "$direct" "$c")"
     if [ "$c" = 64 ]; then
       (sleep "$((secs / 2))"; rss >"$work/rss_load") &
       sampler=$!
     fi
-    echo "{\"kind\":\"gateway\",\"c\":$c,\"r\":$(load "$through" "$c")}" >>"$work/results.jsonl"
+    row gateway "$c" "$(load "$through" "$c")"
   done
 done
-for r in $(seq 1 "$rounds"); do
-  echo "{\"kind\":\"direct-stream\",\"c\":16,\"r\":$(load "$direct" 16 --stream --chunks 20)}" >>"$work/results.jsonl"
-  echo "{\"kind\":\"gateway-stream\",\"c\":16,\"r\":$(load "$through" 16 --stream --chunks 20)}" >>"$work/results.jsonl"
+for c in 1 16; do
+  for r in $(seq 1 "$rounds"); do
+    row direct-stream "$c" "$(load "$direct" "$c" --stream --chunks 20)"
+    row gateway-stream "$c" "$(load "$through" "$c" --stream --chunks 20)"
+  done
 done
 # $streams concurrent slow streams (20 chunks, 100 ms apart ≈ 2 s each); RSS sampled mid-way.
 ( sleep 1; rss >"$work/rss_streams" ) &
 sampler2=$!
-echo "{\"kind\":\"slow-streams\",\"c\":$streams,\"r\":$("$bin/bench-load" --url "$through" --key "$key" --concurrency "$streams" --requests "$streams" --seconds 30 --stream --chunks 20 --delay-ms 100)}" >>"$work/results.jsonl"
+row slow-streams "$streams" "$("$bin/bench-load" --url "$through" --key "$key" --concurrency "$streams" --requests "$streams" --seconds 30 --stream --chunks 20 --delay-ms 100)"
 wait "${sampler:-}" "${sampler2:-}" 2>/dev/null || true
-logs=$(python3 - "$work/bench.db" <<'PY'
+main_db=$db
+# The cost of the metrics: a second gateway without METRICS_* (nothing recorded), c=64,
+# interleaved with the first.
+on_key=$key
+start_gateway nometrics
+off="http://127.0.0.1:$port/v1/chat/completions"
+off_key=$key
+key=$on_key; load "$through" 64 --warmup 50 >/dev/null
+key=$off_key; load "$off" 64 --warmup 50 >/dev/null
+for r in $(seq 1 "$rounds"); do
+  key=$on_key; row metrics-on 64 "$(load "$through" 64)"
+  key=$off_key; row metrics-off 64 "$(load "$off" 64)"
+done
+logs=$(python3 - "$main_db" <<'PY'
 import sqlite3, sys
 print(sqlite3.connect(sys.argv[1]).execute("select count(*) from logs where type = 2").fetchone()[0])
 PY
@@ -87,7 +84,7 @@ def best(kind, c):
 commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip() or "?"
 cpu = next((l.split(":",1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 print(f"- date: {datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC; commit {commit}; {os.cpu_count()} cores ({cpu}); mode: {'smoke (debug)' if smoke else 'release'}")
-print("- gateway: SQLite, billing and consume logs ON, MEMORY_CACHE_ENABLED=true, one OpenAI channel on the mock, unlimited token")
+print("- gateway: SQLite, billing and consume logs ON, Prometheus metrics ON, MEMORY_CACHE_ENABLED=true, one OpenAI channel on the mock, unlimited token; load client: bench-load (closed loop, keep-alive); each figure the best of the rounds")
 print()
 print("| c | direct RPS | gateway RPS | ratio | direct p50 / p99 ms | gateway p50 / p99 ms | added p50 / p99 ms | errors |")
 print("|---:|---:|---:|---:|---|---|---|---:|")
@@ -95,14 +92,15 @@ for c in (1, 16, 64):
     d, g = best("direct", c), best("gateway", c)
     if not d or not g: continue
     print(f"| {c} | {d['rps']} | {g['rps']} | {g['rps']/d['rps']*100:.0f} % | {d['p50_ms']} / {d['p99_ms']} | {g['p50_ms']} / {g['p99_ms']} | {g['p50_ms']-d['p50_ms']:.3f} / {g['p99_ms']-d['p99_ms']:.3f} | {g['errors']} |")
-d, g = best("direct-stream", 16), best("gateway-stream", 16)
-if d and g:
-    print()
-    print("| streaming, c=16, 20 chunks | direct | gateway | added |")
-    print("|---|---:|---:|---:|")
-    print(f"| TTFB p50 ms | {d['ttfb_p50_ms']} | {g['ttfb_p50_ms']} | {g['ttfb_p50_ms']-d['ttfb_p50_ms']:.3f} |")
-    print(f"| TTFB p99 ms | {d['ttfb_p99_ms']} | {g['ttfb_p99_ms']} | {g['ttfb_p99_ms']-d['ttfb_p99_ms']:.3f} |")
-    print(f"| chunks/s | {d['frames_per_s']} | {g['frames_per_s']} | |")
+print()
+print("| streaming, 20 chunks | direct | gateway | added |")
+print("|---|---:|---:|---:|")
+for c in (1, 16):
+    d, g = best("direct-stream", c), best("gateway-stream", c)
+    if not d or not g: continue
+    print(f"| c={c} TTFB p50 ms | {d['ttfb_p50_ms']} | {g['ttfb_p50_ms']} | {g['ttfb_p50_ms']-d['ttfb_p50_ms']:.3f} |")
+    print(f"| c={c} TTFB p99 ms | {d['ttfb_p99_ms']} | {g['ttfb_p99_ms']} | {g['ttfb_p99_ms']-d['ttfb_p99_ms']:.3f} |")
+    print(f"| c={c} chunks/s | {d['frames_per_s']} | {g['frames_per_s']} | |")
 s = best("slow-streams", [r["c"] for r in rows if r["kind"] == "slow-streams"][0])
 print()
 print("| gateway RSS | kB |")
@@ -110,6 +108,14 @@ print("|---|---:|")
 print(f"| idle | {rss_idle} |")
 print(f"| under c=64 load | {rss_load} |")
 print(f"| {s['concurrency']} concurrent slow streams ({s['requests']} completed, {s['errors']} errors) | {rss_streams} |")
+on, off = best("metrics-on", 64), best("metrics-off", 64)
+if on and off:
+    print()
+    print("| c=64, second pair of runs | RPS | p50 / p99 ms |")
+    print("|---|---:|---|")
+    print(f"| metrics on | {on['rps']} | {on['p50_ms']} / {on['p99_ms']} |")
+    print(f"| metrics off (METRICS_* unset) | {off['rps']} | {off['p50_ms']} / {off['p99_ms']} |")
+    print(f"| cost of the metrics | {(1 - on['rps']/off['rps'])*100:.1f} % of RPS | |")
 print()
 print(f"Consume logs written: {logs} (one per successful relayed request).")
 PY

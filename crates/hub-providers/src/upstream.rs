@@ -179,7 +179,12 @@ pub struct Clients {
     connect_timeout: Duration,
     total_timeout: Option<Duration>,
     by_proxy: Mutex<HashMap<String, reqwest::Client>>,
+    /// Parsed upstream URLs (a channel's few endpoints), so a request does not parse its URL.
+    urls: Mutex<HashMap<String, reqwest::Url>>,
 }
+
+/// The URL cache is cleared when it reaches this many entries (Gemini URLs embed the model).
+const MAX_CACHED_URLS: usize = 4096;
 
 #[derive(Debug, thiserror::Error)]
 #[error("invalid channel proxy: {0}")]
@@ -193,7 +198,22 @@ impl Clients {
             total_timeout: (relay_timeout_secs > 0)
                 .then(|| Duration::from_secs(relay_timeout_secs)),
             by_proxy: Mutex::new(HashMap::new()),
+            urls: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// `url` parsed, from the cache when seen before; `None` when it is not a valid URL.
+    pub fn url(&self, url: &str) -> Option<reqwest::Url> {
+        let mut map = self.urls.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(u) = map.get(url) {
+            return Some(u.clone());
+        }
+        let parsed = reqwest::Url::parse(url).ok()?;
+        if map.len() >= MAX_CACHED_URLS {
+            map.clear();
+        }
+        map.insert(url.to_owned(), parsed.clone());
+        Some(parsed)
     }
 
     /// The client for `proxy` ("" = direct), built once and reused.
@@ -205,6 +225,9 @@ impl Clients {
         let mut b = reqwest::Client::builder()
             .connect_timeout(self.connect_timeout)
             .tcp_nodelay(true)
+            // An API answer is never followed elsewhere: a redirect is relayed as the
+            // upstream's answer, and the channel's credentials go to its own host only.
+            .redirect(reqwest::redirect::Policy::none())
             .pool_idle_timeout(Duration::from_secs(90))
             .no_proxy();
         if let Some(t) = self.total_timeout {
@@ -370,9 +393,10 @@ pub async fn send(
     let client = clients
         .get(&channel.proxy)
         .map_err(|e| SendError::Other(e.to_string()))?;
-    let mut req = client
-        .post(&addr.url)
-        .header("content-type", "application/json");
+    let url = clients
+        .url(&addr.url)
+        .ok_or_else(|| SendError::Other("the channel's base URL is not a valid URL".to_owned()))?;
+    let mut req = client.post(url).header("content-type", "application/json");
     for (k, v) in &addr.headers {
         req = req.header(*k, v.as_str());
     }

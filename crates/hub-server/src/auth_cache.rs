@@ -5,7 +5,7 @@
 
 use std::{
     collections::HashMap,
-    sync::Mutex,
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
@@ -20,9 +20,9 @@ pub struct AuthCache {
 
 #[derive(Debug, Default)]
 struct Inner {
-    tokens: HashMap<String, (Token, Instant)>,
+    tokens: HashMap<String, (Arc<Token>, Instant)>,
     token_keys: HashMap<i64, String>,
-    users: HashMap<i64, (User, Instant)>,
+    users: HashMap<i64, (Arc<User>, Instant)>,
 }
 
 impl AuthCache {
@@ -50,7 +50,7 @@ impl AuthCache {
     }
 
     /// A fresh cached token; with `stale_ok`, also an expired entry (database unreachable).
-    pub fn token(&self, key: &str, stale_ok: bool) -> Option<Token> {
+    pub fn token(&self, key: &str, stale_ok: bool) -> Option<Arc<Token>> {
         if !self.enabled() {
             return None;
         }
@@ -61,7 +61,7 @@ impl AuthCache {
             .map(|(t, _)| t.clone())
     }
 
-    pub fn user(&self, id: i64, stale_ok: bool) -> Option<User> {
+    pub fn user(&self, id: i64, stale_ok: bool) -> Option<Arc<User>> {
         if !self.enabled() {
             return None;
         }
@@ -72,7 +72,7 @@ impl AuthCache {
             .map(|(u, _)| u.clone())
     }
 
-    pub fn put_token(&self, t: &Token) {
+    pub fn put_token(&self, t: &Arc<Token>) {
         if self.enabled() {
             let mut g = self.lock();
             g.token_keys.insert(t.id, t.key.clone());
@@ -80,7 +80,7 @@ impl AuthCache {
         }
     }
 
-    pub fn put_user(&self, u: &User) {
+    pub fn put_user(&self, u: &Arc<User>) {
         if self.enabled() {
             self.lock().users.insert(u.id, (u.clone(), Instant::now()));
         }
@@ -112,31 +112,31 @@ mod tests {
     #[test]
     fn evicts_precisely() {
         let c = AuthCache::new(true, 60);
-        c.put_token(&Token {
+        c.put_token(&Arc::new(Token {
             id: 1,
             key: "a".into(),
             ..Default::default()
-        });
-        c.put_token(&Token {
+        }));
+        c.put_token(&Arc::new(Token {
             id: 2,
             key: "b".into(),
             ..Default::default()
-        });
-        c.put_user(&User {
+        }));
+        c.put_user(&Arc::new(User {
             id: 7,
             ..Default::default()
-        });
+        }));
         c.evict_token(1);
         assert!(c.token("a", false).is_none());
         assert!(c.token("b", false).is_some());
         c.evict_user(7);
         assert!(c.user(7, false).is_none());
         let off = AuthCache::new(false, 60);
-        off.put_token(&Token {
+        off.put_token(&Arc::new(Token {
             id: 1,
             key: "a".into(),
             ..Default::default()
-        });
+        }));
         assert!(off.token("a", false).is_none());
     }
 }

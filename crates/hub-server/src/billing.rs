@@ -13,6 +13,8 @@ use std::{
 };
 
 use hub_core::entity::Log;
+
+use crate::leases::Leases;
 use hub_store::{Store, repo::billing::SettleBatch};
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
@@ -65,6 +67,8 @@ impl BillingStats {
 pub struct Billing {
     tx: mpsc::Sender<Settlement>,
     pub stats: Arc<BillingStats>,
+    /// This node's quota leases; what is left of them goes back with every flush.
+    pub leases: Arc<Leases>,
     stop: Arc<Mutex<Option<oneshot::Sender<oneshot::Sender<()>>>>>,
 }
 
@@ -74,10 +78,19 @@ impl Billing {
         let (tx, rx) = mpsc::channel(QUEUE);
         let (stop_tx, stop_rx) = oneshot::channel();
         let stats = Arc::new(BillingStats::default());
-        tokio::spawn(writer(store, rx, stop_rx, flush, stats.clone()));
+        let leases = Arc::new(Leases::default());
+        tokio::spawn(writer(
+            store,
+            rx,
+            stop_rx,
+            flush,
+            stats.clone(),
+            leases.clone(),
+        ));
         Billing {
             tx,
             stats,
+            leases,
             stop: Arc::new(Mutex::new(Some(stop_tx))),
         }
     }
@@ -136,6 +149,17 @@ fn add(batch: &mut SettleBatch, s: Settlement) {
     }
 }
 
+/// Credits what is left of every lease back (a negative take adds to the balance).
+fn return_leases(batch: &mut SettleBatch, leases: &Leases) {
+    let back = leases.drain();
+    for (id, amount) in back.tokens {
+        batch.tokens.entry(id).or_default().take -= amount;
+    }
+    for (id, amount) in back.users {
+        batch.users.entry(id).or_default().take -= amount;
+    }
+}
+
 async fn flush(
     store: &Store,
     batch: &mut SettleBatch,
@@ -173,6 +197,7 @@ async fn writer(
     mut stop: oneshot::Receiver<oneshot::Sender<()>>,
     every: Duration,
     stats: Arc<BillingStats>,
+    leases: Arc<Leases>,
 ) {
     let mut batch = SettleBatch::default();
     let mut count = 0u64;
@@ -191,6 +216,7 @@ async fn writer(
                 None => break,
             },
             _ = tick.tick() => {
+                return_leases(&mut batch, &leases);
                 flush(&store, &mut batch, &mut count, &stats).await;
             }
             done = &mut stop => {
@@ -199,6 +225,7 @@ async fn writer(
                     add(&mut batch, s);
                     count += 1;
                 }
+                return_leases(&mut batch, &leases);
                 let mut ok = false;
                 for attempt in 0..10u32 {
                     if flush(&store, &mut batch, &mut count, &stats).await {
@@ -219,6 +246,7 @@ async fn writer(
             }
         }
     }
+    return_leases(&mut batch, &leases);
     flush(&store, &mut batch, &mut count, &stats).await;
 }
 

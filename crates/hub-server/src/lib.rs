@@ -12,6 +12,7 @@ pub mod bootstrap;
 pub mod cache;
 pub mod error;
 pub mod extract;
+pub mod leases;
 pub mod metrics;
 pub mod observe;
 pub mod relay;
@@ -95,9 +96,21 @@ impl Default for ServerConfig {
     }
 }
 
-/// Shared state handed to every handler. Cheap to clone.
+/// Shared state handed to every handler: one pointer, so the several clones each request makes
+/// (extractors, middlewares, the stream's settlement) cost one atomic increment each.
 #[derive(Clone, Debug)]
-pub struct AppState {
+pub struct AppState(Arc<AppInner>);
+
+impl std::ops::Deref for AppState {
+    type Target = AppInner;
+    fn deref(&self) -> &AppInner {
+        &self.0
+    }
+}
+
+/// What [`AppState`] points to.
+#[derive(Debug)]
+pub struct AppInner {
     pub store: Store,
     pub keys: Arc<KeyCodec>,
     pub sessions: Arc<auth::SessionCodec>,
@@ -128,7 +141,9 @@ impl AppState {
         let cache = auth_cache::AuthCache::new(config.memory_cache, config.sync_frequency);
         let flush = std::time::Duration::from_millis(config.billing_flush_ms.max(10));
         let billing = billing::Billing::start(store.clone(), flush);
-        Self {
+        // Metrics are recorded only when the endpoint exists (both settings present).
+        let metrics_on = !config.metrics_user.is_empty() && !config.metrics_password.0.is_empty();
+        Self(Arc::new(AppInner {
             store,
             keys: Arc::new(keys),
             sessions: Arc::new(auth::SessionCodec::new(session_secret)),
@@ -140,10 +155,19 @@ impl AppState {
             sync: Arc::new(sync::SyncState::default()),
             cache: Arc::new(cache),
             billing,
-            metrics: Arc::new(metrics::Metrics::default()),
+            metrics: Arc::new(metrics::Metrics::new(metrics_on)),
             generation: Arc::new(AtomicU64::new(0)),
             reload_lock: Arc::new(tokio::sync::Mutex::new(())),
+        }))
+    }
+
+    /// Sets the Redis connection; only before the state is shared (node start-up).
+    pub fn with_redis(mut self, redis: Option<redis::aio::ConnectionManager>) -> Self {
+        match Arc::get_mut(&mut self.0) {
+            Some(inner) => inner.redis = redis,
+            None => tracing::error!("the Redis connection was set after the state was shared"),
         }
+        self
     }
 
     /// Rebuilds the routing snapshot from the database and swaps it in. Concurrent calls are

@@ -78,6 +78,39 @@ impl<K, V> Default for Family<K, V> {
     }
 }
 
+/// Per (channel, model): looked up by `&str` without allocating a key.
+#[derive(Debug)]
+struct ByChannelModel<V> {
+    map: RwLock<HashMap<i64, HashMap<String, V>>>,
+}
+
+impl<V> Default for ByChannelModel<V> {
+    fn default() -> Self {
+        Self {
+            map: RwLock::new(HashMap::new()),
+        }
+    }
+}
+
+impl<V: Default> ByChannelModel<V> {
+    fn with<R>(&self, channel: i64, model: &str, f: impl Fn(&V) -> R) -> R {
+        if let Some(v) = self
+            .map
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&channel)
+            .and_then(|m| m.get(model))
+        {
+            return f(v);
+        }
+        let mut w = self.map.write().unwrap_or_else(|p| p.into_inner());
+        f(w.entry(channel)
+            .or_default()
+            .entry(model.to_owned())
+            .or_default())
+    }
+}
+
 impl<K: std::hash::Hash + Eq + Clone, V: Default> Family<K, V> {
     fn with<R>(&self, key: &K, f: impl Fn(&V) -> R) -> R {
         if let Some(v) = self.map.read().unwrap_or_else(|p| p.into_inner()).get(key) {
@@ -104,11 +137,13 @@ struct PerChannelModel {
     requests: AtomicU64,
 }
 
-/// All metrics of one node.
+/// All metrics of one node. When nobody can read them (`METRICS_USER`/`METRICS_PASSWORD`
+/// unset, so the endpoint does not exist) nothing is recorded.
 #[derive(Debug, Default)]
 pub struct Metrics {
+    enabled: bool,
     routes: RwLock<HashMap<String, PerRoute>>,
-    upstream: Family<(i64, String), PerChannelModel>,
+    upstream: ByChannelModel<PerChannelModel>,
     channel_errors: Family<(i64, u16), AtomicU64>,
     retries: AtomicU64,
     cooldowns: AtomicU64,
@@ -116,8 +151,23 @@ pub struct Metrics {
 }
 
 impl Metrics {
+    pub fn new(enabled: bool) -> Self {
+        Self {
+            enabled,
+            ..Self::default()
+        }
+    }
+
+    /// Whether anything is recorded.
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
     /// One served HTTP request; `route` is the router's path template.
     pub fn request(&self, route: &str, status: u16, elapsed: Duration) {
+        if !self.enabled {
+            return;
+        }
         let class = usize::from((status / 100).clamp(1, 5) - 1);
         let record = |r: &PerRoute| {
             r.by_class[class].fetch_add(1, Ordering::Relaxed);
@@ -137,19 +187,27 @@ impl Metrics {
 
     /// Time until the upstream's response headers.
     pub fn upstream_latency(&self, channel: i64, model: &str, d: Duration) {
-        self.upstream.with(&(channel, model.to_owned()), |m| {
+        if !self.enabled {
+            return;
+        }
+        self.upstream.with(channel, model, |m| {
             m.upstream_latency.observe(d);
             m.requests.fetch_add(1, Ordering::Relaxed);
         });
     }
 
     pub fn ttft(&self, channel: i64, model: &str, d: Duration) {
-        self.upstream
-            .with(&(channel, model.to_owned()), |m| m.ttft.observe(d));
+        if !self.enabled {
+            return;
+        }
+        self.upstream.with(channel, model, |m| m.ttft.observe(d));
     }
 
     pub fn usage(&self, channel: i64, model: &str, tokens_in: i64, tokens_out: i64, quota: i64) {
-        self.upstream.with(&(channel, model.to_owned()), |m| {
+        if !self.enabled {
+            return;
+        }
+        self.upstream.with(channel, model, |m| {
             m.tokens_in
                 .fetch_add(tokens_in.max(0) as u64, Ordering::Relaxed);
             m.tokens_out
@@ -159,23 +217,38 @@ impl Metrics {
     }
 
     pub fn channel_error(&self, channel: i64, status: u16) {
+        if !self.enabled {
+            return;
+        }
         self.channel_errors
             .with(&(channel, status), |c| c.fetch_add(1, Ordering::Relaxed));
     }
 
     pub fn retry(&self) {
+        if !self.enabled {
+            return;
+        }
         self.retries.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn cooldown(&self) {
+        if !self.enabled {
+            return;
+        }
         self.cooldowns.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn stream_started(&self) {
+        if !self.enabled {
+            return;
+        }
         self.streams_in_flight.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn stream_ended(&self) {
+        if !self.enabled {
+            return;
+        }
         self.streams_in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 
@@ -218,8 +291,11 @@ impl Metrics {
         }
         drop(routes);
         let up = self.upstream.map.read().unwrap_or_else(|p| p.into_inner());
-        let mut keys: Vec<&(i64, String)> = up.keys().collect();
-        keys.sort();
+        let mut keys: Vec<(i64, &str, &PerChannelModel)> = up
+            .iter()
+            .flat_map(|(c, models)| models.iter().map(|(m, v)| (*c, m.as_str(), v)))
+            .collect();
+        keys.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
         for (name, help) in [
             (
                 "onehub_upstream_duration_seconds",
@@ -233,7 +309,7 @@ impl Metrics {
             let _ = writeln!(out, "# HELP {name} {help}");
             let _ = writeln!(out, "# TYPE {name} histogram");
             for k in &keys {
-                let m = &up[*k];
+                let m = k.2;
                 let h = if name.contains("ttft") {
                     &m.ttft
                 } else {
@@ -267,7 +343,7 @@ impl Metrics {
             let _ = writeln!(out, "# HELP {name} {help}");
             let _ = writeln!(out, "# TYPE {name} counter");
             for k in &keys {
-                let m = &up[*k];
+                let m = k.2;
                 let v = match name {
                     "onehub_upstream_requests_total" => &m.requests,
                     "onehub_tokens_in_total" => &m.tokens_in,
@@ -377,7 +453,7 @@ mod tests {
 
     #[test]
     fn renders_bounded_families() {
-        let m = Metrics::default();
+        let m = Metrics::new(true);
         m.request("/v1/chat/completions", 200, Duration::from_millis(3));
         m.request("/v1/chat/completions", 503, Duration::from_millis(1));
         m.upstream_latency(3, "gpt-4o", Duration::from_millis(20));
@@ -398,5 +474,16 @@ mod tests {
         assert!(text.contains("onehub_channel_errors_total{channel=\"3\",status=\"500\"} 1"));
         assert!(text.contains("onehub_config_version 7"));
         assert!(text.contains("onehub_http_request_duration_seconds_bucket{route=\"/v1/chat/completions\",le=\"+Inf\"} 2"));
+    }
+
+    #[test]
+    fn records_nothing_when_off() {
+        let m = Metrics::new(false);
+        m.request("/v1/chat/completions", 200, Duration::from_millis(3));
+        m.usage(1, "gpt-4o-mini", 10, 5, 100);
+        m.stream_started();
+        let out = m.render((0, 0.0, false, 0, 0, 0));
+        assert!(!out.contains("gpt-4o-mini"), "{out}");
+        assert!(!out.contains("/v1/chat/completions"), "{out}");
     }
 }

@@ -15,6 +15,9 @@ use crate::{AppState, error::invalid_url};
 
 /// Counts every request by route template and status class, with its latency.
 pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if !state.metrics.enabled() {
+        return next.run(req).await;
+    }
     let start = Instant::now();
     let route = req
         .extensions()

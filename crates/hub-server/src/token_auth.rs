@@ -9,9 +9,11 @@ use hub_core::{
     keys::{ExtractError, LEGACY_KEY_LEN, extract_key},
     role::{ROLE_ADMIN, TOKEN_ENABLED, TOKEN_EXHAUSTED, TOKEN_EXPIRED, USER_ENABLED},
 };
+use std::sync::Arc;
+
 use hub_store::StoreError;
 
-use crate::AppState;
+use crate::{AppState, leases::Kind};
 
 /// Why a key was refused, with One Hub's status and message.
 #[derive(Debug, thiserror::Error)]
@@ -49,8 +51,8 @@ impl KeyAuthError {
 /// An authenticated relay caller.
 #[derive(Debug, Clone)]
 pub struct Authed {
-    pub token: Token,
-    pub user: User,
+    pub token: Arc<Token>,
+    pub user: Arc<User>,
     pub pin: ChannelPin,
 }
 
@@ -69,9 +71,18 @@ pub async fn authenticate(state: &AppState, raw: &str, now: i64) -> Result<Authe
             .ok_or(KeyAuthError::Invalid)?;
         (token, user)
     } else {
-        // Signature first: a forged key never reaches the database.
-        let (_token_id, user_id) = state.keys.verify(parsed.key).ok_or(KeyAuthError::Invalid)?;
-        let user = load_user(state, user_id as i64)
+        // Signature first: a forged key never reaches the database. A key found in the memory
+        // cache was verified when it was cached (and is a row of the database): no need to
+        // check and decode it again on every request.
+        let user_id = match state.cache.token(parsed.key, false) {
+            Some(t) => t.user_id,
+            None => {
+                let (_token_id, user_id) =
+                    state.keys.verify(parsed.key).ok_or(KeyAuthError::Invalid)?;
+                user_id as i64
+            }
+        };
+        let user = load_user(state, user_id)
             .await?
             .ok_or(KeyAuthError::Invalid)?;
         if user.status != USER_ENABLED {
@@ -91,7 +102,15 @@ pub async fn authenticate(state: &AppState, raw: &str, now: i64) -> Result<Authe
     if token.status == TOKEN_EXPIRED || (token.expired_time != -1 && token.expired_time < now) {
         return Err(KeyAuthError::Expired);
     }
-    if token.status == TOKEN_EXHAUSTED || (!token.unlimited_quota && token.remain_quota <= 0) {
+    // What this node has leased of the token's quota is still the token's (see `leases`).
+    let leased = if token.unlimited_quota {
+        0
+    } else {
+        state.billing.leases.available(Kind::Token, token.id)
+    };
+    if token.status == TOKEN_EXHAUSTED
+        || (!token.unlimited_quota && token.remain_quota.saturating_add(leased) <= 0)
+    {
         return Err(KeyAuthError::Exhausted);
     }
     if token.status != TOKEN_ENABLED {
@@ -106,11 +125,11 @@ pub async fn authenticate(state: &AppState, raw: &str, now: i64) -> Result<Authe
 
 /// A token by key: from the memory cache when enabled (quota re-read fresh), else the database.
 /// If the database fails and a cached row exists, the cached row is used.
-async fn load_token(state: &AppState, key: &str) -> Result<Option<Token>, KeyAuthError> {
+async fn load_token(state: &AppState, key: &str) -> Result<Option<Arc<Token>>, KeyAuthError> {
     if let Some(mut t) = state.cache.token(key, false) {
         if !t.unlimited_quota {
             match state.store.token_remain_quota(t.id).await {
-                Ok(Some(q)) => t.remain_quota = q,
+                Ok(Some(q)) => Arc::make_mut(&mut t).remain_quota = q,
                 Ok(None) => {
                     state.cache.evict_token(t.id);
                     return Ok(None);
@@ -122,6 +141,7 @@ async fn load_token(state: &AppState, key: &str) -> Result<Option<Token>, KeyAut
     }
     match state.store.token_by_key(key).await {
         Ok(Some(t)) => {
+            let t = Arc::new(t);
             state.cache.put_token(&t);
             Ok(Some(t))
         }
@@ -134,12 +154,13 @@ async fn load_token(state: &AppState, key: &str) -> Result<Option<Token>, KeyAut
     }
 }
 
-async fn load_user(state: &AppState, id: i64) -> Result<Option<User>, KeyAuthError> {
+async fn load_user(state: &AppState, id: i64) -> Result<Option<Arc<User>>, KeyAuthError> {
     if let Some(u) = state.cache.user(id, false) {
         return Ok(Some(u));
     }
     match state.store.user_get(id).await {
         Ok(Some(u)) => {
+            let u = Arc::new(u);
             state.cache.put_user(&u);
             Ok(Some(u))
         }

@@ -526,6 +526,9 @@ fn bad_request(message: &str, param: &str) -> Response {
 #[derive(Debug, Clone)]
 struct MockOpts {
     chunks: u64,
+    /// The text of each content chunk (OpenAI chat and completions): [`CHUNK_TEXT`], or
+    /// `mock.chunk_size` bytes of it repeated.
+    text: String,
     delay: Duration,
     no_usage: bool,
     /// Break the stream (abort the connection) after this many frames.
@@ -550,6 +553,15 @@ impl MockOpts {
             chunks: field("chunks")
                 .and_then(Value::as_u64)
                 .unwrap_or(DEFAULT_CHUNKS),
+            text: match field("chunk_size").and_then(Value::as_u64) {
+                Some(n) => {
+                    let n = usize::try_from(n.min(1 << 20)).unwrap_or(0);
+                    let mut t = CHUNK_TEXT.repeat(n.div_ceil(CHUNK_TEXT.len()));
+                    t.truncate(n);
+                    t
+                }
+                None => CHUNK_TEXT.to_owned(),
+            },
             delay: Duration::from_millis(field("delay_ms").and_then(Value::as_u64).unwrap_or(0)),
             no_usage: field("no_usage").and_then(Value::as_bool).unwrap_or(false),
             abort_after: field("abort_after").and_then(Value::as_u64),
@@ -703,7 +715,7 @@ fn chat(shared: &Arc<Shared>, body: &Value, model: Option<String>, opts: &MockOp
             None => (
                 json!({
                     "role": "assistant",
-                    "content": CHUNK_TEXT.repeat(usize::try_from(opts.chunks).unwrap_or(0)),
+                    "content": opts.text.repeat(usize::try_from(opts.chunks).unwrap_or(0)),
                     "refusal": null,
                     "annotations": []
                 }),
@@ -780,10 +792,7 @@ fn chat(shared: &Arc<Shared>, body: &Value, model: Option<String>, opts: &MockOp
                 json!({ "role": "assistant", "content": "", "refusal": null }),
                 Value::Null,
             ));
-            let content = frame(&chunk(choice(
-                json!({ "content": CHUNK_TEXT }),
-                Value::Null,
-            )));
+            let content = frame(&chunk(choice(json!({ "content": opts.text }), Value::Null)));
             (head, Middle::Repeat(content, opts.chunks), "stop")
         }
     };
@@ -838,7 +847,7 @@ fn completions(
             "model": model,
             "system_fingerprint": SYSTEM_FINGERPRINT,
             "choices": [{
-                "text": CHUNK_TEXT.repeat(usize::try_from(opts.chunks).unwrap_or(0)),
+                "text": opts.text.repeat(usize::try_from(opts.chunks).unwrap_or(0)),
                 "index": 0,
                 "logprobs": null,
                 "finish_reason": "stop"
@@ -866,7 +875,7 @@ fn completions(
         c
     };
     let choice = |text: &str, finish: Value| json!([{ "text": text, "index": 0, "logprobs": null, "finish_reason": finish }]);
-    let content = frame(&chunk(choice(CHUNK_TEXT, Value::Null)));
+    let content = frame(&chunk(choice(&opts.text, Value::Null)));
     let mut tail = vec![frame(&chunk(choice("", Value::from("stop"))))];
     if let (true, Some(usage)) = (with_usage, usage) {
         let mut last = chunk(json!([]));

@@ -293,11 +293,24 @@ async fn holds_refunds_and_insufficient_quota(backend: Backend) {
         .chat(&key, json!({"model": "broken", "messages": msg("hi")}))
         .await;
     assert_eq!(s, 500);
-    assert_eq!(
-        env.token_row(tid).await.remain_quota,
-        10_000,
-        "refunded at once"
-    );
+    // The hold goes back to this node's lease, and the lease to the database with the next flush.
+    wait_for("refunded within a flush", || async {
+        env.token_row(tid).await.remain_quota == 10_000
+    })
+    .await;
+    // Served from a lease: once settled, the balance is exactly what was not used.
+    for _ in 0..3 {
+        let (s, body) = env
+            .chat(&key, json!({"model": "timed", "messages": msg("x")}))
+            .await;
+        assert_eq!(s, 200, "{body}");
+    }
+    wait_for("leases returned and settled", || async {
+        let t = env.token_row(tid).await;
+        t.used_quota == 30 && t.remain_quota == 10_000 - 30
+    })
+    .await;
+    assert_eq!(env.app.node.state.billing.leases.outstanding(), 0);
     // An exactly-sized times token serves exactly its quota and never goes below zero.
     let (tid, key) = env
         .token(json!({"name": "exact", "remain_quota": 30, "unlimited_quota": false}))

@@ -648,3 +648,37 @@ async fn dropped_slow_stream_is_a_disconnect() {
     assert_eq!(mock.disconnects(), 1);
     assert_eq!(mock.open_streams(), 0);
 }
+
+#[tokio::test]
+async fn chunk_size_sets_each_chunk_text() {
+    let mock = MockUpstream::start().await;
+    let resp = post(
+        &mock,
+        "/v1/chat/completions",
+        Some(KEY),
+        json!({ "model": "gpt-4o-mini", "messages": messages(), "mock": { "chunks": 2, "chunk_size": 10 } }),
+    )
+    .await;
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(
+        v["choices"][0]["message"]["content"],
+        "tok tok totok tok to"
+    );
+    let resp = post(
+        &mock,
+        "/v1/chat/completions",
+        Some(KEY),
+        json!({ "model": "gpt-4o-mini", "messages": messages(), "stream": true,
+                "mock": { "chunks": 3, "chunk_size": 1000 } }),
+    )
+    .await;
+    let (chunks, done) = parse(&sse_payloads(resp).await);
+    assert!(done);
+    let texts: Vec<usize> = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+        .map(str::len)
+        .filter(|n| *n > 0)
+        .collect();
+    assert_eq!(texts, vec![1000, 1000, 1000]);
+}

@@ -173,8 +173,8 @@ pub async fn start(
             .unwrap_or(500),
         ..ServerConfig::default()
     };
-    let mut state = AppState::new(store, keys, &secrets.session_secret, config);
-    state.redis = redis.as_ref().map(|(_, cm)| cm.clone());
+    let state = AppState::new(store, keys, &secrets.session_secret, config)
+        .with_redis(redis.as_ref().map(|(_, cm)| cm.clone()));
 
     let poll = Duration::from_millis(settings.sync_poll_ms.clamp(50, 600_000));
     let full = (settings.sync_frequency > 0).then(|| Duration::from_secs(settings.sync_frequency));

@@ -12,7 +12,7 @@ use hub_providers::usage::Usage;
 use serde_json::{Map, Value, json};
 
 use super::RelayError;
-use crate::{AppState, billing::Settlement, token_auth::Authed};
+use crate::{AppState, billing::Settlement, leases::Kind, token_auth::Authed};
 
 /// Quota held for one request; given back if the request fails.
 #[derive(Debug, Clone, Copy, Default)]
@@ -23,19 +23,47 @@ pub struct Holds {
 }
 
 impl Holds {
-    /// Gives the holds back at once (the request failed before any upstream answer).
-    pub async fn release(&mut self, state: &AppState, a: &Authed) {
+    /// Gives the holds back at once (the request failed before any upstream answer): into this
+    /// node's leases, which reach the database with the next billing flush.
+    pub fn release(&mut self, state: &AppState, a: &Authed) {
         if !self.taken {
             return;
         }
-        if let Err(e) = state.store.release_token(a.token.id, self.token).await {
-            tracing::error!(error = %e, token = a.token.id, amount = self.token, "cannot release a token hold");
-        }
-        if let Err(e) = state.store.release_user(a.user.id, self.user).await {
-            tracing::error!(error = %e, user = a.user.id, amount = self.user, "cannot release a user hold");
-        }
+        let leases = &state.billing.leases;
+        leases.put_back(Kind::Token, a.token.id, self.token);
+        leases.put_back(Kind::User, a.user.id, self.user);
         *self = Holds::default();
     }
+}
+
+/// Holds `amount`: from this node's lease when it covers it, else by taking a chunk (or, when
+/// the balance cannot cover one, exactly `amount`) with one conditional database decrement.
+/// `Ok(false)`: the balance is short.
+async fn hold(
+    state: &AppState,
+    kind: Kind,
+    id: i64,
+    amount: i64,
+) -> Result<bool, hub_store::StoreError> {
+    let leases = &state.billing.leases;
+    if leases.take(kind, id, amount) {
+        return Ok(true);
+    }
+    let decrement = |n: i64| async move {
+        match kind {
+            Kind::Token => state.store.hold_token(id, n).await,
+            Kind::User => state.store.hold_user(id, n).await,
+        }
+    };
+    let chunk = leases.chunk(kind, id, amount);
+    if chunk > amount {
+        if decrement(chunk).await? {
+            leases.refilled(kind, id, chunk, amount);
+            return Ok(true);
+        }
+        leases.exact(kind, id);
+    }
+    decrement(amount).await
 }
 
 fn insufficient(code: &str, msg: &str) -> RelayError {
@@ -55,9 +83,9 @@ fn pre_consumed_quota(snap: &Snapshot) -> i64 {
         .unwrap_or(pricing::DEFAULT_PRE_CONSUMED_QUOTA)
 }
 
-/// Takes the holds: a limited token by one atomic conditional decrement (never below zero);
-/// the user's balance likewise, unless it is more than 100× the estimate (One Hub's shortcut,
-/// applied to the user balance only).
+/// Takes the holds: a limited token's estimate, then the user's, each never below zero across
+/// every node (see [`crate::leases`]). One Hub skips the user hold for a balance above 100×
+/// the estimate; here it is always held, which costs nothing on the hot path thanks to leases.
 pub async fn take_holds(
     state: &AppState,
     snap: &Snapshot,
@@ -85,9 +113,7 @@ pub async fn take_holds(
         RelayError::local(500, "数据库错误，请稍后再试")
     };
     if !a.token.unlimited_quota {
-        if !state
-            .store
-            .hold_token(a.token.id, estimate)
+        if !hold(state, Kind::Token, a.token.id, estimate)
             .await
             .map_err(db)?
         {
@@ -95,35 +121,22 @@ pub async fn take_holds(
         }
         holds.token = estimate;
     }
-    let user_quota = match state.store.user_quota(a.user.id).await {
-        Ok(q) => q.unwrap_or(0),
+    match hold(state, Kind::User, a.user.id, estimate).await {
+        Ok(true) => holds.user = estimate,
+        Ok(false) => {
+            holds.release(state, a);
+            return Err(insufficient("insufficient_user_quota", "用户额度不足"));
+        }
         // The database is unreachable: an unlimited token keeps being served (the node runs on
         // its last snapshot; the settlement is applied when the database is back, clamped at
-        // zero). A limited token could not have been held above, so it never gets here.
+        // zero). A limited token is refused instead, its hold given back.
         Err(e) if a.token.unlimited_quota => {
-            tracing::warn!(error = %e, user = a.user.id, "cannot read the user quota; serving without a user hold");
-            return Ok(holds);
+            tracing::warn!(error = %e, user = a.user.id, "cannot hold the user quota; serving without a user hold");
         }
-        Err(e) => return Err(db(e)),
-    };
-    let user_ok = if user_quota < estimate {
-        false
-    } else if user_quota > estimate.saturating_mul(100) {
-        true
-    } else if state
-        .store
-        .hold_user(a.user.id, estimate)
-        .await
-        .map_err(db)?
-    {
-        holds.user = estimate;
-        true
-    } else {
-        false
-    };
-    if !user_ok {
-        holds.release(state, a).await;
-        return Err(insufficient("insufficient_user_quota", "用户额度不足"));
+        Err(e) => {
+            holds.release(state, a);
+            return Err(db(e));
+        }
     }
     Ok(holds)
 }

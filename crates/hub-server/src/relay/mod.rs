@@ -480,7 +480,7 @@ async fn relay_inner(
     let mut holds = bill::Holds::default();
     let result = route_and_send(state, &snap, a, &plan, ctx, &mut holds).await;
     if result.is_err() {
-        holds.release(state, a).await;
+        holds.release(state, a);
     }
     result
 }

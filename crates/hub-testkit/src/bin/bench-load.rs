@@ -1,7 +1,8 @@
 //! A small closed-loop HTTP load client for the benchmarks and the CI smoke run.
 //!
 //! `bench-load --url http://127.0.0.1:3000/v1/chat/completions [--key sk-…] [--model m]
-//!  [--concurrency 16] [--requests 1000] [--seconds 10] [--stream] [--warmup 50]`
+//!  [--concurrency 16] [--requests 1000] [--seconds 10] [--stream] [--warmup 50]
+//!  [--chunks N] [--chunk-size B] [--delay-ms D]` (the last three are mock-upstream options)
 //!
 //! Sends chat requests from `concurrency` loops over keep-alive connections until `requests`
 //! have completed or `seconds` have passed (whichever first), then prints one JSON line:
@@ -41,7 +42,7 @@ async fn main() {
     let args: Vec<String> = std::env::args().collect();
     let Some(url) = arg(&args, "--url") else {
         eprintln!(
-            "usage: bench-load --url URL [--key KEY] [--model M] [--concurrency N] [--requests N] [--seconds S] [--stream] [--warmup N]"
+            "usage: bench-load --url URL [--key KEY] [--model M] [--concurrency N] [--requests N] [--seconds S] [--stream] [--warmup N] [--chunks N] [--chunk-size B] [--delay-ms D]"
         );
         std::process::exit(2);
     };
@@ -62,15 +63,19 @@ async fn main() {
     let stream = args.iter().any(|a| a == "--stream");
     let chunks: Option<u64> = arg(&args, "--chunks").and_then(|v| v.parse().ok());
     let delay_ms: Option<u64> = arg(&args, "--delay-ms").and_then(|v| v.parse().ok());
+    let chunk_size: Option<u64> = arg(&args, "--chunk-size").and_then(|v| v.parse().ok());
     let mut body_json = serde_json::json!({
         "model": model,
         "stream": stream,
         "messages": [{"role": "user", "content": "Say hello"}],
     });
-    if chunks.is_some() || delay_ms.is_some() {
+    if chunks.is_some() || delay_ms.is_some() || chunk_size.is_some() {
         // Mock-upstream options (forwarded unchanged by the gateway).
         body_json["mock"] =
             serde_json::json!({"chunks": chunks.unwrap_or(3), "delay_ms": delay_ms.unwrap_or(0)});
+        if let Some(n) = chunk_size {
+            body_json["mock"]["chunk_size"] = n.into();
+        }
     }
     let body = serde_json::to_vec(&body_json).unwrap_or_default();
     let client = match reqwest::Client::builder()

@@ -1,0 +1,212 @@
+//! Quota leases: how a node holds quota without a database round trip per request.
+//!
+//! A request must hold its estimated cost before the upstream call, so that no number of
+//! concurrent requests on any number of nodes can spend more than the balance. Doing that with
+//! one conditional `UPDATE … WHERE quota >= n` per request is exact but puts a database write
+//! (or at least a read) on every request's hot path.
+//!
+//! Instead each node takes a *lease*: one conditional decrement of a chunk (several estimates)
+//! moves that much of the balance from the database into this node's memory, and requests are
+//! held from it with a lock-free-in-practice map update. The database never goes below zero and
+//! the sum of every node's leases and holds never exceeds the balance, exactly as with per-request
+//! holds. What is left of a lease goes back to the database with the next billing flush (at most
+//! `BILLING_FLUSH_MS` later) and on a clean stop, so a balance read through the admin API is
+//! short by at most the unused part of the leases for that long.
+//!
+//! Chunks start at 4 estimates and double on each refill within one flush interval (up to 256
+//! estimates), so a busy user costs a handful of database writes per second per node whatever
+//! its request rate. When a balance cannot cover a chunk, the node falls back to holding the
+//! exact estimate per request (one write each) until the next flush: a nearly empty balance is
+//! served to the last unit, never past it.
+
+use std::{collections::HashMap, sync::Mutex};
+
+/// Whose quota a lease draws on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// `tokens.remain_quota` of a limited token.
+    Token,
+    /// `users.quota`.
+    User,
+}
+
+/// The first chunk, in estimates.
+const START: i64 = 4;
+/// The largest chunk, in estimates.
+const MAX: i64 = 256;
+
+#[derive(Debug, Default)]
+struct Lease {
+    /// Taken from the database and not yet held by a request.
+    avail: i64,
+    /// The next chunk, in estimates; 1 = exact mode (the balance could not cover a chunk).
+    mult: i64,
+    /// Drawn on since the last return.
+    used: bool,
+}
+
+/// Every lease of this node.
+#[derive(Debug, Default)]
+pub struct Leases {
+    map: Mutex<HashMap<(Kind, i64), Lease>>,
+}
+
+/// What [`Leases::drain`] hands back to the database.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Returned {
+    pub tokens: Vec<(i64, i64)>,
+    pub users: Vec<(i64, i64)>,
+}
+
+impl Leases {
+    fn with<R>(&self, f: impl FnOnce(&mut HashMap<(Kind, i64), Lease>) -> R) -> R {
+        f(&mut self.map.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Holds `amount` from the lease when it covers it (no database call).
+    pub fn take(&self, kind: Kind, id: i64, amount: i64) -> bool {
+        self.with(|m| match m.get_mut(&(kind, id)) {
+            Some(l) if l.avail >= amount => {
+                l.avail -= amount;
+                l.used = true;
+                true
+            }
+            _ => false,
+        })
+    }
+
+    /// The chunk to take from the database for a request of `amount` the lease did not cover.
+    pub fn chunk(&self, kind: Kind, id: i64, amount: i64) -> i64 {
+        let mult = self.with(|m| {
+            let l = m.entry((kind, id)).or_default();
+            if l.mult == 0 {
+                l.mult = START;
+            }
+            l.mult
+        });
+        amount.saturating_mul(mult)
+    }
+
+    /// A chunk was taken from the database; `amount` of it is held by the request.
+    pub fn refilled(&self, kind: Kind, id: i64, chunk: i64, amount: i64) {
+        self.with(|m| {
+            let l = m.entry((kind, id)).or_default();
+            l.avail += chunk - amount;
+            l.used = true;
+            l.mult = (l.mult.max(START) * 2).min(MAX);
+        });
+    }
+
+    /// The balance could not cover a chunk: hold exact amounts until the next return.
+    pub fn exact(&self, kind: Kind, id: i64) {
+        self.with(|m| m.entry((kind, id)).or_default().mult = 1);
+    }
+
+    /// Gives a hold back to the lease (its request failed); it reaches the database with the
+    /// next return.
+    pub fn put_back(&self, kind: Kind, id: i64, amount: i64) {
+        if amount > 0 {
+            self.with(|m| m.entry((kind, id)).or_default().avail += amount);
+        }
+    }
+
+    /// Takes every unused lease out, to be credited back to the database. A lease drawn on since
+    /// the last return keeps its chunk size; an idle one is forgotten.
+    pub fn drain(&self) -> Returned {
+        let mut out = Returned::default();
+        self.with(|m| {
+            m.retain(|&(kind, id), l| {
+                if l.avail > 0 {
+                    match kind {
+                        Kind::Token => out.tokens.push((id, l.avail)),
+                        Kind::User => out.users.push((id, l.avail)),
+                    }
+                    l.avail = 0;
+                }
+                let keep = l.used;
+                l.used = false;
+                if l.mult == 1 {
+                    l.mult = START;
+                }
+                keep
+            });
+        });
+        out
+    }
+
+    /// What this node holds of one balance, leased and unused.
+    pub fn available(&self, kind: Kind, id: i64) -> i64 {
+        self.with(|m| m.get(&(kind, id)).map_or(0, |l| l.avail))
+    }
+
+    /// Quota currently leased and unused, for `/api/billing/status`-style reports and tests.
+    pub fn outstanding(&self) -> i64 {
+        self.with(|m| m.values().map(|l| l.avail).sum())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_grow_then_reset_when_idle() {
+        let l = Leases::default();
+        assert!(!l.take(Kind::User, 1, 10));
+        assert_eq!(l.chunk(Kind::User, 1, 10), 40);
+        l.refilled(Kind::User, 1, 40, 10);
+        for _ in 0..3 {
+            assert!(l.take(Kind::User, 1, 10));
+        }
+        assert!(!l.take(Kind::User, 1, 10));
+        assert_eq!(l.chunk(Kind::User, 1, 10), 80);
+        l.refilled(Kind::User, 1, 80, 10);
+        assert_eq!(l.outstanding(), 70);
+        assert_eq!(
+            l.drain(),
+            Returned {
+                tokens: vec![],
+                users: vec![(1, 70)]
+            }
+        );
+        assert_eq!(l.outstanding(), 0);
+        // Still drawn on last interval: the chunk size is kept once, then forgotten when idle.
+        assert_eq!(l.chunk(Kind::User, 1, 10), 160);
+        assert_eq!(l.drain(), Returned::default());
+        assert_eq!(l.drain(), Returned::default());
+        assert_eq!(l.chunk(Kind::User, 1, 10), 40);
+    }
+
+    #[test]
+    fn exact_mode_until_the_next_return() {
+        let l = Leases::default();
+        l.exact(Kind::Token, 7);
+        assert_eq!(l.chunk(Kind::Token, 7, 25), 25);
+        l.put_back(Kind::Token, 7, 25);
+        assert!(
+            l.take(Kind::Token, 7, 25),
+            "a given-back hold can be held again"
+        );
+        l.put_back(Kind::Token, 7, 25);
+        assert_eq!(
+            l.drain(),
+            Returned {
+                tokens: vec![(7, 25)],
+                users: vec![]
+            }
+        );
+        assert_eq!(l.chunk(Kind::Token, 7, 25), 100);
+        assert_eq!(l.chunk(Kind::User, 7, 25), 100, "kinds are separate");
+    }
+
+    #[test]
+    fn chunk_size_is_capped() {
+        let l = Leases::default();
+        for _ in 0..20 {
+            let c = l.chunk(Kind::User, 3, 2);
+            l.refilled(Kind::User, 3, c, 2);
+        }
+        assert_eq!(l.chunk(Kind::User, 3, 2), 2 * MAX);
+        assert_eq!(l.chunk(Kind::User, 3, i64::MAX), i64::MAX);
+    }
+}
