@@ -69,6 +69,10 @@ pub fn upstream_body(
     opts: &BodyOpts<'_>,
     requested_model: &str,
 ) -> Result<(Vec<u8>, bool), ConvertError> {
+    if inbound == Protocol::OpenAi && upstream == Protocol::OpenAi {
+        return upstream::openai_body(body, channel, opts.upstream_model, opts.stream)
+            .map_err(|e| ConvertError::Invalid(e.to_string()));
+    }
     let mut ir_asked_usage = false;
     let native: Value = if inbound == upstream {
         let mut b = body.clone();

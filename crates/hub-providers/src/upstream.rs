@@ -173,6 +173,53 @@ pub fn prepare_body(
     client_asked
 }
 
+/// The OpenAI body for an OpenAI upstream, serialised straight from the client's parsed body:
+/// the same result as [`prepare_body`] on a copy, without copying the body (the hot path of an
+/// OpenAI → OpenAI relay). Returns the bytes and whether the client asked for usage.
+pub fn openai_body(
+    body: &Map<String, Value>,
+    channel: &ChannelRt,
+    upstream_model: &str,
+    stream: bool,
+) -> Result<(Vec<u8>, bool), serde_json::Error> {
+    // What replaces or adds to the client's fields, in prepare_body's order.
+    let mut over = Map::new();
+    over.insert("model".to_owned(), Value::String(upstream_model.to_owned()));
+    if let Some(extra) = &channel.custom_parameter {
+        for (k, v) in extra {
+            over.insert(k.clone(), v.clone());
+        }
+    }
+    let mut client_asked = false;
+    if stream {
+        let mut opts = match over
+            .get("stream_options")
+            .or_else(|| body.get("stream_options"))
+        {
+            Some(Value::Object(o)) => o.clone(),
+            _ => Map::new(),
+        };
+        client_asked = opts
+            .get("include_usage")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        opts.insert("include_usage".to_owned(), Value::Bool(true));
+        over.insert("stream_options".to_owned(), Value::Object(opts));
+    }
+    struct Merged<'a>(&'a Map<String, Value>, &'a Map<String, Value>);
+    impl serde::Serialize for Merged<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let (body, over) = (self.0, self.1);
+            s.collect_map(
+                body.iter()
+                    .filter(|(k, _)| !over.contains_key(k.as_str()))
+                    .chain(over.iter()),
+            )
+        }
+    }
+    Ok((serde_json::to_vec(&Merged(body, &over))?, client_asked))
+}
+
 /// One pooled HTTP client per proxy setting (HTTP/2 negotiated where the upstream offers it).
 #[derive(Debug)]
 pub struct Clients {
@@ -342,6 +389,35 @@ mod tests {
         )
         .unwrap();
         assert!(prepare_body(&mut body, &rt(1, "", ""), "a", true));
+    }
+
+    #[test]
+    fn openai_body_equals_prepare_body_on_a_copy() {
+        let mut custom = rt(1, "", "");
+        custom.custom_parameter = Some(
+            serde_json::from_value(serde_json::json!({"temperature": 0.1, "model": "forced", "stream_options": {"x": 1}}))
+                .unwrap(),
+        );
+        let bodies = [
+            serde_json::json!({"model": "a", "messages": [], "unknown": {"k": [1, 2]}}),
+            serde_json::json!({"model": "a", "stream": true, "stream_options": {"include_usage": true, "y": 2}}),
+            serde_json::json!({"model": "a", "stream": true, "stream_options": "bad"}),
+        ];
+        for channel in [rt(1, "", ""), custom] {
+            for b in &bodies {
+                for stream in [false, true] {
+                    let Value::Object(map) = b.clone() else {
+                        unreachable!()
+                    };
+                    let mut copy = map.clone();
+                    let asked = prepare_body(&mut copy, &channel, "up", stream);
+                    let (bytes, asked2) = openai_body(&map, &channel, "up", stream).unwrap();
+                    let got: Value = serde_json::from_slice(&bytes).unwrap();
+                    assert_eq!(got, Value::Object(copy), "{b} stream={stream}");
+                    assert_eq!(asked, asked2);
+                }
+            }
+        }
     }
 }
 

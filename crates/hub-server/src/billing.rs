@@ -23,7 +23,7 @@ use tracing::{error, info, warn};
 /// Queue capacity; beyond it senders wait (back-pressure) rather than drop anything.
 const QUEUE: usize = 65_536;
 /// A batch is flushed early once it holds this many log rows.
-const MAX_BATCH_LOGS: usize = 5_000;
+const MAX_BATCH_LOGS: usize = 2_000;
 
 /// The final cost of one request.
 #[derive(Debug, Clone)]

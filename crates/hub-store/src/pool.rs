@@ -276,22 +276,31 @@ impl Store {
 
     /// Runs several statements in one transaction (all or nothing).
     pub(crate) async fn execute_in_tx(&self, stmts: &[Stmt]) -> Result<(), StoreError> {
+        // A multi-row INSERT has a different text for every row count: it is not kept in the
+        // connection's prepared-statement cache (each cached one holds a compiled statement as
+        // large as its SQL). Statements are rendered one at a time, right before they run, so a
+        // large batch never has all its SQL and bound values in memory at once.
         fn build<B: sea_query::QueryBuilder + Default>(
-            stmts: &[Stmt],
-        ) -> Vec<(String, sea_query_sqlx::SqlxValues)> {
-            stmts
-                .iter()
-                .map(|s| match s {
-                    Stmt::Insert(q) => q.build_sqlx(B::default()),
-                    Stmt::Update(q) => q.build_sqlx(B::default()),
-                })
-                .collect()
+            s: &Stmt,
+        ) -> (String, sea_query_sqlx::SqlxValues, bool) {
+            match s {
+                Stmt::Insert(q) => {
+                    let (sql, v) = q.build_sqlx(B::default());
+                    (sql, v, false)
+                }
+                Stmt::Update(q) => {
+                    let (sql, v) = q.build_sqlx(B::default());
+                    (sql, v, true)
+                }
+            }
         }
         match &self.pool {
             Pool::Sqlite(p) => {
                 let mut tx = p.begin().await?;
-                for (sql, values) in build::<SqliteQueryBuilder>(stmts) {
+                for stmt in stmts {
+                    let (sql, values, cache) = build::<SqliteQueryBuilder>(stmt);
                     sqlx::query_with(sqlx::AssertSqlSafe(sql), values)
+                        .persistent(cache)
                         .execute(&mut *tx)
                         .await?;
                 }
@@ -299,8 +308,10 @@ impl Store {
             }
             Pool::Postgres(p) => {
                 let mut tx = p.begin().await?;
-                for (sql, values) in build::<PostgresQueryBuilder>(stmts) {
+                for stmt in stmts {
+                    let (sql, values, cache) = build::<PostgresQueryBuilder>(stmt);
                     sqlx::query_with(sqlx::AssertSqlSafe(sql), values)
+                        .persistent(cache)
                         .execute(&mut *tx)
                         .await?;
                 }
@@ -308,8 +319,10 @@ impl Store {
             }
             Pool::MySql(p) => {
                 let mut tx = p.begin().await?;
-                for (sql, values) in build::<MysqlQueryBuilder>(stmts) {
+                for stmt in stmts {
+                    let (sql, values, cache) = build::<MysqlQueryBuilder>(stmt);
                     sqlx::query_with(sqlx::AssertSqlSafe(sql), values)
+                        .persistent(cache)
                         .execute(&mut *tx)
                         .await?;
                 }
