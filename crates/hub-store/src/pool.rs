@@ -275,59 +275,65 @@ impl Store {
     }
 
     /// Runs several statements in one transaction (all or nothing).
-    pub(crate) async fn execute_in_tx(&self, stmts: &[Stmt]) -> Result<(), StoreError> {
-        // A multi-row INSERT has a different text for every row count: it is not kept in the
-        // connection's prepared-statement cache (each cached one holds a compiled statement as
-        // large as its SQL). Statements are rendered one at a time, right before they run, so a
-        // large batch never has all its SQL and bound values in memory at once.
+    pub(crate) async fn execute_in_tx(&self, stmts: &[Stmt<'_>]) -> Result<(), StoreError> {
+        // Statements are rendered one at a time, right before they run, so a large batch never
+        // has all its SQL and bound values in memory at once. A multi-row INSERT has a different
+        // text for every row count: it is not kept in the connection's prepared-statement cache
+        // (each cached one holds a compiled statement as large as its SQL).
         fn build<B: sea_query::QueryBuilder + Default>(
-            s: &Stmt,
-        ) -> (String, sea_query_sqlx::SqlxValues, bool) {
+            s: &Stmt<'_>,
+        ) -> Option<(String, sea_query_sqlx::SqlxValues)> {
             match s {
-                Stmt::Insert(q) => {
-                    let (sql, v) = q.build_sqlx(B::default());
-                    (sql, v, false)
-                }
                 Stmt::Update(q) => {
                     let (sql, v) = q.build_sqlx(B::default());
-                    (sql, v, true)
+                    Some((sql, v))
                 }
+                Stmt::Logs(_) => None,
             }
         }
+        // Consume-log rows are bound straight from the `Log`s (no intermediate copies: this
+        // runs for every relayed request).
+        macro_rules! run {
+            ($p:expr, $qb:ty, $dialect:expr) => {{
+                let mut tx = $p.begin().await?;
+                for stmt in stmts {
+                    if let Stmt::Logs(rows) = stmt {
+                        for chunk in rows.chunks(LOG_ROWS_PER_INSERT) {
+                            let sql = logs_insert_sql($dialect, chunk.len());
+                            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
+                            for l in chunk {
+                                q = q
+                                    .bind(l.user_id)
+                                    .bind(l.created_at)
+                                    .bind(l.kind)
+                                    .bind(l.content.as_str())
+                                    .bind(l.username.as_str())
+                                    .bind(l.token_name.as_str())
+                                    .bind(l.model_name.as_str())
+                                    .bind(l.quota)
+                                    .bind(l.prompt_tokens)
+                                    .bind(l.completion_tokens)
+                                    .bind(l.request_time)
+                                    .bind(l.channel_id)
+                                    .bind(l.is_stream)
+                                    .bind(l.source_ip.as_str())
+                                    .bind(&l.metadata);
+                            }
+                            q.execute(&mut *tx).await?;
+                        }
+                    } else if let Some((sql, values)) = build::<$qb>(stmt) {
+                        sqlx::query_with(sqlx::AssertSqlSafe(sql), values)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                }
+                tx.commit().await?;
+            }};
+        }
         match &self.pool {
-            Pool::Sqlite(p) => {
-                let mut tx = p.begin().await?;
-                for stmt in stmts {
-                    let (sql, values, cache) = build::<SqliteQueryBuilder>(stmt);
-                    sqlx::query_with(sqlx::AssertSqlSafe(sql), values)
-                        .persistent(cache)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                tx.commit().await?;
-            }
-            Pool::Postgres(p) => {
-                let mut tx = p.begin().await?;
-                for stmt in stmts {
-                    let (sql, values, cache) = build::<PostgresQueryBuilder>(stmt);
-                    sqlx::query_with(sqlx::AssertSqlSafe(sql), values)
-                        .persistent(cache)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                tx.commit().await?;
-            }
-            Pool::MySql(p) => {
-                let mut tx = p.begin().await?;
-                for stmt in stmts {
-                    let (sql, values, cache) = build::<MysqlQueryBuilder>(stmt);
-                    sqlx::query_with(sqlx::AssertSqlSafe(sql), values)
-                        .persistent(cache)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                tx.commit().await?;
-            }
+            Pool::Sqlite(p) => run!(p, SqliteQueryBuilder, Dialect::Sqlite),
+            Pool::Postgres(p) => run!(p, PostgresQueryBuilder, Dialect::Postgres),
+            Pool::MySql(p) => run!(p, MysqlQueryBuilder, Dialect::MySql),
         }
         Ok(())
     }
@@ -379,7 +385,61 @@ fn first_i64<R: sqlx::Row + RowExt>(row: &R) -> Result<i64, StoreError> {
 }
 
 /// A write statement of any kind, for [`Store::execute_in_tx`].
-pub(crate) enum Stmt {
-    Insert(sea_query::InsertStatement),
+pub(crate) enum Stmt<'a> {
     Update(sea_query::UpdateStatement),
+    /// Consume-log rows, inserted in multi-row statements.
+    Logs(&'a [hub_core::entity::Log]),
+}
+
+/// Rows per multi-row log INSERT (15 parameters each; below every dialect's parameter limit).
+const LOG_ROWS_PER_INSERT: usize = 500;
+
+/// `INSERT INTO logs (…) VALUES (…), …` for `rows` rows in `dialect`'s quoting and placeholders.
+fn logs_insert_sql(dialect: Dialect, rows: usize) -> String {
+    use std::fmt::Write as _;
+    let cols = crate::repo::logs::INSERT_COLS;
+    let q = if dialect == Dialect::MySql { '`' } else { '"' };
+    let mut sql = String::with_capacity(64 + cols.len() * 16 + rows * cols.len() * 6);
+    let _ = write!(sql, "INSERT INTO {q}logs{q} (");
+    for (i, c) in cols.iter().enumerate() {
+        let sep = if i == 0 { "" } else { ", " };
+        let _ = write!(sql, "{sep}{q}{c}{q}");
+    }
+    sql.push_str(") VALUES ");
+    let mut n = 0;
+    for r in 0..rows {
+        sql.push_str(if r == 0 { "(" } else { ", (" });
+        for i in 0..cols.len() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            n += 1;
+            if dialect == Dialect::Postgres {
+                let _ = write!(sql, "${n}");
+            } else {
+                sql.push('?');
+            }
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logs_insert_sql_per_dialect() {
+        let pg = logs_insert_sql(Dialect::Postgres, 2);
+        assert!(
+            pg.starts_with(r#"INSERT INTO "logs" ("user_id", "created_at", "type", "#),
+            "{pg}"
+        );
+        assert!(pg.ends_with("$14, $15), ($16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30)"), "{pg}");
+        let my = logs_insert_sql(Dialect::MySql, 1);
+        assert!(my.starts_with("INSERT INTO `logs` (`user_id`"), "{my}");
+        assert_eq!(my.matches('?').count(), 15);
+        assert_eq!(logs_insert_sql(Dialect::Sqlite, 3).matches('?').count(), 45);
+    }
 }

@@ -187,15 +187,8 @@ impl Store {
                 .and_where(Expr::col("id").eq(*id));
             stmts.push(Stmt::Update(q));
         }
-        for chunk in b.logs.chunks(500) {
-            let mut q = Query::insert();
-            q.into_table("logs")
-                .columns(super::logs::INSERT_COLS.iter().copied());
-            for l in chunk {
-                q.values(super::logs::insert_values(l))
-                    .map_err(|e| StoreError::Decode(e.to_string()))?;
-            }
-            stmts.push(Stmt::Insert(q));
+        if !b.logs.is_empty() {
+            stmts.push(Stmt::Logs(&b.logs));
         }
         if stmts.is_empty() {
             return Ok(());
