@@ -385,6 +385,10 @@ fn first_i64<R: sqlx::Row + RowExt>(row: &R) -> Result<i64, StoreError> {
 }
 
 /// A write statement of any kind, for [`Store::execute_in_tx`].
+#[expect(
+    clippy::large_enum_variant,
+    reason = "a few per billing flush, built and consumed in place"
+)]
 pub(crate) enum Stmt<'a> {
     Update(sea_query::UpdateStatement),
     /// Consume-log rows, inserted in multi-row statements.
