@@ -4,13 +4,34 @@
 # throughput; gateway RSS idle, under load and with 1,000 concurrent slow streams.
 # 127.0.0.1 only; every run bounded in requests and seconds.
 #
-#   bench/overhead.sh            full run (release build; writes a Markdown table to stdout)
+#   bench/overhead.sh            full run (release build; writes Markdown tables to stdout)
+#   bench/overhead.sh --no-oha   full run without the oha cross-check
 #   bench/overhead.sh --smoke    CI smoke: debug binaries, a few hundred requests, no targets
+#
+# The full run also measures direct vs gateway with oha (https://crates.io/crates/oha), an
+# independent load tool; when oha is neither on PATH nor in ~/.cargo/bin it is installed with
+# `cargo install oha --locked` (several minutes, once).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-smoke=false
-[ "${1:-}" = "--smoke" ] && smoke=true
+smoke=false; use_oha=true
+for a in "$@"; do
+  case $a in
+    --smoke) smoke=true; use_oha=false ;;
+    --no-oha) use_oha=false ;;
+    *) echo "usage: bench/overhead.sh [--smoke | --no-oha]" >&2; exit 2 ;;
+  esac
+done
+oha=""
+if $use_oha; then
+  oha=$(command -v oha || true)
+  [ -z "$oha" ] && [ -x "$HOME/.cargo/bin/oha" ] && oha="$HOME/.cargo/bin/oha"
+  if [ -z "$oha" ]; then
+    echo "bench: installing oha with cargo (once; several minutes)..." >&2
+    cargo install oha --locked >&2
+    oha="$HOME/.cargo/bin/oha"
+  fi
+fi
 if $smoke; then
   bin=target/debug
   cargo build -q -p one-hub -p hub-testkit --bin one-hub --bin mock-upstream --bin bench-load
@@ -57,6 +78,20 @@ sampler2=$!
 row slow-streams "$streams" "$("$bin/bench-load" --url "$through" --key "$key" --concurrency "$streams" --requests "$streams" --seconds 30 --stream --chunks 20 --delay-ms 100)"
 wait "${sampler:-}" "${sampler2:-}" 2>/dev/null || true
 main_db=$db
+# The same comparison with oha (one run each, interleaved, 10 s each).
+oha_run() {
+  "$oha" -z "${secs}s" -c "$2" --no-tui --output-format json -m POST \
+    -H "Authorization: Bearer $key" -H "content-type: application/json" \
+    -d '{"model":"gpt-4o-mini","stream":false,"messages":[{"role":"user","content":"Say hello"}]}' "$1" |
+    python3 -c 'import json,sys; d=json.load(sys.stdin); s=d["summary"]; p=d["latencyPercentiles"]; c=d.get("statusCodeDistribution") or {}
+print(json.dumps({"rps": round(s["requestsPerSec"],1), "p50_ms": round(p["p50"]*1000,3), "p99_ms": round(p["p99"]*1000,3), "requests": sum(c.values()), "errors": sum(v for k,v in c.items() if k != "200") + sum((d.get("errorDistribution") or {}).values())}))'
+}
+if [ -n "$oha" ]; then
+  for c in 1 16 64; do
+    row oha-direct "$c" "$(oha_run "$direct" "$c")"
+    row oha-gateway "$c" "$(oha_run "$through" "$c")"
+  done
+fi
 # The cost of the metrics: a second gateway without METRICS_* (nothing recorded), c=64,
 # interleaved with the first.
 on_key=$key
@@ -108,6 +143,16 @@ print("|---|---:|")
 print(f"| idle | {rss_idle} |")
 print(f"| under c=64 load | {rss_load} |")
 print(f"| {s['concurrency']} concurrent slow streams ({s['requests']} completed, {s['errors']} errors) | {rss_streams} |")
+if any(r["kind"] == "oha-gateway" for r in rows):
+    print()
+    print("Cross-check with oha (one run each, 10 s):")
+    print()
+    print("| c | direct RPS | gateway RPS | ratio | direct p50 / p99 ms | gateway p50 / p99 ms | added p50 / p99 ms | errors |")
+    print("|---:|---:|---:|---:|---|---|---|---:|")
+    for c in (1, 16, 64):
+        d, g = best("oha-direct", c), best("oha-gateway", c)
+        if not d or not g: continue
+        print(f"| {c} | {d['rps']} | {g['rps']} | {g['rps']/d['rps']*100:.0f} % | {d['p50_ms']} / {d['p99_ms']} | {g['p50_ms']} / {g['p99_ms']} | {g['p50_ms']-d['p50_ms']:.3f} / {g['p99_ms']-d['p99_ms']:.3f} | {g['errors']} |")
 on, off = best("metrics-on", 64), best("metrics-off", 64)
 if on and off:
     print()

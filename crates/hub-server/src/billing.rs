@@ -1,8 +1,10 @@
-//! Settling what requests cost: holds are taken on the hot path (one atomic update for a
-//! limited token), everything else — balances, used quotas, request counts, channel usage and
-//! consume logs — goes through one bounded, batched writer per node that commits a handful of
-//! transactions per second however many requests there are. On a clean stop the writer drains
-//! and flushes before the process exits; on a hard kill at most one flush interval is lost.
+//! Settling what requests cost: holds are taken on the hot path from this node's quota leases
+//! (see `leases.rs`; a database write only when a lease runs out), everything else — balances,
+//! used quotas, request counts, channel usage, consume logs and the return of unused leases —
+//! goes through one bounded, batched writer per node that commits a handful of transactions per
+//! second however many requests there are. On a clean stop the writer drains and flushes before
+//! the process exits; on a hard kill at most one flush interval of settlements is lost, and the
+//! unused part of this node's leases stays taken from the balances.
 
 use std::{
     sync::{
@@ -47,6 +49,8 @@ pub struct BillingStats {
     pub settled: AtomicU64,
     pub failures: AtomicU64,
     pub pending: AtomicU64,
+    /// Settlements waiting for room in a full queue (each in its own task).
+    pub waiting: AtomicU64,
     pub last_error: Mutex<Option<String>>,
 }
 
@@ -57,6 +61,7 @@ impl BillingStats {
             "settled": self.settled.load(Ordering::Relaxed),
             "pending": self.pending.load(Ordering::Relaxed),
             "failures": self.failures.load(Ordering::Relaxed),
+            "waiting": self.waiting.load(Ordering::Relaxed),
             "last_error": *self.last_error.lock().unwrap_or_else(|p| p.into_inner()),
         })
     }
@@ -101,9 +106,20 @@ impl Billing {
         match self.tx.try_send(s) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(s)) => {
+                // Counted, so that a clean stop waits for these before closing the queue.
                 let tx = self.tx.clone();
+                let stats = self.stats.clone();
+                stats.waiting.fetch_add(1, Ordering::AcqRel);
                 tokio::spawn(async move {
-                    let _ = tx.send(s).await;
+                    if let Err(e) = tx.send(s).await {
+                        error!(
+                            token = e.0.token_id,
+                            user = e.0.user_id,
+                            quota = e.0.quota,
+                            "billing writer is stopped; settlement not recorded"
+                        );
+                    }
+                    stats.waiting.fetch_sub(1, Ordering::AcqRel);
                 });
             }
             Err(mpsc::error::TrySendError::Closed(s)) => {
@@ -210,6 +226,9 @@ async fn writer(
                     add(&mut batch, s);
                     count += 1;
                     if batch.logs.len() >= MAX_BATCH_LOGS {
+                        // Leases go back with every flush, so an overrun settled in this batch is
+                        // never clamped against a balance the leases have lowered.
+                        return_leases(&mut batch, &leases);
                         flush(&store, &mut batch, &mut count, &stats).await;
                     }
                 }
@@ -220,6 +239,20 @@ async fn writer(
                 flush(&store, &mut batch, &mut count, &stats).await;
             }
             done = &mut stop => {
+                // Settlements still waiting for room in the queue are taken in first.
+                let waited = std::time::Instant::now();
+                while stats.waiting.load(Ordering::Acquire) > 0
+                    && waited.elapsed() < Duration::from_secs(10)
+                {
+                    match tokio::time::timeout(Duration::from_millis(10), rx.recv()).await {
+                        Ok(Some(s)) => {
+                            add(&mut batch, s);
+                            count += 1;
+                        }
+                        Ok(None) => break,
+                        Err(_) => {}
+                    }
+                }
                 rx.close();
                 while let Some(s) = rx.recv().await {
                     add(&mut batch, s);
@@ -238,6 +271,14 @@ async fn writer(
                     info!("billing flushed; nothing pending");
                 } else {
                     error!(pending = count, "billing could not be flushed before exit");
+                    // What the database still owes back (returned leases and settlements), for
+                    // an operator to apply by hand: quota to add (negative: to take).
+                    for (id, d) in &batch.users {
+                        error!(user = id, quota_to_add = -d.take, used_quota = d.used, "unflushed user balance change");
+                    }
+                    for (id, d) in &batch.tokens {
+                        error!(token = id, quota_to_add = -d.take, used_quota = d.used, "unflushed token balance change");
+                    }
                 }
                 if let Ok(done) = done {
                     let _ = done.send(());

@@ -5,19 +5,19 @@
 //! one conditional `UPDATE … WHERE quota >= n` per request is exact but puts a database write
 //! (or at least a read) on every request's hot path.
 //!
-//! Instead each node takes a *lease*: one conditional decrement of a chunk (several estimates)
-//! moves that much of the balance from the database into this node's memory, and requests are
-//! held from it with a lock-free-in-practice map update. The database never goes below zero and
-//! the sum of every node's leases and holds never exceeds the balance, exactly as with per-request
-//! holds. What is left of a lease goes back to the database with the next billing flush (at most
-//! `BILLING_FLUSH_MS` later) and on a clean stop, so a balance read through the admin API is
-//! short by at most the unused part of the leases for that long.
+//! Instead each node takes a *lease*: one conditional decrement moves a chunk (several
+//! estimates) of the balance from the database into this node's memory, and requests are held
+//! from it under a short mutex. The database never goes below zero and the sum of every node's
+//! leases and holds never exceeds the balance, exactly as with per-request holds. What is left
+//! of a lease goes back to the database with every billing flush (`BILLING_FLUSH_MS`) and on a
+//! clean stop; under steady traffic a new lease is taken soon after, so a balance read through
+//! the admin API is short by roughly one chunk per busy node.
 //!
-//! Chunks start at 4 estimates and double on each refill within one flush interval (up to 256
-//! estimates), so a busy user costs a handful of database writes per second per node whatever
-//! its request rate. When a balance cannot cover a chunk, the node falls back to holding the
-//! exact estimate per request (one write each) until the next flush: a nearly empty balance is
-//! served to the last unit, never past it.
+//! Chunks start at 4 estimates and double on each refill while the lease is in use (up to 256
+//! estimates); a lease is only taken from a balance of at least four chunks, so one node never
+//! takes most of a balance that other nodes share. Below that, a request takes from the database
+//! exactly what its lease is missing (one write each): a nearly empty balance is served until
+//! what is left (in the database and in this node's lease) no longer covers an estimate.
 
 use std::{collections::HashMap, sync::Mutex};
 
@@ -87,14 +87,32 @@ impl Leases {
         amount.saturating_mul(mult)
     }
 
-    /// A chunk was taken from the database; `amount` of it is held by the request.
-    pub fn refilled(&self, kind: Kind, id: i64, chunk: i64, amount: i64) {
+    /// A chunk was taken from the database into the lease (the next one will be twice as big).
+    pub fn refilled(&self, kind: Kind, id: i64, chunk: i64) {
         self.with(|m| {
             let l = m.entry((kind, id)).or_default();
-            l.avail += chunk - amount;
+            l.avail += chunk;
             l.used = true;
-            l.mult = (l.mult.max(START) * 2).min(MAX);
+            if l.mult != 1 {
+                l.mult = (l.mult.max(START) * 2).min(MAX);
+            }
         });
+    }
+
+    /// Holds as much of `amount` as the lease has, up to `amount`; returns what was held.
+    pub fn take_up_to(&self, kind: Kind, id: i64, amount: i64) -> i64 {
+        if amount <= 0 {
+            return 0;
+        }
+        self.with(|m| match m.get_mut(&(kind, id)) {
+            Some(l) if l.avail > 0 => {
+                let n = l.avail.min(amount);
+                l.avail -= n;
+                l.used = true;
+                n
+            }
+            _ => 0,
+        })
     }
 
     /// The balance could not cover a chunk: hold exact amounts until the next return.
@@ -154,13 +172,15 @@ mod tests {
         let l = Leases::default();
         assert!(!l.take(Kind::User, 1, 10));
         assert_eq!(l.chunk(Kind::User, 1, 10), 40);
-        l.refilled(Kind::User, 1, 40, 10);
+        l.refilled(Kind::User, 1, 40);
+        assert!(l.take(Kind::User, 1, 10));
         for _ in 0..3 {
             assert!(l.take(Kind::User, 1, 10));
         }
         assert!(!l.take(Kind::User, 1, 10));
         assert_eq!(l.chunk(Kind::User, 1, 10), 80);
-        l.refilled(Kind::User, 1, 80, 10);
+        l.refilled(Kind::User, 1, 80);
+        assert!(l.take(Kind::User, 1, 10));
         assert_eq!(l.outstanding(), 70);
         assert_eq!(
             l.drain(),
@@ -197,6 +217,9 @@ mod tests {
         );
         assert_eq!(l.chunk(Kind::Token, 7, 25), 100);
         assert_eq!(l.chunk(Kind::User, 7, 25), 100, "kinds are separate");
+        l.put_back(Kind::Token, 7, 30);
+        assert_eq!(l.take_up_to(Kind::Token, 7, 100), 30);
+        assert_eq!(l.take_up_to(Kind::Token, 7, 100), 0);
     }
 
     #[test]
@@ -204,7 +227,7 @@ mod tests {
         let l = Leases::default();
         for _ in 0..20 {
             let c = l.chunk(Kind::User, 3, 2);
-            l.refilled(Kind::User, 3, c, 2);
+            l.refilled(Kind::User, 3, c);
         }
         assert_eq!(l.chunk(Kind::User, 3, 2), 2 * MAX);
         assert_eq!(l.chunk(Kind::User, 3, i64::MAX), i64::MAX);

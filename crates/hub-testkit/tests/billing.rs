@@ -311,6 +311,25 @@ async fn holds_refunds_and_insufficient_quota(backend: Backend) {
     })
     .await;
     assert_eq!(env.app.node.state.billing.leases.outstanding(), 0);
+    // A client that gives up while the upstream call hangs: its hold goes back all the same.
+    env.admin(Method::POST, "/api/channel/", json!({"type": 1, "name": "hanging", "key": "hang", "models": "hanging", "base_url": env.mock.base_url()}))
+        .await;
+    let impatient = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let r = impatient
+        .post(env.app.url("/v1/chat/completions"))
+        .bearer_auth(&key)
+        .json(&json!({"model": "hanging", "messages": msg("x")}))
+        .send()
+        .await;
+    assert!(r.is_err(), "the client timed out");
+    wait_for("a dropped request's hold given back", || async {
+        let t = env.token_row(tid).await;
+        t.remain_quota == 10_000 - 30 && env.app.node.state.billing.leases.outstanding() == 0
+    })
+    .await;
     // An exactly-sized times token serves exactly its quota and never goes below zero.
     let (tid, key) = env
         .token(json!({"name": "exact", "remain_quota": 30, "unlimited_quota": false}))

@@ -158,5 +158,6 @@ pub async fn sync_status(State(state): State<AppState>) -> ApiResult {
         .sync
         .status(node_type, generation, state.cache.enabled());
     data["billing"] = state.billing.stats.json();
+    data["billing"]["leased"] = state.billing.leases.outstanding().into();
     ok_data(data)
 }

@@ -22,23 +22,78 @@ pub struct Holds {
     pub taken: bool,
 }
 
-impl Holds {
-    /// Gives the holds back at once (the request failed before any upstream answer): into this
-    /// node's leases, which reach the database with the next billing flush.
-    pub fn release(&mut self, state: &AppState, a: &Authed) {
-        if !self.taken {
-            return;
+/// Holds on a request that give themselves back if the request ends without settling: an error,
+/// or the client going away while the request waits (its future is dropped). Disarmed once the
+/// request's settlement is owned elsewhere (settled, or handed to the stream).
+pub struct HoldGuard<'a> {
+    state: &'a AppState,
+    token_id: i64,
+    user_id: i64,
+    pub holds: Holds,
+    armed: bool,
+}
+
+impl<'a> HoldGuard<'a> {
+    pub fn new(state: &'a AppState, a: &Authed) -> Self {
+        Self {
+            state,
+            token_id: a.token.id,
+            user_id: a.user.id,
+            holds: Holds::default(),
+            armed: true,
         }
-        let leases = &state.billing.leases;
-        leases.put_back(Kind::Token, a.token.id, self.token);
-        leases.put_back(Kind::User, a.user.id, self.user);
-        *self = Holds::default();
+    }
+
+    /// The settlement owns the holds now.
+    pub fn disarm(&mut self) {
+        self.armed = false;
     }
 }
 
-/// Holds `amount`: from this node's lease when it covers it, else by taking a chunk (or, when
-/// the balance cannot cover one, exactly `amount`) with one conditional database decrement.
-/// `Ok(false)`: the balance is short.
+impl Drop for HoldGuard<'_> {
+    fn drop(&mut self) {
+        if self.armed && self.holds.taken {
+            let leases = &self.state.billing.leases;
+            leases.put_back(Kind::Token, self.token_id, self.holds.token);
+            leases.put_back(Kind::User, self.user_id, self.holds.user);
+        }
+    }
+}
+
+/// Moves `n` of a balance from the database into this node's lease with one conditional
+/// decrement that needs the balance to be at least `min_balance`. It runs as its own task, so
+/// that a request dropped while the update is in flight cannot lose what the update took: it
+/// lands in the lease either way and goes back with the next flush.
+async fn lease_from_db(
+    state: &AppState,
+    kind: Kind,
+    id: i64,
+    n: i64,
+    min_balance: i64,
+) -> Result<bool, hub_store::StoreError> {
+    let st = state.clone();
+    tokio::spawn(async move {
+        let ok = match kind {
+            Kind::Token => st.store.hold_token(id, n, min_balance).await?,
+            Kind::User => st.store.hold_user(id, n, min_balance).await?,
+        };
+        if ok {
+            st.billing.leases.refilled(kind, id, n);
+        }
+        Ok(ok)
+    })
+    .await
+    .unwrap_or_else(|e| {
+        Err(hub_store::StoreError::Conflict(format!(
+            "quota hold task failed: {e}"
+        )))
+    })
+}
+
+/// Holds `amount` of one balance: from this node's lease when it covers it; else a chunk moves
+/// into the lease (only from a balance of at least four chunks, so one node never takes most of
+/// a balance that other nodes share); else exactly what is missing. `Ok(false)`: the balance
+/// is short.
 async fn hold(
     state: &AppState,
     kind: Kind,
@@ -46,24 +101,24 @@ async fn hold(
     amount: i64,
 ) -> Result<bool, hub_store::StoreError> {
     let leases = &state.billing.leases;
-    if leases.take(kind, id, amount) {
-        return Ok(true);
-    }
-    let decrement = |n: i64| async move {
-        match kind {
-            Kind::Token => state.store.hold_token(id, n).await,
-            Kind::User => state.store.hold_user(id, n).await,
-        }
-    };
-    let chunk = leases.chunk(kind, id, amount);
-    if chunk > amount {
-        if decrement(chunk).await? {
-            leases.refilled(kind, id, chunk, amount);
+    // A few rounds: a refill can be drawn on by a concurrent request before this one takes.
+    for _ in 0..4 {
+        if leases.take(kind, id, amount) {
             return Ok(true);
         }
-        leases.exact(kind, id);
+        let chunk = leases.chunk(kind, id, amount);
+        if chunk > amount {
+            if lease_from_db(state, kind, id, chunk, chunk.saturating_mul(4)).await? {
+                continue;
+            }
+            leases.exact(kind, id);
+        }
+        let missing = amount - leases.available(kind, id).clamp(0, amount);
+        if !lease_from_db(state, kind, id, missing, missing).await? {
+            return Ok(false);
+        }
     }
-    decrement(amount).await
+    Ok(leases.take(kind, id, amount))
 }
 
 fn insufficient(code: &str, msg: &str) -> RelayError {
@@ -83,9 +138,10 @@ fn pre_consumed_quota(snap: &Snapshot) -> i64 {
         .unwrap_or(pricing::DEFAULT_PRE_CONSUMED_QUOTA)
 }
 
-/// Takes the holds: a limited token's estimate, then the user's, each never below zero across
-/// every node (see [`crate::leases`]). One Hub skips the user hold for a balance above 100×
-/// the estimate; here it is always held, which costs nothing on the hot path thanks to leases.
+/// Takes the holds into `holds` (each recorded as soon as it is taken, so a request dropped
+/// half-way gives back what it held): a limited token's estimate, then the user's, each never
+/// below zero across every node (see [`crate::leases`]). One Hub skips the user hold for a
+/// balance above 100× the estimate; here it is always held, at no database cost per request.
 pub async fn take_holds(
     state: &AppState,
     snap: &Snapshot,
@@ -93,7 +149,8 @@ pub async fn take_holds(
     model: &str,
     group_ratio: f64,
     prompt_estimate: i64,
-) -> Result<Holds, RelayError> {
+    holds: &mut Holds,
+) -> Result<(), RelayError> {
     let price = model_price(snap, model);
     let estimate = pricing::pre_consume(
         &price,
@@ -101,12 +158,12 @@ pub async fn take_holds(
         group_ratio,
         pre_consumed_quota(snap),
     );
-    let mut holds = Holds {
+    *holds = Holds {
         taken: true,
         ..Holds::default()
     };
     if estimate <= 0 {
-        return Ok(holds);
+        return Ok(());
     }
     let db = |e: hub_store::StoreError| {
         tracing::error!(error = %e, "database error while holding quota");
@@ -123,22 +180,16 @@ pub async fn take_holds(
     }
     match hold(state, Kind::User, a.user.id, estimate).await {
         Ok(true) => holds.user = estimate,
-        Ok(false) => {
-            holds.release(state, a);
-            return Err(insufficient("insufficient_user_quota", "用户额度不足"));
-        }
+        Ok(false) => return Err(insufficient("insufficient_user_quota", "用户额度不足")),
         // The database is unreachable: an unlimited token keeps being served (the node runs on
         // its last snapshot; the settlement is applied when the database is back, clamped at
-        // zero). A limited token is refused instead, its hold given back.
+        // zero). A limited token is refused instead (the guard gives its hold back).
         Err(e) if a.token.unlimited_quota => {
             tracing::warn!(error = %e, user = a.user.id, "cannot hold the user quota; serving without a user hold");
         }
-        Err(e) => {
-            holds.release(state, a);
-            return Err(db(e));
-        }
+        Err(e) => return Err(db(e)),
     }
-    Ok(holds)
+    Ok(())
 }
 
 /// Everything needed to settle a request once its usage is known.
@@ -217,6 +268,16 @@ pub fn settle(
     } = served;
     let price = model_price(snap, billed_model);
     let charge = pricing::charge(&price, usage, ctx.group_ratio);
+    // A request that cost more than its hold takes the difference from this node's lease first
+    // (the database balance is lower by what the leases hold, and a settlement is clamped at 0).
+    let leases = &state.billing.leases;
+    let mut held = ctx.holds;
+    if !ctx.token_unlimited && charge.quota > held.token {
+        held.token += leases.take_up_to(Kind::Token, ctx.token_id, charge.quota - held.token);
+    }
+    if charge.quota > held.user {
+        held.user += leases.take_up_to(Kind::User, ctx.user_id, charge.quota - held.user);
+    }
     let log = ctx.log_enabled.then(|| {
         let mut meta = Map::new();
         meta.insert("group_name".into(), json!(ctx.group));
@@ -264,8 +325,8 @@ pub fn settle(
         token_unlimited: ctx.token_unlimited,
         user_id: ctx.user_id,
         channel_id,
-        token_held: ctx.holds.token,
-        user_held: ctx.holds.user,
+        token_held: held.token,
+        user_held: held.user,
         quota: charge.quota,
         log,
     });

@@ -477,10 +477,11 @@ async fn relay_inner(
         prompt_estimate: hub_core::pricing::estimate_tokens(&String::from_utf8_lossy(&bytes)),
         log_enabled: snap.option("LogConsumeEnabled") != Some("false"),
     };
-    let mut holds = bill::Holds::default();
-    let result = route_and_send(state, &snap, a, &plan, ctx, &mut holds).await;
-    if result.is_err() {
-        holds.release(state, a);
+    // Gives the holds back on an error, or if the client goes away while the request waits.
+    let mut guard = bill::HoldGuard::new(state, a);
+    let result = route_and_send(state, &snap, a, &plan, ctx, &mut guard.holds).await;
+    if result.is_ok() {
+        guard.disarm();
     }
     result
 }
@@ -563,8 +564,16 @@ async fn route_and_send(
         tried.insert(channel.id);
         if !holds.taken {
             let ratio = snap.group(&group).map(|g| g.ratio).unwrap_or(1.0);
-            *holds =
-                bill::take_holds(state, snap, a, &plan.model, ratio, ctx.prompt_estimate).await?;
+            bill::take_holds(
+                state,
+                snap,
+                a,
+                &plan.model,
+                ratio,
+                ctx.prompt_estimate,
+                holds,
+            )
+            .await?;
             ctx.holds = *holds;
             ctx.group_ratio = ratio;
             ctx.is_backup = group != ctx.group;

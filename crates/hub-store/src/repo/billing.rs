@@ -90,9 +90,14 @@ impl FromRow for OneI64 {
 }
 
 impl Store {
-    /// Holds `amount` of a limited token's quota: one atomic conditional decrement.
-    /// Returns false (and changes nothing) when the token has less than `amount` left.
-    pub async fn hold_token(&self, id: i64, amount: i64) -> Result<bool, StoreError> {
+    /// Takes `amount` of a token's remaining quota atomically, only if it has at least
+    /// `min_balance` (≥ `amount`); false otherwise.
+    pub async fn hold_token(
+        &self,
+        id: i64,
+        amount: i64,
+        min_balance: i64,
+    ) -> Result<bool, StoreError> {
         if amount <= 0 {
             return Ok(true);
         }
@@ -101,12 +106,18 @@ impl Store {
             .value("remain_quota", Expr::col("remain_quota").sub(amount))
             .and_where(alive())
             .and_where(Expr::col("id").eq(id))
-            .and_where(Expr::col("remain_quota").gte(amount));
+            .and_where(Expr::col("remain_quota").gte(Ord::max(min_balance, amount)));
         Ok(self.execute(&q).await? == 1)
     }
 
-    /// Holds `amount` of a user's quota atomically; false when the user has less.
-    pub async fn hold_user(&self, id: i64, amount: i64) -> Result<bool, StoreError> {
+    /// Takes `amount` of a user's quota atomically, only if the user has at least
+    /// `min_balance` (≥ `amount`); false otherwise.
+    pub async fn hold_user(
+        &self,
+        id: i64,
+        amount: i64,
+        min_balance: i64,
+    ) -> Result<bool, StoreError> {
         if amount <= 0 {
             return Ok(true);
         }
@@ -115,7 +126,7 @@ impl Store {
             .value("quota", Expr::col("quota").sub(amount))
             .and_where(alive())
             .and_where(Expr::col("id").eq(id))
-            .and_where(Expr::col("quota").gte(amount));
+            .and_where(Expr::col("quota").gte(Ord::max(min_balance, amount)));
         Ok(self.execute(&q).await? == 1)
     }
 
@@ -160,7 +171,8 @@ impl Store {
             let mut q = Query::update();
             q.table("tokens")
                 .value("used_quota", Expr::col("used_quota").add(d.used));
-            if !d.unlimited && d.take != 0 {
+            // Lease returns may come for a token made unlimited meanwhile: apply any take.
+            if d.take != 0 {
                 q.value("remain_quota", take_clamped("remain_quota", d.take));
             }
             if d.accessed_time > 0 {
