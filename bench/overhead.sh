@@ -80,7 +80,7 @@ wait "${sampler:-}" "${sampler2:-}" 2>/dev/null || true
 main_db=$db
 # The same comparison with oha (one run each, interleaved, 10 s each).
 oha_run() {
-  "$oha" -z "${secs}s" -c "$2" --no-tui --output-format json -m POST \
+  "$oha" -z "${secs}s" -w -c "$2" --no-tui --output-format json -m POST \
     -H "Authorization: Bearer $key" -H "content-type: application/json" \
     -d '{"model":"gpt-4o-mini","stream":false,"messages":[{"role":"user","content":"Say hello"}]}' "$1" |
     python3 -c 'import json,sys; d=json.load(sys.stdin); s=d["summary"]; p=d["latencyPercentiles"]; c=d.get("statusCodeDistribution") or {}
@@ -92,17 +92,17 @@ if [ -n "$oha" ]; then
     row oha-gateway "$c" "$(oha_run "$through" "$c")"
   done
 fi
-# The cost of the metrics: a second gateway without METRICS_* (nothing recorded), c=64,
-# interleaved with the first.
-on_key=$key
-start_gateway nometrics
-off="http://127.0.0.1:$port/v1/chat/completions"
-off_key=$key
-key=$on_key; load "$through" 64 --warmup 50 >/dev/null
-key=$off_key; load "$off" 64 --warmup 50 >/dev/null
-for r in $(seq 1 "$rounds"); do
-  key=$on_key; row metrics-on 64 "$(load "$through" 64)"
-  key=$off_key; row metrics-off 64 "$(load "$off" 64)"
+# The cost of the metrics: two fresh gateways, one with METRICS_* set and one without (nothing
+# recorded), c=64, alternated over three rounds; the median of each is reported.
+start_gateway metrics-on METRICS_USER=bench METRICS_PASSWORD=bench-metrics-secret
+on_url="http://127.0.0.1:$port/v1/chat/completions"; on_key=$key
+start_gateway metrics-off
+off_url="http://127.0.0.1:$port/v1/chat/completions"; off_key=$key
+key=$on_key; load "$on_url" 64 --warmup 50 >/dev/null
+key=$off_key; load "$off_url" 64 --warmup 50 >/dev/null
+for r in 1 2 3; do
+  key=$on_key; row metrics-on 64 "$(load "$on_url" 64)"
+  key=$off_key; row metrics-off 64 "$(load "$off_url" 64)"
 done
 logs=$(python3 - "$main_db" <<'PY'
 import sqlite3, sys
@@ -153,10 +153,13 @@ if any(r["kind"] == "oha-gateway" for r in rows):
         d, g = best("oha-direct", c), best("oha-gateway", c)
         if not d or not g: continue
         print(f"| {c} | {d['rps']} | {g['rps']} | {g['rps']/d['rps']*100:.0f} % | {d['p50_ms']} / {d['p99_ms']} | {g['p50_ms']} / {g['p99_ms']} | {g['p50_ms']-d['p50_ms']:.3f} / {g['p99_ms']-d['p99_ms']:.3f} | {g['errors']} |")
-on, off = best("metrics-on", 64), best("metrics-off", 64)
+def median(kind, c):
+    rs = sorted((r["r"] for r in rows if r["kind"] == kind and r["c"] == c), key=lambda r: r["rps"])
+    return rs[len(rs) // 2] if rs else None
+on, off = median("metrics-on", 64), median("metrics-off", 64)
 if on and off:
     print()
-    print("| c=64, second pair of runs | RPS | p50 / p99 ms |")
+    print("| c=64, two fresh gateways, median of 3 alternated runs | RPS | p50 / p99 ms |")
     print("|---|---:|---|")
     print(f"| metrics on | {on['rps']} | {on['p50_ms']} / {on['p99_ms']} |")
     print(f"| metrics off (METRICS_* unset) | {off['rps']} | {off['p50_ms']} / {off['p99_ms']} |")

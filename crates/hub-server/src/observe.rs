@@ -19,12 +19,10 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
         return next.run(req).await;
     }
     let start = Instant::now();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_owned());
+    // A shared pointer to the route template (no copy of the string per request).
+    let route = req.extensions().get::<MatchedPath>().cloned();
     let resp = next.run(req).await;
-    let route = route.as_deref().unwrap_or("unmatched");
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
     state
         .metrics
         .request(route, resp.status().as_u16(), start.elapsed());
