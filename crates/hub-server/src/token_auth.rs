@@ -123,11 +123,13 @@ pub async fn authenticate(state: &AppState, raw: &str, now: i64) -> Result<Authe
     })
 }
 
-/// A token by key: from the memory cache when enabled (quota re-read fresh), else the database.
-/// If the database fails and a cached row exists, the cached row is used.
+/// A token by key: from the memory cache when enabled, else the database. A cached limited
+/// token's remaining quota is re-read fresh, unless this node holds part of it in a lease (then
+/// it is certainly not exhausted, and the hold decides whether the request fits). If the
+/// database fails and a cached row exists, the cached row is used.
 async fn load_token(state: &AppState, key: &str) -> Result<Option<Arc<Token>>, KeyAuthError> {
     if let Some(mut t) = state.cache.token(key, false) {
-        if !t.unlimited_quota {
+        if !t.unlimited_quota && state.billing.leases.available(Kind::Token, t.id) <= 0 {
             match state.store.token_remain_quota(t.id).await {
                 Ok(Some(q)) => Arc::make_mut(&mut t).remain_quota = q,
                 Ok(None) => {

@@ -28,13 +28,19 @@ macro_rules! on_backends {
 on_backends!(
     settles_tokens_users_channels_and_logs,
     holds_refunds_and_insufficient_quota,
+    limited_token_with_memory_cache_serves_exactly_its_quota,
     streams_are_billed_for_what_was_used
 );
 
 impl Env {
     async fn new(backend: Backend) -> Option<Env> {
+        Env::with(backend, false).await
+    }
+
+    async fn with(backend: Backend, memory_cache: bool) -> Option<Env> {
         let db = TestDb::create(backend).await?;
         let mut s = db.settings();
+        s.memory_cache_enabled = memory_cache;
         s.initial_root_access_token = Some(ADMIN.to_owned());
         s.billing_flush_ms = Some(50);
         let app = TestApp::start(&s).await;
@@ -358,6 +364,39 @@ async fn holds_refunds_and_insufficient_quota(backend: Backend) {
         json!({"username": "poor", "password": "password-1"}),
     )
     .await;
+    env.stop().await;
+}
+
+/// With the memory cache on, a limited token held from this node's lease skips the per-request
+/// quota read; it still serves exactly its quota and is refused after.
+async fn limited_token_with_memory_cache_serves_exactly_its_quota(backend: Backend) {
+    let Some(env) = Env::with(backend, true).await else {
+        return;
+    };
+    let (tid, key) = env
+        .token(json!({"name": "cached", "remain_quota": 200, "unlimited_quota": false}))
+        .await;
+    let mut ok = 0;
+    for _ in 0..25 {
+        let (s, body) = env
+            .chat(&key, json!({"model": "timed", "messages": msg("x")}))
+            .await;
+        match s {
+            200 => ok += 1,
+            401 | 429 => {}
+            _ => panic!("unexpected {s}: {body}"),
+        }
+    }
+    assert_eq!(ok, 20, "200 quota at 10 per call");
+    wait_for("settled, leases returned", || async {
+        let t = env.token_row(tid).await;
+        t.used_quota == 200 && t.remain_quota == 0
+    })
+    .await;
+    let (s, body) = env
+        .chat(&key, json!({"model": "timed", "messages": msg("x")}))
+        .await;
+    assert_eq!(s, 401, "exhausted once settled: {body}");
     env.stop().await;
 }
 
