@@ -171,7 +171,11 @@ pub fn pre_consume(
             if price.input == 0.0 && price.output == 0.0 {
                 0
             } else {
-                (prompt_estimate as f64 * price.input * group_ratio) as i64 + pre_consumed_quota
+                // The float-to-int cast saturates; the sum must too (a huge prompt or setting
+                // must hold the most, never wrap to a negative "no hold"). A negative
+                // PreConsumedQuota counts as 0.
+                ((prompt_estimate as f64 * price.input * group_ratio) as i64)
+                    .saturating_add(pre_consumed_quota.max(0))
             }
         }
     }

@@ -102,6 +102,12 @@ fn pre_consume_estimates() {
     assert_eq!(pre_consume(&times(0.02), 100, 1.0, 500), 20);
     // a free model holds nothing
     assert_eq!(pre_consume(&tokens(0.0, 0.0), 100, 1.0, 500), 0);
+    // never wraps to a negative (= no) hold; a negative setting counts as 0
+    assert_eq!(
+        pre_consume(&tokens(1e12, 1.0), i64::MAX / 2, 1e6, i64::MAX),
+        i64::MAX
+    );
+    assert_eq!(pre_consume(&tokens(2.5, 10.0), 100, 1.0, -500), 250);
 }
 
 #[test]

@@ -74,7 +74,7 @@ impl SettleBatch {
 /// `col - amount`, never below zero; a negative amount gives back.
 fn take_clamped(col: &'static str, amount: i64) -> SimpleExpr {
     if amount <= 0 {
-        return Expr::col(col).add(-amount);
+        return Expr::col(col).add(amount.saturating_neg());
     }
     Expr::case(Expr::col(col).gte(amount), Expr::col(col).sub(amount))
         .finally(0i64)
