@@ -176,12 +176,17 @@ fn return_leases(batch: &mut SettleBatch, leases: &Leases) {
     }
 }
 
+/// Commits the batch, with what is left of every lease credited back: leases go back with every
+/// flush, so an overrun settled in the batch is never clamped against a balance the leases have
+/// lowered.
 async fn flush(
     store: &Store,
     batch: &mut SettleBatch,
     count: &mut u64,
     stats: &BillingStats,
+    leases: &Leases,
 ) -> bool {
+    return_leases(batch, leases);
     if batch.is_empty() {
         return true;
     }
@@ -226,17 +231,13 @@ async fn writer(
                     add(&mut batch, s);
                     count += 1;
                     if batch.logs.len() >= MAX_BATCH_LOGS {
-                        // Leases go back with every flush, so an overrun settled in this batch is
-                        // never clamped against a balance the leases have lowered.
-                        return_leases(&mut batch, &leases);
-                        flush(&store, &mut batch, &mut count, &stats).await;
+                        flush(&store, &mut batch, &mut count, &stats, &leases).await;
                     }
                 }
                 None => break,
             },
             _ = tick.tick() => {
-                return_leases(&mut batch, &leases);
-                flush(&store, &mut batch, &mut count, &stats).await;
+                flush(&store, &mut batch, &mut count, &stats, &leases).await;
             }
             done = &mut stop => {
                 // Settlements still waiting for room in the queue are taken in first.
@@ -258,10 +259,9 @@ async fn writer(
                     add(&mut batch, s);
                     count += 1;
                 }
-                return_leases(&mut batch, &leases);
                 let mut ok = false;
                 for attempt in 0..10u32 {
-                    if flush(&store, &mut batch, &mut count, &stats).await {
+                    if flush(&store, &mut batch, &mut count, &stats, &leases).await {
                         ok = true;
                         break;
                     }
@@ -287,8 +287,7 @@ async fn writer(
             }
         }
     }
-    return_leases(&mut batch, &leases);
-    flush(&store, &mut batch, &mut count, &stats).await;
+    flush(&store, &mut batch, &mut count, &stats, &leases).await;
 }
 
 /// `LOG_RETENTION_DAYS`: deletes old consume logs in small batches, hourly (master only).

@@ -62,8 +62,10 @@ pub async fn authenticate(state: &AppState, raw: &str, now: i64) -> Result<Authe
         ExtractError::Invalid => KeyAuthError::Invalid,
         ExtractError::BadChannelId => KeyAuthError::BadChannelId,
     })?;
+    // One cache lookup per request, shared by the signature shortcut and the token load.
+    let cached = state.cache.token(parsed.key, false);
     let (token, user) = if parsed.key.len() == LEGACY_KEY_LEN && !parsed.key.contains('_') {
-        let token = load_token(state, parsed.key)
+        let token = load_token(state, parsed.key, cached)
             .await?
             .ok_or(KeyAuthError::Invalid)?;
         let user = load_user(state, token.user_id)
@@ -74,7 +76,7 @@ pub async fn authenticate(state: &AppState, raw: &str, now: i64) -> Result<Authe
         // Signature first: a forged key never reaches the database. A key found in the memory
         // cache was verified when it was cached (and is a row of the database): no need to
         // check and decode it again on every request.
-        let user_id = match state.cache.token(parsed.key, false) {
+        let user_id = match &cached {
             Some(t) => t.user_id,
             None => {
                 let (_token_id, user_id) =
@@ -88,7 +90,7 @@ pub async fn authenticate(state: &AppState, raw: &str, now: i64) -> Result<Authe
         if user.status != USER_ENABLED {
             return Err(KeyAuthError::Invalid);
         }
-        let token = load_token(state, parsed.key)
+        let token = load_token(state, parsed.key, cached)
             .await?
             .ok_or(KeyAuthError::Invalid)?;
         (token, user)
@@ -123,12 +125,16 @@ pub async fn authenticate(state: &AppState, raw: &str, now: i64) -> Result<Authe
     })
 }
 
-/// A token by key: from the memory cache when enabled, else the database. A cached limited
+/// A token by key: `cached` (the memory cache's fresh entry, when enabled), else the database. A cached limited
 /// token's remaining quota is re-read fresh, unless this node holds part of it in a lease (then
 /// it is certainly not exhausted, and the hold decides whether the request fits). If the
 /// database fails and a cached row exists, the cached row is used.
-async fn load_token(state: &AppState, key: &str) -> Result<Option<Arc<Token>>, KeyAuthError> {
-    if let Some(mut t) = state.cache.token(key, false) {
+async fn load_token(
+    state: &AppState,
+    key: &str,
+    cached: Option<Arc<Token>>,
+) -> Result<Option<Arc<Token>>, KeyAuthError> {
+    if let Some(mut t) = cached {
         if !t.unlimited_quota && state.billing.leases.available(Kind::Token, t.id) <= 0 {
             match state.store.token_remain_quota(t.id).await {
                 Ok(Some(q)) => Arc::make_mut(&mut t).remain_quota = q,

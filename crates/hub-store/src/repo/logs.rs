@@ -16,25 +16,6 @@ pub const ORDER_FIELDS: &[&str] = &[
     "source_ip",
 ];
 
-const COLS: &[&str] = &[
-    "id",
-    "user_id",
-    "created_at",
-    "type",
-    "content",
-    "username",
-    "token_name",
-    "model_name",
-    "quota",
-    "prompt_tokens",
-    "completion_tokens",
-    "request_time",
-    "channel_id",
-    "is_stream",
-    "source_ip",
-    "metadata",
-];
-
 impl FromRow for Log {
     fn from_row(r: &impl RowExt) -> Result<Self, StoreError> {
         Ok(Log {
@@ -152,7 +133,9 @@ impl Store {
 
     pub async fn log_list(&self, f: &LogFilter, p: &PageParams) -> Result<Page<Log>, StoreError> {
         let mut q = Query::select();
-        q.columns(COLS.iter().copied()).from("logs");
+        q.column("id")
+            .columns(INSERT_COLS.iter().copied())
+            .from("logs");
         apply(&mut q, f);
         let total = self.scalar_i64(&count_of(&q)).await?;
         paginate(&mut q, p);
