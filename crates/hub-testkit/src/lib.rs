@@ -10,6 +10,7 @@
     reason = "test support code fails loudly by design"
 )]
 
+pub mod env;
 pub mod mock;
 
 use std::{

@@ -1,0 +1,191 @@
+//! `RelayEnv`: a node on a fresh database, the mock upstream and a root access token, with
+//! helpers to create channels and tokens through the admin API and to call the relay. The
+//! suites written after it (security) use it; older suites still carry their own copy.
+
+use std::collections::HashMap;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::{Backend, TestApp, TestDb, mock::MockUpstream};
+
+/// Root's access token in every `RelayEnv`.
+pub const ADMIN: &str = "AbCdEfGhIjKlMnOpQrStUvWxYz012345";
+
+pub struct RelayEnv {
+    pub db: TestDb,
+    pub app: TestApp,
+    pub mock: MockUpstream,
+    pub http: reqwest::Client,
+}
+
+/// A relay answer: status, headers (lower-case names) and the body as JSON (a string when it
+/// is not JSON).
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: HashMap<String, String>,
+    pub body: Value,
+}
+
+fn next_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+impl RelayEnv {
+    /// `None` when `backend` is not configured (a NOTE is printed).
+    pub async fn new(backend: Backend) -> Option<RelayEnv> {
+        Self::with(backend, |_| {}).await
+    }
+
+    /// Like [`RelayEnv::new`], with the node's settings changed by `tweak` first.
+    pub async fn with(
+        backend: Backend,
+        tweak: impl FnOnce(&mut one_hub::cli::Settings),
+    ) -> Option<RelayEnv> {
+        let db = TestDb::create(backend).await?;
+        let mut s = db.settings();
+        s.initial_root_access_token = Some(ADMIN.to_owned());
+        tweak(&mut s);
+        let app = TestApp::start(&s).await;
+        let mock = MockUpstream::start().await;
+        Some(RelayEnv {
+            db,
+            app,
+            mock,
+            http: reqwest::Client::new(),
+        })
+    }
+
+    /// An admin call as root that must succeed; returns the answer.
+    pub async fn admin(&self, m: Method, path: &str, body: Value) -> Value {
+        let (_, v) = self.app.call(m, path, Some(ADMIN), Some(body)).await;
+        assert_eq!(v["success"], true, "{path}: {v}");
+        v
+    }
+
+    /// Creates a channel (defaults: OpenAI type, key `good-key`, group `default`, the mock as
+    /// base URL); returns its id.
+    pub async fn channel(&self, mut body: Value) -> i64 {
+        let obj = body.as_object_mut().expect("channel body is an object");
+        obj.entry("type").or_insert(json!(1));
+        obj.entry("name")
+            .or_insert(json!(format!("ch{}", next_suffix())));
+        obj.entry("key").or_insert(json!("good-key"));
+        obj.entry("group").or_insert(json!("default"));
+        obj.entry("base_url").or_insert(json!(self.mock.base_url()));
+        let name = obj["name"].as_str().unwrap_or_default().to_owned();
+        self.admin(Method::POST, "/api/channel/", body).await;
+        let (_, list) = self
+            .app
+            .call(
+                Method::GET,
+                &format!("/api/channel/?name={name}&size=100"),
+                Some(ADMIN),
+                None,
+            )
+            .await;
+        list["data"]["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|c| c["name"] == name)
+            .filter_map(|c| c["id"].as_i64())
+            .max()
+            .expect("the new channel is listed")
+    }
+
+    /// Creates a token for root with `body` fields (unlimited unless a quota is given);
+    /// returns `sk-<key>`.
+    pub async fn token(&self, mut body: Value) -> String {
+        let name = format!("t{}", next_suffix());
+        body["name"] = json!(name);
+        if body.get("unlimited_quota").is_none() && body.get("remain_quota").is_none() {
+            body["unlimited_quota"] = json!(true);
+        }
+        self.admin(Method::POST, "/api/token/", body).await;
+        let (_, list) = self
+            .app
+            .call(
+                Method::GET,
+                &format!("/api/token/?keyword={name}"),
+                Some(ADMIN),
+                None,
+            )
+            .await;
+        format!(
+            "sk-{}",
+            list["data"]["data"][0]["key"].as_str().expect("token key")
+        )
+    }
+
+    /// Sets an option through `PUT /api/option/`.
+    pub async fn option(&self, key: &str, value: &str) {
+        self.admin(
+            Method::PUT,
+            "/api/option/",
+            json!({"key": key, "value": value}),
+        )
+        .await;
+    }
+
+    /// A relay call with `Authorization: Bearer key` and a JSON body.
+    pub async fn post(&self, key: &str, path: &str, body: Value) -> Answer {
+        let resp = self
+            .http
+            .post(self.app.url(path))
+            .bearer_auth(key)
+            .json(&body)
+            .send()
+            .await
+            .expect("relay request");
+        Self::answer(resp).await
+    }
+
+    /// Reads a response into an [`Answer`].
+    pub async fn answer(resp: reqwest::Response) -> Answer {
+        let status = resp.status().as_u16();
+        let headers = resp
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
+            .collect();
+        let text = resp.text().await.expect("response body");
+        Answer {
+            status,
+            headers,
+            body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        }
+    }
+
+    /// A one-message chat completion.
+    pub async fn chat(&self, key: &str, model: &str) -> Answer {
+        self.post(
+            key,
+            "/v1/chat/completions",
+            json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .await
+    }
+
+    pub async fn stop(self) {
+        self.app.stop().await;
+        self.db.drop_db().await;
+    }
+}
+
+/// Generates one test function per backend for each `async fn name(backend: Backend)` listed:
+/// `on_backends!(sqlite: [a, b], all: [c])` runs `a` and `b` on SQLite and `c` on SQLite,
+/// PostgreSQL and MySQL (those print a NOTE and pass when their URL is not set).
+#[macro_export]
+macro_rules! on_backends {
+    (sqlite: [$($s:ident),* $(,)?] $(, all: [$($a:ident),* $(,)?])? $(,)?) => {
+        mod on_sqlite { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $s() { super::$s($crate::Backend::Sqlite).await } )* $($( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $a() { super::$a($crate::Backend::Sqlite).await } )*)? }
+        $(
+        mod on_postgres { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $a() { super::$a($crate::Backend::Postgres).await } )* }
+        mod on_mysql { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $a() { super::$a($crate::Backend::MySql).await } )* }
+        )?
+    };
+}
