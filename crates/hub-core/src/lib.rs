@@ -7,6 +7,7 @@ pub mod channel_types;
 pub mod entity;
 pub mod ipnet;
 pub mod keys;
+pub mod limits;
 pub mod page;
 pub mod pricing;
 pub mod redact;

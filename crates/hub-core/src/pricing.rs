@@ -10,8 +10,6 @@ use crate::entity::Price;
 
 /// The price used for a model with no `prices` row (One Hub's default).
 pub const DEFAULT_RATIO: f64 = 30.0;
-/// `PreConsumedQuota` when the option is missing.
-pub const DEFAULT_PRE_CONSUMED_QUOTA: i64 = 500;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PriceKind {
@@ -158,27 +156,77 @@ pub fn charge(price: &ModelPrice, usage: &BillUsage, group_ratio: f64) -> Charge
     }
 }
 
-/// The hold taken before the upstream call (One Hub's estimate).
-pub fn pre_consume(
+/// The most a request can cost: `prompt_tokens` and `output_tokens` (every choice together)
+/// priced with the worst the extra ratios can do — every prompt token counted by each prompt-side
+/// kind whose ratio is above 1 (a cache write costs 1.25×), every output token likewise — and
+/// One Hub's minimum charge. `charge` of any usage within these counts is never more.
+pub fn worst_case(
     price: &ModelPrice,
-    prompt_estimate: i64,
+    prompt_tokens: i64,
+    output_tokens: i64,
     group_ratio: f64,
-    pre_consumed_quota: i64,
 ) -> i64 {
     match price.kind {
         PriceKind::Times => (1000.0 * price.input * group_ratio) as i64,
         PriceKind::Tokens => {
-            if price.input == 0.0 && price.output == 0.0 {
-                0
-            } else {
-                // The float-to-int cast saturates; the sum must too (a huge prompt or setting
-                // must hold the most, never wrap to a negative "no hold"). A negative
-                // PreConsumedQuota counts as 0.
-                ((prompt_estimate as f64 * price.input * group_ratio) as i64)
-                    .saturating_add(pre_consumed_quota.max(0))
+            let (pf, cf) = worst_factors(price);
+            let raw = prompt_tokens.max(0) as f64 * price.input * group_ratio * pf
+                + output_tokens.max(0) as f64 * price.output * group_ratio * cf;
+            // The cast saturates: an absurd request holds the most, never wraps.
+            let mut quota = raw.ceil().max(0.0) as i64;
+            if price.input * group_ratio != 0.0 && quota < 1 {
+                quota = 1;
             }
+            quota
         }
     }
+}
+
+/// The largest output (tokens, every choice together) whose [`worst_case`] with `prompt_tokens`
+/// fits in `budget`; `None` when not even the prompt fits. `Some(i64::MAX)` when output is free.
+pub fn affordable_output(
+    price: &ModelPrice,
+    prompt_tokens: i64,
+    group_ratio: f64,
+    budget: i64,
+) -> Option<i64> {
+    if worst_case(price, prompt_tokens, 0, group_ratio) > budget {
+        return None;
+    }
+    let (pf, cf) = worst_factors(price);
+    let per_token = price.output * group_ratio * cf;
+    if price.kind == PriceKind::Times || per_token <= 0.0 {
+        return Some(i64::MAX);
+    }
+    let prompt_cost = prompt_tokens.max(0) as f64 * price.input * group_ratio * pf;
+    let mut n = ((budget as f64 - prompt_cost) / per_token).floor().max(0.0) as i64;
+    // Float rounding: step down until the exact rule agrees (a step or two at most).
+    while n > 0 && worst_case(price, prompt_tokens, n, group_ratio) > budget {
+        n -= 1;
+    }
+    Some(n)
+}
+
+/// How much more than its plain price a prompt token and an output token can cost through the
+/// extra ratios: 1 plus every ratio's excess over 1 (the kinds can overlap), on each side.
+fn worst_factors(price: &ModelPrice) -> (f64, f64) {
+    let mut prompt = 1.0;
+    let mut completion = 1.0;
+    let defaults = ["cached_write_tokens"];
+    let kinds = price.extra.keys().map(String::as_str).chain(
+        defaults
+            .into_iter()
+            .filter(|k| !price.extra.contains_key(*k)),
+    );
+    for kind in kinds {
+        let excess = (price.extra_ratio(kind) - 1.0).max(0.0);
+        if PROMPT_SIDE.contains(&kind) {
+            prompt += excess;
+        } else {
+            completion += excess;
+        }
+    }
+    (prompt, completion)
 }
 
 /// A cheap token estimate for text: about four ASCII characters per token, one token per

@@ -626,7 +626,7 @@ pub fn request_from_openai(req: &Value, default_max_tokens: u64) -> Result<Value
     out.insert("messages".into(), Value::Array(messages));
 
     let max_field = field(req, "max_completion_tokens").or_else(|| field(req, "max_tokens"));
-    let mut max_tokens = match max_field {
+    let max_tokens = match max_field {
         Some(v) => v
             .as_u64()
             .ok_or_else(|| invalid("max_tokens must be a non-negative integer"))?,
@@ -661,14 +661,12 @@ pub fn request_from_openai(req: &Value, default_max_tokens: u64) -> Result<Value
         let effort = effort
             .as_str()
             .ok_or_else(|| invalid("reasoning_effort must be a string"))?;
-        if let Some(mut budget) = budget_from_effort(effort)? {
-            // Anthropic wants BUDGET_MIN ≤ budget < max_tokens.
+        // Anthropic wants BUDGET_MIN ≤ budget < max_tokens. A limit too small for the least
+        // budget drops thinking: the limit is never raised (the request's quota hold is
+        // computed from it, so a raised limit could produce output nobody paid for).
+        if let Some(mut budget) = budget_from_effort(effort)?.filter(|_| max_tokens > BUDGET_MIN) {
             if max_tokens <= budget {
-                if max_tokens > BUDGET_MIN {
-                    budget = max_tokens - 1;
-                } else {
-                    max_tokens += budget;
-                }
+                budget = max_tokens - 1;
             }
             out.insert(
                 "thinking".into(),

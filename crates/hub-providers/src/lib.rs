@@ -8,6 +8,7 @@ pub mod catalogue;
 pub mod claude;
 pub mod convert;
 pub mod gemini;
+pub mod limits;
 pub mod protocol;
 pub mod sse;
 pub mod stream;

@@ -115,6 +115,20 @@ impl Leases {
         })
     }
 
+    /// The balance could not cover a grown chunk: start again from the first size. False when
+    /// the chunk already was the first size.
+    pub fn shrink(&self, kind: Kind, id: i64) -> bool {
+        self.with(|m| {
+            let l = m.entry((kind, id)).or_default();
+            if l.mult > START {
+                l.mult = START;
+                true
+            } else {
+                false
+            }
+        })
+    }
+
     /// The balance could not cover a chunk: hold exact amounts until the next return.
     pub fn exact(&self, kind: Kind, id: i64) {
         self.with(|m| m.entry((kind, id)).or_default().mult = 1);

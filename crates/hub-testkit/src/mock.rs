@@ -535,6 +535,9 @@ struct MockOpts {
     abort_after: Option<u64>,
     /// Gemini only: `true` / `"answer"` blocks the answer, `"prompt"` blocks the prompt.
     safety_block: Option<SafetyBlock>,
+    /// OpenAI chat only: the usage reports this many completion tokens, whatever was written
+    /// and whatever limit was sent (an upstream that over-reports).
+    completion_tokens: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -571,6 +574,7 @@ impl MockOpts {
                 Some(Value::String(s)) if s == "prompt" => Some(SafetyBlock::Prompt),
                 _ => None,
             },
+            completion_tokens: field("completion_tokens").and_then(Value::as_u64),
         }
     }
 }
@@ -691,6 +695,7 @@ fn chat(shared: &Arc<Shared>, body: &Value, model: Option<String>, opts: &MockOp
     } else {
         opts.chunks
     };
+    let completion_tokens = opts.completion_tokens.unwrap_or(completion_tokens);
     let usage = (!opts.no_usage).then(|| chat_usage(prompt_tokens, completion_tokens));
     let id = random_id("chatcmpl-", 29);
     let created = now_secs();

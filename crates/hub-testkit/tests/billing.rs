@@ -261,9 +261,12 @@ async fn holds_refunds_and_insufficient_quota(backend: Backend) {
     let Some(env) = Env::new(backend).await else {
         return;
     };
-    // Hold = int(prompt_estimate·2) + 500 > 300: refused before any upstream call, nothing taken.
+    // The prompt (about 15 tokens at 2, up to 1.25× for cache writes) and a minimal answer (16
+    // tokens at 3) cost more than 60: refused before any upstream call, nothing taken. (A
+    // larger balance that pays for less than the model's output is served with a lower limit:
+    // the security suite's `unpaid` tests.)
     let (tid, key) = env
-        .token(json!({"name": "small", "remain_quota": 300, "unlimited_quota": false}))
+        .token(json!({"name": "small", "remain_quota": 60, "unlimited_quota": false}))
         .await;
     let before = env.mock.requests().len();
     let (s, body) = env
@@ -283,7 +286,7 @@ async fn holds_refunds_and_insufficient_quota(backend: Backend) {
         "{v}"
     );
     assert_eq!(env.mock.requests().len(), before, "no upstream call");
-    assert_eq!(env.token_row(tid).await.remain_quota, 300);
+    assert_eq!(env.token_row(tid).await.remain_quota, 60);
     // "No channel" wins over "no quota".
     let (s, _) = env
         .chat(&key, json!({"model": "ghost", "messages": msg("hi")}))

@@ -94,25 +94,64 @@ fn one_hub_arithmetic() {
 }
 
 #[test]
-fn pre_consume_estimates() {
-    // tokens: int(prompt·in·gr) + PreConsumedQuota
-    assert_eq!(pre_consume(&tokens(2.5, 10.0), 100, 1.0, 500), 750);
-    assert_eq!(pre_consume(&tokens(2.5, 10.0), 100, 0.5, 500), 625);
-    // times: int(1000·in·gr), no extra
-    assert_eq!(pre_consume(&times(0.02), 100, 1.0, 500), 20);
-    // a free model holds nothing
-    assert_eq!(pre_consume(&tokens(0.0, 0.0), 100, 1.0, 500), 0);
-    // never wraps to a negative (= no) hold; a negative setting counts as 0
-    assert_eq!(
-        pre_consume(&tokens(1e12, 1.0), i64::MAX / 2, 1e6, i64::MAX),
-        i64::MAX
-    );
-    assert_eq!(pre_consume(&tokens(2.5, 10.0), 100, 1.0, -500), 250);
-}
-
-#[test]
 fn estimate_is_reasonable() {
     assert_eq!(estimate_tokens(""), 0);
     assert_eq!(estimate_tokens("tok tok tok "), 3);
     assert_eq!(estimate_tokens("你好"), 2);
+}
+
+#[test]
+fn worst_case_bounds_every_charge() {
+    let mut audio = tokens(1.25, 5.0);
+    audio.extra.insert("input_audio_tokens".into(), 40.0);
+    audio.extra.insert("output_audio_tokens".into(), 20.0);
+    // prompt factor 1 + 0.25 (cache write default) = 1.25: ceil(100·2·1.25 + 50·3) = 400
+    assert_eq!(worst_case(&tokens(2.0, 3.0), 100, 50, 1.0), 400);
+    // times: the fixed price whatever the counts
+    assert_eq!(worst_case(&times(0.02), 1_000_000, 1_000_000, 1.0), 20);
+    // saturates instead of wrapping
+    assert_eq!(
+        worst_case(&tokens(1e12, 1e12), i64::MAX, i64::MAX, 1e6),
+        i64::MAX
+    );
+    for price in [tokens(2.0, 3.0), tokens(0.075, 0.3), audio.clone()] {
+        for (p, c) in [(100, 50), (1, 0), (0, 7), (1000, 1000)] {
+            let bound = worst_case(&price, p, c, 1.0);
+            for extra in [
+                vec![],
+                vec![("cached_write_tokens", p)],
+                vec![("cached_write_tokens", p), ("input_audio_tokens", p)],
+                vec![("output_audio_tokens", c), ("reasoning_tokens", c)],
+                vec![("cached_read_tokens", p)],
+            ] {
+                let got = charge(&price, &usage(p, c, &extra), 1.0).quota;
+                assert!(got <= bound, "{price:?} {p}/{c} {extra:?}: {got} > {bound}");
+            }
+        }
+    }
+}
+
+#[test]
+fn affordable_output_is_the_largest_that_fits() {
+    let price = tokens(2.0, 3.0);
+    // prompt 10 → 25 (×1.25); 300 − 25 = 275 → 91 tokens (91·3 = 273)
+    assert_eq!(affordable_output(&price, 10, 1.0, 300), Some(91));
+    assert!(worst_case(&price, 10, 91, 1.0) <= 300);
+    assert!(worst_case(&price, 10, 92, 1.0) > 300);
+    assert_eq!(affordable_output(&price, 10, 1.0, 24), None, "prompt alone");
+    assert_eq!(affordable_output(&price, 10, 1.0, 25), Some(0));
+    assert_eq!(
+        affordable_output(&tokens(1.0, 0.0), 10, 1.0, 100),
+        Some(i64::MAX)
+    );
+    assert_eq!(affordable_output(&times(0.02), 10, 1.0, 20), Some(i64::MAX));
+    assert_eq!(affordable_output(&times(0.02), 10, 1.0, 19), None);
+    for budget in [0, 1, 7, 99, 1000, 123_457] {
+        for ratio in [0.3, 1.0, 1.7] {
+            if let Some(n) = affordable_output(&tokens(0.075, 0.3), 37, ratio, budget) {
+                assert!(worst_case(&tokens(0.075, 0.3), 37, n, ratio) <= budget);
+                assert!(worst_case(&tokens(0.075, 0.3), 37, n + 1, ratio) > budget);
+            }
+        }
+    }
 }

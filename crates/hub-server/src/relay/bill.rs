@@ -111,6 +111,10 @@ async fn hold(
             if lease_from_db(state, kind, id, chunk, chunk.saturating_mul(4)).await? {
                 continue;
             }
+            // A grown chunk is too big for this balance: try the first size before exact holds.
+            if leases.shrink(kind, id) {
+                continue;
+            }
             leases.exact(kind, id);
         }
         let missing = amount - leases.available(kind, id).clamp(0, amount);
@@ -132,64 +136,189 @@ pub fn model_price(snap: &Snapshot, model: &str) -> ModelPrice {
         .unwrap_or_else(ModelPrice::default_price)
 }
 
-fn pre_consumed_quota(snap: &Snapshot) -> i64 {
-    snap.option("PreConsumedQuota")
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(pricing::DEFAULT_PRE_CONSUMED_QUOTA)
+/// The fewest tokens per answer a request must be able to pay for to be served.
+pub const MIN_ANSWER_TOKENS: i64 = 16;
+
+/// The most tokens one answer of `model` can have when the request sets no limit: the
+/// `ModelMaxOutputTokens` option (a JSON map of model → tokens; keys ending in `*` match by
+/// prefix, the longest first; `default` for the rest), else the family's documented limit,
+/// else [`hub_core::limits::UNKNOWN_MODEL_OUTPUT`].
+fn model_output_limit(snap: &Snapshot, model: &str) -> i64 {
+    let from_option = snap
+        .option("ModelMaxOutputTokens")
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .and_then(|raw| serde_json::from_str::<Map<String, Value>>(raw).ok())
+        .and_then(|m| {
+            let n = |v: &Value| v.as_i64().filter(|n| *n > 0);
+            m.get(model).and_then(n).or_else(|| {
+                m.iter()
+                    .filter_map(|(k, v)| Some((k.strip_suffix('*')?, n(v)?)))
+                    .filter(|(prefix, _)| model.starts_with(prefix))
+                    .max_by_key(|(prefix, _)| prefix.len())
+                    .map(|(_, v)| v)
+                    .or_else(|| m.get("default").and_then(n))
+            })
+        });
+    from_option
+        .or_else(|| hub_core::limits::known_output_limit(model))
+        .unwrap_or(hub_core::limits::UNKNOWN_MODEL_OUTPUT)
+}
+
+/// What a request asks to be held for.
+#[derive(Debug, Clone, Copy)]
+pub struct HoldRequest<'a> {
+    /// The requested model (its price).
+    pub model: &'a str,
+    pub group_ratio: f64,
+    pub prompt_estimate: i64,
+    pub ask: hub_providers::limits::OutputAsk,
+}
+
+/// What holding decided about the request's output.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HoldOutcome {
+    /// Tokens per answer to set as the request's limit: the balance pays for less than the
+    /// request (or the model) could write.
+    pub set_limit: Option<i64>,
+    /// The most output tokens (every answer together) the upstream was allowed: billing never
+    /// counts more (an upstream that reports more than the limit it was sent is billed at the
+    /// limit, and the excess is logged).
+    pub output_cap: Option<i64>,
+}
+
+/// Holds between `min` and `want` of one balance: `want` when it is there, else as much as the
+/// balance has (its database value and this node's lease), `None` when that is below `min`.
+async fn hold_between(
+    state: &AppState,
+    kind: Kind,
+    id: i64,
+    want: i64,
+    min: i64,
+) -> Result<Option<i64>, hub_store::StoreError> {
+    if hold(state, kind, id, want).await? {
+        return Ok(Some(want));
+    }
+    // Near an empty balance (the slow path): read what is left and hold that. Concurrent
+    // requests can take it first; a few rounds, then give up.
+    for _ in 0..3 {
+        let db = match kind {
+            Kind::Token => state.store.token_remain_quota(id).await?,
+            Kind::User => state.store.user_quota(id).await?,
+        }
+        .unwrap_or(0);
+        let have = state
+            .billing
+            .leases
+            .available(kind, id)
+            .saturating_add(db.max(0));
+        let target = want.min(have);
+        if target < min {
+            return Ok(None);
+        }
+        if hold(state, kind, id, target).await? {
+            return Ok(Some(target));
+        }
+    }
+    Ok(None)
 }
 
 /// Takes the holds into `holds` (each recorded as soon as it is taken, so a request dropped
-/// half-way gives back what it held): a limited token's estimate, then the user's, each never
-/// below zero across every node (see [`crate::leases`]). One Hub skips the user hold for a
-/// balance above 100× the estimate; here it is always held, at no database cost per request.
+/// half-way gives back what it held): the most the request can cost — its prompt estimate and
+/// its output limit (or the model's) for every answer asked, at the worst the price's extra
+/// ratios allow — from a limited token, then from the user, each never below zero across every
+/// node (see [`crate::leases`]). When a balance pays for less, the request is held at what the
+/// balance has and its output limit lowered to what that pays for; when it cannot pay for the
+/// prompt and [`MIN_ANSWER_TOKENS`] per answer, it is refused with One Hub's 429.
 pub async fn take_holds(
     state: &AppState,
     snap: &Snapshot,
     a: &Authed,
-    model: &str,
-    group_ratio: f64,
-    prompt_estimate: i64,
+    req: HoldRequest<'_>,
     holds: &mut Holds,
-) -> Result<(), RelayError> {
+) -> Result<HoldOutcome, RelayError> {
+    let HoldRequest {
+        model,
+        group_ratio,
+        prompt_estimate,
+        ask,
+    } = req;
     let price = model_price(snap, model);
-    let estimate = pricing::pre_consume(
+    let answers = ask.answers.max(1);
+    let per_answer = ask.limit.unwrap_or_else(|| model_output_limit(snap, model));
+    let want = pricing::worst_case(
         &price,
         prompt_estimate,
+        per_answer.saturating_mul(answers),
         group_ratio,
-        pre_consumed_quota(snap),
     );
+    let min_out = per_answer.min(MIN_ANSWER_TOKENS).saturating_mul(answers);
+    let min = pricing::worst_case(&price, prompt_estimate, min_out, group_ratio);
     *holds = Holds {
         taken: true,
         ..Holds::default()
     };
-    if estimate <= 0 {
-        return Ok(());
+    let client_cap = ask.limit.map(|l| l.saturating_mul(answers));
+    if want <= 0 {
+        return Ok(HoldOutcome {
+            set_limit: None,
+            output_cap: client_cap,
+        });
     }
     let db = |e: hub_store::StoreError| {
         tracing::error!(error = %e, "database error while holding quota");
         RelayError::local(500, "数据库错误，请稍后再试")
     };
+    let mut held = want;
     if !a.token.unlimited_quota {
-        if !hold(state, Kind::Token, a.token.id, estimate)
+        match hold_between(state, Kind::Token, a.token.id, want, min)
             .await
             .map_err(db)?
         {
-            return Err(insufficient("insufficient_token_quota", "令牌额度不足"));
+            Some(t) => {
+                holds.token = t;
+                held = t;
+            }
+            None => return Err(insufficient("insufficient_token_quota", "令牌额度不足")),
         }
-        holds.token = estimate;
     }
-    match hold(state, Kind::User, a.user.id, estimate).await {
-        Ok(true) => holds.user = estimate,
-        Ok(false) => return Err(insufficient("insufficient_user_quota", "用户额度不足")),
+    match hold_between(state, Kind::User, a.user.id, held, min).await {
+        Ok(Some(u)) => {
+            if holds.token > u {
+                let leases = &state.billing.leases;
+                leases.put_back(Kind::Token, a.token.id, holds.token - u);
+                holds.token = u;
+            }
+            holds.user = u;
+            held = u;
+        }
+        Ok(None) => return Err(insufficient("insufficient_user_quota", "用户额度不足")),
         // The database is unreachable: an unlimited token keeps being served (the node runs on
         // its last snapshot; the settlement is applied when the database is back, clamped at
         // zero). A limited token is refused instead (the guard gives its hold back).
         Err(e) if a.token.unlimited_quota => {
             tracing::warn!(error = %e, user = a.user.id, "cannot hold the user quota; serving without a user hold");
+            return Ok(HoldOutcome {
+                set_limit: None,
+                output_cap: client_cap,
+            });
         }
         Err(e) => return Err(db(e)),
     }
-    Ok(())
+    if held >= want {
+        return Ok(HoldOutcome {
+            set_limit: None,
+            output_cap: client_cap,
+        });
+    }
+    let total = pricing::affordable_output(&price, prompt_estimate, group_ratio, held)
+        .unwrap_or(0)
+        .min(per_answer.saturating_mul(answers));
+    let limit = (total / answers).max(1);
+    Ok(HoldOutcome {
+        set_limit: Some(limit),
+        output_cap: Some(limit.saturating_mul(answers)),
+    })
 }
 
 /// Everything needed to settle a request once its usage is known.
@@ -209,6 +338,8 @@ pub struct BillCtx {
     pub source_ip: String,
     pub prompt_estimate: i64,
     pub log_enabled: bool,
+    /// See [`HoldOutcome::output_cap`].
+    pub output_cap: Option<i64>,
 }
 
 /// Billing usage from an upstream usage object.
@@ -267,6 +398,27 @@ pub fn settle(
         first_response_ms,
     } = served;
     let price = model_price(snap, billed_model);
+    let capped = ctx
+        .output_cap
+        .filter(|cap| usage.completion_tokens > *cap)
+        .map(|cap| {
+            tracing::warn!(
+                channel = channel_id,
+                model = billed_model,
+                reported = usage.completion_tokens,
+                limit = cap,
+                "the upstream reported more output than the limit it was sent; billed at the limit"
+            );
+            let mut u = usage.clone();
+            u.completion_tokens = cap;
+            for (kind, n) in u.extra.iter_mut() {
+                if !pricing::PROMPT_SIDE.contains(&kind.as_str()) {
+                    *n = (*n).min(cap);
+                }
+            }
+            u
+        });
+    let usage = capped.as_ref().unwrap_or(usage);
     let charge = pricing::charge(&price, usage, ctx.group_ratio);
     // A request that cost more than its hold takes the difference from this node's lease first
     // (the database balance is lower by what the leases hold, and a settlement is clamped at 0).

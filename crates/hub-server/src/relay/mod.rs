@@ -346,6 +346,8 @@ struct Plan {
     model: String,
     stream: bool,
     has_tools: bool,
+    /// The output limit and answers the request asks for (quota holds).
+    ask: hub_providers::limits::OutputAsk,
 }
 
 fn parse_request(entry: &Entry, bytes: &[u8]) -> Result<Plan, RelayError> {
@@ -393,6 +395,7 @@ fn parse_request(entry: &Entry, bytes: &[u8]) -> Result<Plan, RelayError> {
             .and_then(Value::as_array)
             .is_some_and(|a| !a.is_empty())
     });
+    let ask = hub_providers::limits::output_ask(entry.protocol, mode, &body);
     Ok(Plan {
         inbound: entry.protocol,
         mode,
@@ -400,6 +403,7 @@ fn parse_request(entry: &Entry, bytes: &[u8]) -> Result<Plan, RelayError> {
         model,
         stream,
         has_tools,
+        ask,
     })
 }
 
@@ -457,7 +461,7 @@ async fn relay_inner(
         return Err(RelayError::middleware(403, format!("分组 {group} 不存在")));
     }
     let bytes = read_body(body).await?;
-    let plan = parse_request(entry, &bytes)?;
+    let mut plan = parse_request(entry, &bytes)?;
     check_model_limit(a, &plan.model)?;
 
     let started = Instant::now();
@@ -476,10 +480,11 @@ async fn relay_inner(
         source_ip: client_ip(state, headers, peer),
         prompt_estimate: hub_core::pricing::estimate_tokens(&String::from_utf8_lossy(&bytes)),
         log_enabled: snap.option("LogConsumeEnabled") != Some("false"),
+        output_cap: None,
     };
     // Gives the holds back on an error, or if the client goes away while the request waits.
     let mut guard = bill::HoldGuard::new(state, a);
-    let result = route_and_send(state, &snap, a, &plan, ctx, &mut guard.holds).await;
+    let result = route_and_send(state, &snap, a, &mut plan, ctx, &mut guard.holds).await;
     if result.is_ok() {
         guard.disarm();
     }
@@ -492,7 +497,7 @@ async fn route_and_send(
     state: &AppState,
     snap: &Arc<Snapshot>,
     a: &Authed,
-    plan: &Plan,
+    plan: &mut Plan,
     mut ctx: bill::BillCtx,
     holds: &mut bill::Holds,
 ) -> Result<Response, RelayError> {
@@ -564,16 +569,34 @@ async fn route_and_send(
         tried.insert(channel.id);
         if !holds.taken {
             let ratio = snap.group(&group).map(|g| g.ratio).unwrap_or(1.0);
-            bill::take_holds(
+            let outcome = bill::take_holds(
                 state,
                 snap,
                 a,
-                &plan.model,
-                ratio,
-                ctx.prompt_estimate,
+                bill::HoldRequest {
+                    model: &plan.model,
+                    group_ratio: ratio,
+                    prompt_estimate: ctx.prompt_estimate,
+                    ask: plan.ask,
+                },
                 holds,
             )
             .await?;
+            if let Some(limit) = outcome.set_limit {
+                debug!(
+                    limit,
+                    model = %plan.model,
+                    "the balance pays for less output than asked; limit lowered"
+                );
+                hub_providers::limits::set_output_limit(
+                    plan.inbound,
+                    plan.mode,
+                    &mut plan.body,
+                    limit,
+                    &plan.model,
+                );
+            }
+            ctx.output_cap = outcome.output_cap;
             ctx.holds = *holds;
             ctx.group_ratio = ratio;
             ctx.is_backup = group != ctx.group;
