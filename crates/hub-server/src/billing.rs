@@ -192,6 +192,7 @@ async fn flush(
     }
     match store.apply_settlements(batch).await {
         Ok(()) => {
+            leases.committed();
             stats.flushes.fetch_add(1, Ordering::Relaxed);
             stats.settled.fetch_add(*count, Ordering::Relaxed);
             stats.pending.fetch_sub(

@@ -49,6 +49,9 @@ struct Lease {
 #[derive(Debug, Default)]
 pub struct Leases {
     map: Mutex<HashMap<(Kind, i64), Lease>>,
+    /// Drained by the billing writer and not committed yet: still the balance's, in neither the
+    /// database nor a lease for the length of a flush.
+    returning: Mutex<HashMap<(Kind, i64), i64>>,
 }
 
 /// What [`Leases::drain`] hands back to the database.
@@ -142,9 +145,42 @@ impl Leases {
         }
     }
 
-    /// Takes every unused lease out, to be credited back to the database. A lease drawn on since
-    /// the last return keeps its chunk size; an idle one is forgotten.
+    /// Takes every unused lease out, to be credited back to the database (see
+    /// [`Leases::committed`]). A lease drawn on since the last return keeps its chunk size; an
+    /// idle one is forgotten.
     pub fn drain(&self) -> Returned {
+        let out = self.drain_leases();
+        let mut returning = self.returning.lock().unwrap_or_else(|p| p.into_inner());
+        for (kind, list) in [(Kind::Token, &out.tokens), (Kind::User, &out.users)] {
+            for (id, amount) in list {
+                *returning.entry((kind, *id)).or_default() += amount;
+            }
+        }
+        out
+    }
+
+    /// Everything drained so far reached the database.
+    pub fn committed(&self) {
+        self.returning
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+
+    /// What is certainly still in one balance beyond its database value: this node's lease and
+    /// what is on its way back from it (for the "exhausted" check, never for holding).
+    pub fn spendable(&self, kind: Kind, id: i64) -> i64 {
+        let returning = self
+            .returning
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&(kind, id))
+            .copied()
+            .unwrap_or(0);
+        self.available(kind, id).saturating_add(returning)
+    }
+
+    fn drain_leases(&self) -> Returned {
         let mut out = Returned::default();
         self.with(|m| {
             m.retain(|&(kind, id), l| {

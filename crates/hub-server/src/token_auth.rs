@@ -104,16 +104,30 @@ pub async fn authenticate(state: &AppState, raw: &str, now: i64) -> Result<Authe
     if token.status == TOKEN_EXPIRED || (token.expired_time != -1 && token.expired_time < now) {
         return Err(KeyAuthError::Expired);
     }
-    // What this node has leased of the token's quota is still the token's (see `leases`).
+    // What this node has leased of the token's quota (or is returning to the database right
+    // now) is still the token's (see `leases`).
     let leased = if token.unlimited_quota {
         0
     } else {
-        state.billing.leases.available(Kind::Token, token.id)
+        state.billing.leases.spendable(Kind::Token, token.id)
     };
-    if token.status == TOKEN_EXHAUSTED
-        || (!token.unlimited_quota && token.remain_quota.saturating_add(leased) <= 0)
-    {
+    if token.status == TOKEN_EXHAUSTED {
         return Err(KeyAuthError::Exhausted);
+    }
+    if !token.unlimited_quota && token.remain_quota.saturating_add(leased) <= 0 {
+        // A flush may have moved this node's lease back to the database between the two
+        // reads above: read both once more, lease first (the slow path of an empty balance).
+        let leased = state.billing.leases.spendable(Kind::Token, token.id);
+        let fresh = state
+            .store
+            .token_remain_quota(token.id)
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or(0);
+        if fresh.saturating_add(leased) <= 0 {
+            return Err(KeyAuthError::Exhausted);
+        }
     }
     if token.status != TOKEN_ENABLED {
         return Err(KeyAuthError::Unavailable);
@@ -135,7 +149,7 @@ async fn load_token(
     cached: Option<Arc<Token>>,
 ) -> Result<Option<Arc<Token>>, KeyAuthError> {
     if let Some(mut t) = cached {
-        if !t.unlimited_quota && state.billing.leases.available(Kind::Token, t.id) <= 0 {
+        if !t.unlimited_quota && state.billing.leases.spendable(Kind::Token, t.id) <= 0 {
             match state.store.token_remain_quota(t.id).await {
                 Ok(Some(q)) => Arc::make_mut(&mut t).remain_quota = q,
                 Ok(None) => {

@@ -142,8 +142,8 @@ pub const MIN_ANSWER_TOKENS: i64 = 16;
 /// The most tokens one answer of `model` can have when the request sets no limit: the
 /// `ModelMaxOutputTokens` option (a JSON map of model → tokens; keys ending in `*` match by
 /// prefix, the longest first; `default` for the rest), else the family's documented limit,
-/// else [`hub_core::limits::UNKNOWN_MODEL_OUTPUT`].
-fn model_output_limit(snap: &Snapshot, model: &str) -> i64 {
+/// else [`hub_core::limits::UNKNOWN_MODEL_OUTPUT`] (`false`: not a known limit, an assumption).
+fn model_output_limit(snap: &Snapshot, model: &str) -> (i64, bool) {
     let from_option = snap
         .option("ModelMaxOutputTokens")
         .map(str::trim)
@@ -162,7 +162,9 @@ fn model_output_limit(snap: &Snapshot, model: &str) -> i64 {
         });
     from_option
         .or_else(|| hub_core::limits::known_output_limit(model))
-        .unwrap_or(hub_core::limits::UNKNOWN_MODEL_OUTPUT)
+        .map_or((hub_core::limits::UNKNOWN_MODEL_OUTPUT, false), |n| {
+            (n, true)
+        })
 }
 
 /// What a request asks to be held for.
@@ -245,7 +247,12 @@ pub async fn take_holds(
     } = req;
     let price = model_price(snap, model);
     let answers = ask.answers.max(1);
-    let per_answer = ask.limit.unwrap_or_else(|| model_output_limit(snap, model));
+    // A client limit above the model's known limit cannot be reached: hold the model's.
+    let per_answer = match (ask.limit, model_output_limit(snap, model)) {
+        (Some(asked), (known, true)) => asked.min(known),
+        (Some(asked), (_, false)) => asked,
+        (None, (assumed, _)) => assumed,
+    };
     let want = pricing::worst_case(
         &price,
         prompt_estimate,
@@ -429,6 +436,17 @@ pub fn settle(
     }
     if charge.quota > held.user {
         held.user += leases.take_up_to(Kind::User, ctx.user_id, charge.quota - held.user);
+    }
+    // What was held and not used goes back to this node's lease at once (not with the next
+    // flush): holds are sized for the worst case, and a small balance held whole by one request
+    // must serve the next request right away.
+    if held.token > charge.quota {
+        leases.put_back(Kind::Token, ctx.token_id, held.token - charge.quota);
+        held.token = charge.quota;
+    }
+    if held.user > charge.quota {
+        leases.put_back(Kind::User, ctx.user_id, held.user - charge.quota);
+        held.user = charge.quota;
     }
     let log = ctx.log_enabled.then(|| {
         let mut meta = Map::new();

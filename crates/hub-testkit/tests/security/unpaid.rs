@@ -11,6 +11,7 @@ on_backends!(
         no_limit_with_a_big_balance_is_sent_unchanged,
         a_limit_larger_than_the_balance_is_lowered,
         refused_when_the_prompt_and_a_minimal_answer_do_not_fit,
+        the_operators_output_limit_sizes_the_hold,
     ],
     all: [small_token_huge_completions_are_paid_in_full, unlimited_token_spends_only_the_users_balance],
 );
@@ -261,5 +262,30 @@ async fn refused_when_the_prompt_and_a_minimal_answer_do_not_fit(backend: Backen
     assert!(env.mock.requests().is_empty(), "no upstream call");
     assert_eq!(token_row(&env, &key).await.remain_quota, 40);
     let _: Value = a.body;
+    env.stop().await;
+}
+
+/// `ModelMaxOutputTokens` tells the most a model writes: a balance that pays for that much is
+/// sent no limit; without the option the assumed 4096 tokens do not fit and a limit is sent.
+async fn the_operators_output_limit_sizes_the_hold(backend: Backend) {
+    let Some(env) = env(backend).await else {
+        return;
+    };
+    let key = env
+        .token(json!({"remain_quota": 2000, "unlimited_quota": false}))
+        .await;
+    let a = env.chat(&key, "metered").await;
+    assert_eq!(a.status, 200, "{:?}", a.body);
+    let sent = env.mock.requests().pop().unwrap().json();
+    assert!(sent["max_tokens"].as_i64().unwrap() < 1000, "{sent}");
+    env.option(
+        "ModelMaxOutputTokens",
+        r#"{"metered*": 100, "default": 64}"#,
+    )
+    .await;
+    let a = env.chat(&key, "metered").await;
+    assert_eq!(a.status, 200, "{:?}", a.body);
+    let sent = env.mock.requests().pop().unwrap().json();
+    assert_eq!(sent.get("max_tokens"), None, "{sent}");
     env.stop().await;
 }
