@@ -334,11 +334,9 @@ async fn holds_refunds_and_insufficient_quota(backend: Backend) {
         .send()
         .await;
     if let Ok(r) = r {
-        panic!(
-            "the client should have timed out, got {}: {}",
-            r.status(),
-            r.text().await.unwrap_or_default()
-        );
+        let status = r.status();
+        let text = r.text().await.unwrap_or_default();
+        unreachable!("the client should have timed out, got {status}: {text}");
     }
     wait_for("a dropped request's hold given back", || async {
         let t = env.token_row(tid).await;
