@@ -155,17 +155,15 @@ pub async fn update_self(
     if !body.display_name.is_empty() {
         fields.push(("display_name", body.display_name.into()));
     }
-    let mut new_hash = None;
-    if !body.password.is_empty() {
+    let password_changed = !body.password.is_empty();
+    if password_changed {
         check_password(&body.password)?;
-        let hash = hash_password(body.password).await?;
-        fields.push(("password", hash.clone().into()));
-        new_hash = Some(hash);
+        fields.push(("password", hash_password(body.password).await?.into()));
     }
     state.store.user_update_fields(caller.id, fields).await?;
-    let Some(hash) = new_hash else {
+    if !password_changed {
         return Ok(Json(json!({"success": true, "message": ""})).into_response());
-    };
+    }
     // A new password ends every session of this user; the session making the change (if it
     // is one) gets a fresh cookie so the user stays signed in here.
     let epoch = auth::revoke_sessions(&state, caller.id).await?;
@@ -173,10 +171,8 @@ pub async fn update_self(
     if !caller.session {
         return Ok(body.into_response());
     }
-    let user = User {
-        password: hash,
-        ..load_self(&state, &caller).await?
-    };
+    // Read back after the write: the cookie tags the new password hash.
+    let user = load_self(&state, &caller).await?;
     let cookie = state.sessions.issue(&user, epoch, hub_store::now_unix());
     Ok(([(header::SET_COOKIE, cookie)], body).into_response())
 }

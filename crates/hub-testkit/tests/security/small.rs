@@ -139,6 +139,8 @@ async fn nul_and_metacharacters_in_like_filters(backend: Backend) {
     let Some(env) = RelayEnv::new(backend).await else {
         return;
     };
+    env.channel(json!({"name": "chan-one", "models": "gpt-4o"}))
+        .await;
     for name in ["alpha", "a%b", "a_b", "axb"] {
         env.admin(
             Method::POST,
@@ -197,7 +199,33 @@ async fn nul_and_metacharacters_in_like_filters(backend: Backend) {
         assert_eq!(tokens.total_count, 0, "tokens {kw:?}");
         let users = store.user_list(kw, &page).await.unwrap();
         assert_eq!(users.total_count, 0, "users {kw:?}");
+        // `LIKE '%…%'`: cut at the NUL, the pattern was `%`, which matches every row.
+        for filter in [
+            hub_store::repo::channels::ChannelFilter {
+                name: Some(kw.to_owned()),
+                ..Default::default()
+            },
+            hub_store::repo::channels::ChannelFilter {
+                models: Some(kw.to_owned()),
+                ..Default::default()
+            },
+        ] {
+            let channels = store.channel_list(&filter, &page).await.unwrap();
+            assert_eq!(channels.total_count, 0, "channels {filter:?}");
+        }
     }
+    // The same filters without a NUL do find the channel (the check above can fail).
+    let found = store
+        .channel_list(
+            &hub_store::repo::channels::ChannelFilter {
+                name: Some("chan".to_owned()),
+                ..Default::default()
+            },
+            &page,
+        )
+        .await
+        .unwrap();
+    assert_eq!(found.total_count, 1);
     env.stop().await;
 }
 
