@@ -78,6 +78,15 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryMap {
         let q = parts.uri.query().unwrap_or_default();
         let pairs: Vec<(String, String)> = serde_urlencoded_like(q)
             .map_err(|_| ApiError::msg("无效的参数：查询字符串格式错误"))?;
+        // A NUL would cut a LIKE pattern short on SQLite and is refused by PostgreSQL.
+        if pairs
+            .iter()
+            .any(|(k, v)| k.contains('\0') || v.contains('\0'))
+        {
+            return Err(ApiError::msg(
+                "无效的参数：查询参数不能包含 NUL 字符（%00）",
+            ));
+        }
         Ok(QueryMap(pairs.into_iter().collect()))
     }
 }

@@ -75,6 +75,8 @@ pub struct ServerConfig {
     /// with Basic auth; otherwise they are not served.
     pub metrics_user: String,
     pub metrics_password: Secret,
+    /// `SESSION_SECURE`: the node is served over HTTPS, so the session cookie gets `Secure`.
+    pub session_secure: bool,
 }
 
 impl Default for ServerConfig {
@@ -92,6 +94,7 @@ impl Default for ServerConfig {
             billing_flush_ms: 500,
             metrics_user: String::new(),
             metrics_password: Secret::default(),
+            session_secure: false,
         }
     }
 }
@@ -146,7 +149,10 @@ impl AppState {
         Self(Arc::new(AppInner {
             store,
             keys: Arc::new(keys),
-            sessions: Arc::new(auth::SessionCodec::new(session_secret)),
+            sessions: Arc::new(auth::SessionCodec::new(
+                session_secret,
+                config.session_secure,
+            )),
             config: Arc::new(config),
             redis: None,
             snapshot: Arc::new(ArcSwap::from_pointee(Snapshot::default())),

@@ -149,6 +149,13 @@ fn routes() -> Vec<Route> {
         r(M::POST, "/api/user/manage", Admin, true, api::users::manage),
         r(
             M::POST,
+            "/api/user/{id}/logout",
+            Admin,
+            false,
+            api::users::logout_everywhere,
+        ),
+        r(
+            M::POST,
             "/api/user/quota/{id}",
             Admin,
             true,

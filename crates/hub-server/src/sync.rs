@@ -307,6 +307,12 @@ pub async fn bring_up(state: AppState, is_slave: bool) -> Result<(), StoreError>
             if is_slave && !state.store.tables().await?.iter().any(|t| t == "channels") {
                 return Err(StoreError::Conflict("the master has not created the schema yet".to_owned()));
             }
+            // Our masters create the session-epoch table at start-up; a slave next to a One Hub
+            // (Go) master creates it here. Without the privilege, cookie sessions cannot work
+            // (access tokens still do): say so, do not hold the node back.
+            if let Err(e) = state.store.ensure_session_table().await {
+                warn!(error = %e, "cannot create the session table onehub_rs_sessions; logins by cookie will fail until it exists");
+            }
             let mode = state.store.install_change_feed().await?;
             if let FeedMode::ContentCheck { reason } = &mode {
                 warn!(%reason, "falling back to content checks for config sync; the memory cache is disabled");

@@ -447,7 +447,8 @@ async fn malformed_input_on_every_route(backend: Backend) {
     let Some((db, app, _root)) = fresh(backend).await else {
         return;
     };
-    // A fixed session cookie: it survives the table's own GET /api/user/token and logout.
+    // A fixed session cookie: it survives the table's own GET /api/user/token. Logout is left
+    // out: it revokes the session (security/sessions.rs tests that).
     let cookie = session_cookie(&app).await;
     let c = reqwest::Client::new();
     let send = |m: Method, path: String, body: Option<Vec<u8>>| {
@@ -457,7 +458,10 @@ async fn malformed_input_on_every_route(backend: Backend) {
         }
         req.send()
     };
-    for r in route_table() {
+    for r in route_table()
+        .into_iter()
+        .filter(|r| r.path != "/api/user/logout")
+    {
         let path = concrete(r.path, "1");
         if r.json_body {
             for (what, body) in [

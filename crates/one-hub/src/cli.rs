@@ -121,6 +121,8 @@ pub struct Settings {
 
     /// `SESSION_SECRET`: cookie signing key. `None` = unset.
     pub session_secret: Option<String>,
+    /// `SESSION_SECURE`: served over HTTPS; the session cookie gets `Secure`.
+    pub session_secure: bool,
     /// `USER_TOKEN_SECRET`: HMAC key of API keys. `None` = unset.
     pub user_token_secret: Option<String>,
     /// `HASHIDS_SALT`: sqids alphabet for API keys; empty = the default alphabet.
@@ -178,6 +180,7 @@ impl Default for Settings {
             redis_conn_string: String::new(),
             redis_db: 0,
             session_secret: None,
+            session_secure: false,
             user_token_secret: None,
             hashids_salt: String::new(),
             relay_timeout: 0,
@@ -228,6 +231,7 @@ impl fmt::Debug for Settings {
             redis_conn_string,
             redis_db,
             session_secret,
+            session_secure,
             user_token_secret,
             hashids_salt,
             relay_timeout,
@@ -263,6 +267,7 @@ impl fmt::Debug for Settings {
             .field("redis_conn_string", &Hidden(!redis_conn_string.is_empty()))
             .field("redis_db", redis_db)
             .field("session_secret", &Hidden(session_secret.is_some()))
+            .field("session_secure", session_secure)
             .field("user_token_secret", &Hidden(user_token_secret.is_some()))
             .field("hashids_salt", hashids_salt)
             .field("relay_timeout", relay_timeout)
@@ -722,6 +727,21 @@ const SESSION_SECRET: Spec = Spec {
     default: "(unset)",
     sensitive: true,
 };
+const SESSION_SECURE: Spec = Spec {
+    env: "SESSION_SECURE",
+    flag: "session-secure",
+    value_name: "BOOL",
+    heading: "Secrets",
+    yaml: &["session_secure"],
+    about: "The node is served over HTTPS: mark the session cookie Secure",
+    details: "Set it when browsers reach the node through https:// (directly or behind a TLS \
+              proxy), so the login cookie is never sent over plain HTTP. Leave it off for plain \
+              http:// access, where browsers would drop a Secure cookie. The flag may be given \
+              without a value, meaning true.",
+    form: FORM_BOOL,
+    default: "false",
+    sensitive: false,
+};
 const USER_TOKEN_SECRET: Spec = Spec {
     env: "USER_TOKEN_SECRET",
     flag: "user-token-secret",
@@ -873,6 +893,7 @@ const ALL: &[&Spec] = &[
     &REDIS_CONN_STRING,
     &REDIS_DB,
     &SESSION_SECRET,
+    &SESSION_SECURE,
     &USER_TOKEN_SECRET,
     &HASHIDS_SALT,
     &RELAY_TIMEOUT,
@@ -964,6 +985,8 @@ struct Args {
 
     #[arg(long)]
     session_secret: Option<String>,
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    session_secure: Option<String>,
     #[arg(long)]
     user_token_secret: Option<String>,
     #[arg(long)]
@@ -1112,6 +1135,10 @@ pub fn load_from(
         ),
         redis_db: int(src.get(&REDIS_DB, a.redis_db)?, d.redis_db, 0)?,
         session_secret: src.get(&SESSION_SECRET, a.session_secret)?.map(|r| r.value),
+        session_secure: match src.get(&SESSION_SECURE, a.session_secure)? {
+            Some(raw) => boolean(&raw)?,
+            None => d.session_secure,
+        },
         user_token_secret: src
             .get(&USER_TOKEN_SECRET, a.user_token_secret)?
             .map(|r| r.value),

@@ -2,5 +2,6 @@
 //! start the very same node through [`node::start`].
 
 pub mod cli;
+pub mod logging;
 pub mod node;
 pub mod secrets;

@@ -3,7 +3,6 @@
 use std::process::ExitCode;
 
 use one_hub::{cli, node};
-use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     let settings = match cli::load() {
@@ -14,19 +13,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    // LOG_LEVEL=debug (or trace) also logs SQL statements, as in One Hub.
-    let sql = if matches!(settings.log_level.as_str(), "debug" | "trace") {
-        ""
-    } else {
-        ",sqlx=warn"
-    };
-    let filter = EnvFilter::try_new(format!("{}{sql}", settings.log_level))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
-        .init();
+    // Every logged value has its control characters escaped: one event, one line.
+    one_hub::logging::init(&settings.log_level);
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

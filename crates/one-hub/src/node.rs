@@ -167,6 +167,7 @@ pub async fn start(
         sync_frequency: settings.sync_frequency,
         metrics_user: settings.metrics_user.clone(),
         metrics_password: hub_server::Secret(settings.metrics_password.clone()),
+        session_secure: settings.session_secure,
         billing_flush_ms: settings
             .billing_flush_ms
             .or(settings.batch_update_interval.map(|s| s * 1000))

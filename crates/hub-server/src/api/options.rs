@@ -1,5 +1,5 @@
-//! Options (compat spec §4.5). Root only. Values may be secrets: they are never logged, and keys
-//! ending in `Token` or `Secret` are never listed.
+//! Options (compat spec §4.5). Root only. Values may be secrets: they are never logged, and
+//! credential-looking keys ([`is_hidden`]) are never listed.
 
 use std::collections::HashMap;
 
@@ -102,9 +102,20 @@ fn kind_of(key: &str) -> Option<OptionKind> {
         .map(|(_, kind, _)| *kind)
 }
 
-/// Keys never returned by `GET /api/option/`.
-fn is_hidden(key: &str) -> bool {
-    key.ends_with("Token") || key.ends_with("Secret")
+/// Keys never returned by `GET /api/option/`: One Hub hides names ending in `Token` or
+/// `Secret`; we hide the whole class of credential-looking names, so `TurnstileSecretKey` (which
+/// One Hub lists) and any future `…Key`, `…Password` or `…Secret…` option stay server-side.
+/// A Turnstile *site* key is public by design (it is embedded in the login page) and stays.
+pub fn is_hidden(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    let public_key = k.ends_with("sitekey") || k.ends_with("publickey");
+    k.ends_with("token")
+        || k.ends_with("password")
+        || k.ends_with("passwd")
+        || k.contains("secret")
+        || k.contains("credential")
+        || k.contains("privatekey")
+        || (k.ends_with("key") && !public_key)
 }
 
 /// The value One Hub would report for a stored string: bools are `value == "true"`, numbers
@@ -286,11 +297,28 @@ mod tests {
 
     #[test]
     fn secrets_are_hidden_and_bools_normalised() {
-        assert!(
-            is_hidden("SMTPToken")
-                && is_hidden("GitHubClientSecret")
-                && !is_hidden("TurnstileSiteKey")
-        );
+        for k in [
+            "SMTPToken",
+            "GitHubClientSecret",
+            "WeChatServerToken",
+            "TurnstileSecretKey",
+            "LarkClientSecret",
+            "OIDCClientSecret",
+            "StripeApiKey",
+            "SMTPPassword",
+        ] {
+            assert!(is_hidden(k), "{k}");
+        }
+        for k in [
+            "TurnstileSiteKey",
+            "GitHubClientId",
+            "SMTPAccount",
+            "ServerAddress",
+            "PasswordLoginEnabled",
+            "PasswordRegisterEnabled",
+        ] {
+            assert!(!is_hidden(k), "{k}");
+        }
         assert_eq!(effective(Bool, "1", "true"), "false");
         assert_eq!(effective(Int, "x", "500"), "500");
     }

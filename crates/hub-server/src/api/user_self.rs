@@ -12,10 +12,10 @@ use hub_core::{entity::User, role::USER_ENABLED};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{check_password, hash_password, new_access_token, verify_password};
+use super::{check_password, hash_password, new_access_token};
 use crate::{
     AppState,
-    auth::{Caller, clear_cookie},
+    auth::{self, Caller},
     error::{ApiError, ApiResult, ok_data},
     extract::{JsonBody, PeerAddr},
 };
@@ -62,14 +62,18 @@ pub async fn login(
         return Err(ApiError::msg("无效的参数"));
     }
     let denied = || ApiError::msg("用户名或密码错误，或用户已被封禁");
+    // Exactly one bcrypt whether the user exists, is disabled, or not: a missing or disabled
+    // user is checked against a dummy hash, so the answer time does not tell them apart.
     let user = state
         .store
         .user_by_login(&body.username)
         .await?
-        .ok_or_else(denied)?;
-    if user.status != USER_ENABLED || !verify_password(body.password, user.password.clone()).await {
+        .filter(|u| u.status == USER_ENABLED);
+    let hash = user.as_ref().map(|u| u.password.clone());
+    if !state.sessions.check_password(body.password, hash).await {
         return Err(denied());
     }
+    let user = user.ok_or_else(denied)?;
     let now = hub_store::now_unix();
     let ip = client_ip(&state, &headers, peer);
     state
@@ -82,7 +86,8 @@ pub async fn login(
             ],
         )
         .await?;
-    let cookie = state.sessions.issue(&user, now);
+    let epoch = state.store.session_epoch(user.id).await?;
+    let cookie = state.sessions.issue(&user, epoch, now);
     let data = User {
         id: user.id,
         username: user.username.clone(),
@@ -99,9 +104,15 @@ pub async fn login(
         .into_response())
 }
 
-pub async fn logout() -> ApiResult {
+/// `GET /api/user/logout` (a GET, as in One Hub). A current session cookie is revoked, with
+/// every other session of the same user (the epoch is per user), on every node; the cookie is
+/// cleared either way.
+pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiResult {
+    if let Some(user) = auth::session_user(&state, &headers).await? {
+        auth::revoke_sessions(&state, user.id).await?;
+    }
     Ok((
-        [(header::SET_COOKIE, clear_cookie())],
+        [(header::SET_COOKIE, state.sessions.clear_cookie())],
         Json(json!({"success": true, "message": ""})),
     )
         .into_response())
@@ -144,12 +155,26 @@ pub async fn update_self(
     if !body.display_name.is_empty() {
         fields.push(("display_name", body.display_name.into()));
     }
-    if !body.password.is_empty() {
+    let password_changed = !body.password.is_empty();
+    if password_changed {
         check_password(&body.password)?;
         fields.push(("password", hash_password(body.password).await?.into()));
     }
     state.store.user_update_fields(caller.id, fields).await?;
-    Ok(Json(json!({"success": true, "message": ""})).into_response())
+    if !password_changed {
+        return Ok(Json(json!({"success": true, "message": ""})).into_response());
+    }
+    // A new password ends every session of this user; the session making the change (if it
+    // is one) gets a fresh cookie so the user stays signed in here.
+    let epoch = auth::revoke_sessions(&state, caller.id).await?;
+    let body = Json(json!({"success": true, "message": ""}));
+    if !caller.session {
+        return Ok(body.into_response());
+    }
+    // Read back after the write: the cookie tags the new password hash.
+    let user = load_self(&state, &caller).await?;
+    let cookie = state.sessions.issue(&user, epoch, hub_store::now_unix());
+    Ok(([(header::SET_COOKIE, cookie)], body).into_response())
 }
 
 pub async fn regenerate_access_token(

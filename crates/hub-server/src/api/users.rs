@@ -14,7 +14,7 @@ use serde_json::json;
 use super::{check_password, hash_password, new_access_token, random_alnum};
 use crate::{
     AppState,
-    auth::Caller,
+    auth::{Caller, revoke_sessions},
     error::{ApiError, ApiResult, ok_data, ok_empty},
     extract::{JsonBody, PathId, QueryMap},
 };
@@ -246,11 +246,16 @@ pub async fn update(
     if body.status != 0 {
         fields.push(("status", body.status.into()));
     }
+    // A password reset or a disable ends the user's sessions (re-enabling does not revive them).
+    let revoke = !body.password.is_empty() || body.status == USER_DISABLED;
     if !body.password.is_empty() {
         check_password(&body.password)?;
         fields.push(("password", hash_password(body.password).await?.into()));
     }
     state.store.user_update_fields(origin.id, fields).await?;
+    if revoke {
+        revoke_sessions(&state, origin.id).await?;
+    }
     ok_empty()
 }
 
@@ -260,6 +265,7 @@ async fn soft_delete(state: &AppState, user: &User) -> Result<(), ApiError> {
     if state.store.user_soft_delete(user.id, &new_name).await? == 0 {
         return Err(ApiError::msg(format!("用户 {} 不存在", user.id)));
     }
+    revoke_sessions(state, user.id).await?;
     Ok(())
 }
 
@@ -356,7 +362,26 @@ pub async fn manage(
             vec![("role", user.role.into()), ("status", user.status.into())],
         )
         .await?;
+    if user.status == USER_DISABLED {
+        revoke_sessions(&state, user.id).await?;
+    }
     ok_data(json!({"role": user.role, "status": user.status}))
+}
+
+/// `POST /api/user/{id}/logout` (ours; One Hub has no such route): signs the user out
+/// everywhere — every session cookie of theirs stops working on every node at once. Their
+/// access token is not affected (regenerate it for that). Same rank rule as `manage`.
+pub async fn logout_everywhere(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    PathId(id): PathId,
+) -> ApiResult {
+    let user = load(&state, id).await?;
+    if !outranks(&caller, user.role) {
+        return Err(ApiError::msg("无权更新同权限等级或更高权限等级的用户信息"));
+    }
+    revoke_sessions(&state, user.id).await?;
+    ok_empty()
 }
 
 #[derive(Deserialize, Default)]

@@ -8,6 +8,7 @@ pub mod logs;
 pub mod options;
 pub mod owners;
 pub mod prices;
+pub mod sessions;
 pub mod tokens;
 pub mod users;
 
@@ -52,17 +53,28 @@ pub(crate) fn count_of(q: &SelectStatement) -> SelectStatement {
 
 /// `col LIKE 'prefix%'` with LIKE metacharacters in the user's text escaped.
 pub(crate) fn like_prefix(col: &'static str, s: &str) -> SimpleExpr {
-    Expr::col(col).like(sea_query::LikeExpr::new(format!("{}%", escape_like(s))).escape('\\'))
+    like(col, "", s, "%")
 }
 
 /// `col LIKE '%text%'`.
 pub(crate) fn like_contains(col: &'static str, s: &str) -> SimpleExpr {
-    Expr::col(col).like(sea_query::LikeExpr::new(format!("%{}%", escape_like(s))).escape('\\'))
+    like(col, "%", s, "%")
 }
 
 /// `col LIKE '%suffix'`.
 pub(crate) fn like_suffix(col: &'static str, s: &str) -> SimpleExpr {
-    Expr::col(col).like(sea_query::LikeExpr::new(format!("%{}", escape_like(s))).escape('\\'))
+    like(col, "%", s, "")
+}
+
+/// `col LIKE '<before><escaped s><after>' ESCAPE '\'`. A NUL in the text matches nothing:
+/// SQLite reads the pattern as a C string and would cut it at the NUL (so `\0` became `%`,
+/// matching every row), and PostgreSQL refuses NUL in text altogether.
+fn like(col: &'static str, before: &str, s: &str, after: &str) -> SimpleExpr {
+    if s.contains('\0') {
+        return Expr::val(1).eq(0);
+    }
+    Expr::col(col)
+        .like(sea_query::LikeExpr::new(format!("{before}{}{after}", escape_like(s))).escape('\\'))
 }
 
 fn escape_like(s: &str) -> String {

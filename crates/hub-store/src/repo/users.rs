@@ -85,7 +85,7 @@ impl FromRow for User {
 pub type UserField = (&'static str, SimpleExpr);
 
 impl Store {
-    fn user_select() -> sea_query::SelectStatement {
+    pub(crate) fn user_select() -> sea_query::SelectStatement {
         let mut q = Query::select();
         q.columns(COLS.iter().copied())
             .from("users")
