@@ -547,6 +547,8 @@ struct MockOpts {
     abort_after: Option<u64>,
     /// Gemini only: `true` / `"answer"` blocks the answer, `"prompt"` blocks the prompt.
     safety_block: Option<SafetyBlock>,
+    /// OpenAI chat and completions streams: JSON written with a space after every `:` and `,`.
+    spaced_json: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -583,6 +585,9 @@ impl MockOpts {
                 Some(Value::String(s)) if s == "prompt" => Some(SafetyBlock::Prompt),
                 _ => None,
             },
+            spaced_json: field("spaced_json")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
         }
     }
 }
@@ -633,6 +638,30 @@ fn item_tokens(item: &Value) -> u64 {
 
 fn frame(value: &Value) -> Bytes {
     Bytes::from(format!("data: {value}\n\n"))
+}
+
+/// [`frame`], with a space after every `:` and `,` outside strings when `spaced` (as some
+/// upstreams write their JSON).
+fn frame_with(value: &Value, spaced: bool) -> Bytes {
+    if !spaced {
+        return frame(value);
+    }
+    let compact = value.to_string();
+    let mut out = String::with_capacity(compact.len() * 2 + 8);
+    out.push_str("data: ");
+    let (mut in_str, mut escaped) = (false, false);
+    for c in compact.chars() {
+        out.push(c);
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if in_str => escaped = true,
+            '"' => in_str = !in_str,
+            ':' | ',' if !in_str => out.push(' '),
+            _ => {}
+        }
+    }
+    out.push_str("\n\n");
+    Bytes::from(out)
 }
 
 const DONE_FRAME: &[u8] = b"data: [DONE]\n\n";
@@ -687,6 +716,7 @@ fn include_usage(body: &Value) -> bool {
 }
 
 fn chat(shared: &Arc<Shared>, body: &Value, model: Option<String>, opts: &MockOpts) -> Response {
+    let sp = |v: &Value| frame_with(v, opts.spaced_json);
     let model = model.unwrap_or_else(|| DEFAULT_MODEL.to_owned());
     let prompt_tokens = body
         .get("messages")
@@ -791,7 +821,7 @@ fn chat(shared: &Arc<Shared>, body: &Value, model: Option<String>, opts: &MockOp
             let pieces = TOOL_ARGUMENT_PIECES
                 .iter()
                 .map(|piece| {
-                    frame(&chunk(choice(
+                    sp(&chunk(choice(
                         json!({ "tool_calls": [{ "index": 0, "function": { "arguments": piece } }] }),
                         Value::Null,
                     )))
@@ -804,23 +834,23 @@ fn chat(shared: &Arc<Shared>, body: &Value, model: Option<String>, opts: &MockOp
                 json!({ "role": "assistant", "content": "", "refusal": null }),
                 Value::Null,
             ));
-            let content = frame(&chunk(choice(json!({ "content": opts.text }), Value::Null)));
+            let content = sp(&chunk(choice(json!({ "content": opts.text }), Value::Null)));
             (head, Middle::Repeat(content, opts.chunks), "stop")
         }
     };
-    let mut tail = vec![frame(&chunk(choice(json!({}), Value::from(finish))))];
+    let mut tail = vec![sp(&chunk(choice(json!({}), Value::from(finish))))];
     if let (true, Some(usage)) = (with_usage, usage) {
         let mut last = chunk(json!([]));
         if let Some(obj) = last.as_object_mut() {
             obj.insert("usage".to_owned(), usage);
         }
-        tail.push(frame(&last));
+        tail.push(sp(&last));
     }
     tail.push(Bytes::from_static(DONE_FRAME));
     sse(
         shared,
         Frames {
-            head: vec![frame(&head)],
+            head: vec![sp(&head)],
             middle,
             tail,
         },
@@ -839,6 +869,7 @@ fn completions(
     model: Option<String>,
     opts: &MockOpts,
 ) -> Response {
+    let sp = |v: &Value| frame_with(v, opts.spaced_json);
     let model = model.unwrap_or_else(|| DEFAULT_MODEL.to_owned());
     let prompt_tokens = body.get("prompt").map_or(0, item_tokens).max(1);
     let usage = (!opts.no_usage).then(|| {
@@ -887,14 +918,14 @@ fn completions(
         c
     };
     let choice = |text: &str, finish: Value| json!([{ "text": text, "index": 0, "logprobs": null, "finish_reason": finish }]);
-    let content = frame(&chunk(choice(&opts.text, Value::Null)));
-    let mut tail = vec![frame(&chunk(choice("", Value::from("stop"))))];
+    let content = sp(&chunk(choice(&opts.text, Value::Null)));
+    let mut tail = vec![sp(&chunk(choice("", Value::from("stop"))))];
     if let (true, Some(usage)) = (with_usage, usage) {
         let mut last = chunk(json!([]));
         if let Some(obj) = last.as_object_mut() {
             obj.insert("usage".to_owned(), usage);
         }
-        tail.push(frame(&last));
+        tail.push(sp(&last));
     }
     tail.push(Bytes::from_static(DONE_FRAME));
     sse(

@@ -2,7 +2,8 @@
 //! base URL's `user:password`) in any field of an error body or of a stream error frame must
 //! not hand it to the client, whatever the channel type and the inbound protocol.
 
-use hub_testkit::{Backend, env::RelayEnv, on_backends};
+use hub_testkit::{Backend, env::RelayEnv, on_backends, wait_for};
+use reqwest::Method;
 use serde_json::json;
 
 use crate::url_injection::{INBOUND, Inbound, request};
@@ -11,6 +12,7 @@ on_backends!(sqlite: [
     error_bodies_never_show_the_key,
     stream_error_frames_never_show_the_key,
     base_url_credentials_are_masked,
+    no_usage_fallback_reads_spaced_frames,
 ]);
 
 /// The secret part of every echo key in this module.
@@ -154,4 +156,53 @@ async fn base_url_credentials_are_masked(backend: Backend) {
         }
     }
     env.stop().await;
+}
+
+/// Issue 11 item 8 (kept with this part): the streamed text that sizes the bill of an upstream
+/// that reports no usage is parsed from each frame's JSON, so `"content": "…"` with a space
+/// counts exactly like `"content":"…"`.
+async fn no_usage_fallback_reads_spaced_frames(backend: Backend) {
+    let Some(env) = RelayEnv::with(backend, |s| s.billing_flush_ms = Some(20)).await else {
+        return;
+    };
+    env.channel(json!({"models": "m-plain,m-spaced"})).await;
+    let token = env.token(json!({})).await;
+    for (model, spaced) in [("m-plain", false), ("m-spaced", true)] {
+        let body = json!({"model": model, "stream": true,
+            "messages": [{"role": "user", "content": "hello there"}],
+            "mock": {"no_usage": true, "spaced_json": spaced, "chunks": 40}});
+        let resp = env
+            .http
+            .post(env.app.url("/v1/chat/completions"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let text = resp.text().await.unwrap();
+        assert_eq!(text.contains("\"content\": \"tok \""), spaced, "{text}");
+    }
+    let completion = |model: &'static str| {
+        let env = &env;
+        async move {
+            let (_, v) = env
+                .app
+                .call(
+                    Method::GET,
+                    &format!("/api/log/?log_type=2&model_name={model}"),
+                    Some(hub_testkit::env::ADMIN),
+                    None,
+                )
+                .await;
+            v["data"]["data"][0]["completion_tokens"].as_i64()
+        }
+    };
+    wait_for("both consume logs", || async {
+        completion("m-plain").await.is_some() && completion("m-spaced").await.is_some()
+    })
+    .await;
+    let plain = completion("m-plain").await.unwrap();
+    let spaced = completion("m-spaced").await.unwrap();
+    assert!(plain >= 40, "40 chunks of text are counted: {plain}");
+    assert_eq!(spaced, plain, "spacing changes nothing");
 }
