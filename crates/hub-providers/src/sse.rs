@@ -116,9 +116,25 @@ impl SseProcessor {
             return;
         }
         self.frames += 1;
-        if let Some(masked) = mask_error_data(&self.secrets, data) {
-            out.extend_from_slice(b"data: ");
-            out.extend_from_slice(&masked);
+        // An error frame (`"error"` in its data, or an `event: error` line) shows no secret.
+        if !self.secrets.is_empty()
+            && contains(content, b"error")
+            && let Some(masked) = self.secrets.mask_bytes(data)
+        {
+            for (i, line) in content.split(|b| *b == b'\n').enumerate() {
+                if i > 0 {
+                    out.push(b'\n');
+                }
+                if line.starts_with(b"data:") {
+                    out.extend_from_slice(b"data: ");
+                    out.extend_from_slice(&masked);
+                    if line.ends_with(b"\r") {
+                        out.push(b'\r');
+                    }
+                } else {
+                    out.extend_from_slice(line);
+                }
+            }
             out.extend_from_slice(&frame[content_len..]);
             return;
         }

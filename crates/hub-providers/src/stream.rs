@@ -179,15 +179,26 @@ impl Passthrough {
             return;
         };
         self.observe(&e);
-        match mask_error_data(&self.secrets, e.data.as_bytes()) {
+        let masked = if e.name.as_deref() == Some("error") {
+            self.secrets.mask_bytes(e.data.as_bytes())
+        } else {
+            mask_error_data(&self.secrets, e.data.as_bytes())
+        };
+        match masked {
             Some(masked) => {
                 if let Some(name) = &e.name {
                     out.extend_from_slice(b"event: ");
                     out.extend_from_slice(name.as_bytes());
                     out.push(b'\n');
                 }
-                out.extend_from_slice(b"data: ");
-                out.extend_from_slice(&masked);
+                // One `data:` line per line of the payload (masked text may span lines).
+                for (i, line) in masked.split(|b| *b == b'\n').enumerate() {
+                    if i > 0 {
+                        out.push(b'\n');
+                    }
+                    out.extend_from_slice(b"data: ");
+                    out.extend_from_slice(line);
+                }
                 out.extend_from_slice(if sep.is_empty() { b"\n\n" } else { sep });
             }
             None => {

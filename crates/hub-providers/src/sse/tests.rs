@@ -131,6 +131,21 @@ fn error_frames_have_the_key_masked() {
 }
 
 #[test]
+fn event_error_frames_keep_their_lines_and_lose_the_key() {
+    let mut p = SseProcessor::new(SseOptions::default());
+    p.set_secrets(Secrets::of_channel(KEY, ""));
+    let mut out = Vec::new();
+    p.feed(
+        format!("event: error\r\nid: 7\r\ndata: quota for {KEY}\r\n\r\n").as_bytes(),
+        &mut out,
+    );
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "event: error\r\nid: 7\r\ndata: quota for ***\r\n\r\n"
+    );
+}
+
+#[test]
 fn native_passthrough_masks_error_events_and_keeps_other_frames() {
     use crate::{protocol::Protocol, stream::Passthrough};
     let claude = format!(
@@ -167,6 +182,18 @@ fn native_passthrough_masks_error_events_and_keeps_other_frames() {
             }
         }
     }
+    // A text (not JSON) error event over two data lines stays two data lines, masked.
+    let mut p = Passthrough::new(Protocol::Claude);
+    p.set_secrets(Secrets::of_channel(KEY, ""));
+    let mut out = Vec::new();
+    p.feed(
+        format!("event: error\ndata: bad {KEY}\ndata: again {KEY}\n\n").as_bytes(),
+        &mut out,
+    );
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "event: error\ndata: bad ***\ndata: again ***\n\n"
+    );
     // Without secrets the bytes pass exactly as they came.
     let mut p = Passthrough::new(Protocol::Gemini);
     let mut out = Vec::new();
