@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 
 use crate::{
     entity::{Channel, ModelOwner, OptionRow, Price, UserGroup, comma_list},
+    redact::Secrets,
     role::CHANNEL_ENABLED,
 };
 
@@ -38,6 +39,8 @@ pub struct ChannelRt {
     pub pre_cost: i64,
     /// `plugin.customize` of Custom channels: relay mode → path.
     pub customize: HashMap<String, String>,
+    /// The key (each line of it) and the base URL credentials, masked in relayed errors.
+    pub secrets: Secrets,
 }
 
 /// The model to send upstream and the model to bill and report.
@@ -129,6 +132,7 @@ impl ChannelRt {
                 .collect(),
             pre_cost: c.pre_cost,
             customize,
+            secrets: Secrets::of_channel(&c.key, c.base_url.as_deref().unwrap_or_default()),
         }
     }
 
@@ -155,6 +159,15 @@ impl ChannelRt {
             },
         }
     }
+}
+
+/// True when `model` contains something that could change an upstream URL if it were placed
+/// there unescaped: a control character, `/`, `\\`, `?`, `#`, `%` or `..`. The relay refuses
+/// such names unless [`Snapshot::offers_literally`]; the URL builder encodes every name anyway.
+pub fn model_name_steers_url(model: &str) -> bool {
+    model.contains(['/', '\\', '?', '#', '%'])
+        || model.contains("..")
+        || model.chars().any(char::is_control)
 }
 
 /// Channels of one priority within a (group, model) route.
@@ -419,6 +432,21 @@ impl Snapshot {
         } else {
             "other"
         }
+    }
+
+    /// Whether a channel offers `model` by its own text: an exact entry in any group, or a
+    /// `prefix*` wildcard whose expanded part (what the caller typed beyond the admin's prefix)
+    /// is not [`model_name_steers_url`]. A suspicious name that is not offered this way is
+    /// refused before routing, so a wildcard like `gflash*` cannot carry `gflash/../gpro`.
+    pub fn offers_literally(&self, model: &str) -> bool {
+        self.routes.values().any(|r| {
+            r.exact.contains_key(model)
+                || r.wildcard.iter().any(|(p, _)| {
+                    model
+                        .strip_prefix(p.as_str())
+                        .is_some_and(|rest| !model_name_steers_url(rest))
+                })
+        })
     }
 
     pub fn option(&self, key: &str) -> Option<&str> {

@@ -10,8 +10,12 @@ use std::{
     task::{Context, Poll},
 };
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 use futures_util::Stream;
+use hub_core::redact::Secrets;
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::usage::Usage;
@@ -40,6 +44,8 @@ pub struct SseProcessor {
     pub content: String,
     /// Keep the streamed text (only when the upstream may not report usage).
     pub collect_content: bool,
+    /// The channel's secrets, masked in upstream error frames.
+    pub secrets: Secrets,
 }
 
 /// End of the first complete SSE frame in `buf`: (end of its content, length of the separator),
@@ -110,11 +116,33 @@ impl SseProcessor {
             return;
         }
         self.frames += 1;
+        // An error frame (`"error"` in its data, or an `event: error` line) shows no secret.
+        if !self.secrets.is_empty()
+            && contains(content, b"error")
+            && let Some(masked) = self.secrets.mask_bytes(data)
+        {
+            for (i, line) in content.split(|b| *b == b'\n').enumerate() {
+                if i > 0 {
+                    out.push(b'\n');
+                }
+                if line.starts_with(b"data:") {
+                    out.extend_from_slice(b"data: ");
+                    out.extend_from_slice(&masked);
+                    if line.ends_with(b"\r") {
+                        out.push(b'\r');
+                    }
+                } else {
+                    out.extend_from_slice(line);
+                }
+            }
+            out.extend_from_slice(&frame[content_len..]);
+            return;
+        }
         let has_usage = contains(data, b"\"usage\"") && !contains(data, b"\"usage\":null");
-        if self.collect_content {
-            // Cheap scan instead of a JSON parse per frame: the text only sizes a fallback
-            // estimate when the upstream sends no usage.
-            scan_text(data, &mut self.content);
+        if self.collect_content && self.usage.is_none() {
+            // The text only sizes a fallback estimate for an upstream that sends no usage, so
+            // it is gathered only until usage is seen.
+            chunk_text(data, &mut self.content);
         }
         let needs_parse = has_usage || self.opts.rename_model.is_some();
         if !needs_parse {
@@ -151,37 +179,52 @@ impl SseProcessor {
     }
 }
 
-/// Appends the string values of `"content"` and `"text"` keys in `data` to `out`, decoding the
-/// common escapes. Approximate by design (it sizes a token estimate).
-fn scan_text(data: &[u8], out: &mut String) {
-    for key in [&b"\"content\":\""[..], &b"\"text\":\""[..]] {
-        let mut rest = data;
-        while let Some(pos) = rest.windows(key.len()).position(|w| w == key) {
-            let start = pos + key.len();
-            let mut i = start;
-            let mut buf: Vec<u8> = Vec::new();
-            while i < rest.len() && rest[i] != b'"' {
-                if rest[i] == b'\\' && i + 1 < rest.len() {
-                    match rest[i + 1] {
-                        b'n' => buf.push(b'\n'),
-                        b't' => buf.push(b'\t'),
-                        b'u' => {
-                            // \uXXXX: count it as one non-ASCII character.
-                            buf.extend_from_slice("\u{fffd}".as_bytes());
-                            i += 4;
-                        }
-                        c => buf.push(c),
-                    }
-                    i += 2;
-                    continue;
-                }
-                buf.push(rest[i]);
-                i += 1;
-            }
-            out.push_str(&String::from_utf8_lossy(&buf));
-            rest = &rest[i.min(rest.len())..];
+/// An OpenAI stream chunk as far as its text goes; every other field is skipped unparsed.
+#[derive(Deserialize)]
+struct TextChunk<'a> {
+    #[serde(borrow, default)]
+    choices: Vec<TextChoice<'a>>,
+}
+
+#[derive(Deserialize)]
+struct TextChoice<'a> {
+    #[serde(borrow, default)]
+    delta: Option<TextDelta<'a>>,
+    /// Completions chunks carry `text`.
+    #[serde(borrow, default)]
+    text: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct TextDelta<'a> {
+    #[serde(borrow, default)]
+    content: Option<Cow<'a, str>>,
+}
+
+/// Appends the text of an OpenAI chunk (`choices[].delta.content`, `choices[].text`) to `out`.
+/// The frame is parsed as JSON (any spacing, any escapes); a frame that is not a chunk adds
+/// nothing.
+fn chunk_text(data: &[u8], out: &mut String) {
+    let Ok(chunk) = serde_json::from_slice::<TextChunk<'_>>(data) else {
+        return;
+    };
+    for c in chunk.choices {
+        if let Some(t) = c.delta.and_then(|d| d.content) {
+            out.push_str(&t);
+        }
+        if let Some(t) = c.text {
+            out.push_str(&t);
         }
     }
+}
+
+/// The data of an upstream error frame with the channel's secrets masked, or `None` when the
+/// frame is not an error or shows no secret. Only frames that mention `error` are looked at.
+pub(crate) fn mask_error_data(secrets: &Secrets, data: &[u8]) -> Option<Vec<u8>> {
+    if secrets.is_empty() || !contains(data, b"error") {
+        return None;
+    }
+    secrets.mask_bytes(data)
 }
 
 /// The payload of a frame's `data:` line(s) when the frame has exactly one data line.
@@ -213,6 +256,8 @@ pub trait StreamTransform: Send {
     fn frames(&self) -> u64;
     /// The inbound protocol's error event for a stream that broke.
     fn error_frame(&self, message: &str) -> Vec<u8>;
+    /// The channel's secrets, masked in upstream error frames and in `error_frame` messages.
+    fn set_secrets(&mut self, secrets: Secrets);
     /// The upstream signalled a proper end (OpenAI `[DONE]`; otherwise the end of the body).
     fn done(&self) -> bool {
         true
@@ -239,11 +284,15 @@ impl StreamTransform for SseProcessor {
         self.done
     }
     fn error_frame(&self, message: &str) -> Vec<u8> {
+        let message = self.secrets.mask_str(message);
         format!(
             "data: {}\n\n",
             serde_json::json!({"error": {"message": message, "type": "upstream_error"}})
         )
         .into_bytes()
+    }
+    fn set_secrets(&mut self, secrets: Secrets) {
+        self.secrets = secrets;
     }
 }
 

@@ -4,12 +4,13 @@
 //! - Claude → Claude and Gemini → Gemini: [`Passthrough`] (bytes unchanged, usage recorded).
 //! - Any other pair: [`Converting`] (upstream events → OpenAI chunks → inbound events).
 
+use hub_core::redact::Secrets;
 use serde_json::Value;
 
 use crate::{
     claude, gemini,
     protocol::Protocol,
-    sse::{StreamTransform, find_frame_end},
+    sse::{StreamTransform, find_frame_end, mask_error_data},
     usage::Usage,
 };
 
@@ -146,23 +147,64 @@ fn text_of_ir_chunk(c: &Value, out: &mut String) {
     }
 }
 
-/// Claude → Claude or Gemini → Gemini: bytes unchanged, usage and text recorded.
+/// Claude → Claude or Gemini → Gemini: frames unchanged (forwarded as each completes), usage
+/// and text recorded; an upstream error frame has the channel's secrets masked.
 pub struct Passthrough {
     protocol: Protocol,
-    parser: SseParser,
+    buf: Vec<u8>,
     usage: Option<Usage>,
     content: String,
     frames: u64,
+    secrets: Secrets,
 }
 
 impl Passthrough {
     pub fn new(protocol: Protocol) -> Self {
         Self {
             protocol,
-            parser: SseParser::default(),
+            buf: Vec::new(),
             usage: None,
             content: String::new(),
             frames: 0,
+            secrets: Secrets::default(),
+        }
+    }
+
+    /// Forwards one frame (`content` without its separator `sep`), masked when it is an error
+    /// event that shows a secret.
+    fn forward(&mut self, content: &[u8], sep: &[u8], out: &mut Vec<u8>) {
+        let Some(e) = parse_event(content) else {
+            out.extend_from_slice(content);
+            out.extend_from_slice(sep);
+            return;
+        };
+        self.observe(&e);
+        let masked = if e.name.as_deref() == Some("error") {
+            self.secrets.mask_bytes(e.data.as_bytes())
+        } else {
+            mask_error_data(&self.secrets, e.data.as_bytes())
+        };
+        match masked {
+            Some(masked) => {
+                if let Some(name) = &e.name {
+                    out.extend_from_slice(b"event: ");
+                    out.extend_from_slice(name.as_bytes());
+                    out.push(b'\n');
+                }
+                // One `data:` line per line of the payload (masked text may span lines).
+                for (i, line) in masked.split(|b| *b == b'\n').enumerate() {
+                    if i > 0 {
+                        out.push(b'\n');
+                    }
+                    out.extend_from_slice(b"data: ");
+                    out.extend_from_slice(line);
+                }
+                out.extend_from_slice(if sep.is_empty() { b"\n\n" } else { sep });
+            }
+            None => {
+                out.extend_from_slice(content);
+                out.extend_from_slice(sep);
+            }
         }
     }
 
@@ -199,14 +241,22 @@ impl Passthrough {
 
 impl StreamTransform for Passthrough {
     fn feed(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
-        out.extend_from_slice(chunk);
-        for e in self.parser.push(chunk) {
-            self.observe(&e);
+        self.buf.extend_from_slice(chunk);
+        let buf = std::mem::take(&mut self.buf);
+        let mut start = 0;
+        while let Some((end, sep)) = find_frame_end(&buf[start..]) {
+            let content = &buf[start..start + end];
+            let separator = &buf[start + end..start + end + sep];
+            self.forward(content, separator, out);
+            start += end + sep;
         }
+        self.buf = buf;
+        self.buf.drain(..start);
     }
-    fn finish(&mut self, _out: &mut Vec<u8>) {
-        if let Some(e) = self.parser.finish() {
-            self.observe(&e);
+    fn finish(&mut self, out: &mut Vec<u8>) {
+        let rest = std::mem::take(&mut self.buf);
+        if !rest.is_empty() {
+            self.forward(&rest, b"", out);
         }
     }
     fn usage(&self) -> Option<Usage> {
@@ -219,7 +269,10 @@ impl StreamTransform for Passthrough {
         self.frames
     }
     fn error_frame(&self, message: &str) -> Vec<u8> {
-        error_frame(self.protocol, message)
+        error_frame(self.protocol, &self.secrets.mask_str(message))
+    }
+    fn set_secrets(&mut self, secrets: Secrets) {
+        self.secrets = secrets;
     }
 }
 
@@ -247,6 +300,7 @@ pub struct Converting {
     /// The requested model name, written into every outgoing chunk.
     model: String,
     finished: bool,
+    secrets: Secrets,
 }
 
 impl Converting {
@@ -275,6 +329,7 @@ impl Converting {
             frames: 0,
             model: model.to_owned(),
             finished: false,
+            secrets: Secrets::default(),
         }
     }
 
@@ -295,6 +350,10 @@ impl Converting {
 
     fn emit(&mut self, chunks: Vec<Value>, out: &mut Vec<u8>) {
         for mut c in chunks {
+            if c.get("error").is_some() {
+                // An upstream error event, converted: no field may carry a secret.
+                self.secrets.mask_value(&mut c);
+            }
             if let Some(u) = c
                 .get("usage")
                 .filter(|u| !u.is_null())
@@ -387,6 +446,9 @@ impl StreamTransform for Converting {
         self.frames
     }
     fn error_frame(&self, message: &str) -> Vec<u8> {
-        error_frame(self.inbound_protocol, message)
+        error_frame(self.inbound_protocol, &self.secrets.mask_str(message))
+    }
+    fn set_secrets(&mut self, secrets: Secrets) {
+        self.secrets = secrets;
     }
 }

@@ -2,7 +2,7 @@
 
 use std::{collections::HashMap, sync::Mutex, time::Duration};
 
-use hub_core::snapshot::ChannelRt;
+use hub_core::{redact::Secrets, snapshot::ChannelRt};
 use serde_json::{Map, Value};
 
 use crate::catalogue::{Family, lookup};
@@ -51,6 +51,45 @@ pub enum AddressError {
     Unsupported(i64),
     #[error("the channel has no base URL")]
     NoBaseUrl,
+    /// A model (deployment) name that cannot be one URL path segment (`.`, `..`, empty).
+    #[error("model name '{0}' cannot be used in an upstream URL")]
+    BadModel(String),
+    /// The channel's API version (`other`) is not a plain version string.
+    #[error("the channel's API version is not a valid version string")]
+    BadVersion,
+}
+
+/// `s` as one URL path segment (or query value): every byte outside RFC 3986's unreserved set
+/// (`A-Z a-z 0-9 - . _ ~`) is percent-encoded, so `/`, `?`, `#`, `%`, `:`, spaces, control
+/// characters and non-ASCII text can never start a new segment, a query or a fragment. `.` and
+/// `..` (which a URL parser would resolve as dot segments) and the empty string are refused.
+pub fn path_segment(s: &str) -> Option<String> {
+    if s.is_empty() || s == "." || s == ".." {
+        return None;
+    }
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut out = String::with_capacity(s.len());
+    for &b in s.as_bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push('%');
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 15)]));
+        }
+    }
+    Some(out)
+}
+
+/// An API version from the channel's `other` (an admin value): letters, digits, `-`, `.`, `_`
+/// only (`v1beta`, `2024-10-21`, `2025-01-01-preview`), else `None`.
+fn version_of<'a>(other: &'a str, default: &'a str) -> Option<&'a str> {
+    let v = other.trim();
+    let v = if v.is_empty() { default } else { v };
+    let plain = v
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'));
+    (plain && !v.starts_with('.')).then_some(v)
 }
 
 /// Where and how to send one upstream request.
@@ -94,11 +133,9 @@ pub fn address(
             })
         }
         Family::Azure => {
-            let version = if channel.other.trim().is_empty() {
-                DEFAULT_AZURE_API_VERSION
-            } else {
-                channel.other.trim()
-            };
+            let version = version_of(&channel.other, DEFAULT_AZURE_API_VERSION)
+                .ok_or(AddressError::BadVersion)?;
+            let model = path_segment(model).ok_or_else(|| AddressError::BadModel(model.into()))?;
             let url = format!(
                 "{base}/openai/deployments/{model}{}?api-version={version}",
                 mode.path()
@@ -119,11 +156,9 @@ pub fn address(
             _ => Err(AddressError::Unsupported(channel.kind)),
         },
         Family::Gemini => {
-            let version = if channel.other.trim().is_empty() {
-                DEFAULT_GEMINI_VERSION
-            } else {
-                channel.other.trim()
-            };
+            let version = version_of(&channel.other, DEFAULT_GEMINI_VERSION)
+                .ok_or(AddressError::BadVersion)?;
+            let model = path_segment(model).ok_or_else(|| AddressError::BadModel(model.into()))?;
             let action = match (mode, stream) {
                 (RelayMode::Chat, false) => "generateContent",
                 (RelayMode::Chat, true) => "streamGenerateContent?alt=sse",
@@ -367,6 +402,63 @@ mod tests {
     }
 
     #[test]
+    fn models_and_versions_are_one_encoded_segment() {
+        assert_eq!(
+            path_segment("gemini-2.0-flash").unwrap(),
+            "gemini-2.0-flash"
+        );
+        assert_eq!(
+            path_segment("g/../p?x#y%2F:z \u{7f}é").unwrap(),
+            "g%2F..%2Fp%3Fx%23y%252F%3Az%20%7F%C3%A9"
+        );
+        for dot in ["", ".", ".."] {
+            assert_eq!(path_segment(dot), None, "{dot:?}");
+        }
+        let a = address(
+            &rt(25, "http://g", ""),
+            RelayMode::Chat,
+            "gflash/../gpro",
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            a.url,
+            "http://g/v1beta/models/gflash%2F..%2Fgpro:generateContent"
+        );
+        let a = address(&rt(3, "http://az", ""), RelayMode::Chat, "d?x=1#f", false).unwrap();
+        assert_eq!(
+            a.url,
+            "http://az/openai/deployments/d%3Fx%3D1%23f/chat/completions?api-version=2024-10-21"
+        );
+        for kind in [3, 25] {
+            assert_eq!(
+                address(&rt(kind, "http://x", ""), RelayMode::Chat, "..", false),
+                Err(AddressError::BadModel("..".into()))
+            );
+            for version in ["v1/../x", "v1?a=b", "2024&x=1", "..", "v 1"] {
+                assert_eq!(
+                    address(&rt(kind, "http://x", version), RelayMode::Chat, "m", false),
+                    Err(AddressError::BadVersion),
+                    "{version}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn error_fields_are_all_masked() {
+        let secrets = hub_core::redact::Secrets::of_channel("sk-live-0123456789", "");
+        let body = br#"{"error":{"message":"bad sk-live-0123456789","type":"sk-live-0123456789","code":{"k":"sk-live-0123456789"}}}"#;
+        let (msg, kind, code) = error_message(body, &secrets).unwrap();
+        let all = format!("{msg} {kind:?} {code:?}");
+        assert!(!all.contains("0123456789"), "{all}");
+        let ok = bytes::Bytes::from_static(br#"{"id":"x","choices":[]}"#);
+        assert_eq!(mask_error_body(ok.clone(), &secrets), ok);
+        let bad = bytes::Bytes::from_static(br#"{"error":"sk-live-0123456789"}"#);
+        assert_eq!(&mask_error_body(bad, &secrets)[..], br#"{"error":"***"}"#);
+    }
+
+    #[test]
     fn body_rewrites() {
         let mut c = rt(1, "", "");
         c.custom_parameter =
@@ -515,10 +607,15 @@ impl Upstream {
     }
 }
 
-/// The error message inside an upstream error body (OpenAI's `{"error":{"message"}}` and
-/// similar shapes), with the channel key masked.
-pub fn error_message(body: &[u8], key: &str) -> Option<(String, Option<Value>, Option<Value>)> {
-    let v: Value = serde_json::from_slice(body).ok()?;
+/// The error message, type and code inside an upstream error body (OpenAI's
+/// `{"error":{"message"}}` and similar shapes), with the channel's secrets masked in every
+/// field (the whole body is masked before anything is taken from it).
+pub fn error_message(
+    body: &[u8],
+    secrets: &Secrets,
+) -> Option<(String, Option<Value>, Option<Value>)> {
+    let mut v: Value = serde_json::from_slice(body).ok()?;
+    secrets.mask_value(&mut v);
     let err = v.get("error").unwrap_or(&v);
     let msg = match err {
         Value::String(s) => s.clone(),
@@ -527,10 +624,19 @@ pub fn error_message(body: &[u8], key: &str) -> Option<(String, Option<Value>, O
             .and_then(Value::as_str)
             .map(str::to_owned)?,
     };
-    let msg = if key.len() >= 8 {
-        msg.replace(key, "***")
-    } else {
-        msg
-    };
     Some((msg, err.get("type").cloned(), err.get("code").cloned()))
+}
+
+/// A 2xx non-streamed body with the channel's secrets masked when it carries an `error`
+/// (some OpenAI-compatible upstreams answer errors with 200). Bodies without `"error"` are
+/// returned as they are, after one byte scan.
+pub fn mask_error_body(body: bytes::Bytes, secrets: &Secrets) -> bytes::Bytes {
+    let has_error = body.windows(7).any(|w| w == b"\"error\"");
+    if !has_error {
+        return body;
+    }
+    match secrets.mask_bytes(&body) {
+        Some(masked) => bytes::Bytes::from(masked),
+        None => body,
+    }
 }

@@ -372,6 +372,18 @@ async fn openai(
     if key.starts_with("hang") {
         return std::future::pending().await;
     }
+    if let Some(rest) = key.strip_prefix("echo-") {
+        let stream = serde_json::from_slice::<Value>(body)
+            .ok()
+            .and_then(|b| b.get("stream").and_then(Value::as_bool))
+            .unwrap_or(false);
+        return echo_key(
+            EchoShape::OpenAi,
+            rest,
+            &echoed_secret(&key, headers),
+            stream,
+        );
+    }
 
     match endpoint {
         Endpoint::Models => return models(),
@@ -538,6 +550,8 @@ struct MockOpts {
     /// OpenAI chat only: the usage reports this many completion tokens, whatever was written
     /// and whatever limit was sent (an upstream that over-reports).
     completion_tokens: Option<u64>,
+    /// OpenAI chat and completions streams: JSON written with a space after every `:` and `,`.
+    spaced_json: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -575,6 +589,9 @@ impl MockOpts {
                 _ => None,
             },
             completion_tokens: field("completion_tokens").and_then(Value::as_u64),
+            spaced_json: field("spaced_json")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
         }
     }
 }
@@ -625,6 +642,30 @@ fn item_tokens(item: &Value) -> u64 {
 
 fn frame(value: &Value) -> Bytes {
     Bytes::from(format!("data: {value}\n\n"))
+}
+
+/// [`frame`], with a space after every `:` and `,` outside strings when `spaced` (as some
+/// upstreams write their JSON).
+fn frame_with(value: &Value, spaced: bool) -> Bytes {
+    if !spaced {
+        return frame(value);
+    }
+    let compact = value.to_string();
+    let mut out = String::with_capacity(compact.len() * 2 + 8);
+    out.push_str("data: ");
+    let (mut in_str, mut escaped) = (false, false);
+    for c in compact.chars() {
+        out.push(c);
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if in_str => escaped = true,
+            '"' => in_str = !in_str,
+            ':' | ',' if !in_str => out.push(' '),
+            _ => {}
+        }
+    }
+    out.push_str("\n\n");
+    Bytes::from(out)
 }
 
 const DONE_FRAME: &[u8] = b"data: [DONE]\n\n";
@@ -679,6 +720,7 @@ fn include_usage(body: &Value) -> bool {
 }
 
 fn chat(shared: &Arc<Shared>, body: &Value, model: Option<String>, opts: &MockOpts) -> Response {
+    let sp = |v: &Value| frame_with(v, opts.spaced_json);
     let model = model.unwrap_or_else(|| DEFAULT_MODEL.to_owned());
     let prompt_tokens = body
         .get("messages")
@@ -784,7 +826,7 @@ fn chat(shared: &Arc<Shared>, body: &Value, model: Option<String>, opts: &MockOp
             let pieces = TOOL_ARGUMENT_PIECES
                 .iter()
                 .map(|piece| {
-                    frame(&chunk(choice(
+                    sp(&chunk(choice(
                         json!({ "tool_calls": [{ "index": 0, "function": { "arguments": piece } }] }),
                         Value::Null,
                     )))
@@ -797,23 +839,23 @@ fn chat(shared: &Arc<Shared>, body: &Value, model: Option<String>, opts: &MockOp
                 json!({ "role": "assistant", "content": "", "refusal": null }),
                 Value::Null,
             ));
-            let content = frame(&chunk(choice(json!({ "content": opts.text }), Value::Null)));
+            let content = sp(&chunk(choice(json!({ "content": opts.text }), Value::Null)));
             (head, Middle::Repeat(content, opts.chunks), "stop")
         }
     };
-    let mut tail = vec![frame(&chunk(choice(json!({}), Value::from(finish))))];
+    let mut tail = vec![sp(&chunk(choice(json!({}), Value::from(finish))))];
     if let (true, Some(usage)) = (with_usage, usage) {
         let mut last = chunk(json!([]));
         if let Some(obj) = last.as_object_mut() {
             obj.insert("usage".to_owned(), usage);
         }
-        tail.push(frame(&last));
+        tail.push(sp(&last));
     }
     tail.push(Bytes::from_static(DONE_FRAME));
     sse(
         shared,
         Frames {
-            head: vec![frame(&head)],
+            head: vec![sp(&head)],
             middle,
             tail,
         },
@@ -832,6 +874,7 @@ fn completions(
     model: Option<String>,
     opts: &MockOpts,
 ) -> Response {
+    let sp = |v: &Value| frame_with(v, opts.spaced_json);
     let model = model.unwrap_or_else(|| DEFAULT_MODEL.to_owned());
     let prompt_tokens = body.get("prompt").map_or(0, item_tokens).max(1);
     let usage = (!opts.no_usage).then(|| {
@@ -880,14 +923,14 @@ fn completions(
         c
     };
     let choice = |text: &str, finish: Value| json!([{ "text": text, "index": 0, "logprobs": null, "finish_reason": finish }]);
-    let content = frame(&chunk(choice(&opts.text, Value::Null)));
-    let mut tail = vec![frame(&chunk(choice("", Value::from("stop"))))];
+    let content = sp(&chunk(choice(&opts.text, Value::Null)));
+    let mut tail = vec![sp(&chunk(choice("", Value::from("stop"))))];
     if let (true, Some(usage)) = (with_usage, usage) {
         let mut last = chunk(json!([]));
         if let Some(obj) = last.as_object_mut() {
             obj.insert("usage".to_owned(), usage);
         }
-        tail.push(frame(&last));
+        tail.push(sp(&last));
     }
     tail.push(Bytes::from_static(DONE_FRAME));
     sse(
@@ -1194,6 +1237,18 @@ async fn anthropic_inner(
     }
     if key.starts_with("hang") {
         return std::future::pending().await;
+    }
+    if let Some(rest) = key.strip_prefix("echo-") {
+        let stream = serde_json::from_slice::<Value>(body)
+            .ok()
+            .and_then(|b| b.get("stream").and_then(Value::as_bool))
+            .unwrap_or(false);
+        return echo_key(
+            EchoShape::Anthropic,
+            rest,
+            &echoed_secret(key, headers),
+            stream,
+        );
     }
     if header_str(headers, "anthropic-version").is_none() {
         return fail(
@@ -1588,6 +1643,15 @@ async fn gemini(
     }
     if key.starts_with("hang") {
         return std::future::pending().await;
+    }
+    if let Some(rest) = key.strip_prefix("echo-") {
+        let stream = matches!(endpoint, GeminiEndpoint::Stream(_));
+        return echo_key(
+            EchoShape::Gemini,
+            rest,
+            &echoed_secret(&key, headers),
+            stream,
+        );
     }
 
     match &endpoint {
@@ -2204,4 +2268,97 @@ fn streamed(
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
+}
+
+// ---------------------------------------------------------------------------------------------
+// Key echo (a careless upstream that repeats the credentials it received in its errors)
+// ---------------------------------------------------------------------------------------------
+
+/// The protocol whose error shape an echo uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EchoShape {
+    OpenAi,
+    Anthropic,
+    Gemini,
+}
+
+/// What the echo repeats: the key, and `user:password` of an `Authorization: Basic` header
+/// (what an HTTP client makes of a base URL `http://user:password@host`).
+fn echoed_secret(key: &str, headers: &HeaderMap) -> String {
+    let basic = headers
+        .get_all(header::AUTHORIZATION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.strip_prefix("Basic "))
+        .filter_map(|b| {
+            base64::engine::general_purpose::STANDARD
+                .decode(b.trim())
+                .ok()
+        })
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .next();
+    match basic {
+        Some(userpass) => format!("{key} {userpass}"),
+        None => key.to_owned(),
+    }
+}
+
+/// One error object with `secret` in every field: message, type, code, param and nested
+/// fields (an object and an array), plus a field named by the secret.
+fn echo_error_value(shape: EchoShape, status: StatusCode, secret: &str) -> Value {
+    let message = format!("Incorrect API key provided: {secret}");
+    let mut nested = serde_json::Map::new();
+    nested.insert(secret.to_owned(), json!("the key as a field name"));
+    nested.insert("received".to_owned(), json!([{ "key": secret }]));
+    match shape {
+        EchoShape::OpenAi => json!({"error": {
+            "message": message, "type": secret, "code": secret, "param": secret,
+            "details": Value::Object(nested),
+        }}),
+        EchoShape::Anthropic => json!({"type": "error", "error": {
+            "type": secret, "message": message, "details": Value::Object(nested),
+        }, "request_id": secret}),
+        EchoShape::Gemini => json!({"error": {
+            "code": status.as_u16(), "message": message, "status": secret,
+            "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": secret,
+                         "metadata": Value::Object(nested)}],
+        }}),
+    }
+}
+
+/// `echo-<code>…`: answers `<code>` (a 4xx/5xx; 500 otherwise) with the protocol's error body
+/// echoing the secret in every field. `echo-stream…` on a streamed request: 200, one normal
+/// content frame, then the protocol's error frame echoing the secret, then the end of the
+/// stream (on a request that is not streamed it answers like `echo-500`).
+fn echo_key(shape: EchoShape, rest: &str, secret: &str, stream: bool) -> Response {
+    if rest.starts_with("stream") && stream {
+        let err = echo_error_value(shape, StatusCode::INTERNAL_SERVER_ERROR, secret);
+        let body = match shape {
+            EchoShape::OpenAi => format!(
+                "data: {}\n\ndata: {err}\n\n",
+                json!({"id": "chatcmpl-echo", "object": "chat.completion.chunk", "created": 0,
+                       "model": "gpt-mock", "choices": [{"index": 0,
+                       "delta": {"role": "assistant", "content": "tok "}, "finish_reason": null}]})
+            ),
+            EchoShape::Anthropic => format!(
+                "event: message_start\ndata: {}\n\nevent: error\ndata: {err}\n\n",
+                json!({"type": "message_start", "message": {"id": "msg_echo", "type": "message",
+                       "role": "assistant", "model": "claude-mock", "content": [],
+                       "stop_reason": null, "stop_sequence": null,
+                       "usage": {"input_tokens": 1, "output_tokens": 1}}})
+            ),
+            EchoShape::Gemini => format!(
+                "data: {}\r\n\r\ndata: {err}\r\n\r\n",
+                json!({"candidates": [{"content": {"parts": [{"text": "tok "}], "role": "model"},
+                       "index": 0}]})
+            ),
+        };
+        return ([(header::CONTENT_TYPE, "text/event-stream")], body).into_response();
+    }
+    let status = if rest.starts_with("stream") {
+        StatusCode::INTERNAL_SERVER_ERROR
+    } else {
+        failure_status(rest)
+    };
+    (status, Json(echo_error_value(shape, status, secret))).into_response()
 }

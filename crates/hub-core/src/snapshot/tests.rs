@@ -195,3 +195,33 @@ fn owner_from_price_then_channel_type() {
     );
     assert_eq!(s.owned_by("default", "x"), "未知");
 }
+
+#[test]
+fn suspicious_model_names_are_offered_only_literally() {
+    let s = snap(vec![
+        ch(1, "gflash*,openai/*,org/model-a", "default", 0, None),
+        ch(2, "gpt-4o", "vip", 0, None),
+    ]);
+    for bad in [
+        "gflash/../gpro",
+        "gflash?x=1",
+        "gflash#x",
+        "gflash%2Fx",
+        "gflash..",
+        "gflash\n",
+        "gflash\\x",
+        "openai/../x",
+        "openai/a/b",
+        "org/model-b",
+        "../gpt-4o",
+    ] {
+        assert!(model_name_steers_url(bad), "{bad:?}");
+        assert!(!s.offers_literally(bad), "{bad:?}");
+    }
+    for ok in ["org/model-a", "openai/gpt-4o"] {
+        assert!(s.offers_literally(ok), "{ok}");
+    }
+    for plain in ["gflash-2.0", "gpt-4o", "模型", "a b"] {
+        assert!(!model_name_steers_url(plain), "{plain}");
+    }
+}

@@ -407,6 +407,26 @@ fn parse_request(entry: &Entry, bytes: &[u8]) -> Result<Plan, RelayError> {
     })
 }
 
+/// Refuses, before routing, a model name that could steer an upstream URL (`/`, `?`, `#`, `%`,
+/// `..`, control characters) unless a channel offers it by its own text: a wildcard such as
+/// `gflash*` must not carry `gflash/../gpro` to another model's path or price.
+fn check_model_name(snap: &Snapshot, model: &str) -> Result<(), RelayError> {
+    if !hub_core::snapshot::model_name_steers_url(model) || snap.offers_literally(model) {
+        return Ok(());
+    }
+    // Shown escaped (`\r`, `\n`, `\u{1b}`…), so the caller sees what was refused and the
+    // message can never carry a raw control character into a log or a terminal.
+    let shown: String = model.chars().take(128).flat_map(char::escape_debug).collect();
+    Err(RelayError::relay(
+        400,
+        format!(
+            "invalid model name '{shown}': control characters, '/', '\\', '?', '#', '%' and '..' are only allowed in a model name that a channel offers exactly"
+        ),
+        json!("invalid_model_name"),
+        "invalid_request_error",
+    ))
+}
+
 fn check_model_limit(a: &Authed, model: &str) -> Result<(), RelayError> {
     let limit = &a.token.setting.limits.limit_model_setting;
     if !limit.enabled {
@@ -462,6 +482,7 @@ async fn relay_inner(
     }
     let bytes = read_body(body).await?;
     let mut plan = parse_request(entry, &bytes)?;
+    check_model_name(&snap, &plan.model)?;
     check_model_limit(a, &plan.model)?;
 
     let started = Instant::now();
@@ -569,12 +590,15 @@ async fn route_and_send(
         tried.insert(channel.id);
         if !holds.taken {
             let ratio = snap.group(&group).map(|g| g.ratio).unwrap_or(1.0);
+            // Held at the price the request will be billed at: the model this channel bills
+            // (its `model_mapping` may bill the upstream name).
+            let mapped = channel.map_model(&plan.model);
             let outcome = bill::take_holds(
                 state,
                 snap,
                 a,
                 bill::HoldRequest {
-                    model: &plan.model,
+                    model: &mapped.billed,
                     group_ratio: ratio,
                     prompt_estimate: ctx.prompt_estimate,
                     ask: plan.ask,
@@ -593,7 +617,7 @@ async fn route_and_send(
                     plan.mode,
                     &mut plan.body,
                     limit,
-                    &plan.model,
+                    &mapped.upstream,
                 );
             }
             ctx.output_cap = outcome.output_cap;
@@ -640,6 +664,14 @@ async fn attempt_once(
     let mapped = channel.map_model(&plan.model);
     let addr =
         upstream::address(channel, plan.mode, &mapped.upstream, plan.stream).map_err(|e| {
+            if let upstream::AddressError::BadModel(_) = e {
+                return AttemptError::Fatal(RelayError::relay(
+                    400,
+                    e.to_string(),
+                    json!("invalid_model_name"),
+                    "invalid_request_error",
+                ));
+            }
             AttemptError::Retryable(RelayError::local(
                 503,
                 format!("channel {} cannot serve: {e}", channel.id),
@@ -728,7 +760,7 @@ async fn attempt_once(
         .unwrap_or_else(|| "application/json".to_owned());
     let rename = mapped.mapped.then(|| plan.model.clone());
     if plan.stream && content_type.starts_with("text/event-stream") {
-        let transform: Box<dyn StreamTransform> = if plan.inbound == up_proto {
+        let mut transform: Box<dyn StreamTransform> = if plan.inbound == up_proto {
             match up_proto {
                 Protocol::OpenAi => {
                     let mut p = SseProcessor::new(SseOptions {
@@ -748,6 +780,7 @@ async fn attempt_once(
                 inbound_asked_usage,
             ))
         };
+        transform.set_secrets(channel.secrets.clone());
         let channel_id = channel.id;
         let (state2, snap2, ctx2, billed) = (
             state.clone(),
@@ -816,6 +849,7 @@ async fn attempt_once(
             "upstream_error",
         ))
     })?;
+    let bytes = upstream::mask_error_body(bytes, &channel.secrets);
     let (bytes, usage) = if gemini_embed {
         let v = serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null);
         let out = gemini::embed_response_to_openai(&v, &plan.model);
@@ -896,7 +930,7 @@ fn claude_default_max_tokens(snap: &Snapshot, model: &str) -> u64 {
 /// An upstream's non-2xx answer, told truthfully (status and the upstream's own message) but
 /// without the channel key or the upstream URL.
 fn upstream_error(status: u16, body: &[u8], channel: &ChannelRt) -> RelayError {
-    match upstream::error_message(body, &channel.key) {
+    match upstream::error_message(body, &channel.secrets) {
         Some((msg, kind, code)) => {
             let kind = kind
                 .and_then(|k| k.as_str().map(str::to_owned))

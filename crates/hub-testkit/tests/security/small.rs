@@ -244,7 +244,8 @@ impl std::io::Write for Capture {
 
 /// A model name with CR LF and a fake log line, relayed with logging at debug level (the node's
 /// own formatter, on this thread's runtime), leaves every event on one line: the fake line
-/// never starts a line of its own.
+/// never starts a line of its own. (The relay refuses such a name with the name shown escaped;
+/// the formatter's own escaping is unit-tested in `one_hub::logging`.)
 #[tokio::test(flavor = "current_thread")]
 async fn crlf_in_a_model_name_logs_one_line() {
     let cap = Capture::default();
