@@ -416,7 +416,11 @@ fn check_model_name(snap: &Snapshot, model: &str) -> Result<(), RelayError> {
     }
     // Shown escaped (`\r`, `\n`, `\u{1b}`…), so the caller sees what was refused and the
     // message can never carry a raw control character into a log or a terminal.
-    let shown: String = model.chars().take(128).flat_map(char::escape_debug).collect();
+    let shown: String = model
+        .chars()
+        .take(128)
+        .flat_map(char::escape_debug)
+        .collect();
     Err(RelayError::relay(
         400,
         format!(
