@@ -27,6 +27,8 @@ fn main() -> ExitCode {
         .with_target(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();
+    // A panic is one log line, not a multi-line print (and never a backtrace per request).
+    hub_server::catch_panic::install_hook();
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
