@@ -3,12 +3,15 @@
 # body at once, with the default HTTP_BODY_MEMORY_MB (256) and with a small budget (64), to show
 # that the budget, not the number of clients, bounds what bodies cost. Not a pass/fail test;
 # prints a table for bench/README.md. Runs only on 127.0.0.1 with the mock upstream.
-# Usage: bench/body-memory.sh [budgets in MiB…]   (default: 256 64)
+# Usage: [BIN=target/debug] bench/body-memory.sh [budgets in MiB…]   (default: 256 64)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo build --release -q -p one-hub -p hub-testkit --bin one-hub --bin mock-upstream
-bin=target/release
+# BIN=target/debug uses an existing debug build instead (indicative only).
+bin=${BIN:-target/release}
+if [ -z "${BIN:-}" ]; then
+  cargo build --release -q -p one-hub -p hub-testkit --bin one-hub --bin mock-upstream
+fi
 source bench/common.sh
 
 budgets=("$@")
