@@ -23,6 +23,7 @@ on_backends!(sqlite: [
     long_stream_is_not_cut,
     connections_beyond_the_limit_wait,
     concurrent_big_bodies_share_the_memory_budget,
+    http2_is_still_served,
 ]);
 
 const BOUND: Duration = Duration::from_secs(20);
@@ -340,5 +341,31 @@ async fn concurrent_big_bodies_share_the_memory_budget(backend: Backend) {
     let (status, text) = read_response(&mut sock).await;
     assert!(status.starts_with("HTTP/1.1 413"), "{status} {text}");
     assert_eq!(budget.in_use_bytes(), 0, "every reservation was given back");
+    env.stop().await;
+}
+
+/// The server loop keeps what `axum::serve` offered: HTTP/2 with prior knowledge (h2c), with
+/// the peer address known to handlers (the IP whitelist passes for loopback).
+async fn http2_is_still_served(backend: Backend) {
+    let Some(env) = RelayEnv::new(backend).await else {
+        return;
+    };
+    env.channel(json!({"models": "gpt-4o-mini"})).await;
+    let key = env
+        .token(json!({"setting": {"limits": {"limits_ip_setting": {"enabled": true, "whitelist": ["127.0.0.1"]}}}}))
+        .await;
+    let h2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let resp = h2
+        .post(env.app.url("/v1/chat/completions"))
+        .bearer_auth(&key)
+        .json(&json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.version(), reqwest::Version::HTTP_2);
+    assert_eq!(resp.status(), 200);
     env.stop().await;
 }
