@@ -9,9 +9,17 @@ pub struct PageParams {
     pub order: Vec<(String, bool)>,
 }
 
+/// Largest row offset handed to the database: SQLite and PostgreSQL take a signed 64-bit
+/// `OFFSET`, so `?page=9223372036854775807` must neither overflow nor exceed it.
+pub const MAX_OFFSET: u64 = i64::MAX as u64;
+
 impl PageParams {
+    /// `(page - 1) × size`, saturating at [`MAX_OFFSET`] (a page that far is simply empty).
     pub fn offset(&self) -> u64 {
-        (self.page - 1) * self.size
+        self.page
+            .saturating_sub(1)
+            .saturating_mul(self.size)
+            .min(MAX_OFFSET)
     }
 }
 
@@ -32,12 +40,13 @@ pub fn parse_page(
                 .map_err(|_| format!("参数 {name} 无效：应为整数，收到 '{s}'")),
         }
     };
-    let page = int("page", page)?.max(1) as u64;
+    // `max(1)` makes both values positive, so the casts below are lossless.
+    let page = int("page", page)?.max(1).unsigned_abs();
     let size = int("size", size)?;
     if size > 100 {
         return Err("size 参数不能超过 100".to_owned());
     }
-    let size = if size < 1 { 10 } else { size as u64 };
+    let size = if size < 1 { 10 } else { size.unsigned_abs() };
     let spec = match order.map(str::trim) {
         None | Some("") => default_order,
         Some(s) => s,
@@ -87,6 +96,59 @@ mod tests {
                 .offset(),
             40
         );
+    }
+
+    #[test]
+    fn huge_pages_saturate() {
+        let p = parse_page(
+            Some("9223372036854775807"),
+            Some("100"),
+            None,
+            ALLOWED,
+            "-id",
+        )
+        .unwrap();
+        assert_eq!(p.page, i64::MAX as u64);
+        assert_eq!(p.offset(), MAX_OFFSET);
+        let p = parse_page(Some("-9223372036854775808"), None, None, ALLOWED, "-id").unwrap();
+        assert_eq!((p.page, p.offset()), (1, 0));
+    }
+
+    proptest::proptest! {
+        /// Any text as `page`, `size` and `order`: an `Ok` with an offset the database accepts
+        /// and a size in 1..=100, or a clear message; never a panic.
+        #[test]
+        fn any_input_is_ok_or_a_message(
+            page in proptest::option::of(any_param()),
+            size in proptest::option::of(any_param()),
+            order in proptest::option::of(any_param()),
+        ) {
+            match parse_page(page.as_deref(), size.as_deref(), order.as_deref(), ALLOWED, "-id") {
+                Ok(p) => {
+                    proptest::prop_assert!(p.page >= 1);
+                    proptest::prop_assert!((1..=100).contains(&p.size));
+                    proptest::prop_assert!(p.offset() <= MAX_OFFSET);
+                    proptest::prop_assert!(!p.order.is_empty());
+                }
+                Err(m) => proptest::prop_assert!(!m.is_empty()),
+            }
+        }
+    }
+
+    /// Integers at and around the edges of i64/u64, signs, spaces, and arbitrary text.
+    fn any_param() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        prop_oneof![
+            any::<i64>().prop_map(|n| n.to_string()),
+            any::<u64>().prop_map(|n| n.to_string()),
+            Just("9223372036854775807".to_owned()),
+            Just("9223372036854775808".to_owned()),
+            Just("-9223372036854775808".to_owned()),
+            Just(" 100 ".to_owned()),
+            "[-+ 0-9]{0,25}",
+            "[-,a-z_ ]{0,20}",
+            ".{0,30}",
+        ]
     }
 
     #[test]

@@ -10,7 +10,7 @@ use axum::{
 };
 use serde::de::DeserializeOwned;
 
-use crate::error::ApiError;
+use crate::{AppState, error::ApiError};
 
 /// Largest admin-API body accepted (channels with many keys fit easily).
 pub const MAX_BODY: usize = 4 * 1024 * 1024;
@@ -18,12 +18,54 @@ pub const MAX_BODY: usize = 4 * 1024 * 1024;
 /// A JSON body; any problem is a clear `success:false` message.
 pub struct JsonBody<T>(pub T);
 
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = read_body(req).await?;
+    /// Buffers the body under the node's body-memory budget (`HTTP_BODY_MEMORY_MB`), held
+    /// until the JSON is parsed.
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        use crate::body_budget::BodyError;
+        let declared = req
+            .headers()
+            .get(axum::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        let mut body = req.into_body();
+        let (bytes, _permit) = match state.body_budget.read(&mut body, declared, MAX_BODY).await {
+            Ok(read) => read,
+            Err(BodyError::TooLarge { .. }) => {
+                // Drain (without keeping) so the client reads the clear error instead of a
+                // connection reset mid-upload.
+                drain(&mut body).await;
+                return Err(too_large());
+            }
+            Err(BodyError::Busy) => return Err(ApiError::msg("服务器繁忙，请稍后再试")),
+            Err(BodyError::Timeout) => {
+                return Err(ApiError::msg("无效的参数：请求体接收超时"));
+            }
+            Err(BodyError::Read) => return Err(ApiError::msg("无效的参数：无法读取请求体")),
+        };
         parse_json(&bytes).map(JsonBody)
+    }
+}
+
+fn too_large() -> ApiError {
+    ApiError::msg(format!(
+        "无效的参数：请求体超过 {} MiB 上限",
+        MAX_BODY / 1024 / 1024
+    ))
+}
+
+/// Reads and drops up to 64 MiB more of a body.
+async fn drain(body: &mut axum::body::Body) {
+    use axum::body::HttpBody;
+    const DRAIN_CAP: usize = 64 * 1024 * 1024;
+    let mut seen = 0usize;
+    while seen <= DRAIN_CAP {
+        match std::future::poll_fn(|cx| std::pin::Pin::new(&mut *body).poll_frame(cx)).await {
+            Some(Ok(f)) => seen += f.data_ref().map_or(0, |d| d.len()),
+            _ => break,
+        }
     }
 }
 
@@ -53,10 +95,7 @@ pub async fn read_body(req: Request) -> Result<Bytes, ApiError> {
         }
     }
     if seen > MAX_BODY {
-        return Err(ApiError::msg(format!(
-            "无效的参数：请求体超过 {} MiB 上限",
-            MAX_BODY / 1024 / 1024
-        )));
+        return Err(too_large());
     }
     Ok(Bytes::from(buf))
 }

@@ -8,8 +8,10 @@ pub mod api;
 pub mod auth;
 pub mod auth_cache;
 pub mod billing;
+pub mod body_budget;
 pub mod bootstrap;
 pub mod cache;
+pub mod catch_panic;
 pub mod error;
 pub mod extract;
 pub mod leases;
@@ -17,6 +19,7 @@ pub mod metrics;
 pub mod observe;
 pub mod relay;
 pub mod routes;
+pub mod serve;
 pub mod sync;
 pub mod token_auth;
 
@@ -58,7 +61,10 @@ pub enum NodeType {
 pub struct ServerConfig {
     pub node_type: NodeType,
     pub language: String,
+    /// `TRUSTED_HEADER`: the forwarding header read from trusted proxies ("" = none).
     pub trusted_header: String,
+    /// `TRUSTED_PROXIES`: peers whose `trusted_header` is believed (empty = nobody's).
+    pub trusted_proxies: Vec<hub_core::ipnet::Cidr>,
     pub version: String,
     pub start_time: i64,
     /// `CONNECT_TIMEOUT` in seconds.
@@ -77,6 +83,10 @@ pub struct ServerConfig {
     pub metrics_password: Secret,
     /// `SESSION_SECURE`: the node is served over HTTPS, so the session cookie gets `Secure`.
     pub session_secure: bool,
+    /// `HTTP_*_TIMEOUT` and `HTTP_MAX_CONNECTIONS`: the server loop's limits.
+    pub edge: serve::EdgeLimits,
+    /// `HTTP_BODY_MEMORY_MB` in bytes: request bodies buffered at once, over all requests.
+    pub body_memory: u64,
 }
 
 impl Default for ServerConfig {
@@ -85,6 +95,7 @@ impl Default for ServerConfig {
             node_type: NodeType::Master,
             language: "zh_CN".to_owned(),
             trusted_header: String::new(),
+            trusted_proxies: Vec::new(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
             start_time: hub_store::now_unix(),
             connect_timeout: 5,
@@ -95,6 +106,8 @@ impl Default for ServerConfig {
             metrics_user: String::new(),
             metrics_password: Secret::default(),
             session_secure: false,
+            edge: serve::EdgeLimits::default(),
+            body_memory: 128 << 20,
         }
     }
 }
@@ -134,6 +147,8 @@ pub struct AppInner {
     pub billing: billing::Billing,
     /// Prometheus metrics.
     pub metrics: Arc<metrics::Metrics>,
+    /// The memory budget of request bodies (`HTTP_BODY_MEMORY_MB`).
+    pub body_budget: body_budget::BodyBudget,
     generation: Arc<AtomicU64>,
     reload_lock: Arc<tokio::sync::Mutex<()>>,
 }
@@ -146,6 +161,8 @@ impl AppState {
         let billing = billing::Billing::start(store.clone(), flush);
         // Metrics are recorded only when the endpoint exists (both settings present).
         let metrics_on = !config.metrics_user.is_empty() && !config.metrics_password.0.is_empty();
+        let body_budget =
+            body_budget::BodyBudget::new(config.body_memory, config.edge.body_timeout);
         Self(Arc::new(AppInner {
             store,
             keys: Arc::new(keys),
@@ -162,6 +179,7 @@ impl AppState {
             cache: Arc::new(cache),
             billing,
             metrics: Arc::new(metrics::Metrics::new(metrics_on)),
+            body_budget,
             generation: Arc::new(AtomicU64::new(0)),
             reload_lock: Arc::new(tokio::sync::Mutex::new(())),
         }))

@@ -304,10 +304,12 @@ pub fn build_router(state: AppState) -> Router {
             router = router.route(bare, handler);
         }
     }
+    // Each router gets its own panic guard, answering in its own error shape.
     router
-        .merge(crate::relay::router())
         .route("/metrics", axum::routing::get(crate::observe::metrics))
         .route("/api/metrics", axum::routing::get(crate::observe::metrics))
+        .layer(middleware::from_fn(crate::catch_panic::admin))
+        .merge(crate::relay::router().layer(middleware::from_fn(crate::catch_panic::relay)))
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)
         .layer(middleware::from_fn_with_state(

@@ -272,7 +272,24 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     });
     shared.request_notify.notify_waiters();
 
+    if let Some(delay) = answer_delay(&body) {
+        tokio::time::sleep(delay).await;
+    }
     respond(&shared, &parts.method, &parts.uri, &parts.headers, &body).await
+}
+
+/// `"mock": {"answer_delay_ms": D}`: wait D ms before answering at all (any route). The body is
+/// parsed for it only when the name occurs, so ordinary requests pay one byte scan.
+fn answer_delay(body: &[u8]) -> Option<Duration> {
+    const NAME: &[u8] = b"answer_delay_ms";
+    if !body.windows(NAME.len()).any(|w| w == NAME) {
+        return None;
+    }
+    let v: Value = serde_json::from_slice(body).ok()?;
+    v.get("mock")?
+        .get("answer_delay_ms")?
+        .as_u64()
+        .map(Duration::from_millis)
 }
 
 /// Which protocol (and endpoint) a path belongs to.

@@ -80,8 +80,20 @@ pub struct Settings {
     pub log_level: String,
     /// `LANGUAGE`: echoed by `/api/status`.
     pub language: String,
-    /// `TRUSTED_HEADER`: header carrying the client IP; empty = use forwarding headers / peer.
+    /// `TRUSTED_HEADER`: header carrying the client IP, believed only from `trusted_proxies`.
     pub trusted_header: String,
+    /// `TRUSTED_PROXIES` (ours): peers whose `TRUSTED_HEADER` is believed; empty = nobody's.
+    pub trusted_proxies: Vec<hub_core::ipnet::Cidr>,
+    /// `HTTP_HEADER_TIMEOUT` (ours): seconds a client has to send a request's headers.
+    pub http_header_timeout: u64,
+    /// `HTTP_BODY_TIMEOUT` (ours): seconds a client has to send a request body in full.
+    pub http_body_timeout: u64,
+    /// `HTTP_IDLE_TIMEOUT` (ours): seconds an idle keep-alive connection is kept open.
+    pub http_idle_timeout: u64,
+    /// `HTTP_MAX_CONNECTIONS` (ours): most client connections open at once.
+    pub http_max_connections: u64,
+    /// `HTTP_BODY_MEMORY_MB` (ours): MiB of request bodies buffered at once, all requests.
+    pub http_body_memory_mb: u64,
 
     /// `SQL_DSN`: empty = SQLite at `sqlite_path`. May contain a password.
     pub sql_dsn: String,
@@ -163,6 +175,12 @@ impl Default for Settings {
             log_level: "info".to_owned(),
             language: "zh_CN".to_owned(),
             trusted_header: String::new(),
+            trusted_proxies: Vec::new(),
+            http_header_timeout: 30,
+            http_body_timeout: 120,
+            http_idle_timeout: 90,
+            http_max_connections: 10_000,
+            http_body_memory_mb: 128,
             sql_dsn: String::new(),
             sqlite_path: "one-api.db".to_owned(),
             sqlite_busy_timeout: 3000,
@@ -214,6 +232,12 @@ impl fmt::Debug for Settings {
             log_level,
             language,
             trusted_header,
+            trusted_proxies,
+            http_header_timeout,
+            http_body_timeout,
+            http_idle_timeout,
+            http_max_connections,
+            http_body_memory_mb,
             sql_dsn,
             sqlite_path,
             sqlite_busy_timeout,
@@ -250,6 +274,18 @@ impl fmt::Debug for Settings {
             .field("log_level", log_level)
             .field("language", language)
             .field("trusted_header", trusted_header)
+            .field(
+                "trusted_proxies",
+                &trusted_proxies
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>(),
+            )
+            .field("http_header_timeout", http_header_timeout)
+            .field("http_body_timeout", http_body_timeout)
+            .field("http_idle_timeout", http_idle_timeout)
+            .field("http_max_connections", http_max_connections)
+            .field("http_body_memory_mb", http_body_memory_mb)
             .field("sql_dsn", &Hidden(!sql_dsn.is_empty()))
             .field("sqlite_path", sqlite_path)
             .field("sqlite_busy_timeout", sqlite_busy_timeout)
@@ -499,11 +535,95 @@ const TRUSTED_HEADER: Spec = Spec {
     heading: "Server",
     yaml: &["trusted_header"],
     about: "Request header that carries the client IP, set by your reverse proxy",
-    details: "For example CF-Connecting-IP. When empty, or when a request lacks the header, the \
-              client IP is the leftmost X-Forwarded-For address, else X-Real-IP, else the peer \
-              address.",
+    details: "For example X-Forwarded-For or CF-Connecting-IP. It is believed only when the \
+              TCP peer is listed in TRUSTED_PROXIES; then the client IP is the address the last \
+              trusted proxy saw (hops are read from the right, skipping trusted proxies). \
+              Otherwise, or when empty, the client IP is the TCP peer address. No other \
+              forwarding header is ever read.",
     form: "an HTTP header name, or empty",
-    default: "(empty)",
+    default: "(empty: the peer address)",
+    sensitive: false,
+};
+const TRUSTED_PROXIES: Spec = Spec {
+    env: "TRUSTED_PROXIES",
+    flag: "trusted-proxies",
+    value_name: "LIST",
+    heading: "Server",
+    yaml: &["trusted_proxies"],
+    about: "Reverse proxies whose TRUSTED_HEADER is believed (not in One Hub)",
+    details: "Comma-separated IP addresses and CIDR ranges, e.g. 127.0.0.1,10.0.0.0/8. A \
+              request from any other peer is identified by its TCP address, whatever headers \
+              it sends. Empty means TRUSTED_HEADER is never believed.",
+    form: "comma-separated IP addresses or CIDR ranges, or empty",
+    default: "(empty: trust no proxy)",
+    sensitive: false,
+};
+const HTTP_HEADER_TIMEOUT: Spec = Spec {
+    env: "HTTP_HEADER_TIMEOUT",
+    flag: "http-header-timeout",
+    value_name: "SECONDS",
+    heading: "Server",
+    yaml: &["http_header_timeout"],
+    about: "Seconds a client has to send a request's headers (not in One Hub)",
+    details: "Counted from the connection's opening for its first request, and from the first \
+              byte for later ones. A client that is slower, or that connects and sends nothing, \
+              is disconnected.",
+    form: "an integer ≥ 1 (seconds)",
+    default: "30",
+    sensitive: false,
+};
+const HTTP_BODY_TIMEOUT: Spec = Spec {
+    env: "HTTP_BODY_TIMEOUT",
+    flag: "http-body-timeout",
+    value_name: "SECONDS",
+    heading: "Server",
+    yaml: &["http_body_timeout"],
+    about: "Seconds a client has to send a whole request body (not in One Hub)",
+    details: "Counted from the end of the headers. A slower upload is refused with 408 and the \
+              connection closed. Does not limit how long an answer (a stream) may take.",
+    form: "an integer ≥ 1 (seconds)",
+    default: "120",
+    sensitive: false,
+};
+const HTTP_IDLE_TIMEOUT: Spec = Spec {
+    env: "HTTP_IDLE_TIMEOUT",
+    flag: "http-idle-timeout",
+    value_name: "SECONDS",
+    heading: "Server",
+    yaml: &["http_idle_timeout"],
+    about: "Seconds a keep-alive connection may stay idle between requests (not in One Hub)",
+    details: "Only time with no request in progress counts: a long streamed answer is never \
+              cut. Keep it above your reverse proxy's upstream keep-alive timeout.",
+    form: "an integer ≥ 1 (seconds)",
+    default: "90",
+    sensitive: false,
+};
+const HTTP_MAX_CONNECTIONS: Spec = Spec {
+    env: "HTTP_MAX_CONNECTIONS",
+    flag: "http-max-connections",
+    value_name: "N",
+    heading: "Server",
+    yaml: &["http_max_connections"],
+    about: "Most client connections served at once (not in One Hub)",
+    details: "Further connections wait in the operating system's accept queue until one \
+              closes. Keep it below the process's open-file limit.",
+    form: "an integer ≥ 1",
+    default: "10000",
+    sensitive: false,
+};
+const HTTP_BODY_MEMORY_MB: Spec = Spec {
+    env: "HTTP_BODY_MEMORY_MB",
+    flag: "http-body-memory-mb",
+    value_name: "MIB",
+    heading: "Server",
+    yaml: &["http_body_memory_mb"],
+    about: "MiB of request bodies the node buffers at once, over all requests (not in One Hub)",
+    details: "A request reserves its body's size (Content-Length, or as it arrives) before \
+              buffering it and waits while the budget is spent (up to HTTP_BODY_TIMEOUT); a \
+              body larger than the whole budget is refused with 413. Relay bodies are checked \
+              after the key and the quota, before they are read.",
+    form: "an integer ≥ 1 (MiB)",
+    default: "128",
     sensitive: false,
 };
 const SQL_DSN: Spec = Spec {
@@ -876,6 +996,12 @@ const ALL: &[&Spec] = &[
     &LOG_LEVEL,
     &LANGUAGE,
     &TRUSTED_HEADER,
+    &TRUSTED_PROXIES,
+    &HTTP_HEADER_TIMEOUT,
+    &HTTP_BODY_TIMEOUT,
+    &HTTP_IDLE_TIMEOUT,
+    &HTTP_MAX_CONNECTIONS,
+    &HTTP_BODY_MEMORY_MB,
     &SQL_DSN,
     &SQLITE_PATH,
     &SQLITE_BUSY_TIMEOUT,
@@ -948,6 +1074,18 @@ struct Args {
     language: Option<String>,
     #[arg(long)]
     trusted_header: Option<String>,
+    #[arg(long)]
+    trusted_proxies: Option<String>,
+    #[arg(long)]
+    http_header_timeout: Option<String>,
+    #[arg(long)]
+    http_body_timeout: Option<String>,
+    #[arg(long)]
+    http_idle_timeout: Option<String>,
+    #[arg(long)]
+    http_max_connections: Option<String>,
+    #[arg(long)]
+    http_body_memory_mb: Option<String>,
 
     #[arg(long)]
     sql_dsn: Option<String>,
@@ -1076,6 +1214,35 @@ pub fn load_from(
             Some(raw) => header_name(raw)?,
             None => d.trusted_header,
         },
+        trusted_proxies: match src.get(&TRUSTED_PROXIES, a.trusted_proxies)? {
+            Some(raw) => cidr_list(&raw)?,
+            None => d.trusted_proxies,
+        },
+        http_header_timeout: int(
+            src.get(&HTTP_HEADER_TIMEOUT, a.http_header_timeout)?,
+            d.http_header_timeout,
+            1,
+        )?,
+        http_body_timeout: int(
+            src.get(&HTTP_BODY_TIMEOUT, a.http_body_timeout)?,
+            d.http_body_timeout,
+            1,
+        )?,
+        http_idle_timeout: int(
+            src.get(&HTTP_IDLE_TIMEOUT, a.http_idle_timeout)?,
+            d.http_idle_timeout,
+            1,
+        )?,
+        http_max_connections: int(
+            src.get(&HTTP_MAX_CONNECTIONS, a.http_max_connections)?,
+            d.http_max_connections,
+            1,
+        )?,
+        http_body_memory_mb: int(
+            src.get(&HTTP_BODY_MEMORY_MB, a.http_body_memory_mb)?,
+            d.http_body_memory_mb,
+            1,
+        )?,
         sql_dsn: text(src.get(&SQL_DSN, a.sql_dsn)?, d.sql_dsn),
         sqlite_path: text(src.get(&SQLITE_PATH, a.sqlite_path)?, d.sqlite_path),
         sqlite_busy_timeout: int(
@@ -1387,6 +1554,16 @@ fn header_name(raw: Raw<'_>) -> Result<String, SettingsError> {
     }
 }
 
+/// `TRUSTED_PROXIES`: comma-separated IPs and CIDR ranges (empty items are skipped).
+fn cidr_list(raw: &Raw<'_>) -> Result<Vec<hub_core::ipnet::Cidr>, SettingsError> {
+    raw.value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().map_err(|e: String| raw.invalid(Some(e))))
+        .collect()
+}
+
 /// The sqids alphabet rules One Hub enforces at start-up, plus "no `_`" (the key separator).
 fn hashids_alphabet(raw: Raw<'_>) -> Result<String, SettingsError> {
     let v = &raw.value;
@@ -1520,6 +1697,18 @@ mod tests {
         assert_eq!(d.global_api_rate_limit, 300);
         assert_eq!(d.global_web_rate_limit, 180);
         assert_eq!(d.config, PathBuf::from("./config.yaml"));
+    }
+
+    #[test]
+    fn trusted_proxies_parse() {
+        let s = load(
+            &[],
+            &[("TRUSTED_PROXIES", " 127.0.0.1, ,10.0.0.0/8,::1 ")],
+            "",
+        );
+        let shown: Vec<String> = s.trusted_proxies.iter().map(ToString::to_string).collect();
+        assert_eq!(shown, ["127.0.0.1/32", "10.0.0.0/8", "::1/128"]);
+        assert!(Settings::default().trusted_proxies.is_empty());
     }
 
     #[test]
@@ -1756,6 +1945,18 @@ logs: {dir: /tmp}
                 "X Real IP",
                 "invalid TRUSTED_HEADER \"X Real IP\": expected an HTTP header name",
             ),
+            (
+                "TRUSTED_PROXIES",
+                "127.0.0.1, 10.0.0.0/99",
+                "the prefix length must be 0-32",
+            ),
+            ("TRUSTED_PROXIES", "proxy.local", "is not an IP address"),
+            (
+                "HTTP_HEADER_TIMEOUT",
+                "0",
+                "invalid HTTP_HEADER_TIMEOUT \"0\"",
+            ),
+            ("HTTP_MAX_CONNECTIONS", "-1", "invalid HTTP_MAX_CONNECTIONS"),
             (
                 "HASHIDS_SALT",
                 "ab",

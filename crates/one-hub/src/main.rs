@@ -15,6 +15,8 @@ fn main() -> ExitCode {
     };
     // Every logged value has its control characters escaped: one event, one line.
     one_hub::logging::init(&settings.log_level);
+    // A panic is one log line, not a multi-line print (and never a backtrace per request).
+    hub_server::catch_panic::install_hook();
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

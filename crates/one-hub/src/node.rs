@@ -10,7 +10,7 @@ use hub_server::{
 };
 use hub_store::{DbTarget, PoolConfig, Store, parse_dsn};
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::cli::{NodeType, Settings};
 
@@ -161,6 +161,16 @@ pub async fn start(
         },
         language: settings.language.clone(),
         trusted_header: settings.trusted_header.clone(),
+        trusted_proxies: settings.trusted_proxies.clone(),
+        edge: hub_server::serve::EdgeLimits {
+            header_timeout: Duration::from_secs(settings.http_header_timeout.max(1)),
+            body_timeout: Duration::from_secs(settings.http_body_timeout.max(1)),
+            idle_timeout: Duration::from_secs(settings.http_idle_timeout.max(1)),
+            max_connections: usize::try_from(settings.http_max_connections)
+                .unwrap_or(usize::MAX)
+                .max(1),
+        },
+        body_memory: settings.http_body_memory_mb.saturating_mul(1 << 20),
         connect_timeout: settings.connect_timeout,
         relay_timeout: settings.relay_timeout,
         memory_cache: settings.memory_cache_enabled,
@@ -174,6 +184,13 @@ pub async fn start(
             .unwrap_or(500),
         ..ServerConfig::default()
     };
+    if !config.trusted_header.is_empty() && config.trusted_proxies.is_empty() {
+        warn!(
+            header = %config.trusted_header,
+            "TRUSTED_HEADER is set but TRUSTED_PROXIES is empty: the header is ignored and the client IP is the TCP peer; list your reverse proxies in TRUSTED_PROXIES"
+        );
+    }
+    let edge = config.edge;
     let state = AppState::new(store, keys, &secrets.session_secret, config)
         .with_redis(redis.as_ref().map(|(_, cm)| cm.clone()));
 
@@ -214,26 +231,18 @@ pub async fn start(
     let app = hub_server::build_router(state.clone());
     let addr = listener.local_addr()?;
     let (tx, rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        // TCP_NODELAY on every accepted socket: a response written as headers then body (or a
-        // stream of small frames) must not wait for the client's delayed ACK.
-        let listener =
-            axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
-                let _ = tcp.set_nodelay(true);
-            });
-        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move {
-                if shutdown_on_signal {
-                    tokio::select! {
-                        _ = rx => {}
-                        _ = signal() => { info!("shutdown signal received; finishing in-flight requests"); }
-                    }
-                } else {
-                    let _ = rx.await;
-                }
-            })
-            .await
-    });
+    // TCP_NODELAY, the peer address, the edge timeouts and the connection limit are set by
+    // `hub_server::serve`.
+    let task = tokio::spawn(hub_server::serve::serve(listener, app, edge, async move {
+        if shutdown_on_signal {
+            tokio::select! {
+                _ = rx => {}
+                _ = signal() => { info!("shutdown signal received; finishing in-flight requests"); }
+            }
+        } else {
+            let _ = rx.await;
+        }
+    }));
     info!(%addr, "One Hub is listening");
     Ok(RunningNode {
         addr,

@@ -28,19 +28,29 @@ pub struct LoginBody {
     password: String,
 }
 
-/// The client address for logs and `last_login_ip`: `TRUSTED_HEADER` when configured, else
-/// the peer address (never a spoofable `X-Forwarded-For`).
+/// The client address for the IP whitelist, logs and `last_login_ip`: the TCP peer, or — when
+/// the peer is one of `TRUSTED_PROXIES` — the address the last trusted proxy saw, read from
+/// `TRUSTED_HEADER` (all its lines, comma-separated hops, walked from the right). A header
+/// from any other peer is ignored, so `X-Forwarded-For: 10.9.8.7, …` from a client proves
+/// nothing.
 pub fn client_ip(state: &AppState, headers: &HeaderMap, peer: Option<SocketAddr>) -> String {
-    let th = &state.config.trusted_header;
-    if !th.is_empty()
-        && let Some(v) = headers.get(th.as_str()).and_then(|v| v.to_str().ok())
-    {
-        let first = v.split(',').next().unwrap_or_default().trim();
-        if !first.is_empty() {
-            return first.to_owned();
-        }
+    let Some(peer) = peer else {
+        return String::new();
+    };
+    let cfg = &state.config;
+    if cfg.trusted_header.is_empty() || cfg.trusted_proxies.is_empty() {
+        return hub_core::ipnet::client_behind_proxies(peer.ip(), &[], std::iter::empty())
+            .to_string();
     }
-    peer.map(|p| p.ip().to_string()).unwrap_or_default()
+    let hops = headers
+        .get_all(cfg.trusted_header.as_str())
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','));
+    // `get_all` is not double-ended: collect the (few) hops once.
+    let hops: Vec<&str> = hops.collect();
+    hub_core::ipnet::client_behind_proxies(peer.ip(), &cfg.trusted_proxies, hops.into_iter())
+        .to_string()
 }
 
 pub async fn login(

@@ -125,7 +125,7 @@ async fn hold(
     Ok(leases.take(kind, id, amount))
 }
 
-fn insufficient(code: &str, msg: &str) -> RelayError {
+pub(super) fn insufficient(code: &str, msg: &str) -> RelayError {
     RelayError::relay(429, msg, json!(code), "insufficient_quota")
 }
 

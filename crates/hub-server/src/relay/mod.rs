@@ -314,17 +314,38 @@ fn effective_group(a: &Authed) -> String {
         .unwrap_or_else(|| "default".to_owned())
 }
 
-async fn read_body(body: Body) -> Result<Bytes, RelayError> {
-    axum::body::to_bytes(body, MAX_RELAY_BODY)
+/// Buffers the body under the node's body-memory budget (`HTTP_BODY_MEMORY_MB`); the permit
+/// is held until the caller is done with the body. Called after the key, IP, token quota and
+/// group checks, so an unauthenticated client never gets a body buffered.
+async fn read_body(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(Bytes, crate::body_budget::BodyPermit), RelayError> {
+    use crate::body_budget::BodyError;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let mut body = body;
+    state
+        .body_budget
+        .read(&mut body, declared, MAX_RELAY_BODY)
         .await
-        .map_err(|_| {
-            RelayError::local(
+        .map_err(|e| match e {
+            BodyError::TooLarge { limit } => RelayError::local(
                 413,
-                format!(
-                    "request body too large (limit {} MiB)",
-                    MAX_RELAY_BODY >> 20
-                ),
-            )
+                format!("request body too large (limit {} MiB)", limit >> 20),
+            ),
+            BodyError::Busy => RelayError::local(
+                503,
+                "the server is busy receiving other large request bodies; retry later",
+            ),
+            BodyError::Timeout => RelayError::local(
+                408,
+                "the request body was not received in time (HTTP_BODY_TIMEOUT)",
+            ),
+            BodyError::Read => RelayError::local(400, "cannot read the request body"),
         })
 }
 
@@ -484,7 +505,22 @@ async fn relay_inner(
     if snap.group(&group).is_none() {
         return Err(RelayError::middleware(403, format!("分组 {group} 不存在")));
     }
-    let bytes = read_body(body).await?;
+    // A user with nothing left is refused before the body is read (a limited token with
+    // nothing left already was, in `authenticate`). What this node leases of the balance counts.
+    let user_left = a.user.quota.saturating_add(
+        state
+            .billing
+            .leases
+            .spendable(crate::leases::Kind::User, a.user.id),
+    );
+    if user_left <= 0 {
+        return Err(bill::insufficient(
+            "insufficient_user_quota",
+            "用户额度不足",
+        ));
+    }
+    // Held until the upstream answered: it bounds the parsed copy of the body too.
+    let (bytes, _body_permit) = read_body(state, headers, body).await?;
     let mut plan = parse_request(entry, &bytes)?;
     check_model_name(&snap, &plan.model)?;
     check_model_limit(a, &plan.model)?;

@@ -12,6 +12,7 @@ on_backends!(
         a_limit_larger_than_the_balance_is_lowered,
         refused_when_the_prompt_and_a_minimal_answer_do_not_fit,
         the_operators_output_limit_sizes_the_hold,
+        an_empty_user_balance_is_refused_before_the_body,
     ],
     all: [small_token_huge_completions_are_paid_in_full, unlimited_token_spends_only_the_users_balance],
 );
@@ -287,5 +288,57 @@ async fn the_operators_output_limit_sizes_the_hold(backend: Backend) {
     assert_eq!(a.status, 200, "{:?}", a.body);
     let sent = env.mock.requests().pop().unwrap().json();
     assert_eq!(sent.get("max_tokens"), None, "{sent}");
+    env.stop().await;
+}
+
+/// A user with nothing left is answered 429 before the body is read: a request that announces
+/// 20 MB and sends none of it gets its answer at once.
+async fn an_empty_user_balance_is_refused_before_the_body(backend: Backend) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Some(env) = env(backend).await else {
+        return;
+    };
+    env.admin(
+        Method::POST,
+        "/api/user/",
+        json!({"username": "broke", "password": "password-1"}),
+    )
+    .await;
+    let login = env.app.login("broke", "password-1").await;
+    assert_eq!(login["success"], true, "{login}");
+    let (_, v) = env
+        .app
+        .call(
+            Method::POST,
+            "/api/token/",
+            None,
+            Some(json!({"name": "broke-key", "unlimited_quota": true})),
+        )
+        .await;
+    assert_eq!(v["success"], true, "{v}");
+    let (_, list) = env
+        .app
+        .call(Method::GET, "/api/token/?keyword=broke-key", None, None)
+        .await;
+    let key = format!("sk-{}", list["data"]["data"][0]["key"].as_str().unwrap());
+    let addr = env.app.url("").trim_start_matches("http://").to_owned();
+    let mut sock = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: 20000000\r\n\r\n"
+    );
+    sock.write_all(head.as_bytes()).await.unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = tokio::time::timeout(std::time::Duration::from_secs(20), sock.read(&mut buf))
+            .await
+            .expect("answered without the body")
+            .unwrap();
+        assert!(n > 0, "closed without an answer");
+        got.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.1 429"), "{text}");
+    assert!(env.mock.requests().is_empty());
     env.stop().await;
 }
