@@ -18,30 +18,28 @@ on_backends!(sqlite: [
 /// The secret part of every echo key in this module.
 const SECRET: &str = "Zq7-secret-0123456789";
 
-/// `(type, model)` — one channel per addressing code path: OpenAI, a base-URL-only
-/// OpenAI-compatible type, Custom, Azure, Anthropic, Gemini.
-const CHANNELS: [(i64, &str); 6] = [
-    (1, "m-openai"),
-    (43, "m-baseurl"),
-    (8, "m-custom"),
-    (3, "m-azure"),
-    (14, "m-claude"),
-    (25, "m-gemini"),
-];
+/// `(type, model)` for every channel type served (see `url_injection::served_types`).
+fn channels() -> Vec<(i64, String)> {
+    super::url_injection::served_types()
+        .into_iter()
+        .map(|t| (t, format!("m-t{t}")))
+        .collect()
+}
 
 /// Whether `inbound` can reach a channel of `kind` at all (Anthropic serves chat only, Gemini
 /// chat and embeddings).
 fn served(kind: i64, inbound: Inbound) -> bool {
-    match kind {
-        14 => !matches!(inbound, Inbound::Completions | Inbound::Embeddings),
-        25 => inbound != Inbound::Completions,
+    use hub_providers::catalogue::{Family, lookup};
+    match lookup(kind, Some("http://base")).0 {
+        Family::Anthropic => !matches!(inbound, Inbound::Completions | Inbound::Embeddings),
+        Family::Gemini => inbound != Inbound::Completions,
         _ => true,
     }
 }
 
 async fn env_with_key(backend: Backend, key: &str) -> Option<(RelayEnv, String)> {
     let env = RelayEnv::new(backend).await?;
-    for (kind, model) in CHANNELS {
+    for (kind, model) in channels() {
         env.channel(json!({"type": kind, "models": model, "key": key}))
             .await;
     }
@@ -54,13 +52,13 @@ async fn error_bodies_never_show_the_key(backend: Backend) {
     let Some((env, token)) = env_with_key(backend, &key).await else {
         return;
     };
-    for (kind, model) in CHANNELS {
+    for (kind, model) in channels() {
         for inbound in INBOUND {
             if !served(kind, inbound) {
                 continue;
             }
             env.mock.clear_requests();
-            let (path, body) = request(inbound, model, false);
+            let (path, body) = request(inbound, &model, false);
             let a = env.post(&token, &path, body).await;
             assert_eq!(
                 env.mock.requests().len(),
@@ -85,7 +83,7 @@ async fn stream_error_frames_never_show_the_key(backend: Backend) {
     let Some((env, token)) = env_with_key(backend, &key).await else {
         return;
     };
-    for (kind, model) in CHANNELS {
+    for (kind, model) in channels() {
         for inbound in [
             Inbound::Chat,
             Inbound::Completions,
@@ -95,7 +93,7 @@ async fn stream_error_frames_never_show_the_key(backend: Backend) {
             if !served(kind, inbound) {
                 continue;
             }
-            let (path, body) = request(inbound, model, true);
+            let (path, body) = request(inbound, &model, true);
             let resp = env
                 .http
                 .post(env.app.url(&path))
@@ -138,7 +136,7 @@ async fn base_url_credentials_are_masked(backend: Backend) {
     for model in ["m-claude", "m-gemini"] {
         for inbound in [Inbound::Chat, Inbound::Messages, Inbound::Gemini] {
             env.mock.clear_requests();
-            let (path, body) = request(inbound, model, false);
+            let (path, body) = request(inbound, &model, false);
             let a = env.post(&token, &path, body).await;
             let reqs = env.mock.requests();
             assert_eq!(reqs.len(), 1, "{model} via {inbound:?}: {:?}", a.body);

@@ -88,14 +88,26 @@ pub(crate) fn request(inbound: Inbound, model: &str, stream: bool) -> (String, V
 /// `(type, base URL needed, prefix)`. 1 = OpenAI; 43 = a type without its own provider,
 /// OpenAI-compatible only with a base URL; 8 = Custom; 3 = Azure (model in the path); 14 =
 /// Anthropic; 25 = Gemini (model in the path).
-const FAMILIES: [(i64, &str); 6] = [
-    (1, "oa"),
-    (43, "bu"),
-    (8, "cu"),
-    (3, "az"),
-    (14, "an"),
-    (25, "ge"),
-];
+/// Every channel type this gateway relays (the provider catalogue) plus 43, a type without a
+/// provider of its own that is relayed as OpenAI-compatible because it has a base URL: a type
+/// added to the catalogue is covered here without editing this list.
+pub(crate) fn served_types() -> Vec<i64> {
+    let mut types: Vec<i64> = hub_providers::catalogue::CATALOGUE
+        .iter()
+        .map(|(t, _, _)| *t)
+        .collect();
+    assert!(!types.contains(&43), "pick another base-URL-only type");
+    types.push(43);
+    types
+}
+
+/// `(type, model prefix)` for every served type.
+fn families() -> Vec<(i64, String)> {
+    served_types()
+        .into_iter()
+        .map(|t| (t, format!("t{t}-")))
+        .collect()
+}
 
 const BAD_SUFFIXES: [&str; 10] = [
     "/../gpro",
@@ -114,12 +126,12 @@ async fn wildcards_cannot_smuggle_paths_on_any_family_or_protocol(backend: Backe
     let Some(env) = RelayEnv::new(backend).await else {
         return;
     };
-    for (kind, prefix) in FAMILIES {
+    for (kind, prefix) in families() {
         env.channel(json!({"type": kind, "models": format!("{prefix}*")}))
             .await;
     }
     let key = env.token(json!({})).await;
-    for (_, prefix) in FAMILIES {
+    for (_, prefix) in families() {
         for suffix in BAD_SUFFIXES {
             let model = format!("{prefix}{suffix}");
             for inbound in INBOUND {
@@ -140,16 +152,16 @@ async fn wildcards_cannot_smuggle_paths_on_any_family_or_protocol(backend: Backe
         "no refused name reached any upstream"
     );
     // The same channels still serve plain names under their wildcards.
-    let a = env.chat(&key, "az-gpt-4o").await;
+    let a = env.chat(&key, "t3-gpt-4o").await;
     assert_eq!(a.status, 200, "{:?}", a.body);
-    let a = env.chat(&key, "ge-2.0-flash").await;
+    let a = env.chat(&key, "t25-2.0-flash").await;
     assert_eq!(a.status, 200, "{:?}", a.body);
     let paths: Vec<String> = env.mock.requests().into_iter().map(|r| r.path).collect();
     assert_eq!(
         paths,
         [
-            "/openai/deployments/az-gpt-4o/chat/completions?api-version=2024-10-21",
-            "/v1beta/models/ge-2.0-flash:generateContent",
+            "/openai/deployments/t3-gpt-4o/chat/completions?api-version=2024-10-21",
+            "/v1beta/models/t25-2.0-flash:generateContent",
         ]
     );
     env.stop().await;
