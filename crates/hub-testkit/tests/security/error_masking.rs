@@ -136,7 +136,7 @@ async fn base_url_credentials_are_masked(backend: Backend) {
     for model in ["m-claude", "m-gemini"] {
         for inbound in [Inbound::Chat, Inbound::Messages, Inbound::Gemini] {
             env.mock.clear_requests();
-            let (path, body) = request(inbound, &model, false);
+            let (path, body) = request(inbound, model, false);
             let a = env.post(&token, &path, body).await;
             let reqs = env.mock.requests();
             assert_eq!(reqs.len(), 1, "{model} via {inbound:?}: {:?}", a.body);
