@@ -113,7 +113,10 @@ impl BodyBudget {
     }
 
     /// Buffers `body` (at most `max` bytes) under the budget. `content_length` (the header)
-    /// reserves everything before the first byte is read.
+    /// reserves everything before the first byte is read. `cost` is what one buffered byte
+    /// costs the route in memory while the permit is held (the relay keeps the raw body, its
+    /// parsed copy and the body it sends upstream: 3), so the budget bounds real memory; a body
+    /// whose cost exceeds the whole budget is refused.
     ///
     /// On an error the body is left partly read; the caller may drain it.
     pub async fn read(
@@ -121,8 +124,10 @@ impl BodyBudget {
         body: &mut Body,
         content_length: Option<u64>,
         max: usize,
+        cost: usize,
     ) -> Result<(Bytes, BodyPermit), BodyError> {
-        let cap = max.min(self.total_bytes());
+        let cost = cost.max(1);
+        let cap = max.min(self.total_bytes() / cost);
         let mut permit = BodyPermit(None);
         let declared = match content_length {
             Some(n) => {
@@ -130,13 +135,13 @@ impl BodyBudget {
                 if n > cap {
                     return Err(BodyError::TooLarge { limit: cap });
                 }
-                self.reserve(kib(n), &mut permit).await?;
+                self.reserve(kib(n) * cost, &mut permit).await?;
                 Some(n)
             }
             None => None,
         };
         let mut buf: Vec<u8> = Vec::with_capacity(declared.unwrap_or(0));
-        let mut held_kib = declared.map(kib).unwrap_or(0);
+        let mut held_kib = declared.map(|n| kib(n) * cost).unwrap_or(0);
         loop {
             let frame =
                 std::future::poll_fn(|cx| std::pin::Pin::new(&mut *body).poll_frame(cx)).await;
@@ -158,9 +163,10 @@ impl BodyBudget {
             if len > cap {
                 return Err(BodyError::TooLarge { limit: cap });
             }
-            if kib(len) > held_kib {
-                self.reserve(kib(len) - held_kib, &mut permit).await?;
-                held_kib = kib(len);
+            if kib(len) * cost > held_kib {
+                self.reserve(kib(len) * cost - held_kib, &mut permit)
+                    .await?;
+                held_kib = kib(len) * cost;
             }
             buf.extend_from_slice(&data);
         }
@@ -184,7 +190,7 @@ mod tests {
     async fn declared_length_is_reserved_and_given_back() {
         let b = BodyBudget::new(10 * 1024, Duration::from_millis(50));
         let (bytes, permit) = b
-            .read(&mut chunked(2, 3000), Some(6000), 1 << 20)
+            .read(&mut chunked(2, 3000), Some(6000), 1 << 20, 1)
             .await
             .unwrap();
         assert_eq!(bytes.len(), 6000);
@@ -195,19 +201,40 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn cost_scales_the_reservation_and_the_cap() {
+        let b = BodyBudget::new(10 * 1024, Duration::from_millis(50));
+        let (_, permit) = b
+            .read(&mut chunked(1, 3000), Some(3000), 1 << 20, 3)
+            .await
+            .unwrap();
+        assert_eq!(b.in_use_bytes(), 9 * 1024, "3 KiB at 3×");
+        drop(permit);
+        let (_, permit) = b
+            .read(&mut chunked(3, 1000), None, 1 << 20, 3)
+            .await
+            .unwrap();
+        assert_eq!(b.in_use_bytes(), 9 * 1024, "counted as it arrives, at 3×");
+        drop(permit);
+        assert!(matches!(
+            b.read(&mut chunked(1, 10), Some(4 * 1024), 1 << 20, 3).await,
+            Err(BodyError::TooLarge { limit }) if limit == 10 * 1024 / 3
+        ));
+    }
+
+    #[tokio::test]
     async fn too_large_is_refused_before_reading() {
         let b = BodyBudget::new(4 * 1024, Duration::from_millis(50));
         assert!(matches!(
-            b.read(&mut chunked(1, 10), Some(5000), 1 << 20).await,
+            b.read(&mut chunked(1, 10), Some(5000), 1 << 20, 1).await,
             Err(BodyError::TooLarge { limit: 4096 })
         ));
         assert!(matches!(
-            b.read(&mut chunked(1, 10), Some(100), 50).await,
+            b.read(&mut chunked(1, 10), Some(100), 50, 1).await,
             Err(BodyError::TooLarge { limit: 50 })
         ));
         // Chunked: refused as soon as it passes the cap.
         assert!(matches!(
-            b.read(&mut chunked(10, 1000), None, 1 << 20).await,
+            b.read(&mut chunked(10, 1000), None, 1 << 20, 1).await,
             Err(BodyError::TooLarge { .. })
         ));
         assert_eq!(b.in_use_bytes(), 0);
@@ -217,24 +244,24 @@ mod tests {
     async fn a_spent_budget_queues_then_refuses() {
         let b = BodyBudget::new(8 * 1024, Duration::from_millis(50));
         let (_, first) = b
-            .read(&mut chunked(1, 6000), Some(6000), 1 << 20)
+            .read(&mut chunked(1, 6000), Some(6000), 1 << 20, 1)
             .await
             .unwrap();
         // 6 KiB held: a 4 KiB body waits, and gives up after max_wait.
         assert!(matches!(
-            b.read(&mut chunked(1, 4000), Some(4000), 1 << 20).await,
+            b.read(&mut chunked(1, 4000), Some(4000), 1 << 20, 1).await,
             Err(BodyError::Busy)
         ));
         // Chunked bodies count as they arrive.
         assert!(matches!(
-            b.read(&mut chunked(4, 1000), None, 1 << 20).await,
+            b.read(&mut chunked(4, 1000), None, 1 << 20, 1).await,
             Err(BodyError::Busy)
         ));
         // Once the first is done, the queued one goes through.
         let waiting = tokio::spawn({
             let b = b.clone();
             async move {
-                b.read(&mut chunked(1, 4000), Some(4000), 1 << 20)
+                b.read(&mut chunked(1, 4000), Some(4000), 1 << 20, 1)
                     .await
                     .map(|r| r.0.len())
             }

@@ -12,6 +12,8 @@ use serde::de::DeserializeOwned;
 
 use crate::{AppState, error::ApiError};
 
+/// What an admin-API body costs in memory per byte: the raw bytes and the parsed value.
+const ADMIN_BODY_COST: usize = 2;
 /// Largest admin-API body accepted (channels with many keys fit easily).
 pub const MAX_BODY: usize = 4 * 1024 * 1024;
 
@@ -31,7 +33,11 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
         let mut body = req.into_body();
-        let (bytes, _permit) = match state.body_budget.read(&mut body, declared, MAX_BODY).await {
+        let (bytes, _permit) = match state
+            .body_budget
+            .read(&mut body, declared, MAX_BODY, ADMIN_BODY_COST)
+            .await
+        {
             Ok(read) => read,
             Err(BodyError::TooLarge { .. }) => {
                 // Drain (without keeping) so the client reads the clear error instead of a

@@ -45,6 +45,9 @@ use crate::{
 
 /// Largest relay request body accepted.
 const MAX_RELAY_BODY: usize = 32 * 1024 * 1024;
+/// What a relay body costs in memory per byte while its request waits for the upstream: the
+/// raw bytes, the parsed JSON and the body sent upstream (body-memory budget).
+const RELAY_BODY_COST: usize = 3;
 const REQUEST_ID_HEADER: &str = "x-oneapi-request-id";
 
 /// (channel, model) pairs that answered 429, skipped until the instant passes.
@@ -330,7 +333,7 @@ async fn read_body(
     let mut body = body;
     state
         .body_budget
-        .read(&mut body, declared, MAX_RELAY_BODY)
+        .read(&mut body, declared, MAX_RELAY_BODY, RELAY_BODY_COST)
         .await
         .map_err(|e| match e {
             BodyError::TooLarge { limit } => RelayError::local(

@@ -281,12 +281,13 @@ async fn connections_beyond_the_limit_wait(backend: Backend) {
     env.stop().await;
 }
 
-/// 8 concurrent 3 MiB bodies under a 4 MiB budget: all are served, one at a time (each holds
-/// its reservation while the slow upstream answers), and the reserved bytes never exceed the
-/// budget. A body larger than the whole budget is refused with 413 without being buffered.
+/// 8 concurrent 3 MiB bodies under a 10 MiB budget (a relay body counts 3× its size: raw,
+/// parsed, sent upstream): all are served, one at a time (each holds its reservation while the
+/// slow upstream answers), and the reserved bytes never exceed the budget. A body whose cost is
+/// over the whole budget is refused with 413 without being buffered.
 async fn concurrent_big_bodies_share_the_memory_budget(backend: Backend) {
     let Some(env) = RelayEnv::with(backend, |s| {
-        s.http_body_memory_mb = 4;
+        s.http_body_memory_mb = 10;
         s.http_body_timeout = 120;
     })
     .await
@@ -323,8 +324,11 @@ async fn concurrent_big_bodies_share_the_memory_budget(backend: Backend) {
         assert_eq!(status, 200, "{text}");
     }
     let budget = &env.app.node.state.body_budget;
-    assert_eq!(budget.total_bytes(), 4 << 20);
-    assert!(budget.peak_bytes() >= 3 << 20, "the bodies were reserved");
+    assert_eq!(budget.total_bytes(), 10 << 20);
+    assert!(
+        budget.peak_bytes() >= 9 << 20,
+        "the bodies were reserved at 3×"
+    );
     assert!(
         budget.peak_bytes() <= budget.total_bytes(),
         "peak {} over the budget",
@@ -335,7 +339,7 @@ async fn concurrent_big_bodies_share_the_memory_budget(backend: Backend) {
     let head = format!(
         "POST /v1/chat/completions HTTP/1.1\r\nHost: hub\r\nAuthorization: Bearer {key}\r\n\
          Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-        5 << 20
+        4 << 20
     );
     sock.write_all(head.as_bytes()).await.unwrap();
     let (status, text) = read_response(&mut sock).await;
