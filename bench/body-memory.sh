@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Request-body memory: peak RSS (VmHWM) of the gateway while 8 clients each POST a 30 MB chat
-# body at once, with the default HTTP_BODY_MEMORY_MB (256) and with a small budget (64), to show
-# that the budget, not the number of clients, bounds what bodies cost. Not a pass/fail test;
+# body at once, with the default HTTP_BODY_MEMORY_MB (128) and with a larger budget (512), to
+# show that the budget, not the number of clients, bounds what bodies cost (a relay body is
+# counted at 3× its size). Not a pass/fail test;
 # prints a table for bench/README.md. Runs only on 127.0.0.1 with the mock upstream.
-# Usage: [BIN=target/debug] bench/body-memory.sh [budgets in MiB…]   (default: 256 64)
+# Usage: [BIN=target/debug] bench/body-memory.sh [budgets in MiB…]   (default: 128 512)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,7 +16,7 @@ fi
 source bench/common.sh
 
 budgets=("$@")
-[ ${#budgets[@]} -gt 0 ] || budgets=(256 64)
+[ ${#budgets[@]} -gt 0 ] || budgets=(128 512)
 
 # One 30 MB chat body (a single long word: the mock's answer stays small).
 python3 - "$work/body.json" <<'PY'
