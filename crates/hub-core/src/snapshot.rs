@@ -15,8 +15,9 @@ use crate::{
     role::CHANNEL_ENABLED,
 };
 
-/// A channel prepared for the hot path (lists split, JSON parsed once).
-#[derive(Debug, Clone)]
+/// A channel prepared for the hot path (lists split, JSON parsed once). Its `Debug` shows no
+/// secret: no key, header values or custom parameters, and URLs without credentials.
+#[derive(Clone)]
 pub struct ChannelRt {
     pub id: i64,
     pub kind: i64,
@@ -41,6 +42,33 @@ pub struct ChannelRt {
     pub customize: HashMap<String, String>,
     /// The key (each line of it) and the base URL credentials, masked in relayed errors.
     pub secrets: Secrets,
+}
+
+impl std::fmt::Debug for ChannelRt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChannelRt")
+            .field("id", &self.id)
+            .field("kind", &self.kind)
+            .field("name", &self.name)
+            .field("key", &"<redacted>")
+            .field("status", &self.status)
+            .field("base_url", &crate::redact::url(&self.base_url))
+            .field("models", &self.models)
+            .field("groups", &self.groups)
+            .field("weight", &self.weight)
+            .field("priority", &self.priority)
+            .field(
+                "model_headers",
+                &self
+                    .model_headers
+                    .iter()
+                    .map(|(k, _)| k)
+                    .collect::<Vec<_>>(),
+            )
+            .field("proxy", &crate::redact::url(&self.proxy))
+            .field("only_chat", &self.only_chat)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The model to send upstream and the model to bill and report.

@@ -225,3 +225,25 @@ fn suspicious_model_names_are_offered_only_literally() {
         assert!(!model_name_steers_url(plain), "{plain}");
     }
 }
+
+#[test]
+fn channel_debug_shows_no_secret() {
+    let c = ChannelRt::from_channel(&Channel {
+        id: 7,
+        key: "sk-very-secret-key".into(),
+        base_url: Some("https://user:pass-word@example.com".into()),
+        model_headers: Some(r#"{"Authorization":"Bearer header-secret"}"#.into()),
+        proxy: Some("http://pu:proxy-pass@proxy:8080".into()),
+        ..Default::default()
+    });
+    let shown = format!("{c:?}");
+    for secret in [
+        "sk-very-secret-key",
+        "pass-word",
+        "header-secret",
+        "proxy-pass",
+    ] {
+        assert!(!shown.contains(secret), "{secret} in {shown}");
+    }
+    assert!(shown.contains("id: 7"), "{shown}");
+}
