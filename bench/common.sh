@@ -1,4 +1,5 @@
-# Shared by the bench scripts (sourced; needs $bin, where the binaries are).
+# Shared by the bench scripts (sourced; needs $bin, where the binaries are; $gw_bin, if set, is
+# where start_gateway takes one-hub from).
 #   start_mock                  starts the mock upstream; sets $mock_url
 #   start_gateway NAME [K=V…]   starts a gateway on 127.0.0.1 (SQLite file $work/NAME.db, billing
 #                               and consume logs on, MEMORY_CACHE_ENABLED=true, extra environment
@@ -30,7 +31,7 @@ start_gateway() {
   db="$work/$name.db"
   local admin=BenchAdminToken0123456789abcdefg
   env PORT="$port" SQLITE_PATH="$db" INITIAL_ROOT_ACCESS_TOKEN=$admin LOG_LEVEL=warn \
-    MEMORY_CACHE_ENABLED=true "$@" "$bin/one-hub" >"$work/$name.log" 2>&1 &
+    MEMORY_CACHE_ENABLED=true "$@" "${gw_bin:-$bin}/one-hub" >"$work/$name.log" 2>&1 &
   gw=$!
   started+=("$gw")
   for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:$port/api/status" >/dev/null && break; sleep 0.1; done

@@ -95,11 +95,17 @@ impl BodyBudget {
         let n = u32::try_from(kib).map_err(|_| BodyError::TooLarge {
             limit: self.total_bytes(),
         })?;
-        let permit =
-            tokio::time::timeout(self.0.max_wait, self.0.sem.clone().acquire_many_owned(n))
-                .await
-                .map_err(|_| BodyError::Busy)?
-                .map_err(|_| BodyError::Busy)?;
+        // Fast path without a timer: the budget has room (the usual case).
+        let permit = match self.0.sem.clone().try_acquire_many_owned(n) {
+            Ok(p) => p,
+            Err(tokio::sync::TryAcquireError::Closed) => return Err(BodyError::Busy),
+            Err(tokio::sync::TryAcquireError::NoPermits) => {
+                tokio::time::timeout(self.0.max_wait, self.0.sem.clone().acquire_many_owned(n))
+                    .await
+                    .map_err(|_| BodyError::Busy)?
+                    .map_err(|_| BodyError::Busy)?
+            }
+        };
         match into.0.as_mut() {
             Some(held) => held.merge(permit),
             None => into.0 = Some(permit),

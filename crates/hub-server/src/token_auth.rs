@@ -106,7 +106,7 @@ pub async fn authenticate(state: &AppState, raw: &str, now: i64) -> Result<Authe
     }
     // What this node has leased of the token's quota (or is returning to the database right
     // now) is still the token's (see `leases`).
-    let leased = if token.unlimited_quota {
+    let leased = if token.unlimited_quota || token.remain_quota > 0 {
         0
     } else {
         state.billing.leases.spendable(Kind::Token, token.id)

@@ -510,13 +510,14 @@ async fn relay_inner(
     }
     // A user with nothing left is refused before the body is read (a limited token with
     // nothing left already was, in `authenticate`). What this node leases of the balance counts.
-    let user_left = a.user.quota.saturating_add(
-        state
-            .billing
-            .leases
-            .spendable(crate::leases::Kind::User, a.user.id),
-    );
-    if user_left <= 0 {
+    let nothing_left = a.user.quota <= 0
+        && a.user.quota.saturating_add(
+            state
+                .billing
+                .leases
+                .spendable(crate::leases::Kind::User, a.user.id),
+        ) <= 0;
+    if nothing_left {
         return Err(bill::insufficient(
             "insufficient_user_quota",
             "用户额度不足",
