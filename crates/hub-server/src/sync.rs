@@ -305,7 +305,7 @@ pub async fn bring_up(state: AppState, is_slave: bool) -> Result<(), StoreError>
     loop {
         let attempt = async {
             if is_slave && !state.store.tables().await?.iter().any(|t| t == "channels") {
-                return Err(StoreError::Conflict("the master has not created the schema yet".to_owned()));
+                return Err(StoreError::Unavailable("the master has not created the schema yet".to_owned()));
             }
             // Our masters create the session-epoch table at start-up; a slave next to a One Hub
             // (Go) master creates it here. Without the privilege, cookie sessions cannot work

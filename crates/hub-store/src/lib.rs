@@ -31,8 +31,10 @@ pub enum StoreError {
     Db(#[from] sqlx::Error),
     #[error("cannot decode {0}")]
     Decode(String),
+    /// The store cannot do the work now for a reason that is not a database error (the
+    /// schema is not created yet, a background task failed). Never a unique violation.
     #[error("{0}")]
-    Conflict(String),
+    Unavailable(String),
 }
 
 impl StoreError {
@@ -40,7 +42,6 @@ impl StoreError {
     pub fn is_unique_violation(&self) -> bool {
         match self {
             StoreError::Db(sqlx::Error::Database(e)) => e.is_unique_violation(),
-            StoreError::Conflict(_) => true,
             _ => false,
         }
     }
@@ -52,4 +53,19 @@ pub fn now_unix() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod error_tests {
+    use super::*;
+
+    #[test]
+    fn only_a_database_unique_violation_is_one() {
+        assert!(
+            !StoreError::Unavailable("the master has not created the schema yet".into())
+                .is_unique_violation()
+        );
+        assert!(!StoreError::Decode("x".into()).is_unique_violation());
+        assert!(!StoreError::Db(sqlx::Error::RowNotFound).is_unique_violation());
+    }
 }

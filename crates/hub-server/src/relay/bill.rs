@@ -84,7 +84,7 @@ async fn lease_from_db(
     })
     .await
     .unwrap_or_else(|e| {
-        Err(hub_store::StoreError::Conflict(format!(
+        Err(hub_store::StoreError::Unavailable(format!(
             "quota hold task failed: {e}"
         )))
     })
