@@ -390,10 +390,7 @@ async fn openai(
         return std::future::pending().await;
     }
     if let Some(rest) = key.strip_prefix("echo-") {
-        let stream = serde_json::from_slice::<Value>(body)
-            .ok()
-            .and_then(|b| b.get("stream").and_then(Value::as_bool))
-            .unwrap_or(false);
+        let stream = serde_json::from_slice::<Value>(body).is_ok_and(|b| is_stream(&b));
         return echo_key(
             EchoShape::OpenAi,
             rest,
@@ -1256,10 +1253,7 @@ async fn anthropic_inner(
         return std::future::pending().await;
     }
     if let Some(rest) = key.strip_prefix("echo-") {
-        let stream = serde_json::from_slice::<Value>(body)
-            .ok()
-            .and_then(|b| b.get("stream").and_then(Value::as_bool))
-            .unwrap_or(false);
+        let stream = serde_json::from_slice::<Value>(body).is_ok_and(|b| is_stream(&b));
         return echo_key(
             EchoShape::Anthropic,
             rest,

@@ -72,6 +72,59 @@ async fn user_row(env: &RelayEnv, id: i64) -> hub_core::entity::User {
         .expect("user row")
 }
 
+/// A new user `name` with `quota` and an unlimited token of theirs (made through their own
+/// session); returns (user id, `sk-` key).
+async fn user_with_unlimited_token(env: &RelayEnv, name: &str, quota: i64) -> (i64, String) {
+    env.admin(
+        Method::POST,
+        "/api/user/",
+        json!({"username": name, "password": "password-1"}),
+    )
+    .await;
+    let (_, users) = env
+        .app
+        .call(
+            Method::GET,
+            &format!("/api/user/?keyword={name}"),
+            Some(hub_testkit::env::ADMIN),
+            None,
+        )
+        .await;
+    let uid = users["data"]["data"][0]["id"].as_i64().unwrap();
+    if quota != 0 {
+        env.admin(
+            Method::POST,
+            &format!("/api/user/quota/{uid}"),
+            json!({"quota": quota}),
+        )
+        .await;
+    }
+    let login = env.app.login(name, "password-1").await;
+    assert_eq!(login["success"], true, "{login}");
+    let token = format!("{name}-key");
+    let (_, v) = env
+        .app
+        .call(
+            Method::POST,
+            "/api/token/",
+            None,
+            Some(json!({"name": token, "unlimited_quota": true})),
+        )
+        .await;
+    assert_eq!(v["success"], true, "{v}");
+    let (_, list) = env
+        .app
+        .call(
+            Method::GET,
+            &format!("/api/token/?keyword={token}"),
+            None,
+            None,
+        )
+        .await;
+    let key = format!("sk-{}", list["data"]["data"][0]["key"].as_str().unwrap());
+    (uid, key)
+}
+
 /// 20 concurrent chats without a limit, each answered with a "huge" completion.
 async fn storm(env: &RelayEnv, key: &str) -> usize {
     let mut tasks = Vec::new();
@@ -145,45 +198,7 @@ async fn unlimited_token_spends_only_the_users_balance(backend: Backend) {
     let Some(env) = env(backend).await else {
         return;
     };
-    env.admin(
-        Method::POST,
-        "/api/user/",
-        json!({"username": "payer", "password": "password-1"}),
-    )
-    .await;
-    let (_, users) = env
-        .app
-        .call(
-            Method::GET,
-            "/api/user/?keyword=payer",
-            Some(hub_testkit::env::ADMIN),
-            None,
-        )
-        .await;
-    let uid = users["data"]["data"][0]["id"].as_i64().unwrap();
-    env.admin(
-        Method::POST,
-        &format!("/api/user/quota/{uid}"),
-        json!({"quota": 5000}),
-    )
-    .await;
-    let login = env.app.login("payer", "password-1").await;
-    assert_eq!(login["success"], true, "{login}");
-    let (_, v) = env
-        .app
-        .call(
-            Method::POST,
-            "/api/token/",
-            None,
-            Some(json!({"name": "payer-key", "unlimited_quota": true})),
-        )
-        .await;
-    assert_eq!(v["success"], true, "{v}");
-    let (_, list) = env
-        .app
-        .call(Method::GET, "/api/token/?keyword=payer-key", None, None)
-        .await;
-    let key = format!("sk-{}", list["data"]["data"][0]["key"].as_str().unwrap());
+    let (uid, key) = user_with_unlimited_token(&env, "payer", 5000).await;
     let served = storm(&env, &key).await;
     assert!(served >= 1);
     hub_testkit::wait_for("settled", || async {
@@ -298,29 +313,7 @@ async fn an_empty_user_balance_is_refused_before_the_body(backend: Backend) {
     let Some(env) = env(backend).await else {
         return;
     };
-    env.admin(
-        Method::POST,
-        "/api/user/",
-        json!({"username": "broke", "password": "password-1"}),
-    )
-    .await;
-    let login = env.app.login("broke", "password-1").await;
-    assert_eq!(login["success"], true, "{login}");
-    let (_, v) = env
-        .app
-        .call(
-            Method::POST,
-            "/api/token/",
-            None,
-            Some(json!({"name": "broke-key", "unlimited_quota": true})),
-        )
-        .await;
-    assert_eq!(v["success"], true, "{v}");
-    let (_, list) = env
-        .app
-        .call(Method::GET, "/api/token/?keyword=broke-key", None, None)
-        .await;
-    let key = format!("sk-{}", list["data"]["data"][0]["key"].as_str().unwrap());
+    let (_, key) = user_with_unlimited_token(&env, "broke", 0).await;
     let addr = env.app.url("").trim_start_matches("http://").to_owned();
     let mut sock = tokio::net::TcpStream::connect(&addr).await.unwrap();
     let head = format!(
