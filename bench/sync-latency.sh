@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-nice -n 10 cargo build --release -q -p one-hub -p hub-testkit --bin one-hub --bin bench-sync
+nice -n 10 cargo build --release -q -p one-hub -p hub-bench --bin one-hub --bin bench-sync
 
 # bench-sync runs in its own process group so the one-hub nodes it spawned go with it, even if
 # it is killed before it can stop them itself.
