@@ -952,7 +952,7 @@ async fn run_rebuild(args: &Args) -> Res<Rebuild> {
 }
 
 async fn rebuild_pg(db: &BenchDb) -> Res<(Vec<(f64, f64)>, usize)> {
-    let store = Store::connect(
+    let store = Store::builder(
         &DbTarget::Postgres {
             url: db.dsn.clone(),
         },
@@ -962,6 +962,7 @@ async fn rebuild_pg(db: &BenchDb) -> Res<(Vec<(f64, f64)>, usize)> {
             ..PoolConfig::default()
         },
     )
+    .open()
     .await?;
     let res = async {
         store.ensure_schema().await?;
