@@ -5,9 +5,11 @@
 //! A table `onehub_rs_changes` receives one row per changed row from AFTER triggers; its largest
 //! id is the config version, read with one cheap query. On PostgreSQL the trigger also sends
 //! `NOTIFY onehub_rs_changes` (delivered at commit). Installation is idempotent and runs under a
-//! database lock, so whichever node starts first installs it. Quota consumption (token
-//! `remain_quota`/`used_quota`/`accessed_time`, user `quota`/`used_quota`/`request_count`) is
-//! not a change. Dialect-specific SQL for this lives only here.
+//! database lock, so whichever node starts first installs it. Update triggers watch every column
+//! of the schema description except the table's named usage columns ([`CHANNEL_USAGE_COLUMNS`],
+//! [`TOKEN_USAGE_COLUMNS`], [`USER_USAGE_COLUMNS`]): quota use, health figures and login stamps
+//! are not changes. Triggers already installed are kept as they are (installation creates only
+//! missing ones). Dialect-specific SQL for this lives only here.
 
 use sqlx::{Executor, Row};
 
