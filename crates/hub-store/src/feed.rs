@@ -5,13 +5,19 @@
 //! A table `onehub_rs_changes` receives one row per changed row from AFTER triggers; its largest
 //! id is the config version, read with one cheap query. On PostgreSQL the trigger also sends
 //! `NOTIFY onehub_rs_changes` (delivered at commit). Installation is idempotent and runs under a
-//! database lock, so whichever node starts first installs it. Quota consumption (token
-//! `remain_quota`/`used_quota`/`accessed_time`, user `quota`/`used_quota`/`request_count`) is
-//! not a change. Dialect-specific SQL for this lives only here.
+//! database lock, so whichever node starts first installs it. Update triggers watch every column
+//! of the schema description except the table's named usage columns ([`CHANNEL_USAGE_COLUMNS`],
+//! [`TOKEN_USAGE_COLUMNS`], [`USER_USAGE_COLUMNS`]): quota use, health figures and login stamps
+//! are not changes. Triggers already installed are kept as they are (installation creates only
+//! missing ones). Dialect-specific SQL for this lives only here.
 
 use sqlx::{Executor, Row};
 
-use crate::{Dialect, Store, StoreError, pool::Pool};
+use crate::{
+    Dialect, Store, StoreError,
+    pool::Pool,
+    schema::{CHANNELS, MODEL_OWNED_BY, OPTIONS, PRICES, TOKENS, TableDef, USER_GROUPS, USERS},
+};
 
 pub const FEED_TABLE: &str = "onehub_rs_changes";
 /// PostgreSQL NOTIFY channel.
@@ -25,26 +31,24 @@ pub const CONFIG_TABLES: &[&str] = &[
     "options",
     "model_owned_by",
 ];
-/// Columns of `tokens` whose change must evict a cached token.
-const TOKEN_COLS: &[&str] = &[
-    "status",
-    "group",
-    "backup_group",
-    "key",
-    "expired_time",
-    "setting",
-    "deleted_at",
-    "user_id",
-    "unlimited_quota",
+/// Usage figures of `channels`: the billing writer adds to `used_quota` on every flush and
+/// health checks write the rest. An update that touches only these is not a config change.
+pub const CHANNEL_USAGE_COLUMNS: &[&str] = &[
+    "used_quota",
+    "balance",
+    "balance_updated_time",
+    "test_time",
+    "response_time",
 ];
-/// Columns of `users` whose change must evict a cached user.
-const USER_COLS: &[&str] = &[
-    "status",
-    "group",
-    "role",
-    "access_token",
-    "deleted_at",
-    "username",
+/// Quota consumption of `tokens` (every billing flush); never served from a cache.
+pub const TOKEN_USAGE_COLUMNS: &[&str] = &["remain_quota", "used_quota", "accessed_time"];
+/// Quota consumption of `users` (every billing flush) and the login stamp (every login).
+pub const USER_USAGE_COLUMNS: &[&str] = &[
+    "quota",
+    "used_quota",
+    "request_count",
+    "last_login_time",
+    "last_login_ip",
 ];
 
 /// How this node learns about changes.
@@ -88,83 +92,68 @@ fn table_sql(d: Dialect) -> String {
     }
 }
 
-/// Columns of `channels` whose change changes routing. Updates that touch only usage and health
-/// figures (`used_quota`, `balance`, `balance_updated_time`, `test_time`, `response_time`) are
-/// not config changes — the billing writer updates `used_quota` on every flush.
-const CHANNEL_COLS: &[&str] = &[
-    "type",
-    "key",
-    "status",
-    "name",
-    "weight",
-    "base_url",
-    "other",
-    "models",
-    "group",
-    "tag",
-    "model_mapping",
-    "model_headers",
-    "custom_parameter",
-    "priority",
-    "proxy",
-    "test_model",
-    "only_chat",
-    "pre_cost",
-    "compatible_response",
-    "allow_extra_body",
-    "disabled_stream",
-    "plugin",
-    "deleted_at",
-];
-
-/// What is watched on one table: inserts (config tables) and updates (of `cols` only, or of
-/// any column when `None`); deletes always.
+/// What is watched on one table: inserts (config tables), deletes always, and updates of any
+/// column of the schema description except the table's usage columns — so a column added to
+/// the description later is watched without another edit. A table without usage columns
+/// fires on every update.
 struct Watch {
-    table: &'static str,
+    table: &'static TableDef,
     inserts: bool,
-    cols: Option<&'static [&'static str]>,
+    usage: &'static [&'static str],
+}
+
+impl Watch {
+    /// The columns whose change is a change; `None` when every update is one.
+    fn watched(&self) -> Option<Vec<&'static str>> {
+        (!self.usage.is_empty()).then(|| self.table.columns_except(self.usage).collect())
+    }
 }
 
 const WATCHES: &[Watch] = &[
     Watch {
-        table: "channels",
+        table: &CHANNELS,
         inserts: true,
-        cols: Some(CHANNEL_COLS),
+        usage: CHANNEL_USAGE_COLUMNS,
     },
     Watch {
-        table: "prices",
+        table: &PRICES,
         inserts: true,
-        cols: None,
+        usage: &[],
     },
     Watch {
-        table: "user_groups",
+        table: &USER_GROUPS,
         inserts: true,
-        cols: None,
+        usage: &[],
     },
     Watch {
-        table: "options",
+        table: &OPTIONS,
         inserts: true,
-        cols: None,
+        usage: &[],
     },
     Watch {
-        table: "model_owned_by",
+        table: &MODEL_OWNED_BY,
         inserts: true,
-        cols: None,
+        usage: &[],
     },
     Watch {
-        table: "tokens",
+        table: &TOKENS,
         inserts: false,
-        cols: Some(TOKEN_COLS),
+        usage: TOKEN_USAGE_COLUMNS,
     },
     Watch {
-        table: "users",
+        table: &USERS,
         inserts: false,
-        cols: Some(USER_COLS),
+        usage: USER_USAGE_COLUMNS,
     },
 ];
 
 /// `(trigger name, statement)` pairs for `d`, in creation order.
 fn trigger_sql(d: Dialect) -> Vec<(String, String)> {
+    WATCHES.iter().flat_map(|w| watch_sql(d, w)).collect()
+}
+
+/// `(trigger name, statement)` pairs of one watch.
+fn watch_sql(d: Dialect, w: &Watch) -> Vec<(String, String)> {
     let changed = |cols: &[&str]| -> String {
         cols.iter()
             .map(|c| {
@@ -178,11 +167,12 @@ fn trigger_sql(d: Dialect) -> Vec<(String, String)> {
             .collect::<Vec<_>>()
             .join(" OR ")
     };
-    let id_of = |t: &str, row: &str| {
-        if t == "options" || t == "prices" {
-            "NULL".to_owned()
-        } else {
+    // Tables without an `id` (options, prices) note the table only.
+    let id_of = |row: &str| {
+        if w.table.has_column("id") {
             format!("{row}.id")
+        } else {
+            "NULL".to_owned()
         }
     };
     let now = if d == Dialect::Sqlite {
@@ -193,50 +183,48 @@ fn trigger_sql(d: Dialect) -> Vec<(String, String)> {
     let insert = |t: &str, row: &str| {
         format!(
             "INSERT INTO {FEED_TABLE}(tbl, row_id, created_at) VALUES ('{t}', {}, {now})",
-            id_of(t, row)
+            id_of(row)
         )
     };
+    let t = w.table.name;
     let mut out = Vec::new();
-    for w in WATCHES {
-        let t = w.table;
-        let events: Vec<(&str, &str, &str, Option<String>)> = [
-            w.inserts.then_some(("ins", "INSERT", "NEW", None)),
-            Some(("upd", "UPDATE", "NEW", w.cols.map(changed))),
-            Some(("del", "DELETE", "OLD", None)),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
-        for (suffix, event, row, when) in events {
-            let name = format!("onehub_rs_{t}_{suffix}");
-            let table = q(d, t);
-            let sql = match d {
-                Dialect::Postgres => {
-                    let when = when.map(|w| format!(" WHEN ({w})")).unwrap_or_default();
-                    format!(
-                        "CREATE TRIGGER {name} AFTER {event} ON {table} FOR EACH ROW{when} EXECUTE FUNCTION onehub_rs_note_change()"
-                    )
-                }
-                Dialect::Sqlite => {
-                    let when = when.map(|w| format!(" WHEN {w}")).unwrap_or_default();
-                    format!(
-                        "CREATE TRIGGER IF NOT EXISTS {name} AFTER {event} ON {table} FOR EACH ROW{when} BEGIN {}; END",
-                        insert(t, row)
-                    )
-                }
-                Dialect::MySql => match when {
-                    Some(w) => format!(
-                        "CREATE TRIGGER {name} AFTER {event} ON {table} FOR EACH ROW BEGIN IF {w} THEN {}; END IF; END",
-                        insert(t, row)
-                    ),
-                    None => format!(
-                        "CREATE TRIGGER {name} AFTER {event} ON {table} FOR EACH ROW {}",
-                        insert(t, row)
-                    ),
-                },
-            };
-            out.push((name, sql));
-        }
+    let events: Vec<(&str, &str, &str, Option<String>)> = [
+        w.inserts.then_some(("ins", "INSERT", "NEW", None)),
+        Some(("upd", "UPDATE", "NEW", w.watched().map(|c| changed(&c)))),
+        Some(("del", "DELETE", "OLD", None)),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    for (suffix, event, row, when) in events {
+        let name = format!("onehub_rs_{t}_{suffix}");
+        let table = q(d, t);
+        let sql = match d {
+            Dialect::Postgres => {
+                let when = when.map(|w| format!(" WHEN ({w})")).unwrap_or_default();
+                format!(
+                    "CREATE TRIGGER {name} AFTER {event} ON {table} FOR EACH ROW{when} EXECUTE FUNCTION onehub_rs_note_change()"
+                )
+            }
+            Dialect::Sqlite => {
+                let when = when.map(|w| format!(" WHEN {w}")).unwrap_or_default();
+                format!(
+                    "CREATE TRIGGER IF NOT EXISTS {name} AFTER {event} ON {table} FOR EACH ROW{when} BEGIN {}; END",
+                    insert(t, row)
+                )
+            }
+            Dialect::MySql => match when {
+                Some(w) => format!(
+                    "CREATE TRIGGER {name} AFTER {event} ON {table} FOR EACH ROW BEGIN IF {w} THEN {}; END IF; END",
+                    insert(t, row)
+                ),
+                None => format!(
+                    "CREATE TRIGGER {name} AFTER {event} ON {table} FOR EACH ROW {}",
+                    insert(t, row)
+                ),
+            },
+        };
+        out.push((name, sql));
     }
     out
 }
@@ -251,20 +239,47 @@ BEGIN
   RETURN NULL;
 END $$ LANGUAGE plpgsql";
 
-/// True when a database error means "not allowed" rather than "broken".
-fn is_privilege_error(e: &sqlx::Error) -> bool {
-    match e {
-        sqlx::Error::Database(db) => {
-            let code = db.code().map(|c| c.to_string()).unwrap_or_default();
-            // PG 42501 insufficient_privilege; MySQL 1142/1419/1227/1044.
-            matches!(
-                code.as_str(),
-                "42501" | "1142" | "1419" | "1227" | "1044" | "HY000"
-            ) || db.message().contains("denied")
-                || db.message().contains("SUPER privilege")
-        }
-        _ => false,
+/// What identifies a database error for [`is_privilege_error`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ErrCode<'a> {
+    /// A MySQL/MariaDB error number (its SQLSTATE is only a category: `42000` covers syntax
+    /// errors too, `HY000` covers lock-wait timeouts).
+    MySql(u16),
+    /// A PostgreSQL SQLSTATE.
+    Postgres(&'a str),
+    /// Anything else (SQLite has no privileges; not a database error).
+    Other,
+}
+
+fn err_code(e: &sqlx::Error) -> ErrCode<'_> {
+    let sqlx::Error::Database(db) = e else {
+        return ErrCode::Other;
+    };
+    if let Some(my) = db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+        return ErrCode::MySql(my.number());
     }
+    if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+        return ErrCode::Postgres(pg.code());
+    }
+    ErrCode::Other
+}
+
+/// True for the codes that mean "not allowed" rather than "broken": PostgreSQL
+/// `insufficient_privilege`; MySQL `ER_TABLEACCESS_DENIED_ERROR` (1142),
+/// `ER_BINLOG_CREATE_ROUTINE_NEED_SUPER` (1419), `ER_SPECIFIC_ACCESS_DENIED_ERROR` (1227) and
+/// `ER_DBACCESS_DENIED_ERROR` (1044).
+fn is_privilege_code(code: ErrCode<'_>) -> bool {
+    match code {
+        ErrCode::MySql(n) => matches!(n, 1142 | 1419 | 1227 | 1044),
+        ErrCode::Postgres(state) => state == "42501",
+        ErrCode::Other => false,
+    }
+}
+
+/// True when a database error means "not allowed" rather than "broken". A lock-wait timeout or
+/// any other failure is an error to report and retry, never a reason to give up triggers.
+fn is_privilege_error(e: &sqlx::Error) -> bool {
+    is_privilege_code(err_code(e))
 }
 
 impl Store {
@@ -450,32 +465,4 @@ impl Store {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn trigger_sql_covers_every_table_per_dialect() {
-        for d in [Dialect::Sqlite, Dialect::Postgres, Dialect::MySql] {
-            let t = trigger_sql(d);
-            for table in CONFIG_TABLES.iter().chain(["tokens", "users"].iter()) {
-                assert!(
-                    t.iter()
-                        .any(|(_, s)| s.contains(&format!(" ON {}", q(d, table)))),
-                    "{d:?} {table}"
-                );
-            }
-            for watched in ["onehub_rs_tokens_upd", "onehub_rs_channels_upd"] {
-                let sql = t
-                    .iter()
-                    .find(|(n, _)| n == watched)
-                    .map(|(_, s)| s.clone())
-                    .unwrap_or_default();
-                assert!(
-                    !sql.contains("remain_quota") && !sql.contains("used_quota"),
-                    "quota use is not a change: {sql}"
-                );
-                assert!(sql.contains("status"), "{sql}");
-            }
-        }
-    }
-}
+mod tests;

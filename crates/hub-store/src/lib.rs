@@ -14,7 +14,7 @@ pub mod schema;
 pub mod seed;
 
 pub use dsn::{DbTarget, parse_dsn};
-pub use pool::{PoolConfig, Store};
+pub use pool::{DEFAULT_LOCK_WAIT, PoolConfig, Store, StoreBuilder};
 pub use row::RowExt;
 
 /// The three SQL dialects One Hub runs on.

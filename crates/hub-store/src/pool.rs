@@ -1,7 +1,7 @@
 //! The connection pool over three dialects and the few generic statement runners every
 //! repository uses.
 
-use std::{str::FromStr, time::Duration};
+use std::{path::Path, str::FromStr, time::Duration};
 
 use sea_query::{InsertStatement, MysqlQueryBuilder, PostgresQueryBuilder, SqliteQueryBuilder};
 use sea_query_sqlx::SqlxBinder;
@@ -9,10 +9,9 @@ use sqlx::{
     Executor,
     mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions},
     postgres::{PgConnectOptions, PgPool, PgPoolOptions},
-    sqlite::{
-        SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-    },
+    sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteSynchronous},
 };
+use tracing::warn;
 
 use crate::{DbTarget, Dialect, RowExt, StoreError};
 
@@ -75,30 +74,61 @@ macro_rules! on_pool {
     };
 }
 
-impl Store {
-    /// Opens the pool for `target`. SQLite files are created when missing and run in WAL mode.
-    pub async fn connect(target: &DbTarget, cfg: &PoolConfig) -> Result<Self, StoreError> {
+/// How long a master's start-up waits, by default, for a SQLite database that another process
+/// holds locked (see [`StoreBuilder::lock_wait`]).
+pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(60);
+
+/// Opens a [`Store`]: `Store::builder(&target, &cfg).lazy(is_slave).open().await`.
+#[derive(Debug, Clone)]
+pub struct StoreBuilder<'a> {
+    target: &'a DbTarget,
+    cfg: &'a PoolConfig,
+    lazy: bool,
+    lock_wait: Duration,
+}
+
+impl StoreBuilder<'_> {
+    /// A pool that connects on first use (a slave that must start while the database is down).
+    /// A lazy store never creates a SQLite file and never changes its journal mode: that is
+    /// the master's job.
+    pub fn lazy(mut self, lazy: bool) -> Self {
+        self.lazy = lazy;
+        self
+    }
+
+    /// How long opening a SQLite database (not lazily) retries while another process holds it
+    /// locked, before it gives up with a clear error. Each attempt itself waits up to the busy
+    /// timeout (`SQLITE_BUSY_TIMEOUT`). Default [`DEFAULT_LOCK_WAIT`].
+    pub fn lock_wait(mut self, wait: Duration) -> Self {
+        self.lock_wait = wait;
+        self
+    }
+
+    /// Opens the pool. Not lazy: connects now, and a SQLite file is created when missing,
+    /// switched to WAL mode (once; the mode is stored in the file) and checked writable,
+    /// waiting for another process's lock as [`StoreBuilder::lock_wait`] says.
+    pub async fn open(self) -> Result<Store, StoreError> {
+        let cfg = self.cfg;
         let lifetime =
             (cfg.max_lifetime_secs > 0).then(|| Duration::from_secs(cfg.max_lifetime_secs));
         let max = cfg.max_open.max(1);
-        let pool = match target {
+        let _ = cfg.max_idle; // sqlx keeps idle connections up to max_connections; see docs/configuration.md
+        let pool = match self.target {
             DbTarget::Sqlite {
                 path,
                 busy_timeout_ms,
             } => {
-                let opts = SqliteConnectOptions::new()
-                    .filename(path)
-                    .create_if_missing(true)
-                    .journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(SqliteSynchronous::Normal)
-                    .busy_timeout(Duration::from_millis(*busy_timeout_ms));
+                let opts = sqlite_options(path, *busy_timeout_ms, !self.lazy);
                 let pool = SqlitePoolOptions::new()
                     .max_connections(max.min(16))
                     .acquire_timeout(cfg.connect_timeout)
-                    .max_lifetime(lifetime)
-                    .connect_with(opts)
-                    .await?;
-                Pool::Sqlite(pool)
+                    .max_lifetime(lifetime);
+                if self.lazy {
+                    Pool::Sqlite(pool.connect_lazy_with(opts))
+                } else {
+                    prepare_sqlite(path, &opts, self.lock_wait).await?;
+                    Pool::Sqlite(pool.connect_with(opts).await?)
+                }
             }
             DbTarget::Postgres { url } => {
                 let opts = PgConnectOptions::from_str(url)?;
@@ -107,10 +137,12 @@ impl Store {
                     .min_connections(0)
                     .acquire_timeout(cfg.connect_timeout)
                     .max_lifetime(lifetime)
-                    .idle_timeout(Some(Duration::from_secs(60)))
-                    .connect_with(opts)
-                    .await?;
-                Pool::Postgres(pool)
+                    .idle_timeout(Some(Duration::from_secs(60)));
+                Pool::Postgres(if self.lazy {
+                    pool.connect_lazy_with(opts)
+                } else {
+                    pool.connect_with(opts).await?
+                })
             }
             DbTarget::MySql { url } => {
                 let opts = MySqlConnectOptions::from_str(url)?.charset("utf8mb4");
@@ -119,58 +151,108 @@ impl Store {
                     .min_connections(0)
                     .acquire_timeout(cfg.connect_timeout)
                     .max_lifetime(lifetime)
-                    .idle_timeout(Some(Duration::from_secs(60)))
-                    .connect_with(opts)
-                    .await?;
-                Pool::MySql(pool)
+                    .idle_timeout(Some(Duration::from_secs(60)));
+                Pool::MySql(if self.lazy {
+                    pool.connect_lazy_with(opts)
+                } else {
+                    pool.connect_with(opts).await?
+                })
             }
         };
-        let _ = cfg.max_idle; // sqlx keeps idle connections up to max_connections; see docs/configuration.md
-        Ok(Self { pool })
+        Ok(Store { pool })
     }
+}
 
-    /// A pool that connects on first use (a slave that must start while the database is down).
-    pub fn connect_lazy(target: &DbTarget, cfg: &PoolConfig) -> Result<Self, StoreError> {
-        let lifetime =
-            (cfg.max_lifetime_secs > 0).then(|| Duration::from_secs(cfg.max_lifetime_secs));
-        let max = cfg.max_open.max(1);
-        let pool = match target {
-            DbTarget::Sqlite {
-                path,
-                busy_timeout_ms,
-            } => {
-                let opts = SqliteConnectOptions::new()
-                    .filename(path)
-                    .create_if_missing(false)
-                    .journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(SqliteSynchronous::Normal)
-                    .busy_timeout(Duration::from_millis(*busy_timeout_ms));
-                Pool::Sqlite(
-                    SqlitePoolOptions::new()
-                        .max_connections(max.min(16))
-                        .acquire_timeout(cfg.connect_timeout)
-                        .max_lifetime(lifetime)
-                        .connect_lazy_with(opts),
-                )
+/// Options of every SQLite connection we open: the busy timeout (`SQLITE_BUSY_TIMEOUT`) on each
+/// one, so a statement waits for another connection's lock instead of failing. No journal-mode
+/// pragma: switching to WAL takes an exclusive lock SQLite cannot wait for, so it runs once,
+/// in [`prepare_sqlite`], and the file keeps the mode.
+fn sqlite_options(path: &Path, busy_timeout_ms: u64, create: bool) -> SqliteConnectOptions {
+    SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(create)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(Duration::from_millis(busy_timeout_ms))
+}
+
+/// True for SQLite's "database is locked" (`SQLITE_BUSY` and its extended codes).
+fn is_sqlite_busy(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => db
+            .code()
+            .and_then(|c| c.parse::<i32>().ok())
+            .is_some_and(|c| c & 0xff == 5),
+        _ => false,
+    }
+}
+
+/// A master's first contact with its SQLite file: WAL mode, then the write lock taken and
+/// given back. Another process holding the database (a node reading it, a backup, `sqlite3`)
+/// makes either fail with "database is locked"; that is retried for up to `wait`, with a log
+/// line per attempt, then reported as an error that says what is wrong.
+async fn prepare_sqlite(
+    path: &Path,
+    opts: &SqliteConnectOptions,
+    wait: Duration,
+) -> Result<(), StoreError> {
+    let start = tokio::time::Instant::now();
+    let mut pause = Duration::from_millis(100);
+    loop {
+        match try_prepare_sqlite(opts).await {
+            Ok(()) => return Ok(()),
+            Err(e) if is_sqlite_busy(&e) => {
+                let waited = start.elapsed();
+                if waited >= wait {
+                    return Err(StoreError::Unavailable(format!(
+                        "the SQLite database {} is locked by another process and stayed locked for {} s ({e}); \
+                         stop the process that holds it (a second master on the same file?) and start again",
+                        path.display(),
+                        waited.as_secs()
+                    )));
+                }
+                warn!(
+                    path = %path.display(),
+                    waited_ms = waited.as_millis() as u64,
+                    gives_up_after_s = wait.as_secs(),
+                    "database is locked by another process; retrying …"
+                );
+                tokio::time::sleep(pause.min(wait.saturating_sub(waited))).await;
+                pause = (pause * 2).min(Duration::from_secs(2));
             }
-            DbTarget::Postgres { url } => Pool::Postgres(
-                PgPoolOptions::new()
-                    .max_connections(max)
-                    .acquire_timeout(cfg.connect_timeout)
-                    .max_lifetime(lifetime)
-                    .idle_timeout(Some(Duration::from_secs(60)))
-                    .connect_lazy_with(PgConnectOptions::from_str(url)?),
-            ),
-            DbTarget::MySql { url } => Pool::MySql(
-                MySqlPoolOptions::new()
-                    .max_connections(max)
-                    .acquire_timeout(cfg.connect_timeout)
-                    .max_lifetime(lifetime)
-                    .idle_timeout(Some(Duration::from_secs(60)))
-                    .connect_lazy_with(MySqlConnectOptions::from_str(url)?.charset("utf8mb4")),
-            ),
-        };
-        Ok(Self { pool })
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+async fn try_prepare_sqlite(opts: &SqliteConnectOptions) -> Result<(), sqlx::Error> {
+    use sqlx::Connection as _;
+    let mut conn = sqlx::SqliteConnection::connect_with(opts).await?;
+    let res = async {
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode = WAL")
+            .fetch_one(&mut conn)
+            .await?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            warn!(journal_mode = %mode, "SQLite did not switch to WAL mode");
+        }
+        // Waits up to the busy timeout for another writer.
+        conn.execute("BEGIN IMMEDIATE").await?;
+        conn.execute("ROLLBACK").await?;
+        Ok(())
+    }
+    .await;
+    let _ = conn.close().await;
+    res
+}
+
+impl Store {
+    /// The one way to open a store; see [`StoreBuilder`].
+    pub fn builder<'a>(target: &'a DbTarget, cfg: &'a PoolConfig) -> StoreBuilder<'a> {
+        StoreBuilder {
+            target,
+            cfg,
+            lazy: false,
+            lock_wait: DEFAULT_LOCK_WAIT,
+        }
     }
 
     pub fn dialect(&self) -> Dialect {
@@ -298,26 +380,32 @@ impl Store {
                 let mut tx = $p.begin().await?;
                 for stmt in stmts {
                     if let Stmt::Logs(rows) = stmt {
+                        let fields: Vec<crate::repo::logs::LogCol> =
+                            crate::repo::logs::insert_fields().map(|(_, f)| f).collect();
                         for chunk in rows.chunks(LOG_ROWS_PER_INSERT) {
                             let sql = logs_insert_sql($dialect, chunk.len());
                             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
                             for l in chunk {
-                                q = q
-                                    .bind(l.user_id)
-                                    .bind(l.created_at)
-                                    .bind(l.kind)
-                                    .bind(l.content.as_str())
-                                    .bind(l.username.as_str())
-                                    .bind(l.token_name.as_str())
-                                    .bind(l.model_name.as_str())
-                                    .bind(l.quota)
-                                    .bind(l.prompt_tokens)
-                                    .bind(l.completion_tokens)
-                                    .bind(l.request_time)
-                                    .bind(l.channel_id)
-                                    .bind(l.is_stream)
-                                    .bind(l.source_ip.as_str())
-                                    .bind(&l.metadata);
+                                for col in &fields {
+                                    use crate::repo::logs::LogCol::*;
+                                    q = match col {
+                                        UserId => q.bind(l.user_id),
+                                        CreatedAt => q.bind(l.created_at),
+                                        Kind => q.bind(l.kind),
+                                        Content => q.bind(l.content.as_str()),
+                                        Username => q.bind(l.username.as_str()),
+                                        TokenName => q.bind(l.token_name.as_str()),
+                                        ModelName => q.bind(l.model_name.as_str()),
+                                        Quota => q.bind(l.quota),
+                                        PromptTokens => q.bind(l.prompt_tokens),
+                                        CompletionTokens => q.bind(l.completion_tokens),
+                                        RequestTime => q.bind(l.request_time),
+                                        ChannelId => q.bind(l.channel_id),
+                                        IsStream => q.bind(l.is_stream),
+                                        SourceIp => q.bind(l.source_ip.as_str()),
+                                        Metadata => q.bind(&l.metadata),
+                                    };
+                                }
                             }
                             q.execute(&mut *tx).await?;
                         }
@@ -395,13 +483,13 @@ pub(crate) enum Stmt<'a> {
     Logs(&'a [hub_core::entity::Log]),
 }
 
-/// Rows per multi-row log INSERT (15 parameters each; below every dialect's parameter limit).
+/// Rows per multi-row log INSERT (15 parameters each today; below every dialect's parameter limit).
 const LOG_ROWS_PER_INSERT: usize = 500;
 
 /// `INSERT INTO logs (…) VALUES (…), …` for `rows` rows in `dialect`'s quoting and placeholders.
 fn logs_insert_sql(dialect: Dialect, rows: usize) -> String {
     use std::fmt::Write as _;
-    let cols = crate::repo::logs::INSERT_COLS;
+    let cols: Vec<&str> = crate::repo::logs::insert_fields().map(|(c, _)| c).collect();
     let q = if dialect == Dialect::MySql { '`' } else { '"' };
     let mut sql = String::with_capacity(64 + cols.len() * 16 + rows * cols.len() * 6);
     let _ = write!(sql, "INSERT INTO {q}logs{q} (");

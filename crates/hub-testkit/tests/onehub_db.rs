@@ -25,7 +25,8 @@ const ROOT_TOKEN: &str = "0123456789abcdef0123456789abcdef";
 async fn open(db: &TestDb) -> Store {
     let settings = db.settings();
     let target: DbTarget = parse_dsn(&settings.sql_dsn, &settings.sqlite_path, 3000).unwrap();
-    Store::connect(&target, &PoolConfig::default())
+    Store::builder(&target, &PoolConfig::default())
+        .open()
         .await
         .unwrap()
 }

@@ -1,10 +1,12 @@
-//! Start-up: secrets, root bootstrap, slave rules, Redis.
+//! Start-up: secrets, root bootstrap, slave rules, Redis, a SQLite file held by another process.
 
 #![expect(clippy::unwrap_used, clippy::panic, reason = "tests")]
 
 use hub_testkit::{Backend, TestApp, TestDb};
 use one_hub::{cli::NodeType, node};
 use reqwest::Method;
+use sqlx::{Connection, Executor};
+use tracing_subscriber::layer::SubscriberExt;
 
 async fn start_err(settings: &one_hub::cli::Settings) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -109,20 +111,15 @@ async fn slave_waits_for_the_database_and_never_creates_the_schema() {
         !db.sqlite_path().exists(),
         "a slave never creates the database or its schema"
     );
-    // The master creates it; the slave becomes ready by itself (bounded wait).
+    // The master creates it (the slave's polling never locks it out: a slave does not switch
+    // the file's journal mode); the slave becomes ready by itself. Its retries back off up to
+    // 10 s, so the bound is `wait_for`'s, not a 10 s window a busy machine can miss.
     let master = TestApp::start(&db.settings()).await;
-    let mut ready = false;
-    for _ in 0..200 {
-        if slave.call(Method::GET, "/api/status", None, None).await.0 == 200 {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    assert!(
-        ready,
-        "the slave became ready once the master created the schema"
-    );
+    hub_testkit::wait_for(
+        "the slave became ready once the master created the schema",
+        || async { slave.call(Method::GET, "/api/status", None, None).await.0 == 200 },
+    )
+    .await;
     slave.stop().await;
     master.stop().await;
     db.drop_db().await;
@@ -171,5 +168,129 @@ async fn redis_connects_and_redis_db_overrides_the_url() {
         "REDIS_DB must override the URL's db: {info}"
     );
     running.shutdown().await.unwrap();
+    db.drop_db().await;
+}
+
+/// Sends every log message containing `needle` (for tests that await a log line).
+struct LogWatch {
+    needle: &'static str,
+    tx: tokio::sync::mpsc::UnboundedSender<String>,
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for LogWatch {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        struct Message(String);
+        impl tracing::field::Visit for Message {
+            fn record_debug(&mut self, f: &tracing::field::Field, v: &dyn std::fmt::Debug) {
+                if f.name() == "message" {
+                    self.0 = format!("{v:?}");
+                }
+            }
+        }
+        let mut m = Message(String::new());
+        event.record(&mut m);
+        if m.0.contains(self.needle) {
+            let _ = self.tx.send(m.0);
+        }
+    }
+}
+
+/// Starts a master while `holder` keeps the SQLite file write-locked: the master must say it
+/// waits, then start and serve once the lock is released (and never give up before).
+async fn master_waits_for(
+    db: &TestDb,
+    settings: &one_hub::cli::Settings,
+    mut holder: sqlx::SqliteConnection,
+) {
+    // The test runs on one thread (current-thread runtime), so a thread-local subscriber sees
+    // the node's start-up.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let _log = tracing::subscriber::set_default(tracing_subscriber::registry().with(LogWatch {
+        needle: "database is locked by another process; retrying",
+        tx,
+    }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let start = node::start(settings, listener, false);
+    tokio::pin!(start);
+    tokio::select! {
+        res = &mut start => panic!(
+            "the master did not wait for the lock: {:?}",
+            res.map(|n| n.addr)
+        ),
+        line = rx.recv() => assert!(line.is_some()),
+    }
+    holder.execute("ROLLBACK").await.unwrap();
+    holder.close().await.unwrap();
+    let node = match start.await {
+        Ok(n) => n,
+        Err(e) => panic!("the master gave up after the lock was released: {e}"),
+    };
+    let app = TestApp {
+        base: format!("http://{}", node.addr),
+        node,
+        client: reqwest::Client::builder()
+            .cookie_store(true)
+            .build()
+            .unwrap(),
+        bare: reqwest::Client::new(),
+    };
+    let (status, st) = app.call(Method::GET, "/api/status", None, None).await;
+    assert_eq!(status, 200, "{st}");
+    assert_eq!(
+        app.login("root", hub_testkit::ROOT_PASSWORD).await["success"],
+        true
+    );
+    app.stop().await;
+    assert!(db.sqlite_path().exists());
+}
+
+/// A write lock on the file, as another process (a node, a backup, `sqlite3`) holds it.
+async fn hold_write_lock(path: &std::path::Path) -> sqlx::SqliteConnection {
+    let mut c = sqlx::SqliteConnection::connect_with(
+        &sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true),
+    )
+    .await
+    .unwrap();
+    c.execute("BEGIN IMMEDIATE").await.unwrap();
+    c
+}
+
+#[tokio::test]
+async fn master_waits_for_a_new_sqlite_file_another_process_holds_locked() {
+    let db = TestDb::create(Backend::Sqlite).await.unwrap();
+    let holder = hold_write_lock(&db.sqlite_path()).await;
+    master_waits_for(&db, &db.settings(), holder).await;
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn master_waits_for_its_sqlite_database_while_another_process_writes() {
+    let db = TestDb::create(Backend::Sqlite).await.unwrap();
+    let mut s = db.settings();
+    // Each attempt waits this long for the lock before the node says it is retrying.
+    s.sqlite_busy_timeout = 250;
+    TestApp::start(&s).await.stop().await;
+    let holder = hold_write_lock(&db.sqlite_path()).await;
+    master_waits_for(&db, &s, holder).await;
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn master_gives_up_on_a_database_that_stays_locked_with_a_clear_error() {
+    let db = TestDb::create(Backend::Sqlite).await.unwrap();
+    let _holder = hold_write_lock(&db.sqlite_path()).await;
+    let target = hub_store::parse_dsn("", &db.sqlite_path().to_string_lossy(), 50).unwrap();
+    let err = hub_store::Store::builder(&target, &hub_store::PoolConfig::default())
+        .lock_wait(std::time::Duration::from_millis(300))
+        .open()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("locked by another process") && err.contains("stop the process"),
+        "{err}"
+    );
     db.drop_db().await;
 }

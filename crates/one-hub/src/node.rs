@@ -127,11 +127,11 @@ pub async fn start(
     };
     // A slave may start before the database is reachable: its pool connects lazily and the
     // node reports not-ready until the first snapshot is loaded.
-    let store = if is_slave {
-        Store::connect_lazy(&target, &pool_cfg).map_err(db_err)?
-    } else {
-        Store::connect(&target, &pool_cfg).await.map_err(db_err)?
-    };
+    let store = Store::builder(&target, &pool_cfg)
+        .lazy(is_slave)
+        .open()
+        .await
+        .map_err(db_err)?;
 
     let report = if is_slave {
         bootstrap::BootstrapReport::default()

@@ -138,7 +138,8 @@ async fn chat(http: &reqwest::Client, n: &str, key: &str) -> u16 {
 
 async fn store_of(db: &TestDb) -> hub_store::Store {
     let target = hub_store::parse_dsn(&db.dsn, &db.sqlite_path().to_string_lossy(), 3000).unwrap();
-    hub_store::Store::connect(&target, &hub_store::PoolConfig::default())
+    hub_store::Store::builder(&target, &hub_store::PoolConfig::default())
+        .open()
         .await
         .unwrap()
 }

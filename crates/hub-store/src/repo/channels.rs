@@ -4,7 +4,7 @@ use hub_core::{entity::Channel, page::PageParams};
 use sea_query::{Cond, Expr, ExprTrait, Query, SimpleExpr};
 
 use super::{Page, alive, count_of, json_val, like_contains, like_prefix, like_suffix, paginate};
-use crate::{RowExt, Store, StoreError, pool::FromRow};
+use crate::{RowExt, Store, StoreError, pool::FromRow, schema::CHANNELS};
 
 pub const ORDER_FIELDS: &[&str] = &[
     "id",
@@ -18,37 +18,14 @@ pub const ORDER_FIELDS: &[&str] = &[
     "weight",
 ];
 
-const COLS: &[&str] = &[
-    "id",
-    "type",
-    "key",
-    "status",
-    "name",
-    "weight",
-    "created_time",
-    "test_time",
-    "response_time",
-    "base_url",
-    "other",
-    "balance",
-    "balance_updated_time",
-    "models",
-    "group",
-    "tag",
-    "used_quota",
-    "model_mapping",
-    "model_headers",
-    "custom_parameter",
-    "priority",
-    "proxy",
-    "test_model",
-    "only_chat",
-    "pre_cost",
-    "compatible_response",
-    "allow_extra_body",
-    "disabled_stream",
-    "plugin",
-];
+/// Columns every read selects: all of the schema's but `deleted_at` (reads skip deleted rows).
+fn select_cols() -> impl Iterator<Item = &'static str> + Clone {
+    CHANNELS.columns_except(&["deleted_at"])
+}
+
+/// Columns an INSERT or a full UPDATE writes from the entity: all but the key, the usage
+/// counter the billing writer owns, and `deleted_at`.
+const NOT_WRITTEN: &[&str] = &["id", "used_quota", "deleted_at"];
 
 impl FromRow for Channel {
     fn from_row(r: &impl RowExt) -> Result<Self, StoreError> {
@@ -104,109 +81,66 @@ pub struct ChannelFilter {
     pub filter_tag: i64,
 }
 
+/// The value of column `col` for `ch`, and whether GORM's `Updates(struct)` writes it (a
+/// non-zero field, a non-nil pointer). `None` for a column the entity does not carry; a unit
+/// test proves every written column of the schema has a value here.
+fn field(ch: &Channel, col: &str) -> Option<(SimpleExpr, bool)> {
+    let text = |v: &str| (SimpleExpr::from(v.to_owned()), !v.is_empty());
+    let int = |v: i64| (SimpleExpr::from(v), v != 0);
+    let flag = |v: bool| (SimpleExpr::from(v), v);
+    let opt_text = |v: &Option<String>| (SimpleExpr::from(v.clone()), v.is_some());
+    Some(match col {
+        "type" => int(ch.kind),
+        "key" => text(&ch.key),
+        "status" => int(ch.status),
+        "name" => text(&ch.name),
+        "weight" => (ch.weight.map(|w| w as i64).into(), ch.weight.is_some()),
+        "created_time" => int(ch.created_time),
+        "test_time" => int(ch.test_time),
+        "response_time" => int(ch.response_time),
+        "base_url" => opt_text(&ch.base_url),
+        "other" => text(&ch.other),
+        "balance" => (ch.balance.into(), ch.balance != 0.0),
+        "balance_updated_time" => int(ch.balance_updated_time),
+        "models" => text(&ch.models),
+        "group" => text(&ch.group),
+        "tag" => text(&ch.tag),
+        "model_mapping" => opt_text(&ch.model_mapping),
+        "model_headers" => opt_text(&ch.model_headers),
+        "custom_parameter" => opt_text(&ch.custom_parameter),
+        "priority" => (ch.priority.into(), ch.priority.is_some()),
+        "proxy" => opt_text(&ch.proxy),
+        "test_model" => text(&ch.test_model),
+        "only_chat" => flag(ch.only_chat),
+        "pre_cost" => int(ch.pre_cost),
+        "compatible_response" => flag(ch.compatible_response),
+        "allow_extra_body" => flag(ch.allow_extra_body),
+        "disabled_stream" => (
+            json_val(ch.disabled_stream.as_ref().map(|d| serde_json::json!(d))).into(),
+            ch.disabled_stream.is_some(),
+        ),
+        "plugin" => (json_val(ch.plugin.clone()).into(), ch.plugin.is_some()),
+        _ => return None,
+    })
+}
+
 /// The column/value pairs of a channel, for INSERT and full UPDATE (not `id`, not `used_quota`).
 fn values(ch: &Channel) -> Vec<(&'static str, SimpleExpr)> {
-    vec![
-        ("type", ch.kind.into()),
-        ("key", ch.key.clone().into()),
-        ("status", ch.status.into()),
-        ("name", ch.name.clone().into()),
-        ("weight", ch.weight.map(|w| w as i64).into()),
-        ("created_time", ch.created_time.into()),
-        ("test_time", ch.test_time.into()),
-        ("response_time", ch.response_time.into()),
-        ("base_url", ch.base_url.clone().into()),
-        ("other", ch.other.clone().into()),
-        ("balance", ch.balance.into()),
-        ("balance_updated_time", ch.balance_updated_time.into()),
-        ("models", ch.models.clone().into()),
-        ("group", ch.group.clone().into()),
-        ("tag", ch.tag.clone().into()),
-        ("model_mapping", ch.model_mapping.clone().into()),
-        ("model_headers", ch.model_headers.clone().into()),
-        ("custom_parameter", ch.custom_parameter.clone().into()),
-        ("priority", ch.priority.into()),
-        ("proxy", ch.proxy.clone().into()),
-        ("test_model", ch.test_model.clone().into()),
-        ("only_chat", ch.only_chat.into()),
-        ("pre_cost", ch.pre_cost.into()),
-        ("compatible_response", ch.compatible_response.into()),
-        ("allow_extra_body", ch.allow_extra_body.into()),
-        (
-            "disabled_stream",
-            json_val(ch.disabled_stream.as_ref().map(|d| serde_json::json!(d))).into(),
-        ),
-        ("plugin", json_val(ch.plugin.clone()).into()),
-    ]
+    CHANNELS
+        .columns_except(NOT_WRITTEN)
+        .filter_map(|col| field(ch, col).map(|(v, _)| (col, v)))
+        .collect()
 }
 
 /// GORM's `Updates(struct)`: only non-zero fields (pointers: non-nil).
 fn non_zero_values(ch: &Channel) -> Vec<(&'static str, SimpleExpr)> {
-    let mut v: Vec<(&'static str, SimpleExpr)> = Vec::new();
-    let mut s = |col: &'static str, val: &str| {
-        if !val.is_empty() {
-            v.push((col, val.to_owned().into()));
-        }
-    };
-    s("key", &ch.key);
-    s("name", &ch.name);
-    s("other", &ch.other);
-    s("models", &ch.models);
-    s("group", &ch.group);
-    s("tag", &ch.tag);
-    s("test_model", &ch.test_model);
-    for (col, val) in [
-        ("type", ch.kind),
-        ("status", ch.status),
-        ("created_time", ch.created_time),
-        ("test_time", ch.test_time),
-        ("response_time", ch.response_time),
-        ("balance_updated_time", ch.balance_updated_time),
-        ("pre_cost", ch.pre_cost),
-    ] {
-        if val != 0 {
-            v.push((col, val.into()));
-        }
-    }
-    if ch.balance != 0.0 {
-        v.push(("balance", ch.balance.into()));
-    }
-    for (col, val) in [
-        ("base_url", &ch.base_url),
-        ("model_mapping", &ch.model_mapping),
-        ("model_headers", &ch.model_headers),
-        ("custom_parameter", &ch.custom_parameter),
-        ("proxy", &ch.proxy),
-    ] {
-        if let Some(val) = val {
-            v.push((col, val.clone().into()));
-        }
-    }
-    if let Some(w) = ch.weight {
-        v.push(("weight", (w as i64).into()));
-    }
-    if let Some(p) = ch.priority {
-        v.push(("priority", p.into()));
-    }
-    for (col, val) in [
-        ("only_chat", ch.only_chat),
-        ("compatible_response", ch.compatible_response),
-        ("allow_extra_body", ch.allow_extra_body),
-    ] {
-        if val {
-            v.push((col, true.into()));
-        }
-    }
-    if let Some(d) = &ch.disabled_stream {
-        v.push((
-            "disabled_stream",
-            json_val(Some(serde_json::json!(d))).into(),
-        ));
-    }
-    if let Some(p) = &ch.plugin {
-        v.push(("plugin", json_val(Some(p.clone())).into()));
-    }
-    v
+    CHANNELS
+        .columns_except(NOT_WRITTEN)
+        .filter_map(|col| match field(ch, col) {
+            Some((v, true)) => Some((col, v)),
+            _ => None,
+        })
+        .collect()
 }
 
 /// `group` as a comma-list member.
@@ -226,9 +160,7 @@ impl Store {
         p: &PageParams,
     ) -> Result<Page<Channel>, StoreError> {
         let mut q = Query::select();
-        q.columns(COLS.iter().copied())
-            .from("channels")
-            .and_where(alive());
+        q.columns(select_cols()).from("channels").and_where(alive());
         if let Some(t) = f.kind {
             q.and_where(Expr::col("type").eq(t));
         }
@@ -294,7 +226,7 @@ impl Store {
 
     pub async fn channel_get(&self, id: i64) -> Result<Option<Channel>, StoreError> {
         let mut q = Query::select();
-        q.columns(COLS.iter().copied())
+        q.columns(select_cols())
             .from("channels")
             .and_where(alive())
             .and_where(Expr::col("id").eq(id));
@@ -304,7 +236,7 @@ impl Store {
     /// All channels that are not soft-deleted (for model lists and routing).
     pub async fn channel_all(&self) -> Result<Vec<Channel>, StoreError> {
         let mut q = Query::select();
-        q.columns(COLS.iter().copied())
+        q.columns(select_cols())
             .from("channels")
             .and_where(alive())
             .order_by("id", sea_query::Order::Asc);
@@ -347,5 +279,45 @@ impl Store {
             .and_where(alive())
             .and_where(Expr::col("id").eq(id));
         self.execute(&q).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every column of the schema is read, and every column but the key, the usage counter and
+    /// `deleted_at` is written from the entity: a column added to the description without a
+    /// field here fails this test.
+    #[test]
+    fn reads_and_writes_every_column_of_the_schema() {
+        let read: Vec<_> = select_cols().collect();
+        for col in CHANNELS.columns() {
+            assert!(
+                read.contains(&col) || col == "deleted_at",
+                "{col} is not read"
+            );
+            if !NOT_WRITTEN.contains(&col) {
+                assert!(
+                    field(&Channel::default(), col).is_some(),
+                    "{col} is not written"
+                );
+            }
+        }
+        for col in NOT_WRITTEN {
+            assert!(CHANNELS.has_column(col), "{col}");
+        }
+        let all = values(&Channel::default());
+        assert_eq!(all.len(), CHANNELS.columns_except(NOT_WRITTEN).count());
+        assert!(non_zero_values(&Channel::default()).is_empty());
+        let set = Channel {
+            kind: 1,
+            name: "n".into(),
+            weight: Some(0),
+            only_chat: true,
+            ..Channel::default()
+        };
+        let cols: Vec<_> = non_zero_values(&set).into_iter().map(|(c, _)| c).collect();
+        assert_eq!(cols, ["type", "name", "weight", "only_chat"]);
     }
 }

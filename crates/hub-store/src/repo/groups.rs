@@ -4,22 +4,9 @@ use hub_core::{entity::UserGroup, page::PageParams};
 use sea_query::{Expr, ExprTrait, Query, SimpleExpr};
 
 use super::{Page, count_of, like_prefix, paginate};
-use crate::{RowExt, Store, StoreError, pool::FromRow};
+use crate::{RowExt, Store, StoreError, pool::FromRow, schema::USER_GROUPS};
 
 pub const ORDER_FIELDS: &[&str] = &["id", "name", "enable"];
-
-const COLS: &[&str] = &[
-    "id",
-    "symbol",
-    "name",
-    "ratio",
-    "api_rate",
-    "public",
-    "promotion",
-    "min",
-    "max",
-    "enable",
-];
 
 impl FromRow for UserGroup {
     fn from_row(r: &impl RowExt) -> Result<Self, StoreError> {
@@ -59,7 +46,7 @@ impl Store {
         p: &PageParams,
     ) -> Result<Page<UserGroup>, StoreError> {
         let mut q = Query::select();
-        q.columns(COLS.iter().copied()).from("user_groups");
+        q.columns(USER_GROUPS.columns()).from("user_groups");
         if !name.is_empty() {
             q.and_where(like_prefix("name", name));
         }
@@ -78,7 +65,7 @@ impl Store {
 
     pub async fn group_all(&self) -> Result<Vec<UserGroup>, StoreError> {
         let mut q = Query::select();
-        q.columns(COLS.iter().copied())
+        q.columns(USER_GROUPS.columns())
             .from("user_groups")
             .order_by("id", sea_query::Order::Asc);
         self.fetch_all(&q).await
@@ -86,7 +73,7 @@ impl Store {
 
     pub async fn group_get(&self, id: i64) -> Result<Option<UserGroup>, StoreError> {
         let mut q = Query::select();
-        q.columns(COLS.iter().copied())
+        q.columns(USER_GROUPS.columns())
             .from("user_groups")
             .and_where(Expr::col("id").eq(id));
         self.fetch_optional(&q).await
@@ -94,7 +81,7 @@ impl Store {
 
     pub async fn group_by_symbol(&self, symbol: &str) -> Result<Option<UserGroup>, StoreError> {
         let mut q = Query::select();
-        q.columns(COLS.iter().copied())
+        q.columns(USER_GROUPS.columns())
             .from("user_groups")
             .and_where(Expr::col("symbol").eq(symbol));
         self.fetch_optional(&q).await

@@ -4,7 +4,7 @@ use hub_core::{entity::Log, page::PageParams, role::LOG_CONSUME};
 use sea_query::{Expr, ExprTrait, Query, SelectStatement};
 
 use super::{Page, count_of, json_val, paginate};
-use crate::{RowExt, Store, StoreError, pool::FromRow};
+use crate::{RowExt, Store, StoreError, pool::FromRow, schema::LOGS};
 
 pub const ORDER_FIELDS: &[&str] = &[
     "created_at",
@@ -39,44 +39,84 @@ impl FromRow for Log {
     }
 }
 
-/// The columns written when a log row is inserted (all but `id`).
-pub(crate) const INSERT_COLS: &[&str] = &[
-    "user_id",
-    "created_at",
-    "type",
-    "content",
-    "username",
-    "token_name",
-    "model_name",
-    "quota",
-    "prompt_tokens",
-    "completion_tokens",
-    "request_time",
-    "channel_id",
-    "is_stream",
-    "source_ip",
-    "metadata",
-];
+/// The columns written when a log row is inserted: all of the schema's but `id`.
+pub(crate) fn insert_cols() -> impl Iterator<Item = &'static str> + Clone {
+    LOGS.columns_except(&["id"])
+}
 
-/// The values of [`INSERT_COLS`] for one row.
-pub(crate) fn insert_values(l: &Log) -> [sea_query::SimpleExpr; 15] {
-    [
-        l.user_id.into(),
-        l.created_at.into(),
-        l.kind.into(),
-        l.content.clone().into(),
-        l.username.clone().into(),
-        l.token_name.clone().into(),
-        l.model_name.clone().into(),
-        l.quota.into(),
-        l.prompt_tokens.into(),
-        l.completion_tokens.into(),
-        l.request_time.into(),
-        l.channel_id.into(),
-        l.is_stream.into(),
-        l.source_ip.clone().into(),
-        json_val(Some(l.metadata.clone())).into(),
-    ]
+/// A column of `logs` the entity carries. Both writers match on it exhaustively, so a new
+/// variant cannot be forgotten in one of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LogCol {
+    UserId,
+    CreatedAt,
+    Kind,
+    Content,
+    Username,
+    TokenName,
+    ModelName,
+    Quota,
+    PromptTokens,
+    CompletionTokens,
+    RequestTime,
+    ChannelId,
+    IsStream,
+    SourceIp,
+    Metadata,
+}
+
+impl LogCol {
+    /// The entity field behind column `col`; `None` for a column the entity does not carry (a
+    /// unit test proves every inserted column of the schema has one).
+    pub(crate) fn of(col: &str) -> Option<LogCol> {
+        use LogCol::*;
+        Some(match col {
+            "user_id" => UserId,
+            "created_at" => CreatedAt,
+            "type" => Kind,
+            "content" => Content,
+            "username" => Username,
+            "token_name" => TokenName,
+            "model_name" => ModelName,
+            "quota" => Quota,
+            "prompt_tokens" => PromptTokens,
+            "completion_tokens" => CompletionTokens,
+            "request_time" => RequestTime,
+            "channel_id" => ChannelId,
+            "is_stream" => IsStream,
+            "source_ip" => SourceIp,
+            "metadata" => Metadata,
+            _ => return None,
+        })
+    }
+
+    /// The value of this column for `l`. The batched insert binds the same fields without
+    /// building expressions (`pool::execute_in_tx`).
+    fn value(self, l: &Log) -> sea_query::SimpleExpr {
+        use LogCol::*;
+        match self {
+            UserId => l.user_id.into(),
+            CreatedAt => l.created_at.into(),
+            Kind => l.kind.into(),
+            Content => l.content.clone().into(),
+            Username => l.username.clone().into(),
+            TokenName => l.token_name.clone().into(),
+            ModelName => l.model_name.clone().into(),
+            Quota => l.quota.into(),
+            PromptTokens => l.prompt_tokens.into(),
+            CompletionTokens => l.completion_tokens.into(),
+            RequestTime => l.request_time.into(),
+            ChannelId => l.channel_id.into(),
+            IsStream => l.is_stream.into(),
+            SourceIp => l.source_ip.clone().into(),
+            Metadata => json_val(Some(l.metadata.clone())).into(),
+        }
+    }
+}
+
+/// The inserted columns the entity carries, with their field.
+pub(crate) fn insert_fields() -> impl Iterator<Item = (&'static str, LogCol)> + Clone {
+    insert_cols().filter_map(|c| LogCol::of(c).map(|f| (c, f)))
 }
 
 /// Exact-match filters of the log endpoints; zero/empty means "no filter".
@@ -125,17 +165,15 @@ impl Store {
     pub async fn log_insert(&self, l: &Log) -> Result<i64, StoreError> {
         let mut q = Query::insert();
         q.into_table("logs")
-            .columns(INSERT_COLS.iter().copied())
-            .values(insert_values(l))
+            .columns(insert_fields().map(|(c, _)| c))
+            .values(insert_fields().map(|(_, f)| f.value(l)))
             .map_err(|e| StoreError::Decode(e.to_string()))?;
         self.insert_returning_id(&mut q).await
     }
 
     pub async fn log_list(&self, f: &LogFilter, p: &PageParams) -> Result<Page<Log>, StoreError> {
         let mut q = Query::select();
-        q.column("id")
-            .columns(INSERT_COLS.iter().copied())
-            .from("logs");
+        q.columns(LOGS.columns()).from("logs");
         apply(&mut q, f);
         let total = self.scalar_i64(&count_of(&q)).await?;
         paginate(&mut q, p);
@@ -164,5 +202,19 @@ impl Store {
             .and_where(Expr::col("created_at").lt(before))
             .and_where(Expr::col("type").eq(LOG_CONSUME));
         self.execute(&q).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_every_column_of_the_schema() {
+        for col in insert_cols() {
+            assert!(LogCol::of(col).is_some(), "{col} is not written");
+        }
+        assert_eq!(insert_fields().count(), insert_cols().count());
+        assert_eq!(insert_cols().count() + 1, LOGS.columns().count());
     }
 }

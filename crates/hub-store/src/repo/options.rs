@@ -3,7 +3,7 @@
 use hub_core::entity::OptionRow;
 use sea_query::{OnConflict, Query};
 
-use crate::{RowExt, Store, StoreError, pool::FromRow};
+use crate::{RowExt, Store, StoreError, pool::FromRow, schema::OPTIONS};
 
 impl FromRow for OptionRow {
     fn from_row(r: &impl RowExt) -> Result<Self, StoreError> {
@@ -17,14 +17,14 @@ impl FromRow for OptionRow {
 impl Store {
     pub async fn option_all(&self) -> Result<Vec<OptionRow>, StoreError> {
         let mut q = Query::select();
-        q.columns(["key", "value"]).from("options");
+        q.columns(OPTIONS.columns()).from("options");
         self.fetch_all(&q).await
     }
 
     pub async fn option_get(&self, key: &str) -> Result<Option<String>, StoreError> {
         use sea_query::{Expr, ExprTrait};
         let mut q = Query::select();
-        q.columns(["key", "value"])
+        q.columns(OPTIONS.columns())
             .from("options")
             .and_where(Expr::col("key").eq(key));
         Ok(self.fetch_optional::<OptionRow>(&q).await?.map(|o| o.value))

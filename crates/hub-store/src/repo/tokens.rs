@@ -4,7 +4,7 @@ use hub_core::{entity::Token, page::PageParams, setting::TokenSetting};
 use sea_query::{Expr, ExprTrait, Query, SimpleExpr};
 
 use super::{Page, alive, count_of, json_val, like_prefix, paginate};
-use crate::{RowExt, Store, StoreError, pool::FromRow};
+use crate::{RowExt, Store, StoreError, pool::FromRow, schema::TOKENS};
 
 pub const ORDER_FIELDS: &[&str] = &[
     "id",
@@ -16,22 +16,10 @@ pub const ORDER_FIELDS: &[&str] = &[
     "used_quota",
 ];
 
-const COLS: &[&str] = &[
-    "id",
-    "user_id",
-    "key",
-    "status",
-    "name",
-    "created_time",
-    "accessed_time",
-    "expired_time",
-    "remain_quota",
-    "unlimited_quota",
-    "used_quota",
-    "group",
-    "backup_group",
-    "setting",
-];
+/// Columns every read selects: all of the schema's but `deleted_at` (reads skip deleted rows).
+fn select_cols() -> impl Iterator<Item = &'static str> + Clone {
+    TOKENS.columns_except(&["deleted_at"])
+}
 
 impl FromRow for Token {
     fn from_row(r: &impl RowExt) -> Result<Self, StoreError> {
@@ -80,7 +68,7 @@ impl Store {
         p: &PageParams,
     ) -> Result<Page<Token>, StoreError> {
         let mut q = Query::select();
-        q.columns(COLS.iter().copied())
+        q.columns(select_cols())
             .from("tokens")
             .and_where(alive())
             .and_where(Expr::col("user_id").eq(user_id));
@@ -104,7 +92,7 @@ impl Store {
         user_id: Option<i64>,
     ) -> Result<Option<Token>, StoreError> {
         let mut q = Query::select();
-        q.columns(COLS.iter().copied())
+        q.columns(select_cols())
             .from("tokens")
             .and_where(alive())
             .and_where(Expr::col("id").eq(id));
@@ -116,7 +104,7 @@ impl Store {
 
     pub async fn token_by_key(&self, key: &str) -> Result<Option<Token>, StoreError> {
         let mut q = Query::select();
-        q.columns(COLS.iter().copied())
+        q.columns(select_cols())
             .from("tokens")
             .and_where(alive())
             .and_where(Expr::col("key").eq(key));

@@ -4,7 +4,7 @@ use hub_core::{entity::User, page::PageParams};
 use sea_query::{Cond, Expr, ExprTrait, Query, SimpleExpr};
 
 use super::{Page, alive, count_of, like_prefix, paginate};
-use crate::{RowExt, Store, StoreError, pool::FromRow};
+use crate::{RowExt, Store, StoreError, pool::FromRow, schema::USERS};
 
 pub const ORDER_FIELDS: &[&str] = &[
     "id",
@@ -16,35 +16,10 @@ pub const ORDER_FIELDS: &[&str] = &[
     "last_login_ip",
 ];
 
-const COLS: &[&str] = &[
-    "id",
-    "username",
-    "password",
-    "display_name",
-    "role",
-    "status",
-    "email",
-    "avatar_url",
-    "oidc_id",
-    "github_id",
-    "github_id_new",
-    "wechat_id",
-    "telegram_id",
-    "lark_id",
-    "access_token",
-    "quota",
-    "used_quota",
-    "request_count",
-    "group",
-    "aff_code",
-    "aff_count",
-    "aff_quota",
-    "aff_history",
-    "inviter_id",
-    "last_login_time",
-    "last_login_ip",
-    "created_time",
-];
+/// Columns every read selects: all of the schema's but `deleted_at` (reads skip deleted rows).
+fn select_cols() -> impl Iterator<Item = &'static str> + Clone {
+    USERS.columns_except(&["deleted_at"])
+}
 
 impl FromRow for User {
     fn from_row(r: &impl RowExt) -> Result<Self, StoreError> {
@@ -87,9 +62,7 @@ pub type UserField = (&'static str, SimpleExpr);
 impl Store {
     pub(crate) fn user_select() -> sea_query::SelectStatement {
         let mut q = Query::select();
-        q.columns(COLS.iter().copied())
-            .from("users")
-            .and_where(alive());
+        q.columns(select_cols()).from("users").and_where(alive());
         q
     }
 

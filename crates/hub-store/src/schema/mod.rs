@@ -6,7 +6,9 @@
 
 mod tables;
 
-pub use tables::TABLES;
+pub use tables::{
+    CHANNELS, LOGS, MIGRATIONS, MODEL_OWNED_BY, OPTIONS, PRICES, TABLES, TOKENS, USER_GROUPS, USERS,
+};
 
 use crate::Dialect;
 
@@ -97,6 +99,27 @@ fn quote(d: Dialect, ident: &str) -> String {
 }
 
 impl TableDef {
+    /// Every column name, in schema order. Repositories and the change feed take their column
+    /// lists from here (sea-query takes a `&'static str` as an identifier), so a column added
+    /// to the description is selected and watched without another edit.
+    pub fn columns(&self) -> impl Iterator<Item = &'static str> + Clone + use<> {
+        let cols: &'static [Col] = self.cols;
+        cols.iter().map(|c| c.name)
+    }
+
+    /// Every column except those named in `skip`, in schema order.
+    pub fn columns_except(
+        &self,
+        skip: &'static [&'static str],
+    ) -> impl Iterator<Item = &'static str> + Clone + use<> {
+        self.columns().filter(move |c| !skip.contains(c))
+    }
+
+    /// True when the description has a column `name`.
+    pub fn has_column(&self, name: &str) -> bool {
+        self.cols.iter().any(|c| c.name == name)
+    }
+
     /// The statements that create this table and its indexes in `d`.
     pub fn create_sql(&self, d: Dialect) -> Vec<String> {
         let q = |s: &str| quote(d, s);

@@ -98,7 +98,7 @@ pub async fn run_rebuild(args: &Args) -> Res<Rebuild> {
 }
 
 async fn rebuild_pg(db: &BenchDb) -> Res<(Vec<(f64, f64)>, usize)> {
-    let store = Store::connect(
+    let store = Store::builder(
         &DbTarget::Postgres {
             url: db.dsn.clone(),
         },
@@ -108,6 +108,7 @@ async fn rebuild_pg(db: &BenchDb) -> Res<(Vec<(f64, f64)>, usize)> {
             ..PoolConfig::default()
         },
     )
+    .open()
     .await?;
     let res = async {
         store.ensure_schema().await?;
