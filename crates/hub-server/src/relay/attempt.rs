@@ -18,7 +18,7 @@ use hub_providers::{
     stream::{Converting, Passthrough},
     upstream::{self, RelayMode, SendError},
 };
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use tracing::debug;
 
 use super::{RelayError, bill, inbound::Plan};
@@ -86,7 +86,7 @@ pub(super) async fn attempt_once(
         let opts = protocol::BodyOpts {
             upstream_model: &mapped.upstream,
             stream: plan.stream,
-            claude_default_max_tokens: claude_default_max_tokens(snap, &mapped.upstream),
+            claude_default_max_tokens: snap.runtime.claude_max_tokens(&mapped.upstream),
         };
         protocol::upstream_body(
             plan.inbound,
@@ -284,31 +284,6 @@ impl WithStatus for Response {
         }
         self
     }
-}
-
-/// `max_tokens` for a Claude upstream when the request has none: One Hub's
-/// `ClaudeDefaultMaxTokens` option (a number, or a JSON map of model → tokens with an optional
-/// `default`), else 8192.
-fn claude_default_max_tokens(snap: &Snapshot, model: &str) -> u64 {
-    const FALLBACK: u64 = 8192;
-    let Some(raw) = snap
-        .option("ClaudeDefaultMaxTokens")
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-    else {
-        return FALLBACK;
-    };
-    if let Ok(n) = raw.parse::<u64>() {
-        return n;
-    }
-    serde_json::from_str::<Map<String, Value>>(raw)
-        .ok()
-        .and_then(|m| {
-            m.get(model)
-                .or_else(|| m.get("default"))
-                .and_then(Value::as_u64)
-        })
-        .unwrap_or(FALLBACK)
 }
 
 /// An upstream's non-2xx answer, told truthfully (status and the upstream's own message) but

@@ -32,7 +32,7 @@ use axum::{
 };
 pub use error::RelayError;
 use hub_providers::{protocol::Protocol, upstream::RelayMode};
-use tracing::debug;
+use tracing::{debug, warn};
 
 pub use self::route::Cooldowns;
 use self::{
@@ -50,6 +50,19 @@ use crate::{
 };
 
 const REQUEST_ID_HEADER: &str = "x-oneapi-request-id";
+
+/// Logs, once per snapshot build, each runtime option whose stored value was not used (its
+/// default applies): the option's name and what is wrong, never the value.
+pub fn report_option_problems(snap: &hub_core::snapshot::Snapshot) {
+    for p in &snap.option_problems {
+        warn!(
+            option = p.key,
+            reason = %p.reason,
+            generation = snap.generation,
+            "option value not used; its default applies"
+        );
+    }
+}
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -275,7 +288,7 @@ async fn relay_inner(
         started,
         source_ip: client_ip(state, headers, peer),
         prompt_estimate: hub_core::pricing::estimate_tokens(&String::from_utf8_lossy(&bytes)),
-        log_enabled: snap.option("LogConsumeEnabled") != Some("false"),
+        log_enabled: snap.runtime.log_consume,
         output_cap: None,
     };
     // Gives the holds back on an error, or if the client goes away while the request waits.

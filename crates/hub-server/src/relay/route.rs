@@ -65,7 +65,7 @@ pub(super) async fn route_and_send(
 ) -> Result<Response, RelayError> {
     let mut group = ctx.group.clone();
     let started = ctx.started;
-    let deadline = started + Duration::from_secs(snap.retry.timeout_secs);
+    let deadline = started + Duration::from_secs(snap.runtime.retry.timeout_secs);
     let mut tried: HashSet<i64> = HashSet::new();
     let excluded = match a.pin {
         ChannelPin::Exclude(id) => Some(id),
@@ -172,12 +172,14 @@ pub(super) async fn route_and_send(
             Err(AttemptError::Fatal(e)) => return Err(e),
             Err(AttemptError::Retryable(e)) => {
                 if e.status == 429 {
-                    let until = Instant::now() + Duration::from_secs(snap.retry.cooldown_secs);
+                    let until =
+                        Instant::now() + Duration::from_secs(snap.runtime.retry.cooldown_secs);
                     state.cooldowns.put(channel.id, &plan.model, until);
                     state.metrics.cooldown();
                 }
-                let can_retry =
-                    pinned.is_none() && attempt < snap.retry.times && Instant::now() < deadline;
+                let can_retry = pinned.is_none()
+                    && attempt < snap.runtime.retry.times
+                    && Instant::now() < deadline;
                 info!(
                     channel = channel.id,
                     status = e.status,
