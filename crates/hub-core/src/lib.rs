@@ -8,6 +8,7 @@ pub mod entity;
 pub mod ipnet;
 pub mod keys;
 pub mod limits;
+pub mod options;
 pub mod page;
 pub mod pricing;
 pub mod redact;

@@ -9,8 +9,10 @@ use std::{
 
 use serde_json::{Map, Value};
 
+pub use crate::options::RetryConfig;
 use crate::{
     entity::{Channel, ModelOwner, OptionRow, Price, UserGroup, comma_list},
+    options::{OptionProblem, RuntimeOptions},
     redact::Secrets,
     role::CHANNEL_ENABLED,
 };
@@ -223,27 +225,6 @@ pub struct GroupInfo {
     pub api_rate: i64,
 }
 
-/// Retry settings from the options table.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RetryConfig {
-    /// `RetryTimes`: extra attempts on other channels (0 = none).
-    pub times: u32,
-    /// `RetryCooldownSeconds`: how long a (channel, model) that answered 429 is skipped.
-    pub cooldown_secs: u64,
-    /// `RetryTimeOut`: no new attempt starts after this many seconds.
-    pub timeout_secs: u64,
-}
-
-impl Default for RetryConfig {
-    fn default() -> Self {
-        Self {
-            times: 0,
-            cooldown_secs: 5,
-            timeout_secs: 10,
-        }
-    }
-}
-
 /// Everything routing needs, immutable.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
@@ -255,8 +236,14 @@ pub struct Snapshot {
     pub groups: HashMap<String, GroupInfo>,
     pub prices: Vec<Price>,
     pub owners: HashMap<i64, String>,
+    /// The options table as stored (key → value), for the admin API and the status page. The
+    /// relay reads [`Snapshot::runtime`] instead.
     pub options: HashMap<String, String>,
-    pub retry: RetryConfig,
+    /// The options read while serving requests, parsed once for this snapshot.
+    pub runtime: RuntimeOptions,
+    /// Runtime options whose stored value was not used (their default applies); the server
+    /// logs them once per build.
+    pub option_problems: Vec<OptionProblem>,
 }
 
 /// Config rows read in one go by the store.
@@ -343,17 +330,7 @@ impl Snapshot {
             .collect();
         let options: HashMap<String, String> =
             rows.options.into_iter().map(|o| (o.key, o.value)).collect();
-        let num = |k: &str, d: u64| {
-            options
-                .get(k)
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .unwrap_or(d)
-        };
-        let retry = RetryConfig {
-            times: num("RetryTimes", 0).min(100) as u32,
-            cooldown_secs: num("RetryCooldownSeconds", 5),
-            timeout_secs: num("RetryTimeOut", 10),
-        };
+        let (runtime, option_problems) = RuntimeOptions::from_options(&options);
         Snapshot {
             generation,
             channels,
@@ -362,7 +339,8 @@ impl Snapshot {
             prices: rows.prices,
             owners: rows.owners.into_iter().map(|o| (o.id, o.name)).collect(),
             options,
-            retry,
+            runtime,
+            option_problems,
         }
     }
 
@@ -475,10 +453,6 @@ impl Snapshot {
                         .is_some_and(|rest| !model_name_steers_url(rest))
                 })
         })
-    }
-
-    pub fn option(&self, key: &str) -> Option<&str> {
-        self.options.get(key).map(String::as_str)
     }
 }
 

@@ -204,8 +204,9 @@ impl AppState {
         let rows = self.store.config_rows().await?;
         let channels = rows.channels.len();
         let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
-        self.snapshot
-            .store(Arc::new(Snapshot::build(rows, generation)));
+        let snapshot = Snapshot::build(rows, generation);
+        relay::report_option_problems(&snapshot);
+        self.snapshot.store(Arc::new(snapshot));
         if let Some(v) = version {
             self.sync.applied(v);
         }

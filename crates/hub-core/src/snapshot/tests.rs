@@ -149,12 +149,18 @@ fn retry_options_and_prices() {
     };
     let s = Snapshot::build(rows, 1);
     assert_eq!(
-        s.retry,
+        s.runtime.retry,
         RetryConfig {
             times: 2,
             cooldown_secs: 5,
             timeout_secs: 10
         }
+    );
+    let problems: Vec<_> = s.option_problems.iter().map(|p| p.key).collect();
+    assert_eq!(
+        problems,
+        ["RetryCooldownSeconds"],
+        "the value that did not parse is reported, by name"
     );
     assert_eq!(s.price("gpt-4o").unwrap().input, 1.0);
     assert_eq!(s.price("gpt-3").unwrap().input, 2.0);

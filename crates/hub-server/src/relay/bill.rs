@@ -140,27 +140,14 @@ pub fn model_price(snap: &Snapshot, model: &str) -> ModelPrice {
 pub const MIN_ANSWER_TOKENS: i64 = 16;
 
 /// The most tokens one answer of `model` can have when the request sets no limit: the
-/// `ModelMaxOutputTokens` option (a JSON map of model → tokens; keys ending in `*` match by
-/// prefix, the longest first; `default` for the rest), else the family's documented limit,
-/// else [`hub_core::limits::UNKNOWN_MODEL_OUTPUT`] (`false`: not a known limit, an assumption).
+/// `ModelMaxOutputTokens` option (parsed with the snapshot: exact name, then the longest `*`
+/// prefix, then `default`), else the family's documented limit, else
+/// [`hub_core::limits::UNKNOWN_MODEL_OUTPUT`] (`false`: not a known limit, an assumption).
 fn model_output_limit(snap: &Snapshot, model: &str) -> (i64, bool) {
-    let from_option = snap
-        .option("ModelMaxOutputTokens")
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .and_then(|raw| serde_json::from_str::<Map<String, Value>>(raw).ok())
-        .and_then(|m| {
-            let n = |v: &Value| v.as_i64().filter(|n| *n > 0);
-            m.get(model).and_then(n).or_else(|| {
-                m.iter()
-                    .filter_map(|(k, v)| Some((k.strip_suffix('*')?, n(v)?)))
-                    .filter(|(prefix, _)| model.starts_with(prefix))
-                    .max_by_key(|(prefix, _)| prefix.len())
-                    .map(|(_, v)| v)
-                    .or_else(|| m.get("default").and_then(n))
-            })
-        });
-    from_option
+    snap.runtime
+        .model_max_output_tokens
+        .get(model)
+        .map(|n| i64::try_from(n).unwrap_or(i64::MAX))
         .or_else(|| hub_core::limits::known_output_limit(model))
         .map_or((hub_core::limits::UNKNOWN_MODEL_OUTPUT, false), |n| {
             (n, true)

@@ -1,0 +1,317 @@
+//! One upstream call on one channel: the model mapping and address, the body in the channel's
+//! protocol, the send, and the answer — a stream wrapped so it is forwarded frame by frame and
+//! settled when it ends, or a whole body converted back to the caller's protocol and settled.
+//! Failures say whether another channel may be tried ([`AttemptError`]).
+
+use std::{sync::Arc, time::Instant};
+
+use axum::{
+    body::{Body, Bytes},
+    http::header,
+    response::{IntoResponse, Response},
+};
+use hub_core::snapshot::{ChannelRt, Snapshot};
+use hub_providers::{
+    gemini, protocol,
+    protocol::Protocol,
+    sse::{SseOptions, SseProcessor, StreamOutcome, StreamTransform},
+    stream::{Converting, Passthrough},
+    upstream::{self, RelayMode, SendError},
+};
+use serde_json::{Value, json};
+use tracing::debug;
+
+use super::{RelayError, bill, inbound::Plan};
+use crate::AppState;
+
+/// A failed attempt on one channel.
+pub(super) enum AttemptError {
+    /// Worth trying another channel.
+    Retryable(RelayError),
+    /// Final.
+    Fatal(RelayError),
+}
+
+/// One Hub's retry rule (compat §5.4) with our change: 401/403 are retried (a revoked upstream
+/// key is what failover is for); 400, 408, 504 and 524 are not.
+fn retryable_status(status: u16) -> bool {
+    !(200..300).contains(&status) && !matches!(status, 400 | 408 | 504 | 524)
+}
+
+pub(super) async fn attempt_once(
+    state: &AppState,
+    snap: &Arc<Snapshot>,
+    plan: &Plan,
+    channel: &ChannelRt,
+    ctx: &bill::BillCtx,
+) -> Result<Response, AttemptError> {
+    let mapped = channel.map_model(&plan.model);
+    let addr =
+        upstream::address(channel, plan.mode, &mapped.upstream, plan.stream).map_err(|e| {
+            if let upstream::AddressError::BadModel(_) = e {
+                return AttemptError::Fatal(RelayError::relay(
+                    400,
+                    e.to_string(),
+                    json!("invalid_model_name"),
+                    "invalid_request_error",
+                ));
+            }
+            AttemptError::Retryable(RelayError::local(
+                503,
+                format!("channel {} cannot serve: {e}", channel.id),
+            ))
+        })?;
+    let family = hub_providers::lookup(channel.kind, Some(&channel.base_url)).0;
+    let up_proto = Protocol::of(family).ok_or_else(|| {
+        AttemptError::Retryable(RelayError::local(
+            503,
+            format!("channel {} has an unsupported type", channel.id),
+        ))
+    })?;
+    let gemini_embed = plan.mode == RelayMode::Embeddings && up_proto == Protocol::Gemini;
+    let bad_request = |e: hub_providers::convert::ConvertError| {
+        AttemptError::Fatal(RelayError::relay(
+            400,
+            e.to_string(),
+            json!("invalid_request"),
+            "invalid_request_error",
+        ))
+    };
+    let (payload, client_asked_usage) = if gemini_embed {
+        let req =
+            gemini::embed_request_from_openai(&Value::Object(plan.body.clone()), &mapped.upstream)
+                .map_err(bad_request)?;
+        (serde_json::to_vec(&req).unwrap_or_default(), false)
+    } else {
+        let opts = protocol::BodyOpts {
+            upstream_model: &mapped.upstream,
+            stream: plan.stream,
+            claude_default_max_tokens: snap.runtime.claude_max_tokens(&mapped.upstream),
+        };
+        protocol::upstream_body(
+            plan.inbound,
+            up_proto,
+            &plan.body,
+            channel,
+            &opts,
+            &plan.model,
+        )
+        .map_err(bad_request)?
+    };
+    let inbound_asked_usage = plan
+        .body
+        .get("stream_options")
+        .and_then(|o| o.get("include_usage"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let sent_at = Instant::now();
+    let metric_model = snap.metric_model(&mapped.billed).to_owned();
+    let up = upstream::send(&state.clients, channel, &addr, payload)
+        .await
+        .map_err(|e| {
+            let (status, code) = match &e {
+                SendError::Timeout => (504, "upstream_timeout"),
+                SendError::Connect(_) | SendError::Other(_) => (502, "upstream_unreachable"),
+            };
+            let err = RelayError::relay(
+                status,
+                format!("上游请求失败（渠道 #{}）：{e}", channel.id),
+                json!(code),
+                "upstream_error",
+            );
+            if status == 504 {
+                AttemptError::Fatal(err)
+            } else {
+                AttemptError::Retryable(err)
+            }
+        })?;
+    let status = up.status();
+    state
+        .metrics
+        .upstream_latency(channel.id, &metric_model, sent_at.elapsed());
+    if !(200..300).contains(&status) {
+        state.metrics.channel_error(channel.id, status);
+        let body = up.bytes().await.unwrap_or_default();
+        let err = upstream_error(status, &body, channel);
+        return Err(if retryable_status(status) {
+            AttemptError::Retryable(err)
+        } else {
+            AttemptError::Fatal(err)
+        });
+    }
+    let content_type = up
+        .content_type()
+        .unwrap_or_else(|| "application/json".to_owned());
+    let rename = mapped.mapped.then(|| plan.model.clone());
+    if plan.stream && content_type.starts_with("text/event-stream") {
+        let mut transform: Box<dyn StreamTransform> = if plan.inbound == up_proto {
+            match up_proto {
+                Protocol::OpenAi => {
+                    let mut p = SseProcessor::new(SseOptions {
+                        strip_usage_chunk: !client_asked_usage,
+                        rename_model: rename,
+                    });
+                    p.collect_content = true;
+                    Box::new(p)
+                }
+                other => Box::new(Passthrough::new(other)),
+            }
+        } else {
+            Box::new(Converting::new(
+                up_proto,
+                plan.inbound,
+                &plan.model,
+                inbound_asked_usage,
+            ))
+        };
+        transform.set_secrets(channel.secrets.clone());
+        let channel_id = channel.id;
+        let (state2, snap2, ctx2, billed) = (
+            state.clone(),
+            snap.clone(),
+            ctx.clone(),
+            mapped.billed.clone(),
+        );
+        state.metrics.stream_started();
+        let metric_model2 = metric_model.clone();
+        let on_end: Box<dyn FnOnce(StreamOutcome) + Send> = Box::new(move |o: StreamOutcome| {
+            let usage = match &o.usage {
+                Some(u) => bill::bill_usage(u),
+                None => hub_core::pricing::BillUsage {
+                    prompt_tokens: ctx2.prompt_estimate,
+                    completion_tokens: hub_core::pricing::estimate_tokens(&o.content),
+                    extra: Default::default(),
+                },
+            };
+            state2.metrics.stream_ended();
+            if let Some(t) = o.first_at {
+                state2.metrics.ttft(
+                    channel_id,
+                    &metric_model2,
+                    t.saturating_duration_since(sent_at),
+                );
+            }
+            let first = o
+                .first_at
+                .map(|t| t.saturating_duration_since(ctx2.started).as_millis() as i64);
+            let quota = bill::settle(
+                &state2,
+                &snap2,
+                &ctx2,
+                bill::Served {
+                    channel_id,
+                    model: &billed,
+                    is_stream: true,
+                    first_response_ms: first,
+                },
+                &usage,
+            );
+            debug!(
+                channel = channel_id,
+                completed = o.completed,
+                client_gone = o.client_gone,
+                frames = o.frames,
+                quota,
+                "stream settled"
+            );
+        });
+        let stream = up.into_stream(transform, on_end);
+        let resp = Response::builder()
+            .status(status)
+            .header(header::CONTENT_TYPE, "text/event-stream")
+            .header(header::CACHE_CONTROL, "no-cache")
+            .header("x-accel-buffering", "no")
+            .body(Body::from_stream(stream))
+            .unwrap_or_else(|_| RelayError::local(500, "cannot build response").render(""));
+        return Ok(resp);
+    }
+    let bytes = up.bytes().await.map_err(|e| {
+        AttemptError::Fatal(RelayError::relay(
+            502,
+            format!("上游响应读取失败（渠道 #{}）：{e}", channel.id),
+            json!("upstream_unreachable"),
+            "upstream_error",
+        ))
+    })?;
+    let bytes = upstream::mask_error_body(bytes, &channel.secrets);
+    let (bytes, usage) = if gemini_embed {
+        let v = serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null);
+        let out = gemini::embed_response_to_openai(&v, &plan.model);
+        (
+            Bytes::from(serde_json::to_vec(&out).unwrap_or_default()),
+            None,
+        )
+    } else {
+        let (out, usage) = protocol::convert_response(
+            up_proto,
+            plan.inbound,
+            bytes.clone(),
+            &plan.model,
+            rename.is_some(),
+        );
+        (out, usage)
+    };
+    let usage = match usage {
+        Some(u) => bill::bill_usage(&u),
+        None => bill::usage_of_body(&bytes, ctx.prompt_estimate),
+    };
+    let quota = bill::settle(
+        state,
+        snap,
+        ctx,
+        bill::Served {
+            channel_id: channel.id,
+            model: &mapped.billed,
+            is_stream: false,
+            first_response_ms: None,
+        },
+        &usage,
+    );
+    debug!(channel = channel.id, quota, "relayed and settled");
+    Ok(([(header::CONTENT_TYPE, content_type)], bytes)
+        .into_response()
+        .into_response_with_status(status))
+}
+
+trait WithStatus {
+    fn into_response_with_status(self, status: u16) -> Response;
+}
+
+impl WithStatus for Response {
+    fn into_response_with_status(mut self, status: u16) -> Response {
+        if let Ok(s) = axum::http::StatusCode::from_u16(status) {
+            *self.status_mut() = s;
+        }
+        self
+    }
+}
+
+/// An upstream's non-2xx answer, told truthfully (status and the upstream's own message) but
+/// without the channel key or the upstream URL.
+fn upstream_error(status: u16, body: &[u8], channel: &ChannelRt) -> RelayError {
+    match upstream::error_message(body, &channel.secrets) {
+        Some((msg, kind, code)) => {
+            let kind = kind
+                .and_then(|k| k.as_str().map(str::to_owned))
+                .unwrap_or_else(|| "upstream_error".to_owned());
+            let code = code
+                .filter(|c| !c.is_null())
+                .unwrap_or_else(|| json!(status));
+            RelayError::relay(
+                status,
+                format!("上游返回错误（HTTP {status}，渠道 #{}）：{msg}", channel.id),
+                code,
+                &kind,
+            )
+        }
+        None => RelayError::relay(
+            status,
+            format!(
+                "Provider API error: bad response status code {status}（渠道 #{}）",
+                channel.id
+            ),
+            json!("bad_response_status_code"),
+            "upstream_error",
+        ),
+    }
+}
