@@ -16,7 +16,7 @@ use std::{
 
 use hub_core::entity::Log;
 
-use crate::leases::Leases;
+use crate::{leases::Leases, tasks::Tasks};
 use hub_store::{Store, repo::billing::SettleBatch};
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
@@ -75,28 +75,34 @@ pub struct Billing {
     /// This node's quota leases; what is left of them goes back with every flush.
     pub leases: Arc<Leases>,
     stop: Arc<Mutex<Option<oneshot::Sender<oneshot::Sender<()>>>>>,
+    tasks: Tasks,
 }
 
 impl Billing {
-    /// Starts the writer task.
-    pub fn start(store: Store, flush: Duration) -> Billing {
+    /// Starts the writer task under `tasks`. It stops, after flushing everything, on
+    /// [`Billing::shutdown`] or when `tasks` is cancelled.
+    pub fn start(store: Store, flush: Duration, tasks: &Tasks) -> Billing {
         let (tx, rx) = mpsc::channel(QUEUE);
         let (stop_tx, stop_rx) = oneshot::channel();
         let stats = Arc::new(BillingStats::default());
         let leases = Arc::new(Leases::default());
-        tokio::spawn(writer(
-            store,
+        tasks.spawn(writer(
+            Writer {
+                store,
+                every: flush,
+                stats: stats.clone(),
+                leases: leases.clone(),
+                tasks: tasks.clone(),
+            },
             rx,
             stop_rx,
-            flush,
-            stats.clone(),
-            leases.clone(),
         ));
         Billing {
             tx,
             stats,
             leases,
             stop: Arc::new(Mutex::new(Some(stop_tx))),
+            tasks: tasks.clone(),
         }
     }
 
@@ -110,7 +116,7 @@ impl Billing {
                 let tx = self.tx.clone();
                 let stats = self.stats.clone();
                 stats.waiting.fetch_add(1, Ordering::AcqRel);
-                tokio::spawn(async move {
+                self.tasks.spawn(async move {
                     if let Err(e) = tx.send(s).await {
                         error!(
                             token = e.0.token_id,
@@ -213,91 +219,120 @@ async fn flush(
     }
 }
 
-async fn writer(
+/// What the writer task works with.
+struct Writer {
     store: Store,
-    mut rx: mpsc::Receiver<Settlement>,
-    mut stop: oneshot::Receiver<oneshot::Sender<()>>,
     every: Duration,
     stats: Arc<BillingStats>,
     leases: Arc<Leases>,
+    tasks: Tasks,
+}
+
+async fn writer(
+    w: Writer,
+    mut rx: mpsc::Receiver<Settlement>,
+    mut stop: oneshot::Receiver<oneshot::Sender<()>>,
 ) {
+    let Writer {
+        store,
+        every,
+        stats,
+        leases,
+        tasks,
+    } = &w;
     let mut batch = SettleBatch::default();
     let mut count = 0u64;
-    let mut tick = tokio::time::interval(every);
+    let mut tick = tokio::time::interval(*every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
+    let done = loop {
         tokio::select! {
             msg = rx.recv() => match msg {
                 Some(s) => {
                     add(&mut batch, s);
                     count += 1;
                     if batch.logs.len() >= MAX_BATCH_LOGS {
-                        flush(&store, &mut batch, &mut count, &stats, &leases).await;
+                        flush(store, &mut batch, &mut count, stats, leases).await;
                     }
                 }
-                None => break,
+                None => {
+                    flush(store, &mut batch, &mut count, stats, leases).await;
+                    return;
+                }
             },
             _ = tick.tick() => {
-                flush(&store, &mut batch, &mut count, &stats, &leases).await;
+                flush(store, &mut batch, &mut count, stats, leases).await;
             }
-            done = &mut stop => {
-                // Settlements still waiting for room in the queue are taken in first.
-                let waited = std::time::Instant::now();
-                while stats.waiting.load(Ordering::Acquire) > 0
-                    && waited.elapsed() < Duration::from_secs(10)
-                {
-                    match tokio::time::timeout(Duration::from_millis(10), rx.recv()).await {
-                        Ok(Some(s)) => {
-                            add(&mut batch, s);
-                            count += 1;
-                        }
-                        Ok(None) => break,
-                        Err(_) => {}
-                    }
-                }
-                rx.close();
-                while let Some(s) = rx.recv().await {
-                    add(&mut batch, s);
-                    count += 1;
-                }
-                let mut ok = false;
-                for attempt in 0..10u32 {
-                    if flush(&store, &mut batch, &mut count, &stats, &leases).await {
-                        ok = true;
-                        break;
-                    }
-                    tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt + 1))).await;
-                }
-                if ok {
-                    info!("billing flushed; nothing pending");
-                } else {
-                    error!(pending = count, "billing could not be flushed before exit");
-                    // What the database still owes back (returned leases and settlements), for
-                    // an operator to apply by hand: quota to add (negative: to take).
-                    for (id, d) in &batch.users {
-                        error!(user = id, quota_to_add = -d.take, used_quota = d.used, "unflushed user balance change");
-                    }
-                    for (id, d) in &batch.tokens {
-                        error!(token = id, quota_to_add = -d.take, used_quota = d.used, "unflushed token balance change");
-                    }
-                }
-                if let Ok(done) = done {
-                    let _ = done.send(());
-                }
-                return;
+            done = &mut stop => break done.ok(),
+            // The node's shutdown flushes through `Billing::shutdown` first; a cancellation
+            // that comes before it is a clean stop all the same.
+            () = tasks.cancelled() => break None,
+        }
+    };
+    // Settlements still waiting for room in the queue are taken in first.
+    let waited = std::time::Instant::now();
+    while stats.waiting.load(Ordering::Acquire) > 0 && waited.elapsed() < Duration::from_secs(10) {
+        match tokio::time::timeout(Duration::from_millis(10), rx.recv()).await {
+            Ok(Some(s)) => {
+                add(&mut batch, s);
+                count += 1;
             }
+            Ok(None) => break,
+            Err(_) => {}
         }
     }
-    flush(&store, &mut batch, &mut count, &stats, &leases).await;
+    rx.close();
+    while let Some(s) = rx.recv().await {
+        add(&mut batch, s);
+        count += 1;
+    }
+    let mut ok = false;
+    for attempt in 0..10u32 {
+        if flush(store, &mut batch, &mut count, stats, leases).await {
+            ok = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt + 1))).await;
+    }
+    if ok {
+        info!("billing flushed; nothing pending");
+    } else {
+        error!(pending = count, "billing could not be flushed before exit");
+        // What the database still owes back (returned leases and settlements), for an operator
+        // to apply by hand: quota to add (negative: to take).
+        for (id, d) in &batch.users {
+            error!(
+                user = id,
+                quota_to_add = -d.take,
+                used_quota = d.used,
+                "unflushed user balance change"
+            );
+        }
+        for (id, d) in &batch.tokens {
+            error!(
+                token = id,
+                quota_to_add = -d.take,
+                used_quota = d.used,
+                "unflushed token balance change"
+            );
+        }
+    }
+    if let Some(done) = done {
+        let _ = done.send(());
+    }
 }
 
-/// `LOG_RETENTION_DAYS`: deletes old consume logs in small batches, hourly (master only).
-pub async fn retention(store: Store, days: u64) {
+/// `LOG_RETENTION_DAYS`: deletes old consume logs in small batches, hourly (master only), until
+/// `tasks` is cancelled (between two batches, never inside one).
+pub async fn retention(store: Store, days: u64, tasks: Tasks) {
     loop {
         let before = hub_store::now_unix() - (days as i64) * 86_400;
         loop {
             match store.log_delete_batch(before, 1000).await {
-                Ok(n) if n > 0 => tokio::time::sleep(Duration::from_millis(50)).await,
+                Ok(n) if n > 0 => {
+                    if !tasks.sleep(Duration::from_millis(50)).await {
+                        return;
+                    }
+                }
                 Ok(_) => break,
                 Err(e) => {
                     warn!(error = %e, "log retention failed; will retry");
@@ -305,6 +340,8 @@ pub async fn retention(store: Store, days: u64) {
                 }
             }
         }
-        tokio::time::sleep(Duration::from_secs(3600)).await;
+        if !tasks.sleep(Duration::from_secs(3600)).await {
+            return;
+        }
     }
 }

@@ -264,7 +264,7 @@ mod tests {
             Err(BodyError::Busy)
         ));
         // Once the first is done, the queued one goes through.
-        let waiting = tokio::spawn({
+        let waiting = crate::tasks::Tasks::new().spawn({
             let b = b.clone();
             async move {
                 b.read(&mut chunked(1, 4000), Some(4000), 1 << 20, 1)

@@ -21,6 +21,7 @@ pub mod relay;
 pub mod routes;
 pub mod serve;
 pub mod sync;
+pub mod tasks;
 pub mod token_auth;
 
 use std::sync::{
@@ -35,13 +36,15 @@ use hub_store::Store;
 
 pub use routes::{RouteInfo, build_router, route_table};
 
-/// A secret setting: never shown by `Debug`.
+/// A secret value (a password, a key, a URL that may hold a password): `Debug` shows only
+/// whether it is set, as `<set>` or `<unset>` (equal to `T`'s default: "" or `None`). The one
+/// wrapper for secrets in settings, here and in the binary's `Settings`.
 #[derive(Clone, Default, PartialEq, Eq)]
-pub struct Secret(pub String);
+pub struct Secret<T = String>(pub T);
 
-impl std::fmt::Debug for Secret {
+impl<T: Default + PartialEq> std::fmt::Debug for Secret<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.is_empty() {
+        f.write_str(if self.0 == T::default() {
             "<unset>"
         } else {
             "<set>"
@@ -49,14 +52,50 @@ impl std::fmt::Debug for Secret {
     }
 }
 
-/// Node role (`NODE_TYPE`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The role of a node in a cluster (`NODE_TYPE`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum NodeType {
+    /// Runs migrations, seeds and scheduled jobs. Exactly one per cluster.
+    #[default]
     Master,
+    /// Serves requests only; never migrates or seeds the database.
     Slave,
 }
 
-/// Settings the HTTP layer needs (the binary maps its settings into this).
+impl NodeType {
+    /// The lower-case name used in configuration (`master` / `slave`).
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeType::Master => "master",
+            NodeType::Slave => "slave",
+        }
+    }
+}
+
+impl std::fmt::Display for NodeType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for NodeType {
+    type Err = ();
+
+    /// `master` or `slave`, case-insensitive.
+    fn from_str(s: &str) -> Result<Self, ()> {
+        if s.eq_ignore_ascii_case("master") {
+            Ok(NodeType::Master)
+        } else if s.eq_ignore_ascii_case("slave") {
+            Ok(NodeType::Slave)
+        } else {
+            Err(())
+        }
+    }
+}
+
+/// Settings the HTTP layer needs. The binary derives it from its settings in one function
+/// (`one_hub::node::server_config`); the defaults live there, not here.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     pub node_type: NodeType,
@@ -87,29 +126,6 @@ pub struct ServerConfig {
     pub edge: serve::EdgeLimits,
     /// `HTTP_BODY_MEMORY_MB` in bytes: request bodies buffered at once, over all requests.
     pub body_memory: u64,
-}
-
-impl Default for ServerConfig {
-    fn default() -> Self {
-        Self {
-            node_type: NodeType::Master,
-            language: "zh_CN".to_owned(),
-            trusted_header: String::new(),
-            trusted_proxies: Vec::new(),
-            version: env!("CARGO_PKG_VERSION").to_owned(),
-            start_time: hub_store::now_unix(),
-            connect_timeout: 5,
-            relay_timeout: 0,
-            memory_cache: false,
-            sync_frequency: 600,
-            billing_flush_ms: 500,
-            metrics_user: String::new(),
-            metrics_password: Secret::default(),
-            session_secure: false,
-            edge: serve::EdgeLimits::default(),
-            body_memory: 128 << 20,
-        }
-    }
 }
 
 /// Shared state handed to every handler: one pointer, so the several clones each request makes
@@ -149,6 +165,8 @@ pub struct AppInner {
     pub metrics: Arc<metrics::Metrics>,
     /// The memory budget of request bodies (`HTTP_BODY_MEMORY_MB`).
     pub body_budget: body_budget::BodyBudget,
+    /// Every task of this node, and the token that stops its loops.
+    pub tasks: tasks::Tasks,
     generation: Arc<AtomicU64>,
     reload_lock: Arc<tokio::sync::Mutex<()>>,
 }
@@ -158,7 +176,8 @@ impl AppState {
         let clients = Clients::new(config.connect_timeout, config.relay_timeout);
         let cache = auth_cache::AuthCache::new(config.memory_cache, config.sync_frequency);
         let flush = std::time::Duration::from_millis(config.billing_flush_ms.max(10));
-        let billing = billing::Billing::start(store.clone(), flush);
+        let tasks = tasks::Tasks::new();
+        let billing = billing::Billing::start(store.clone(), flush, &tasks);
         // Metrics are recorded only when the endpoint exists (both settings present).
         let metrics_on = !config.metrics_user.is_empty() && !config.metrics_password.0.is_empty();
         let body_budget =
@@ -180,6 +199,7 @@ impl AppState {
             billing,
             metrics: Arc::new(metrics::Metrics::new(metrics_on)),
             body_budget,
+            tasks,
             generation: Arc::new(AtomicU64::new(0)),
             reload_lock: Arc::new(tokio::sync::Mutex::new(())),
         }))

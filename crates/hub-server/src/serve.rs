@@ -51,6 +51,8 @@ use tokio::{
     time::Instant,
 };
 
+use crate::tasks::Tasks;
+
 /// The edge limits (settings `HTTP_HEADER_TIMEOUT`, `HTTP_BODY_TIMEOUT`, `HTTP_IDLE_TIMEOUT`,
 /// `HTTP_MAX_CONNECTIONS`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,17 +61,6 @@ pub struct EdgeLimits {
     pub body_timeout: Duration,
     pub idle_timeout: Duration,
     pub max_connections: usize,
-}
-
-impl Default for EdgeLimits {
-    fn default() -> Self {
-        Self {
-            header_timeout: Duration::from_secs(30),
-            body_timeout: Duration::from_secs(120),
-            idle_timeout: Duration::from_secs(90),
-            max_connections: 10_000,
-        }
-    }
 }
 
 /// The request body did not arrive within `HTTP_BODY_TIMEOUT`.
@@ -92,11 +83,12 @@ impl BodyTimeout {
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then lets requests in flight
-/// finish and returns.
+/// finish and returns. Each connection is a task tracked by `tasks`.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: EdgeLimits,
+    tasks: Tasks,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
@@ -139,7 +131,7 @@ pub async fn serve(
             limits,
             close: close_rx.clone(),
         };
-        tokio::spawn(async move {
+        tasks.spawn(async move {
             conn.run(tcp, peer).await;
             drop(permit);
         });

@@ -190,11 +190,14 @@ pub async fn poll_once(state: &AppState) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// The sync loop of every node. Runs until the task is aborted.
+/// The sync loop of every node. Runs until the node's tasks are cancelled (a check in progress
+/// is finished first).
 pub async fn run(state: AppState, poll: Duration, full_reload: Option<Duration>) {
     let mut last_full = Instant::now();
     loop {
         tokio::select! {
+            biased;
+            () = state.tasks.cancelled() => return,
             _ = tokio::time::sleep(poll) => {}
             _ = state.sync.kick.notified() => {}
         }
@@ -221,17 +224,34 @@ pub async fn run(state: AppState, poll: Duration, full_reload: Option<Duration>)
 }
 
 /// PostgreSQL LISTEN/NOTIFY: any writer's commit wakes the sync loop. Reconnects with backoff.
+/// Stops when the node's tasks are cancelled.
 pub async fn listen_postgres(state: AppState) {
+    let tasks = &state.tasks;
     let mut backoff = Duration::from_millis(500);
     loop {
-        match state.store.change_listener().await {
+        let listener = tokio::select! {
+            biased;
+            () = tasks.cancelled() => return,
+            l = state.store.change_listener() => l,
+        };
+        match listener {
             Ok(None) => return,
             Ok(Some(mut l)) => {
                 state.sync.push_on("postgres");
                 backoff = Duration::from_millis(500);
                 state.sync.kick.notify_one();
-                while l.recv().await.is_ok() {
-                    state.sync.kick.notify_one();
+                loop {
+                    tokio::select! {
+                        biased;
+                        () = tasks.cancelled() => {
+                            state.sync.push_off("postgres");
+                            return;
+                        }
+                        n = l.recv() => match n {
+                            Ok(_) => state.sync.kick.notify_one(),
+                            Err(_) => break,
+                        },
+                    }
                 }
                 state.sync.push_off("postgres");
                 warn!("PostgreSQL change notifications lost; reconnecting (polling continues)");
@@ -240,34 +260,52 @@ pub async fn listen_postgres(state: AppState) {
                 warn!(error = %e, "cannot LISTEN for change notifications; polling only for now")
             }
         }
-        tokio::time::sleep(backoff).await;
+        if !tasks.sleep(backoff).await {
+            return;
+        }
         backoff = (backoff * 2).min(Duration::from_secs(30));
     }
 }
 
-/// Redis pub/sub: a change announced by any of our nodes wakes the sync loop.
+/// Redis pub/sub: a change announced by any of our nodes wakes the sync loop. Stops when the
+/// node's tasks are cancelled.
 pub async fn listen_redis(state: AppState, client: redis::Client) {
-    use futures_util::StreamExt;
+    let tasks = state.tasks.clone();
     let mut backoff = Duration::from_millis(500);
     loop {
-        match client.get_async_pubsub().await {
-            Ok(mut ps) => match ps.subscribe(REDIS_CHANNEL).await {
-                Ok(()) => {
-                    state.sync.push_on("redis");
-                    backoff = Duration::from_millis(500);
-                    let mut messages = ps.on_message();
-                    while messages.next().await.is_some() {
-                        state.sync.kick.notify_one();
-                    }
-                    state.sync.push_off("redis");
-                    warn!("Redis change subscription lost; reconnecting (polling continues)");
-                }
-                Err(e) => warn!(error = %e, "cannot subscribe to Redis change announcements"),
-            },
-            Err(e) => warn!(error = %e, "cannot open a Redis pub/sub connection"),
+        tokio::select! {
+            biased;
+            () = tasks.cancelled() => {
+                state.sync.push_off("redis");
+                return;
+            }
+            () = subscribe_redis(&state, &client, &mut backoff) => {}
         }
-        tokio::time::sleep(backoff).await;
+        if !tasks.sleep(backoff).await {
+            return;
+        }
         backoff = (backoff * 2).min(Duration::from_secs(30));
+    }
+}
+
+/// One Redis subscription, until it is lost.
+async fn subscribe_redis(state: &AppState, client: &redis::Client, backoff: &mut Duration) {
+    use futures_util::StreamExt;
+    match client.get_async_pubsub().await {
+        Ok(mut ps) => match ps.subscribe(REDIS_CHANNEL).await {
+            Ok(()) => {
+                state.sync.push_on("redis");
+                *backoff = Duration::from_millis(500);
+                let mut messages = ps.on_message();
+                while messages.next().await.is_some() {
+                    state.sync.kick.notify_one();
+                }
+                state.sync.push_off("redis");
+                warn!("Redis change subscription lost; reconnecting (polling continues)");
+            }
+            Err(e) => warn!(error = %e, "cannot subscribe to Redis change announcements"),
+        },
+        Err(e) => warn!(error = %e, "cannot open a Redis pub/sub connection"),
     }
 }
 
@@ -285,10 +323,13 @@ pub async fn announce(state: &AppState) {
     }
 }
 
-/// Master housekeeping: drop feed rows older than an hour, every ten minutes.
+/// Master housekeeping: drop feed rows older than an hour, every ten minutes, until the node's
+/// tasks are cancelled.
 pub async fn prune_feed(state: AppState) {
     loop {
-        tokio::time::sleep(Duration::from_secs(600)).await;
+        if !state.tasks.sleep(Duration::from_secs(600)).await {
+            return;
+        }
         if matches!(state.sync.mode(), Some(FeedMode::Triggers))
             && let Err(e) = state.store.feed_prune(hub_store::now_unix() - 3600).await
         {
@@ -298,7 +339,8 @@ pub async fn prune_feed(state: AppState) {
 }
 
 /// Brings a node up: installs the feed, loads the first snapshot, marks it ready. A slave
-/// retries with backoff while the database is unreachable or not yet created.
+/// retries with backoff while the database is unreachable or not yet created, until the node's
+/// tasks are cancelled.
 pub async fn bring_up(state: AppState, is_slave: bool) -> Result<(), StoreError> {
     let mut backoff = Duration::from_millis(250);
     let mut attempts = 0u32;
@@ -335,7 +377,9 @@ pub async fn bring_up(state: AppState, is_slave: bool) -> Result<(), StoreError>
                 attempts += 1;
                 state.sync.fail(&e);
                 warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "slave not ready yet");
-                tokio::time::sleep(backoff).await;
+                if !state.tasks.sleep(backoff).await {
+                    return Err(StoreError::Unavailable("the node is stopping".to_owned()));
+                }
                 backoff = (backoff * 2).min(Duration::from_secs(10));
             }
             Err(e) => return Err(e),

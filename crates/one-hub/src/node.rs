@@ -1,4 +1,8 @@
 //! Wiring of one node: database, secrets, bootstrap, Redis, HTTP server, graceful shutdown.
+//!
+//! Every task of the node is spawned through `state.tasks` (`hub_server::tasks::Tasks`); the
+//! one shutdown path, [`RunningNode::wait`], stops the server, flushes billing, cancels the
+//! loops and waits for every task before closing the pool.
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
@@ -13,6 +17,9 @@ use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 use tracing::{info, warn};
 
 use crate::cli::{NodeType, Settings};
+
+/// How long a stopping node waits for its cancelled loops and short tasks to end.
+const TASKS_GRACE: Duration = Duration::from_secs(10);
 
 /// Anything that stops a node from starting, with a message an operator can act on.
 #[derive(Debug, thiserror::Error)]
@@ -42,33 +49,79 @@ pub struct RunningNode {
     pub addr: SocketAddr,
     pub state: AppState,
     pub bootstrap: bootstrap::BootstrapReport,
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<std::io::Result<()>>,
-    background: Vec<JoinHandle<()>>,
+    stop: oneshot::Sender<()>,
+    server: JoinHandle<std::io::Result<()>>,
 }
 
 impl RunningNode {
-    /// Stops accepting, lets in-flight requests finish, closes the pool.
-    pub async fn shutdown(mut self) -> std::io::Result<()> {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        let res = (&mut self.task).await.unwrap_or(Ok(()));
-        // In-flight requests are done: flush every pending settlement, then stop.
-        self.state.billing.shutdown().await;
-        self.background.iter().for_each(JoinHandle::abort);
-        self.state.store.close().await;
-        res
+    /// Stops the node now, the same way a signal does (see [`RunningNode::wait`]).
+    pub async fn shutdown(self) -> std::io::Result<()> {
+        let _ = self.stop.send(());
+        Self::stopped(self.state, self.server).await
     }
 
-    /// Waits until the server stops by itself (signal), then closes the pool.
-    pub async fn wait(mut self) -> std::io::Result<()> {
-        let res = (&mut self.task).await.unwrap_or(Ok(()));
-        // In-flight requests are done: flush every pending settlement, then stop.
-        self.state.billing.shutdown().await;
-        self.background.iter().for_each(JoinHandle::abort);
-        self.state.store.close().await;
+    /// Waits until the server stops by itself (signal), then stops the rest of the node.
+    pub async fn wait(self) -> std::io::Result<()> {
+        // Keep the stop channel open: dropping it would stop the server.
+        let _stop = self.stop;
+        Self::stopped(self.state, self.server).await
+    }
+
+    /// The one shutdown path, once the server has been told to stop (or stopped by itself):
+    /// the server stops accepting and lets in-flight requests finish; then billing flushes
+    /// every pending settlement (nothing billed is lost); then every background loop is
+    /// cancelled and every tracked task awaited (bounded); then the pool is closed.
+    async fn stopped(
+        state: AppState,
+        server: JoinHandle<std::io::Result<()>>,
+    ) -> std::io::Result<()> {
+        let res = server
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(format!("server task failed: {e}"))));
+        state.billing.shutdown().await;
+        let left = state.tasks.shutdown(TASKS_GRACE).await;
+        if left > 0 {
+            warn!(
+                tasks = left,
+                "tasks still running after the shutdown grace period; leaving them"
+            );
+        }
+        state.store.close().await;
         res
+    }
+}
+
+/// The settings the HTTP layer needs, derived from the node's settings. Every default lives in
+/// `Settings::default()` (the settings table); this only converts units and combines settings.
+pub fn server_config(settings: &Settings) -> ServerConfig {
+    ServerConfig {
+        node_type: settings.node_type,
+        language: settings.language.clone(),
+        trusted_header: settings.trusted_header.clone(),
+        trusted_proxies: settings.trusted_proxies.clone(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        start_time: hub_store::now_unix(),
+        edge: hub_server::serve::EdgeLimits {
+            header_timeout: Duration::from_secs(settings.http_header_timeout.max(1)),
+            body_timeout: Duration::from_secs(settings.http_body_timeout.max(1)),
+            idle_timeout: Duration::from_secs(settings.http_idle_timeout.max(1)),
+            max_connections: usize::try_from(settings.http_max_connections)
+                .unwrap_or(usize::MAX)
+                .max(1),
+        },
+        body_memory: settings.http_body_memory_mb.saturating_mul(1 << 20),
+        connect_timeout: settings.connect_timeout,
+        relay_timeout: settings.relay_timeout,
+        memory_cache: settings.memory_cache_enabled,
+        sync_frequency: settings.sync_frequency,
+        metrics_user: settings.metrics_user.clone(),
+        metrics_password: hub_server::Secret(settings.metrics_password.clone()),
+        session_secure: settings.session_secure,
+        // One Hub's BATCH_UPDATE_INTERVAL (seconds) stands in for an unset BILLING_FLUSH_MS.
+        billing_flush_ms: settings
+            .billing_flush_ms
+            .or(settings.batch_update_interval.map(|s| s * 1000))
+            .unwrap_or(500),
     }
 }
 
@@ -153,37 +206,7 @@ pub async fn start(
         Some(conn)
     };
 
-    let config = ServerConfig {
-        node_type: if is_slave {
-            hub_server::NodeType::Slave
-        } else {
-            hub_server::NodeType::Master
-        },
-        language: settings.language.clone(),
-        trusted_header: settings.trusted_header.clone(),
-        trusted_proxies: settings.trusted_proxies.clone(),
-        edge: hub_server::serve::EdgeLimits {
-            header_timeout: Duration::from_secs(settings.http_header_timeout.max(1)),
-            body_timeout: Duration::from_secs(settings.http_body_timeout.max(1)),
-            idle_timeout: Duration::from_secs(settings.http_idle_timeout.max(1)),
-            max_connections: usize::try_from(settings.http_max_connections)
-                .unwrap_or(usize::MAX)
-                .max(1),
-        },
-        body_memory: settings.http_body_memory_mb.saturating_mul(1 << 20),
-        connect_timeout: settings.connect_timeout,
-        relay_timeout: settings.relay_timeout,
-        memory_cache: settings.memory_cache_enabled,
-        sync_frequency: settings.sync_frequency,
-        metrics_user: settings.metrics_user.clone(),
-        metrics_password: hub_server::Secret(settings.metrics_password.clone()),
-        session_secure: settings.session_secure,
-        billing_flush_ms: settings
-            .billing_flush_ms
-            .or(settings.batch_update_interval.map(|s| s * 1000))
-            .unwrap_or(500),
-        ..ServerConfig::default()
-    };
+    let config = server_config(settings);
     if !config.trusted_header.is_empty() && config.trusted_proxies.is_empty() {
         warn!(
             header = %config.trusted_header,
@@ -202,55 +225,60 @@ pub async fn start(
         memory_cache = settings.memory_cache_enabled,
         "config sync: polling the change feed; full reload every SYNC_FREQUENCY seconds (0 = never)"
     );
-    let mut tasks = vec![
-        tokio::spawn(sync::run(state.clone(), poll, full)),
-        tokio::spawn(sync::listen_postgres(state.clone())),
-    ];
+    let tasks = &state.tasks;
+    tasks.spawn(sync::run(state.clone(), poll, full));
+    tasks.spawn(sync::listen_postgres(state.clone()));
     if let Some((client, _)) = redis {
-        tasks.push(tokio::spawn(sync::listen_redis(state.clone(), client)));
+        tasks.spawn(sync::listen_redis(state.clone(), client));
     }
     if is_slave {
-        tasks.push(tokio::spawn({
+        tasks.spawn({
             let state = state.clone();
             async move {
                 if sync::bring_up(state, true).await.is_ok() {
                     info!("slave is ready");
                 }
             }
-        }));
+        });
     } else {
         sync::bring_up(state.clone(), false).await.map_err(db_err)?;
-        tasks.push(tokio::spawn(sync::prune_feed(state.clone())));
+        tasks.spawn(sync::prune_feed(state.clone()));
         if settings.log_retention_days > 0 {
-            tasks.push(tokio::spawn(hub_server::billing::retention(
+            tasks.spawn(hub_server::billing::retention(
                 state.store.clone(),
                 settings.log_retention_days,
-            )));
+                tasks.clone(),
+            ));
         }
     }
     let app = hub_server::build_router(state.clone());
     let addr = listener.local_addr()?;
-    let (tx, rx) = oneshot::channel::<()>();
+    let (stop, rx) = oneshot::channel::<()>();
     // TCP_NODELAY, the peer address, the edge timeouts and the connection limit are set by
     // `hub_server::serve`.
-    let task = tokio::spawn(hub_server::serve::serve(listener, app, edge, async move {
-        if shutdown_on_signal {
-            tokio::select! {
-                _ = rx => {}
-                _ = signal() => { info!("shutdown signal received; finishing in-flight requests"); }
+    let server = tasks.spawn(hub_server::serve::serve(
+        listener,
+        app,
+        edge,
+        tasks.clone(),
+        async move {
+            if shutdown_on_signal {
+                tokio::select! {
+                    _ = rx => {}
+                    _ = signal() => { info!("shutdown signal received; finishing in-flight requests"); }
+                }
+            } else {
+                let _ = rx.await;
             }
-        } else {
-            let _ = rx.await;
-        }
-    }));
+        },
+    ));
     info!(%addr, "One Hub is listening");
     Ok(RunningNode {
         addr,
         state,
         bootstrap: report,
-        stop: Some(tx),
-        task,
-        background: tasks,
+        stop,
+        server,
     })
 }
 
@@ -272,5 +300,47 @@ async fn signal() {
     tokio::select! {
         _ = ctrl_c => {}
         _ = term => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_config_is_derived_from_the_settings_defaults() {
+        let c = server_config(&Settings::default());
+        assert_eq!(c.node_type, NodeType::Master);
+        assert_eq!(c.language, "zh_CN");
+        assert_eq!(
+            (c.connect_timeout, c.relay_timeout, c.sync_frequency),
+            (5, 0, 600)
+        );
+        assert_eq!(c.billing_flush_ms, 500);
+        assert_eq!(c.body_memory, 128 << 20);
+        assert_eq!(
+            c.edge,
+            hub_server::serve::EdgeLimits {
+                header_timeout: Duration::from_secs(30),
+                body_timeout: Duration::from_secs(120),
+                idle_timeout: Duration::from_secs(90),
+                max_connections: 10_000,
+            }
+        );
+        assert!(!c.memory_cache && !c.session_secure);
+        assert_eq!(format!("{:?}", c.metrics_password), "<unset>");
+    }
+
+    #[test]
+    fn billing_flush_falls_back_to_one_hubs_batch_interval() {
+        let mut s = Settings {
+            batch_update_interval: Some(2),
+            metrics_password: "scrape".to_owned(),
+            ..Settings::default()
+        };
+        assert_eq!(server_config(&s).billing_flush_ms, 2000);
+        s.billing_flush_ms = Some(100);
+        assert_eq!(server_config(&s).billing_flush_ms, 100);
+        assert_eq!(format!("{:?}", server_config(&s).metrics_password), "<set>");
     }
 }

@@ -1,7 +1,12 @@
 //! Billing across real processes: two nodes racing for one token never overspend; SIGTERM
 //! loses nothing; SIGKILL loses at most one flush interval.
 
-#![expect(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::disallowed_methods,
+    reason = "tests; their load generators spawn plain tasks"
+)]
 
 use std::{
     process::{Child, Command, Stdio},

@@ -72,22 +72,24 @@ async fn lease_from_db(
     min_balance: i64,
 ) -> Result<bool, hub_store::StoreError> {
     let st = state.clone();
-    tokio::spawn(async move {
-        let ok = match kind {
-            Kind::Token => st.store.hold_token(id, n, min_balance).await?,
-            Kind::User => st.store.hold_user(id, n, min_balance).await?,
-        };
-        if ok {
-            st.billing.leases.refilled(kind, id, n);
-        }
-        Ok(ok)
-    })
-    .await
-    .unwrap_or_else(|e| {
-        Err(hub_store::StoreError::Unavailable(format!(
-            "quota hold task failed: {e}"
-        )))
-    })
+    state
+        .tasks
+        .spawn(async move {
+            let ok = match kind {
+                Kind::Token => st.store.hold_token(id, n, min_balance).await?,
+                Kind::User => st.store.hold_user(id, n, min_balance).await?,
+            };
+            if ok {
+                st.billing.leases.refilled(kind, id, n);
+            }
+            Ok(ok)
+        })
+        .await
+        .unwrap_or_else(|e| {
+            Err(hub_store::StoreError::Unavailable(format!(
+                "quota hold task failed: {e}"
+            )))
+        })
 }
 
 /// Holds `amount` of one balance: from this node's lease when it covers it; else a chunk moves
