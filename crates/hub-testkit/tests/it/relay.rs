@@ -995,17 +995,51 @@ async fn disconnect_once(env: &Env, key: &str) {
     assert!(!resp.chunk().await.unwrap().unwrap().is_empty());
 }
 
-fn open_fds() -> usize {
+/// Open sockets of this process with an end on one of `ports` (`/proc/self/fd` matched with
+/// `/proc/self/net/tcp{,6}`): the other tests in this binary open and close sockets of their
+/// own at the same time, so a count of every descriptor would measure them too.
+fn open_fds(ports: &[u16]) -> usize {
+    let port_of = |addr: &str| {
+        addr.rsplit(':')
+            .next()
+            .and_then(|p| u16::from_str_radix(p, 16).ok())
+    };
+    let mut inodes = std::collections::HashSet::new();
+    for table in ["/proc/self/net/tcp", "/proc/self/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.len() > 9
+                && [f[1], f[2]]
+                    .into_iter()
+                    .any(|a| port_of(a).is_some_and(|p| ports.contains(&p)))
+            {
+                inodes.insert(f[9].to_owned());
+            }
+        }
+    }
     std::fs::read_dir("/proc/self/fd")
-        .map(|d| d.count())
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter_map(|e| std::fs::read_link(e.path()).ok())
+                .filter(|l| {
+                    l.to_str()
+                        .and_then(|s| s.strip_prefix("socket:["))
+                        .and_then(|s| s.strip_suffix(']'))
+                        .is_some_and(|i| inodes.contains(i))
+                })
+                .count()
+        })
         .unwrap_or(0)
 }
 
-/// Open file descriptors settle back to `baseline` once closed sockets are reaped; bounded wait.
-async fn fds_settle_to(baseline: usize) -> usize {
+/// Open sockets on `ports` settle back to `baseline` once closed sockets are reaped; bounded wait.
+async fn fds_settle_to(ports: &[u16], baseline: usize) -> usize {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
-        let n = open_fds();
+        let n = open_fds(ports);
         if n <= baseline || std::time::Instant::now() > deadline {
             return n;
         }
@@ -1024,12 +1058,13 @@ async fn disconnects_release_file_descriptors(backend: Backend) {
     let key = env.token(json!({})).await;
     disconnect_once(&env, &key).await;
     env.mock.wait_disconnects(1).await;
-    let baseline = open_fds();
+    let ports = [env.app.node.addr.port(), env.mock.addr().port()];
+    let baseline = open_fds(&ports);
     for _ in 0..100 {
         disconnect_once(&env, &key).await;
     }
     env.mock.wait_disconnects(101).await;
-    let after = fds_settle_to(baseline).await;
+    let after = fds_settle_to(&ports, baseline).await;
     assert!(
         after <= baseline,
         "open fds after 100 disconnects: {after}, baseline {baseline}"
