@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 old=$1 new=$2 rounds=${3:-3}
-cargo build --release -q -p hub-testkit -p hub-bench --bin mock-upstream --bin bench-load
+cargo build --release -q -p hub-mock -p hub-bench --bin mock-upstream --bin bench-load
 bin=target/release
 source bench/common.sh
 start_mock

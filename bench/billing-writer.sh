@@ -8,7 +8,7 @@ conc=${1:-32}
 secs=${2:-10}
 pg=${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 
-cargo build --release -q -p one-hub -p hub-testkit -p hub-bench --bin one-hub --bin mock-upstream --bin bench-load
+cargo build --release -q -p one-hub -p hub-mock -p hub-bench --bin one-hub --bin mock-upstream --bin bench-load
 work=$(mktemp -d)
 db="onehub_bench_$$"
 cleanup() { kill "${gw:-}" "${mock:-}" 2>/dev/null || true; sleep 0.5; psql -q "$pg" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true; rm -rf "$work"; }

@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 # BIN=target/debug uses an existing debug build instead (indicative only).
 bin=${BIN:-target/release}
 if [ -z "${BIN:-}" ]; then
-  cargo build --release -q -p one-hub -p hub-testkit --bin one-hub --bin mock-upstream
+  cargo build --release -q -p one-hub -p hub-mock --bin one-hub --bin mock-upstream
 fi
 source bench/common.sh
 

@@ -34,11 +34,11 @@ if $use_oha; then
 fi
 if $smoke; then
   bin=target/debug
-  cargo build -q -p one-hub -p hub-testkit -p hub-bench --bin one-hub --bin mock-upstream --bin bench-load
+  cargo build -q -p one-hub -p hub-mock -p hub-bench --bin one-hub --bin mock-upstream --bin bench-load
   secs=2; reqs=200; streams=50; rounds=1
 else
   bin=target/release
-  cargo build --release -q -p one-hub -p hub-testkit -p hub-bench --bin one-hub --bin mock-upstream --bin bench-load
+  cargo build --release -q -p one-hub -p hub-mock -p hub-bench --bin one-hub --bin mock-upstream --bin bench-load
   secs=10; reqs=200000; streams=1000; rounds=2
 fi
 ulimit -n 65536 2>/dev/null || ulimit -n 4096 2>/dev/null || true

@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 c=${1:-16}; secs=${2:-8}; shift $(( $# > 2 ? 2 : $# ))
 bin=target/release
-cargo build --release -q -p one-hub -p hub-testkit -p hub-bench --bin one-hub --bin mock-upstream --bin bench-load
+cargo build --release -q -p one-hub -p hub-mock -p hub-bench --bin one-hub --bin mock-upstream --bin bench-load
 command -v perf >/dev/null || { echo "profile: perf is not installed (apt install linux-perf)" >&2; exit 1; }
 . bench/common.sh
 start_mock

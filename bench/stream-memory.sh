@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo build --release -q -p one-hub -p hub-testkit --bin one-hub --bin mock-upstream
+cargo build --release -q -p one-hub -p hub-mock --bin one-hub --bin mock-upstream
 work=$(mktemp -d)
 cleanup() { kill "${gw:-}" "${mock:-}" 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT

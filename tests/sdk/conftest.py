@@ -1,6 +1,6 @@
 """Fixtures for the SDK compatibility suite (OpenAI, Anthropic and Google Gen AI Python SDKs).
 
-The suite talks to a running gateway; `crates/hub-testkit/tests/sdk.rs` starts one (with the
+The suite talks to a running gateway; `crates/hub-testkit/tests/it/sdk.rs` starts one (with the
 mock upstream behind it) and sets ONEHUB_BASE_URL (e.g. http://127.0.0.1:PORT/v1),
 ONEHUB_ROOT_URL (the gateway origin, http://127.0.0.1:PORT) and ONEHUB_API_KEY (a token key,
 `sk-...`). Without them every test is skipped.

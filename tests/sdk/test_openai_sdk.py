@@ -1,6 +1,6 @@
 """The official OpenAI Python SDK against the gateway, with the hub-testkit mock upstream behind it.
 
-Run by `cargo test -p hub-testkit --test sdk` (which starts the mock and the gateway and creates
+Run by `cargo test -p hub-testkit --test it -- sdk::` (which starts the mock and the gateway and creates
 an OpenAI channel serving gpt-4o-mini, text-embedding-3-small, omni-moderation-latest and
 gpt-3.5-turbo-instruct (and m-openai), an Anthropic channel serving m-claude, a Gemini channel
 serving m-gemini, plus an unlimited token). The mock's behaviour is documented in

@@ -1,6 +1,8 @@
-//! `RelayEnv`: a node on a fresh database, the mock upstream and a root access token, with
-//! helpers to create channels and tokens through the admin API and to call the relay. The
-//! suites written after it (security) use it; older suites still carry their own copy.
+//! `RelayEnv`, the suites' `spawn_app`: a node on a fresh database of the chosen backend (with
+//! settings changed by a closure, [`RelayEnv::with`]), the mock upstream and root's access
+//! token [`ADMIN`], with helpers to create channels and tokens through the admin API and to call
+//! the relay. Suites that need only part of it destructure it (`let RelayEnv { db, app, .. }`).
+//! [`on_backends!`](crate::on_backends) turns `async fn test(backend)` into one test per backend.
 
 use std::collections::HashMap;
 
@@ -176,16 +178,31 @@ impl RelayEnv {
     }
 }
 
-/// Generates one test function per backend for each `async fn name(backend: Backend)` listed:
-/// `on_backends!(sqlite: [a, b], all: [c])` runs `a` and `b` on SQLite and `c` on SQLite,
-/// PostgreSQL and MySQL (those print a NOTE and pass when their URL is not set).
+/// Generates one test function per backend for each `async fn name(backend: Backend)` listed,
+/// in modules `on_sqlite`, `on_postgres` and `on_mysql`. Groups, in any order and each optional:
+/// `sqlite: [a]` runs on SQLite only, `sqlite_postgres: [b]` on SQLite and PostgreSQL, `all: [c]`
+/// on SQLite, PostgreSQL and MySQL. A backend whose URL is not set prints a NOTE and passes.
+/// Every suite uses this one macro: `on_backends!(sqlite: [a], all: [c])`.
 #[macro_export]
 macro_rules! on_backends {
-    (sqlite: [$($s:ident),* $(,)?] $(, all: [$($a:ident),* $(,)?])? $(,)?) => {
-        mod on_sqlite { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $s() { super::$s($crate::Backend::Sqlite).await } )* $($( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $a() { super::$a($crate::Backend::Sqlite).await } )*)? }
-        $(
-        mod on_postgres { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $a() { super::$a($crate::Backend::Postgres).await } )* }
-        mod on_mysql { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $a() { super::$a($crate::Backend::MySql).await } )* }
-        )?
+    (@emit [$($s:ident)*] [$($p:ident)*] [$($m:ident)*]) => {
+        mod on_sqlite { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $s() { super::$s($crate::Backend::Sqlite).await } )* }
+        mod on_postgres { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $p() { super::$p($crate::Backend::Postgres).await } )* }
+        mod on_mysql { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $m() { super::$m($crate::Backend::MySql).await } )* }
+    };
+    (@acc [$($s:ident)*] [$($p:ident)*] [$($m:ident)*]) => {
+        $crate::on_backends!(@emit [$($s)*] [$($p)*] [$($m)*]);
+    };
+    (@acc [$($s:ident)*] [$($p:ident)*] [$($m:ident)*] sqlite: [$($x:ident),* $(,)?] $(, $($rest:tt)*)?) => {
+        $crate::on_backends!(@acc [$($s)* $($x)*] [$($p)*] [$($m)*] $($($rest)*)?);
+    };
+    (@acc [$($s:ident)*] [$($p:ident)*] [$($m:ident)*] sqlite_postgres: [$($x:ident),* $(,)?] $(, $($rest:tt)*)?) => {
+        $crate::on_backends!(@acc [$($s)* $($x)*] [$($p)* $($x)*] [$($m)*] $($($rest)*)?);
+    };
+    (@acc [$($s:ident)*] [$($p:ident)*] [$($m:ident)*] all: [$($x:ident),* $(,)?] $(, $($rest:tt)*)?) => {
+        $crate::on_backends!(@acc [$($s)* $($x)*] [$($p)* $($x)*] [$($m)* $($x)*] $($($rest)*)?);
+    };
+    ($($groups:tt)*) => {
+        $crate::on_backends!(@acc [] [] [] $($groups)*);
     };
 }

@@ -11,7 +11,9 @@
 )]
 
 pub mod env;
-pub mod mock;
+
+/// The mock upstream (the `hub-mock` crate), re-exported so tests name it `hub_testkit::mock`.
+pub use hub_mock as mock;
 
 use std::{
     path::{Path, PathBuf},

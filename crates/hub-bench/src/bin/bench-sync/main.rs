@@ -30,7 +30,7 @@ mod scenario;
 
 use std::{error::Error, path::PathBuf, process::ExitCode, time::Duration};
 
-use hub_testkit::mock::MockUpstream; // TODO(merge): hub-mock — `use hub_mock::MockUpstream;`
+use hub_mock::MockUpstream;
 
 use crate::{
     rebuild::run_rebuild,

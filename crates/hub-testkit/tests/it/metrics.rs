@@ -2,20 +2,22 @@
 
 #![expect(clippy::unwrap_used, reason = "tests")]
 
-use hub_testkit::{Backend, TestApp, TestDb, mock::MockUpstream};
+use hub_testkit::{
+    Backend, TestApp,
+    env::{ADMIN, RelayEnv},
+};
 use reqwest::Method;
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_are_protected_and_count_requests() {
-    let db = TestDb::create(Backend::Sqlite).await.unwrap();
-    let mut s = db.settings();
-    s.metrics_user = "prom".to_owned();
-    s.metrics_password = "scrape-secret".to_owned();
-    s.initial_root_access_token = Some("MetricsSuiteAdminToken0123456789".to_owned());
-    let app = TestApp::start(&s).await;
-    let mock = MockUpstream::start().await;
-    let admin = "MetricsSuiteAdminToken0123456789";
+    let RelayEnv { db, app, mock, .. } = RelayEnv::with(Backend::Sqlite, |s| {
+        s.metrics_user = "prom".to_owned();
+        s.metrics_password = "scrape-secret".to_owned();
+    })
+    .await
+    .unwrap();
+    let admin = ADMIN;
     app.call(
         Method::POST,
         "/api/channel/",

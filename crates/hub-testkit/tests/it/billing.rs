@@ -5,11 +5,14 @@
 
 use hub_core::entity::Token;
 use hub_store::repo::logs::LogFilter;
-use hub_testkit::{Backend, TestApp, TestDb, mock::MockUpstream, wait_for};
+use hub_testkit::{
+    Backend, TestApp, TestDb,
+    env::{ADMIN, RelayEnv},
+    mock::MockUpstream,
+    wait_for,
+};
 use reqwest::Method;
 use serde_json::{Value, json};
-
-const ADMIN: &str = "BillingSuiteAdminToken0123456789";
 
 struct Env {
     db: TestDb,
@@ -17,19 +20,13 @@ struct Env {
     mock: MockUpstream,
 }
 
-macro_rules! on_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(hub_testkit::Backend::Sqlite).await } )* }
-        mod postgres { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(hub_testkit::Backend::Postgres).await } )* }
-        mod mysql { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(hub_testkit::Backend::MySql).await } )* }
-    };
-}
-
-on_backends!(
-    settles_tokens_users_channels_and_logs,
-    holds_refunds_and_insufficient_quota,
-    limited_token_with_memory_cache_serves_exactly_its_quota,
-    streams_are_billed_for_what_was_used
+hub_testkit::on_backends!(
+    all: [
+        settles_tokens_users_channels_and_logs,
+        holds_refunds_and_insufficient_quota,
+        limited_token_with_memory_cache_serves_exactly_its_quota,
+        streams_are_billed_for_what_was_used,
+    ],
 );
 
 impl Env {
@@ -38,13 +35,11 @@ impl Env {
     }
 
     async fn with(backend: Backend, memory_cache: bool) -> Option<Env> {
-        let db = TestDb::create(backend).await?;
-        let mut s = db.settings();
-        s.memory_cache_enabled = memory_cache;
-        s.initial_root_access_token = Some(ADMIN.to_owned());
-        s.billing_flush_ms = Some(50);
-        let app = TestApp::start(&s).await;
-        let mock = MockUpstream::start().await;
+        let RelayEnv { db, app, mock, .. } = RelayEnv::with(backend, |s| {
+            s.memory_cache_enabled = memory_cache;
+            s.billing_flush_ms = Some(50);
+        })
+        .await?;
         let env = Env { db, app, mock };
         env.admin(Method::POST, "/api/channel/", json!({"type": 1, "name": "main", "key": "k", "models": "priced,free,timed", "base_url": env.mock.base_url()}))
             .await;

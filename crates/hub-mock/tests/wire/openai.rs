@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use base64::Engine as _;
-use hub_testkit::mock::MockUpstream;
+use hub_mock::MockUpstream;
 use serde_json::{Value, json};
 
 const KEY: &str = "sk-mock-ok";

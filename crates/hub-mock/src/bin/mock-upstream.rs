@@ -8,7 +8,7 @@
 
 use std::{net::SocketAddr, process::ExitCode};
 
-use hub_testkit::mock::MockUpstream;
+use hub_mock::MockUpstream;
 
 fn parse_port(mut args: impl Iterator<Item = String>) -> Result<u16, String> {
     let mut port = 0;

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use hub_testkit::mock::{MockUpstream, mock_embedding};
+use hub_mock::{MockUpstream, mock_embedding};
 use serde_json::{Value, json};
 
 const KEY: &str = "sk-mock-ok";

@@ -5,154 +5,53 @@
 
 use std::collections::HashMap;
 
-use hub_testkit::{Backend, TestApp, TestDb, mock::MockUpstream};
+use hub_testkit::{
+    Backend,
+    env::{ADMIN, RelayEnv},
+    mock::MockUpstream,
+};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-const ADMIN: &str = "AbCdEfGhIjKlMnOpQrStUvWxYz012345";
+/// The suite's environment: [`RelayEnv`] (node, database, mock, admin calls), with relay calls
+/// that answer `(status, headers, body)`.
+struct Env(RelayEnv);
 
-struct Env {
-    db: TestDb,
-    app: TestApp,
-    mock: MockUpstream,
-    http: reqwest::Client,
+impl std::ops::Deref for Env {
+    type Target = RelayEnv;
+    fn deref(&self) -> &RelayEnv {
+        &self.0
+    }
 }
 
 impl Env {
     async fn new(backend: Backend) -> Option<Env> {
-        Self::with(backend, |_| {}).await
+        RelayEnv::new(backend).await.map(Env)
     }
 
     async fn with(
         backend: Backend,
         tweak: impl FnOnce(&mut one_hub::cli::Settings),
     ) -> Option<Env> {
-        let db = TestDb::create(backend).await?;
-        let mut s = db.settings();
-        s.initial_root_access_token = Some(ADMIN.to_owned());
-        tweak(&mut s);
-        let app = TestApp::start(&s).await;
-        let mock = MockUpstream::start().await;
-        Some(Env {
-            db,
-            app,
-            mock,
-            http: reqwest::Client::new(),
-        })
-    }
-
-    async fn admin(&self, m: Method, path: &str, body: Value) -> Value {
-        let (_, v) = self.app.call(m, path, Some(ADMIN), Some(body)).await;
-        assert_eq!(v["success"], true, "{path}: {v}");
-        v
-    }
-
-    /// Creates a channel on the mock; returns its id.
-    async fn channel(&self, mut body: Value) -> i64 {
-        let obj = body.as_object_mut().unwrap();
-        obj.entry("type").or_insert(json!(1));
-        obj.entry("name").or_insert(json!("ch"));
-        obj.entry("key").or_insert(json!("good-key"));
-        obj.entry("group").or_insert(json!("default"));
-        obj.entry("base_url").or_insert(json!(self.mock.base_url()));
-        let name = obj["name"].as_str().unwrap().to_owned();
-        self.admin(Method::POST, "/api/channel/", body).await;
-        let (_, list) = self
-            .app
-            .call(
-                Method::GET,
-                &format!("/api/channel/?name={name}&size=100"),
-                Some(ADMIN),
-                None,
-            )
-            .await;
-        list["data"]["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|c| c["name"] == name)
-            .map(|c| c["id"].as_i64().unwrap())
-            .max()
-            .unwrap()
-    }
-
-    /// Creates a token for root with `body` fields; returns `sk-<key>`.
-    async fn token(&self, mut body: Value) -> String {
-        let name = format!("t{}", rand_suffix());
-        body["name"] = json!(name);
-        if body.get("unlimited_quota").is_none() && body.get("remain_quota").is_none() {
-            body["unlimited_quota"] = json!(true);
-        }
-        self.admin(Method::POST, "/api/token/", body).await;
-        let (_, list) = self
-            .app
-            .call(
-                Method::GET,
-                &format!("/api/token/?keyword={name}"),
-                Some(ADMIN),
-                None,
-            )
-            .await;
-        format!("sk-{}", list["data"]["data"][0]["key"].as_str().unwrap())
-    }
-
-    async fn option(&self, key: &str, value: &str) {
-        self.admin(
-            Method::PUT,
-            "/api/option/",
-            json!({"key": key, "value": value}),
-        )
-        .await;
+        RelayEnv::with(backend, tweak).await.map(Env)
     }
 
     async fn post(&self, key: &str, path: &str, body: Value) -> (u16, HeaderMapLite, Value) {
-        let resp = self
-            .http
-            .post(self.app.url(path))
-            .bearer_auth(key)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = resp.status().as_u16();
-        let headers = HeaderMapLite(
-            resp.headers()
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
-                .collect(),
-        );
-        let text = resp.text().await.unwrap();
-        (
-            status,
-            headers,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        let a = self.0.post(key, path, body).await;
+        (a.status, HeaderMapLite(a.headers), a.body)
     }
 
     async fn chat(&self, key: &str, model: &str) -> (u16, Value) {
-        let (s, _, v) = self
-            .post(
-                key,
-                "/v1/chat/completions",
-                json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}),
-            )
-            .await;
-        (s, v)
+        let a = self.0.chat(key, model).await;
+        (a.status, a.body)
     }
 
     async fn stop(self) {
-        self.app.stop().await;
-        self.db.drop_db().await;
+        self.0.stop().await;
     }
 }
 
 struct HeaderMapLite(HashMap<String, String>);
-
-fn rand_suffix() -> u32 {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    N.fetch_add(1, Ordering::Relaxed)
-}
 
 fn upstream_keys(mock: &MockUpstream) -> Vec<String> {
     mock.requests()
@@ -166,34 +65,26 @@ fn upstream_keys(mock: &MockUpstream) -> Vec<String> {
         .collect()
 }
 
-macro_rules! sqlite {
-    ($($name:ident),* $(,)?) => { mod sqlite { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(hub_testkit::Backend::Sqlite).await } )* } };
-}
-macro_rules! sqlite_and_postgres {
-    ($($name:ident),* $(,)?) => {
-        mod both_sqlite { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(hub_testkit::Backend::Sqlite).await } )* }
-        mod both_postgres { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(hub_testkit::Backend::Postgres).await } )* }
-    };
-}
-
-sqlite!(
-    forwards_faithfully_and_returns_upstream_answer,
-    streams_and_handles_usage_chunk,
-    model_mapping_semantics,
-    azure_and_channel_rewrites,
-    other_endpoints_and_models,
-    token_checks,
-    admin_pins,
-    errors_are_truthful_and_clean,
-    client_disconnect_closes_upstream,
-    english_no_channel_message,
-    disconnects_release_file_descriptors,
-    http_and_socks5_proxies,
-);
-sqlite_and_postgres!(
-    routing_rules,
-    retries_and_cooldown,
-    config_writes_apply_at_once
+hub_testkit::on_backends!(
+    sqlite: [
+        forwards_faithfully_and_returns_upstream_answer,
+        streams_and_handles_usage_chunk,
+        model_mapping_semantics,
+        azure_and_channel_rewrites,
+        other_endpoints_and_models,
+        token_checks,
+        admin_pins,
+        errors_are_truthful_and_clean,
+        client_disconnect_closes_upstream,
+        english_no_channel_message,
+        disconnects_release_file_descriptors,
+        http_and_socks5_proxies,
+    ],
+    sqlite_postgres: [
+        routing_rules,
+        retries_and_cooldown,
+        config_writes_apply_at_once,
+    ],
 );
 
 async fn forwards_faithfully_and_returns_upstream_answer(backend: Backend) {
@@ -995,17 +886,51 @@ async fn disconnect_once(env: &Env, key: &str) {
     assert!(!resp.chunk().await.unwrap().unwrap().is_empty());
 }
 
-fn open_fds() -> usize {
+/// Open sockets of this process with an end on one of `ports` (`/proc/self/fd` matched with
+/// `/proc/self/net/tcp{,6}`): the other tests in this binary open and close sockets of their
+/// own at the same time, so a count of every descriptor would measure them too.
+fn open_fds(ports: &[u16]) -> usize {
+    let port_of = |addr: &str| {
+        addr.rsplit(':')
+            .next()
+            .and_then(|p| u16::from_str_radix(p, 16).ok())
+    };
+    let mut inodes = std::collections::HashSet::new();
+    for table in ["/proc/self/net/tcp", "/proc/self/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.len() > 9
+                && [f[1], f[2]]
+                    .into_iter()
+                    .any(|a| port_of(a).is_some_and(|p| ports.contains(&p)))
+            {
+                inodes.insert(f[9].to_owned());
+            }
+        }
+    }
     std::fs::read_dir("/proc/self/fd")
-        .map(|d| d.count())
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter_map(|e| std::fs::read_link(e.path()).ok())
+                .filter(|l| {
+                    l.to_str()
+                        .and_then(|s| s.strip_prefix("socket:["))
+                        .and_then(|s| s.strip_suffix(']'))
+                        .is_some_and(|i| inodes.contains(i))
+                })
+                .count()
+        })
         .unwrap_or(0)
 }
 
-/// Open file descriptors settle back to `baseline` once closed sockets are reaped; bounded wait.
-async fn fds_settle_to(baseline: usize) -> usize {
+/// Open sockets on `ports` settle back to `baseline` once closed sockets are reaped; bounded wait.
+async fn fds_settle_to(ports: &[u16], baseline: usize) -> usize {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
-        let n = open_fds();
+        let n = open_fds(ports);
         if n <= baseline || std::time::Instant::now() > deadline {
             return n;
         }
@@ -1024,12 +949,13 @@ async fn disconnects_release_file_descriptors(backend: Backend) {
     let key = env.token(json!({})).await;
     disconnect_once(&env, &key).await;
     env.mock.wait_disconnects(1).await;
-    let baseline = open_fds();
+    let ports = [env.app.node.addr.port(), env.mock.addr().port()];
+    let baseline = open_fds(&ports);
     for _ in 0..100 {
         disconnect_once(&env, &key).await;
     }
     env.mock.wait_disconnects(101).await;
-    let after = fds_settle_to(baseline).await;
+    let after = fds_settle_to(&ports, baseline).await;
     assert!(
         after <= baseline,
         "open fds after 100 disconnects: {after}, baseline {baseline}"

@@ -2,32 +2,24 @@
 
 #![expect(clippy::unwrap_used, reason = "tests")]
 
-use hub_testkit::{Backend, ROOT_PASSWORD, TestApp, TestDb};
+use hub_testkit::{
+    Backend, ROOT_PASSWORD, TestApp, TestDb,
+    env::{ADMIN as ROOT_TOKEN, RelayEnv},
+};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-macro_rules! on_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(hub_testkit::Backend::Sqlite).await } )* }
-        mod postgres { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(hub_testkit::Backend::Postgres).await } )* }
-        mod mysql { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(hub_testkit::Backend::MySql).await } )* }
-    };
-}
-
-on_backends!(
-    users_manage_and_quota,
-    options_rules,
-    prices_crud,
-    groups_rules
+hub_testkit::on_backends!(
+    all: [
+        users_manage_and_quota,
+        options_rules,
+        prices_crud,
+        groups_rules,
+    ],
 );
 
-const ROOT_TOKEN: &str = "AbCdEfGhIjKlMnOpQrStUvWxYz012345";
-
 async fn fresh(backend: Backend) -> Option<(TestDb, TestApp)> {
-    let db = TestDb::create(backend).await?;
-    let mut s = db.settings();
-    s.initial_root_access_token = Some(ROOT_TOKEN.to_owned());
-    let app = TestApp::start(&s).await;
+    let RelayEnv { db, app, .. } = RelayEnv::new(backend).await?;
     Some((db, app))
 }
 

@@ -6,7 +6,7 @@ use hub_testkit::{Backend, env::RelayEnv, on_backends, wait_for};
 use reqwest::Method;
 use serde_json::json;
 
-use crate::url_injection::{INBOUND, Inbound, request};
+use super::url_injection::{INBOUND, Inbound, request};
 
 on_backends!(sqlite: [
     error_bodies_never_show_the_key,

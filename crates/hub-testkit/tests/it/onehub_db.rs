@@ -7,17 +7,11 @@ use hub_testkit::{Backend, TestApp, TestDb};
 use reqwest::Method;
 use serde_json::json;
 
-macro_rules! on_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(hub_testkit::Backend::Sqlite).await } )* }
-        mod postgres { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(hub_testkit::Backend::Postgres).await } )* }
-        mod mysql { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(hub_testkit::Backend::MySql).await } )* }
-    };
-}
-
-on_backends!(
-    onehub_database_opens_unchanged_and_reads,
-    schema_matches_onehub
+hub_testkit::on_backends!(
+    all: [
+        onehub_database_opens_unchanged_and_reads,
+        schema_matches_onehub,
+    ],
 );
 
 const ROOT_TOKEN: &str = "0123456789abcdef0123456789abcdef";

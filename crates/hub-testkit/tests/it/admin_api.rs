@@ -14,21 +14,15 @@ use hub_testkit::{Backend, ROOT_PASSWORD, TestApp, TestDb};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-macro_rules! on_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(hub_testkit::Backend::Sqlite).await } )* }
-        mod postgres { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(hub_testkit::Backend::Postgres).await } )* }
-        mod mysql { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(hub_testkit::Backend::MySql).await } )* }
-    };
-}
-
-on_backends!(
-    root_login_and_status,
-    channel_crud,
-    token_crud_and_keys,
-    roles_enforced_on_every_route,
-    malformed_input_on_every_route,
-    sessions_work_across_nodes,
+hub_testkit::on_backends!(
+    all: [
+        root_login_and_status,
+        channel_crud,
+        token_crud_and_keys,
+        roles_enforced_on_every_route,
+        malformed_input_on_every_route,
+        sessions_work_across_nodes,
+    ],
 );
 
 /// Starts a master on a fresh database; returns the app and the root access token.

@@ -2,11 +2,13 @@
 
 #![expect(clippy::unwrap_used, reason = "tests")]
 
-use hub_testkit::{Backend, TestApp, TestDb, mock::MockUpstream};
+use hub_testkit::{
+    Backend, TestApp, TestDb,
+    env::{ADMIN, RelayEnv},
+    mock::MockUpstream,
+};
 use reqwest::Method;
 use serde_json::{Value, json};
-
-const ADMIN: &str = "NativeSuiteAdminToken0123456789a";
 
 struct Env {
     db: TestDb,
@@ -17,12 +19,10 @@ struct Env {
 
 impl Env {
     async fn new() -> Env {
-        let db = TestDb::create(Backend::Sqlite).await.unwrap();
-        let mut s = db.settings();
-        s.initial_root_access_token = Some(ADMIN.to_owned());
-        s.billing_flush_ms = Some(20);
-        let app = TestApp::start(&s).await;
-        let mock = MockUpstream::start().await;
+        let RelayEnv { db, app, mock, .. } =
+            RelayEnv::with(Backend::Sqlite, |s| s.billing_flush_ms = Some(20))
+                .await
+                .unwrap();
         for (kind, name, model) in [
             (1, "oa", "m-openai"),
             (14, "cl", "m-claude"),

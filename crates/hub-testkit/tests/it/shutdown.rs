@@ -1,6 +1,6 @@
 //! The one shutdown path of a node: the server stops, billing pending at that moment is
 //! flushed, every background loop is cancelled and every tracked task awaited, the pool closed.
-//! (The same path behind SIGTERM is exercised across processes in `billing_procs.rs`.)
+//! (The same path behind SIGTERM is exercised across processes in `crates/one-hub/tests/procs/billing.rs`.)
 
 #![expect(clippy::unwrap_used, reason = "tests")]
 
@@ -43,7 +43,8 @@ async fn master_shutdown_flushes_billing_and_awaits_every_loop() {
     assert!(tasks.is_cancelled() && tasks.is_closed());
     assert_eq!(tasks.running(), 0, "every tracked task ended");
     let target = hub_store::parse_dsn(&s.sql_dsn, &s.sqlite_path, 3000).unwrap();
-    let store = hub_store::Store::connect(&target, &hub_store::PoolConfig::default())
+    let store = hub_store::Store::builder(&target, &hub_store::PoolConfig::default())
+        .open()
         .await
         .unwrap();
     let after = store.user_get(1).await.unwrap().unwrap();

@@ -1,0 +1,21 @@
+//! The gateway's single-process integration tests, one test binary (one link of the whole
+//! gateway instead of one per suite). One module per suite; test names are
+//! `<suite>::…`, so `cargo test -p hub-testkit --test it -- relay::` runs one suite.
+//!
+//! Every suite starts the real node on port 0 with a fresh database per test (SQLite always;
+//! PostgreSQL/MySQL when `TEST_POSTGRES_URL`/`TEST_MYSQL_URL` are set) and the mock upstream
+//! (`hub_mock`). The multi-process suites (the built `one-hub` binary) are in
+//! `crates/one-hub/tests/procs/`.
+
+mod admin_api;
+mod admin_flows;
+mod billing;
+mod metrics;
+mod native;
+mod onehub_db;
+mod relay;
+mod sdk;
+mod security;
+mod shutdown;
+mod startup;
+mod sync;
