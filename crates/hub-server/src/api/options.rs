@@ -200,6 +200,18 @@ fn check_value(key: &str, value: &str) -> Result<(), ApiError> {
     }
 }
 
+/// An option the relay reads (`RetryTimes`, `ClaudeDefaultMaxTokens`, `ModelMaxOutputTokens`, …)
+/// is checked by the same parser that reads it into the snapshot, so a value that would be
+/// ignored there is refused here, with the reason.
+fn check_runtime(key: &str, value: &str) -> Result<(), ApiError> {
+    let one = HashMap::from([(key.to_owned(), value.to_owned())]);
+    let (_, problems) = hub_core::options::RuntimeOptions::from_options(&one);
+    match problems.iter().find(|p| p.key == key) {
+        Some(p) => Err(ApiError::msg(format!("选项 {key} 的值无效：{}", p.reason))),
+        None => Ok(()),
+    }
+}
+
 /// Features that need their configuration filled in before they can be enabled.
 fn check_enable(key: &str, cur: &HashMap<&'static str, String>) -> Result<(), ApiError> {
     let missing = |keys: &[&str]| {
@@ -262,6 +274,7 @@ pub async fn update(State(state): State<AppState>, req: Request) -> ApiResult {
         )));
     }
     check_value(key, &value)?;
+    check_runtime(key, &value)?;
     if value == "true" {
         check_enable(key, &current(&state).await?)?;
     }
@@ -293,6 +306,18 @@ mod tests {
         assert!(check_value("QuotaPerUnit", "1.5").is_ok());
         assert!(check_value("QuotaPerUnit", "NaN").is_err());
         assert!(check_value("SomethingUnknown", "anything").is_ok());
+    }
+
+    #[test]
+    fn relay_options_are_checked_by_the_snapshot_parser() {
+        assert!(check_runtime("RetryTimes", "-1").is_err());
+        assert!(check_runtime("RetryTimes", "3").is_ok());
+        assert!(check_runtime("ClaudeDefaultMaxTokens", "{\"default\": -5}").is_err());
+        assert!(check_runtime("ClaudeDefaultMaxTokens", "{\"default\": 4096}").is_ok());
+        assert!(check_runtime("ModelMaxOutputTokens", "{\"gpt-4o\": 0}").is_err());
+        assert!(check_runtime("ModelMaxOutputTokens", "{\"gpt-4o*\": 16384}").is_ok());
+        assert!(check_runtime("LogConsumeEnabled", "yes").is_err());
+        assert!(check_runtime("SystemName", "anything").is_ok());
     }
 
     #[test]
