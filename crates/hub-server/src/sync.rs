@@ -38,6 +38,9 @@ pub struct SyncState {
     fingerprint: AtomicU64,
     /// Wakes the sync loop at once (push).
     pub kick: Notify,
+    /// One check at a time: a check that read the feed from an old cursor while another applied
+    /// it would evict cache entries filled after that change was applied.
+    checking: tokio::sync::Mutex<()>,
 }
 
 impl Default for SyncState {
@@ -51,6 +54,7 @@ impl Default for SyncState {
             ready: AtomicBool::new(false),
             fingerprint: AtomicU64::new(0),
             kick: Notify::new(),
+            checking: tokio::sync::Mutex::new(()),
         }
     }
 }
@@ -142,6 +146,7 @@ impl SyncState {
 
 /// One check: read the version (or the content fingerprint), apply what changed.
 pub async fn poll_once(state: &AppState) -> Result<(), StoreError> {
+    let _one_at_a_time = state.sync.checking.lock().await;
     let store = &state.store;
     match state.sync.mode() {
         Some(FeedMode::ContentCheck { .. }) => {
