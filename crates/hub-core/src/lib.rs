@@ -11,6 +11,7 @@ pub mod limits;
 pub mod options;
 pub mod page;
 pub mod pricing;
+pub mod provider;
 pub mod redact;
 pub mod reqid;
 pub mod role;

@@ -13,6 +13,7 @@ pub use crate::options::RetryConfig;
 use crate::{
     entity::{Channel, ModelOwner, OptionRow, Price, UserGroup, comma_list},
     options::{OptionProblem, RuntimeOptions},
+    provider::{Provider, Unserved},
     redact::Secrets,
     role::CHANNEL_ENABLED,
 };
@@ -44,6 +45,9 @@ pub struct ChannelRt {
     pub customize: HashMap<String, String>,
     /// The key (each line of it) and the base URL credentials, masked in relayed errors.
     pub secrets: Secrets,
+    /// The provider and its settings (from `type`, `base_url`, `other`), or why this node does
+    /// not serve the channel; an unserved channel is never routed to.
+    pub provider: Result<Provider, Unserved>,
 }
 
 impl std::fmt::Debug for ChannelRt {
@@ -51,6 +55,7 @@ impl std::fmt::Debug for ChannelRt {
         f.debug_struct("ChannelRt")
             .field("id", &self.id)
             .field("kind", &self.kind)
+            .field("provider", &self.provider.as_ref().map(Provider::family))
             .field("name", &self.name)
             .field("key", &"<redacted>")
             .field("status", &self.status)
@@ -131,9 +136,11 @@ impl ChannelRt {
                     .collect()
             })
             .unwrap_or_default();
+        let base_url = c.base_url.as_deref().unwrap_or_default();
         ChannelRt {
             id: c.id,
             kind: c.kind,
+            provider: crate::provider::resolve(c.kind, base_url, &c.other),
             name: c.name.clone(),
             key: c.key.clone(),
             status: c.status,
@@ -246,6 +253,21 @@ pub struct Snapshot {
     pub option_problems: Vec<OptionProblem>,
 }
 
+impl Snapshot {
+    /// Enabled channels this node does not serve, by id, with the reason (never routed to; the
+    /// admin channel list, the sync status and the log say so).
+    pub fn unserved(&self) -> Vec<(&ChannelRt, &Unserved)> {
+        let mut v: Vec<(&ChannelRt, &Unserved)> = self
+            .channels
+            .values()
+            .filter(|c| c.status == CHANNEL_ENABLED)
+            .filter_map(|c| c.provider.as_ref().err().map(|e| (c.as_ref(), e)))
+            .collect();
+        v.sort_by_key(|(c, _)| c.id);
+        v
+    }
+}
+
 /// Config rows read in one go by the store.
 #[derive(Debug, Clone, Default)]
 pub struct ConfigRows {
@@ -301,7 +323,7 @@ impl Snapshot {
         ids.sort_unstable();
         for id in ids {
             let Some(c) = channels.get(&id) else { continue };
-            if c.status != CHANNEL_ENABLED {
+            if c.status != CHANNEL_ENABLED || c.provider.is_err() {
                 continue;
             }
             for g in &c.groups {

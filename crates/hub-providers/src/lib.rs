@@ -15,4 +15,4 @@ pub mod stream;
 pub mod upstream;
 pub mod usage;
 
-pub use catalogue::{Family, lookup};
+pub use catalogue::{Family, Provider, Unserved};

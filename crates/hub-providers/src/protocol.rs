@@ -23,12 +23,11 @@ pub enum Protocol {
 
 impl Protocol {
     /// The protocol a channel family speaks (Azure speaks OpenAI's).
-    pub fn of(family: Family) -> Option<Protocol> {
+    pub fn of(family: Family) -> Protocol {
         match family {
-            Family::OpenAi | Family::Azure => Some(Protocol::OpenAi),
-            Family::Anthropic => Some(Protocol::Claude),
-            Family::Gemini => Some(Protocol::Gemini),
-            Family::Unsupported => None,
+            Family::OpenAi | Family::Azure => Protocol::OpenAi,
+            Family::Anthropic => Protocol::Claude,
+            Family::Gemini => Protocol::Gemini,
         }
     }
 }

@@ -5,7 +5,7 @@ use std::{collections::HashMap, sync::Mutex, time::Duration};
 use hub_core::{redact::Secrets, snapshot::ChannelRt};
 use serde_json::{Map, Value};
 
-use crate::catalogue::{Family, lookup};
+use crate::catalogue::{Provider, Unserved};
 
 /// The relay operation, with One Hub's relay-mode numbers (used by `plugin.customize`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,21 +42,20 @@ impl RelayMode {
     }
 }
 
-/// Azure `api-version` used when the channel's `other` is empty.
-pub const DEFAULT_AZURE_API_VERSION: &str = "2024-10-21";
+pub use hub_core::provider::{DEFAULT_AZURE_API_VERSION, DEFAULT_GEMINI_VERSION};
 
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 pub enum AddressError {
-    #[error("channel type {0} is not supported by this gateway yet")]
+    /// The channel's provider does not offer this operation.
+    #[error("channel type {0} does not offer this operation here")]
     Unsupported(i64),
-    #[error("the channel has no base URL")]
-    NoBaseUrl,
+    /// The channel is not served by this node (its type, or a configuration that cannot be
+    /// used); such a channel is not routed to, so only a pinned request gets here.
+    #[error("{0}")]
+    Unserved(#[from] Unserved),
     /// A model (deployment) name that cannot be one URL path segment (`.`, `..`, empty).
     #[error("model name '{0}' cannot be used in an upstream URL")]
     BadModel(String),
-    /// The channel's API version (`other`) is not a plain version string.
-    #[error("the channel's API version is not a valid version string")]
-    BadVersion,
 }
 
 /// `s` as one URL path segment (or query value): every byte outside RFC 3986's unreserved set
@@ -81,17 +80,6 @@ pub fn path_segment(s: &str) -> Option<String> {
     Some(out)
 }
 
-/// An API version from the channel's `other` (an admin value): letters, digits, `-`, `.`, `_`
-/// only (`v1beta`, `2024-10-21`, `2025-01-01-preview`), else `None`.
-fn version_of<'a>(other: &'a str, default: &'a str) -> Option<&'a str> {
-    let v = other.trim();
-    let v = if v.is_empty() { default } else { v };
-    let plain = v
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'));
-    (plain && !v.starts_with('.')).then_some(v)
-}
-
 /// Where and how to send one upstream request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Address {
@@ -102,8 +90,6 @@ pub struct Address {
 
 /// Anthropic API version sent with every request.
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
-/// Gemini API version used when the channel's `other` is empty.
-pub const DEFAULT_GEMINI_VERSION: &str = "v1beta";
 
 /// The URL and headers for `mode` on `channel` with the upstream model name `model`.
 pub fn address(
@@ -112,17 +98,10 @@ pub fn address(
     model: &str,
     stream: bool,
 ) -> Result<Address, AddressError> {
-    let (family, default) = lookup(channel.kind, Some(&channel.base_url));
-    let base = if channel.base_url.is_empty() {
-        default
-    } else {
-        channel.base_url.as_str()
-    };
-    if base.is_empty() {
-        return Err(AddressError::NoBaseUrl);
-    }
-    match family {
-        Family::OpenAi => {
+    let provider = channel.provider.as_ref().map_err(|e| e.clone())?;
+    let base = provider.base();
+    match provider {
+        Provider::OpenAi { .. } => {
             let url = match channel.customize.get(mode.onehub_code()) {
                 Some(path) if !path.is_empty() => format!("{base}{path}"),
                 _ => format!("{base}/v1{}", mode.path()),
@@ -132,9 +111,8 @@ pub fn address(
                 headers: vec![("authorization", format!("Bearer {}", channel.key))],
             })
         }
-        Family::Azure => {
-            let version = version_of(&channel.other, DEFAULT_AZURE_API_VERSION)
-                .ok_or(AddressError::BadVersion)?;
+        Provider::Azure { api_version, .. } => {
+            let version = api_version;
             let model = path_segment(model).ok_or_else(|| AddressError::BadModel(model.into()))?;
             let url = format!(
                 "{base}/openai/deployments/{model}{}?api-version={version}",
@@ -145,7 +123,7 @@ pub fn address(
                 headers: vec![("api-key", channel.key.clone())],
             })
         }
-        Family::Anthropic => match mode {
+        Provider::Anthropic { .. } => match mode {
             RelayMode::Chat => Ok(Address {
                 url: format!("{base}/v1/messages"),
                 headers: vec![
@@ -155,9 +133,7 @@ pub fn address(
             }),
             _ => Err(AddressError::Unsupported(channel.kind)),
         },
-        Family::Gemini => {
-            let version = version_of(&channel.other, DEFAULT_GEMINI_VERSION)
-                .ok_or(AddressError::BadVersion)?;
+        Provider::Gemini { version, .. } => {
             let model = path_segment(model).ok_or_else(|| AddressError::BadModel(model.into()))?;
             let action = match (mode, stream) {
                 (RelayMode::Chat, false) => "generateContent",
@@ -170,7 +146,6 @@ pub fn address(
                 headers: vec![("x-goog-api-key", channel.key.clone())],
             })
         }
-        Family::Unsupported => Err(AddressError::Unsupported(channel.kind)),
     }
 }
 
@@ -369,10 +344,10 @@ mod tests {
             "https://az.example/openai/deployments/gpt4/chat/completions?api-version=2024-06-01"
         );
         assert_eq!(a.headers[0].0, "api-key");
-        assert_eq!(
+        assert!(matches!(
             address(&rt(8, "", ""), RelayMode::Chat, "m", false),
-            Err(AddressError::NoBaseUrl)
-        );
+            Err(AddressError::Unserved(Unserved::Invalid(_)))
+        ));
         let a = address(&rt(14, "", ""), RelayMode::Chat, "claude-x", true).unwrap();
         assert_eq!(a.url, "https://api.anthropic.com/v1/messages");
         assert_eq!(
@@ -436,9 +411,11 @@ mod tests {
                 Err(AddressError::BadModel("..".into()))
             );
             for version in ["v1/../x", "v1?a=b", "2024&x=1", "..", "v 1"] {
-                assert_eq!(
-                    address(&rt(kind, "http://x", version), RelayMode::Chat, "m", false),
-                    Err(AddressError::BadVersion),
+                assert!(
+                    matches!(
+                        address(&rt(kind, "http://x", version), RelayMode::Chat, "m", false),
+                        Err(AddressError::Unserved(Unserved::Invalid(_)))
+                    ),
                     "{version}"
                 );
             }

@@ -225,7 +225,7 @@ impl AppState {
         let channels = rows.channels.len();
         let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
         let snapshot = Snapshot::build(rows, generation);
-        relay::report_option_problems(&snapshot);
+        relay::report_snapshot_problems(&snapshot);
         self.snapshot.store(Arc::new(snapshot));
         if let Some(v) = version {
             self.sync.applied(v);

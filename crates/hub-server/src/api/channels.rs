@@ -24,11 +24,40 @@ pub async fn list(State(state): State<AppState>, q: QueryMap) -> ApiResult {
         tag: q.opt("tag").map(str::to_owned),
         filter_tag: q.int("filter_tag")?.unwrap_or(0),
     };
-    let mut page = state.store.channel_list(&filter, &page).await?;
-    for ch in &mut page.data {
-        ch.key.clear();
+    let page = state.store.channel_list(&filter, &page).await?;
+    let data: Vec<serde_json::Value> = page
+        .data
+        .into_iter()
+        .map(|mut ch| {
+            ch.key.clear();
+            with_service(ch)
+        })
+        .collect();
+    ok_data(hub_store::repo::Page {
+        data,
+        page: page.page,
+        size: page.size,
+        total_count: page.total_count,
+    })
+}
+
+/// The channel as One Hub shows it, plus whether this node serves it (`served`) and, when it
+/// does not, why (`not_served_reason`: a type without a provider here, or a configuration that
+/// cannot be used). Unserved channels are never routed to by this node.
+fn with_service(ch: Channel) -> serde_json::Value {
+    let reason = hub_core::provider::resolve(
+        ch.kind,
+        ch.base_url.as_deref().unwrap_or_default(),
+        &ch.other,
+    )
+    .err()
+    .map(|e| e.to_string());
+    let mut v = serde_json::to_value(ch).unwrap_or_default();
+    if let Some(o) = v.as_object_mut() {
+        o.insert("served".to_owned(), reason.is_none().into());
+        o.insert("not_served_reason".to_owned(), reason.into());
     }
-    ok_data(page)
+    v
 }
 
 pub async fn get(State(state): State<AppState>, PathId(id): PathId) -> ApiResult {
@@ -37,7 +66,7 @@ pub async fn get(State(state): State<AppState>, PathId(id): PathId) -> ApiResult
         .channel_get(id)
         .await?
         .ok_or_else(|| ApiError::msg(format!("渠道 {id} 不存在")))?;
-    ok_data(ch)
+    ok_data(with_service(ch))
 }
 
 /// GORM's create defaults: zero values become the column defaults.

@@ -153,10 +153,16 @@ pub async fn sync_status(State(state): State<AppState>) -> ApiResult {
         NodeType::Master => "master",
         NodeType::Slave => "slave",
     };
-    let generation = state.snapshot.load().generation;
+    let snap = state.snapshot.load();
     let mut data = state
         .sync
-        .status(node_type, generation, state.cache.enabled());
+        .status(node_type, snap.generation, state.cache.enabled());
+    data["unserved_channels"] = snap
+        .unserved()
+        .into_iter()
+        .map(|(c, why)| serde_json::json!({"id": c.id, "name": c.name, "type": c.kind, "reason": why.to_string()}))
+        .collect::<Vec<_>>()
+        .into();
     data["billing"] = state.billing.stats.json();
     data["billing"]["leased"] = state.billing.leases.outstanding().into();
     ok_data(data)

@@ -61,13 +61,14 @@ pub(super) async fn attempt_once(
                 format!("channel {} cannot serve: {e}", channel.id),
             ))
         })?;
-    let family = hub_providers::lookup(channel.kind, Some(&channel.base_url)).0;
-    let up_proto = Protocol::of(family).ok_or_else(|| {
-        AttemptError::Retryable(RelayError::local(
+    // `address` above refused a channel without a provider.
+    let Ok(provider) = &channel.provider else {
+        return Err(AttemptError::Retryable(RelayError::local(
             503,
-            format!("channel {} has an unsupported type", channel.id),
-        ))
-    })?;
+            format!("channel {} is not served by this node", channel.id),
+        )));
+    };
+    let up_proto = Protocol::of(provider.family());
     let gemini_embed = plan.mode == RelayMode::Embeddings && up_proto == Protocol::Gemini;
     let bad_request = |e: hub_providers::convert::ConvertError| {
         AttemptError::Fatal(RelayError::relay(

@@ -52,14 +52,24 @@ use crate::{
 const REQUEST_ID_HEADER: &str = "x-oneapi-request-id";
 
 /// Logs, once per snapshot build, each runtime option whose stored value was not used (its
-/// default applies): the option's name and what is wrong, never the value.
-pub fn report_option_problems(snap: &hub_core::snapshot::Snapshot) {
+/// default applies): the option's name and what is wrong, never the value; and each enabled
+/// channel this node does not serve, with the reason.
+pub fn report_snapshot_problems(snap: &hub_core::snapshot::Snapshot) {
     for p in &snap.option_problems {
         warn!(
             option = p.key,
             reason = %p.reason,
             generation = snap.generation,
             "option value not used; its default applies"
+        );
+    }
+    for (c, why) in snap.unserved() {
+        warn!(
+            channel = c.id,
+            channel_type = c.kind,
+            reason = %why,
+            generation = snap.generation,
+            "enabled channel not served by this node; requests are routed to other channels"
         );
     }
 }

@@ -13,6 +13,7 @@ mod billing;
 mod metrics;
 mod native;
 mod onehub_db;
+mod providers;
 mod relay;
 mod sdk;
 mod security;

@@ -29,10 +29,10 @@ fn channels() -> Vec<(i64, String)> {
 /// Whether `inbound` can reach a channel of `kind` at all (Anthropic serves chat only, Gemini
 /// chat and embeddings).
 fn served(kind: i64, inbound: Inbound) -> bool {
-    use hub_providers::catalogue::{Family, lookup};
-    match lookup(kind, Some("http://base")).0 {
-        Family::Anthropic => !matches!(inbound, Inbound::Completions | Inbound::Embeddings),
-        Family::Gemini => inbound != Inbound::Completions,
+    use hub_providers::catalogue::{Family, resolve};
+    match resolve(kind, "http://base", "").map(|p| p.family()) {
+        Ok(Family::Anthropic) => !matches!(inbound, Inbound::Completions | Inbound::Embeddings),
+        Ok(Family::Gemini) => inbound != Inbound::Completions,
         _ => true,
     }
 }

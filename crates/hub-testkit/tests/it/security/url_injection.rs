@@ -265,12 +265,22 @@ async fn admin_api_versions_are_validated(backend: Backend) {
     env.channel(json!({"type": 3, "models": "a2", "other": "2025-01-01-preview"}))
         .await;
     let key = env.token(json!({})).await;
+    // A version that is not plain makes the channel unserved when the snapshot is built: never
+    // routed to (no channel for the model), and the admin sees why.
     for model in ["g1", "a1"] {
         let a = env.chat(&key, model).await;
         assert_eq!(a.status, 503, "{model}: {:?}", a.body);
-        assert!(a.body.to_string().contains("API version"), "{:?}", a.body);
+        assert!(a.body.to_string().contains("无可用渠道"), "{:?}", a.body);
     }
     assert_eq!(env.mock.requests(), vec![]);
+    let st = env
+        .admin(reqwest::Method::GET, "/api/sync/status", Value::Null)
+        .await;
+    let reasons = st["data"]["unserved_channels"].to_string();
+    assert!(
+        reasons.contains("Gemini API version") && reasons.contains("Azure API version"),
+        "{reasons}"
+    );
     let a = env.chat(&key, "a2").await;
     assert_eq!(a.status, 200, "{:?}", a.body);
     assert_eq!(

@@ -1,0 +1,236 @@
+//! Which channel types this node serves, and each channel's provider configuration, parsed once
+//! when the snapshot is built.
+//!
+//! A channel's `type`, `base_url` and `other` are read here and nowhere on the request path: the
+//! snapshot holds a [`Provider`] (the wire family with its typed settings) or the reason the
+//! channel is not served by this node ([`Unserved`]). An unserved channel is never routed to:
+//! a fleet of One Hub (Go) and this gateway on one database may hold channel types we do not
+//! serve (Midjourney, Suno, …), and sending those requests anywhere but to a channel we serve
+//! would only turn them into errors.
+//!
+//! One Hub's rule for types without a provider of their own (its factory map has no entry for
+//! 19, 43, 44, 46, 48 and 53, nor for ids it does not know): they are relayed as generic
+//! OpenAI-compatible upstreams on `base_url`. A type One Hub serves natively that we do not
+//! serve yet is *not* sent OpenAI-format requests: it is unserved.
+
+use crate::channel_types::type_name;
+
+/// The wire family a provider speaks upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// OpenAI's `/v1/...` API (also every OpenAI-compatible vendor).
+    OpenAi,
+    /// Azure OpenAI deployments (`/openai/deployments/{model}/...?api-version=`).
+    Azure,
+    /// Anthropic Messages.
+    Anthropic,
+    /// Google Gemini `generateContent`.
+    Gemini,
+}
+
+/// `(channel type, family, default base URL)` of every type served natively. Base URLs are
+/// origins without `/v1`, as One Hub stores them; the relay appends the operation path. Types
+/// with an empty default need the channel's `base_url`.
+pub const CATALOGUE: &[(i64, Family, &str)] = &[
+    (1, Family::OpenAi, "https://api.openai.com"),
+    (3, Family::Azure, ""),
+    (8, Family::OpenAi, ""),
+    (14, Family::Anthropic, "https://api.anthropic.com"),
+    (20, Family::OpenAi, "https://openrouter.ai/api"),
+    (
+        25,
+        Family::Gemini,
+        "https://generativelanguage.googleapis.com",
+    ),
+    (28, Family::OpenAi, "https://api.deepseek.com"),
+    (29, Family::OpenAi, "https://api.moonshot.cn"),
+    (30, Family::OpenAi, "https://api.mistral.ai"),
+    (31, Family::OpenAi, "https://api.groq.com/openai"),
+    (33, Family::OpenAi, "https://api.lingyiwanwu.com"),
+    (39, Family::OpenAi, "http://localhost:11434"),
+    (45, Family::OpenAi, "https://api.siliconflow.cn"),
+    (49, Family::OpenAi, "https://models.inference.ai.azure.com"),
+    (56, Family::OpenAi, "https://api.x.ai"),
+];
+
+/// Types One Hub has no factory for: relayed as generic OpenAI on the channel's `base_url`
+/// (as is any type id One Hub does not know).
+pub const GENERIC_TYPES: &[i64] = &[19, 43, 44, 46, 48, 53];
+
+/// Azure OpenAI API version used when the channel's `other` is empty.
+pub const DEFAULT_AZURE_API_VERSION: &str = "2024-10-21";
+/// Gemini API version used when the channel's `other` is empty.
+pub const DEFAULT_GEMINI_VERSION: &str = "v1beta";
+
+/// A served channel's provider with its typed settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Provider {
+    /// OpenAI or an OpenAI-compatible vendor.
+    OpenAi { base: String },
+    /// Azure OpenAI; `api_version` from `other`.
+    Azure { base: String, api_version: String },
+    /// Anthropic Messages.
+    Anthropic { base: String },
+    /// Google Gemini; `version` (`v1beta`, `v1`) from `other`.
+    Gemini { base: String, version: String },
+}
+
+impl Provider {
+    pub fn family(&self) -> Family {
+        match self {
+            Provider::OpenAi { .. } => Family::OpenAi,
+            Provider::Azure { .. } => Family::Azure,
+            Provider::Anthropic { .. } => Family::Anthropic,
+            Provider::Gemini { .. } => Family::Gemini,
+        }
+    }
+
+    /// The origin requests go to (the channel's `base_url`, else the type's default).
+    pub fn base(&self) -> &str {
+        match self {
+            Provider::OpenAi { base }
+            | Provider::Azure { base, .. }
+            | Provider::Anthropic { base }
+            | Provider::Gemini { base, .. } => base,
+        }
+    }
+}
+
+/// Why a channel is not served by this node.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unserved {
+    /// One Hub serves this type with a provider of its own; this gateway has none yet.
+    #[error("channel type {kind} ({name}) is not served by this gateway")]
+    NotServed { kind: i64, name: &'static str },
+    /// The type is served but the channel's configuration cannot be used.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The provider of a channel of type `kind`, from its `base_url` and `other`.
+pub fn resolve(kind: i64, base_url: &str, other: &str) -> Result<Provider, Unserved> {
+    let base_url = base_url.trim().trim_end_matches('/');
+    let (family, default) = match CATALOGUE.iter().find(|(t, _, _)| *t == kind) {
+        Some((_, f, url)) => (*f, *url),
+        None if GENERIC_TYPES.contains(&kind) || type_name(kind).is_none() => (Family::OpenAi, ""),
+        None => {
+            return Err(Unserved::NotServed {
+                kind,
+                name: type_name(kind).unwrap_or("unknown"),
+            });
+        }
+    };
+    let base = if base_url.is_empty() {
+        default
+    } else {
+        base_url
+    };
+    if base.is_empty() {
+        return Err(Unserved::Invalid(format!(
+            "channel type {kind} needs a base URL"
+        )));
+    }
+    let base = base.to_owned();
+    Ok(match family {
+        Family::OpenAi => Provider::OpenAi { base },
+        Family::Anthropic => Provider::Anthropic { base },
+        Family::Azure => Provider::Azure {
+            base,
+            api_version: version(other, DEFAULT_AZURE_API_VERSION, "Azure API version")?,
+        },
+        Family::Gemini => Provider::Gemini {
+            base,
+            version: version(other, DEFAULT_GEMINI_VERSION, "Gemini API version")?,
+        },
+    })
+}
+
+/// `other` as an API version (the default when empty). A version goes into a URL, so only plain
+/// version strings are accepted (letters, digits, `-`, `.`, `_`, not starting with `.`).
+fn version(other: &str, default: &str, what: &str) -> Result<String, Unserved> {
+    let v = other.trim();
+    let v = if v.is_empty() { default } else { v };
+    let plain = v
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'));
+    if plain && !v.starts_with('.') {
+        Ok(v.to_owned())
+    } else {
+        Err(Unserved::Invalid(format!(
+            "the {what} in `other` is not a plain version string (letters, digits, '-', '.', '_')"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![expect(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+
+    #[test]
+    fn catalogue_types_get_their_defaults() {
+        assert_eq!(
+            resolve(1, "", ""),
+            Ok(Provider::OpenAi {
+                base: "https://api.openai.com".into()
+            })
+        );
+        assert_eq!(resolve(14, "", "").unwrap().family(), Family::Anthropic);
+        assert_eq!(
+            resolve(25, "https://g.example/", "v1"),
+            Ok(Provider::Gemini {
+                base: "https://g.example".into(),
+                version: "v1".into()
+            })
+        );
+        assert_eq!(
+            resolve(3, "https://az.example", ""),
+            Ok(Provider::Azure {
+                base: "https://az.example".into(),
+                api_version: DEFAULT_AZURE_API_VERSION.into()
+            })
+        );
+        for (_, _, url) in CATALOGUE {
+            assert!(!url.ends_with("/v1") && !url.ends_with('/'), "{url}");
+        }
+    }
+
+    #[test]
+    fn one_hubs_generic_rule_and_unserved_types() {
+        // No factory in One Hub, or an id One Hub does not know: generic OpenAI on base_url.
+        for kind in [19, 43, 44, 46, 48, 53, 77, 1000] {
+            assert_eq!(
+                resolve(kind, "https://x.example", ""),
+                Ok(Provider::OpenAi {
+                    base: "https://x.example".into()
+                }),
+                "{kind}"
+            );
+            assert!(matches!(resolve(kind, " ", ""), Err(Unserved::Invalid(_))));
+        }
+        // Native in One Hub, no provider here: never sent OpenAI-format requests.
+        for kind in [15, 34, 41, 24] {
+            let e = resolve(kind, "https://x.example", "").unwrap_err();
+            assert!(matches!(e, Unserved::NotServed { .. }), "{kind}");
+        }
+        assert_eq!(
+            resolve(34, "https://mj.example", "")
+                .unwrap_err()
+                .to_string(),
+            "channel type 34 (Midjourney) is not served by this gateway"
+        );
+    }
+
+    #[test]
+    fn configuration_errors_say_why() {
+        assert!(matches!(resolve(8, "", ""), Err(Unserved::Invalid(m)) if m.contains("base URL")));
+        assert!(matches!(resolve(3, "", ""), Err(Unserved::Invalid(_))));
+        for bad in ["../x", "v1?x", ".hidden", "v 1", "v1/models"] {
+            assert!(
+                matches!(resolve(25, "", bad), Err(Unserved::Invalid(m)) if m.contains("Gemini API version")),
+                "{bad}"
+            );
+            assert!(resolve(3, "https://az", bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,103 @@
+//! The provider seam as the relay sees it: which channels this node serves, and that a channel
+//! it does not serve is never routed to.
+
+#![expect(clippy::unwrap_used, reason = "tests")]
+
+use hub_testkit::{Backend, env::RelayEnv, on_backends};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+on_backends!(all: [unserved_channels_are_never_picked_and_are_reported]);
+
+/// A database shared with One Hub holds a Midjourney channel (type 34, which One Hub serves
+/// natively and this node does not) for the same model as an OpenAI channel, at a higher
+/// priority. With `RetryTimes` 0 every request must still be served by the OpenAI channel:
+/// the Midjourney channel is skipped when the snapshot is built, not tried and failed over.
+async fn unserved_channels_are_never_picked_and_are_reported(backend: Backend) {
+    let Some(env) = RelayEnv::new(backend).await else {
+        return;
+    };
+    env.option("RetryTimes", "0").await;
+    // If it were picked, requests would go to a closed port (or, before this change, be sent
+    // OpenAI-format bodies): either way a failure with no retry.
+    let mj = env
+        .channel(json!({"type": 34, "name": "mj", "key": "mj-key", "models": "m", "priority": 10, "base_url": "http://127.0.0.1:9"}))
+        .await;
+    // Custom (type 8) needs a base URL: served type, unusable configuration.
+    let custom = env
+        .channel(json!({"type": 8, "name": "custom-no-url", "key": "k", "models": "m", "priority": 10, "base_url": ""}))
+        .await;
+    // A type One Hub has no provider for (43, Meta) is relayed as generic OpenAI on its base URL.
+    let generic = env
+        .channel(json!({"type": 43, "name": "meta", "key": "generic-key", "models": "g"}))
+        .await;
+    let openai = env
+        .channel(json!({"type": 1, "name": "openai", "key": "good-key", "models": "m"}))
+        .await;
+    let key = env.token(json!({})).await;
+    for i in 0..100 {
+        let a = env.chat(&key, "m").await;
+        assert_eq!(a.status, 200, "request {i}: {}", a.body);
+    }
+    let reqs = env.mock.requests();
+    assert_eq!(reqs.len(), 100);
+    assert!(
+        reqs.iter()
+            .all(|r| r.header("authorization") == Some("Bearer good-key")),
+        "every request went to the OpenAI channel"
+    );
+    let a = env.chat(&key, "g").await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(
+        env.mock.requests().last().unwrap().header("authorization"),
+        Some("Bearer generic-key")
+    );
+
+    // The admin channel list says which channels this node serves, and why not.
+    let list = env
+        .admin(Method::GET, "/api/channel/?size=100", Value::Null)
+        .await;
+    let row = |id: i64| -> Value {
+        list["data"]["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(row(mj)["served"], false);
+    assert_eq!(
+        row(mj)["not_served_reason"],
+        "channel type 34 (Midjourney) is not served by this gateway"
+    );
+    assert_eq!(row(mj)["key"], "", "keys stay blank in lists");
+    assert_eq!(row(custom)["served"], false);
+    assert!(
+        row(custom)["not_served_reason"]
+            .as_str()
+            .unwrap()
+            .contains("needs a base URL")
+    );
+    for id in [generic, openai] {
+        assert_eq!(row(id)["served"], true);
+        assert_eq!(row(id)["not_served_reason"], Value::Null);
+    }
+    let one = env
+        .admin(Method::GET, &format!("/api/channel/{mj}"), Value::Null)
+        .await;
+    assert_eq!(one["data"]["served"], false);
+
+    // So does the sync status.
+    let st = env
+        .admin(Method::GET, "/api/sync/status", Value::Null)
+        .await;
+    let ids: Vec<i64> = st["data"]["unserved_channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, vec![mj, custom], "{st}");
+    env.stop().await;
+}
