@@ -28,29 +28,101 @@ pub enum Family {
     Gemini,
 }
 
-/// `(channel type, family, default base URL)` of every type served natively. Base URLs are
-/// origins without `/v1`, as One Hub stores them; the relay appends the operation path. Types
-/// with an empty default need the channel's `base_url`.
-pub const CATALOGUE: &[(i64, Family, &str)] = &[
-    (1, Family::OpenAi, "https://api.openai.com"),
-    (3, Family::Azure, ""),
-    (8, Family::OpenAi, ""),
-    (14, Family::Anthropic, "https://api.anthropic.com"),
-    (20, Family::OpenAi, "https://openrouter.ai/api"),
-    (
+/// A type served natively: one row per type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Row {
+    pub kind: i64,
+    pub family: Family,
+    /// Origin without `/v1`, as One Hub stores base URLs; the relay appends the operation
+    /// path. Empty: the channel's `base_url` is required.
+    pub base: &'static str,
+    /// How an OpenAI-family type differs from OpenAI's own API.
+    pub quirks: OpenAiQuirks,
+}
+
+/// The differences of an OpenAI-compatible vendor from OpenAI's API, fixed per type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpenAiQuirks {
+    /// Operation paths start with `/v1` (GitHub Models: they do not).
+    pub v1: bool,
+    /// Streamed requests carry `stream_options.include_usage` (forced on, so usage is exact);
+    /// false: the field is removed (vendors that refuse it) and usage comes from the vendor's
+    /// own last chunk, else it is counted locally.
+    pub stream_usage: bool,
+    /// The vendor offers the legacy `/completions` and `/moderations` operations (GitHub
+    /// Models: chat and embeddings only).
+    pub legacy_ops: bool,
+}
+
+/// OpenAI's API as it is.
+pub const OPENAI: OpenAiQuirks = OpenAiQuirks {
+    v1: true,
+    stream_usage: true,
+    legacy_ops: true,
+};
+
+const fn row(kind: i64, family: Family, base: &'static str) -> Row {
+    Row {
+        kind,
+        family,
+        base,
+        quirks: OPENAI,
+    }
+}
+
+const fn quirky(kind: i64, base: &'static str, quirks: OpenAiQuirks) -> Row {
+    Row {
+        kind,
+        family: Family::OpenAi,
+        base,
+        quirks,
+    }
+}
+
+/// Every type served natively. Adding an OpenAI-compatible vendor is one row here (plus its
+/// fixture in the provider tests).
+pub const CATALOGUE: &[Row] = &[
+    row(1, Family::OpenAi, "https://api.openai.com"),
+    row(3, Family::Azure, ""),
+    row(8, Family::OpenAi, ""),
+    row(14, Family::Anthropic, "https://api.anthropic.com"),
+    row(20, Family::OpenAi, "https://openrouter.ai/api"),
+    row(
         25,
         Family::Gemini,
         "https://generativelanguage.googleapis.com",
     ),
-    (28, Family::OpenAi, "https://api.deepseek.com"),
-    (29, Family::OpenAi, "https://api.moonshot.cn"),
-    (30, Family::OpenAi, "https://api.mistral.ai"),
-    (31, Family::OpenAi, "https://api.groq.com/openai"),
-    (33, Family::OpenAi, "https://api.lingyiwanwu.com"),
-    (39, Family::OpenAi, "http://localhost:11434"),
-    (45, Family::OpenAi, "https://api.siliconflow.cn"),
-    (49, Family::OpenAi, "https://models.inference.ai.azure.com"),
-    (56, Family::OpenAi, "https://api.x.ai"),
+    row(28, Family::OpenAi, "https://api.deepseek.com"),
+    row(29, Family::OpenAi, "https://api.moonshot.cn"),
+    quirky(
+        30,
+        "https://api.mistral.ai",
+        OpenAiQuirks {
+            stream_usage: false,
+            ..OPENAI
+        },
+    ),
+    row(31, Family::OpenAi, "https://api.groq.com/openai"),
+    quirky(
+        33,
+        "https://api.lingyiwanwu.com",
+        OpenAiQuirks {
+            stream_usage: false,
+            ..OPENAI
+        },
+    ),
+    row(39, Family::OpenAi, "http://localhost:11434"),
+    row(45, Family::OpenAi, "https://api.siliconflow.cn"),
+    quirky(
+        49,
+        "https://models.inference.ai.azure.com",
+        OpenAiQuirks {
+            v1: false,
+            stream_usage: false,
+            legacy_ops: false,
+        },
+    ),
+    row(56, Family::OpenAi, "https://api.x.ai"),
 ];
 
 /// Types One Hub has no factory for: relayed as generic OpenAI on the channel's `base_url`
@@ -66,7 +138,7 @@ pub const DEFAULT_GEMINI_VERSION: &str = "v1beta";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Provider {
     /// OpenAI or an OpenAI-compatible vendor.
-    OpenAi { base: String },
+    OpenAi { base: String, quirks: OpenAiQuirks },
     /// Azure OpenAI; `api_version` from `other`.
     Azure { base: String, api_version: String },
     /// Anthropic Messages.
@@ -88,7 +160,7 @@ impl Provider {
     /// The origin requests go to (the channel's `base_url`, else the type's default).
     pub fn base(&self) -> &str {
         match self {
-            Provider::OpenAi { base }
+            Provider::OpenAi { base, .. }
             | Provider::Azure { base, .. }
             | Provider::Anthropic { base }
             | Provider::Gemini { base, .. } => base,
@@ -110,9 +182,11 @@ pub enum Unserved {
 /// The provider of a channel of type `kind`, from its `base_url` and `other`.
 pub fn resolve(kind: i64, base_url: &str, other: &str) -> Result<Provider, Unserved> {
     let base_url = base_url.trim().trim_end_matches('/');
-    let (family, default) = match CATALOGUE.iter().find(|(t, _, _)| *t == kind) {
-        Some((_, f, url)) => (*f, *url),
-        None if GENERIC_TYPES.contains(&kind) || type_name(kind).is_none() => (Family::OpenAi, ""),
+    let (family, default, quirks) = match CATALOGUE.iter().find(|r| r.kind == kind) {
+        Some(r) => (r.family, r.base, r.quirks),
+        None if GENERIC_TYPES.contains(&kind) || type_name(kind).is_none() => {
+            (Family::OpenAi, "", OPENAI)
+        }
         None => {
             return Err(Unserved::NotServed {
                 kind,
@@ -132,7 +206,7 @@ pub fn resolve(kind: i64, base_url: &str, other: &str) -> Result<Provider, Unser
     }
     let base = base.to_owned();
     Ok(match family {
-        Family::OpenAi => Provider::OpenAi { base },
+        Family::OpenAi => Provider::OpenAi { base, quirks },
         Family::Anthropic => Provider::Anthropic { base },
         Family::Azure => Provider::Azure {
             base,
@@ -172,7 +246,8 @@ mod tests {
         assert_eq!(
             resolve(1, "", ""),
             Ok(Provider::OpenAi {
-                base: "https://api.openai.com".into()
+                base: "https://api.openai.com".into(),
+                quirks: OPENAI
             })
         );
         assert_eq!(resolve(14, "", "").unwrap().family(), Family::Anthropic);
@@ -190,8 +265,17 @@ mod tests {
                 api_version: DEFAULT_AZURE_API_VERSION.into()
             })
         );
-        for (_, _, url) in CATALOGUE {
-            assert!(!url.ends_with("/v1") && !url.ends_with('/'), "{url}");
+        for r in CATALOGUE {
+            assert!(!r.base.ends_with("/v1") && !r.base.ends_with('/'), "{r:?}");
+            assert!(
+                crate::channel_types::type_name(r.kind).is_some(),
+                "{r:?} is a One Hub type"
+            );
+            assert_eq!(
+                CATALOGUE.iter().filter(|o| o.kind == r.kind).count(),
+                1,
+                "{r:?} once"
+            );
         }
     }
 
@@ -202,7 +286,8 @@ mod tests {
             assert_eq!(
                 resolve(kind, "https://x.example", ""),
                 Ok(Provider::OpenAi {
-                    base: "https://x.example".into()
+                    base: "https://x.example".into(),
+                    quirks: OPENAI
                 }),
                 "{kind}"
             );

@@ -163,9 +163,14 @@ pub(crate) fn openai_route(path: &str) -> Option<(Endpoint, Option<String>)> {
         }
         return endpoint(rest).map(|e| (e, Some(deployment.to_owned())));
     }
-    let rest = path.strip_prefix("/openai/")?;
-    endpoint(rest)
-        .filter(|e| matches!(e, Endpoint::Models | Endpoint::Model(_)))
+    if let Some(rest) = path.strip_prefix("/openai/") {
+        return endpoint(rest)
+            .filter(|e| matches!(e, Endpoint::Models | Endpoint::Model(_)))
+            .map(|e| (e, None));
+    }
+    // GitHub Models (Azure AI model inference): the OpenAI paths without `/v1`.
+    endpoint(path.strip_prefix('/')?)
+        .filter(|e| matches!(e, Endpoint::Chat | Endpoint::Embeddings | Endpoint::Models))
         .map(|e| (e, None))
 }
 

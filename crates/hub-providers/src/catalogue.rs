@@ -1,4 +1,6 @@
 //! Channel type → provider: the table and the rules live in [`hub_core::provider`], where the
 //! snapshot resolves every channel once; re-exported here for the wire code.
 
-pub use hub_core::provider::{CATALOGUE, Family, GENERIC_TYPES, Provider, Unserved, resolve};
+pub use hub_core::provider::{
+    CATALOGUE, Family, GENERIC_TYPES, OPENAI, OpenAiQuirks, Provider, Row, Unserved, resolve,
+};

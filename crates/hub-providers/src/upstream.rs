@@ -101,10 +101,15 @@ pub fn address(
     let provider = channel.provider.as_ref().map_err(|e| e.clone())?;
     let base = provider.base();
     match provider {
-        Provider::OpenAi { .. } => {
+        Provider::OpenAi { quirks, .. } => {
+            if !quirks.legacy_ops && matches!(mode, RelayMode::Completions | RelayMode::Moderations)
+            {
+                return Err(AddressError::Unsupported(channel.kind));
+            }
+            let v1 = if quirks.v1 { "/v1" } else { "" };
             let url = match channel.customize.get(mode.onehub_code()) {
                 Some(path) if !path.is_empty() => format!("{base}{path}"),
-                _ => format!("{base}/v1{}", mode.path()),
+                _ => format!("{base}{v1}{}", mode.path()),
             };
             Ok(Address {
                 url,
@@ -165,7 +170,9 @@ pub fn prepare_body(
         }
     }
     let mut client_asked = false;
-    if stream {
+    if stream && !asks_stream_usage(channel) {
+        client_asked = asked_usage(body.remove("stream_options").as_ref());
+    } else if stream {
         let opts = body
             .entry("stream_options")
             .or_insert_with(|| Value::Object(Map::new()));
@@ -201,7 +208,15 @@ pub fn openai_body(
         }
     }
     let mut client_asked = false;
-    if stream {
+    let mut removed: &[&str] = &[];
+    if stream && !asks_stream_usage(channel) {
+        client_asked = asked_usage(
+            over.remove("stream_options")
+                .as_ref()
+                .or_else(|| body.get("stream_options")),
+        );
+        removed = &["stream_options"];
+    } else if stream {
         let mut opts = match over
             .get("stream_options")
             .or_else(|| body.get("stream_options"))
@@ -216,18 +231,44 @@ pub fn openai_body(
         opts.insert("include_usage".to_owned(), Value::Bool(true));
         over.insert("stream_options".to_owned(), Value::Object(opts));
     }
-    struct Merged<'a>(&'a Map<String, Value>, &'a Map<String, Value>);
+    struct Merged<'a>(
+        &'a Map<String, Value>,
+        &'a Map<String, Value>,
+        &'a [&'a str],
+    );
     impl serde::Serialize for Merged<'_> {
         fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-            let (body, over) = (self.0, self.1);
+            let (body, over, removed) = (self.0, self.1, self.2);
             s.collect_map(
                 body.iter()
-                    .filter(|(k, _)| !over.contains_key(k.as_str()))
+                    .filter(|(k, _)| {
+                        !over.contains_key(k.as_str()) && !removed.contains(&k.as_str())
+                    })
                     .chain(over.iter()),
             )
         }
     }
-    Ok((serde_json::to_vec(&Merged(body, &over))?, client_asked))
+    Ok((
+        serde_json::to_vec(&Merged(body, &over, removed))?,
+        client_asked,
+    ))
+}
+
+/// Whether streamed requests to this channel carry `stream_options.include_usage` (see
+/// [`hub_core::provider::OpenAiQuirks::stream_usage`]); every non-OpenAI family takes it from the
+/// intermediate body and drops it when converting.
+fn asks_stream_usage(channel: &ChannelRt) -> bool {
+    match &channel.provider {
+        Ok(Provider::OpenAi { quirks, .. }) => quirks.stream_usage,
+        _ => true,
+    }
+}
+
+/// `stream_options.include_usage` as the client sent it.
+fn asked_usage(opts: Option<&Value>) -> bool {
+    opts.and_then(|o| o.get("include_usage"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
 }
 
 /// One pooled HTTP client per proxy setting (HTTP/2 negotiated where the upstream offers it).
@@ -461,6 +502,44 @@ mod tests {
     }
 
     #[test]
+    fn vendor_quirks() {
+        // GitHub Models: no `/v1`, and no stream_options.
+        let a = address(&rt(49, "", ""), RelayMode::Chat, "m", true).unwrap();
+        assert_eq!(
+            a.url,
+            "https://models.inference.ai.azure.com/chat/completions"
+        );
+        let a = address(&rt(49, "", ""), RelayMode::Embeddings, "m", false).unwrap();
+        assert_eq!(a.url, "https://models.inference.ai.azure.com/embeddings");
+        for mode in [RelayMode::Completions, RelayMode::Moderations] {
+            assert_eq!(
+                address(&rt(49, "", ""), mode, "m", false),
+                Err(AddressError::Unsupported(49))
+            );
+        }
+        for kind in [30, 33, 49] {
+            let mut body: Map<String, Value> = serde_json::from_str(
+                r#"{"model":"a","stream":true,"stream_options":{"include_usage":true}}"#,
+            )
+            .unwrap();
+            assert!(
+                prepare_body(&mut body, &rt(kind, "", ""), "a", true),
+                "{kind}"
+            );
+            assert!(!body.contains_key("stream_options"), "{kind}: {body:?}");
+            let mut body: Map<String, Value> =
+                serde_json::from_str(r#"{"model":"a","stream":true}"#).unwrap();
+            assert!(!prepare_body(&mut body, &rt(kind, "", ""), "a", true));
+            assert!(!body.contains_key("stream_options"));
+        }
+        // Not streamed: the field is the client's business, as for OpenAI.
+        let mut body: Map<String, Value> =
+            serde_json::from_str(r#"{"model":"a","stream_options":{"x":1}}"#).unwrap();
+        prepare_body(&mut body, &rt(30, "", ""), "a", false);
+        assert_eq!(body["stream_options"]["x"], 1);
+    }
+
+    #[test]
     fn openai_body_equals_prepare_body_on_a_copy() {
         let mut custom = rt(1, "", "");
         custom.custom_parameter = Some(
@@ -472,7 +551,9 @@ mod tests {
             serde_json::json!({"model": "a", "stream": true, "stream_options": {"include_usage": true, "y": 2}}),
             serde_json::json!({"model": "a", "stream": true, "stream_options": "bad"}),
         ];
-        for channel in [rt(1, "", ""), custom] {
+        let mut mistral_custom = rt(30, "", "");
+        mistral_custom.custom_parameter = custom.custom_parameter.clone();
+        for channel in [rt(1, "", ""), custom, rt(30, "", ""), mistral_custom] {
             for b in &bodies {
                 for stream in [false, true] {
                     let Value::Object(map) = b.clone() else {

@@ -7,7 +7,10 @@ use hub_testkit::{Backend, env::RelayEnv, on_backends};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-on_backends!(all: [unserved_channels_are_never_picked_and_are_reported]);
+on_backends!(
+    all: [unserved_channels_are_never_picked_and_are_reported],
+    sqlite: [vendor_quirks_reach_the_wire],
+);
 
 /// A database shared with One Hub holds a Midjourney channel (type 34, which One Hub serves
 /// natively and this node does not) for the same model as an OpenAI channel, at a higher
@@ -99,5 +102,60 @@ async fn unserved_channels_are_never_picked_and_are_reported(backend: Backend) {
         .map(|c| c["id"].as_i64().unwrap())
         .collect();
     assert_eq!(ids, vec![mj, custom], "{st}");
+    env.stop().await;
+}
+
+/// The catalogue's per-vendor differences as the upstream receives them: GitHub Models without
+/// `/v1`, and Mistral, Lingyi and GitHub without `stream_options` (their streamed usage is then
+/// the vendor's own last chunk); OpenAI and DeepSeek get `include_usage` forced on.
+async fn vendor_quirks_reach_the_wire(backend: Backend) {
+    let Some(env) = RelayEnv::new(backend).await else {
+        return;
+    };
+    for (kind, model) in [
+        (1, "m1"),
+        (28, "m28"),
+        (30, "m30"),
+        (33, "m33"),
+        (49, "m49"),
+    ] {
+        env.channel(json!({"type": kind, "models": model, "key": format!("key-{kind}")}))
+            .await;
+    }
+    let key = env.token(json!({})).await;
+    for (kind, model, path, stream_options) in [
+        (1, "m1", "/v1/chat/completions", true),
+        (28, "m28", "/v1/chat/completions", true),
+        (30, "m30", "/v1/chat/completions", false),
+        (33, "m33", "/v1/chat/completions", false),
+        (49, "m49", "/chat/completions", false),
+    ] {
+        for stream in [false, true] {
+            env.mock.clear_requests();
+            let a = env
+                .post(
+                    &key,
+                    "/v1/chat/completions",
+                    json!({"model": model, "stream": stream, "messages": [{"role": "user", "content": "hi"}]}),
+                )
+                .await;
+            assert_eq!(a.status, 200, "type {kind} stream={stream}: {}", a.body);
+            let reqs = env.mock.requests();
+            assert_eq!(reqs.len(), 1, "type {kind}");
+            let r = &reqs[0];
+            assert_eq!(r.path, path, "type {kind}");
+            assert_eq!(
+                r.header("authorization"),
+                Some(format!("Bearer key-{kind}").as_str())
+            );
+            let body = r.json();
+            assert_eq!(body["model"], model);
+            assert_eq!(
+                body.get("stream_options").is_some(),
+                stream && stream_options,
+                "type {kind} stream={stream}: {body}"
+            );
+        }
+    }
     env.stop().await;
 }

@@ -27,12 +27,15 @@ fn channels() -> Vec<(i64, String)> {
 }
 
 /// Whether `inbound` can reach a channel of `kind` at all (Anthropic serves chat only, Gemini
-/// chat and embeddings).
+/// chat and embeddings, GitHub Models no legacy completions).
 fn served(kind: i64, inbound: Inbound) -> bool {
-    use hub_providers::catalogue::{Family, resolve};
-    match resolve(kind, "http://base", "").map(|p| p.family()) {
-        Ok(Family::Anthropic) => !matches!(inbound, Inbound::Completions | Inbound::Embeddings),
-        Ok(Family::Gemini) => inbound != Inbound::Completions,
+    use hub_providers::catalogue::{Provider, resolve};
+    match resolve(kind, "http://base", "") {
+        Ok(Provider::Anthropic { .. }) => {
+            !matches!(inbound, Inbound::Completions | Inbound::Embeddings)
+        }
+        Ok(Provider::Gemini { .. }) => inbound != Inbound::Completions,
+        Ok(Provider::OpenAi { quirks, .. }) => quirks.legacy_ops || inbound != Inbound::Completions,
         _ => true,
     }
 }

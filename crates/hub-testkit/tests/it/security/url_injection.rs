@@ -94,7 +94,7 @@ pub(crate) fn request(inbound: Inbound, model: &str, stream: bool) -> (String, V
 pub(crate) fn served_types() -> Vec<i64> {
     let mut types: Vec<i64> = hub_providers::catalogue::CATALOGUE
         .iter()
-        .map(|(t, _, _)| *t)
+        .map(|r| r.kind)
         .collect();
     assert!(!types.contains(&43), "pick another base-URL-only type");
     types.push(43);
