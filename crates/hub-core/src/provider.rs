@@ -52,6 +52,9 @@ pub struct OpenAiQuirks {
     /// The vendor offers the legacy `/completions` and `/moderations` operations (GitHub
     /// Models: chat and embeddings only).
     pub legacy_ops: bool,
+    /// `completion_tokens` leaves reasoning out (xAI): completion is billed as
+    /// `total_tokens − prompt_tokens`.
+    pub completion_from_total: bool,
 }
 
 /// OpenAI's API as it is.
@@ -59,6 +62,7 @@ pub const OPENAI: OpenAiQuirks = OpenAiQuirks {
     v1: true,
     stream_usage: true,
     legacy_ops: true,
+    completion_from_total: false,
 };
 
 const fn row(kind: i64, family: Family, base: &'static str) -> Row {
@@ -120,9 +124,17 @@ pub const CATALOGUE: &[Row] = &[
             v1: false,
             stream_usage: false,
             legacy_ops: false,
+            ..OPENAI
         },
     ),
-    row(56, Family::OpenAi, "https://api.x.ai"),
+    quirky(
+        56,
+        "https://api.x.ai",
+        OpenAiQuirks {
+            completion_from_total: true,
+            ..OPENAI
+        },
+    ),
 ];
 
 /// Types One Hub has no factory for: relayed as generic OpenAI on the channel's `base_url`
@@ -157,6 +169,16 @@ impl Provider {
         }
     }
 
+    /// How the provider's usage figures are read for billing.
+    pub fn counting(&self) -> Counting {
+        match self {
+            Provider::OpenAi { quirks, .. } if quirks.completion_from_total => {
+                Counting::CompletionFromTotal
+            }
+            _ => Counting::AsReported,
+        }
+    }
+
     /// The origin requests go to (the channel's `base_url`, else the type's default).
     pub fn base(&self) -> &str {
         match self {
@@ -166,6 +188,16 @@ impl Provider {
             | Provider::Gemini { base, .. } => base,
         }
     }
+}
+
+/// How a provider's usage object is billed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Counting {
+    /// `completion_tokens` as reported (OpenAI: reasoning included).
+    #[default]
+    AsReported,
+    /// `total_tokens − prompt_tokens` (xAI leaves reasoning out of `completion_tokens`).
+    CompletionFromTotal,
 }
 
 /// Why a channel is not served by this node.

@@ -358,6 +358,10 @@ struct MockOpts {
     completion_tokens: Option<u64>,
     /// OpenAI chat and completions streams: JSON written with a space after every `:` and `,`.
     spaced_json: bool,
+    /// OpenAI chat only: reasoning tokens reported the way xAI reports them — in
+    /// `completion_tokens_details.reasoning_tokens` and `total_tokens`, not in
+    /// `completion_tokens`.
+    reasoning_tokens: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -398,6 +402,9 @@ impl MockOpts {
             spaced_json: field("spaced_json")
                 .and_then(Value::as_bool)
                 .unwrap_or(false),
+            reasoning_tokens: field("reasoning_tokens")
+                .and_then(Value::as_u64)
+                .unwrap_or(0),
         }
     }
 }

@@ -307,14 +307,15 @@ const DONE_FRAME: &[u8] = b"data: [DONE]\n\n";
 // Chat completions
 // ---------------------------------------------------------------------------------------------
 
-fn chat_usage(prompt: u64, completion: u64) -> Value {
+/// `reasoning` is reported outside `completion_tokens` (xAI's way); 0 for OpenAI's.
+fn chat_usage(prompt: u64, completion: u64, reasoning: u64) -> Value {
     json!({
         "prompt_tokens": prompt,
         "completion_tokens": completion,
-        "total_tokens": prompt + completion,
+        "total_tokens": prompt + completion + reasoning,
         "prompt_tokens_details": { "cached_tokens": 0, "audio_tokens": 0 },
         "completion_tokens_details": {
-            "reasoning_tokens": 0,
+            "reasoning_tokens": reasoning,
             "audio_tokens": 0,
             "accepted_prediction_tokens": 0,
             "rejected_prediction_tokens": 0
@@ -367,7 +368,8 @@ fn chat(shared: &Arc<Shared>, body: &Value, model: Option<String>, opts: &MockOp
         opts.chunks
     };
     let completion_tokens = opts.completion_tokens.unwrap_or(completion_tokens);
-    let usage = (!opts.no_usage).then(|| chat_usage(prompt_tokens, completion_tokens));
+    let usage = (!opts.no_usage)
+        .then(|| chat_usage(prompt_tokens, completion_tokens, opts.reasoning_tokens));
     let id = random_id("chatcmpl-", 29);
     let created = now_secs();
     let call_id = random_id("call_", 24);

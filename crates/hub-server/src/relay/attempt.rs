@@ -167,6 +167,7 @@ pub(super) async fn attempt_once(
         };
         transform.set_secrets(channel.secrets.clone());
         let channel_id = channel.id;
+        let counting = provider.counting();
         let (state2, snap2, ctx2, billed) = (
             state.clone(),
             snap.clone(),
@@ -177,7 +178,7 @@ pub(super) async fn attempt_once(
         let metric_model2 = metric_model.clone();
         let on_end: Box<dyn FnOnce(StreamOutcome) + Send> = Box::new(move |o: StreamOutcome| {
             let usage = match &o.usage {
-                Some(u) => bill::bill_usage(u),
+                Some(u) => bill::bill_usage(u, counting),
                 None => hub_core::pricing::BillUsage {
                     prompt_tokens: ctx2.prompt_estimate,
                     completion_tokens: hub_core::pricing::estimate_tokens(&o.content),
@@ -253,8 +254,8 @@ pub(super) async fn attempt_once(
         (out, usage)
     };
     let usage = match usage {
-        Some(u) => bill::bill_usage(&u),
-        None => bill::usage_of_body(&bytes, ctx.prompt_estimate),
+        Some(u) => bill::bill_usage(&u, provider.counting()),
+        None => bill::usage_of_body(&bytes, ctx.prompt_estimate, provider.counting()),
     };
     let quota = bill::settle(
         state,

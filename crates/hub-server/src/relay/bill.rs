@@ -5,6 +5,7 @@ use std::time::Instant;
 use hub_core::{
     entity::Log,
     pricing::{self, BillUsage, ModelPrice},
+    provider::Counting,
     role::LOG_CONSUME,
     snapshot::Snapshot,
 };
@@ -338,8 +339,15 @@ pub struct BillCtx {
     pub output_cap: Option<i64>,
 }
 
-/// Billing usage from an upstream usage object.
-pub fn bill_usage(u: &Usage) -> BillUsage {
+/// Billing usage from an upstream usage object, read as the channel's provider counts
+/// (`Counting`: xAI's completion is `total − prompt`, reasoning included).
+pub fn bill_usage(u: &Usage, counting: Counting) -> BillUsage {
+    let completion_tokens = match counting {
+        Counting::CompletionFromTotal if u.total_tokens > u.prompt_tokens => {
+            u.completion_tokens.max(u.total_tokens - u.prompt_tokens)
+        }
+        _ => u.completion_tokens,
+    };
     let mut extra = std::collections::BTreeMap::new();
     for (k, v) in [
         ("cached_tokens", u.prompt_tokens_details.cached_tokens),
@@ -363,7 +371,7 @@ pub fn bill_usage(u: &Usage) -> BillUsage {
     }
     BillUsage {
         prompt_tokens: u.prompt_tokens,
-        completion_tokens: u.completion_tokens,
+        completion_tokens,
         extra,
     }
 }
@@ -493,9 +501,9 @@ pub fn settle(
 }
 
 /// Usage of a non-streamed answer: the upstream's, else estimated from its text.
-pub fn usage_of_body(bytes: &[u8], prompt_estimate: i64) -> BillUsage {
+pub fn usage_of_body(bytes: &[u8], prompt_estimate: i64, counting: Counting) -> BillUsage {
     if let Some(u) = hub_providers::usage::extract(bytes) {
-        return bill_usage(&u);
+        return bill_usage(&u, counting);
     }
     let text: String = serde_json::from_slice::<Value>(bytes)
         .ok()

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 on_backends!(
     all: [unserved_channels_are_never_picked_and_are_reported],
-    sqlite: [vendor_quirks_reach_the_wire],
+    sqlite: [vendor_quirks_reach_the_wire, xai_completion_is_billed_from_the_total],
 );
 
 /// A database shared with One Hub holds a Midjourney channel (type 34, which One Hub serves
@@ -157,5 +157,55 @@ async fn vendor_quirks_reach_the_wire(backend: Backend) {
             );
         }
     }
+    env.stop().await;
+}
+
+/// xAI leaves reasoning out of `completion_tokens` (it is in `total_tokens`): its completion is
+/// billed as `total − prompt`, streamed or not; an OpenAI channel's usage is read as reported.
+async fn xai_completion_is_billed_from_the_total(backend: Backend) {
+    let Some(env) = RelayEnv::new(backend).await else {
+        return;
+    };
+    env.channel(json!({"type": 56, "models": "grok", "key": "xai-key"}))
+        .await;
+    env.channel(json!({"type": 1, "models": "gpt", "key": "openai-key"}))
+        .await;
+    let key = env.token(json!({})).await;
+    let mut want = Vec::new();
+    for (model, extra) in [("grok", 50), ("gpt", 0)] {
+        for stream in [false, true] {
+            let a = env
+                .post(
+                    &key,
+                    "/v1/chat/completions",
+                    json!({"model": model, "stream": stream, "messages": [{"role": "user", "content": "one two three"}],
+                           "stream_options": {"include_usage": true}, "mock": {"chunks": 4, "reasoning_tokens": 50}}),
+                )
+                .await;
+            assert_eq!(a.status, 200, "{model} stream={stream}: {}", a.body);
+            want.push((model.to_owned(), stream, 4 + extra));
+        }
+    }
+    let store = &env.app.node.state.store;
+    let filter = hub_store::repo::logs::LogFilter {
+        kind: 2,
+        ..Default::default()
+    };
+    let page = hub_core::page::parse_page(None, Some("100"), Some("id"), &["id"], "id").unwrap();
+    hub_testkit::wait_for("four consume logs", || async {
+        store.log_list(&filter, &page).await.unwrap().data.len() >= 4
+    })
+    .await;
+    let mut got: Vec<(String, bool, i64)> = store
+        .log_list(&filter, &page)
+        .await
+        .unwrap()
+        .data
+        .into_iter()
+        .map(|l| (l.model_name, l.is_stream, l.completion_tokens))
+        .collect();
+    got.sort();
+    want.sort();
+    assert_eq!(got, want);
     env.stop().await;
 }
