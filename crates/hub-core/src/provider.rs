@@ -22,6 +22,11 @@ pub enum Family {
     OpenAi,
     /// Azure OpenAI deployments (`/openai/deployments/{model}/...?api-version=`).
     Azure,
+    /// Azure OpenAI v1 (`/openai/v1/...`, the model in the body).
+    AzureV1,
+    /// Azure Databricks serving endpoints (`/serving-endpoints/{model}/invocations`), OpenAI
+    /// chat bodies.
+    Databricks,
     /// Anthropic Messages.
     Anthropic,
     /// Google Gemini `generateContent`.
@@ -127,6 +132,8 @@ pub const CATALOGUE: &[Row] = &[
             ..OPENAI
         },
     ),
+    row(54, Family::Databricks, ""),
+    row(55, Family::AzureV1, ""),
     quirky(
         56,
         "https://api.x.ai",
@@ -153,6 +160,10 @@ pub enum Provider {
     OpenAi { base: String, quirks: OpenAiQuirks },
     /// Azure OpenAI; `api_version` from `other`.
     Azure { base: String, api_version: String },
+    /// Azure OpenAI v1; `api_version` from `other`, empty = none sent.
+    AzureV1 { base: String, api_version: String },
+    /// An Azure Databricks workspace.
+    Databricks { base: String },
     /// Anthropic Messages.
     Anthropic { base: String },
     /// Google Gemini; `version` (`v1beta`, `v1`) from `other`.
@@ -164,6 +175,8 @@ impl Provider {
         match self {
             Provider::OpenAi { .. } => Family::OpenAi,
             Provider::Azure { .. } => Family::Azure,
+            Provider::AzureV1 { .. } => Family::AzureV1,
+            Provider::Databricks { .. } => Family::Databricks,
             Provider::Anthropic { .. } => Family::Anthropic,
             Provider::Gemini { .. } => Family::Gemini,
         }
@@ -184,6 +197,8 @@ impl Provider {
         match self {
             Provider::OpenAi { base, .. }
             | Provider::Azure { base, .. }
+            | Provider::AzureV1 { base, .. }
+            | Provider::Databricks { base }
             | Provider::Anthropic { base }
             | Provider::Gemini { base, .. } => base,
         }
@@ -244,6 +259,15 @@ pub fn resolve(kind: i64, base_url: &str, other: &str) -> Result<Provider, Unser
             base,
             api_version: version(other, DEFAULT_AZURE_API_VERSION, "Azure API version")?,
         },
+        Family::AzureV1 => Provider::AzureV1 {
+            base,
+            api_version: if other.trim().is_empty() {
+                String::new()
+            } else {
+                version(other, "", "Azure API version")?
+            },
+        },
+        Family::Databricks => Provider::Databricks { base },
         Family::Gemini => Provider::Gemini {
             base,
             version: version(other, DEFAULT_GEMINI_VERSION, "Gemini API version")?,

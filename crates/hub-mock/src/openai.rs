@@ -163,6 +163,16 @@ pub(crate) fn openai_route(path: &str) -> Option<(Endpoint, Option<String>)> {
         }
         return endpoint(rest).map(|e| (e, Some(deployment.to_owned())));
     }
+    // Azure OpenAI v1: the OpenAI paths under `/openai/v1/`, the model in the body.
+    if let Some(rest) = path.strip_prefix("/openai/v1/") {
+        return endpoint(rest).map(|e| (e, None));
+    }
+    // Azure Databricks serving endpoints: chat bodies, the endpoint (model) in the path.
+    if let Some(rest) = path.strip_prefix("/serving-endpoints/") {
+        let (name, rest) = rest.split_once('/')?;
+        return (!name.is_empty() && rest == "invocations")
+            .then(|| (Endpoint::Chat, Some(name.to_owned())));
+    }
     if let Some(rest) = path.strip_prefix("/openai/") {
         return endpoint(rest)
             .filter(|e| matches!(e, Endpoint::Models | Endpoint::Model(_)))
@@ -201,7 +211,22 @@ fn channel_key(headers: &HeaderMap) -> Option<String> {
         let key = key.trim();
         (scheme.eq_ignore_ascii_case("bearer") && !key.is_empty()).then_some(key)
     };
-    api_key.or_else(bearer).map(str::to_owned)
+    // Databricks: `Basic base64("token:<key>")`.
+    let basic = || {
+        let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+        let (scheme, b64) = v.split_once(' ')?;
+        if !scheme.eq_ignore_ascii_case("basic") {
+            return None;
+        }
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(b64.trim())
+            .ok()?;
+        let text = String::from_utf8(decoded).ok()?;
+        text.strip_prefix("token:")
+            .filter(|k| !k.is_empty())
+            .map(str::to_owned)
+    };
+    api_key.or_else(bearer).map(str::to_owned).or_else(basic)
 }
 
 /// `status-<code>…`: answers `<code>` with an OpenAI error body.

@@ -25,7 +25,9 @@ impl Protocol {
     /// The protocol a channel family speaks (Azure speaks OpenAI's).
     pub fn of(family: Family) -> Protocol {
         match family {
-            Family::OpenAi | Family::Azure => Protocol::OpenAi,
+            Family::OpenAi | Family::Azure | Family::AzureV1 | Family::Databricks => {
+                Protocol::OpenAi
+            }
             Family::Anthropic => Protocol::Claude,
             Family::Gemini => Protocol::Gemini,
         }

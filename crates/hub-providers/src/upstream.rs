@@ -5,6 +5,8 @@ use std::{collections::HashMap, sync::Mutex, time::Duration};
 use hub_core::{redact::Secrets, snapshot::ChannelRt};
 use serde_json::{Map, Value};
 
+use base64::Engine as _;
+
 use crate::catalogue::{Provider, Unserved};
 
 /// The relay operation, with One Hub's relay-mode numbers (used by `plugin.customize`).
@@ -128,6 +130,35 @@ pub fn address(
                 headers: vec![("api-key", channel.key.clone())],
             })
         }
+        Provider::AzureV1 { api_version, .. } => {
+            if mode == RelayMode::Moderations {
+                return Err(AddressError::Unsupported(channel.kind));
+            }
+            let query = if api_version.is_empty() {
+                String::new()
+            } else {
+                format!("?api-version={api_version}")
+            };
+            Ok(Address {
+                url: format!("{base}/openai/v1{}{query}", mode.path()),
+                headers: vec![
+                    ("api-key", channel.key.clone()),
+                    ("authorization", format!("Bearer {}", channel.key)),
+                ],
+            })
+        }
+        Provider::Databricks { .. } => {
+            if mode != RelayMode::Chat {
+                return Err(AddressError::Unsupported(channel.kind));
+            }
+            let model = path_segment(model).ok_or_else(|| AddressError::BadModel(model.into()))?;
+            let token =
+                base64::engine::general_purpose::STANDARD.encode(format!("token:{}", channel.key));
+            Ok(Address {
+                url: format!("{base}/serving-endpoints/{model}/invocations"),
+                headers: vec![("authorization", format!("Basic {token}"))],
+            })
+        }
         Provider::Anthropic { .. } => match mode {
             RelayMode::Chat => Ok(Address {
                 url: format!("{base}/v1/messages"),
@@ -169,9 +200,10 @@ pub fn prepare_body(
             body.insert(k.clone(), v.clone());
         }
     }
+    let removed = removed_fields(channel, stream);
     let mut client_asked = false;
-    if stream && !asks_stream_usage(channel) {
-        client_asked = asked_usage(body.remove("stream_options").as_ref());
+    if stream && removed.contains(&"stream_options") {
+        client_asked = asked_usage(body.get("stream_options"));
     } else if stream {
         let opts = body
             .entry("stream_options")
@@ -186,6 +218,9 @@ pub fn prepare_body(
                 .unwrap_or(false);
             o.insert("include_usage".to_owned(), Value::Bool(true));
         }
+    }
+    for k in removed {
+        body.remove(*k);
     }
     client_asked
 }
@@ -207,15 +242,13 @@ pub fn openai_body(
             over.insert(k.clone(), v.clone());
         }
     }
+    let removed = removed_fields(channel, stream);
     let mut client_asked = false;
-    let mut removed: &[&str] = &[];
-    if stream && !asks_stream_usage(channel) {
+    if stream && removed.contains(&"stream_options") {
         client_asked = asked_usage(
-            over.remove("stream_options")
-                .as_ref()
+            over.get("stream_options")
                 .or_else(|| body.get("stream_options")),
         );
-        removed = &["stream_options"];
     } else if stream {
         let mut opts = match over
             .get("stream_options")
@@ -241,10 +274,9 @@ pub fn openai_body(
             let (body, over, removed) = (self.0, self.1, self.2);
             s.collect_map(
                 body.iter()
-                    .filter(|(k, _)| {
-                        !over.contains_key(k.as_str()) && !removed.contains(&k.as_str())
-                    })
-                    .chain(over.iter()),
+                    .filter(|(k, _)| !over.contains_key(k.as_str()))
+                    .chain(over.iter())
+                    .filter(|(k, _)| !removed.contains(&k.as_str())),
             )
         }
     }
@@ -254,13 +286,16 @@ pub fn openai_body(
     ))
 }
 
-/// Whether streamed requests to this channel carry `stream_options.include_usage` (see
-/// [`hub_core::provider::OpenAiQuirks::stream_usage`]); every non-OpenAI family takes it from the
-/// intermediate body and drops it when converting.
-fn asks_stream_usage(channel: &ChannelRt) -> bool {
-    match &channel.provider {
-        Ok(Provider::OpenAi { quirks, .. }) => quirks.stream_usage,
-        _ => true,
+/// Fields of the OpenAI body this channel's upstream must not receive: `stream_options` in
+/// streams for vendors that refuse it ([`hub_core::provider::OpenAiQuirks::stream_usage`]),
+/// and `model` for Databricks (the serving endpoint is in the URL). The other families take
+/// what they need from the intermediate body when converting.
+fn removed_fields(channel: &ChannelRt, stream: bool) -> &'static [&'static str] {
+    match (&channel.provider, stream) {
+        (Ok(Provider::OpenAi { quirks, .. }), true) if !quirks.stream_usage => &["stream_options"],
+        (Ok(Provider::Databricks { .. }), true) => &["model", "stream_options"],
+        (Ok(Provider::Databricks { .. }), false) => &["model"],
+        _ => &[],
     }
 }
 
@@ -502,6 +537,86 @@ mod tests {
     }
 
     #[test]
+    fn azure_v1_and_databricks() {
+        let a = address(
+            &rt(55, "https://az", "preview"),
+            RelayMode::Chat,
+            "gpt",
+            true,
+        )
+        .unwrap();
+        assert_eq!(
+            a.url,
+            "https://az/openai/v1/chat/completions?api-version=preview"
+        );
+        assert_eq!(
+            a.headers,
+            vec![
+                ("api-key", "k".to_owned()),
+                ("authorization", "Bearer k".to_owned())
+            ]
+        );
+        let a = address(&rt(55, "https://az", ""), RelayMode::Embeddings, "e", false).unwrap();
+        assert_eq!(
+            a.url, "https://az/openai/v1/embeddings",
+            "no version, no query"
+        );
+        assert_eq!(
+            address(
+                &rt(55, "https://az", ""),
+                RelayMode::Moderations,
+                "m",
+                false
+            ),
+            Err(AddressError::Unsupported(55))
+        );
+        assert!(matches!(
+            address(&rt(55, "", ""), RelayMode::Chat, "m", false),
+            Err(AddressError::Unserved(_))
+        ));
+        let a = address(
+            &rt(54, "https://adb.example", ""),
+            RelayMode::Chat,
+            "my/ep",
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            a.url,
+            "https://adb.example/serving-endpoints/my%2Fep/invocations"
+        );
+        // base64("token:k")
+        assert_eq!(
+            a.headers,
+            vec![("authorization", "Basic dG9rZW46aw==".to_owned())]
+        );
+        assert_eq!(
+            address(
+                &rt(54, "https://adb", ""),
+                RelayMode::Embeddings,
+                "m",
+                false
+            ),
+            Err(AddressError::Unsupported(54))
+        );
+        let mut body: Map<String, Value> = serde_json::from_str(
+            r#"{"model":"a","stream":true,"stream_options":{"include_usage":true},"messages":[]}"#,
+        )
+        .unwrap();
+        assert!(prepare_body(
+            &mut body,
+            &rt(54, "http://db", ""),
+            "ep",
+            true
+        ));
+        assert_eq!(
+            body.keys().collect::<Vec<_>>(),
+            vec!["messages", "stream"],
+            "no model, no stream_options"
+        );
+    }
+
+    #[test]
     fn vendor_quirks() {
         // GitHub Models: no `/v1`, and no stream_options.
         let a = address(&rt(49, "", ""), RelayMode::Chat, "m", true).unwrap();
@@ -553,7 +668,16 @@ mod tests {
         ];
         let mut mistral_custom = rt(30, "", "");
         mistral_custom.custom_parameter = custom.custom_parameter.clone();
-        for channel in [rt(1, "", ""), custom, rt(30, "", ""), mistral_custom] {
+        let mut databricks_custom = rt(54, "http://db", "");
+        databricks_custom.custom_parameter = custom.custom_parameter.clone();
+        for channel in [
+            rt(1, "", ""),
+            custom,
+            rt(30, "", ""),
+            mistral_custom,
+            rt(54, "http://db", ""),
+            databricks_custom,
+        ] {
             for b in &bodies {
                 for stream in [false, true] {
                     let Value::Object(map) = b.clone() else {

@@ -107,29 +107,45 @@ async fn unserved_channels_are_never_picked_and_are_reported(backend: Backend) {
 
 /// The catalogue's per-vendor differences as the upstream receives them: GitHub Models without
 /// `/v1`, and Mistral, Lingyi and GitHub without `stream_options` (their streamed usage is then
-/// the vendor's own last chunk); OpenAI and DeepSeek get `include_usage` forced on.
+/// the vendor's own last chunk); OpenAI and DeepSeek get `include_usage` forced on; Azure v1
+/// under `/openai/v1` with both key headers; Databricks serving endpoints with Basic auth and
+/// no `model` in the body.
 async fn vendor_quirks_reach_the_wire(backend: Backend) {
     let Some(env) = RelayEnv::new(backend).await else {
         return;
     };
-    for (kind, model) in [
-        (1, "m1"),
-        (28, "m28"),
-        (30, "m30"),
-        (33, "m33"),
-        (49, "m49"),
-    ] {
-        env.channel(json!({"type": kind, "models": model, "key": format!("key-{kind}")}))
+    // (type, `other`, path, stream_options sent in streams, authorization, model in the body)
+    let cases = [
+        (1, "", "/v1/chat/completions", true, "Bearer key-1", true),
+        (28, "", "/v1/chat/completions", true, "Bearer key-28", true),
+        (30, "", "/v1/chat/completions", false, "Bearer key-30", true),
+        (33, "", "/v1/chat/completions", false, "Bearer key-33", true),
+        (49, "", "/chat/completions", false, "Bearer key-49", true),
+        // base64("token:key-54")
+        (
+            54,
+            "",
+            "/serving-endpoints/m54/invocations",
+            false,
+            "Basic dG9rZW46a2V5LTU0",
+            false,
+        ),
+        (
+            55,
+            "preview",
+            "/openai/v1/chat/completions?api-version=preview",
+            true,
+            "Bearer key-55",
+            true,
+        ),
+    ];
+    for (kind, other, ..) in cases {
+        env.channel(json!({"type": kind, "models": format!("m{kind}"), "key": format!("key-{kind}"), "other": other}))
             .await;
     }
     let key = env.token(json!({})).await;
-    for (kind, model, path, stream_options) in [
-        (1, "m1", "/v1/chat/completions", true),
-        (28, "m28", "/v1/chat/completions", true),
-        (30, "m30", "/v1/chat/completions", false),
-        (33, "m33", "/v1/chat/completions", false),
-        (49, "m49", "/chat/completions", false),
-    ] {
+    for (kind, _, path, stream_options, auth, model_in_body) in cases {
+        let model = format!("m{kind}");
         for stream in [false, true] {
             env.mock.clear_requests();
             let a = env
@@ -144,12 +160,16 @@ async fn vendor_quirks_reach_the_wire(backend: Backend) {
             assert_eq!(reqs.len(), 1, "type {kind}");
             let r = &reqs[0];
             assert_eq!(r.path, path, "type {kind}");
-            assert_eq!(
-                r.header("authorization"),
-                Some(format!("Bearer key-{kind}").as_str())
-            );
+            assert_eq!(r.header("authorization"), Some(auth), "type {kind}");
+            if kind == 55 {
+                assert_eq!(r.header("api-key"), Some("key-55"));
+            }
             let body = r.json();
-            assert_eq!(body["model"], model);
+            if model_in_body {
+                assert_eq!(body["model"], model.as_str(), "type {kind}");
+            } else {
+                assert!(body.get("model").is_none(), "type {kind}: {body}");
+            }
             assert_eq!(
                 body.get("stream_options").is_some(),
                 stream && stream_options,
