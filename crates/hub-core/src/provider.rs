@@ -13,6 +13,10 @@
 //! OpenAI-compatible upstreams on `base_url`. A type One Hub serves natively that we do not
 //! serve yet is *not* sent OpenAI-format requests: it is unserved.
 
+use std::sync::Arc;
+
+use base64::Engine as _;
+
 use crate::channel_types::type_name;
 
 /// The wire family a provider speaks upstream.
@@ -31,6 +35,10 @@ pub enum Family {
     Anthropic,
     /// Google Gemini `generateContent`.
     Gemini,
+    /// Google Vertex AI: Gemini and Claude models with a service account's OAuth token.
+    Vertex,
+    /// AWS Bedrock: Claude models through Bedrock's Anthropic body, SigV4 signed.
+    Bedrock,
 }
 
 /// A type served natively: one row per type.
@@ -70,6 +78,12 @@ pub const OPENAI: OpenAiQuirks = OpenAiQuirks {
     completion_from_total: false,
 };
 
+/// Vendors that refuse `stream_options` (One Hub removes it for them).
+const NO_STREAM_OPTIONS: OpenAiQuirks = OpenAiQuirks {
+    stream_usage: false,
+    ..OPENAI
+};
+
 const fn row(kind: i64, family: Family, base: &'static str) -> Row {
     Row {
         kind,
@@ -103,24 +117,12 @@ pub const CATALOGUE: &[Row] = &[
     ),
     row(28, Family::OpenAi, "https://api.deepseek.com"),
     row(29, Family::OpenAi, "https://api.moonshot.cn"),
-    quirky(
-        30,
-        "https://api.mistral.ai",
-        OpenAiQuirks {
-            stream_usage: false,
-            ..OPENAI
-        },
-    ),
+    quirky(30, "https://api.mistral.ai", NO_STREAM_OPTIONS),
     row(31, Family::OpenAi, "https://api.groq.com/openai"),
-    quirky(
-        33,
-        "https://api.lingyiwanwu.com",
-        OpenAiQuirks {
-            stream_usage: false,
-            ..OPENAI
-        },
-    ),
+    quirky(33, "https://api.lingyiwanwu.com", NO_STREAM_OPTIONS),
+    row(32, Family::Bedrock, "https://bedrock-runtime.%s.amazonaws.com"),
     row(39, Family::OpenAi, "http://localhost:11434"),
+    row(42, Family::Vertex, ""),
     row(45, Family::OpenAi, "https://api.siliconflow.cn"),
     quirky(
         49,
@@ -168,6 +170,67 @@ pub enum Provider {
     Anthropic { base: String },
     /// Google Gemini; `version` (`v1beta`, `v1`) from `other`.
     Gemini { base: String, version: String },
+    /// Vertex AI; `region|project` from `other`, the service account from the key.
+    Vertex {
+        base: String,
+        region: String,
+        project: String,
+        account: Arc<ServiceAccount>,
+    },
+    /// AWS Bedrock; region and credentials from the key.
+    Bedrock {
+        base: String,
+        region: String,
+        auth: BedrockAuth,
+    },
+}
+
+/// A Google service account (the channel key's JSON), as needed for the JWT-bearer exchange.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ServiceAccount {
+    pub client_email: String,
+    pub private_key_id: String,
+    /// The PKCS#8 DER of the JSON's PEM `private_key`.
+    pub private_key_der: Vec<u8>,
+    /// Where the signed assertion is exchanged for an access token.
+    pub token_uri: String,
+}
+
+impl std::fmt::Debug for ServiceAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceAccount")
+            .field("client_email", &self.client_email)
+            .field("token_uri", &self.token_uri)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Google's token endpoint, used when the service-account JSON names none.
+pub const GOOGLE_TOKEN_URI: &str = "https://oauth2.googleapis.com/token";
+
+/// How Bedrock requests are authenticated.
+#[derive(Clone, PartialEq, Eq)]
+pub enum BedrockAuth {
+    /// SigV4 with an access key (and a session token for temporary credentials).
+    SigV4 {
+        access_key_id: String,
+        secret_access_key: String,
+        session_token: Option<String>,
+    },
+    /// A Bedrock API key, sent as a bearer token.
+    ApiKey(String),
+}
+
+impl std::fmt::Debug for BedrockAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BedrockAuth::SigV4 { access_key_id, .. } => f
+                .debug_struct("SigV4")
+                .field("access_key_id", access_key_id)
+                .finish_non_exhaustive(),
+            BedrockAuth::ApiKey(_) => f.write_str("ApiKey(<redacted>)"),
+        }
+    }
 }
 
 impl Provider {
@@ -179,6 +242,8 @@ impl Provider {
             Provider::Databricks { .. } => Family::Databricks,
             Provider::Anthropic { .. } => Family::Anthropic,
             Provider::Gemini { .. } => Family::Gemini,
+            Provider::Vertex { .. } => Family::Vertex,
+            Provider::Bedrock { .. } => Family::Bedrock,
         }
     }
 
@@ -200,7 +265,9 @@ impl Provider {
             | Provider::AzureV1 { base, .. }
             | Provider::Databricks { base }
             | Provider::Anthropic { base }
-            | Provider::Gemini { base, .. } => base,
+            | Provider::Gemini { base, .. }
+            | Provider::Vertex { base, .. }
+            | Provider::Bedrock { base, .. } => base,
         }
     }
 }
@@ -226,8 +293,9 @@ pub enum Unserved {
     Invalid(String),
 }
 
-/// The provider of a channel of type `kind`, from its `base_url` and `other`.
-pub fn resolve(kind: i64, base_url: &str, other: &str) -> Result<Provider, Unserved> {
+/// The provider of a channel of type `kind`, from its `base_url`, `other` and key (only the
+/// providers whose key is structured read it: Vertex's service account, Bedrock's credentials).
+pub fn resolve(kind: i64, base_url: &str, other: &str, key: &str) -> Result<Provider, Unserved> {
     let base_url = base_url.trim().trim_end_matches('/');
     let (family, default, quirks) = match CATALOGUE.iter().find(|r| r.kind == kind) {
         Some(r) => (r.family, r.base, r.quirks),
@@ -246,6 +314,11 @@ pub fn resolve(kind: i64, base_url: &str, other: &str) -> Result<Provider, Unser
     } else {
         base_url
     };
+    match family {
+        Family::Vertex => return vertex(base, other, key),
+        Family::Bedrock => return bedrock(base, key),
+        _ => {}
+    }
     if base.is_empty() {
         return Err(Unserved::Invalid(format!(
             "channel type {kind} needs a base URL"
@@ -261,17 +334,117 @@ pub fn resolve(kind: i64, base_url: &str, other: &str) -> Result<Provider, Unser
         },
         Family::AzureV1 => Provider::AzureV1 {
             base,
-            api_version: if other.trim().is_empty() {
-                String::new()
-            } else {
-                version(other, "", "Azure API version")?
-            },
+            api_version: version(other, "", "Azure API version")?,
         },
         Family::Databricks => Provider::Databricks { base },
         Family::Gemini => Provider::Gemini {
             base,
             version: version(other, DEFAULT_GEMINI_VERSION, "Gemini API version")?,
         },
+        Family::Vertex | Family::Bedrock => unreachable!("resolved above"),
+    })
+}
+
+/// A region or project id as it may appear in a host name or URL path.
+fn plain_id(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && !s.starts_with('.')
+}
+
+/// `base` with its `%s` (if any) replaced by the region.
+fn regional(base: &str, region: &str) -> String {
+    base.replacen("%s", region, 1)
+}
+
+/// Vertex AI: `other` = `region|project`, key = the service-account JSON.
+fn vertex(base: &str, other: &str, key: &str) -> Result<Provider, Unserved> {
+    let invalid = |m: &str| Err(Unserved::Invalid(format!("Vertex AI channel: {m}")));
+    let parts: Vec<&str> = other.split('|').map(str::trim).collect();
+    let [region, project] = parts[..] else {
+        return invalid("`other` must be `region|projectId`");
+    };
+    if !plain_id(region) || !plain_id(project) {
+        return invalid("the region and project id in `other` must be plain ids");
+    }
+    let account = service_account(key).map_err(|m| Unserved::Invalid(format!("Vertex AI channel: {m}")))?;
+    let base = if !base.is_empty() {
+        regional(base, region)
+    } else if region == "global" {
+        "https://aiplatform.googleapis.com".to_owned()
+    } else {
+        format!("https://{region}-aiplatform.googleapis.com")
+    };
+    Ok(Provider::Vertex {
+        base,
+        region: region.to_owned(),
+        project: project.to_owned(),
+        account: Arc::new(account),
+    })
+}
+
+/// The service account of a Vertex key (never echoing the key in the reason).
+fn service_account(key: &str) -> Result<ServiceAccount, &'static str> {
+    let v: serde_json::Value = serde_json::from_str(key.trim())
+        .map_err(|_| "the key is not a service-account JSON object")?;
+    let field = |name: &str| v.get(name).and_then(serde_json::Value::as_str).map(str::trim);
+    let client_email = field("client_email")
+        .filter(|s| !s.is_empty())
+        .ok_or("the service-account JSON has no client_email")?;
+    let pem = field("private_key").ok_or("the service-account JSON has no private_key")?;
+    let body = pem
+        .strip_prefix("-----BEGIN PRIVATE KEY-----")
+        .and_then(|r| r.trim_end().strip_suffix("-----END PRIVATE KEY-----"))
+        .ok_or("the service account's private_key is not a PKCS#8 PEM key")?;
+    let b64: String = body.chars().filter(|c| !c.is_whitespace()).collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .map_err(|_| "the service account's private_key is not valid base64 PEM")?;
+    let token_uri = field("token_uri")
+        .filter(|s| !s.is_empty())
+        .unwrap_or(GOOGLE_TOKEN_URI);
+    if !(token_uri.starts_with("https://") || token_uri.starts_with("http://")) {
+        return Err("the service account's token_uri is not an http(s) URL");
+    }
+    Ok(ServiceAccount {
+        client_email: client_email.to_owned(),
+        private_key_id: field("private_key_id").unwrap_or_default().to_owned(),
+        private_key_der: der,
+        token_uri: token_uri.to_owned(),
+    })
+}
+
+/// Bedrock: key = `region|accessKeyId|secretAccessKey[|sessionToken]` or `region|apiKey`.
+fn bedrock(base: &str, key: &str) -> Result<Provider, Unserved> {
+    let invalid = |m: &str| Err(Unserved::Invalid(format!("Bedrock channel: {m}")));
+    let parts: Vec<&str> = key.trim().split('|').map(str::trim).collect();
+    let auth = match parts[..] {
+        [_, token] if !token.is_empty() => BedrockAuth::ApiKey(token.to_owned()),
+        [_, ak, sk] | [_, ak, sk, ""] if !ak.is_empty() && !sk.is_empty() => BedrockAuth::SigV4 {
+            access_key_id: ak.to_owned(),
+            secret_access_key: sk.to_owned(),
+            session_token: None,
+        },
+        [_, ak, sk, st] if !ak.is_empty() && !sk.is_empty() => BedrockAuth::SigV4 {
+            access_key_id: ak.to_owned(),
+            secret_access_key: sk.to_owned(),
+            session_token: Some(st.to_owned()),
+        },
+        _ => {
+            return invalid(
+                "the key must be `region|accessKeyId|secretAccessKey[|sessionToken]` or `region|apiKey`",
+            );
+        }
+    };
+    let region = parts[0];
+    if !plain_id(region) {
+        return invalid("the region in the key must be a plain id such as us-east-1");
+    }
+    Ok(Provider::Bedrock {
+        base: regional(base, region),
+        region: region.to_owned(),
+        auth,
     })
 }
 
@@ -300,22 +473,22 @@ mod tests {
     #[test]
     fn catalogue_types_get_their_defaults() {
         assert_eq!(
-            resolve(1, "", ""),
+            resolve(1, "", "", ""),
             Ok(Provider::OpenAi {
                 base: "https://api.openai.com".into(),
                 quirks: OPENAI
             })
         );
-        assert_eq!(resolve(14, "", "").unwrap().family(), Family::Anthropic);
+        assert_eq!(resolve(14, "", "", "").unwrap().family(), Family::Anthropic);
         assert_eq!(
-            resolve(25, "https://g.example/", "v1"),
+            resolve(25, "https://g.example/", "v1", ""),
             Ok(Provider::Gemini {
                 base: "https://g.example".into(),
                 version: "v1".into()
             })
         );
         assert_eq!(
-            resolve(3, "https://az.example", ""),
+            resolve(3, "https://az.example", "", ""),
             Ok(Provider::Azure {
                 base: "https://az.example".into(),
                 api_version: DEFAULT_AZURE_API_VERSION.into()
@@ -340,22 +513,22 @@ mod tests {
         // No factory in One Hub, or an id One Hub does not know: generic OpenAI on base_url.
         for kind in [19, 43, 44, 46, 48, 53, 77, 1000] {
             assert_eq!(
-                resolve(kind, "https://x.example", ""),
+                resolve(kind, "https://x.example", "", ""),
                 Ok(Provider::OpenAi {
                     base: "https://x.example".into(),
                     quirks: OPENAI
                 }),
                 "{kind}"
             );
-            assert!(matches!(resolve(kind, " ", ""), Err(Unserved::Invalid(_))));
+            assert!(matches!(resolve(kind, " ", "", ""), Err(Unserved::Invalid(_))));
         }
         // Native in One Hub, no provider here: never sent OpenAI-format requests.
         for kind in [15, 34, 41, 24] {
-            let e = resolve(kind, "https://x.example", "").unwrap_err();
+            let e = resolve(kind, "https://x.example", "", "").unwrap_err();
             assert!(matches!(e, Unserved::NotServed { .. }), "{kind}");
         }
         assert_eq!(
-            resolve(34, "https://mj.example", "")
+            resolve(34, "https://mj.example", "", "")
                 .unwrap_err()
                 .to_string(),
             "channel type 34 (Midjourney) is not served by this gateway"
@@ -364,14 +537,104 @@ mod tests {
 
     #[test]
     fn configuration_errors_say_why() {
-        assert!(matches!(resolve(8, "", ""), Err(Unserved::Invalid(m)) if m.contains("base URL")));
-        assert!(matches!(resolve(3, "", ""), Err(Unserved::Invalid(_))));
+        assert!(matches!(resolve(8, "", "", ""), Err(Unserved::Invalid(m)) if m.contains("base URL")));
+        assert!(matches!(resolve(3, "", "", ""), Err(Unserved::Invalid(_))));
         for bad in ["../x", "v1?x", ".hidden", "v 1", "v1/models"] {
             assert!(
-                matches!(resolve(25, "", bad), Err(Unserved::Invalid(m)) if m.contains("Gemini API version")),
+                matches!(resolve(25, "", bad, ""), Err(Unserved::Invalid(m)) if m.contains("Gemini API version")),
                 "{bad}"
             );
-            assert!(resolve(3, "https://az", bad).is_err(), "{bad}");
+            assert!(resolve(3, "https://az", bad, "").is_err(), "{bad}");
+        }
+    }
+
+    fn sa_json(extra: &str) -> String {
+        // Any base64 body will do here: the RSA structure is checked when the key is used.
+        format!(
+            r#"{{"type":"service_account","project_id":"p","private_key_id":"kid1",{extra}"private_key":"-----BEGIN PRIVATE KEY-----\nAAEC\nAwQ=\n-----END PRIVATE KEY-----\n","client_email":"sa@p.iam.gserviceaccount.com"}}"#
+        )
+    }
+
+    #[test]
+    fn vertex_configuration() {
+        let Provider::Vertex {
+            base,
+            region,
+            project,
+            account,
+        } = resolve(42, "", "us-east5|proj-1", &sa_json("")).unwrap()
+        else {
+            panic!("vertex")
+        };
+        assert_eq!(base, "https://us-east5-aiplatform.googleapis.com");
+        assert_eq!((region.as_str(), project.as_str()), ("us-east5", "proj-1"));
+        assert_eq!(account.client_email, "sa@p.iam.gserviceaccount.com");
+        assert_eq!(account.private_key_id, "kid1");
+        assert_eq!(account.private_key_der, vec![0, 1, 2, 3, 4]);
+        assert_eq!(account.token_uri, GOOGLE_TOKEN_URI);
+        assert!(!format!("{account:?}").contains("AAEC"), "no key in Debug");
+        let global = resolve(42, "", "global|p", &sa_json("")).unwrap();
+        assert_eq!(global.base(), "https://aiplatform.googleapis.com");
+        let over = resolve(
+            42,
+            "http://127.0.0.1:9/",
+            "europe-west1|p",
+            &sa_json(r#""token_uri":"http://127.0.0.1:9/token","#),
+        )
+        .unwrap();
+        assert_eq!(over.base(), "http://127.0.0.1:9");
+        let Provider::Vertex { account, .. } = over else {
+            panic!()
+        };
+        assert_eq!(account.token_uri, "http://127.0.0.1:9/token");
+        for (other, key, why) in [
+            ("us-east5", sa_json("").as_str(), "region|projectId"),
+            ("us/x|p", &sa_json(""), "plain ids"),
+            ("r|p", "not json", "not a service-account JSON"),
+            ("r|p", r#"{"client_email":"a@b"}"#, "no private_key"),
+            ("r|p", r#"{"client_email":"a@b","private_key":"x"}"#, "PKCS#8"),
+        ] {
+            let e = resolve(42, "", other, key).unwrap_err().to_string();
+            assert!(e.contains(why), "{other} {key}: {e}");
+            assert!(!e.contains("BEGIN"), "{e}");
+        }
+    }
+
+    #[test]
+    fn bedrock_configuration() {
+        assert_eq!(
+            resolve(32, "", "", "us-east-1|AKIA1|secret1").unwrap(),
+            Provider::Bedrock {
+                base: "https://bedrock-runtime.us-east-1.amazonaws.com".into(),
+                region: "us-east-1".into(),
+                auth: BedrockAuth::SigV4 {
+                    access_key_id: "AKIA1".into(),
+                    secret_access_key: "secret1".into(),
+                    session_token: None
+                }
+            }
+        );
+        let Provider::Bedrock { auth, .. } =
+            resolve(32, "http://127.0.0.1:9", "", "eu-west-3|AK|SK|tok").unwrap()
+        else {
+            panic!()
+        };
+        assert!(
+            matches!(&auth, BedrockAuth::SigV4 { session_token: Some(t), .. } if t == "tok")
+        );
+        assert!(!format!("{auth:?}").contains("SK"), "no secret in Debug");
+        assert_eq!(
+            resolve(32, "", "", "us-west-2|brk-key").unwrap(),
+            Provider::Bedrock {
+                base: "https://bedrock-runtime.us-west-2.amazonaws.com".into(),
+                region: "us-west-2".into(),
+                auth: BedrockAuth::ApiKey("brk-key".into())
+            }
+        );
+        for bad in ["", "us-east-1", "us-east-1|ak|", "us east|ak|sk", "r|a|b|c|d"] {
+            let e = resolve(32, "", "", bad).unwrap_err().to_string();
+            assert!(e.starts_with("Bedrock channel:"), "{bad}: {e}");
+            assert!(!e.contains("ak|"), "{e}");
         }
     }
 }

@@ -140,7 +140,7 @@ impl ChannelRt {
         ChannelRt {
             id: c.id,
             kind: c.kind,
-            provider: crate::provider::resolve(c.kind, base_url, &c.other),
+            provider: crate::provider::resolve(c.kind, base_url, &c.other, &c.key),
             name: c.name.clone(),
             key: c.key.clone(),
             status: c.status,

@@ -4,6 +4,7 @@
 //! channel's request is addressed and authenticated, how SSE frames are cut and rewritten, and
 //! where usage lives in an answer. It knows nothing of axum or SQL.
 
+pub mod bedrock;
 pub mod catalogue;
 pub mod claude;
 pub mod convert;
@@ -14,5 +15,6 @@ pub mod sse;
 pub mod stream;
 pub mod upstream;
 pub mod usage;
+pub mod vertex;
 
 pub use catalogue::{Family, Provider, Unserved};

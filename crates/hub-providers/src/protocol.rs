@@ -4,7 +4,7 @@
 use serde_json::{Map, Value};
 
 use crate::{
-    catalogue::Family,
+    catalogue::{Family, Provider},
     claude,
     convert::ConvertError,
     gemini,
@@ -22,15 +22,20 @@ pub enum Protocol {
 }
 
 impl Protocol {
-    /// The protocol a channel family speaks (Azure speaks OpenAI's).
-    pub fn of(family: Family) -> Protocol {
-        match family {
+    /// The protocol a channel speaks for `model` (Azure and the other OpenAI-family providers
+    /// speak OpenAI's; Vertex speaks Gemini's or Anthropic's by model; Bedrock Anthropic's).
+    /// `None`: the provider does not serve that model.
+    pub fn of(provider: &Provider, model: &str) -> Option<Protocol> {
+        Some(match provider.family() {
             Family::OpenAi | Family::Azure | Family::AzureV1 | Family::Databricks => {
                 Protocol::OpenAi
             }
-            Family::Anthropic => Protocol::Claude,
+            Family::Anthropic | Family::Bedrock => Protocol::Claude,
             Family::Gemini => Protocol::Gemini,
-        }
+            Family::Vertex if model.starts_with("gemini") => Protocol::Gemini,
+            Family::Vertex if model.starts_with("claude") => Protocol::Claude,
+            Family::Vertex => return None,
+        })
     }
 }
 
@@ -128,8 +133,32 @@ pub fn upstream_body(
             }
         }
     };
+    let mut native = native;
+    if upstream == Protocol::Claude
+        && let Some(obj) = native.as_object_mut()
+    {
+        claude_envelope(obj, channel);
+    }
     let bytes = serde_json::to_vec(&native).map_err(|e| ConvertError::Invalid(e.to_string()))?;
     Ok((bytes, ir_asked_usage))
+}
+
+/// Claude on Vertex and Bedrock: the model is in the URL, not the body, and the body names
+/// the platform's `anthropic_version`; Bedrock also chooses streaming by URL, not by `stream`.
+fn claude_envelope(b: &mut Map<String, Value>, channel: &ChannelRt) {
+    let (version, keep_stream) = match &channel.provider {
+        Ok(Provider::Vertex { .. }) => (crate::vertex::ANTHROPIC_VERSION, true),
+        Ok(Provider::Bedrock { .. }) => (crate::bedrock::ANTHROPIC_VERSION, false),
+        _ => return,
+    };
+    b.remove("model");
+    if !keep_stream {
+        b.remove("stream");
+    }
+    b.insert(
+        "anthropic_version".to_owned(),
+        Value::String(version.to_owned()),
+    );
 }
 
 fn merge_custom(b: &mut Map<String, Value>, channel: &ChannelRt) {

@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 use base64::Engine as _;
 
 use crate::catalogue::{Provider, Unserved};
+use hub_core::provider::BedrockAuth;
 
 /// The relay operation, with One Hub's relay-mode numbers (used by `plugin.customize`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,10 +120,9 @@ pub fn address(
             })
         }
         Provider::Azure { api_version, .. } => {
-            let version = api_version;
             let model = path_segment(model).ok_or_else(|| AddressError::BadModel(model.into()))?;
             let url = format!(
-                "{base}/openai/deployments/{model}{}?api-version={version}",
+                "{base}/openai/deployments/{model}{}?api-version={api_version}",
                 mode.path()
             );
             Ok(Address {
@@ -169,6 +169,62 @@ pub fn address(
             }),
             _ => Err(AddressError::Unsupported(channel.kind)),
         },
+        Provider::Vertex {
+            region, project, ..
+        } => {
+            if mode != RelayMode::Chat {
+                return Err(AddressError::Unsupported(channel.kind));
+            }
+            let (publisher, name, action) = if model.starts_with("gemini") {
+                let action = if stream {
+                    "streamGenerateContent?alt=sse"
+                } else {
+                    "generateContent"
+                };
+                ("google", model.to_owned(), action)
+            } else if model.starts_with("claude") {
+                let action = if stream {
+                    "streamRawPredict"
+                } else {
+                    "rawPredict"
+                };
+                ("anthropic", crate::vertex::claude_model(model), action)
+            } else {
+                return Err(AddressError::Unsupported(channel.kind));
+            };
+            // `@` (Claude versions on Vertex) is a valid path character; keep it readable.
+            let name = path_segment(&name)
+                .ok_or_else(|| AddressError::BadModel(model.into()))?
+                .replace("%40", "@");
+            Ok(Address {
+                url: format!(
+                    "{base}/v1/projects/{project}/locations/{region}/publishers/{publisher}/models/{name}:{action}"
+                ),
+                // The bearer token is added when the request is sent (`send`).
+                headers: Vec::new(),
+            })
+        }
+        Provider::Bedrock { auth, .. } => {
+            if mode != RelayMode::Chat {
+                return Err(AddressError::Unsupported(channel.kind));
+            }
+            let id = crate::bedrock::model_id(model).ok_or(AddressError::Unsupported(channel.kind))?;
+            let id = path_segment(&id).ok_or_else(|| AddressError::BadModel(model.into()))?;
+            let action = if stream {
+                "invoke-with-response-stream"
+            } else {
+                "invoke"
+            };
+            let headers = match auth {
+                BedrockAuth::ApiKey(k) => vec![("authorization", format!("Bearer {k}"))],
+                // Signed when the request is sent (`send`), over the final body.
+                BedrockAuth::SigV4 { .. } => Vec::new(),
+            };
+            Ok(Address {
+                url: format!("{base}/model/{id}/{action}"),
+                headers,
+            })
+        }
         Provider::Gemini { version, .. } => {
             let model = path_segment(model).ok_or_else(|| AddressError::BadModel(model.into()))?;
             let action = match (mode, stream) {
@@ -314,6 +370,8 @@ pub struct Clients {
     by_proxy: Mutex<HashMap<String, reqwest::Client>>,
     /// Parsed upstream URLs (a channel's few endpoints), so a request does not parse its URL.
     urls: Mutex<HashMap<String, reqwest::Url>>,
+    /// Vertex AI access tokens, per service account.
+    pub tokens: crate::vertex::Tokens,
 }
 
 /// The URL cache is cleared when it reaches this many entries (Gemini URLs embed the model).
@@ -332,6 +390,7 @@ impl Clients {
                 .then(|| Duration::from_secs(relay_timeout_secs)),
             by_proxy: Mutex::new(HashMap::new()),
             urls: Mutex::new(HashMap::new()),
+            tokens: crate::vertex::Tokens::default(),
         }
     }
 
@@ -704,6 +763,10 @@ pub enum SendError {
     Timeout,
     #[error("upstream request failed: {0}")]
     Other(String),
+    /// The channel's credentials could not be turned into a request's authorization (an OAuth
+    /// token exchange failed, a signature could not be made).
+    #[error("the channel's credentials cannot be used: {0}")]
+    Credentials(String),
 }
 
 impl SendError {
@@ -749,6 +812,45 @@ pub async fn send(
     let mut req = client.post(url).header("content-type", "application/json");
     for (k, v) in &addr.headers {
         req = req.header(*k, v.as_str());
+    }
+    match &channel.provider {
+        Ok(Provider::Vertex { account, .. }) => {
+            let token = clients
+                .tokens
+                .bearer(&client, account)
+                .await
+                .map_err(|e| SendError::Credentials(e.to_string()))?;
+            req = req.header("authorization", format!("Bearer {token}"));
+        }
+        Ok(Provider::Bedrock {
+            region,
+            auth:
+                BedrockAuth::SigV4 {
+                    access_key_id,
+                    secret_access_key,
+                    session_token,
+                },
+            ..
+        }) => {
+            let creds = crate::bedrock::SigV4 {
+                region,
+                access_key_id,
+                secret_access_key,
+                session_token: session_token.as_deref(),
+            };
+            let signed = crate::bedrock::sign_headers(
+                &creds,
+                &addr.url,
+                &[("content-type", "application/json")],
+                &body,
+                std::time::SystemTime::now(),
+            )
+            .map_err(SendError::Credentials)?;
+            for (k, v) in signed {
+                req = req.header(k, v);
+            }
+        }
+        _ => {}
     }
     for (k, v) in &channel.model_headers {
         req = req.header(k.as_str(), v.as_str());

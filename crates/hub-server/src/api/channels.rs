@@ -28,10 +28,7 @@ pub async fn list(State(state): State<AppState>, q: QueryMap) -> ApiResult {
     let data: Vec<serde_json::Value> = page
         .data
         .into_iter()
-        .map(|mut ch| {
-            ch.key.clear();
-            with_service(ch)
-        })
+        .map(|ch| with_service(ch, true))
         .collect();
     ok_data(hub_store::repo::Page {
         data,
@@ -43,15 +40,20 @@ pub async fn list(State(state): State<AppState>, q: QueryMap) -> ApiResult {
 
 /// The channel as One Hub shows it, plus whether this node serves it (`served`) and, when it
 /// does not, why (`not_served_reason`: a type without a provider here, or a configuration that
-/// cannot be used). Unserved channels are never routed to by this node.
-fn with_service(ch: Channel) -> serde_json::Value {
+/// cannot be used). Unserved channels are never routed to by this node. `blank_key`: lists show
+/// no key (the reason is worked out from the real one first).
+fn with_service(mut ch: Channel, blank_key: bool) -> serde_json::Value {
     let reason = hub_core::provider::resolve(
         ch.kind,
         ch.base_url.as_deref().unwrap_or_default(),
         &ch.other,
+        &ch.key,
     )
     .err()
     .map(|e| e.to_string());
+    if blank_key {
+        ch.key.clear();
+    }
     let mut v = serde_json::to_value(ch).unwrap_or_default();
     if let Some(o) = v.as_object_mut() {
         o.insert("served".to_owned(), reason.is_none().into());
@@ -66,7 +68,7 @@ pub async fn get(State(state): State<AppState>, PathId(id): PathId) -> ApiResult
         .channel_get(id)
         .await?
         .ok_or_else(|| ApiError::msg(format!("渠道 {id} 不存在")))?;
-    ok_data(with_service(ch))
+    ok_data(with_service(ch, false))
 }
 
 /// GORM's create defaults: zero values become the column defaults.

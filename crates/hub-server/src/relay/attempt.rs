@@ -12,7 +12,7 @@ use axum::{
 };
 use hub_core::snapshot::{ChannelRt, Snapshot};
 use hub_providers::{
-    gemini, protocol,
+    bedrock, gemini, protocol,
     protocol::Protocol,
     sse::{SseOptions, SseProcessor, StreamOutcome, StreamTransform},
     stream::{Converting, Passthrough},
@@ -68,7 +68,13 @@ pub(super) async fn attempt_once(
             format!("channel {} is not served by this node", channel.id),
         )));
     };
-    let up_proto = Protocol::of(provider.family());
+    // `address` above refused a model the provider does not serve.
+    let Some(up_proto) = Protocol::of(provider, &mapped.upstream) else {
+        return Err(AttemptError::Retryable(RelayError::local(
+            503,
+            format!("channel {} does not serve this model", channel.id),
+        )));
+    };
     let gemini_embed = plan.mode == RelayMode::Embeddings && up_proto == Protocol::Gemini;
     let bad_request = |e: hub_providers::convert::ConvertError| {
         AttemptError::Fatal(RelayError::relay(
@@ -113,6 +119,9 @@ pub(super) async fn attempt_once(
             let (status, code) = match &e {
                 SendError::Timeout => (504, "upstream_timeout"),
                 SendError::Connect(_) | SendError::Other(_) => (502, "upstream_unreachable"),
+                // The channel's own credentials failed (e.g. a refused service account): a
+                // gateway-side channel problem, another channel may serve.
+                SendError::Credentials(_) => (500, "channel_credentials_invalid"),
             };
             let err = RelayError::relay(
                 status,
@@ -144,7 +153,10 @@ pub(super) async fn attempt_once(
         .content_type()
         .unwrap_or_else(|| "application/json".to_owned());
     let rename = mapped.mapped.then(|| plan.model.clone());
-    if plan.stream && content_type.starts_with("text/event-stream") {
+    let bedrock = matches!(provider, hub_core::provider::Provider::Bedrock { .. });
+    let streamed = content_type.starts_with("text/event-stream")
+        || (bedrock && content_type.starts_with(bedrock::EVENT_STREAM));
+    if plan.stream && streamed {
         let mut transform: Box<dyn StreamTransform> = if plan.inbound == up_proto {
             match up_proto {
                 Protocol::OpenAi => {
@@ -165,6 +177,9 @@ pub(super) async fn attempt_once(
                 inbound_asked_usage,
             ))
         };
+        if bedrock {
+            transform = Box::new(bedrock::EventStreamDecoder::new(transform));
+        }
         transform.set_secrets(channel.secrets.clone());
         let channel_id = channel.id;
         let counting = provider.counting();

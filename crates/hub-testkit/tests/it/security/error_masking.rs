@@ -30,7 +30,7 @@ fn channels() -> Vec<(i64, String)> {
 /// chat and embeddings, GitHub Models no legacy completions, Databricks chat only).
 fn served(kind: i64, inbound: Inbound) -> bool {
     use hub_providers::catalogue::{Provider, resolve};
-    match resolve(kind, "http://base", "") {
+    match resolve(kind, "http://base", "", "") {
         Ok(Provider::Anthropic { .. }) => {
             !matches!(inbound, Inbound::Completions | Inbound::Embeddings)
         }
