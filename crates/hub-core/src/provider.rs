@@ -120,7 +120,11 @@ pub const CATALOGUE: &[Row] = &[
     quirky(30, "https://api.mistral.ai", NO_STREAM_OPTIONS),
     row(31, Family::OpenAi, "https://api.groq.com/openai"),
     quirky(33, "https://api.lingyiwanwu.com", NO_STREAM_OPTIONS),
-    row(32, Family::Bedrock, "https://bedrock-runtime.%s.amazonaws.com"),
+    row(
+        32,
+        Family::Bedrock,
+        "https://bedrock-runtime.%s.amazonaws.com",
+    ),
     row(39, Family::OpenAi, "http://localhost:11434"),
     row(42, Family::Vertex, ""),
     row(45, Family::OpenAi, "https://api.siliconflow.cn"),
@@ -368,7 +372,8 @@ fn vertex(base: &str, other: &str, key: &str) -> Result<Provider, Unserved> {
     if !plain_id(region) || !plain_id(project) {
         return invalid("the region and project id in `other` must be plain ids");
     }
-    let account = service_account(key).map_err(|m| Unserved::Invalid(format!("Vertex AI channel: {m}")))?;
+    let account =
+        service_account(key).map_err(|m| Unserved::Invalid(format!("Vertex AI channel: {m}")))?;
     let base = if !base.is_empty() {
         regional(base, region)
     } else if region == "global" {
@@ -388,7 +393,11 @@ fn vertex(base: &str, other: &str, key: &str) -> Result<Provider, Unserved> {
 fn service_account(key: &str) -> Result<ServiceAccount, &'static str> {
     let v: serde_json::Value = serde_json::from_str(key.trim())
         .map_err(|_| "the key is not a service-account JSON object")?;
-    let field = |name: &str| v.get(name).and_then(serde_json::Value::as_str).map(str::trim);
+    let field = |name: &str| {
+        v.get(name)
+            .and_then(serde_json::Value::as_str)
+            .map(str::trim)
+    };
     let client_email = field("client_email")
         .filter(|s| !s.is_empty())
         .ok_or("the service-account JSON has no client_email")?;
@@ -467,7 +476,7 @@ fn version(other: &str, default: &str, what: &str) -> Result<String, Unserved> {
 
 #[cfg(test)]
 mod tests {
-    #![expect(clippy::unwrap_used, reason = "tests")]
+    #![expect(clippy::unwrap_used, clippy::panic, reason = "tests")]
     use super::*;
 
     #[test]
@@ -520,7 +529,10 @@ mod tests {
                 }),
                 "{kind}"
             );
-            assert!(matches!(resolve(kind, " ", "", ""), Err(Unserved::Invalid(_))));
+            assert!(matches!(
+                resolve(kind, " ", "", ""),
+                Err(Unserved::Invalid(_))
+            ));
         }
         // Native in One Hub, no provider here: never sent OpenAI-format requests.
         for kind in [15, 34, 41, 24] {
@@ -537,7 +549,9 @@ mod tests {
 
     #[test]
     fn configuration_errors_say_why() {
-        assert!(matches!(resolve(8, "", "", ""), Err(Unserved::Invalid(m)) if m.contains("base URL")));
+        assert!(
+            matches!(resolve(8, "", "", ""), Err(Unserved::Invalid(m)) if m.contains("base URL"))
+        );
         assert!(matches!(resolve(3, "", "", ""), Err(Unserved::Invalid(_))));
         for bad in ["../x", "v1?x", ".hidden", "v 1", "v1/models"] {
             assert!(
@@ -592,7 +606,11 @@ mod tests {
             ("us/x|p", &sa_json(""), "plain ids"),
             ("r|p", "not json", "not a service-account JSON"),
             ("r|p", r#"{"client_email":"a@b"}"#, "no private_key"),
-            ("r|p", r#"{"client_email":"a@b","private_key":"x"}"#, "PKCS#8"),
+            (
+                "r|p",
+                r#"{"client_email":"a@b","private_key":"x"}"#,
+                "PKCS#8",
+            ),
         ] {
             let e = resolve(42, "", other, key).unwrap_err().to_string();
             assert!(e.contains(why), "{other} {key}: {e}");
@@ -619,9 +637,7 @@ mod tests {
         else {
             panic!()
         };
-        assert!(
-            matches!(&auth, BedrockAuth::SigV4 { session_token: Some(t), .. } if t == "tok")
-        );
+        assert!(matches!(&auth, BedrockAuth::SigV4 { session_token: Some(t), .. } if t == "tok"));
         assert!(!format!("{auth:?}").contains("SK"), "no secret in Debug");
         assert_eq!(
             resolve(32, "", "", "us-west-2|brk-key").unwrap(),
@@ -631,7 +647,13 @@ mod tests {
                 auth: BedrockAuth::ApiKey("brk-key".into())
             }
         );
-        for bad in ["", "us-east-1", "us-east-1|ak|", "us east|ak|sk", "r|a|b|c|d"] {
+        for bad in [
+            "",
+            "us-east-1",
+            "us-east-1|ak|",
+            "us east|ak|sk",
+            "r|a|b|c|d",
+        ] {
             let e = resolve(32, "", "", bad).unwrap_err().to_string();
             assert!(e.starts_with("Bedrock channel:"), "{bad}: {e}");
             assert!(!e.contains("ak|"), "{e}");

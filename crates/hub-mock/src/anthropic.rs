@@ -195,7 +195,7 @@ fn anthropic_event(name: &str, data: &Value) -> Bytes {
     Bytes::from(format!("event: {name}\ndata: {data}\n\n"))
 }
 
-fn anthropic_messages(shared: &Arc<Shared>, body: &Value, opts: &MockOpts) -> Response {
+pub(crate) fn anthropic_messages(shared: &Arc<Shared>, body: &Value, opts: &MockOpts) -> Response {
     let model = body
         .get("model")
         .and_then(Value::as_str)

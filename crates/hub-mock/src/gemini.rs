@@ -483,7 +483,7 @@ impl GeminiPlan {
 /// `stream`: `None` for `generateContent`, `Some(true)` for `streamGenerateContent?alt=sse`
 /// (`data: <json>\r\n\r\n` frames), `Some(false)` for `streamGenerateContent` without `alt=sse`
 /// (a JSON array streamed element by element).
-fn gemini_generate(
+pub(crate) fn gemini_generate(
     shared: &Arc<Shared>,
     body: &Value,
     model: String,

@@ -10,13 +10,14 @@
 //! holds the server, the request record and what the protocols share.
 
 mod anthropic;
+mod cloud;
 mod echo;
 mod gemini;
 mod openai;
 mod stream;
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     io,
     net::SocketAddr,
     sync::{
@@ -95,18 +96,58 @@ impl RecordedRequest {
     }
 }
 
-#[derive(Default)]
 struct Shared {
     requests: Mutex<Vec<RecordedRequest>>,
     request_notify: Notify,
     disconnects: AtomicU64,
     open_streams: AtomicU64,
     disconnect_notify: Notify,
+    /// Google service accounts the token endpoint accepts: `client_email` → RSA public key
+    /// (PKCS#1 DER).
+    accounts: Mutex<HashMap<String, Vec<u8>>>,
+    /// Access tokens the token endpoint issued (Vertex accepts only these).
+    issued_tokens: Mutex<HashSet<String>>,
+    token_exchanges: AtomicU64,
+    token_delay_ms: AtomicU64,
+    token_ttl_secs: AtomicU64,
+    /// AWS access key id → secret key (SigV4), and Bedrock API keys (→ "").
+    aws_keys: Mutex<HashMap<String, String>>,
+    sigv4_verified: AtomicU64,
+}
+
+impl Default for Shared {
+    fn default() -> Self {
+        Shared {
+            requests: Mutex::default(),
+            request_notify: Notify::new(),
+            disconnects: AtomicU64::new(0),
+            open_streams: AtomicU64::new(0),
+            disconnect_notify: Notify::new(),
+            accounts: Mutex::default(),
+            issued_tokens: Mutex::default(),
+            token_exchanges: AtomicU64::new(0),
+            token_delay_ms: AtomicU64::new(0),
+            token_ttl_secs: AtomicU64::new(3600),
+            aws_keys: Mutex::default(),
+            sigv4_verified: AtomicU64::new(0),
+        }
+    }
 }
 
 impl Shared {
     fn requests(&self) -> std::sync::MutexGuard<'_, Vec<RecordedRequest>> {
         self.requests.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+    fn accounts(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<u8>>> {
+        self.accounts.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+    fn issued_tokens(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.issued_tokens
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+    fn aws_keys(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+        self.aws_keys.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -179,6 +220,37 @@ impl MockUpstream {
             }
             notified.await;
         }
+    }
+
+    /// Lets the token endpoint (`POST /token`) accept JWTs from `client_email` signed with the
+    /// private key whose RSA public key (PKCS#1 DER) is `public_key`.
+    pub fn trust_service_account(&self, client_email: &str, public_key: &[u8]) {
+        self.shared
+            .accounts()
+            .insert(client_email.to_owned(), public_key.to_vec());
+    }
+
+    /// JWT-bearer exchanges the token endpoint has answered (accepted or not).
+    pub fn token_exchanges(&self) -> u64 {
+        self.shared.token_exchanges.load(Ordering::SeqCst)
+    }
+
+    /// Makes the token endpoint wait `ms` before answering, and issue tokens valid `ttl_secs`.
+    pub fn set_token_endpoint(&self, delay_ms: u64, ttl_secs: u64) {
+        self.shared.token_delay_ms.store(delay_ms, Ordering::SeqCst);
+        self.shared.token_ttl_secs.store(ttl_secs, Ordering::SeqCst);
+    }
+
+    /// Lets Bedrock accept SigV4 signatures by `access_key_id` made with `secret_key`.
+    pub fn trust_aws_key(&self, access_key_id: &str, secret_key: &str) {
+        self.shared
+            .aws_keys()
+            .insert(access_key_id.to_owned(), secret_key.to_owned());
+    }
+
+    /// Bedrock requests whose SigV4 signature the mock recomputed and found equal.
+    pub fn sigv4_verified(&self) -> u64 {
+        self.shared.sigv4_verified.load(Ordering::SeqCst)
     }
 
     /// Streams whose body was dropped (client gone) before the last frame was produced.
@@ -272,12 +344,16 @@ fn answer_delay(body: &[u8]) -> Option<Duration> {
 /// Which protocol (and endpoint) a path belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Route {
+    Cloud(cloud::CloudRoute),
     OpenAi(Endpoint, Option<String>),
     Anthropic(AnthropicEndpoint),
     Gemini(GeminiEndpoint),
 }
 
 fn route(path: &str) -> Option<Route> {
+    if let Some(c) = cloud::cloud_route(path) {
+        return Some(Route::Cloud(c));
+    }
     match path {
         "/v1/messages" => return Some(Route::Anthropic(AnthropicEndpoint::Messages)),
         "/v1/messages/count_tokens" => {
@@ -309,6 +385,7 @@ async fn respond(
 ) -> Response {
     let path = uri.path();
     match route(path) {
+        Some(Route::Cloud(c)) => cloud::cloud(shared, method, uri, headers, body, c).await,
         Some(Route::OpenAi(endpoint, deployment)) => {
             openai(shared, method, path, headers, body, endpoint, deployment).await
         }

@@ -87,7 +87,8 @@ pub fn model_id(model: &str) -> Option<String> {
         .iter()
         .find(|(name, _)| *name == rest)
         .map_or(rest, |(_, id)| id);
-    id.starts_with("anthropic.").then(|| format!("{prefix}{id}"))
+    id.starts_with("anthropic.")
+        .then(|| format!("{prefix}{id}"))
 }
 
 /// SigV4 credentials.
@@ -269,7 +270,10 @@ fn to_sse(m: &Message) -> Option<Vec<u8>> {
         }
         _ => return None,
     };
-    let name = event.get("type").and_then(Value::as_str).unwrap_or("message");
+    let name = event
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("message");
     Some(format!("event: {name}\ndata: {event}\n\n").into_bytes())
 }
 

@@ -208,7 +208,8 @@ pub fn address(
             if mode != RelayMode::Chat {
                 return Err(AddressError::Unsupported(channel.kind));
             }
-            let id = crate::bedrock::model_id(model).ok_or(AddressError::Unsupported(channel.kind))?;
+            let id =
+                crate::bedrock::model_id(model).ok_or(AddressError::Unsupported(channel.kind))?;
             let id = path_segment(&id).ok_or_else(|| AddressError::BadModel(model.into()))?;
             let action = if stream {
                 "invoke-with-response-stream"

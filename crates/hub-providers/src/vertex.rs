@@ -183,9 +183,8 @@ async fn exchange(
         .map_or(0, |d| d.as_secs());
     let jwt = assertion(sa, iat)?;
     // The assertion is base64url and dots: nothing to escape.
-    let form = format!(
-        "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion={jwt}"
-    );
+    let form =
+        format!("grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion={jwt}");
     let resp = http
         .post(&sa.token_uri)
         .header("content-type", "application/x-www-form-urlencoded")
@@ -290,7 +289,10 @@ mod tests {
             aws_lc_rs::signature::KeyPair::public_key(&pair).as_ref(),
         );
         public
-            .verify(format!("{}.{}", parts[0], parts[1]).as_bytes(), &d(parts[2]))
+            .verify(
+                format!("{}.{}", parts[0], parts[1]).as_bytes(),
+                &d(parts[2]),
+            )
             .unwrap();
         let bad = ServiceAccount {
             private_key_der: vec![1, 2, 3],

@@ -10,6 +10,7 @@
     reason = "test support code fails loudly by design"
 )]
 
+pub mod cloud;
 pub mod env;
 
 /// The mock upstream (the `hub-mock` crate), re-exported so tests name it `hub_testkit::mock`.

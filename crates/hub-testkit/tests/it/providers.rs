@@ -3,13 +3,20 @@
 
 #![expect(clippy::unwrap_used, reason = "tests")]
 
-use hub_testkit::{Backend, env::RelayEnv, on_backends};
+use hub_testkit::{Backend, cloud, env::RelayEnv, on_backends};
 use reqwest::Method;
 use serde_json::{Value, json};
 
 on_backends!(
     all: [unserved_channels_are_never_picked_and_are_reported],
-    sqlite: [vendor_quirks_reach_the_wire, xai_completion_is_billed_from_the_total],
+    sqlite: [
+        vendor_quirks_reach_the_wire,
+        xai_completion_is_billed_from_the_total,
+        vertex_serves_gemini_and_claude_with_one_oauth_token,
+        vertex_first_requests_share_one_token_exchange,
+        vertex_refused_service_account_says_why,
+        bedrock_claude_is_sigv4_signed_and_streamed,
+    ],
 );
 
 /// A database shared with One Hub holds a Midjourney channel (type 34, which One Hub serves
@@ -227,5 +234,309 @@ async fn xai_completion_is_billed_from_the_total(backend: Backend) {
     got.sort();
     want.sort();
     assert_eq!(got, want);
+    env.stop().await;
+}
+
+/// The requests that reached a model route (not the token endpoint).
+fn model_calls(env: &RelayEnv) -> Vec<hub_testkit::mock::RecordedRequest> {
+    env.mock
+        .requests()
+        .into_iter()
+        .filter(|r| r.path != "/token")
+        .collect()
+}
+
+/// A streamed OpenAI answer: content arrived, and it ended with `[DONE]`.
+fn streamed_openai(a: &hub_testkit::env::Answer) -> String {
+    let text = a.body.as_str().unwrap_or_default().to_owned();
+    assert!(text.contains("\"content\":\"tok"), "{text}");
+    assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
+    text
+}
+
+/// Vertex AI (type 42): `other` = `region|project`, the key a service-account JSON. Gemini
+/// models go to `publishers/google/…:generateContent` / `:streamGenerateContent?alt=sse` with
+/// the Gemini body; Claude models to `publishers/anthropic/…@date:rawPredict` /
+/// `:streamRawPredict` with the Anthropic body without `model` and with Vertex's
+/// `anthropic_version`. Every call carries the bearer token the mock's token endpoint issued
+/// after verifying the JWT, exchanged once for all of them.
+async fn vertex_serves_gemini_and_claude_with_one_oauth_token(backend: Backend) {
+    let Some(env) = RelayEnv::new(backend).await else {
+        return;
+    };
+    let sa = cloud::service_account(&env.mock, "relay@mock-project.iam.gserviceaccount.com");
+    env.channel(
+        json!({"type": 42, "key": sa, "other": "us-east5|mock-project",
+                       "models": "gemini-2.0-flash,claude-sonnet-4-20250514"}),
+    )
+    .await;
+    let key = env.token(json!({})).await;
+    let base = "/v1/projects/mock-project/locations/us-east5/publishers";
+    let cases = [
+        (
+            "gemini-2.0-flash",
+            format!("{base}/google/models/gemini-2.0-flash:generateContent"),
+            format!("{base}/google/models/gemini-2.0-flash:streamGenerateContent?alt=sse"),
+        ),
+        (
+            "claude-sonnet-4-20250514",
+            format!("{base}/anthropic/models/claude-sonnet-4@20250514:rawPredict"),
+            format!("{base}/anthropic/models/claude-sonnet-4@20250514:streamRawPredict"),
+        ),
+    ];
+    for (model, plain, streamed) in &cases {
+        for stream in [false, true] {
+            env.mock.clear_requests();
+            let a = env
+                .post(
+                    &key,
+                    "/v1/chat/completions",
+                    json!({"model": model, "stream": stream, "messages": [{"role": "user", "content": "hi"}]}),
+                )
+                .await;
+            assert_eq!(a.status, 200, "{model} stream={stream}: {}", a.body);
+            if stream {
+                streamed_openai(&a);
+            } else {
+                assert_eq!(a.body["model"], *model);
+                assert!(
+                    a.body["choices"][0]["message"]["content"]
+                        .as_str()
+                        .unwrap()
+                        .starts_with("tok")
+                );
+            }
+            let calls = model_calls(&env);
+            assert_eq!(calls.len(), 1, "{model}");
+            let r = &calls[0];
+            assert_eq!(&r.path, if stream { streamed } else { plain });
+            assert!(
+                r.header("authorization")
+                    .unwrap()
+                    .starts_with("Bearer ya29.mock-"),
+                "{:?}",
+                r.headers
+            );
+            let body = r.json();
+            if model.starts_with("claude") {
+                assert_eq!(body["anthropic_version"], "vertex-2023-10-16");
+                assert!(body.get("model").is_none(), "{body}");
+                assert_eq!(body["stream"], stream);
+                assert!(body["max_tokens"].is_u64(), "{body}");
+            } else {
+                assert!(body["contents"].is_array(), "{body}");
+                assert!(body.get("model").is_none(), "{body}");
+            }
+        }
+    }
+    // The Claude inbound protocol, streamed, through Vertex's Claude.
+    let a = env
+        .post(
+            &key,
+            "/v1/messages",
+            json!({"model": "claude-sonnet-4-20250514", "max_tokens": 50, "stream": true,
+                   "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let text = a.body.as_str().unwrap();
+    assert!(text.contains("event: message_start"), "{text}");
+    assert!(text.contains("event: message_stop"), "{text}");
+    assert_eq!(env.mock.token_exchanges(), 1, "one token for every call");
+    env.stop().await;
+}
+
+/// 50 concurrent first requests on a fresh Vertex channel (the token endpoint slow to answer)
+/// make exactly one token exchange, and all are served.
+async fn vertex_first_requests_share_one_token_exchange(backend: Backend) {
+    let Some(env) = RelayEnv::new(backend).await else {
+        return;
+    };
+    env.mock.set_token_endpoint(300, 3600);
+    let sa = cloud::service_account(&env.mock, "burst@mock-project.iam.gserviceaccount.com");
+    env.channel(json!({"type": 42, "key": sa, "other": "global|mock-project", "models": "gemini-2.0-flash"}))
+        .await;
+    let key = env.token(json!({})).await;
+    let url = env.app.url("/v1/chat/completions");
+    let http = reqwest::Client::new();
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..50 {
+        let (http, url, key) = (http.clone(), url.clone(), key.clone());
+        set.spawn(async move {
+            http.post(url)
+                .bearer_auth(key)
+                .json(&json!({"model": "gemini-2.0-flash", "messages": [{"role": "user", "content": "hi"}]}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        });
+    }
+    let statuses: Vec<u16> = set.join_all().await;
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    assert_eq!(env.mock.token_exchanges(), 1);
+    assert_eq!(model_calls(&env).len(), 50);
+    env.stop().await;
+}
+
+/// A service account the token endpoint refuses: the request fails with a 500 that says the
+/// token endpoint refused it and why (never the key), and the failure is not retried on the
+/// token endpoint for every request.
+async fn vertex_refused_service_account_says_why(backend: Backend) {
+    let Some(env) = RelayEnv::new(backend).await else {
+        return;
+    };
+    env.option("RetryTimes", "0").await;
+    let sa =
+        cloud::unknown_service_account(&env.mock, "stranger@mock-project.iam.gserviceaccount.com");
+    env.channel(json!({"type": 42, "key": sa, "other": "us-east5|mock-project", "models": "gemini-2.0-flash"}))
+        .await;
+    let key = env.token(json!({})).await;
+    for _ in 0..3 {
+        let a = env.chat(&key, "gemini-2.0-flash").await;
+        assert_eq!(a.status, 500, "{}", a.body);
+        let msg = a.body["error"]["message"].as_str().unwrap();
+        assert!(msg.contains("token endpoint refused"), "{msg}");
+        assert!(msg.contains("is not a registered service account"), "{msg}");
+        assert!(!msg.contains("PRIVATE KEY"), "{msg}");
+    }
+    assert_eq!(
+        env.mock.token_exchanges(),
+        1,
+        "a refusal is remembered briefly"
+    );
+    assert!(model_calls(&env).is_empty());
+    env.stop().await;
+}
+
+/// AWS Bedrock (type 32): Claude models on `/model/{bedrock id}/invoke` and
+/// `/invoke-with-response-stream`, the Anthropic body without `model` and `stream` and with
+/// Bedrock's `anthropic_version`; SigV4 (with a session token) that the mock recomputes from the
+/// secret key, or a Bedrock API key as a bearer token; the binary event stream decoded for the
+/// caller, in OpenAI's protocol and in Anthropic's.
+async fn bedrock_claude_is_sigv4_signed_and_streamed(backend: Backend) {
+    let Some(env) = RelayEnv::new(backend).await else {
+        return;
+    };
+    let sigv4 = cloud::aws_key(&env.mock, "us-east-1", Some("session-token-1"));
+    env.channel(json!({"type": 32, "key": sigv4, "models": "claude-3-5-sonnet-20241022"}))
+        .await;
+    env.mock.trust_aws_key("brk-api-key-1", "");
+    env.channel(json!({"type": 32, "key": "us-west-2|brk-api-key-1", "models": "claude-3-7-sonnet-20250219"}))
+        .await;
+    let key = env.token(json!({})).await;
+    for (model, id) in [
+        (
+            "claude-3-5-sonnet-20241022",
+            "anthropic.claude-3-5-sonnet-20241022-v2%3A0",
+        ),
+        (
+            "claude-3-7-sonnet-20250219",
+            "anthropic.claude-3-7-sonnet-20250219-v1%3A0",
+        ),
+    ] {
+        for stream in [false, true] {
+            env.mock.clear_requests();
+            let a = env
+                .post(
+                    &key,
+                    "/v1/chat/completions",
+                    json!({"model": model, "stream": stream, "stream_options": {"include_usage": true},
+                           "messages": [{"role": "user", "content": "hi"}]}),
+                )
+                .await;
+            assert_eq!(a.status, 200, "{model} stream={stream}: {}", a.body);
+            if stream {
+                let text = streamed_openai(&a);
+                assert!(
+                    text.contains("\"completion_tokens\":3"),
+                    "usage from the stream: {text}"
+                );
+            } else {
+                assert_eq!(a.body["usage"]["completion_tokens"], 3, "{}", a.body);
+            }
+            let calls = model_calls(&env);
+            assert_eq!(calls.len(), 1);
+            let r = &calls[0];
+            let action = if stream {
+                "invoke-with-response-stream"
+            } else {
+                "invoke"
+            };
+            assert_eq!(r.path, format!("/model/{id}/{action}"));
+            let body = r.json();
+            assert_eq!(body["anthropic_version"], "bedrock-2023-05-31");
+            assert!(
+                body.get("model").is_none() && body.get("stream").is_none(),
+                "{body}"
+            );
+            let auth = r.header("authorization").unwrap();
+            if model.contains("3-5") {
+                assert!(
+                    auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIAMOCK"),
+                    "{auth}"
+                );
+                assert!(auth.contains("/us-east-1/bedrock/aws4_request"), "{auth}");
+                assert_eq!(r.header("x-amz-security-token"), Some("session-token-1"));
+            } else {
+                assert_eq!(auth, "Bearer brk-api-key-1");
+            }
+        }
+    }
+    assert_eq!(
+        env.mock.sigv4_verified(),
+        2,
+        "both SigV4 calls verified by the mock"
+    );
+    // Anthropic's protocol in, streamed: the event stream comes back as Anthropic SSE.
+    let a = env
+        .post(
+            &key,
+            "/v1/messages",
+            json!({"model": "claude-3-5-sonnet-20241022", "max_tokens": 50, "stream": true,
+                   "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let text = a.body.as_str().unwrap();
+    for event in [
+        "message_start",
+        "content_block_delta",
+        "message_delta",
+        "message_stop",
+    ] {
+        assert!(
+            text.contains(&format!("event: {event}\n")),
+            "{event}: {text}"
+        );
+    }
+    assert_eq!(env.mock.sigv4_verified(), 3);
+    // An access key the mock does not know, and a known one signed with the wrong secret:
+    // AWS's refusals are told as they are (and the secret is not).
+    env.option("RetryTimes", "0").await;
+    env.mock.trust_aws_key("AKIAKNOWN", "the-right-secret");
+    for (ak, model, why) in [
+        (
+            "AKIAUNKNOWN",
+            "claude-3-haiku-20240307",
+            "security token included in the request is invalid",
+        ),
+        (
+            "AKIAKNOWN",
+            "claude-3-opus-20240229",
+            "signature we calculated does not match",
+        ),
+    ] {
+        env.channel(
+            json!({"type": 32, "key": format!("eu-west-1|{ak}|a-wrong-secret"), "models": model}),
+        )
+        .await;
+        let a = env.chat(&key, model).await;
+        assert_eq!(a.status, 403, "{}", a.body);
+        let msg = a.body["error"]["message"].as_str().unwrap();
+        assert!(msg.contains(why), "{msg}");
+        assert!(!msg.contains("a-wrong-secret"), "{msg}");
+    }
     env.stop().await;
 }
