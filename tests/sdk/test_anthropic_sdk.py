@@ -19,8 +19,9 @@ import anthropic
 import httpx
 import pytest
 
-# One model per channel type: Anthropic (14), OpenAI (1), Gemini (25).
-TARGET_MODELS = ["m-claude", "m-openai", "m-gemini"]
+# One model per channel type: Anthropic (14), OpenAI (1), Gemini (25), and the cloud platforms: Vertex AI (42) Claude and Gemini,
+# Bedrock (32) Claude.
+TARGET_MODELS = ["m-claude", "m-openai", "m-gemini", "vx-claude", "vx-gemini", "bedrock-claude"]
 
 MESSAGES = [{"role": "user", "content": "say hello to the sdk"}]  # 5 words
 PROMPT_WORDS = 5

@@ -18,8 +18,9 @@ import pytest
 from google import genai
 from google.genai import errors, types
 
-# One model per channel type: Gemini (25), OpenAI (1), Anthropic (14).
-TARGET_MODELS = ["m-gemini", "m-openai", "m-claude"]
+# One model per channel type: Gemini (25), OpenAI (1), Anthropic (14), and the cloud platforms: Vertex AI (42) Claude and Gemini,
+# Bedrock (32) Claude.
+TARGET_MODELS = ["m-gemini", "m-openai", "m-claude", "vx-gemini", "vx-claude", "bedrock-claude"]
 
 PROMPT = "say hello to the sdk"  # 5 words
 PROMPT_WORDS = 5

@@ -284,7 +284,7 @@ def test_bad_key_is_authentication_error(base_url):
 # (docs/dev/conversion.md); the mock answers 3 × "tok ", counts 5 prompt words, and calls the
 # declared tool with {"city": "Paris"} in every protocol.
 
-CROSS_MODELS = ["m-claude", "m-gemini"]
+CROSS_MODELS = ["m-claude", "m-gemini", "vx-claude", "vx-gemini", "bedrock-claude"]
 
 
 @pytest.mark.parametrize("model", CROSS_MODELS)

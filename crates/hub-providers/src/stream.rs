@@ -156,6 +156,9 @@ pub struct Passthrough {
     content: String,
     frames: u64,
     secrets: Secrets,
+    /// Claude: the model name `message_start` reports (the requested name, when the channel
+    /// mapped it to another upstream model).
+    rename: Option<String>,
 }
 
 impl Passthrough {
@@ -167,7 +170,25 @@ impl Passthrough {
             content: String::new(),
             frames: 0,
             secrets: Secrets::default(),
+            rename: None,
         }
+    }
+
+    /// Reports `model` as the model of a Claude stream (`message_start.message.model`).
+    pub fn renaming(mut self, model: Option<String>) -> Self {
+        self.rename = model;
+        self
+    }
+
+    /// A Claude `message_start` data with the model renamed, when a rename applies.
+    fn renamed(&self, e: &Event) -> Option<Vec<u8>> {
+        let model = self.rename.as_deref()?;
+        if self.protocol != Protocol::Claude || e.name.as_deref() != Some("message_start") {
+            return None;
+        }
+        let mut v: Value = serde_json::from_str(&e.data).ok()?;
+        *v.pointer_mut("/message/model")? = Value::String(model.to_owned());
+        serde_json::to_vec(&v).ok()
     }
 
     /// Forwards one frame (`content` without its separator `sep`), masked when it is an error
@@ -181,6 +202,8 @@ impl Passthrough {
         self.observe(&e);
         let masked = if e.name.as_deref() == Some("error") {
             self.secrets.mask_bytes(e.data.as_bytes())
+        } else if let Some(renamed) = self.renamed(&e) {
+            Some(renamed)
         } else {
             mask_error_data(&self.secrets, e.data.as_bytes())
         };

@@ -167,7 +167,7 @@ pub(super) async fn attempt_once(
                     p.collect_content = true;
                     Box::new(p)
                 }
-                other => Box::new(Passthrough::new(other)),
+                other => Box::new(Passthrough::new(other).renaming(rename)),
             }
         } else {
             Box::new(Converting::new(

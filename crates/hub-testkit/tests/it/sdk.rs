@@ -32,7 +32,7 @@ const CHANNELS: [(u64, &str, &str); 3] = [
     (25, "mock-gemini", "m-gemini"),
 ];
 /// What the suite imports.
-const IMPORTS: &str = "import openai, anthropic, google.genai, pytest";
+const IMPORTS: &str = "import openai, anthropic, google.genai, pytest, botocore";
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -105,6 +105,46 @@ async fn openai_python_sdk_suite() {
             "create channel {name}: {status} {r}"
         );
     }
+    // Vertex AI (Gemini and Claude) and Bedrock (Claude) channels on the same mock, with model
+    // names mapped to the platform models (Vertex picks the protocol by model name).
+    let sa = hub_testkit::cloud::service_account(&mock, "sdk@mock-project.iam.gserviceaccount.com");
+    let aws = hub_testkit::cloud::aws_key(&mock, "us-east-1", Some("sdk-session"));
+    let aws_secret = aws.split('|').nth(2).unwrap().to_owned();
+    for (kind, name, models, key, other, mapping) in [
+        (
+            42,
+            "mock-vertex",
+            "vx-gemini,vx-claude",
+            sa.as_str(),
+            "us-east5|mock-project",
+            json!({"vx-gemini": "gemini-2.0-flash", "vx-claude": "claude-sonnet-4-20250514"}),
+        ),
+        (
+            32,
+            "mock-bedrock",
+            "bedrock-claude",
+            aws.as_str(),
+            "",
+            json!({"bedrock-claude": "claude-3-5-sonnet-20241022"}),
+        ),
+    ] {
+        let (status, r) = app
+            .call(
+                Method::POST,
+                "/api/channel/",
+                Some(ROOT_TOKEN),
+                Some(json!({
+                    "type": kind, "name": name, "key": key, "other": other, "models": models,
+                    "model_mapping": mapping.to_string(), "group": "default",
+                    "base_url": mock.base_url(),
+                })),
+            )
+            .await;
+        assert!(
+            status == 200 && r["success"] == true,
+            "create channel {name}: {status} {r}"
+        );
+    }
     let (status, r) = app
         .call(
             Method::POST,
@@ -130,8 +170,9 @@ async fn openai_python_sdk_suite() {
     let base_url = format!("{root_url}/v1");
     let suite = root.join("tests/sdk");
     // Blocking child process on a blocking thread, so the runtime keeps serving the gateway.
+    let py = python.clone();
     let output = tokio::task::spawn_blocking(move || {
-        Command::new(&python)
+        Command::new(&py)
             .args(["-m", "pytest"])
             .arg(&suite)
             .args(["-q", "-p", "no:cacheprovider"])
@@ -152,6 +193,9 @@ async fn openai_python_sdk_suite() {
     );
     let ok = output.status.success();
     let routed = check_routing(&mock.requests());
+    let cloud = ok
+        .then(|| check_cloud(&mock, &python, &aws_secret))
+        .unwrap_or(Ok(()));
     app.stop().await;
     db.drop_db().await;
     assert!(
@@ -160,6 +204,65 @@ async fn openai_python_sdk_suite() {
         output.status
     );
     routed.unwrap();
+    cloud.unwrap();
+}
+
+/// The cloud channels were used (Vertex Gemini, Vertex Claude, Bedrock), with one OAuth token
+/// exchange for all Vertex calls; every Bedrock request's SigV4 signature was verified by the
+/// mock and, independently, by botocore (`tests/sdk/verify_sigv4.py`).
+fn check_cloud(mock: &MockUpstream, python: &Path, aws_secret: &str) -> Result<(), String> {
+    let reqs = mock.requests();
+    let count = |p: &str| reqs.iter().filter(|r| r.path.contains(p)).count();
+    let (gemini, claude) = (
+        count("/publishers/google/models/gemini-2.0-flash:"),
+        count("/publishers/anthropic/models/claude-sonnet-4@20250514:"),
+    );
+    let bedrock: Vec<&RecordedRequest> = reqs
+        .iter()
+        .filter(|r| r.path.starts_with("/model/"))
+        .collect();
+    if gemini == 0 || claude == 0 || bedrock.is_empty() {
+        return Err(format!(
+            "cloud calls: Vertex Gemini {gemini}, Vertex Claude {claude}, Bedrock {}",
+            bedrock.len()
+        ));
+    }
+    if mock.token_exchanges() != 1 {
+        return Err(format!("token exchanges: {}", mock.token_exchanges()));
+    }
+    if mock.sigv4_verified() != bedrock.len() as u64 {
+        return Err(format!(
+            "the mock verified {} of {} Bedrock signatures",
+            mock.sigv4_verified(),
+            bedrock.len()
+        ));
+    }
+    use base64::Engine as _;
+    let spec = json!({
+        "secret_key": aws_secret,
+        "requests": bedrock.iter().map(|r| json!({
+            "url": format!("http://{}{}", r.header("host").unwrap_or_default(), r.path),
+            "headers": r.headers,
+            "body_b64": base64::engine::general_purpose::STANDARD.encode(&r.body),
+        })).collect::<Vec<_>>(),
+    });
+    let file = std::env::temp_dir().join(format!("sigv4-{}.json", std::process::id()));
+    std::fs::write(&file, spec.to_string()).map_err(|e| e.to_string())?;
+    let out = Command::new(python)
+        .arg(workspace_root().join("tests/sdk/verify_sigv4.py"))
+        .arg(&file)
+        .output()
+        .map_err(|e| e.to_string())?;
+    let _ = std::fs::remove_file(&file);
+    eprintln!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if !out.status.success() {
+        return Err("botocore did not verify the Bedrock signatures (see above)".to_owned());
+    }
+    Ok(())
 }
 
 /// Every request for `m-openai` / `m-claude` / `m-gemini` reached the mock in its channel's
