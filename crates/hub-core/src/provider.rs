@@ -68,6 +68,13 @@ pub struct OpenAiQuirks {
     /// `completion_tokens` leaves reasoning out (xAI): completion is billed as
     /// `total_tokens − prompt_tokens`.
     pub completion_from_total: bool,
+    /// `tools[].function.parameters` must be sent as a JSON *string* (MiniMax).
+    pub tool_parameters_as_text: bool,
+    /// Grok 4 and Grok 3 mini refuse `stop`, `frequency_penalty` and `presence_penalty`
+    /// (Grok 4 also `reasoning_effort`); they are removed for those models (xAI).
+    pub grok_reasoning_limits: bool,
+    /// `plugin.other.provider` holds routing preferences per model vendor (OpenRouter).
+    pub routing_preferences: bool,
 }
 
 /// OpenAI's API as it is.
@@ -76,6 +83,9 @@ pub const OPENAI: OpenAiQuirks = OpenAiQuirks {
     stream_usage: true,
     legacy_ops: true,
     completion_from_total: false,
+    tool_parameters_as_text: false,
+    grok_reasoning_limits: false,
+    routing_preferences: false,
 };
 
 /// Vendors that refuse `stream_options` (One Hub removes it for them).
@@ -109,16 +119,33 @@ pub const CATALOGUE: &[Row] = &[
     row(3, Family::Azure, ""),
     row(8, Family::OpenAi, ""),
     row(14, Family::Anthropic, "https://api.anthropic.com"),
-    row(20, Family::OpenAi, "https://openrouter.ai/api"),
+    quirky(
+        20,
+        "https://openrouter.ai/api",
+        OpenAiQuirks {
+            routing_preferences: true,
+            ..OPENAI
+        },
+    ),
     row(
         25,
         Family::Gemini,
         "https://generativelanguage.googleapis.com",
     ),
+    quirky(26, "https://api.baichuan-ai.com", NO_STREAM_OPTIONS),
+    quirky(
+        27,
+        "https://api.minimax.chat",
+        OpenAiQuirks {
+            stream_usage: false,
+            tool_parameters_as_text: true,
+            ..OPENAI
+        },
+    ),
     row(28, Family::OpenAi, "https://api.deepseek.com"),
     row(29, Family::OpenAi, "https://api.moonshot.cn"),
     quirky(30, "https://api.mistral.ai", NO_STREAM_OPTIONS),
-    row(31, Family::OpenAi, "https://api.groq.com/openai"),
+    quirky(31, "https://api.groq.com/openai", NO_STREAM_OPTIONS),
     quirky(33, "https://api.lingyiwanwu.com", NO_STREAM_OPTIONS),
     row(
         32,
@@ -127,7 +154,7 @@ pub const CATALOGUE: &[Row] = &[
     ),
     row(39, Family::OpenAi, "http://localhost:11434"),
     row(42, Family::Vertex, ""),
-    row(45, Family::OpenAi, "https://api.siliconflow.cn"),
+    quirky(45, "https://api.siliconflow.cn", NO_STREAM_OPTIONS),
     quirky(
         49,
         "https://models.inference.ai.azure.com",
@@ -143,8 +170,11 @@ pub const CATALOGUE: &[Row] = &[
     quirky(
         56,
         "https://api.x.ai",
+        // One Hub removes stream_options for xAI; xAI accepts it, and without it a stream's
+        // reasoning tokens could only be estimated: it is kept (forced on).
         OpenAiQuirks {
             completion_from_total: true,
+            grok_reasoning_limits: true,
             ..OPENAI
         },
     ),
@@ -162,8 +192,13 @@ pub const DEFAULT_GEMINI_VERSION: &str = "v1beta";
 /// A served channel's provider with its typed settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Provider {
-    /// OpenAI or an OpenAI-compatible vendor.
-    OpenAi { base: String, quirks: OpenAiQuirks },
+    /// OpenAI or an OpenAI-compatible vendor; `routing`: OpenRouter's provider preferences
+    /// per model vendor (the text before the model's first `/`), from the channel's plugin.
+    OpenAi {
+        base: String,
+        quirks: OpenAiQuirks,
+        routing: Option<Arc<serde_json::Map<String, serde_json::Value>>>,
+    },
     /// Azure OpenAI; `api_version` from `other`.
     Azure { base: String, api_version: String },
     /// Azure OpenAI v1; `api_version` from `other`, empty = none sent.
@@ -297,9 +332,32 @@ pub enum Unserved {
     Invalid(String),
 }
 
-/// The provider of a channel of type `kind`, from its `base_url`, `other` and key (only the
-/// providers whose key is structured read it: Vertex's service account, Bedrock's credentials).
+/// The channel fields a provider is configured from.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ChannelConfig<'a> {
+    pub kind: i64,
+    pub base_url: &'a str,
+    pub other: &'a str,
+    /// Read only by providers whose key is structured (Vertex's service account, Bedrock's
+    /// credentials).
+    pub key: &'a str,
+    pub plugin: Option<&'a serde_json::Value>,
+}
+
+/// The provider of a channel of type `kind`, from its `base_url`, `other` and key.
 pub fn resolve(kind: i64, base_url: &str, other: &str, key: &str) -> Result<Provider, Unserved> {
+    resolve_channel(&ChannelConfig {
+        kind,
+        base_url,
+        other,
+        key,
+        plugin: None,
+    })
+}
+
+/// The provider of a channel.
+pub fn resolve_channel(c: &ChannelConfig<'_>) -> Result<Provider, Unserved> {
+    let (kind, base_url, other, key) = (c.kind, c.base_url, c.other, c.key);
     let base_url = base_url.trim().trim_end_matches('/');
     let (family, default, quirks) = match CATALOGUE.iter().find(|r| r.kind == kind) {
         Some(r) => (r.family, r.base, r.quirks),
@@ -330,7 +388,15 @@ pub fn resolve(kind: i64, base_url: &str, other: &str, key: &str) -> Result<Prov
     }
     let base = base.to_owned();
     Ok(match family {
-        Family::OpenAi => Provider::OpenAi { base, quirks },
+        Family::OpenAi => Provider::OpenAi {
+            base,
+            quirks,
+            routing: if quirks.routing_preferences {
+                routing(c.plugin)?
+            } else {
+                None
+            },
+        },
         Family::Anthropic => Provider::Anthropic { base },
         Family::Azure => Provider::Azure {
             base,
@@ -347,6 +413,35 @@ pub fn resolve(kind: i64, base_url: &str, other: &str, key: &str) -> Result<Prov
         },
         Family::Vertex | Family::Bedrock => unreachable!("resolved above"),
     })
+}
+
+/// OpenRouter's `plugin.other.provider`: a JSON object (or JSON text of one) from model
+/// vendor to routing preferences (`order`, `ignore`, `allow_fallbacks`, …).
+#[expect(
+    clippy::type_complexity,
+    reason = "one nested Option of the parsed map"
+)]
+fn routing(
+    plugin: Option<&serde_json::Value>,
+) -> Result<Option<Arc<serde_json::Map<String, serde_json::Value>>>, Unserved> {
+    let Some(v) = plugin.and_then(|p| p.pointer("/other/provider")) else {
+        return Ok(None);
+    };
+    let parsed = match v {
+        serde_json::Value::String(t) if t.trim().is_empty() => return Ok(None),
+        serde_json::Value::String(t) => serde_json::from_str(t).ok(),
+        serde_json::Value::Null => return Ok(None),
+        other => Some(other.clone()),
+    };
+    match parsed {
+        Some(serde_json::Value::Object(m)) if m.values().all(serde_json::Value::is_object) => {
+            Ok((!m.is_empty()).then(|| Arc::new(m)))
+        }
+        _ => Err(Unserved::Invalid(
+            "OpenRouter channel: plugin.other.provider must be a JSON object of vendor → routing preferences"
+                .to_owned(),
+        )),
+    }
 }
 
 /// A region or project id as it may appear in a host name or URL path.
@@ -485,7 +580,8 @@ mod tests {
             resolve(1, "", "", ""),
             Ok(Provider::OpenAi {
                 base: "https://api.openai.com".into(),
-                quirks: OPENAI
+                quirks: OPENAI,
+                routing: None
             })
         );
         assert_eq!(resolve(14, "", "", "").unwrap().family(), Family::Anthropic);
@@ -525,7 +621,8 @@ mod tests {
                 resolve(kind, "https://x.example", "", ""),
                 Ok(Provider::OpenAi {
                     base: "https://x.example".into(),
-                    quirks: OPENAI
+                    quirks: OPENAI,
+                    routing: None
                 }),
                 "{kind}"
             );
@@ -658,5 +755,37 @@ mod tests {
             assert!(e.starts_with("Bedrock channel:"), "{bad}: {e}");
             assert!(!e.contains("ak|"), "{e}");
         }
+    }
+
+    #[test]
+    fn openrouter_routing_preferences_from_the_plugin() {
+        let plugin = serde_json::json!({"other": {"provider":
+            r#"{"anthropic":{"order":["Anthropic","Amazon Bedrock"],"allow_fallbacks":false}}"#}});
+        let cfg = ChannelConfig {
+            kind: 20,
+            plugin: Some(&plugin),
+            ..Default::default()
+        };
+        let Provider::OpenAi { routing, .. } = resolve_channel(&cfg).unwrap() else {
+            panic!()
+        };
+        assert_eq!(routing.unwrap()["anthropic"]["order"][1], "Amazon Bedrock");
+        let bad = serde_json::json!({"other": {"provider": "[1]"}});
+        let e = resolve_channel(&ChannelConfig {
+            plugin: Some(&bad),
+            ..cfg
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains("plugin.other.provider"), "{e}");
+        // Other vendors ignore it.
+        let Provider::OpenAi { routing, .. } = resolve_channel(&ChannelConfig {
+            kind: 1,
+            plugin: Some(&plugin),
+            ..Default::default()
+        })
+        .unwrap() else {
+            panic!()
+        };
+        assert!(routing.is_none());
     }
 }

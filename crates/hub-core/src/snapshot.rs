@@ -140,7 +140,13 @@ impl ChannelRt {
         ChannelRt {
             id: c.id,
             kind: c.kind,
-            provider: crate::provider::resolve(c.kind, base_url, &c.other, &c.key),
+            provider: crate::provider::resolve_channel(&crate::provider::ChannelConfig {
+                kind: c.kind,
+                base_url,
+                other: &c.other,
+                key: &c.key,
+                plugin: c.plugin.as_ref(),
+            }),
             name: c.name.clone(),
             key: c.key.clone(),
             status: c.status,

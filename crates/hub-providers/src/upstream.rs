@@ -257,7 +257,10 @@ pub fn prepare_body(
             body.insert(k.clone(), v.clone());
         }
     }
-    let removed = removed_fields(channel, stream);
+    let mut vendor = Map::new();
+    vendor_fields(channel, body, upstream_model, &mut vendor);
+    body.extend(vendor);
+    let removed = removed_fields(channel, stream, upstream_model);
     let mut client_asked = false;
     if stream && removed.contains(&"stream_options") {
         client_asked = asked_usage(body.get("stream_options"));
@@ -299,7 +302,10 @@ pub fn openai_body(
             over.insert(k.clone(), v.clone());
         }
     }
-    let removed = removed_fields(channel, stream);
+    let mut vendor = Map::new();
+    vendor_fields(channel, body, upstream_model, &mut vendor);
+    over.extend(vendor);
+    let removed = removed_fields(channel, stream, upstream_model);
     let mut client_asked = false;
     if stream && removed.contains(&"stream_options") {
         client_asked = asked_usage(
@@ -345,14 +351,75 @@ pub fn openai_body(
 
 /// Fields of the OpenAI body this channel's upstream must not receive: `stream_options` in
 /// streams for vendors that refuse it ([`hub_core::provider::OpenAiQuirks::stream_usage`]),
-/// and `model` for Databricks (the serving endpoint is in the URL). The other families take
+/// the sampling fields Grok's reasoning models refuse, and `model` for Databricks (the
+/// serving endpoint is in the URL). The other families take
 /// what they need from the intermediate body when converting.
-fn removed_fields(channel: &ChannelRt, stream: bool) -> &'static [&'static str] {
+fn removed_fields(channel: &ChannelRt, stream: bool, model: &str) -> &'static [&'static str] {
+    const GROK_4: &[&str] = &[
+        "stream_options",
+        "stop",
+        "frequency_penalty",
+        "presence_penalty",
+        "reasoning_effort",
+    ];
+    const GROK_3_MINI: &[&str] = &[
+        "stream_options",
+        "stop",
+        "frequency_penalty",
+        "presence_penalty",
+    ];
     match (&channel.provider, stream) {
+        (Ok(Provider::OpenAi { quirks, .. }), _)
+            if quirks.grok_reasoning_limits && model.starts_with("grok-4") =>
+        {
+            GROK_4
+        }
+        (Ok(Provider::OpenAi { quirks, .. }), _)
+            if quirks.grok_reasoning_limits && model.starts_with("grok-3-mini") =>
+        {
+            GROK_3_MINI
+        }
         (Ok(Provider::OpenAi { quirks, .. }), true) if !quirks.stream_usage => &["stream_options"],
         (Ok(Provider::Databricks { .. }), true) => &["model", "stream_options"],
         (Ok(Provider::Databricks { .. }), false) => &["model"],
         _ => &[],
+    }
+}
+
+/// Fields a vendor needs rewritten or added, given the body as it stands: OpenRouter's routing
+/// preferences for the model's vendor (`provider`, unless the client chose its own), MiniMax's
+/// tool parameters as JSON text.
+fn vendor_fields(
+    channel: &ChannelRt,
+    body: &Map<String, Value>,
+    upstream_model: &str,
+    out: &mut Map<String, Value>,
+) {
+    let Ok(Provider::OpenAi {
+        quirks, routing, ..
+    }) = &channel.provider
+    else {
+        return;
+    };
+    if let Some(routing) = routing
+        && !body.contains_key("provider")
+        && let Some((vendor, _)) = upstream_model.split_once('/')
+        && let Some(prefs) = routing.get(vendor)
+    {
+        out.insert("provider".to_owned(), prefs.clone());
+    }
+    if quirks.tool_parameters_as_text
+        && let Some(Value::Array(tools)) = out.get("tools").or_else(|| body.get("tools"))
+    {
+        let mut tools = tools.clone();
+        for t in &mut tools {
+            if let Some(p) = t.pointer_mut("/function/parameters")
+                && p.is_object()
+            {
+                *p = Value::String(p.to_string());
+            }
+        }
+        out.insert("tools".to_owned(), Value::Array(tools));
     }
 }
 

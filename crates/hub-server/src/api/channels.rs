@@ -43,12 +43,13 @@ pub async fn list(State(state): State<AppState>, q: QueryMap) -> ApiResult {
 /// cannot be used). Unserved channels are never routed to by this node. `blank_key`: lists show
 /// no key (the reason is worked out from the real one first).
 fn with_service(mut ch: Channel, blank_key: bool) -> serde_json::Value {
-    let reason = hub_core::provider::resolve(
-        ch.kind,
-        ch.base_url.as_deref().unwrap_or_default(),
-        &ch.other,
-        &ch.key,
-    )
+    let reason = hub_core::provider::resolve_channel(&hub_core::provider::ChannelConfig {
+        kind: ch.kind,
+        base_url: ch.base_url.as_deref().unwrap_or_default(),
+        other: &ch.other,
+        key: &ch.key,
+        plugin: ch.plugin.as_ref(),
+    })
     .err()
     .map(|e| e.to_string());
     if blank_key {

@@ -11,6 +11,7 @@ on_backends!(
     all: [unserved_channels_are_never_picked_and_are_reported],
     sqlite: [
         vendor_quirks_reach_the_wire,
+        vendor_body_tweaks_reach_the_wire,
         xai_completion_is_billed_from_the_total,
         vertex_serves_gemini_and_claude_with_one_oauth_token,
         vertex_first_requests_share_one_token_exchange,
@@ -113,8 +114,9 @@ async fn unserved_channels_are_never_picked_and_are_reported(backend: Backend) {
 }
 
 /// The catalogue's per-vendor differences as the upstream receives them: GitHub Models without
-/// `/v1`, and Mistral, Lingyi and GitHub without `stream_options` (their streamed usage is then
-/// the vendor's own last chunk); OpenAI and DeepSeek get `include_usage` forced on; Azure v1
+/// `/v1`, and Baichuan, MiniMax, Mistral, Groq, Lingyi, SiliconFlow and GitHub without
+/// `stream_options` (their streamed usage is then the vendor's own last chunk); OpenAI,
+/// OpenRouter, DeepSeek, Moonshot and xAI get `include_usage` forced on; Azure v1
 /// under `/openai/v1` with both key headers; Databricks serving endpoints with Basic auth and
 /// no `model` in the body.
 async fn vendor_quirks_reach_the_wire(backend: Backend) {
@@ -124,9 +126,16 @@ async fn vendor_quirks_reach_the_wire(backend: Backend) {
     // (type, `other`, path, stream_options sent in streams, authorization, model in the body)
     let cases = [
         (1, "", "/v1/chat/completions", true, "Bearer key-1", true),
+        (20, "", "/v1/chat/completions", true, "Bearer key-20", true),
+        (26, "", "/v1/chat/completions", false, "Bearer key-26", true),
+        (27, "", "/v1/chat/completions", false, "Bearer key-27", true),
         (28, "", "/v1/chat/completions", true, "Bearer key-28", true),
+        (29, "", "/v1/chat/completions", true, "Bearer key-29", true),
         (30, "", "/v1/chat/completions", false, "Bearer key-30", true),
+        (31, "", "/v1/chat/completions", false, "Bearer key-31", true),
         (33, "", "/v1/chat/completions", false, "Bearer key-33", true),
+        (45, "", "/v1/chat/completions", false, "Bearer key-45", true),
+        (56, "", "/v1/chat/completions", true, "Bearer key-56", true),
         (49, "", "/chat/completions", false, "Bearer key-49", true),
         // base64("token:key-54")
         (
@@ -538,5 +547,87 @@ async fn bedrock_claude_is_sigv4_signed_and_streamed(backend: Backend) {
         assert!(msg.contains(why), "{msg}");
         assert!(!msg.contains("a-wrong-secret"), "{msg}");
     }
+    env.stop().await;
+}
+
+/// Body tweaks per vendor: OpenRouter's routing preferences (`plugin.other.provider`) for the
+/// model's vendor; MiniMax's tool parameters as JSON text; Grok 4 and Grok 3 mini without the
+/// sampling fields they refuse, other Grok models with them.
+async fn vendor_body_tweaks_reach_the_wire(backend: Backend) {
+    let Some(env) = RelayEnv::new(backend).await else {
+        return;
+    };
+    let prefs = r#"{"anthropic":{"order":["Anthropic","Amazon Bedrock"],"allow_fallbacks":false}}"#;
+    env.channel(
+        json!({"type": 20, "key": "or-key", "models": "anthropic/claude-3.5-sonnet,openai/gpt-4o",
+                       "plugin": {"other": {"provider": prefs}}}),
+    )
+    .await;
+    env.channel(json!({"type": 27, "key": "mm-key", "models": "abab6.5s-chat"}))
+        .await;
+    env.channel(json!({"type": 56, "key": "xai-key", "models": "grok-4,grok-3-mini,grok-3"}))
+        .await;
+    let key = env.token(json!({})).await;
+    let send = |model: &'static str, extra: serde_json::Value| {
+        let mut body = json!({"model": model, "messages": [{"role": "user", "content": "hi"}]});
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let env = &env;
+        let key = key.clone();
+        async move {
+            env.mock.clear_requests();
+            let a = env.post(&key, "/v1/chat/completions", body).await;
+            assert_eq!(a.status, 200, "{model}: {}", a.body);
+            env.mock.requests().pop().unwrap().json()
+        }
+    };
+    let sent = send("anthropic/claude-3.5-sonnet", json!({})).await;
+    assert_eq!(
+        sent["provider"],
+        json!({"order": ["Anthropic", "Amazon Bedrock"], "allow_fallbacks": false})
+    );
+    let sent = send("openai/gpt-4o", json!({})).await;
+    assert!(
+        sent.get("provider").is_none(),
+        "no preferences for this vendor: {sent}"
+    );
+    let sent = send(
+        "anthropic/claude-3.5-sonnet",
+        json!({"provider": {"order": ["Google"]}}),
+    )
+    .await;
+    assert_eq!(
+        sent["provider"],
+        json!({"order": ["Google"]}),
+        "the client's own choice wins"
+    );
+
+    let params = json!({"type": "object", "properties": {"city": {"type": "string"}}});
+    let sent = send(
+        "abab6.5s-chat",
+        json!({"tools": [{"type": "function", "function": {"name": "get_weather", "parameters": params}}]}),
+    )
+    .await;
+    let text = sent["tools"][0]["function"]["parameters"].as_str().unwrap();
+    assert_eq!(serde_json::from_str::<Value>(text).unwrap(), params);
+
+    let sampling = json!({"stop": ["x"], "frequency_penalty": 0.5, "presence_penalty": 0.5, "reasoning_effort": "low"});
+    let sent = send("grok-4", sampling.clone()).await;
+    for f in [
+        "stop",
+        "frequency_penalty",
+        "presence_penalty",
+        "reasoning_effort",
+    ] {
+        assert!(sent.get(f).is_none(), "grok-4 without {f}: {sent}");
+    }
+    let sent = send("grok-3-mini", sampling.clone()).await;
+    for f in ["stop", "frequency_penalty", "presence_penalty"] {
+        assert!(sent.get(f).is_none(), "grok-3-mini without {f}: {sent}");
+    }
+    assert_eq!(sent["reasoning_effort"], "low");
+    let sent = send("grok-3", sampling).await;
+    assert_eq!(sent["stop"], json!(["x"]), "grok-3 keeps them: {sent}");
     env.stop().await;
 }
