@@ -417,10 +417,6 @@ pub fn resolve_channel(c: &ChannelConfig<'_>) -> Result<Provider, Unserved> {
 
 /// OpenRouter's `plugin.other.provider`: a JSON object (or JSON text of one) from model
 /// vendor to routing preferences (`order`, `ignore`, `allow_fallbacks`, …).
-#[expect(
-    clippy::type_complexity,
-    reason = "one nested Option of the parsed map"
-)]
 fn routing(
     plugin: Option<&serde_json::Value>,
 ) -> Result<Option<Arc<serde_json::Map<String, serde_json::Value>>>, Unserved> {
