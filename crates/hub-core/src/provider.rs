@@ -39,6 +39,8 @@ pub enum Family {
     Vertex,
     /// AWS Bedrock: Claude models through Bedrock's Anthropic body, SigV4 signed.
     Bedrock,
+    /// Ollama's native API (`/api/chat`, `/api/embed`).
+    Ollama,
 }
 
 /// A type served natively: one row per type.
@@ -152,7 +154,7 @@ pub const CATALOGUE: &[Row] = &[
         Family::Bedrock,
         "https://bedrock-runtime.%s.amazonaws.com",
     ),
-    row(39, Family::OpenAi, "http://localhost:11434"),
+    row(39, Family::Ollama, "https://ollama.com"),
     row(42, Family::Vertex, ""),
     quirky(45, "https://api.siliconflow.cn", NO_STREAM_OPTIONS),
     quirky(
@@ -215,6 +217,12 @@ pub enum Provider {
         region: String,
         project: String,
         account: Arc<ServiceAccount>,
+    },
+    /// Ollama; `headers`: `plugin.headers` (e.g. Cloudflare Access credentials), sent with
+    /// every request.
+    Ollama {
+        base: String,
+        headers: Vec<(String, String)>,
     },
     /// AWS Bedrock; region and credentials from the key.
     Bedrock {
@@ -283,6 +291,7 @@ impl Provider {
             Provider::Gemini { .. } => Family::Gemini,
             Provider::Vertex { .. } => Family::Vertex,
             Provider::Bedrock { .. } => Family::Bedrock,
+            Provider::Ollama { .. } => Family::Ollama,
         }
     }
 
@@ -306,7 +315,8 @@ impl Provider {
             | Provider::Anthropic { base }
             | Provider::Gemini { base, .. }
             | Provider::Vertex { base, .. }
-            | Provider::Bedrock { base, .. } => base,
+            | Provider::Bedrock { base, .. }
+            | Provider::Ollama { base, .. } => base,
         }
     }
 }
@@ -407,6 +417,10 @@ pub fn resolve_channel(c: &ChannelConfig<'_>) -> Result<Provider, Unserved> {
             api_version: version(other, "", "Azure API version")?,
         },
         Family::Databricks => Provider::Databricks { base },
+        Family::Ollama => Provider::Ollama {
+            base,
+            headers: plugin_headers(c.plugin),
+        },
         Family::Gemini => Provider::Gemini {
             base,
             version: version(other, DEFAULT_GEMINI_VERSION, "Gemini API version")?,
@@ -438,6 +452,24 @@ fn routing(
                 .to_owned(),
         )),
     }
+}
+
+/// `plugin.headers`: its non-empty string entries (One Hub crashes on a null plugin; here it
+/// is no headers).
+fn plugin_headers(plugin: Option<&serde_json::Value>) -> Vec<(String, String)> {
+    plugin
+        .and_then(|p| p.get("headers"))
+        .and_then(serde_json::Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| {
+                    let v = v.as_str()?.trim();
+                    (!v.is_empty() && !k.trim().is_empty())
+                        .then(|| (k.trim().to_owned(), v.to_owned()))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// A region or project id as it may appear in a host name or URL path.

@@ -16,6 +16,8 @@ pub(crate) enum EchoShape {
     OpenAi,
     Anthropic,
     Gemini,
+    /// `{"error": "<text>"}`; streams are NDJSON.
+    Ollama,
 }
 
 /// What the echo repeats: the key, and `user:password` of an `Authorization: Basic` header
@@ -59,6 +61,7 @@ fn echo_error_value(shape: EchoShape, status: StatusCode, secret: &str) -> Value
             "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": secret,
                          "metadata": Value::Object(nested)}],
         }}),
+        EchoShape::Ollama => json!({"error": message, "details": Value::Object(nested)}),
     }
 }
 
@@ -88,6 +91,15 @@ pub(crate) fn echo_key(shape: EchoShape, rest: &str, secret: &str, stream: bool)
                 json!({"candidates": [{"content": {"parts": [{"text": "tok "}], "role": "model"},
                        "index": 0}]})
             ),
+            EchoShape::Ollama => {
+                let first = json!({"model": "m", "message": {"role": "assistant", "content": "tok "},
+                                   "done": false});
+                return (
+                    [(header::CONTENT_TYPE, "application/x-ndjson")],
+                    format!("{first}\n{err}\n"),
+                )
+                    .into_response();
+            }
         };
         return ([(header::CONTENT_TYPE, "text/event-stream")], body).into_response();
     }

@@ -13,6 +13,7 @@ mod anthropic;
 mod cloud;
 mod echo;
 mod gemini;
+mod ollama;
 mod openai;
 mod stream;
 
@@ -345,6 +346,7 @@ fn answer_delay(body: &[u8]) -> Option<Duration> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Route {
     Cloud(cloud::CloudRoute),
+    Ollama(ollama::OllamaEndpoint),
     OpenAi(Endpoint, Option<String>),
     Anthropic(AnthropicEndpoint),
     Gemini(GeminiEndpoint),
@@ -353,6 +355,9 @@ enum Route {
 fn route(path: &str) -> Option<Route> {
     if let Some(c) = cloud::cloud_route(path) {
         return Some(Route::Cloud(c));
+    }
+    if let Some(e) = ollama::ollama_route(path) {
+        return Some(Route::Ollama(e));
     }
     match path {
         "/v1/messages" => return Some(Route::Anthropic(AnthropicEndpoint::Messages)),
@@ -386,6 +391,7 @@ async fn respond(
     let path = uri.path();
     match route(path) {
         Some(Route::Cloud(c)) => cloud::cloud(shared, method, uri, headers, body, c).await,
+        Some(Route::Ollama(e)) => ollama::ollama(method, headers, body, e),
         Some(Route::OpenAi(endpoint, deployment)) => {
             openai(shared, method, path, headers, body, endpoint, deployment).await
         }

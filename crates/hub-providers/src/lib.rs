@@ -10,6 +10,7 @@ pub mod claude;
 pub mod convert;
 pub mod gemini;
 pub mod limits;
+pub mod ollama;
 pub mod protocol;
 pub mod sse;
 pub mod stream;

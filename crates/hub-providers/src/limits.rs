@@ -34,7 +34,8 @@ pub fn output_ask(inbound: Protocol, mode: RelayMode, body: &Map<String, Value>)
         return OutputAsk::NONE;
     }
     let (limit, answers) = match inbound {
-        Protocol::OpenAi => {
+        // Native wires are upstream-only: never an inbound protocol.
+        Protocol::OpenAi | Protocol::Native(_) => {
             let limit = [
                 count(body.get("max_completion_tokens")),
                 count(body.get("max_tokens")),
@@ -85,7 +86,7 @@ pub fn set_output_limit(
     }
     let limit = json!(limit.max(1));
     match inbound {
-        Protocol::OpenAi => {
+        Protocol::OpenAi | Protocol::Native(_) => {
             let present: Vec<&str> = ["max_completion_tokens", "max_tokens"]
                 .into_iter()
                 .filter(|k| body.contains_key(*k))

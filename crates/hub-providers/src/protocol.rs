@@ -19,6 +19,15 @@ pub enum Protocol {
     OpenAi,
     Claude,
     Gemini,
+    /// A vendor's own wire, spoken upstream only (never an inbound protocol).
+    Native(Native),
+}
+
+/// Upstream-only wires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Native {
+    /// Ollama's `/api/chat` (NDJSON streams) and `/api/embed`.
+    Ollama,
 }
 
 impl Protocol {
@@ -31,6 +40,7 @@ impl Protocol {
                 Protocol::OpenAi
             }
             Family::Anthropic | Family::Bedrock => Protocol::Claude,
+            Family::Ollama => Protocol::Native(Native::Ollama),
             Family::Gemini => Protocol::Gemini,
             Family::Vertex if model.starts_with("gemini") => Protocol::Gemini,
             Family::Vertex if model.starts_with("claude") => Protocol::Claude,
@@ -57,7 +67,7 @@ pub fn to_ir(
 ) -> Result<Value, ConvertError> {
     let v = Value::Object(body.clone());
     match inbound {
-        Protocol::OpenAi => Ok(v),
+        Protocol::OpenAi | Protocol::Native(_) => Ok(v),
         Protocol::Claude => claude::request_to_openai(&v),
         Protocol::Gemini => gemini::request_to_openai(&v, model, stream),
     }
@@ -94,7 +104,7 @@ pub fn upstream_body(
                 );
                 merge_custom(&mut b, channel);
             }
-            Protocol::Gemini => merge_custom(&mut b, channel),
+            Protocol::Gemini | Protocol::Native(_) => merge_custom(&mut b, channel),
         }
         Value::Object(b)
     } else {
@@ -130,6 +140,17 @@ pub fn upstream_body(
                     merge_custom(obj, channel);
                 }
                 g
+            }
+            Protocol::Native(Native::Ollama) => {
+                let mut o = crate::ollama::request_from_openai(
+                    &Value::Object(ir),
+                    opts.upstream_model,
+                    opts.stream,
+                )?;
+                if let Some(obj) = o.as_object_mut() {
+                    merge_custom(obj, channel);
+                }
+                o
             }
         }
     };
@@ -190,6 +211,7 @@ pub fn convert_response(
         Protocol::OpenAi => v.clone(),
         Protocol::Claude => claude::response_to_openai(&v),
         Protocol::Gemini => gemini::response_to_openai(&v, requested_model),
+        Protocol::Native(Native::Ollama) => crate::ollama::response_to_openai(&v, requested_model),
     };
     let usage = ir
         .get("usage")
@@ -214,7 +236,7 @@ pub fn convert_response(
         *m = Value::String(requested_model.to_owned());
     }
     let out = match inbound {
-        Protocol::OpenAi => ir,
+        Protocol::OpenAi | Protocol::Native(_) => ir,
         Protocol::Claude => claude::response_from_openai(&ir),
         Protocol::Gemini => gemini::response_from_openai(&ir),
     };

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use crate::{
     claude, gemini,
+    protocol::Native,
     protocol::Protocol,
     sse::{StreamTransform, find_frame_end, mask_error_data},
     usage::Usage,
@@ -17,7 +18,7 @@ use crate::{
 /// The inbound protocol's error event.
 pub fn error_frame(p: Protocol, message: &str) -> Vec<u8> {
     match p {
-        Protocol::OpenAi => format!(
+        Protocol::OpenAi | Protocol::Native(_) => format!(
             "data: {}\n\n",
             serde_json::json!({"error": {"message": message, "type": "upstream_error"}})
         )
@@ -129,7 +130,7 @@ fn native_usage(p: Protocol, name: Option<&str>, data: &Value, acc: &mut Option<
                 }
             }
         }
-        Protocol::OpenAi => {}
+        Protocol::OpenAi | Protocol::Native(_) => {}
     }
 }
 
@@ -257,7 +258,7 @@ impl Passthrough {
                     self.content.push_str(t);
                 }
             }
-            Protocol::OpenAi => {}
+            Protocol::OpenAi | Protocol::Native(_) => {}
         }
     }
 }
@@ -303,6 +304,7 @@ enum Upstream {
     OpenAi,
     Claude(claude::ToOpenAiStream),
     Gemini(gemini::ToOpenAiStream),
+    Ollama(crate::ollama::ToOpenAiStream),
 }
 
 enum Inbound {
@@ -314,6 +316,8 @@ enum Inbound {
 /// Any other pair: upstream events → OpenAI chunks (IR) → inbound events.
 pub struct Converting {
     parser: SseParser,
+    /// NDJSON upstreams (Ollama): the unfinished line; `None` for SSE upstreams.
+    lines: Option<Vec<u8>>,
     up: Upstream,
     inbound: Inbound,
     inbound_protocol: Protocol,
@@ -333,9 +337,13 @@ impl Converting {
             Protocol::OpenAi => Upstream::OpenAi,
             Protocol::Claude => Upstream::Claude(claude::ToOpenAiStream::new()),
             Protocol::Gemini => Upstream::Gemini(gemini::ToOpenAiStream::new(model)),
+            Protocol::Native(Native::Ollama) => {
+                Upstream::Ollama(crate::ollama::ToOpenAiStream::new(model))
+            }
         };
+        let lines = matches!(upstream, Protocol::Native(Native::Ollama));
         let inb = match inbound {
-            Protocol::OpenAi => Inbound::OpenAi {
+            Protocol::OpenAi | Protocol::Native(_) => Inbound::OpenAi {
                 include_usage,
                 done: false,
             },
@@ -344,6 +352,7 @@ impl Converting {
         };
         Self {
             parser: SseParser::default(),
+            lines: lines.then(Vec::new),
             up,
             inbound: inb,
             inbound_protocol: inbound,
@@ -368,7 +377,43 @@ impl Converting {
             Upstream::OpenAi => vec![data],
             Upstream::Claude(c) => c.event(e.name.as_deref().unwrap_or_default(), &data),
             Upstream::Gemini(g) => g.data(&data),
+            Upstream::Ollama(o) => o.line(&data),
         }
+    }
+
+    /// NDJSON: each complete line is one event's data.
+    fn feed_lines(&mut self, chunk: &[u8], out: &mut Vec<u8>, last: bool) {
+        let Some(mut buf) = self.lines.take() else {
+            return;
+        };
+        buf.extend_from_slice(chunk);
+        let mut start = 0;
+        while let Some(n) = buf[start..].iter().position(|b| *b == b'\n') {
+            let line = String::from_utf8_lossy(&buf[start..start + n])
+                .trim()
+                .to_owned();
+            start += n + 1;
+            if !line.is_empty() {
+                let chunks = self.ir_chunks(&Event {
+                    name: None,
+                    data: line,
+                });
+                self.emit(chunks, out);
+            }
+        }
+        buf.drain(..start);
+        if last && !buf.is_empty() {
+            let line = String::from_utf8_lossy(&buf).trim().to_owned();
+            buf.clear();
+            if !line.is_empty() {
+                let chunks = self.ir_chunks(&Event {
+                    name: None,
+                    data: line,
+                });
+                self.emit(chunks, out);
+            }
+        }
+        self.lines = Some(buf);
     }
 
     fn emit(&mut self, chunks: Vec<Value>, out: &mut Vec<u8>) {
@@ -419,6 +464,9 @@ impl Converting {
 
 impl StreamTransform for Converting {
     fn feed(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
+        if self.lines.is_some() {
+            return self.feed_lines(chunk, out, false);
+        }
         for e in self.parser.push(chunk) {
             let chunks = self.ir_chunks(&e);
             self.emit(chunks, out);
@@ -430,7 +478,9 @@ impl StreamTransform for Converting {
             return;
         }
         self.finished = true;
-        if let Some(e) = self.parser.finish() {
+        if self.lines.is_some() {
+            self.feed_lines(&[], out, true);
+        } else if let Some(e) = self.parser.finish() {
             let chunks = self.ir_chunks(&e);
             self.emit(chunks, out);
         }

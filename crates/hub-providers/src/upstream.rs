@@ -226,6 +226,22 @@ pub fn address(
                 headers,
             })
         }
+        Provider::Ollama { .. } => {
+            let path = match mode {
+                RelayMode::Chat => "/api/chat",
+                RelayMode::Embeddings => "/api/embed",
+                _ => return Err(AddressError::Unsupported(channel.kind)),
+            };
+            let headers = if channel.key.trim().is_empty() {
+                Vec::new()
+            } else {
+                vec![("authorization", format!("Bearer {}", channel.key))]
+            };
+            Ok(Address {
+                url: format!("{base}{path}"),
+                headers,
+            })
+        }
         Provider::Gemini { version, .. } => {
             let model = path_segment(model).ok_or_else(|| AddressError::BadModel(model.into()))?;
             let action = match (mode, stream) {
@@ -882,6 +898,11 @@ pub async fn send(
         req = req.header(*k, v.as_str());
     }
     match &channel.provider {
+        Ok(Provider::Ollama { headers, .. }) => {
+            for (k, v) in headers {
+                req = req.header(k.as_str(), v.as_str());
+            }
+        }
         Ok(Provider::Vertex { account, .. }) => {
             let token = clients
                 .tokens

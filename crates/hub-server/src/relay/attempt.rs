@@ -12,8 +12,8 @@ use axum::{
 };
 use hub_core::snapshot::{ChannelRt, Snapshot};
 use hub_providers::{
-    bedrock, gemini, protocol,
-    protocol::Protocol,
+    bedrock, gemini, ollama, protocol,
+    protocol::{Native, Protocol},
     sse::{SseOptions, SseProcessor, StreamOutcome, StreamTransform},
     stream::{Converting, Passthrough},
     upstream::{self, RelayMode, SendError},
@@ -75,7 +75,12 @@ pub(super) async fn attempt_once(
             format!("channel {} does not serve this model", channel.id),
         )));
     };
-    let gemini_embed = plan.mode == RelayMode::Embeddings && up_proto == Protocol::Gemini;
+    // Embeddings on a non-OpenAI wire: Gemini's batchEmbedContents, Ollama's /api/embed.
+    let native_embed = plan.mode == RelayMode::Embeddings
+        && matches!(
+            up_proto,
+            Protocol::Gemini | Protocol::Native(Native::Ollama)
+        );
     let bad_request = |e: hub_providers::convert::ConvertError| {
         AttemptError::Fatal(RelayError::relay(
             400,
@@ -84,10 +89,14 @@ pub(super) async fn attempt_once(
             "invalid_request_error",
         ))
     };
-    let (payload, client_asked_usage) = if gemini_embed {
-        let req =
-            gemini::embed_request_from_openai(&Value::Object(plan.body.clone()), &mapped.upstream)
-                .map_err(bad_request)?;
+    let (payload, client_asked_usage) = if native_embed {
+        let body = Value::Object(plan.body.clone());
+        let req = if up_proto == Protocol::Gemini {
+            gemini::embed_request_from_openai(&body, &mapped.upstream)
+        } else {
+            ollama::embed_request_from_openai(&body, &mapped.upstream)
+        }
+        .map_err(bad_request)?;
         (serde_json::to_vec(&req).unwrap_or_default(), false)
     } else {
         let opts = protocol::BodyOpts {
@@ -154,8 +163,11 @@ pub(super) async fn attempt_once(
         .unwrap_or_else(|| "application/json".to_owned());
     let rename = mapped.mapped.then(|| plan.model.clone());
     let bedrock = matches!(provider, hub_core::provider::Provider::Bedrock { .. });
-    let streamed = content_type.starts_with("text/event-stream")
-        || (bedrock && content_type.starts_with(bedrock::EVENT_STREAM));
+    let streamed = match up_proto {
+        Protocol::Native(Native::Ollama) => content_type.starts_with("application/x-ndjson"),
+        _ if bedrock => content_type.starts_with(bedrock::EVENT_STREAM),
+        _ => content_type.starts_with("text/event-stream"),
+    };
     if plan.stream && streamed {
         let mut transform: Box<dyn StreamTransform> = if plan.inbound == up_proto {
             match up_proto {
@@ -251,12 +263,17 @@ pub(super) async fn attempt_once(
         ))
     })?;
     let bytes = upstream::mask_error_body(bytes, &channel.secrets);
-    let (bytes, usage) = if gemini_embed {
+    let (bytes, usage) = if native_embed {
         let v = serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null);
-        let out = gemini::embed_response_to_openai(&v, &plan.model);
+        let out = if up_proto == Protocol::Gemini {
+            gemini::embed_response_to_openai(&v, &plan.model)
+        } else {
+            ollama::embed_response_to_openai(&v, &plan.model)
+        };
+        let usage = out.get("usage").and_then(protocol::usage_from_value);
         (
             Bytes::from(serde_json::to_vec(&out).unwrap_or_default()),
-            None,
+            usage,
         )
     } else {
         let (out, usage) = protocol::convert_response(

@@ -37,7 +37,7 @@ pub(super) fn raw_key(protocol: Protocol, headers: &HeaderMap, query: Option<&st
     };
     let auth = || h("authorization");
     match protocol {
-        Protocol::OpenAi => auth(),
+        Protocol::OpenAi | Protocol::Native(_) => auth(),
         Protocol::Claude => h("x-api-key").or_else(auth),
         Protocol::Gemini => h("x-goog-api-key")
             .or_else(|| {

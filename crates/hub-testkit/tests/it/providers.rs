@@ -12,6 +12,7 @@ on_backends!(
     sqlite: [
         vendor_quirks_reach_the_wire,
         vendor_body_tweaks_reach_the_wire,
+        ollama_speaks_its_native_api,
         xai_completion_is_billed_from_the_total,
         vertex_serves_gemini_and_claude_with_one_oauth_token,
         vertex_first_requests_share_one_token_exchange,
@@ -629,5 +630,115 @@ async fn vendor_body_tweaks_reach_the_wire(backend: Backend) {
     assert_eq!(sent["reasoning_effort"], "low");
     let sent = send("grok-3", sampling).await;
     assert_eq!(sent["stop"], json!(["x"]), "grok-3 keeps them: {sent}");
+    env.stop().await;
+}
+
+/// Ollama (type 39) through its native API: `/api/chat` with the OpenAI request mapped
+/// (options, tools), NDJSON streams turned into OpenAI chunks with Ollama's counts as usage,
+/// tool calls back as OpenAI tool calls, `/api/embed`, and `plugin.headers` on every request.
+async fn ollama_speaks_its_native_api(backend: Backend) {
+    let Some(env) = RelayEnv::new(backend).await else {
+        return;
+    };
+    env.channel(
+        json!({"type": 39, "key": "ollama-key", "models": "qwen3:8b,nomic-embed-text",
+                       "plugin": {"headers": {"CF-Access-Client-Id": "cf-id", "Empty": ""}}}),
+    )
+    .await;
+    let key = env.token(json!({})).await;
+    for stream in [false, true] {
+        env.mock.clear_requests();
+        let a = env
+            .post(
+                &key,
+                "/v1/chat/completions",
+                json!({"model": "qwen3:8b", "stream": stream, "max_tokens": 2, "temperature": 0.2,
+                       "stream_options": {"include_usage": true},
+                       "messages": [{"role": "user", "content": "one two three"}]}),
+            )
+            .await;
+        assert_eq!(a.status, 200, "stream={stream}: {}", a.body);
+        let r = env.mock.requests().pop().unwrap();
+        assert_eq!(r.path, "/api/chat");
+        assert_eq!(r.header("authorization"), Some("Bearer ollama-key"));
+        assert_eq!(r.header("cf-access-client-id"), Some("cf-id"));
+        assert_eq!(r.header("empty"), None);
+        let body = r.json();
+        assert_eq!(body["stream"], stream);
+        assert_eq!(
+            body["options"],
+            json!({"temperature": 0.2, "num_predict": 2})
+        );
+        assert_eq!(
+            body["messages"],
+            json!([{"role": "user", "content": "one two three"}])
+        );
+        if stream {
+            let text = a.body.as_str().unwrap();
+            assert_eq!(text.matches("\"content\":\"tok \"").count(), 2, "{text}");
+            assert!(text.contains("\"finish_reason\":\"length\""), "{text}");
+            let usage = text
+                .lines()
+                .filter_map(|l| l.strip_prefix("data: "))
+                .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+                .find_map(|c| c.get("usage").filter(|u| !u.is_null()).cloned())
+                .unwrap();
+            assert_eq!(usage["prompt_tokens"], 3, "{text}");
+            assert_eq!(usage["completion_tokens"], 2, "{text}");
+            assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
+        } else {
+            assert_eq!(a.body["choices"][0]["message"]["content"], "tok tok ");
+            assert_eq!(a.body["choices"][0]["finish_reason"], "length");
+            assert_eq!(a.body["usage"]["prompt_tokens"], 3);
+            assert_eq!(a.body["usage"]["completion_tokens"], 2);
+            assert_eq!(a.body["model"], "qwen3:8b");
+        }
+    }
+    // Tools, streamed: one OpenAI tool call with JSON-text arguments.
+    let a = env
+        .post(
+            &key,
+            "/v1/chat/completions",
+            json!({"model": "qwen3:8b", "stream": true, "messages": [{"role": "user", "content": "weather?"}],
+                   "tools": [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]}),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let text = a.body.as_str().unwrap();
+    assert!(text.contains("\"name\":\"get_weather\""), "{text}");
+    assert!(
+        text.contains(r#""arguments":"{\"city\":\"Paris\"}""#),
+        "{text}"
+    );
+    assert!(text.contains("\"finish_reason\":\"tool_calls\""), "{text}");
+    assert_eq!(
+        env.mock.requests().pop().unwrap().json()["tools"][0]["function"]["name"],
+        "get_weather"
+    );
+    // Embeddings.
+    let a = env
+        .post(
+            &key,
+            "/v1/embeddings",
+            json!({"model": "nomic-embed-text", "input": ["a b", "c"]}),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(env.mock.requests().pop().unwrap().path, "/api/embed");
+    assert_eq!(a.body["data"].as_array().unwrap().len(), 2);
+    assert_eq!(a.body["data"][1]["index"], 1);
+    assert_eq!(a.body["usage"]["prompt_tokens"], 3);
+    // Anthropic's protocol in, streamed, converted from Ollama's NDJSON.
+    let a = env
+        .post(
+            &key,
+            "/v1/messages",
+            json!({"model": "qwen3:8b", "max_tokens": 50, "stream": true, "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let text = a.body.as_str().unwrap();
+    assert!(text.contains("event: message_stop"), "{text}");
+    assert!(text.contains("tok "), "{text}");
     env.stop().await;
 }
