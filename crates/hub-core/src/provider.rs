@@ -41,6 +41,10 @@ pub enum Family {
     Bedrock,
     /// Ollama's native API (`/api/chat`, `/api/embed`).
     Ollama,
+    /// Cohere's v2 chat API.
+    Cohere,
+    /// Cloudflare Workers AI (account-scoped `ai/run/{model}`).
+    Cloudflare,
 }
 
 /// A type served natively: one row per type.
@@ -154,6 +158,8 @@ pub const CATALOGUE: &[Row] = &[
         Family::Bedrock,
         "https://bedrock-runtime.%s.amazonaws.com",
     ),
+    row(35, Family::Cloudflare, "https://api.cloudflare.com"),
+    row(36, Family::Cohere, "https://api.cohere.ai"),
     row(39, Family::Ollama, "https://ollama.com"),
     row(42, Family::Vertex, ""),
     quirky(45, "https://api.siliconflow.cn", NO_STREAM_OPTIONS),
@@ -224,6 +230,15 @@ pub enum Provider {
         base: String,
         headers: Vec<(String, String)>,
     },
+    /// Cohere.
+    Cohere { base: String },
+    /// Cloudflare Workers AI; key = `accountId|apiToken`. `base` is an origin, or One Hub's
+    /// template with `%s` for the account and then the model.
+    Cloudflare {
+        base: String,
+        account_id: String,
+        token: Secret,
+    },
     /// AWS Bedrock; region and credentials from the key.
     Bedrock {
         base: String,
@@ -249,6 +264,16 @@ impl std::fmt::Debug for ServiceAccount {
             .field("client_email", &self.client_email)
             .field("token_uri", &self.token_uri)
             .finish_non_exhaustive()
+    }
+}
+
+/// A credential held in a provider's configuration: shown as `<redacted>` by `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
     }
 }
 
@@ -292,6 +317,8 @@ impl Provider {
             Provider::Vertex { .. } => Family::Vertex,
             Provider::Bedrock { .. } => Family::Bedrock,
             Provider::Ollama { .. } => Family::Ollama,
+            Provider::Cohere { .. } => Family::Cohere,
+            Provider::Cloudflare { .. } => Family::Cloudflare,
         }
     }
 
@@ -316,7 +343,9 @@ impl Provider {
             | Provider::Gemini { base, .. }
             | Provider::Vertex { base, .. }
             | Provider::Bedrock { base, .. }
-            | Provider::Ollama { base, .. } => base,
+            | Provider::Ollama { base, .. }
+            | Provider::Cohere { base }
+            | Provider::Cloudflare { base, .. } => base,
         }
     }
 }
@@ -388,6 +417,7 @@ pub fn resolve_channel(c: &ChannelConfig<'_>) -> Result<Provider, Unserved> {
     };
     match family {
         Family::Vertex => return vertex(base, other, key),
+        Family::Cloudflare => return cloudflare(base, key),
         Family::Bedrock => return bedrock(base, key),
         _ => {}
     }
@@ -425,7 +455,8 @@ pub fn resolve_channel(c: &ChannelConfig<'_>) -> Result<Provider, Unserved> {
             base,
             version: version(other, DEFAULT_GEMINI_VERSION, "Gemini API version")?,
         },
-        Family::Vertex | Family::Bedrock => unreachable!("resolved above"),
+        Family::Cohere => Provider::Cohere { base },
+        Family::Vertex | Family::Bedrock | Family::Cloudflare => unreachable!("resolved above"),
     })
 }
 
@@ -545,6 +576,21 @@ fn service_account(key: &str) -> Result<ServiceAccount, &'static str> {
         private_key_der: der,
         token_uri: token_uri.to_owned(),
     })
+}
+
+/// Cloudflare Workers AI: key = `accountId|apiToken`.
+fn cloudflare(base: &str, key: &str) -> Result<Provider, Unserved> {
+    let parts: Vec<&str> = key.trim().split('|').map(str::trim).collect();
+    match parts[..] {
+        [account, token] if plain_id(account) && !token.is_empty() => Ok(Provider::Cloudflare {
+            base: base.to_owned(),
+            account_id: account.to_owned(),
+            token: Secret(token.to_owned()),
+        }),
+        _ => Err(Unserved::Invalid(
+            "Cloudflare Workers AI channel: the key must be `accountId|apiToken`".to_owned(),
+        )),
+    }
 }
 
 /// Bedrock: key = `region|accessKeyId|secretAccessKey[|sessionToken]` or `region|apiKey`.

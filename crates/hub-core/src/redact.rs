@@ -58,6 +58,14 @@ impl Secrets {
         add(key);
         for line in key.split(['\n', '\r']) {
             add(line);
+            // Structured keys (`region|accessKey|secret|session`, `account|token`): each
+            // credential alone, too (parts shorter than 16 characters, such as regions, are
+            // not secrets).
+            if line.contains('|') {
+                for part in line.split('|').filter(|p| p.trim().len() >= 16) {
+                    add(part);
+                }
+            }
         }
         if let Some((user, pass)) = url_userinfo(base_url) {
             for part in [user, pass] {
@@ -220,6 +228,18 @@ mod tests {
         assert_eq!(v["error"]["code"], 7);
         let mut clean = json!({"error": {"message": "fine"}});
         assert!(!s.mask_value(&mut clean));
+    }
+
+    #[test]
+    fn masks_each_credential_of_a_structured_key() {
+        let s = Secrets::of_channel(
+            "us-east-1|AKIAEXAMPLEKEY123456|wJalrXUtnFEMI/K7MDENG+bPx",
+            "",
+        );
+        assert_eq!(
+            s.mask_str("bad AKIAEXAMPLEKEY123456 / wJalrXUtnFEMI/K7MDENG+bPx in us-east-1"),
+            "bad *** / *** in us-east-1"
+        );
     }
 
     #[test]

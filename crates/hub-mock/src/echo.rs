@@ -18,6 +18,8 @@ pub(crate) enum EchoShape {
     Gemini,
     /// `{"error": "<text>"}`; streams are NDJSON.
     Ollama,
+    /// `{"message": "<text>"}`; streams are SSE with `event:` names.
+    Cohere,
 }
 
 /// What the echo repeats: the key, and `user:password` of an `Authorization: Basic` header
@@ -62,6 +64,7 @@ fn echo_error_value(shape: EchoShape, status: StatusCode, secret: &str) -> Value
                          "metadata": Value::Object(nested)}],
         }}),
         EchoShape::Ollama => json!({"error": message, "details": Value::Object(nested)}),
+        EchoShape::Cohere => json!({"message": message, "details": Value::Object(nested)}),
     }
 }
 
@@ -90,6 +93,11 @@ pub(crate) fn echo_key(shape: EchoShape, rest: &str, secret: &str, stream: bool)
                 "data: {}\r\n\r\ndata: {err}\r\n\r\n",
                 json!({"candidates": [{"content": {"parts": [{"text": "tok "}], "role": "model"},
                        "index": 0}]})
+            ),
+            EchoShape::Cohere => format!(
+                "event: message-start\ndata: {}\n\nevent: content-delta\ndata: {}\n\nevent: error\ndata: {err}\n\n",
+                json!({"type": "message-start", "id": "echo", "delta": {"message": {"role": "assistant"}}}),
+                json!({"type": "content-delta", "index": 0, "delta": {"message": {"content": {"text": "tok "}}}})
             ),
             EchoShape::Ollama => {
                 let first = json!({"model": "m", "message": {"role": "assistant", "content": "tok "},

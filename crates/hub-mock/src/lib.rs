@@ -16,6 +16,7 @@ mod gemini;
 mod ollama;
 mod openai;
 mod stream;
+mod vendors;
 
 use std::{
     collections::{HashMap, HashSet},
@@ -347,6 +348,7 @@ fn answer_delay(body: &[u8]) -> Option<Duration> {
 enum Route {
     Cloud(cloud::CloudRoute),
     Ollama(ollama::OllamaEndpoint),
+    Vendor(vendors::VendorRoute),
     OpenAi(Endpoint, Option<String>),
     Anthropic(AnthropicEndpoint),
     Gemini(GeminiEndpoint),
@@ -358,6 +360,9 @@ fn route(path: &str) -> Option<Route> {
     }
     if let Some(e) = ollama::ollama_route(path) {
         return Some(Route::Ollama(e));
+    }
+    if let Some(v) = vendors::vendor_route(path) {
+        return Some(Route::Vendor(v));
     }
     match path {
         "/v1/messages" => return Some(Route::Anthropic(AnthropicEndpoint::Messages)),
@@ -392,6 +397,7 @@ async fn respond(
     match route(path) {
         Some(Route::Cloud(c)) => cloud::cloud(shared, method, uri, headers, body, c).await,
         Some(Route::Ollama(e)) => ollama::ollama(method, headers, body, e),
+        Some(Route::Vendor(v)) => vendors::vendor(method, headers, body, v),
         Some(Route::OpenAi(endpoint, deployment)) => {
             openai(shared, method, path, headers, body, endpoint, deployment).await
         }

@@ -7,6 +7,8 @@
 pub mod bedrock;
 pub mod catalogue;
 pub mod claude;
+pub mod cloudflare;
+pub mod cohere;
 pub mod convert;
 pub mod gemini;
 pub mod limits;

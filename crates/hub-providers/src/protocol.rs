@@ -28,6 +28,10 @@ pub enum Protocol {
 pub enum Native {
     /// Ollama's `/api/chat` (NDJSON streams) and `/api/embed`.
     Ollama,
+    /// Cohere's `/v2/chat`.
+    Cohere,
+    /// Cloudflare Workers AI's `ai/run`.
+    Cloudflare,
 }
 
 impl Protocol {
@@ -41,6 +45,8 @@ impl Protocol {
             }
             Family::Anthropic | Family::Bedrock => Protocol::Claude,
             Family::Ollama => Protocol::Native(Native::Ollama),
+            Family::Cohere => Protocol::Native(Native::Cohere),
+            Family::Cloudflare => Protocol::Native(Native::Cloudflare),
             Family::Gemini => Protocol::Gemini,
             Family::Vertex if model.starts_with("gemini") => Protocol::Gemini,
             Family::Vertex if model.starts_with("claude") => Protocol::Claude,
@@ -141,12 +147,14 @@ pub fn upstream_body(
                 }
                 g
             }
-            Protocol::Native(Native::Ollama) => {
-                let mut o = crate::ollama::request_from_openai(
-                    &Value::Object(ir),
-                    opts.upstream_model,
-                    opts.stream,
-                )?;
+            Protocol::Native(native) => {
+                let ir = Value::Object(ir);
+                let (model, stream) = (opts.upstream_model, opts.stream);
+                let mut o = match native {
+                    Native::Ollama => crate::ollama::request_from_openai(&ir, model, stream)?,
+                    Native::Cohere => crate::cohere::request_from_openai(&ir, model, stream)?,
+                    Native::Cloudflare => crate::cloudflare::request_from_openai(&ir, stream)?,
+                };
                 if let Some(obj) = o.as_object_mut() {
                     merge_custom(obj, channel);
                 }
@@ -212,6 +220,10 @@ pub fn convert_response(
         Protocol::Claude => claude::response_to_openai(&v),
         Protocol::Gemini => gemini::response_to_openai(&v, requested_model),
         Protocol::Native(Native::Ollama) => crate::ollama::response_to_openai(&v, requested_model),
+        Protocol::Native(Native::Cohere) => crate::cohere::response_to_openai(&v, requested_model),
+        Protocol::Native(Native::Cloudflare) => {
+            crate::cloudflare::response_to_openai(&v, requested_model)
+        }
     };
     let usage = ir
         .get("usage")

@@ -305,6 +305,8 @@ enum Upstream {
     Claude(claude::ToOpenAiStream),
     Gemini(gemini::ToOpenAiStream),
     Ollama(crate::ollama::ToOpenAiStream),
+    Cohere(crate::cohere::ToOpenAiStream),
+    Cloudflare(crate::cloudflare::ToOpenAiStream),
 }
 
 enum Inbound {
@@ -339,6 +341,12 @@ impl Converting {
             Protocol::Gemini => Upstream::Gemini(gemini::ToOpenAiStream::new(model)),
             Protocol::Native(Native::Ollama) => {
                 Upstream::Ollama(crate::ollama::ToOpenAiStream::new(model))
+            }
+            Protocol::Native(Native::Cohere) => {
+                Upstream::Cohere(crate::cohere::ToOpenAiStream::new(model))
+            }
+            Protocol::Native(Native::Cloudflare) => {
+                Upstream::Cloudflare(crate::cloudflare::ToOpenAiStream::new(model))
             }
         };
         let lines = matches!(upstream, Protocol::Native(Native::Ollama));
@@ -378,6 +386,8 @@ impl Converting {
             Upstream::Claude(c) => c.event(e.name.as_deref().unwrap_or_default(), &data),
             Upstream::Gemini(g) => g.data(&data),
             Upstream::Ollama(o) => o.line(&data),
+            Upstream::Cohere(c) => c.event(e.name.as_deref(), &data),
+            Upstream::Cloudflare(c) => c.data(&data),
         }
     }
 
@@ -486,6 +496,7 @@ impl StreamTransform for Converting {
         }
         let tail = match &mut self.up {
             Upstream::Gemini(g) => g.finish(),
+            Upstream::Cloudflare(c) => c.finish(),
             _ => Vec::new(),
         };
         self.emit(tail, out);

@@ -226,6 +226,31 @@ pub fn address(
                 headers,
             })
         }
+        Provider::Cohere { .. } => match mode {
+            RelayMode::Chat => Ok(Address {
+                url: format!("{base}/v2/chat"),
+                headers: vec![("authorization", format!("Bearer {}", channel.key))],
+            }),
+            _ => Err(AddressError::Unsupported(channel.kind)),
+        },
+        Provider::Cloudflare {
+            account_id, token, ..
+        } => {
+            if mode != RelayMode::Chat {
+                return Err(AddressError::Unsupported(channel.kind));
+            }
+            let model = crate::cloudflare::model_path(model)
+                .ok_or_else(|| AddressError::BadModel(model.into()))?;
+            let url = if base.contains("%s") {
+                base.replacen("%s", account_id, 1).replacen("%s", &model, 1)
+            } else {
+                format!("{base}/client/v4/accounts/{account_id}/ai/run/{model}")
+            };
+            Ok(Address {
+                url,
+                headers: vec![("authorization", format!("Bearer {}", token.0))],
+            })
+        }
         Provider::Ollama { .. } => {
             let path = match mode {
                 RelayMode::Chat => "/api/chat",
@@ -989,7 +1014,11 @@ pub fn error_message(
 ) -> Option<(String, Option<Value>, Option<Value>)> {
     let mut v: Value = serde_json::from_slice(body).ok()?;
     secrets.mask_value(&mut v);
-    let err = v.get("error").unwrap_or(&v);
+    // OpenAI's `{"error":{…}}`, Cloudflare's `{"errors":[{…}]}`, or the body itself.
+    let err = v
+        .get("error")
+        .or_else(|| v.pointer("/errors/0"))
+        .unwrap_or(&v);
     let msg = match err {
         Value::String(s) => s.clone(),
         _ => err

@@ -13,6 +13,8 @@ on_backends!(
         vendor_quirks_reach_the_wire,
         vendor_body_tweaks_reach_the_wire,
         ollama_speaks_its_native_api,
+        cohere_speaks_v2_chat,
+        cloudflare_workers_ai_is_account_scoped,
         xai_completion_is_billed_from_the_total,
         vertex_serves_gemini_and_claude_with_one_oauth_token,
         vertex_first_requests_share_one_token_exchange,
@@ -740,5 +742,177 @@ async fn ollama_speaks_its_native_api(backend: Backend) {
     let text = a.body.as_str().unwrap();
     assert!(text.contains("event: message_stop"), "{text}");
     assert!(text.contains("tok "), "{text}");
+    env.stop().await;
+}
+
+/// Data lines of a streamed OpenAI answer, parsed.
+fn chunks(a: &hub_testkit::env::Answer) -> Vec<Value> {
+    a.body
+        .as_str()
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .collect()
+}
+
+/// Cohere (type 36) through `/v2/chat`: OpenAI fields renamed (`top_p` → `p`, `stop` →
+/// `stop_sequences`), the answer's text blocks joined, the billed units billed (output +
+/// search units), tool calls both ways, streamed and not.
+async fn cohere_speaks_v2_chat(backend: Backend) {
+    let Some(env) = RelayEnv::new(backend).await else {
+        return;
+    };
+    env.channel(json!({"type": 36, "key": "co-key", "models": "command-r-plus"}))
+        .await;
+    let key = env.token(json!({})).await;
+    for stream in [false, true] {
+        env.mock.clear_requests();
+        let a = env
+            .post(
+                &key,
+                "/v1/chat/completions",
+                json!({"model": "command-r-plus", "stream": stream, "top_p": 0.5, "stop": "END",
+                       "stream_options": {"include_usage": true},
+                       "messages": [{"role": "user", "content": "one two three"}]}),
+            )
+            .await;
+        assert_eq!(a.status, 200, "stream={stream}: {}", a.body);
+        let r = env.mock.requests().pop().unwrap();
+        assert_eq!(r.path, "/v2/chat");
+        assert_eq!(r.header("authorization"), Some("Bearer co-key"));
+        let body = r.json();
+        assert_eq!(body["p"], 0.5);
+        assert_eq!(body["stop_sequences"], json!(["END"]));
+        assert!(body.get("max_tokens").is_none());
+        if stream {
+            let cs = chunks(&a);
+            let text: String = cs
+                .iter()
+                .filter_map(|c| {
+                    c.pointer("/choices/0/delta/content")
+                        .and_then(Value::as_str)
+                })
+                .collect();
+            assert_eq!(text, "tok tok tok ");
+            let usage = cs
+                .iter()
+                .find_map(|c| c.get("usage").filter(|u| !u.is_null()))
+                .unwrap();
+            assert_eq!(usage["prompt_tokens"], 3);
+            assert_eq!(usage["completion_tokens"], 3);
+            assert!(
+                cs.iter()
+                    .any(|c| c.pointer("/choices/0/finish_reason") == Some(&json!("stop")))
+            );
+        } else {
+            assert_eq!(a.body["choices"][0]["message"]["content"], "tok tok tok ");
+            assert_eq!(a.body["usage"]["completion_tokens"], 3);
+        }
+    }
+    let tools = json!([{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]);
+    for stream in [false, true] {
+        let a = env
+            .post(
+                &key,
+                "/v1/chat/completions",
+                json!({"model": "command-r-plus", "stream": stream, "tools": tools,
+                       "messages": [{"role": "user", "content": "weather?"}]}),
+            )
+            .await;
+        assert_eq!(a.status, 200, "{}", a.body);
+        if stream {
+            let cs = chunks(&a);
+            let args: String = cs
+                .iter()
+                .filter_map(|c| {
+                    c.pointer("/choices/0/delta/tool_calls/0/function/arguments")
+                        .and_then(Value::as_str)
+                })
+                .collect();
+            assert_eq!(args, r#"{"city":"Paris"}"#);
+            assert!(
+                cs.iter()
+                    .any(|c| c.pointer("/choices/0/finish_reason") == Some(&json!("tool_calls")))
+            );
+        } else {
+            let call = &a.body["choices"][0]["message"]["tool_calls"][0];
+            assert_eq!(call["function"]["name"], "get_weather");
+            assert_eq!(a.body["choices"][0]["finish_reason"], "tool_calls");
+        }
+    }
+    env.stop().await;
+}
+
+/// Cloudflare Workers AI (type 35): key `account|token`, `/client/v4/accounts/{account}/ai/run/
+/// {model}` with the model's slashes kept, a text-only body, `result.response` answers and
+/// `data: {"response":…}` streams ending in a stop chunk; usage from `result.usage`.
+async fn cloudflare_workers_ai_is_account_scoped(backend: Backend) {
+    let Some(env) = RelayEnv::new(backend).await else {
+        return;
+    };
+    env.channel(json!({"type": 35, "key": "acct0123456789abcdef|cf-token-1", "models": "@cf/meta/llama-3.1-8b-instruct"}))
+        .await;
+    let key = env.token(json!({})).await;
+    for stream in [false, true] {
+        env.mock.clear_requests();
+        let a = env
+            .post(
+                &key,
+                "/v1/chat/completions",
+                json!({"model": "@cf/meta/llama-3.1-8b-instruct", "stream": stream, "max_tokens": 2,
+                       "stream_options": {"include_usage": true},
+                       "messages": [{"role": "user", "content": [{"type": "text", "text": "one two"}]}]}),
+            )
+            .await;
+        assert_eq!(a.status, 200, "stream={stream}: {}", a.body);
+        let r = env.mock.requests().pop().unwrap();
+        assert_eq!(
+            r.path,
+            "/client/v4/accounts/acct0123456789abcdef/ai/run/@cf/meta/llama-3.1-8b-instruct"
+        );
+        assert_eq!(r.header("authorization"), Some("Bearer cf-token-1"));
+        assert_eq!(
+            r.json(),
+            json!({"messages": [{"role": "user", "content": "one two"}], "stream": stream, "max_tokens": 2})
+        );
+        if stream {
+            let cs = chunks(&a);
+            let text: String = cs
+                .iter()
+                .filter_map(|c| {
+                    c.pointer("/choices/0/delta/content")
+                        .and_then(Value::as_str)
+                })
+                .collect();
+            assert_eq!(text, "tok tok ");
+            assert!(
+                cs.iter()
+                    .any(|c| c.pointer("/choices/0/finish_reason") == Some(&json!("stop")))
+            );
+            let usage = cs
+                .iter()
+                .find_map(|c| c.get("usage").filter(|u| !u.is_null()))
+                .unwrap();
+            assert_eq!(usage["completion_tokens"], 2);
+        } else {
+            assert_eq!(a.body["choices"][0]["message"]["content"], "tok tok ");
+            assert_eq!(a.body["usage"]["prompt_tokens"], 2);
+        }
+    }
+    // A key without the account is reported, not sent.
+    let bad = env
+        .channel(json!({"type": 35, "key": "just-a-token", "models": "@cf/x/y"}))
+        .await;
+    let one = env
+        .admin(Method::GET, &format!("/api/channel/{bad}"), Value::Null)
+        .await;
+    assert_eq!(one["data"]["served"], false);
+    assert!(
+        one["data"]["not_served_reason"]
+            .as_str()
+            .unwrap()
+            .contains("accountId|apiToken")
+    );
     env.stop().await;
 }

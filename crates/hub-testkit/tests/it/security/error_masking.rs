@@ -27,7 +27,8 @@ fn channels() -> Vec<(i64, String)> {
 }
 
 /// Whether `inbound` can reach a channel of `kind` at all (Anthropic serves chat only, Gemini
-/// and Ollama chat and embeddings, GitHub Models no legacy completions, Databricks chat only).
+/// and Ollama chat and embeddings, GitHub Models no legacy completions, Databricks and Cohere
+/// chat only).
 fn served(kind: i64, inbound: Inbound) -> bool {
     use hub_providers::catalogue::{Provider, resolve};
     match resolve(kind, "http://base", "", "") {
@@ -37,6 +38,9 @@ fn served(kind: i64, inbound: Inbound) -> bool {
         Ok(Provider::Gemini { .. }) => inbound != Inbound::Completions,
         Ok(Provider::OpenAi { quirks, .. }) => quirks.legacy_ops || inbound != Inbound::Completions,
         Ok(Provider::Ollama { .. }) => inbound != Inbound::Completions,
+        Ok(Provider::Cohere { .. }) => {
+            !matches!(inbound, Inbound::Completions | Inbound::Embeddings)
+        }
         Ok(Provider::Databricks { .. }) => {
             !matches!(inbound, Inbound::Completions | Inbound::Embeddings)
         }

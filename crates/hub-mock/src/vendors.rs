@@ -1,0 +1,280 @@
+//! Vendor wires of their own: Cohere's v2 chat (`POST /v2/chat`, SSE with `event:` names) and
+//! Cloudflare Workers AI (`POST /client/v4/accounts/{account}/ai/run/{model}`).
+
+use axum::{
+    Json,
+    http::{HeaderMap, Method, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use serde_json::{Value, json};
+
+use crate::{
+    CHUNK_TEXT, DEFAULT_CHUNKS, TOOL_ARGUMENT_PIECES, TOOL_ARGUMENTS,
+    echo::{EchoShape, echo_key, echoed_secret},
+    failure_status, header_str, is_stream, json_object, words,
+};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum VendorRoute {
+    CohereChat,
+    /// Cloudflare: account id and model.
+    Cloudflare(String, String),
+}
+
+pub(crate) fn vendor_route(path: &str) -> Option<VendorRoute> {
+    if path == "/v2/chat" {
+        return Some(VendorRoute::CohereChat);
+    }
+    let rest = path.strip_prefix("/client/v4/accounts/")?;
+    let (account, model) = rest.split_once("/ai/run/")?;
+    (!account.is_empty() && !model.is_empty() && !account.contains('/'))
+        .then(|| VendorRoute::Cloudflare(account.to_owned(), model.to_owned()))
+}
+
+pub(crate) fn vendor(
+    method: &Method,
+    headers: &HeaderMap,
+    body: &[u8],
+    route: VendorRoute,
+) -> Response {
+    if *method != Method::POST {
+        return (
+            StatusCode::METHOD_NOT_ALLOWED,
+            Json(json!({"message": "POST only"})),
+        )
+            .into_response();
+    }
+    let key = header_str(headers, "authorization")
+        .and_then(|a| a.strip_prefix("Bearer "))
+        .unwrap_or_default()
+        .to_owned();
+    match route {
+        VendorRoute::CohereChat => cohere(headers, &key, body),
+        VendorRoute::Cloudflare(_, model) => cloudflare(&key, body, &model),
+    }
+}
+
+fn prompt_words(body: &Value) -> u64 {
+    body.get("messages")
+        .and_then(Value::as_array)
+        .map_or(0, |ms| {
+            ms.iter()
+                .map(|m| match m.get("content") {
+                    Some(Value::String(s)) => words(s),
+                    Some(Value::Array(parts)) => parts
+                        .iter()
+                        .filter_map(|p| p.get("text").and_then(Value::as_str))
+                        .map(words)
+                        .sum(),
+                    _ => 0,
+                })
+                .sum()
+        })
+        .max(1)
+}
+
+fn chunk_count(body: &Value) -> (u64, bool) {
+    let chunks = body
+        .pointer("/mock/chunks")
+        .and_then(Value::as_u64)
+        .unwrap_or(DEFAULT_CHUNKS);
+    match body.get("max_tokens").and_then(Value::as_u64) {
+        Some(n) if n < chunks => (n, true),
+        _ => (chunks, false),
+    }
+}
+
+fn sse(events: &[(Option<&str>, Value)], done: bool) -> Response {
+    let mut text = String::new();
+    for (name, data) in events {
+        if let Some(n) = name {
+            text.push_str(&format!("event: {n}\n"));
+        }
+        text.push_str(&format!("data: {data}\n\n"));
+    }
+    if done {
+        text.push_str("data: [DONE]\n\n");
+    }
+    ([(header::CONTENT_TYPE, "text/event-stream")], text).into_response()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cohere v2
+// ---------------------------------------------------------------------------------------------
+
+fn cohere_error(status: StatusCode, message: &str) -> Response {
+    (status, Json(json!({"message": message}))).into_response()
+}
+
+fn cohere(headers: &HeaderMap, key: &str, body: &[u8]) -> Response {
+    if key.is_empty() {
+        return cohere_error(StatusCode::UNAUTHORIZED, "no api key supplied");
+    }
+    if let Some(rest) = key.strip_prefix("status-") {
+        let status = failure_status(rest);
+        return cohere_error(status, &format!("mock failure {}", status.as_u16()));
+    }
+    if let Some(rest) = key.strip_prefix("echo-") {
+        let stream = serde_json::from_slice::<Value>(body).is_ok_and(|b| is_stream(&b));
+        return echo_key(
+            EchoShape::Cohere,
+            rest,
+            &echoed_secret(key, headers),
+            stream,
+        );
+    }
+    let body = match json_object(body) {
+        Ok(b) => b,
+        Err(e) => return cohere_error(StatusCode::BAD_REQUEST, &format!("invalid request: {e}")),
+    };
+    for f in [
+        "top_p",
+        "stop",
+        "max_completion_tokens",
+        "stream_options",
+        "n",
+    ] {
+        if body.get(f).is_some() {
+            return cohere_error(
+                StatusCode::BAD_REQUEST,
+                &format!("invalid request: unknown field: parameter {f} is not a valid field"),
+            );
+        }
+    }
+    let Some(model) = body.get("model").and_then(Value::as_str) else {
+        return cohere_error(
+            StatusCode::BAD_REQUEST,
+            "invalid request: model must be specified",
+        );
+    };
+    if !body.get("messages").is_some_and(Value::is_array) {
+        return cohere_error(
+            StatusCode::BAD_REQUEST,
+            "invalid request: messages must be specified",
+        );
+    }
+    let input = prompt_words(&body);
+    let (chunks, truncated) = chunk_count(&body);
+    let tool = body
+        .pointer("/tools/0/function/name")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let id = "c0ffee00-mock";
+    let output = if tool.is_some() {
+        TOOL_ARGUMENT_PIECES.len() as u64
+    } else {
+        chunks
+    };
+    let finish = if tool.is_some() {
+        "TOOL_CALL"
+    } else if truncated {
+        "MAX_TOKENS"
+    } else {
+        "COMPLETE"
+    };
+    let usage = json!({"billed_units": {"input_tokens": input, "output_tokens": output},
+                       "tokens": {"input_tokens": input + 100, "output_tokens": output}});
+    let _ = model;
+    if !is_stream(&body) {
+        let message = match &tool {
+            Some(name) => json!({"role": "assistant", "tool_plan": "I will call the tool.",
+                "tool_calls": [{"id": "call_mock1", "type": "function",
+                                "function": {"name": name, "arguments": TOOL_ARGUMENTS}}]}),
+            None => json!({"role": "assistant", "content": [{"type": "text",
+                "text": CHUNK_TEXT.repeat(usize::try_from(chunks).unwrap_or(0))}]}),
+        };
+        return Json(
+            json!({"id": id, "finish_reason": finish, "message": message, "usage": usage}),
+        )
+        .into_response();
+    }
+    let mut events: Vec<(Option<&str>, Value)> = vec![(
+        Some("message-start"),
+        json!({"type": "message-start", "id": id, "delta": {"message": {"role": "assistant", "content": [], "tool_plan": "", "tool_calls": [], "citations": []}}}),
+    )];
+    match &tool {
+        Some(name) => {
+            events.push((Some("tool-plan-delta"), json!({"type": "tool-plan-delta", "delta": {"message": {"tool_plan": "I will call the tool."}}})));
+            events.push((Some("tool-call-start"), json!({"type": "tool-call-start", "index": 0, "delta": {"message": {"tool_calls": {"id": "call_mock1", "type": "function", "function": {"name": name, "arguments": ""}}}}})));
+            for piece in TOOL_ARGUMENT_PIECES {
+                events.push((Some("tool-call-delta"), json!({"type": "tool-call-delta", "index": 0, "delta": {"message": {"tool_calls": {"function": {"arguments": piece}}}}})));
+            }
+            events.push((
+                Some("tool-call-end"),
+                json!({"type": "tool-call-end", "index": 0}),
+            ));
+        }
+        None => {
+            events.push((Some("content-start"), json!({"type": "content-start", "index": 0, "delta": {"message": {"content": {"type": "text", "text": ""}}}})));
+            for _ in 0..chunks {
+                events.push((Some("content-delta"), json!({"type": "content-delta", "index": 0, "delta": {"message": {"content": {"text": CHUNK_TEXT}}}})));
+            }
+            events.push((
+                Some("content-end"),
+                json!({"type": "content-end", "index": 0}),
+            ));
+        }
+    }
+    events.push((
+        Some("message-end"),
+        json!({"type": "message-end", "delta": {"finish_reason": finish, "usage": usage}}),
+    ));
+    sse(&events, false)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cloudflare Workers AI
+// ---------------------------------------------------------------------------------------------
+
+fn cloudflare_error(status: StatusCode, code: u64, message: &str) -> Response {
+    (
+        status,
+        Json(json!({"result": null, "success": false,
+                    "errors": [{"code": code, "message": message}], "messages": []})),
+    )
+        .into_response()
+}
+
+fn cloudflare(key: &str, body: &[u8], model: &str) -> Response {
+    if key.is_empty() {
+        return cloudflare_error(StatusCode::UNAUTHORIZED, 10000, "Authentication error");
+    }
+    if let Some(rest) = key.strip_prefix("status-") {
+        let status = failure_status(rest);
+        return cloudflare_error(status, 7000, &format!("mock failure {}", status.as_u16()));
+    }
+    let body = match json_object(body) {
+        Ok(b) => b,
+        Err(e) => return cloudflare_error(StatusCode::BAD_REQUEST, 5006, &format!("Error: {e}")),
+    };
+    if !model.starts_with('@') {
+        return cloudflare_error(
+            StatusCode::BAD_REQUEST,
+            5007,
+            &format!("No such model {model}"),
+        );
+    }
+    if body.get("stream_options").is_some() || body.get("model").is_some() {
+        return cloudflare_error(StatusCode::BAD_REQUEST, 5006, "Error: unexpected field");
+    }
+    if !body.get("messages").is_some_and(Value::is_array) {
+        return cloudflare_error(
+            StatusCode::BAD_REQUEST,
+            5006,
+            "Error: required properties at '/' are 'messages'",
+        );
+    }
+    let input = prompt_words(&body);
+    let (chunks, _) = chunk_count(&body);
+    let usage = json!({"prompt_tokens": input, "completion_tokens": chunks, "total_tokens": input + chunks});
+    if !is_stream(&body) {
+        return Json(json!({"result": {"response": CHUNK_TEXT.repeat(usize::try_from(chunks).unwrap_or(0)), "usage": usage},
+                           "success": true, "errors": [], "messages": []}))
+            .into_response();
+    }
+    let mut events: Vec<(Option<&str>, Value)> = (0..chunks)
+        .map(|_| (None, json!({"response": CHUNK_TEXT, "p": "abcdef"})))
+        .collect();
+    events.push((None, json!({"response": "", "usage": usage})));
+    sse(&events, true)
+}
