@@ -148,7 +148,12 @@ pub struct Metrics {
     retries: AtomicU64,
     cooldowns: AtomicU64,
     streams_in_flight: AtomicI64,
+    /// Failed relay requests by culprit: client, gateway, upstream.
+    relay_failures: [AtomicU64; 3],
 }
+
+/// The `culprit` labels of `onehub_relay_failures_total`, in `relay_failures` order.
+const CULPRITS: [&str; 3] = ["client", "gateway", "upstream"];
 
 impl Metrics {
     pub fn new(enabled: bool) -> Self {
@@ -222,6 +227,17 @@ impl Metrics {
         }
         self.channel_errors
             .with(&(channel, status), |c| c.fetch_add(1, Ordering::Relaxed));
+    }
+
+    /// A relay request answered with an error, by culprit label (`client`, `gateway`,
+    /// `upstream`; see `relay::error::Culprit::label`).
+    pub fn relay_failure(&self, culprit: &str) {
+        if !self.enabled {
+            return;
+        }
+        if let Some(i) = CULPRITS.iter().position(|c| *c == culprit) {
+            self.relay_failures[i].fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     pub fn retry(&self) {
@@ -382,6 +398,18 @@ impl Metrics {
             );
         }
         drop(errs);
+        let _ = writeln!(
+            out,
+            "# HELP onehub_relay_failures_total Relay requests answered with an error, by who failed."
+        );
+        let _ = writeln!(out, "# TYPE onehub_relay_failures_total counter");
+        for (label, n) in CULPRITS.iter().zip(&self.relay_failures) {
+            let _ = writeln!(
+                out,
+                "onehub_relay_failures_total{{culprit=\"{label}\"}} {}",
+                n.load(Ordering::Relaxed)
+            );
+        }
         let (version, age, failing, generation, flushes, flush_failures) = sync;
         for (name, kind, help, value) in [
             (

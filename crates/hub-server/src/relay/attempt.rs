@@ -1,7 +1,8 @@
 //! One upstream call on one channel: the model mapping and address, the body in the channel's
 //! protocol, the send, and the answer — a stream wrapped so it is forwarded frame by frame and
 //! settled when it ends, or a whole body converted back to the caller's protocol and settled.
-//! Failures say whether another channel may be tried ([`AttemptError`]).
+//! Failures say who failed and whether another channel may be tried ([`RelayError`]'s
+//! `culprit` and `retry`).
 
 use std::{sync::Arc, time::Instant};
 
@@ -21,21 +22,12 @@ use hub_providers::{
 use serde_json::{Value, json};
 use tracing::debug;
 
-use super::{RelayError, bill, inbound::Plan};
+use super::{RelayError, bill, error::Retry, inbound::Plan};
 use crate::AppState;
 
-/// A failed attempt on one channel.
-pub(super) enum AttemptError {
-    /// Worth trying another channel.
-    Retryable(RelayError),
-    /// Final.
-    Fatal(RelayError),
-}
-
-/// One Hub's retry rule (compat §5.4) with our change: 401/403 are retried (a revoked upstream
-/// key is what failover is for); 400, 408, 504 and 524 are not.
-fn retryable_status(status: u16) -> bool {
-    !(200..300).contains(&status) && !matches!(status, 400 | 408 | 504 | 524)
+/// This channel cannot take the request (its provider, or the model on it): another may.
+fn cannot_serve(message: String) -> RelayError {
+    RelayError::local(503, message).with_retry(Retry::OtherChannel)
 }
 
 pub(super) async fn attempt_once(
@@ -44,35 +36,32 @@ pub(super) async fn attempt_once(
     plan: &Plan,
     channel: &ChannelRt,
     ctx: &bill::BillCtx,
-) -> Result<Response, AttemptError> {
+) -> Result<Response, RelayError> {
     let mapped = channel.map_model(&plan.model);
     let addr =
         upstream::address(channel, plan.mode, &mapped.upstream, plan.stream).map_err(|e| {
             if let upstream::AddressError::BadModel(_) = e {
-                return AttemptError::Fatal(RelayError::relay(
+                return RelayError::relay(
                     400,
                     e.to_string(),
                     json!("invalid_model_name"),
                     "invalid_request_error",
-                ));
+                );
             }
-            AttemptError::Retryable(RelayError::local(
-                503,
-                format!("channel {} cannot serve: {e}", channel.id),
-            ))
+            cannot_serve(format!("channel {} cannot serve: {e}", channel.id))
         })?;
     // `address` above refused a channel without a provider.
     let Ok(provider) = &channel.provider else {
-        return Err(AttemptError::Retryable(RelayError::local(
-            503,
-            format!("channel {} is not served by this node", channel.id),
+        return Err(cannot_serve(format!(
+            "channel {} is not served by this node",
+            channel.id
         )));
     };
     // `address` above refused a model the provider does not serve.
     let Some(up_proto) = Protocol::of(provider, &mapped.upstream) else {
-        return Err(AttemptError::Retryable(RelayError::local(
-            503,
-            format!("channel {} does not serve this model", channel.id),
+        return Err(cannot_serve(format!(
+            "channel {} does not serve this model",
+            channel.id
         )));
     };
     // Embeddings on a non-OpenAI wire: Gemini's batchEmbedContents, Ollama's /api/embed.
@@ -82,12 +71,12 @@ pub(super) async fn attempt_once(
             Protocol::Gemini | Protocol::Native(Native::Ollama)
         );
     let bad_request = |e: hub_providers::convert::ConvertError| {
-        AttemptError::Fatal(RelayError::relay(
+        RelayError::relay(
             400,
             e.to_string(),
             json!("invalid_request"),
             "invalid_request_error",
-        ))
+        )
     };
     let (payload, client_asked_usage) = if native_embed {
         let body = Value::Object(plan.body.clone());
@@ -128,20 +117,23 @@ pub(super) async fn attempt_once(
             let (status, code) = match &e {
                 SendError::Timeout => (504, "upstream_timeout"),
                 SendError::Connect(_) | SendError::Other(_) => (502, "upstream_unreachable"),
-                // The channel's own credentials failed (e.g. a refused service account): a
-                // gateway-side channel problem, another channel may serve.
+                // The channel's own credentials failed (e.g. a refused service account):
+                // another channel may serve.
                 SendError::Credentials(_) => (500, "channel_credentials_invalid"),
             };
-            let err = RelayError::relay(
+            let err = RelayError::upstream(
+                channel.id,
                 status,
                 format!("上游请求失败（渠道 #{}）：{e}", channel.id),
                 json!(code),
                 "upstream_error",
             );
+            // A timeout is final (the request may have been served); the others never reached
+            // a model.
             if status == 504 {
-                AttemptError::Fatal(err)
+                err
             } else {
-                AttemptError::Retryable(err)
+                err.with_retry(Retry::OtherChannel)
             }
         })?;
     let status = up.status();
@@ -151,12 +143,7 @@ pub(super) async fn attempt_once(
     if !(200..300).contains(&status) {
         state.metrics.channel_error(channel.id, status);
         let body = up.bytes().await.unwrap_or_default();
-        let err = upstream_error(status, &body, channel);
-        return Err(if retryable_status(status) {
-            AttemptError::Retryable(err)
-        } else {
-            AttemptError::Fatal(err)
-        });
+        return Err(upstream_error(status, &body, channel));
     }
     let content_type = up
         .content_type()
@@ -255,12 +242,15 @@ pub(super) async fn attempt_once(
         return Ok(resp);
     }
     let bytes = up.bytes().await.map_err(|e| {
-        AttemptError::Fatal(RelayError::relay(
+        // The upstream answered and may have served (and billed) it: final.
+        RelayError::upstream(
+            channel.id,
             502,
             format!("上游响应读取失败（渠道 #{}）：{e}", channel.id),
             json!("upstream_unreachable"),
             "upstream_error",
-        ))
+        )
+        .with_retry(Retry::No)
     })?;
     let bytes = upstream::mask_error_body(bytes, &channel.secrets);
     let (bytes, usage) = if native_embed {
@@ -331,14 +321,16 @@ fn upstream_error(status: u16, body: &[u8], channel: &ChannelRt) -> RelayError {
             let code = code
                 .filter(|c| !c.is_null())
                 .unwrap_or_else(|| json!(status));
-            RelayError::relay(
+            RelayError::upstream(
+                channel.id,
                 status,
                 format!("上游返回错误（HTTP {status}，渠道 #{}）：{msg}", channel.id),
                 code,
                 &kind,
             )
         }
-        None => RelayError::relay(
+        None => RelayError::upstream(
+            channel.id,
             status,
             format!(
                 "Provider API error: bad response status code {status}（渠道 #{}）",
@@ -347,5 +339,54 @@ fn upstream_error(status: u16, body: &[u8], channel: &ChannelRt) -> RelayError {
             json!("bad_response_status_code"),
             "upstream_error",
         ),
+    }
+    .blamed_on_request(status)
+}
+
+trait Blame {
+    /// An upstream's 400/413/422 refuses the request as sent: the client's failure (still
+    /// final); other statuses are the channel's.
+    fn blamed_on_request(self, status: u16) -> Self;
+}
+
+impl Blame for RelayError {
+    fn blamed_on_request(self, status: u16) -> Self {
+        if matches!(status, 400 | 413 | 422) {
+            self.client()
+        } else {
+            self
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{super::error::Culprit, *};
+
+    #[test]
+    fn upstream_failures_say_who_and_what_next() {
+        let e = |status| {
+            RelayError::upstream(7, status, "m", json!("c"), "k").blamed_on_request(status)
+        };
+        assert_eq!(
+            (e(429).culprit, e(429).retry),
+            (Culprit::Channel(7), Retry::CoolDown)
+        );
+        assert_eq!(
+            (e(401).culprit, e(401).retry),
+            (Culprit::Channel(7), Retry::OtherChannel)
+        );
+        assert_eq!(
+            (e(500).culprit, e(500).retry),
+            (Culprit::Channel(7), Retry::OtherChannel)
+        );
+        assert_eq!((e(400).culprit, e(400).retry), (Culprit::Client, Retry::No));
+        assert_eq!(
+            (e(504).culprit, e(504).retry),
+            (Culprit::Channel(7), Retry::No)
+        );
+        assert_eq!(e(422).culprit.label(), "client");
+        assert_eq!(e(503).culprit.label(), "upstream");
+        assert_eq!(RelayError::local(503, "x").culprit.label(), "gateway");
     }
 }

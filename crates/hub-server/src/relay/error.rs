@@ -7,40 +7,92 @@ use axum::{
 };
 use serde_json::{Value, json};
 
-/// A relay failure: HTTP status, message and the shape to render it in.
+/// A relay failure: who failed, whether another attempt may help, the HTTP status, the message
+/// and the shape to render it in. The retry loop asks only [`RelayError::retry`]; the status,
+/// the body in each inbound protocol ([`RelayError::render_for`]) and the metric label
+/// ([`Culprit::label`]) are derived from the same value.
 #[derive(Debug, Clone)]
 pub struct RelayError {
     pub status: u16,
     pub message: String,
     pub shape: Shape,
+    pub culprit: Culprit,
+    pub retry: Retry,
+}
+
+/// Who a failure is attributed to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Culprit {
+    /// The request itself (bad body, unknown model, no quota, not allowed).
+    Client,
+    /// This gateway (not ready, no channel, a store failure, a panic).
+    Gateway,
+    /// The upstream channel (its error answer, unreachable, timed out, refused credentials).
+    Channel(i64),
+}
+
+impl Culprit {
+    /// The `culprit` label of `onehub_relay_failures_total`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Culprit::Client => "client",
+            Culprit::Gateway => "gateway",
+            Culprit::Channel(_) => "upstream",
+        }
+    }
+}
+
+/// What may follow a failed attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// Final: answer the client with it.
+    No,
+    /// Another channel may serve the request.
+    OtherChannel,
+    /// Another channel may serve it, and this channel rests for the model (`RetryCooldownSeconds`).
+    CoolDown,
+}
+
+impl Retry {
+    /// One Hub's retry rule (compat §5.4) with our change: 401/403 are retried (a revoked
+    /// upstream key is what failover is for); 400, 408, 504 and 524 are not; 429 also rests
+    /// the channel.
+    pub fn after_upstream_status(status: u16) -> Retry {
+        match status {
+            200..=299 | 400 | 408 | 504 | 524 => Retry::No,
+            429 => Retry::CoolDown,
+            _ => Retry::OtherChannel,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
 pub enum Shape {
     /// Middleware failures (auth, group, IP): `{"error":{"message","type":"one_hub_error"}}`.
     Middleware,
-    /// Relay failures: `{"error":{"code","message","param"?,"type"}}`.
-    Relay {
-        code: Value,
-        kind: String,
-        param: Option<Value>,
-    },
+    /// Relay failures: `{"error":{"code","message","type"}}`.
+    Relay { code: Value, kind: String },
 }
 
 impl RelayError {
+    /// A middleware refusal (auth, IP, group, model not allowed): the client's, final.
     pub fn middleware(status: u16, message: impl Into<String>) -> Self {
         Self {
             status,
             message: message.into(),
             shape: Shape::Middleware,
+            culprit: Culprit::Client,
+            retry: Retry::No,
         }
     }
 
-    /// A local relay error: code = type = `one_hub_error`.
+    /// A local relay error (code = type = `one_hub_error`): the gateway's, final.
     pub fn local(status: u16, message: impl Into<String>) -> Self {
-        Self::relay(status, message, json!("one_hub_error"), "one_hub_error")
+        Self::relay(status, message, json!("one_hub_error"), "one_hub_error").gateway()
     }
 
+    /// A relay error in One Hub's relay shape: the client's (a request that cannot be served
+    /// as sent), final. See [`RelayError::gateway`] and [`RelayError::upstream`].
     pub fn relay(status: u16, message: impl Into<String>, code: Value, kind: &str) -> Self {
         Self {
             status,
@@ -48,9 +100,43 @@ impl RelayError {
             shape: Shape::Relay {
                 code,
                 kind: kind.to_owned(),
-                param: None,
             },
+            culprit: Culprit::Client,
+            retry: Retry::No,
         }
+    }
+
+    /// A failure of the upstream channel `channel` with HTTP `status` (its own, or the
+    /// gateway's word for it: 502 unreachable, 504 timed out); the retry follows the status.
+    pub fn upstream(
+        channel: i64,
+        status: u16,
+        message: impl Into<String>,
+        code: Value,
+        kind: &str,
+    ) -> Self {
+        let mut e = Self::relay(status, message, code, kind);
+        e.culprit = Culprit::Channel(channel);
+        e.retry = Retry::after_upstream_status(status);
+        e
+    }
+
+    /// Attributes the failure to the client.
+    pub fn client(mut self) -> Self {
+        self.culprit = Culprit::Client;
+        self
+    }
+
+    /// Attributes the failure to the gateway.
+    pub fn gateway(mut self) -> Self {
+        self.culprit = Culprit::Gateway;
+        self
+    }
+
+    /// Sets what may follow.
+    pub fn with_retry(mut self, retry: Retry) -> Self {
+        self.retry = retry;
+        self
     }
 
     /// Renders in the shape of the protocol the client speaks: Anthropic's
@@ -101,12 +187,8 @@ impl RelayError {
         );
         let body = match &self.shape {
             Shape::Middleware => json!({"error": {"message": message, "type": "one_hub_error"}}),
-            Shape::Relay { code, kind, param } => {
-                let mut e = json!({"code": code, "message": message, "type": kind});
-                if let Some(p) = param {
-                    e["param"] = p.clone();
-                }
-                json!({"error": e})
+            Shape::Relay { code, kind } => {
+                json!({"error": {"code": code, "message": message, "type": kind}})
             }
         };
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

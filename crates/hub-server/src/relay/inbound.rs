@@ -62,7 +62,7 @@ fn auth_error(e: KeyAuthError) -> RelayError {
     match e {
         KeyAuthError::Store(err) => {
             warn!(error = %err, "database error while authenticating a key");
-            RelayError::middleware(500, "数据库错误，请稍后再试")
+            RelayError::middleware(500, "数据库错误，请稍后再试").gateway()
         }
         other => RelayError::middleware(other.status(), other.to_string()),
     }
@@ -129,7 +129,8 @@ pub(super) async fn read_body(
             BodyError::TooLarge { limit } => RelayError::local(
                 413,
                 format!("request body too large (limit {} MiB)", limit >> 20),
-            ),
+            )
+            .client(),
             BodyError::Busy => RelayError::local(
                 503,
                 "the server is busy receiving other large request bodies; retry later",
@@ -137,8 +138,9 @@ pub(super) async fn read_body(
             BodyError::Timeout => RelayError::local(
                 408,
                 "the request body was not received in time (HTTP_BODY_TIMEOUT)",
-            ),
-            BodyError::Read => RelayError::local(400, "cannot read the request body"),
+            )
+            .client(),
+            BodyError::Read => RelayError::local(400, "cannot read the request body").client(),
         })
 }
 

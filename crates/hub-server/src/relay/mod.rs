@@ -143,7 +143,8 @@ async fn gemini_generate(
                 format!(
                     "unsupported Gemini method '{action}' (use generateContent or streamGenerateContent)"
                 ),
-            );
+            )
+            .client();
             return with_request_id(e.render_for(Protocol::Gemini, &rid), &rid);
         }
     };
@@ -234,7 +235,8 @@ async fn relay_entry(
     let resp = match relay_inner(&state, &entry, peer, &headers, &key, body).await {
         Ok(r) => r,
         Err(e) => {
-            debug!(request_id = %rid, status = e.status, message = %e.message, "relay request failed");
+            state.metrics.relay_failure(e.culprit.label());
+            debug!(request_id = %rid, status = e.status, culprit = e.culprit.label(), message = %e.message, "relay request failed");
             e.render_for(entry.protocol, &rid)
         }
     };

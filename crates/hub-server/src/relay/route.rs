@@ -16,12 +16,7 @@ use hub_core::{
 };
 use tracing::{debug, info};
 
-use super::{
-    RelayError,
-    attempt::{AttemptError, attempt_once},
-    bill,
-    inbound::Plan,
-};
+use super::{RelayError, attempt::attempt_once, bill, error::Retry, inbound::Plan};
 use crate::{AppState, token_auth::Authed};
 
 /// (channel, model) pairs that answered 429, skipped until the instant passes.
@@ -77,9 +72,9 @@ pub(super) async fn route_and_send(
                 .channels
                 .get(&id)
                 .cloned()
-                .ok_or_else(|| RelayError::local(503, "无效的渠道 Id"))?;
+                .ok_or_else(|| RelayError::local(503, "无效的渠道 Id").client())?;
             if ch.status != hub_core::role::CHANNEL_ENABLED {
-                return Err(RelayError::local(503, "该渠道已被禁用"));
+                return Err(RelayError::local(503, "该渠道已被禁用").client());
             }
             Some(ch)
         }
@@ -169,9 +164,9 @@ pub(super) async fn route_and_send(
         }
         match attempt_once(state, snap, plan, &channel, &ctx).await {
             Ok(resp) => return Ok(resp),
-            Err(AttemptError::Fatal(e)) => return Err(e),
-            Err(AttemptError::Retryable(e)) => {
-                if e.status == 429 {
+            Err(e) if e.retry == Retry::No => return Err(e),
+            Err(e) => {
+                if e.retry == Retry::CoolDown {
                     let until =
                         Instant::now() + Duration::from_secs(snap.runtime.retry.cooldown_secs);
                     state.cooldowns.put(channel.id, &plan.model, until);
@@ -183,6 +178,7 @@ pub(super) async fn route_and_send(
                 info!(
                     channel = channel.id,
                     status = e.status,
+                    culprit = e.culprit.label(),
                     retry = can_retry,
                     "upstream attempt failed"
                 );

@@ -38,7 +38,18 @@ async fn metrics_are_protected_and_count_requests() {
         .call(Method::GET, "/api/token/", Some(admin), None)
         .await;
     let key = format!("sk-{}", list["data"]["data"][0]["key"].as_str().unwrap());
-    for model in ["m", "m", "unknown-model-xyz"] {
+    app.call(
+        Method::POST,
+        "/api/channel/",
+        Some(admin),
+        Some(
+            json!({"type": 1, "name": "failing", "key": "status-500", "models": "bad", "base_url": mock.base_url()}),
+        ),
+    )
+    .await;
+    // Two served, one with no channel (the gateway's failure), one the upstream failed, one
+    // the client's (not JSON).
+    for model in ["m", "m", "unknown-model-xyz", "bad"] {
         app.bare
             .post(app.url("/v1/chat/completions"))
             .bearer_auth(&key)
@@ -47,6 +58,13 @@ async fn metrics_are_protected_and_count_requests() {
             .await
             .unwrap();
     }
+    app.bare
+        .post(app.url("/v1/chat/completions"))
+        .bearer_auth(&key)
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
     let resp = app.bare.get(app.url("/metrics")).send().await.unwrap();
     assert_eq!(resp.status(), 401);
     let resp = app
@@ -75,10 +93,18 @@ async fn metrics_are_protected_and_count_requests() {
         );
         assert!(
             text.contains(
-                "onehub_http_requests_total{route=\"/v1/chat/completions\",status=\"5xx\"} 1"
+                "onehub_http_requests_total{route=\"/v1/chat/completions\",status=\"5xx\"} 2"
             ),
             "{text}"
         );
+        for culprit in ["client", "gateway", "upstream"] {
+            assert!(
+                text.contains(&format!(
+                    "onehub_relay_failures_total{{culprit=\"{culprit}\"}} 1"
+                )),
+                "{culprit}: {text}"
+            );
+        }
         assert!(
             text.contains("onehub_upstream_requests_total{channel=\"1\",model=\"m\"} 2"),
             "{text}"
