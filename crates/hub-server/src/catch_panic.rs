@@ -44,13 +44,16 @@ pub async fn admin(req: Request, next: Next) -> Response {
 pub async fn relay(req: Request, next: Next) -> Response {
     guarded(req, next, || {
         let rid = crate::relay::new_request_id();
-        crate::relay::RelayError::relay(
-            500,
-            "internal error: the request was aborted; see the server log",
-            json!("one_hub_panic"),
-            "one_hub_panic",
+        <crate::relay::RelayError as crate::relay::Render>::render(
+            &crate::relay::RelayError::relay(
+                500,
+                "internal error: the request was aborted; see the server log",
+                json!("one_hub_panic"),
+                "one_hub_panic",
+            )
+            .gateway(),
+            &rid,
         )
-        .render(&rid)
     })
     .await
 }

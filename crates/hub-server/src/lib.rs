@@ -5,23 +5,23 @@
 //! errors become One Hub's JSON shapes.
 
 pub mod api;
+
+// The relay engine's infrastructure, under the paths the server has always used.
+pub use hub_relay::{billing, leases, metrics, tasks};
+
 pub mod auth;
 pub mod auth_cache;
-pub mod billing;
 pub mod body_budget;
 pub mod bootstrap;
 pub mod cache;
 pub mod catch_panic;
 pub mod error;
 pub mod extract;
-pub mod leases;
-pub mod metrics;
 pub mod observe;
 pub mod relay;
 pub mod routes;
 pub mod serve;
 pub mod sync;
-pub mod tasks;
 pub mod token_auth;
 
 use std::sync::{
@@ -154,7 +154,7 @@ pub struct AppInner {
     /// Upstream HTTP clients, one per proxy setting.
     pub clients: Arc<Clients>,
     /// (channel, model) pairs cooling down after a 429.
-    pub cooldowns: Arc<relay::Cooldowns>,
+    pub cooldowns: Arc<hub_relay::Cooldowns>,
     /// Freshness of this node's snapshot.
     pub sync: Arc<sync::SyncState>,
     /// Token/user rows for authentication (`MEMORY_CACHE_ENABLED`).
@@ -167,6 +167,8 @@ pub struct AppInner {
     pub body_budget: body_budget::BodyBudget,
     /// Every task of this node, and the token that stops its loops.
     pub tasks: tasks::Tasks,
+    /// The relay engine (sharing the store, clients, cooldowns, billing, metrics and tasks).
+    pub engine: hub_relay::Engine,
     generation: Arc<AtomicU64>,
     reload_lock: Arc<tokio::sync::Mutex<()>>,
 }
@@ -182,6 +184,18 @@ impl AppState {
         let metrics_on = !config.metrics_user.is_empty() && !config.metrics_password.0.is_empty();
         let body_budget =
             body_budget::BodyBudget::new(config.body_memory, config.edge.body_timeout);
+        let clients = Arc::new(clients);
+        let cooldowns = Arc::new(hub_relay::Cooldowns::default());
+        let metrics = Arc::new(metrics::Metrics::new(metrics_on));
+        let engine = hub_relay::Engine::new(hub_relay::EngineInner {
+            store: store.clone(),
+            clients: clients.clone(),
+            cooldowns: cooldowns.clone(),
+            billing: billing.clone(),
+            metrics: metrics.clone(),
+            tasks: tasks.clone(),
+            english: config.language.starts_with("en"),
+        });
         Self(Arc::new(AppInner {
             store,
             keys: Arc::new(keys),
@@ -192,14 +206,15 @@ impl AppState {
             config: Arc::new(config),
             redis: None,
             snapshot: Arc::new(ArcSwap::from_pointee(Snapshot::default())),
-            clients: Arc::new(clients),
-            cooldowns: Arc::new(relay::Cooldowns::default()),
+            clients,
+            cooldowns,
             sync: Arc::new(sync::SyncState::default()),
             cache: Arc::new(cache),
             billing,
-            metrics: Arc::new(metrics::Metrics::new(metrics_on)),
+            metrics,
             body_budget,
             tasks,
+            engine,
             generation: Arc::new(AtomicU64::new(0)),
             reload_lock: Arc::new(tokio::sync::Mutex::new(())),
         }))

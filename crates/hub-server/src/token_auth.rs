@@ -4,7 +4,6 @@
 //! key is looked up directly. Then the owner must be enabled and the token usable.
 
 use hub_core::{
-    ChannelPin,
     entity::{Token, User},
     keys::{ExtractError, LEGACY_KEY_LEN, extract_key},
     role::{ROLE_ADMIN, TOKEN_ENABLED, TOKEN_EXHAUSTED, TOKEN_EXPIRED, USER_ENABLED},
@@ -48,13 +47,7 @@ impl KeyAuthError {
     }
 }
 
-/// An authenticated relay caller.
-#[derive(Debug, Clone)]
-pub struct Authed {
-    pub token: Arc<Token>,
-    pub user: Arc<User>,
-    pub pin: ChannelPin,
-}
+pub use hub_relay::Authed;
 
 /// Authenticates the raw credential (e.g. the `Authorization` header value).
 pub async fn authenticate(state: &AppState, raw: &str, now: i64) -> Result<Authed, KeyAuthError> {

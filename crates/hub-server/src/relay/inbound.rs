@@ -14,6 +14,8 @@ use hub_providers::{protocol::Protocol, upstream::RelayMode};
 use serde_json::{Map, Value, json};
 use tracing::warn;
 
+use hub_relay::Plan;
+
 use super::{Entry, RelayError};
 use crate::{
     AppState,
@@ -142,19 +144,6 @@ pub(super) async fn read_body(
             .client(),
             BodyError::Read => RelayError::local(400, "cannot read the request body").client(),
         })
-}
-
-/// The request as routing sees it.
-pub(super) struct Plan {
-    pub(super) inbound: Protocol,
-    pub(super) mode: RelayMode,
-    pub(super) body: Map<String, Value>,
-    /// The requested model without a `#` suffix.
-    pub(super) model: String,
-    pub(super) stream: bool,
-    pub(super) has_tools: bool,
-    /// The output limit and answers the request asks for (quota holds).
-    pub(super) ask: hub_providers::limits::OutputAsk,
 }
 
 pub(super) fn parse_request(entry: &Entry, bytes: &[u8]) -> Result<Plan, RelayError> {

@@ -6,19 +6,16 @@
 //! - [`inbound`]: the key as each protocol sends it, authentication and the IP whitelist, the
 //!   caller's group, the body read under the memory budget, and the request parsed into a
 //!   [`inbound::Plan`] with its model checks;
-//! - [`route`]: channel selection on the snapshot (tiers, pins, backup group, 429 cooldowns),
-//!   the quota holds, and retries on another channel;
-//! - [`attempt`]: one upstream call on one channel: the body for the channel's protocol, the
-//!   send, and the answer (streamed or whole, converted back, settled);
-//! - [`bill`]: quota holds and settlement; [`error`]: errors in the caller's protocol;
+//! - the relay engine (`hub_relay`, no HTTP types): channel selection on the snapshot (tiers,
+//!   pins, backup group, 429 cooldowns), the quota holds, retries on another channel, one
+//!   upstream call per attempt and its answer (streamed or whole, converted back, settled);
+//!   it hands back a [`hub_relay::Answer`], made an HTTP response here ([`into_response`]);
+//! - [`error`]: the engine's errors rendered in the caller's protocol;
 //! - [`models`]: the model lists (`/v1/models`, Anthropic's and Gemini's).
 
-mod attempt;
-mod bill;
 mod error;
 mod inbound;
 mod models;
-mod route;
 
 use std::time::Instant;
 
@@ -30,24 +27,24 @@ use axum::{
     response::Response,
     routing::{get, post},
 };
-pub use error::RelayError;
+pub use error::{RelayError, Render};
 use hub_providers::{protocol::Protocol, upstream::RelayMode};
+use hub_relay::{Answer, AnswerBody, bill, route::route_and_send};
 use tracing::{debug, warn};
 
-pub use self::route::Cooldowns;
 use self::{
     inbound::{
         authenticate_request, check_model_limit, check_model_name, effective_group, parse_request,
         raw_key, read_body,
     },
     models::{claude_models, gemini_models, get_model, list_models},
-    route::route_and_send,
 };
 use crate::{
     AppState,
     api::{random_alnum, user_self::client_ip},
     extract::PeerAddr,
 };
+pub use hub_relay::Cooldowns;
 
 const REQUEST_ID_HEADER: &str = "x-oneapi-request-id";
 
@@ -304,10 +301,32 @@ async fn relay_inner(
         output_cap: None,
     };
     // Gives the holds back on an error, or if the client goes away while the request waits.
-    let mut guard = bill::HoldGuard::new(state, a);
-    let result = route_and_send(state, &snap, a, &mut plan, ctx, &mut guard.holds).await;
+    let mut guard = bill::HoldGuard::new(&state.engine, a);
+    let result = route_and_send(&state.engine, &snap, a, &mut plan, ctx, &mut guard.holds).await;
     if result.is_ok() {
         guard.disarm();
     }
-    result
+    result.map(into_response)
+}
+
+/// The engine's answer as an HTTP response: a stream as server-sent events that proxies must
+/// not buffer, a whole body with the upstream's content type and status.
+fn into_response(a: Answer) -> Response {
+    use axum::http::{StatusCode, header};
+    let status = StatusCode::from_u16(a.status).unwrap_or(StatusCode::BAD_GATEWAY);
+    let mut builder = Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, a.content_type);
+    let body = match a.body {
+        AnswerBody::Whole(bytes) => Body::from(bytes),
+        AnswerBody::Stream(s) => {
+            builder = builder
+                .header(header::CACHE_CONTROL, "no-cache")
+                .header("x-accel-buffering", "no");
+            Body::from_stream(s)
+        }
+    };
+    builder
+        .body(body)
+        .unwrap_or_else(|_| RelayError::local(500, "cannot build the response").render(""))
 }

@@ -14,7 +14,7 @@ use hub_providers::protocol::Protocol;
 use serde_json::{Value, json};
 
 use super::{
-    RelayError,
+    RelayError, Render,
     inbound::{authenticate_request, effective_group, raw_key},
     new_request_id, with_request_id,
 };

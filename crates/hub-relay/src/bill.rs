@@ -12,8 +12,7 @@ use hub_core::{
 use hub_providers::usage::Usage;
 use serde_json::{Map, Value, json};
 
-use super::RelayError;
-use crate::{AppState, billing::Settlement, leases::Kind, token_auth::Authed};
+use crate::{Authed, Engine, RelayError, billing::Settlement, leases::Kind};
 
 /// Quota held for one request; given back if the request fails.
 #[derive(Debug, Clone, Copy, Default)]
@@ -27,7 +26,7 @@ pub struct Holds {
 /// or the client going away while the request waits (its future is dropped). Disarmed once the
 /// request's settlement is owned elsewhere (settled, or handed to the stream).
 pub struct HoldGuard<'a> {
-    state: &'a AppState,
+    state: &'a Engine,
     token_id: i64,
     user_id: i64,
     pub holds: Holds,
@@ -35,7 +34,7 @@ pub struct HoldGuard<'a> {
 }
 
 impl<'a> HoldGuard<'a> {
-    pub fn new(state: &'a AppState, a: &Authed) -> Self {
+    pub fn new(state: &'a Engine, a: &Authed) -> Self {
         Self {
             state,
             token_id: a.token.id,
@@ -66,7 +65,7 @@ impl Drop for HoldGuard<'_> {
 /// that a request dropped while the update is in flight cannot lose what the update took: it
 /// lands in the lease either way and goes back with the next flush.
 async fn lease_from_db(
-    state: &AppState,
+    state: &Engine,
     kind: Kind,
     id: i64,
     n: i64,
@@ -98,7 +97,7 @@ async fn lease_from_db(
 /// a balance that other nodes share); else exactly what is missing. `Ok(false)`: the balance
 /// is short.
 async fn hold(
-    state: &AppState,
+    state: &Engine,
     kind: Kind,
     id: i64,
     amount: i64,
@@ -128,7 +127,7 @@ async fn hold(
     Ok(leases.take(kind, id, amount))
 }
 
-pub(super) fn insufficient(code: &str, msg: &str) -> RelayError {
+pub fn insufficient(code: &str, msg: &str) -> RelayError {
     RelayError::relay(429, msg, json!(code), "insufficient_quota")
 }
 
@@ -182,7 +181,7 @@ pub struct HoldOutcome {
 /// Holds between `min` and `want` of one balance: `want` when it is there, else as much as the
 /// balance has (its database value and this node's lease), `None` when that is below `min`.
 async fn hold_between(
-    state: &AppState,
+    state: &Engine,
     kind: Kind,
     id: i64,
     want: i64,
@@ -223,7 +222,7 @@ async fn hold_between(
 /// balance has and its output limit lowered to what that pays for; when it cannot pay for the
 /// prompt and [`MIN_ANSWER_TOKENS`] per answer, it is refused with One Hub's 429.
 pub async fn take_holds(
-    state: &AppState,
+    state: &Engine,
     snap: &Snapshot,
     a: &Authed,
     req: HoldRequest<'_>,
@@ -389,7 +388,7 @@ pub struct Served<'a> {
 }
 
 pub fn settle(
-    state: &AppState,
+    state: &Engine,
     snap: &Snapshot,
     ctx: &BillCtx,
     served: Served<'_>,

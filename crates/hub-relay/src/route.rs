@@ -9,15 +9,13 @@ use std::{
     time::{Duration, Instant},
 };
 
-use axum::response::Response;
 use hub_core::{
     ChannelPin,
     snapshot::{ChannelRt, Snapshot},
 };
 use tracing::{debug, info};
 
-use super::{RelayError, attempt::attempt_once, bill, error::Retry, inbound::Plan};
-use crate::{AppState, token_auth::Authed};
+use crate::{Answer, Authed, Engine, Plan, RelayError, attempt::attempt_once, bill, error::Retry};
 
 /// (channel, model) pairs that answered 429, skipped until the instant passes.
 #[derive(Debug, Default)]
@@ -26,7 +24,7 @@ pub struct Cooldowns {
 }
 
 impl Cooldowns {
-    fn cooling(&self, channel: i64, model: &str, now: Instant) -> bool {
+    pub fn cooling(&self, channel: i64, model: &str, now: Instant) -> bool {
         let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
         map.get(&(channel, model.to_owned()))
             .is_some_and(|until| *until > now)
@@ -39,8 +37,8 @@ impl Cooldowns {
     }
 }
 
-fn no_channel(state: &AppState, group: &str, model: &str) -> RelayError {
-    let msg = if state.config.language.starts_with("en") {
+fn no_channel(state: &Engine, group: &str, model: &str) -> RelayError {
+    let msg = if state.english {
         format!("No available channel for model {model} under group {group}")
     } else {
         format!("当前分组 {group} 下对于模型 {model} 无可用渠道")
@@ -50,14 +48,14 @@ fn no_channel(state: &AppState, group: &str, model: &str) -> RelayError {
 
 /// Picks channels and attempts the upstream call, retrying when allowed. Takes the quota holds
 /// after the first channel is found (so "no channel" wins over "no quota", as in One Hub).
-pub(super) async fn route_and_send(
-    state: &AppState,
+pub async fn route_and_send(
+    state: &Engine,
     snap: &Arc<Snapshot>,
     a: &Authed,
     plan: &mut Plan,
     mut ctx: bill::BillCtx,
     holds: &mut bill::Holds,
-) -> Result<Response, RelayError> {
+) -> Result<Answer, RelayError> {
     let mut group = ctx.group.clone();
     let started = ctx.started;
     let deadline = started + Duration::from_secs(snap.runtime.retry.timeout_secs);

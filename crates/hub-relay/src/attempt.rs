@@ -6,11 +6,7 @@
 
 use std::{sync::Arc, time::Instant};
 
-use axum::{
-    body::{Body, Bytes},
-    http::header,
-    response::{IntoResponse, Response},
-};
+use bytes::Bytes;
 use hub_core::snapshot::{ChannelRt, Snapshot};
 use hub_providers::{
     bedrock, gemini, ollama, protocol,
@@ -22,21 +18,20 @@ use hub_providers::{
 use serde_json::{Value, json};
 use tracing::debug;
 
-use super::{RelayError, bill, error::Retry, inbound::Plan};
-use crate::AppState;
+use crate::{Answer, AnswerBody, Engine, Plan, RelayError, bill, error::Retry};
 
 /// This channel cannot take the request (its provider, or the model on it): another may.
 fn cannot_serve(message: String) -> RelayError {
     RelayError::local(503, message).with_retry(Retry::OtherChannel)
 }
 
-pub(super) async fn attempt_once(
-    state: &AppState,
+pub async fn attempt_once(
+    state: &Engine,
     snap: &Arc<Snapshot>,
     plan: &Plan,
     channel: &ChannelRt,
     ctx: &bill::BillCtx,
-) -> Result<Response, RelayError> {
+) -> Result<Answer, RelayError> {
     let mapped = channel.map_model(&plan.model);
     let addr =
         upstream::address(channel, plan.mode, &mapped.upstream, plan.stream).map_err(|e| {
@@ -231,15 +226,11 @@ pub(super) async fn attempt_once(
                 "stream settled"
             );
         });
-        let stream = up.into_stream(transform, on_end);
-        let resp = Response::builder()
-            .status(status)
-            .header(header::CONTENT_TYPE, "text/event-stream")
-            .header(header::CACHE_CONTROL, "no-cache")
-            .header("x-accel-buffering", "no")
-            .body(Body::from_stream(stream))
-            .unwrap_or_else(|_| RelayError::local(500, "cannot build response").render(""));
-        return Ok(resp);
+        return Ok(Answer {
+            status,
+            content_type: "text/event-stream".to_owned(),
+            body: AnswerBody::Stream(Box::pin(up.into_stream(transform, on_end))),
+        });
     }
     let bytes = up.bytes().await.map_err(|e| {
         // The upstream answered and may have served (and billed) it: final.
@@ -292,22 +283,11 @@ pub(super) async fn attempt_once(
         &usage,
     );
     debug!(channel = channel.id, quota, "relayed and settled");
-    Ok(([(header::CONTENT_TYPE, content_type)], bytes)
-        .into_response()
-        .into_response_with_status(status))
-}
-
-trait WithStatus {
-    fn into_response_with_status(self, status: u16) -> Response;
-}
-
-impl WithStatus for Response {
-    fn into_response_with_status(mut self, status: u16) -> Response {
-        if let Ok(s) = axum::http::StatusCode::from_u16(status) {
-            *self.status_mut() = s;
-        }
-        self
-    }
+    Ok(Answer {
+        status,
+        content_type,
+        body: AnswerBody::Whole(bytes),
+    })
 }
 
 /// An upstream's non-2xx answer, told truthfully (status and the upstream's own message) but
@@ -361,7 +341,8 @@ impl Blame for RelayError {
 
 #[cfg(test)]
 mod tests {
-    use super::{super::error::Culprit, *};
+    use super::*;
+    use crate::error::Culprit;
 
     #[test]
     fn upstream_failures_say_who_and_what_next() {
