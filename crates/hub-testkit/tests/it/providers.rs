@@ -129,6 +129,9 @@ async fn vendor_quirks_reach_the_wire(backend: Backend) {
     // (type, `other`, path, stream_options sent in streams, authorization, model in the body)
     let cases = [
         (1, "", "/v1/chat/completions", true, "Bearer key-1", true),
+        (8, "", "/v1/chat/completions", true, "Bearer key-8", true),
+        // A type without a provider in One Hub: generic OpenAI on its base URL.
+        (43, "", "/v1/chat/completions", true, "Bearer key-43", true),
         (20, "", "/v1/chat/completions", true, "Bearer key-20", true),
         (26, "", "/v1/chat/completions", false, "Bearer key-26", true),
         (27, "", "/v1/chat/completions", false, "Bearer key-27", true),
@@ -549,6 +552,64 @@ async fn bedrock_claude_is_sigv4_signed_and_streamed(backend: Backend) {
         let msg = a.body["error"]["message"].as_str().unwrap();
         assert!(msg.contains(why), "{msg}");
         assert!(!msg.contains("a-wrong-secret"), "{msg}");
+    }
+    // The native families: Azure deployments (`api-key`), Anthropic (`x-api-key`, no
+    // `stream_options`), Gemini (`x-goog-api-key`, the operation in the path).
+    env.channel(json!({"type": 3, "models": "dep3", "key": "key-3", "other": "2024-06-01"}))
+        .await;
+    env.channel(json!({"type": 14, "models": "claude-m14", "key": "key-14"}))
+        .await;
+    env.channel(json!({"type": 25, "models": "gemini-m25", "key": "key-25"}))
+        .await;
+    let native = [
+        (
+            "dep3",
+            "/openai/deployments/dep3/chat/completions?api-version=2024-06-01",
+            "/openai/deployments/dep3/chat/completions?api-version=2024-06-01",
+            ("api-key", "key-3"),
+        ),
+        (
+            "claude-m14",
+            "/v1/messages",
+            "/v1/messages",
+            ("x-api-key", "key-14"),
+        ),
+        (
+            "gemini-m25",
+            "/v1beta/models/gemini-m25:generateContent",
+            "/v1beta/models/gemini-m25:streamGenerateContent?alt=sse",
+            ("x-goog-api-key", "key-25"),
+        ),
+    ];
+    for (model, path, stream_path, (header, value)) in native {
+        for stream in [false, true] {
+            env.mock.clear_requests();
+            let a = env
+                .post(
+                    &key,
+                    "/v1/chat/completions",
+                    json!({"model": model, "stream": stream, "messages": [{"role": "user", "content": "hi"}]}),
+                )
+                .await;
+            assert_eq!(a.status, 200, "{model} stream={stream}: {}", a.body);
+            let r = env.mock.requests().pop().unwrap();
+            assert_eq!(r.path, if stream { stream_path } else { path }, "{model}");
+            assert_eq!(r.header(header), Some(value), "{model}");
+            let body = r.json();
+            match model {
+                "claude-m14" => {
+                    assert_eq!(body["model"], model);
+                    assert_eq!(body["stream"], stream);
+                    assert!(body.get("stream_options").is_none(), "{body}");
+                }
+                "gemini-m25" => assert!(body["contents"].is_array(), "{body}"),
+                _ => assert_eq!(
+                    body.get("stream_options").is_some(),
+                    stream,
+                    "{model}: {body}"
+                ),
+            }
+        }
     }
     env.stop().await;
 }
