@@ -9,13 +9,7 @@
 
 use serde_json::{Value, json};
 
-use crate::convert::ConvertError;
-
-fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
+use crate::convert::{ConvertError, copy_request_fields, now_secs};
 
 /// A Workers AI model name as a URL path: its `/`-separated segments (`@cf/meta/llama-3-8b`),
 /// each percent-encoded as one segment with `@` kept. `None` for an empty or dot segment.
@@ -47,20 +41,21 @@ pub fn request_from_openai(ir: &Value, stream: bool) -> Result<Value, ConvertErr
             json!({"role": m.get("role").cloned().unwrap_or(json!("user")), "content": text})
         })
         .collect();
-    let mut body = json!({"messages": messages, "stream": stream});
-    if let Some(n) = ir
-        .get("max_completion_tokens")
-        .or_else(|| ir.get("max_tokens"))
-        .filter(|v| v.is_u64())
-    {
-        body["max_tokens"] = n.clone();
-    }
-    for k in ["temperature", "top_p", "seed"] {
-        if let Some(v) = ir.get(k).filter(|v| !v.is_null()) {
-            body[k] = v.clone();
-        }
-    }
-    Ok(body)
+    let mut body = serde_json::Map::new();
+    body.insert("messages".to_owned(), Value::Array(messages));
+    body.insert("stream".to_owned(), Value::Bool(stream));
+    copy_request_fields(
+        ir,
+        &mut body,
+        &[
+            ("temperature", "temperature"),
+            ("top_p", "top_p"),
+            ("seed", "seed"),
+        ],
+        "max_tokens",
+        None,
+    );
+    Ok(Value::Object(body))
 }
 
 /// `success: false` → OpenAI's error shape from `errors[0]`.

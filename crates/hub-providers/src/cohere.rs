@@ -8,13 +8,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::convert::ConvertError;
-
-fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
+use crate::convert::{ConvertError, copy_request_fields, now_secs};
 
 /// The `/v2/chat` body for an IR request.
 pub fn request_from_openai(ir: &Value, model: &str, stream: bool) -> Result<Value, ConvertError> {
@@ -51,36 +45,22 @@ pub fn request_from_openai(ir: &Value, model: &str, stream: bool) -> Result<Valu
     body.insert("model".to_owned(), json!(model));
     body.insert("messages".to_owned(), Value::Array(messages));
     body.insert("stream".to_owned(), json!(stream));
-    for (from, to) in [
-        ("tools", "tools"),
-        ("response_format", "response_format"),
-        ("temperature", "temperature"),
-        ("top_p", "p"),
-        ("top_k", "k"),
-        ("seed", "seed"),
-        ("frequency_penalty", "frequency_penalty"),
-        ("presence_penalty", "presence_penalty"),
-    ] {
-        if let Some(v) = ir.get(from).filter(|v| !v.is_null()) {
-            body.insert(to.to_owned(), v.clone());
-        }
-    }
-    if let Some(n) = ir
-        .get("max_completion_tokens")
-        .or_else(|| ir.get("max_tokens"))
-        .filter(|v| v.is_u64())
-    {
-        body.insert("max_tokens".to_owned(), n.clone());
-    }
-    match ir.get("stop") {
-        Some(Value::String(s)) => {
-            body.insert("stop_sequences".to_owned(), json!([s]));
-        }
-        Some(v @ Value::Array(_)) => {
-            body.insert("stop_sequences".to_owned(), v.clone());
-        }
-        _ => {}
-    }
+    copy_request_fields(
+        ir,
+        &mut body,
+        &[
+            ("tools", "tools"),
+            ("response_format", "response_format"),
+            ("temperature", "temperature"),
+            ("top_p", "p"),
+            ("top_k", "k"),
+            ("seed", "seed"),
+            ("frequency_penalty", "frequency_penalty"),
+            ("presence_penalty", "presence_penalty"),
+        ],
+        "max_tokens",
+        Some("stop_sequences"),
+    );
     Ok(Value::Object(body))
 }
 

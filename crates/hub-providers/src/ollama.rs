@@ -7,13 +7,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::convert::ConvertError;
-
-fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
+use crate::convert::{ConvertError, copy_request_fields, now_secs};
 
 fn new_id() -> String {
     let n: u64 = rand_u64();
@@ -104,33 +98,19 @@ pub fn request_from_openai(ir: &Value, model: &str, stream: bool) -> Result<Valu
         out_messages.push(msg);
     }
     let mut options = Map::new();
-    for (from, to) in [
-        ("temperature", "temperature"),
-        ("top_p", "top_p"),
-        ("seed", "seed"),
-        ("frequency_penalty", "frequency_penalty"),
-        ("presence_penalty", "presence_penalty"),
-    ] {
-        if let Some(v) = ir.get(from).filter(|v| !v.is_null()) {
-            options.insert(to.to_owned(), v.clone());
-        }
-    }
-    if let Some(n) = ir
-        .get("max_completion_tokens")
-        .or_else(|| ir.get("max_tokens"))
-        .filter(|v| v.is_u64())
-    {
-        options.insert("num_predict".to_owned(), n.clone());
-    }
-    match ir.get("stop") {
-        Some(Value::String(s)) => {
-            options.insert("stop".to_owned(), json!([s]));
-        }
-        Some(v @ Value::Array(_)) => {
-            options.insert("stop".to_owned(), v.clone());
-        }
-        _ => {}
-    }
+    copy_request_fields(
+        ir,
+        &mut options,
+        &[
+            ("temperature", "temperature"),
+            ("top_p", "top_p"),
+            ("seed", "seed"),
+            ("frequency_penalty", "frequency_penalty"),
+            ("presence_penalty", "presence_penalty"),
+        ],
+        "num_predict",
+        Some("stop"),
+    );
     let mut body = json!({"model": model, "stream": stream, "messages": out_messages});
     if !options.is_empty() {
         body["options"] = Value::Object(options);

@@ -42,12 +42,7 @@ fn invalid(msg: impl Into<String>) -> ConvertError {
     ConvertError::Invalid(msg.into())
 }
 
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
+use crate::convert::now_secs;
 
 /// A process-unique suffix for ids the other side did not provide.
 fn fresh_suffix() -> String {

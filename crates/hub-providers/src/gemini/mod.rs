@@ -60,12 +60,7 @@ fn invalid(msg: impl Into<String>) -> ConvertError {
     ConvertError::Invalid(msg.into())
 }
 
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
+use crate::convert::now_secs;
 
 fn new_id() -> String {
     static SEQ: AtomicU64 = AtomicU64::new(0);
