@@ -81,6 +81,22 @@ pub struct OpenAiQuirks {
     pub grok_reasoning_limits: bool,
     /// `plugin.other.provider` holds routing preferences per model vendor (OpenRouter).
     pub routing_preferences: bool,
+    /// How the account's balance is queried (`GET /api/channel/update_balance/{id}`); `None`:
+    /// the vendor offers no balance query.
+    pub balance: Option<BalanceApi>,
+}
+
+/// A vendor's balance endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BalanceApi {
+    /// `GET /v1/dashboard/billing/subscription` and `/usage`: `hard_limit_usd − total_usage/100`.
+    OpenAiBilling,
+    /// `GET /user/balance`: `balance_infos[0].total_balance` (account currency, not converted).
+    DeepSeek,
+    /// `GET /v1/users/me/balance`: `data.available_balance / 7` (CNY → USD at a fixed 7).
+    Moonshot,
+    /// `GET /v1/user/info`: `data.totalBalance` (CNY, not converted).
+    SiliconFlow,
 }
 
 /// OpenAI's API as it is.
@@ -92,6 +108,13 @@ pub const OPENAI: OpenAiQuirks = OpenAiQuirks {
     tool_parameters_as_text: false,
     grok_reasoning_limits: false,
     routing_preferences: false,
+    balance: None,
+};
+
+/// OpenAI's API with OpenAI's billing endpoints (OpenAI, Custom and the generic types).
+pub const OPENAI_BILLED: OpenAiQuirks = OpenAiQuirks {
+    balance: Some(BalanceApi::OpenAiBilling),
+    ..OPENAI
 };
 
 /// Vendors that refuse `stream_options` (One Hub removes it for them).
@@ -121,9 +144,9 @@ const fn quirky(kind: i64, base: &'static str, quirks: OpenAiQuirks) -> Row {
 /// Every type served natively. Adding an OpenAI-compatible vendor is one row here (plus its
 /// fixture in the provider tests).
 pub const CATALOGUE: &[Row] = &[
-    row(1, Family::OpenAi, "https://api.openai.com"),
+    quirky(1, "https://api.openai.com", OPENAI_BILLED),
     row(3, Family::Azure, ""),
-    row(8, Family::OpenAi, ""),
+    quirky(8, "", OPENAI_BILLED),
     row(14, Family::Anthropic, "https://api.anthropic.com"),
     quirky(
         20,
@@ -148,8 +171,22 @@ pub const CATALOGUE: &[Row] = &[
             ..OPENAI
         },
     ),
-    row(28, Family::OpenAi, "https://api.deepseek.com"),
-    row(29, Family::OpenAi, "https://api.moonshot.cn"),
+    quirky(
+        28,
+        "https://api.deepseek.com",
+        OpenAiQuirks {
+            balance: Some(BalanceApi::DeepSeek),
+            ..OPENAI
+        },
+    ),
+    quirky(
+        29,
+        "https://api.moonshot.cn",
+        OpenAiQuirks {
+            balance: Some(BalanceApi::Moonshot),
+            ..OPENAI
+        },
+    ),
     quirky(30, "https://api.mistral.ai", NO_STREAM_OPTIONS),
     quirky(31, "https://api.groq.com/openai", NO_STREAM_OPTIONS),
     quirky(33, "https://api.lingyiwanwu.com", NO_STREAM_OPTIONS),
@@ -162,7 +199,15 @@ pub const CATALOGUE: &[Row] = &[
     row(36, Family::Cohere, "https://api.cohere.ai"),
     row(39, Family::Ollama, "https://ollama.com"),
     row(42, Family::Vertex, ""),
-    quirky(45, "https://api.siliconflow.cn", NO_STREAM_OPTIONS),
+    quirky(
+        45,
+        "https://api.siliconflow.cn",
+        OpenAiQuirks {
+            stream_usage: false,
+            balance: Some(BalanceApi::SiliconFlow),
+            ..OPENAI
+        },
+    ),
     quirky(
         49,
         "https://models.inference.ai.azure.com",
@@ -401,7 +446,7 @@ pub fn resolve_channel(c: &ChannelConfig<'_>) -> Result<Provider, Unserved> {
     let (family, default, quirks) = match CATALOGUE.iter().find(|r| r.kind == kind) {
         Some(r) => (r.family, r.base, r.quirks),
         None if GENERIC_TYPES.contains(&kind) || type_name(kind).is_none() => {
-            (Family::OpenAi, "", OPENAI)
+            (Family::OpenAi, "", OPENAI_BILLED)
         }
         None => {
             return Err(Unserved::NotServed {
@@ -654,7 +699,7 @@ mod tests {
             resolve(1, "", "", ""),
             Ok(Provider::OpenAi {
                 base: "https://api.openai.com".into(),
-                quirks: OPENAI,
+                quirks: OPENAI_BILLED,
                 routing: None
             })
         );
@@ -695,7 +740,7 @@ mod tests {
                 resolve(kind, "https://x.example", "", ""),
                 Ok(Provider::OpenAi {
                     base: "https://x.example".into(),
-                    quirks: OPENAI,
+                    quirks: OPENAI_BILLED,
                     routing: None
                 }),
                 "{kind}"

@@ -397,7 +397,7 @@ async fn respond(
     match route(path) {
         Some(Route::Cloud(c)) => cloud::cloud(shared, method, uri, headers, body, c).await,
         Some(Route::Ollama(e)) => ollama::ollama(method, headers, body, e),
-        Some(Route::Vendor(v)) => vendors::vendor(method, headers, body, v),
+        Some(Route::Vendor(v)) => vendors::vendor(method, uri, headers, body, v),
         Some(Route::OpenAi(endpoint, deployment)) => {
             openai(shared, method, path, headers, body, endpoint, deployment).await
         }

@@ -1,5 +1,6 @@
-//! Vendor wires of their own: Cohere's v2 chat (`POST /v2/chat`, SSE with `event:` names) and
-//! Cloudflare Workers AI (`POST /client/v4/accounts/{account}/ai/run/{model}`).
+//! Vendor wires of their own: Cohere's v2 chat (`POST /v2/chat`, SSE with `event:` names),
+//! Cloudflare Workers AI (`POST /client/v4/accounts/{account}/ai/run/{model}`), and the balance
+//! endpoints (OpenAI's billing, DeepSeek, Moonshot, SiliconFlow).
 
 use axum::{
     Json,
@@ -19,11 +20,31 @@ pub(crate) enum VendorRoute {
     CohereChat,
     /// Cloudflare: account id and model.
     Cloudflare(String, String),
+    /// A balance endpoint (`GET`).
+    Balance(BalanceEndpoint),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BalanceEndpoint {
+    OpenAiSubscription,
+    OpenAiUsage,
+    DeepSeek,
+    Moonshot,
+    SiliconFlow,
 }
 
 pub(crate) fn vendor_route(path: &str) -> Option<VendorRoute> {
-    if path == "/v2/chat" {
-        return Some(VendorRoute::CohereChat);
+    let balance = match path {
+        "/v2/chat" => return Some(VendorRoute::CohereChat),
+        "/v1/dashboard/billing/subscription" => Some(BalanceEndpoint::OpenAiSubscription),
+        "/v1/dashboard/billing/usage" => Some(BalanceEndpoint::OpenAiUsage),
+        "/user/balance" => Some(BalanceEndpoint::DeepSeek),
+        "/v1/users/me/balance" => Some(BalanceEndpoint::Moonshot),
+        "/v1/user/info" => Some(BalanceEndpoint::SiliconFlow),
+        _ => None,
+    };
+    if let Some(b) = balance {
+        return Some(VendorRoute::Balance(b));
     }
     let rest = path.strip_prefix("/client/v4/accounts/")?;
     let (account, model) = rest.split_once("/ai/run/")?;
@@ -33,10 +54,14 @@ pub(crate) fn vendor_route(path: &str) -> Option<VendorRoute> {
 
 pub(crate) fn vendor(
     method: &Method,
+    uri: &axum::http::Uri,
     headers: &HeaderMap,
     body: &[u8],
     route: VendorRoute,
 ) -> Response {
+    if let VendorRoute::Balance(b) = route {
+        return balance(method, uri, headers, b);
+    }
     if *method != Method::POST {
         return (
             StatusCode::METHOD_NOT_ALLOWED,
@@ -51,6 +76,7 @@ pub(crate) fn vendor(
     match route {
         VendorRoute::CohereChat => cohere(headers, &key, body),
         VendorRoute::Cloudflare(_, model) => cloudflare(&key, body, &model),
+        VendorRoute::Balance(_) => unreachable!("answered above"),
     }
 }
 
@@ -277,4 +303,100 @@ fn cloudflare(key: &str, body: &[u8], model: &str) -> Response {
         .collect();
     events.push((None, json!({"response": "", "usage": usage})));
     sse(&events, true)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Balance endpoints
+// ---------------------------------------------------------------------------------------------
+
+/// The hard limit of the mock's OpenAI billing subscription, in USD.
+pub const MOCK_HARD_LIMIT_USD: f64 = 100.0;
+/// The mock's OpenAI usage in the window, in cents (a balance of 74.5 USD); with a `broke…`
+/// key the whole limit is used.
+pub const MOCK_USAGE_CENTS: f64 = 2550.0;
+
+fn is_date(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+}
+
+/// `Authorization: Bearer <key>` required; `status-<code>` keys fail with OpenAI's error shape;
+/// `broke…` keys have nothing left.
+fn balance(
+    method: &Method,
+    uri: &axum::http::Uri,
+    headers: &HeaderMap,
+    b: BalanceEndpoint,
+) -> Response {
+    let err = |status: StatusCode, message: &str| {
+        (
+            status,
+            Json(json!({"error": {"message": message, "type": "invalid_request_error"}})),
+        )
+            .into_response()
+    };
+    if *method != Method::GET {
+        return err(StatusCode::METHOD_NOT_ALLOWED, "GET only");
+    }
+    let key = header_str(headers, "authorization")
+        .and_then(|a| a.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    if key.is_empty() {
+        return err(StatusCode::UNAUTHORIZED, "You didn't provide an API key.");
+    }
+    if let Some(rest) = key.strip_prefix("status-") {
+        let status = failure_status(rest);
+        return err(status, &format!("mock failure {}", status.as_u16()));
+    }
+    let broke = key.starts_with("broke");
+    match b {
+        BalanceEndpoint::OpenAiSubscription => Json(json!({
+            "object": "billing_subscription", "has_payment_method": true,
+            "hard_limit_usd": MOCK_HARD_LIMIT_USD, "soft_limit_usd": 80.0,
+            "system_hard_limit_usd": 120.0, "access_until": 0
+        }))
+        .into_response(),
+        BalanceEndpoint::OpenAiUsage => {
+            let q = crate::query_params(uri);
+            let (Some(start), Some(end)) = (q.get("start_date"), q.get("end_date")) else {
+                return err(
+                    StatusCode::BAD_REQUEST,
+                    "start_date and end_date are required",
+                );
+            };
+            if !is_date(start) || !is_date(end) || start > end {
+                return err(StatusCode::BAD_REQUEST, "Invalid date range");
+            }
+            let used = if broke {
+                MOCK_HARD_LIMIT_USD * 100.0
+            } else {
+                MOCK_USAGE_CENTS
+            };
+            Json(json!({"object": "list", "daily_costs": [], "total_usage": used})).into_response()
+        }
+        BalanceEndpoint::DeepSeek => Json(json!({
+            "is_available": !broke,
+            "balance_infos": [{"currency": "CNY",
+                               "total_balance": if broke { "0.00" } else { "110.00" },
+                               "granted_balance": "10.00", "topped_up_balance": "100.00"}]
+        }))
+        .into_response(),
+        BalanceEndpoint::Moonshot => Json(json!({
+            "code": 0, "scode": "0x0", "status": true,
+            "data": {"available_balance": if broke { 0.0 } else { 49.0 },
+                     "voucher_balance": 46.0, "cash_balance": 3.0}
+        }))
+        .into_response(),
+        BalanceEndpoint::SiliconFlow => Json(json!({
+            "code": 20000, "message": "OK", "status": true,
+            "data": {"id": "u1", "balance": "0.88", "chargeBalance": "88.00",
+                     "totalBalance": if broke { "0.00" } else { "88.88" }}
+        }))
+        .into_response(),
+    }
 }

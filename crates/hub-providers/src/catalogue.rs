@@ -2,5 +2,6 @@
 //! snapshot resolves every channel once; re-exported here for the wire code.
 
 pub use hub_core::provider::{
-    CATALOGUE, Family, GENERIC_TYPES, OPENAI, OpenAiQuirks, Provider, Row, Unserved, resolve,
+    BalanceApi, CATALOGUE, Family, GENERIC_TYPES, OPENAI, OPENAI_BILLED, OpenAiQuirks, Provider,
+    Row, Unserved, resolve,
 };

@@ -4,6 +4,7 @@
 //! channel's request is addressed and authenticated, how SSE frames are cut and rewritten, and
 //! where usage lives in an answer. It knows nothing of axum or SQL.
 
+pub mod balance;
 pub mod bedrock;
 pub mod catalogue;
 pub mod claude;

@@ -125,6 +125,20 @@ fn routes() -> Vec<Route> {
             false,
             api::channels::get,
         ),
+        r(
+            M::GET,
+            "/api/channel/update_balance",
+            Admin,
+            false,
+            api::channels::update_all_balances,
+        ),
+        r(
+            M::GET,
+            "/api/channel/update_balance/{id}",
+            Admin,
+            false,
+            api::channels::update_balance,
+        ),
         r(M::POST, "/api/channel/", Admin, true, api::channels::create),
         r(M::PUT, "/api/channel/", Admin, true, api::channels::update),
         r(

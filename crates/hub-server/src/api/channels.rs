@@ -4,9 +4,16 @@ use axum::extract::State;
 use hub_core::entity::Channel;
 use hub_store::repo::channels::{ChannelFilter, ORDER_FIELDS};
 
+use hub_core::{
+    role::{CHANNEL_AUTO_DISABLED, CHANNEL_ENABLED},
+    snapshot::ChannelRt,
+};
+use serde_json::json;
+use tracing::{info, warn};
+
 use crate::{
     AppState,
-    error::{ApiError, ApiResult, ok_data, ok_empty},
+    error::{ApiError, ApiResult, ok_data, ok_empty, ok_raw},
     extract::{JsonBody, PathId, QueryMap},
 };
 
@@ -204,5 +211,64 @@ pub async fn update(
 
 pub async fn delete(State(state): State<AppState>, PathId(id): PathId) -> ApiResult {
     state.store.channel_soft_delete(id).await?;
+    ok_empty()
+}
+
+/// `GET /api/channel/update_balance/{id}`: queries the account balance of one channel from its
+/// vendor and stores it with the time (`balance`, `balance_updated_time`). One Hub's answer:
+/// `{"success":true,"message":"","balance":12.34}` (top-level `balance`). A failed query
+/// leaves the stored balance as it was and says why.
+pub async fn update_balance(State(state): State<AppState>, PathId(id): PathId) -> ApiResult {
+    let ch = state
+        .store
+        .channel_get(id)
+        .await?
+        .ok_or_else(|| ApiError::msg(format!("渠道 {id} 不存在")))?;
+    let now = hub_store::now_unix();
+    let balance = hub_providers::balance::query(&state.clients, &ChannelRt::from_channel(&ch), now)
+        .await
+        .map_err(|e| {
+            info!(channel = id, error = %e, "balance query failed; the stored balance is kept");
+            ApiError::msg(e.to_string())
+        })?;
+    state.store.channel_set_balance(id, balance, now).await?;
+    ok_raw(json!({"success": true, "message": "", "balance": balance}))
+}
+
+/// `GET /api/channel/update_balance`: as One Hub, the balances of the enabled OpenAI (1) and
+/// Custom (8) channels, one after the other; a failed query is logged and skipped; a channel
+/// whose balance is 0 or less is disabled (status 3, whatever `AutomaticDisableChannelEnabled`
+/// says, as One Hub does), logged, and routing is rebuilt.
+pub async fn update_all_balances(State(state): State<AppState>) -> ApiResult {
+    let now = hub_store::now_unix();
+    let mut disabled = 0;
+    for ch in state.store.channel_all().await? {
+        if ch.status != CHANNEL_ENABLED || !matches!(ch.kind, 1 | 8) {
+            continue;
+        }
+        match hub_providers::balance::query(&state.clients, &ChannelRt::from_channel(&ch), now)
+            .await
+        {
+            Ok(balance) => {
+                state.store.channel_set_balance(ch.id, balance, now).await?;
+                if balance <= 0.0 {
+                    state
+                        .store
+                        .channel_set_status(ch.id, CHANNEL_AUTO_DISABLED)
+                        .await?;
+                    warn!(channel = ch.id, name = %ch.name, balance, "channel disabled: its balance is exhausted");
+                    disabled += 1;
+                }
+            }
+            Err(e) => {
+                info!(channel = ch.id, error = %e, "balance query failed; the stored balance is kept");
+            }
+        }
+    }
+    if disabled > 0
+        && let Err(e) = state.reload_snapshot().await
+    {
+        warn!(error = %e, "routing not rebuilt after disabling channels; the sync loop will");
+    }
     ok_empty()
 }

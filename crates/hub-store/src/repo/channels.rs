@@ -272,6 +272,32 @@ impl Store {
         self.execute(&q).await
     }
 
+    /// Stores a queried balance and when it was read.
+    pub async fn channel_set_balance(
+        &self,
+        id: i64,
+        balance: f64,
+        updated: i64,
+    ) -> Result<u64, StoreError> {
+        let mut q = Query::update();
+        q.table("channels")
+            .value("balance", balance)
+            .value("balance_updated_time", updated)
+            .and_where(alive())
+            .and_where(Expr::col("id").eq(id));
+        self.execute(&q).await
+    }
+
+    /// Sets a channel's status (e.g. 3, disabled automatically).
+    pub async fn channel_set_status(&self, id: i64, status: i64) -> Result<u64, StoreError> {
+        let mut q = Query::update();
+        q.table("channels")
+            .value("status", status)
+            .and_where(alive())
+            .and_where(Expr::col("id").eq(id));
+        self.execute(&q).await
+    }
+
     pub async fn channel_soft_delete(&self, id: i64) -> Result<u64, StoreError> {
         let mut q = Query::update();
         q.table("channels")

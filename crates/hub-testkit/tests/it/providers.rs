@@ -15,6 +15,7 @@ on_backends!(
         ollama_speaks_its_native_api,
         cohere_speaks_v2_chat,
         cloudflare_workers_ai_is_account_scoped,
+        balance_queries_store_the_vendors_figure,
         xai_completion_is_billed_from_the_total,
         vertex_serves_gemini_and_claude_with_one_oauth_token,
         vertex_first_requests_share_one_token_exchange,
@@ -974,6 +975,125 @@ async fn cloudflare_workers_ai_is_account_scoped(backend: Backend) {
             .as_str()
             .unwrap()
             .contains("accountId|apiToken")
+    );
+    env.stop().await;
+}
+
+/// `GET /api/channel/update_balance/{id}` asks the vendor's balance endpoint (OpenAI's billing
+/// subscription and usage, DeepSeek, Moonshot, SiliconFlow) with the channel's key, answers
+/// One Hub's `{"success":true,"message":"","balance":…}` and stores `balance` and
+/// `balance_updated_time`; a failed query keeps the old value and says why; a type without a
+/// balance query says so. `GET /api/channel/update_balance` updates the enabled OpenAI and
+/// Custom channels and disables one whose balance is exhausted.
+async fn balance_queries_store_the_vendors_figure(backend: Backend) {
+    let Some(env) = RelayEnv::new(backend).await else {
+        return;
+    };
+    let openai = env
+        .channel(json!({"type": 1, "key": "bal-key", "models": "paid"}))
+        .await;
+    let deepseek = env
+        .channel(json!({"type": 28, "key": "ds-key", "models": "m"}))
+        .await;
+    let moonshot = env
+        .channel(json!({"type": 29, "key": "ms-key", "models": "m"}))
+        .await;
+    let silicon = env
+        .channel(json!({"type": 45, "key": "sf-key", "models": "m"}))
+        .await;
+    let mistral = env
+        .channel(json!({"type": 30, "key": "mi-key", "models": "m"}))
+        .await;
+    let failing = env
+        .channel(json!({"type": 8, "key": "status-401", "models": "m"}))
+        .await;
+    let broke = env
+        .channel(json!({"type": 1, "key": "broke-key", "models": "paid"}))
+        .await;
+    let get = |id: i64| {
+        let env = &env;
+        async move {
+            env.admin(Method::GET, &format!("/api/channel/{id}"), Value::Null)
+                .await["data"]
+                .clone()
+        }
+    };
+    for (id, want) in [
+        (openai, 74.5),
+        (deepseek, 110.0),
+        (moonshot, 7.0),
+        (silicon, 88.88),
+    ] {
+        let (_, v) = env
+            .app
+            .call(
+                Method::GET,
+                &format!("/api/channel/update_balance/{id}"),
+                Some(hub_testkit::env::ADMIN),
+                None,
+            )
+            .await;
+        assert_eq!(
+            v,
+            json!({"success": true, "message": "", "balance": want}),
+            "channel {id}"
+        );
+        let ch = get(id).await;
+        assert_eq!(ch["balance"], want);
+        assert!(ch["balance_updated_time"].as_i64().unwrap() > 0);
+    }
+    let r = env.mock.requests();
+    let usage = r
+        .iter()
+        .find(|q| q.path.starts_with("/v1/dashboard/billing/usage"))
+        .unwrap();
+    assert_eq!(usage.header("authorization"), Some("Bearer bal-key"));
+    assert!(
+        usage.query("start_date").unwrap().ends_with("-01"),
+        "{}",
+        usage.path
+    );
+    for (id, why) in [(mistral, "不支持余额查询"), (failing, "获取余额失败")] {
+        let (_, v) = env
+            .app
+            .call(
+                Method::GET,
+                &format!("/api/channel/update_balance/{id}"),
+                Some(hub_testkit::env::ADMIN),
+                None,
+            )
+            .await;
+        assert_eq!(v["success"], false, "{v}");
+        assert!(v["message"].as_str().unwrap().contains(why), "{v}");
+        assert!(
+            !v["message"].as_str().unwrap().contains("status-401"),
+            "no key: {v}"
+        );
+        assert_eq!(get(id).await["balance_updated_time"], 0, "unchanged");
+    }
+    // All: the enabled OpenAI and Custom channels; the exhausted one is disabled.
+    env.admin(Method::GET, "/api/channel/update_balance", Value::Null)
+        .await;
+    let b = get(broke).await;
+    assert_eq!(b["balance"], 0.0);
+    assert_eq!(b["status"], 3, "disabled: nothing left");
+    assert_eq!(get(openai).await["status"], 1);
+    assert_eq!(
+        get(failing).await["status"],
+        1,
+        "a failed query changes nothing"
+    );
+    // Routing no longer picks the disabled channel: every request goes to the one left.
+    let key = env.token(json!({})).await;
+    env.mock.clear_requests();
+    for _ in 0..10 {
+        assert_eq!(env.chat(&key, "paid").await.status, 200);
+    }
+    assert!(
+        env.mock
+            .requests()
+            .iter()
+            .all(|r| r.header("authorization") != Some("Bearer broke-key"))
     );
     env.stop().await;
 }
