@@ -81,6 +81,10 @@ pub struct OpenAiQuirks {
     pub grok_reasoning_limits: bool,
     /// `plugin.other.provider` holds routing preferences per model vendor (OpenRouter).
     pub routing_preferences: bool,
+    /// Authenticates with a JWT signed from the `id.secret` key instead of a bearer key (Zhipu).
+    pub zhipu_jwt: bool,
+    /// `temperature` and `top_p` are clamped to [0.01, 0.99] (Zhipu refuses 0 and 1).
+    pub open_unit_sampling: bool,
     /// How the account's balance is queried (`GET /api/channel/update_balance/{id}`); `None`:
     /// the vendor offers no balance query.
     pub balance: Option<BalanceApi>,
@@ -108,6 +112,8 @@ pub const OPENAI: OpenAiQuirks = OpenAiQuirks {
     tool_parameters_as_text: false,
     grok_reasoning_limits: false,
     routing_preferences: false,
+    zhipu_jwt: false,
+    open_unit_sampling: false,
     balance: None,
 };
 
@@ -148,6 +154,18 @@ pub const CATALOGUE: &[Row] = &[
     row(3, Family::Azure, ""),
     quirky(8, "", OPENAI_BILLED),
     row(14, Family::Anthropic, "https://api.anthropic.com"),
+    quirky(
+        16,
+        "https://open.bigmodel.cn/api/paas/v4",
+        OpenAiQuirks {
+            v1: false,
+            legacy_ops: false,
+            stream_usage: false,
+            zhipu_jwt: true,
+            open_unit_sampling: true,
+            ..OPENAI
+        },
+    ),
     quirky(
         20,
         "https://openrouter.ai/api",
@@ -246,11 +264,13 @@ pub const DEFAULT_GEMINI_VERSION: &str = "v1beta";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Provider {
     /// OpenAI or an OpenAI-compatible vendor; `routing`: OpenRouter's provider preferences
-    /// per model vendor (the text before the model's first `/`), from the channel's plugin.
+    /// per model vendor (the text before the model's first `/`), from the channel's plugin;
+    /// `jwt`: Zhipu's `id.secret` key, from which each request's JWT is signed.
     OpenAi {
         base: String,
         quirks: OpenAiQuirks,
         routing: Option<Arc<serde_json::Map<String, serde_json::Value>>>,
+        jwt: Option<JwtKey>,
     },
     /// Azure OpenAI; `api_version` from `other`.
     Azure { base: String, api_version: String },
@@ -308,6 +328,21 @@ impl std::fmt::Debug for ServiceAccount {
         f.debug_struct("ServiceAccount")
             .field("client_email", &self.client_email)
             .field("token_uri", &self.token_uri)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Zhipu's key: the API key id and the HMAC secret of `id.secret`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct JwtKey {
+    pub id: String,
+    pub secret: Secret,
+}
+
+impl std::fmt::Debug for JwtKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtKey")
+            .field("id", &self.id)
             .finish_non_exhaustive()
     }
 }
@@ -481,6 +516,11 @@ pub fn resolve_channel(c: &ChannelConfig<'_>) -> Result<Provider, Unserved> {
             } else {
                 None
             },
+            jwt: if quirks.zhipu_jwt {
+                Some(zhipu_key(key)?)
+            } else {
+                None
+            },
         },
         Family::Anthropic => Provider::Anthropic { base },
         Family::Azure => Provider::Azure {
@@ -623,6 +663,21 @@ fn service_account(key: &str) -> Result<ServiceAccount, &'static str> {
     })
 }
 
+/// Zhipu: key = `id.secret`.
+fn zhipu_key(key: &str) -> Result<JwtKey, Unserved> {
+    match key.trim().split_once('.') {
+        Some((id, secret)) if !id.is_empty() && !secret.is_empty() && !secret.contains('.') => {
+            Ok(JwtKey {
+                id: id.to_owned(),
+                secret: Secret(secret.to_owned()),
+            })
+        }
+        _ => Err(Unserved::Invalid(
+            "Zhipu channel: the key must be `id.secret`".to_owned(),
+        )),
+    }
+}
+
 /// Cloudflare Workers AI: key = `accountId|apiToken`.
 fn cloudflare(base: &str, key: &str) -> Result<Provider, Unserved> {
     let parts: Vec<&str> = key.trim().split('|').map(str::trim).collect();
@@ -700,7 +755,8 @@ mod tests {
             Ok(Provider::OpenAi {
                 base: "https://api.openai.com".into(),
                 quirks: OPENAI_BILLED,
-                routing: None
+                routing: None,
+                jwt: None
             })
         );
         assert_eq!(resolve(14, "", "", "").unwrap().family(), Family::Anthropic);
@@ -741,7 +797,8 @@ mod tests {
                 Ok(Provider::OpenAi {
                     base: "https://x.example".into(),
                     quirks: OPENAI_BILLED,
-                    routing: None
+                    routing: None,
+                    jwt: None
                 }),
                 "{kind}"
             );

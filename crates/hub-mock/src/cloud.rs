@@ -605,3 +605,46 @@ fn crc32(data: &[u8]) -> u32 {
     }
     !crc
 }
+
+/// Checks a Zhipu JWT (`{"alg":"HS256","sign_type":"SIGN"}`, claims `api_key`, `exp` and
+/// `timestamp` in milliseconds, not expired) against the secret registered for its key id;
+/// returns the key id.
+pub(crate) fn verify_zhipu_jwt(shared: &Shared, auth: Option<&str>) -> Result<String, String> {
+    let jwt = auth.ok_or("身份验证失败：缺少 Authorization")?;
+    if jwt.starts_with("Bearer ") {
+        return Err("身份验证失败：需要 JWT（不带 Bearer 前缀）".to_owned());
+    }
+    let parts: Vec<&str> = jwt.split('.').collect();
+    let [h, c, s] = parts[..] else {
+        return Err("身份验证失败：JWT 格式错误".to_owned());
+    };
+    let d = |p: &str| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(p)
+            .map_err(|_| "身份验证失败：JWT 格式错误".to_owned())
+    };
+    let header: Value = serde_json::from_slice(&d(h)?).map_err(|e| e.to_string())?;
+    let claims: Value = serde_json::from_slice(&d(c)?).map_err(|e| e.to_string())?;
+    if header["alg"] != "HS256" || header["sign_type"] != "SIGN" {
+        return Err(format!("身份验证失败：JWT 头部错误 {header}"));
+    }
+    let id = claims["api_key"].as_str().unwrap_or_default().to_owned();
+    let secret = shared
+        .zhipu_keys
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(&id)
+        .cloned()
+        .ok_or_else(|| format!("身份验证失败：未知的 API key {id}"))?;
+    let now_ms = now_secs() * 1000;
+    let exp = claims["exp"].as_u64().unwrap_or(0);
+    if exp <= now_ms || claims["timestamp"].as_u64().is_none() {
+        return Err("身份验证失败：JWT 已过期".to_owned());
+    }
+    let mut m =
+        <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes()).unwrap_or_else(|_| unreachable!());
+    m.update(format!("{h}.{c}").as_bytes());
+    m.verify_slice(&d(s)?)
+        .map_err(|_| "身份验证失败：JWT 签名错误".to_owned())?;
+    Ok(id)
+}

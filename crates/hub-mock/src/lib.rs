@@ -33,7 +33,7 @@ use axum::{
     Router,
     extract::{Query, Request, State},
     http::{HeaderMap, Method, StatusCode, Uri},
-    response::Response,
+    response::{IntoResponse, Response},
     serve::ListenerExt,
 };
 use rand::{Rng, distr::Alphanumeric};
@@ -114,6 +114,8 @@ struct Shared {
     token_ttl_secs: AtomicU64,
     /// AWS access key id → secret key (SigV4), and Bedrock API keys (→ "").
     aws_keys: Mutex<HashMap<String, String>>,
+    /// Zhipu API key id → HMAC secret of its JWTs.
+    zhipu_keys: Mutex<HashMap<String, String>>,
     sigv4_verified: AtomicU64,
 }
 
@@ -131,6 +133,7 @@ impl Default for Shared {
             token_delay_ms: AtomicU64::new(0),
             token_ttl_secs: AtomicU64::new(3600),
             aws_keys: Mutex::default(),
+            zhipu_keys: Mutex::default(),
             sigv4_verified: AtomicU64::new(0),
         }
     }
@@ -248,6 +251,15 @@ impl MockUpstream {
         self.shared
             .aws_keys()
             .insert(access_key_id.to_owned(), secret_key.to_owned());
+    }
+
+    /// Lets Zhipu's routes (`/api/paas/v4/…`) accept JWTs of `id` signed with `secret`.
+    pub fn trust_zhipu_key(&self, id: &str, secret: &str) {
+        self.shared
+            .zhipu_keys
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id.to_owned(), secret.to_owned());
     }
 
     /// Bedrock requests whose SigV4 signature the mock recomputed and found equal.
@@ -398,6 +410,23 @@ async fn respond(
         Some(Route::Cloud(c)) => cloud::cloud(shared, method, uri, headers, body, c).await,
         Some(Route::Ollama(e)) => ollama::ollama(method, headers, body, e),
         Some(Route::Vendor(v)) => vendors::vendor(method, uri, headers, body, v),
+        Some(Route::OpenAi(endpoint, deployment)) if path.starts_with("/api/paas/v4/") => {
+            // Zhipu: the bare `Authorization` is a JWT; verified, it stands for its key id.
+            match cloud::verify_zhipu_jwt(shared, header_str(headers, "authorization")) {
+                Ok(id) => {
+                    let mut h = headers.clone();
+                    if let Ok(v) = axum::http::HeaderValue::from_str(&format!("Bearer {id}")) {
+                        h.insert(axum::http::header::AUTHORIZATION, v);
+                    }
+                    openai(shared, method, path, &h, body, endpoint, deployment).await
+                }
+                Err(why) => (
+                    StatusCode::UNAUTHORIZED,
+                    axum::Json(serde_json::json!({"error": {"code": "1000", "message": why}})),
+                )
+                    .into_response(),
+            }
+        }
         Some(Route::OpenAi(endpoint, deployment)) => {
             openai(shared, method, path, headers, body, endpoint, deployment).await
         }

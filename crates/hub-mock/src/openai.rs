@@ -178,6 +178,12 @@ pub(crate) fn openai_route(path: &str) -> Option<(Endpoint, Option<String>)> {
             .filter(|e| matches!(e, Endpoint::Models | Endpoint::Model(_)))
             .map(|e| (e, None));
     }
+    // Zhipu GLM v4: the OpenAI paths under `/api/paas/v4/` (the JWT is checked before).
+    if let Some(rest) = path.strip_prefix("/api/paas/v4/") {
+        return endpoint(rest)
+            .filter(|e| matches!(e, Endpoint::Chat | Endpoint::Embeddings))
+            .map(|e| (e, None));
+    }
     // GitHub Models (Azure AI model inference): the OpenAI paths without `/v1`.
     endpoint(path.strip_prefix('/')?)
         .filter(|e| matches!(e, Endpoint::Chat | Endpoint::Embeddings | Endpoint::Models))

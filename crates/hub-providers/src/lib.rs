@@ -20,5 +20,6 @@ pub mod stream;
 pub mod upstream;
 pub mod usage;
 pub mod vertex;
+pub mod zhipu;
 
 pub use catalogue::{Family, Provider, Unserved};

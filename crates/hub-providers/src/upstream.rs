@@ -104,7 +104,7 @@ pub fn address(
     let provider = channel.provider.as_ref().map_err(|e| e.clone())?;
     let base = provider.base();
     match provider {
-        Provider::OpenAi { quirks, .. } => {
+        Provider::OpenAi { quirks, jwt, .. } => {
             if !quirks.legacy_ops && matches!(mode, RelayMode::Completions | RelayMode::Moderations)
             {
                 return Err(AddressError::Unsupported(channel.kind));
@@ -114,10 +114,13 @@ pub fn address(
                 Some(path) if !path.is_empty() => format!("{base}{path}"),
                 _ => format!("{base}{v1}{}", mode.path()),
             };
-            Ok(Address {
-                url,
-                headers: vec![("authorization", format!("Bearer {}", channel.key))],
-            })
+            // Zhipu: the JWT is signed when the request is sent (`send`).
+            let headers = if jwt.is_some() {
+                Vec::new()
+            } else {
+                vec![("authorization", format!("Bearer {}", channel.key))]
+            };
+            Ok(Address { url, headers })
         }
         Provider::Azure { api_version, .. } => {
             let model = path_segment(model).ok_or_else(|| AddressError::BadModel(model.into()))?;
@@ -449,6 +452,13 @@ fn vendor_fields(
     {
         out.insert("provider".to_owned(), prefs.clone());
     }
+    if quirks.open_unit_sampling {
+        for k in ["temperature", "top_p"] {
+            if let Some(v) = out.get(k).or_else(|| body.get(k)).and_then(Value::as_f64) {
+                out.insert(k.to_owned(), Value::from(v.clamp(0.01, 0.99)));
+            }
+        }
+    }
     if quirks.tool_parameters_as_text
         && let Some(Value::Array(tools)) = out.get("tools").or_else(|| body.get("tools"))
     {
@@ -481,6 +491,8 @@ pub struct Clients {
     urls: Mutex<HashMap<String, reqwest::Url>>,
     /// Vertex AI access tokens, per service account.
     pub tokens: crate::vertex::Tokens,
+    /// Zhipu JWTs, per API key id.
+    pub zhipu: crate::zhipu::Jwts,
 }
 
 /// The URL cache is cleared when it reaches this many entries (Gemini URLs embed the model).
@@ -500,6 +512,7 @@ impl Clients {
             by_proxy: Mutex::new(HashMap::new()),
             urls: Mutex::new(HashMap::new()),
             tokens: crate::vertex::Tokens::default(),
+            zhipu: crate::zhipu::Jwts::default(),
         }
     }
 
@@ -923,6 +936,9 @@ pub async fn send(
         req = req.header(*k, v.as_str());
     }
     match &channel.provider {
+        Ok(Provider::OpenAi { jwt: Some(k), .. }) => {
+            req = req.header("authorization", clients.zhipu.token(k));
+        }
         Ok(Provider::Ollama { headers, .. }) => {
             for (k, v) in headers {
                 req = req.header(k.as_str(), v.as_str());

@@ -16,6 +16,7 @@ on_backends!(
         cohere_speaks_v2_chat,
         cloudflare_workers_ai_is_account_scoped,
         balance_queries_store_the_vendors_figure,
+        zhipu_signs_a_jwt_from_its_key,
         xai_completion_is_billed_from_the_total,
         vertex_serves_gemini_and_claude_with_one_oauth_token,
         vertex_first_requests_share_one_token_exchange,
@@ -1094,6 +1095,71 @@ async fn balance_queries_store_the_vendors_figure(backend: Backend) {
             .requests()
             .iter()
             .all(|r| r.header("authorization") != Some("Bearer broke-key"))
+    );
+    env.stop().await;
+}
+
+/// Zhipu GLM (type 16): key `id.secret`; every request carries a JWT signed with the secret
+/// (bare `Authorization`, verified by the mock with the secret it was given), to
+/// `/api/paas/v4/chat/completions`, without `stream_options`, `temperature`/`top_p` clamped to
+/// [0.01, 0.99]; a wrong secret is refused by the upstream and told as it is.
+async fn zhipu_signs_a_jwt_from_its_key(backend: Backend) {
+    let Some(env) = RelayEnv::new(backend).await else {
+        return;
+    };
+    env.mock.trust_zhipu_key("zid", "zsecret");
+    // One Hub's base URL for Zhipu includes the API path.
+    let base = format!("{}/api/paas/v4", env.mock.base_url());
+    env.channel(json!({"type": 16, "key": "zid.zsecret", "models": "glm-4", "base_url": base}))
+        .await;
+    env.channel(json!({"type": 16, "key": "zid.wrong", "models": "glm-bad", "base_url": base}))
+        .await;
+    let key = env.token(json!({})).await;
+    let mut seen = Vec::new();
+    for stream in [false, true] {
+        env.mock.clear_requests();
+        let a = env
+            .post(
+                &key,
+                "/v1/chat/completions",
+                json!({"model": "glm-4", "stream": stream, "temperature": 0, "top_p": 1,
+                       "stream_options": {"include_usage": true},
+                       "messages": [{"role": "user", "content": "hi"}]}),
+            )
+            .await;
+        assert_eq!(a.status, 200, "stream={stream}: {}", a.body);
+        let r = env.mock.requests().pop().unwrap();
+        assert_eq!(r.path, "/api/paas/v4/chat/completions");
+        let auth = r.header("authorization").unwrap().to_owned();
+        assert!(
+            !auth.starts_with("Bearer") && auth.split('.').count() == 3,
+            "{auth}"
+        );
+        seen.push(auth);
+        let body = r.json();
+        assert_eq!(body["temperature"], 0.01);
+        assert_eq!(body["top_p"], 0.99);
+        if stream {
+            assert!(body.get("stream_options").is_none(), "{body}");
+            assert!(a.body.as_str().unwrap().contains("data: [DONE]"));
+        } else {
+            assert_eq!(a.body["choices"][0]["message"]["content"], "tok tok tok ");
+        }
+    }
+    assert_eq!(
+        seen[0], seen[1],
+        "the JWT is reused, not signed per request"
+    );
+    env.option("RetryTimes", "0").await;
+    let a = env.chat(&key, "glm-bad").await;
+    assert_eq!(a.status, 401, "{}", a.body);
+    assert!(
+        a.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("签名错误"),
+        "{}",
+        a.body
     );
     env.stop().await;
 }

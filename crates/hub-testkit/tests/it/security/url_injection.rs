@@ -90,10 +90,9 @@ pub(crate) fn request(inbound: Inbound, model: &str, stream: bool) -> (String, V
 /// Anthropic; 25 = Gemini (model in the path).
 /// Every channel type this gateway relays (the provider catalogue) plus 43, a type without a
 /// provider of its own that is relayed as OpenAI-compatible because it has a base URL: a type
-/// added to the catalogue is covered here without editing this list. Vertex AI, Bedrock and
-/// Cloudflare are left out: their keys are structured credentials (a service account, AWS
-/// keys, `account|token`) that these
-/// suites' plain keys cannot be; their model names go through the same `path_segment` (unit
+/// added to the catalogue is covered here without editing this list. Vertex AI, Bedrock,
+/// Cloudflare and Zhipu are left out: their keys are structured credentials (a service account,
+/// AWS keys, `account|token`, `id.secret`) that these suites' plain keys cannot be; their model names go through the same `path_segment` (unit
 /// tests in `hub-providers`) and their wire is covered by `providers::`.
 pub(crate) fn served_types() -> Vec<i64> {
     use hub_providers::catalogue::Family;
@@ -103,7 +102,7 @@ pub(crate) fn served_types() -> Vec<i64> {
             !matches!(
                 r.family,
                 Family::Vertex | Family::Bedrock | Family::Cloudflare
-            )
+            ) && !r.quirks.zhipu_jwt
         })
         .map(|r| r.kind)
         .collect();
