@@ -45,6 +45,8 @@ pub enum Family {
     Cohere,
     /// Cloudflare Workers AI (account-scoped `ai/run/{model}`).
     Cloudflare,
+    /// Coze bot chat (`/v2/chat`).
+    Coze,
 }
 
 /// A type served natively: one row per type.
@@ -215,6 +217,7 @@ pub const CATALOGUE: &[Row] = &[
     ),
     row(35, Family::Cloudflare, "https://api.cloudflare.com"),
     row(36, Family::Cohere, "https://api.cohere.ai"),
+    row(38, Family::Coze, "https://api.coze.com/open_api"),
     row(39, Family::Ollama, "https://ollama.com"),
     row(42, Family::Vertex, ""),
     quirky(
@@ -297,6 +300,8 @@ pub enum Provider {
     },
     /// Cohere.
     Cohere { base: String },
+    /// Coze; `base` includes `/open_api` (One Hub's form).
+    Coze { base: String },
     /// Cloudflare Workers AI; key = `accountId|apiToken`. `base` is an origin, or One Hub's
     /// template with `%s` for the account and then the model.
     Cloudflare {
@@ -398,6 +403,7 @@ impl Provider {
             Provider::Bedrock { .. } => Family::Bedrock,
             Provider::Ollama { .. } => Family::Ollama,
             Provider::Cohere { .. } => Family::Cohere,
+            Provider::Coze { .. } => Family::Coze,
             Provider::Cloudflare { .. } => Family::Cloudflare,
         }
     }
@@ -425,6 +431,7 @@ impl Provider {
             | Provider::Bedrock { base, .. }
             | Provider::Ollama { base, .. }
             | Provider::Cohere { base }
+            | Provider::Coze { base }
             | Provider::Cloudflare { base, .. } => base,
         }
     }
@@ -541,6 +548,7 @@ pub fn resolve_channel(c: &ChannelConfig<'_>) -> Result<Provider, Unserved> {
             version: version(other, DEFAULT_GEMINI_VERSION, "Gemini API version")?,
         },
         Family::Cohere => Provider::Cohere { base },
+        Family::Coze => Provider::Coze { base },
         Family::Vertex | Family::Bedrock | Family::Cloudflare => unreachable!("resolved above"),
     })
 }

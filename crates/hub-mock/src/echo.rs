@@ -20,6 +20,8 @@ pub(crate) enum EchoShape {
     Ollama,
     /// `{"message": "<text>"}`; streams are SSE with `event:` names.
     Cohere,
+    /// `{"code", "msg"}`; stream errors are `data: {"event":"error",…}`.
+    Coze,
 }
 
 /// What the echo repeats: the key, and `user:password` of an `Authorization: Basic` header
@@ -65,6 +67,8 @@ fn echo_error_value(shape: EchoShape, status: StatusCode, secret: &str) -> Value
         }}),
         EchoShape::Ollama => json!({"error": message, "details": Value::Object(nested)}),
         EchoShape::Cohere => json!({"message": message, "details": Value::Object(nested)}),
+        EchoShape::Coze => json!({"event": "error", "code": 4100, "msg": message,
+                                  "details": Value::Object(nested)}),
     }
 }
 
@@ -98,6 +102,11 @@ pub(crate) fn echo_key(shape: EchoShape, rest: &str, secret: &str, stream: bool)
                 "event: message-start\ndata: {}\n\nevent: content-delta\ndata: {}\n\nevent: error\ndata: {err}\n\n",
                 json!({"type": "message-start", "id": "echo", "delta": {"message": {"role": "assistant"}}}),
                 json!({"type": "content-delta", "index": 0, "delta": {"message": {"content": {"text": "tok "}}}})
+            ),
+            EchoShape::Coze => format!(
+                "data: {}\n\ndata: {err}\n\n",
+                json!({"event": "message", "message": {"role": "assistant", "type": "answer",
+                       "content": "tok ", "content_type": "text"}, "is_finish": false})
             ),
             EchoShape::Ollama => {
                 let first = json!({"model": "m", "message": {"role": "assistant", "content": "tok "},

@@ -18,6 +18,8 @@ use crate::{
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum VendorRoute {
     CohereChat,
+    /// Coze bot chat (`/open_api/v2/chat`).
+    CozeChat,
     /// Cloudflare: account id and model.
     Cloudflare(String, String),
     /// A balance endpoint (`GET`).
@@ -36,6 +38,7 @@ pub(crate) enum BalanceEndpoint {
 pub(crate) fn vendor_route(path: &str) -> Option<VendorRoute> {
     let balance = match path {
         "/v2/chat" => return Some(VendorRoute::CohereChat),
+        "/open_api/v2/chat" => return Some(VendorRoute::CozeChat),
         "/v1/dashboard/billing/subscription" => Some(BalanceEndpoint::OpenAiSubscription),
         "/v1/dashboard/billing/usage" => Some(BalanceEndpoint::OpenAiUsage),
         "/user/balance" => Some(BalanceEndpoint::DeepSeek),
@@ -75,6 +78,7 @@ pub(crate) fn vendor(
         .to_owned();
     match route {
         VendorRoute::CohereChat => cohere(headers, &key, body),
+        VendorRoute::CozeChat => coze(headers, &key, body),
         VendorRoute::Cloudflare(_, model) => cloudflare(&key, body, &model),
         VendorRoute::Balance(_) => unreachable!("answered above"),
     }
@@ -399,4 +403,80 @@ fn balance(
         }))
         .into_response(),
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Coze bot chat (v2)
+// ---------------------------------------------------------------------------------------------
+
+fn coze_error(code: i64, msg: &str) -> Response {
+    Json(json!({"code": code, "msg": msg})).into_response()
+}
+
+/// Coze answers errors with HTTP 200 and a non-zero `code` (an unknown key: 4101); the mock's
+/// `status-…` and `echo-…` keys behave as elsewhere.
+fn coze(headers: &HeaderMap, key: &str, body: &[u8]) -> Response {
+    if key.is_empty() {
+        return coze_error(4100, "authentication is invalid");
+    }
+    if let Some(rest) = key.strip_prefix("status-") {
+        let status = failure_status(rest);
+        return (
+            status,
+            Json(json!({"code": status.as_u16(), "msg": format!("mock failure {}", status.as_u16())})),
+        )
+            .into_response();
+    }
+    if let Some(rest) = key.strip_prefix("echo-") {
+        let stream = serde_json::from_slice::<Value>(body).is_ok_and(|b| is_stream(&b));
+        return echo_key(EchoShape::Coze, rest, &echoed_secret(key, headers), stream);
+    }
+    let body = match json_object(body) {
+        Ok(b) => b,
+        Err(e) => return coze_error(4000, &format!("invalid request: {e}")),
+    };
+    if body
+        .get("bot_id")
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty)
+    {
+        return coze_error(4000, "bot_id is required");
+    }
+    let Some(query) = body.get("query").and_then(Value::as_str) else {
+        return coze_error(4000, "query is required");
+    };
+    if body.get("messages").is_some() || body.get("model").is_some() {
+        return coze_error(4000, "invalid request: unexpected OpenAI fields");
+    }
+    let _ = query;
+    let chunks = body
+        .pointer("/mock/chunks")
+        .and_then(Value::as_u64)
+        .unwrap_or(DEFAULT_CHUNKS);
+    let answer = |content: &str| json!({"role": "assistant", "type": "answer", "content": content, "content_type": "text"});
+    if !is_stream(&body) {
+        return Json(json!({
+            "conversation_id": "conv-mock", "code": 0, "msg": "success",
+            "messages": [answer(&CHUNK_TEXT.repeat(usize::try_from(chunks).unwrap_or(0))),
+                         {"role": "assistant", "type": "follow_up", "content": "more?", "content_type": "text"}]
+        }))
+        .into_response();
+    }
+    let mut events: Vec<(Option<&str>, Value)> = (0..chunks)
+        .enumerate()
+        .map(|(i, _)| {
+            (
+                None,
+                json!({"event": "message", "message": answer(CHUNK_TEXT), "is_finish": false,
+                          "index": i, "conversation_id": "conv-mock"}),
+            )
+        })
+        .collect();
+    events.push((
+        None,
+        json!({"event": "message", "message": answer(""), "is_finish": true,
+                              "index": chunks, "conversation_id": "conv-mock"}),
+    ));
+    events.push((None, json!({"event": "done"})));
+    sse(&events, false)
 }

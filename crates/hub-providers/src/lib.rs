@@ -11,6 +11,7 @@ pub mod claude;
 pub mod cloudflare;
 pub mod cohere;
 pub mod convert;
+pub mod coze;
 pub mod gemini;
 pub mod limits;
 pub mod ollama;

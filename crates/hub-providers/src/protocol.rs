@@ -32,6 +32,8 @@ pub enum Native {
     Cohere,
     /// Cloudflare Workers AI's `ai/run`.
     Cloudflare,
+    /// Coze's bot chat.
+    Coze,
 }
 
 impl Protocol {
@@ -47,6 +49,7 @@ impl Protocol {
             Family::Ollama => Protocol::Native(Native::Ollama),
             Family::Cohere => Protocol::Native(Native::Cohere),
             Family::Cloudflare => Protocol::Native(Native::Cloudflare),
+            Family::Coze => Protocol::Native(Native::Coze),
             Family::Gemini => Protocol::Gemini,
             Family::Vertex if model.starts_with("gemini") => Protocol::Gemini,
             Family::Vertex if model.starts_with("claude") => Protocol::Claude,
@@ -154,6 +157,7 @@ pub fn upstream_body(
                     Native::Ollama => crate::ollama::request_from_openai(&ir, model, stream)?,
                     Native::Cohere => crate::cohere::request_from_openai(&ir, model, stream)?,
                     Native::Cloudflare => crate::cloudflare::request_from_openai(&ir, stream)?,
+                    Native::Coze => crate::coze::request_from_openai(&ir, model, stream)?,
                 };
                 if let Some(obj) = o.as_object_mut() {
                     merge_custom(obj, channel);
@@ -224,6 +228,7 @@ pub fn convert_response(
         Protocol::Native(Native::Cloudflare) => {
             crate::cloudflare::response_to_openai(&v, requested_model)
         }
+        Protocol::Native(Native::Coze) => crate::coze::response_to_openai(&v, requested_model),
     };
     let usage = ir
         .get("usage")

@@ -307,6 +307,7 @@ enum Upstream {
     Ollama(crate::ollama::ToOpenAiStream),
     Cohere(crate::cohere::ToOpenAiStream),
     Cloudflare(crate::cloudflare::ToOpenAiStream),
+    Coze(crate::coze::ToOpenAiStream),
 }
 
 enum Inbound {
@@ -348,6 +349,9 @@ impl Converting {
             Protocol::Native(Native::Cloudflare) => {
                 Upstream::Cloudflare(crate::cloudflare::ToOpenAiStream::new(model))
             }
+            Protocol::Native(Native::Coze) => {
+                Upstream::Coze(crate::coze::ToOpenAiStream::new(model))
+            }
         };
         let lines = matches!(upstream, Protocol::Native(Native::Ollama));
         let inb = match inbound {
@@ -388,6 +392,7 @@ impl Converting {
             Upstream::Ollama(o) => o.line(&data),
             Upstream::Cohere(c) => c.event(e.name.as_deref(), &data),
             Upstream::Cloudflare(c) => c.data(&data),
+            Upstream::Coze(c) => c.data(&data),
         }
     }
 

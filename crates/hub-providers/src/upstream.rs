@@ -229,6 +229,13 @@ pub fn address(
                 headers,
             })
         }
+        Provider::Coze { .. } => match mode {
+            RelayMode::Chat => Ok(Address {
+                url: format!("{base}/v2/chat"),
+                headers: vec![("authorization", format!("Bearer {}", channel.key))],
+            }),
+            _ => Err(AddressError::Unsupported(channel.kind)),
+        },
         Provider::Cohere { .. } => match mode {
             RelayMode::Chat => Ok(Address {
                 url: format!("{base}/v2/chat"),
@@ -1037,8 +1044,10 @@ pub fn error_message(
         .unwrap_or(&v);
     let msg = match err {
         Value::String(s) => s.clone(),
+        // `message`, or Coze's `msg`.
         _ => err
             .get("message")
+            .or_else(|| err.get("msg"))
             .and_then(Value::as_str)
             .map(str::to_owned)?,
     };

@@ -17,6 +17,7 @@ on_backends!(
         cloudflare_workers_ai_is_account_scoped,
         balance_queries_store_the_vendors_figure,
         zhipu_signs_a_jwt_from_its_key,
+        coze_chats_with_a_bot,
         xai_completion_is_billed_from_the_total,
         vertex_serves_gemini_and_claude_with_one_oauth_token,
         vertex_first_requests_share_one_token_exchange,
@@ -1158,6 +1159,72 @@ async fn zhipu_signs_a_jwt_from_its_key(backend: Backend) {
             .as_str()
             .unwrap()
             .contains("签名错误"),
+        "{}",
+        a.body
+    );
+    env.stop().await;
+}
+
+/// Coze (type 38): `coze-<bot_id>` models to `/open_api/v2/chat` with the last message as the
+/// query and the rest as the history; the bot's answer back, streamed and not; Coze's errors
+/// (HTTP 200 with a non-zero `code`) reach the caller.
+async fn coze_chats_with_a_bot(backend: Backend) {
+    let Some(env) = RelayEnv::new(backend).await else {
+        return;
+    };
+    let base = format!("{}/open_api", env.mock.base_url());
+    env.channel(json!({"type": 38, "key": "coze-pat", "models": "coze-7350", "base_url": base}))
+        .await;
+    let key = env.token(json!({})).await;
+    for stream in [false, true] {
+        env.mock.clear_requests();
+        let a = env
+            .post(
+                &key,
+                "/v1/chat/completions",
+                json!({"model": "coze-7350", "stream": stream, "messages": [
+                    {"role": "system", "content": "be brief"},
+                    {"role": "user", "content": "what now"}]}),
+            )
+            .await;
+        assert_eq!(a.status, 200, "stream={stream}: {}", a.body);
+        let r = env.mock.requests().pop().unwrap();
+        assert_eq!(r.path, "/open_api/v2/chat");
+        assert_eq!(r.header("authorization"), Some("Bearer coze-pat"));
+        let body = r.json();
+        assert_eq!(body["bot_id"], "7350");
+        assert_eq!(body["query"], "what now");
+        assert_eq!(body["stream"], stream);
+        assert_eq!(
+            body["chat_history"],
+            json!([{"role": "assistant", "content": "be brief", "content_type": "text"}])
+        );
+        if stream {
+            let cs = chunks(&a);
+            let text: String = cs
+                .iter()
+                .filter_map(|c| {
+                    c.pointer("/choices/0/delta/content")
+                        .and_then(Value::as_str)
+                })
+                .collect();
+            assert_eq!(text, "tok tok tok ");
+            assert!(
+                cs.iter()
+                    .any(|c| c.pointer("/choices/0/finish_reason") == Some(&json!("stop")))
+            );
+        } else {
+            assert_eq!(a.body["choices"][0]["message"]["content"], "tok tok tok ");
+            assert_eq!(a.body["model"], "coze-7350");
+        }
+    }
+    // An empty bot id: Coze's 200 with a non-zero code is an error for the caller.
+    env.channel(json!({"type": 38, "key": "coze-pat", "models": "coze-", "base_url": base}))
+        .await;
+    let a = env.chat(&key, "coze-").await;
+    assert_eq!(a.status, 200, "as the upstream answered: {}", a.body);
+    assert_eq!(
+        a.body["error"]["message"], "bot_id is required",
         "{}",
         a.body
     );

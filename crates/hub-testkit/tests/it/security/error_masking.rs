@@ -38,7 +38,7 @@ fn served(kind: i64, inbound: Inbound) -> bool {
         Ok(Provider::Gemini { .. }) => inbound != Inbound::Completions,
         Ok(Provider::OpenAi { quirks, .. }) => quirks.legacy_ops || inbound != Inbound::Completions,
         Ok(Provider::Ollama { .. }) => inbound != Inbound::Completions,
-        Ok(Provider::Cohere { .. }) => {
+        Ok(Provider::Cohere { .. } | Provider::Coze { .. }) => {
             !matches!(inbound, Inbound::Completions | Inbound::Embeddings)
         }
         Ok(Provider::Databricks { .. }) => {
@@ -51,7 +51,8 @@ fn served(kind: i64, inbound: Inbound) -> bool {
 async fn env_with_key(backend: Backend, key: &str) -> Option<(RelayEnv, String)> {
     let env = RelayEnv::new(backend).await?;
     for (kind, model) in channels() {
-        env.channel(json!({"type": kind, "models": model, "key": key}))
+        env.channel(json!({"type": kind, "models": model, "key": key,
+                           "base_url": super::url_injection::mock_base(&env, kind)}))
             .await;
     }
     let token = env.token(json!({})).await;

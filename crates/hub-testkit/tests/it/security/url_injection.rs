@@ -94,6 +94,15 @@ pub(crate) fn request(inbound: Inbound, model: &str, stream: bool) -> (String, V
 /// Cloudflare and Zhipu are left out: their keys are structured credentials (a service account,
 /// AWS keys, `account|token`, `id.secret`) that these suites' plain keys cannot be; their model names go through the same `path_segment` (unit
 /// tests in `hub-providers`) and their wire is covered by `providers::`.
+/// The base URL a channel of `kind` gets on the mock: its origin, plus the API path for types
+/// whose One Hub base URL includes one (Coze: `/open_api`).
+pub(crate) fn mock_base(env: &RelayEnv, kind: i64) -> String {
+    match kind {
+        38 => format!("{}/open_api", env.mock.base_url()),
+        _ => env.mock.base_url(),
+    }
+}
+
 pub(crate) fn served_types() -> Vec<i64> {
     use hub_providers::catalogue::Family;
     let mut types: Vec<i64> = hub_providers::catalogue::CATALOGUE
@@ -137,7 +146,7 @@ async fn wildcards_cannot_smuggle_paths_on_any_family_or_protocol(backend: Backe
         return;
     };
     for (kind, prefix) in families() {
-        env.channel(json!({"type": kind, "models": format!("{prefix}*")}))
+        env.channel(json!({"type": kind, "models": format!("{prefix}*"), "base_url": mock_base(&env, kind)}))
             .await;
     }
     let key = env.token(json!({})).await;
@@ -191,8 +200,10 @@ async fn literal_names_reach_the_upstream_as_one_encoded_segment(backend: Backen
         ]
     };
     for (kind, p) in [(3, "az"), (25, "ge"), (1, "oa")] {
-        env.channel(json!({"type": kind, "models": names(p).join(",")}))
-            .await;
+        env.channel(
+            json!({"type": kind, "models": names(p).join(","), "base_url": mock_base(&env, kind)}),
+        )
+        .await;
     }
     let key = env.token(json!({})).await;
     for (p, inbounds) in [
@@ -335,7 +346,7 @@ async fn generated_model_names_never_leave_the_expected_endpoint(backend: Backen
         return;
     };
     for (kind, prefix) in [(1, "oa"), (3, "az"), (25, "ge")] {
-        env.channel(json!({"type": kind, "models": format!("{prefix}*")}))
+        env.channel(json!({"type": kind, "models": format!("{prefix}*"), "base_url": mock_base(&env, kind)}))
             .await;
     }
     let key = env.token(json!({})).await;
