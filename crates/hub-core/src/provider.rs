@@ -47,6 +47,8 @@ pub enum Family {
     Cloudflare,
     /// Coze bot chat (`/v2/chat`).
     Coze,
+    /// Ali DashScope's native API (One Hub's OpenAI mode is `OpenAi` on the compatible mode).
+    DashScope,
 }
 
 /// A type served natively: one row per type.
@@ -217,6 +219,7 @@ pub const CATALOGUE: &[Row] = &[
     ),
     row(35, Family::Cloudflare, "https://api.cloudflare.com"),
     row(36, Family::Cohere, "https://api.cohere.ai"),
+    row(17, Family::DashScope, "https://dashscope.aliyuncs.com"),
     row(38, Family::Coze, "https://api.coze.com/open_api"),
     row(39, Family::Ollama, "https://ollama.com"),
     row(42, Family::Vertex, ""),
@@ -302,6 +305,13 @@ pub enum Provider {
     Cohere { base: String },
     /// Coze; `base` includes `/open_api` (One Hub's form).
     Coze { base: String },
+    /// Ali DashScope, native; `plugin_header`: `other` sent as `X-DashScope-Plugin`;
+    /// `web_search`: `plugin.web_search.enable`.
+    DashScope {
+        base: String,
+        plugin_header: Option<String>,
+        web_search: bool,
+    },
     /// Cloudflare Workers AI; key = `accountId|apiToken`. `base` is an origin, or One Hub's
     /// template with `%s` for the account and then the model.
     Cloudflare {
@@ -404,6 +414,7 @@ impl Provider {
             Provider::Ollama { .. } => Family::Ollama,
             Provider::Cohere { .. } => Family::Cohere,
             Provider::Coze { .. } => Family::Coze,
+            Provider::DashScope { .. } => Family::DashScope,
             Provider::Cloudflare { .. } => Family::Cloudflare,
         }
     }
@@ -432,6 +443,7 @@ impl Provider {
             | Provider::Ollama { base, .. }
             | Provider::Cohere { base }
             | Provider::Coze { base }
+            | Provider::DashScope { base, .. }
             | Provider::Cloudflare { base, .. } => base,
         }
     }
@@ -484,6 +496,9 @@ pub fn resolve(kind: i64, base_url: &str, other: &str, key: &str) -> Result<Prov
 /// The provider of a channel.
 pub fn resolve_channel(c: &ChannelConfig<'_>) -> Result<Provider, Unserved> {
     let (kind, base_url, other, key) = (c.kind, c.base_url, c.other, c.key);
+    if let Some(p) = openai_mode(c) {
+        return Ok(p);
+    }
     let base_url = base_url.trim().trim_end_matches('/');
     let (family, default, quirks) = match CATALOGUE.iter().find(|r| r.kind == kind) {
         Some(r) => (r.family, r.base, r.quirks),
@@ -549,6 +564,13 @@ pub fn resolve_channel(c: &ChannelConfig<'_>) -> Result<Provider, Unserved> {
         },
         Family::Cohere => Provider::Cohere { base },
         Family::Coze => Provider::Coze { base },
+        Family::DashScope => Provider::DashScope {
+            base,
+            plugin_header: Some(other.trim())
+                .filter(|o| !o.is_empty())
+                .map(str::to_owned),
+            web_search: plugin_flag(c.plugin, "web_search"),
+        },
         Family::Vertex | Family::Bedrock | Family::Cloudflare => unreachable!("resolved above"),
     })
 }
@@ -576,6 +598,45 @@ fn routing(
                 .to_owned(),
         )),
     }
+}
+
+/// `plugin.<name>.enable` is true.
+fn plugin_flag(plugin: Option<&serde_json::Value>, name: &str) -> bool {
+    plugin
+        .and_then(|p| p.get(name))
+        .and_then(|v| v.get("enable"))
+        .and_then(serde_json::Value::as_bool)
+        .unwrap_or(false)
+}
+
+/// Baidu (15) and Ali (17) with One Hub's OpenAI mode on (`plugin.use_openai_api.enable`): the
+/// vendor's OpenAI-compatible API, `stream_options` forced. Baidu: `https://qianfan.baidubce.com`
+/// then `/v2/…` (a `base_url` replaces the host); Ali: `https://dashscope.aliyuncs.com` (or the
+/// `base_url`) then `/compatible-mode/v1/…`.
+fn openai_mode(c: &ChannelConfig<'_>) -> Option<Provider> {
+    if !matches!(c.kind, 15 | 17) || !plugin_flag(c.plugin, "use_openai_api") {
+        return None;
+    }
+    let base_url = c.base_url.trim().trim_end_matches('/');
+    let (origin, path) = match c.kind {
+        15 => ("https://qianfan.baidubce.com", "/v2"),
+        _ => ("https://dashscope.aliyuncs.com", "/compatible-mode"),
+    };
+    let origin = if base_url.is_empty() {
+        origin
+    } else {
+        base_url
+    };
+    Some(Provider::OpenAi {
+        base: format!("{origin}{path}"),
+        quirks: OpenAiQuirks {
+            v1: c.kind == 17,
+            legacy_ops: false,
+            ..OPENAI
+        },
+        routing: None,
+        jwt: None,
+    })
 }
 
 /// `plugin.headers`: its non-empty string entries (One Hub crashes on a null plugin; here it

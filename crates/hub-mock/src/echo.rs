@@ -22,6 +22,8 @@ pub(crate) enum EchoShape {
     Cohere,
     /// `{"code", "msg"}`; stream errors are `data: {"event":"error",…}`.
     Coze,
+    /// `{"code", "message", "request_id"}`.
+    DashScope,
 }
 
 /// What the echo repeats: the key, and `user:password` of an `Authorization: Basic` header
@@ -69,6 +71,8 @@ fn echo_error_value(shape: EchoShape, status: StatusCode, secret: &str) -> Value
         EchoShape::Cohere => json!({"message": message, "details": Value::Object(nested)}),
         EchoShape::Coze => json!({"event": "error", "code": 4100, "msg": message,
                                   "details": Value::Object(nested)}),
+        EchoShape::DashScope => json!({"code": secret, "message": message, "request_id": secret,
+                                       "details": Value::Object(nested)}),
     }
 }
 
@@ -107,6 +111,11 @@ pub(crate) fn echo_key(shape: EchoShape, rest: &str, secret: &str, stream: bool)
                 "data: {}\n\ndata: {err}\n\n",
                 json!({"event": "message", "message": {"role": "assistant", "type": "answer",
                        "content": "tok ", "content_type": "text"}, "is_finish": false})
+            ),
+            EchoShape::DashScope => format!(
+                "data:{}\n\ndata:{err}\n\n",
+                json!({"output": {"choices": [{"finish_reason": "null",
+                       "message": {"role": "assistant", "content": "tok "}}]}})
             ),
             EchoShape::Ollama => {
                 let first = json!({"model": "m", "message": {"role": "assistant", "content": "tok "},

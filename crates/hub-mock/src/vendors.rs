@@ -20,6 +20,10 @@ pub(crate) enum VendorRoute {
     CohereChat,
     /// Coze bot chat (`/open_api/v2/chat`).
     CozeChat,
+    /// DashScope native: text or multimodal generation.
+    DashScopeChat,
+    /// DashScope native: text embedding.
+    DashScopeEmbed,
     /// Cloudflare: account id and model.
     Cloudflare(String, String),
     /// A balance endpoint (`GET`).
@@ -39,6 +43,13 @@ pub(crate) fn vendor_route(path: &str) -> Option<VendorRoute> {
     let balance = match path {
         "/v2/chat" => return Some(VendorRoute::CohereChat),
         "/open_api/v2/chat" => return Some(VendorRoute::CozeChat),
+        "/api/v1/services/aigc/text-generation/generation"
+        | "/api/v1/services/aigc/multimodal-generation/generation" => {
+            return Some(VendorRoute::DashScopeChat);
+        }
+        "/api/v1/services/embeddings/text-embedding/text-embedding" => {
+            return Some(VendorRoute::DashScopeEmbed);
+        }
         "/v1/dashboard/billing/subscription" => Some(BalanceEndpoint::OpenAiSubscription),
         "/v1/dashboard/billing/usage" => Some(BalanceEndpoint::OpenAiUsage),
         "/user/balance" => Some(BalanceEndpoint::DeepSeek),
@@ -79,6 +90,8 @@ pub(crate) fn vendor(
     match route {
         VendorRoute::CohereChat => cohere(headers, &key, body),
         VendorRoute::CozeChat => coze(headers, &key, body),
+        VendorRoute::DashScopeChat => dashscope(headers, &key, body, false),
+        VendorRoute::DashScopeEmbed => dashscope(headers, &key, body, true),
         VendorRoute::Cloudflare(_, model) => cloudflare(&key, body, &model),
         VendorRoute::Balance(_) => unreachable!("answered above"),
     }
@@ -479,4 +492,141 @@ fn coze(headers: &HeaderMap, key: &str, body: &[u8]) -> Response {
     ));
     events.push((None, json!({"event": "done"})));
     sse(&events, false)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ali DashScope (native)
+// ---------------------------------------------------------------------------------------------
+
+fn dashscope_error(status: StatusCode, code: &str, message: &str) -> Response {
+    (
+        status,
+        Json(json!({"code": code, "message": message, "request_id": "req-mock"})),
+    )
+        .into_response()
+}
+
+/// Streams when the request carries `X-DashScope-SSE: enable` (incremental output, `data:`
+/// lines without a space, as DashScope writes them).
+fn dashscope(headers: &HeaderMap, key: &str, body: &[u8], embed: bool) -> Response {
+    if key.is_empty() {
+        return dashscope_error(
+            StatusCode::UNAUTHORIZED,
+            "InvalidApiKey",
+            "No API-key provided.",
+        );
+    }
+    if let Some(rest) = key.strip_prefix("status-") {
+        let status = failure_status(rest);
+        return dashscope_error(
+            status,
+            "MockFailure",
+            &format!("mock failure {}", status.as_u16()),
+        );
+    }
+    let sse_on = header_str(headers, "x-dashscope-sse") == Some("enable");
+    if let Some(rest) = key.strip_prefix("echo-") {
+        return echo_key(
+            EchoShape::DashScope,
+            rest,
+            &echoed_secret(key, headers),
+            sse_on,
+        );
+    }
+    let body = match json_object(body) {
+        Ok(b) => b,
+        Err(e) => return dashscope_error(StatusCode::BAD_REQUEST, "InvalidParameter", &e),
+    };
+    let Some(model) = body.get("model").and_then(Value::as_str) else {
+        return dashscope_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidParameter",
+            "Model not specified",
+        );
+    };
+    if embed {
+        let Some(texts) = body.pointer("/input/texts").and_then(Value::as_array) else {
+            return dashscope_error(
+                StatusCode::BAD_REQUEST,
+                "InvalidParameter",
+                "input.texts is required",
+            );
+        };
+        let total: u64 = texts.iter().filter_map(Value::as_str).map(words).sum();
+        let embeddings: Vec<Value> = texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| json!({"text_index": i, "embedding": crate::mock_embedding(t, crate::EMBEDDING_DIMS)}))
+            .collect();
+        return Json(
+            json!({"output": {"embeddings": embeddings}, "usage": {"total_tokens": total},
+                           "request_id": "req-mock"}),
+        )
+        .into_response();
+    }
+    if body.get("messages").is_some() || body.get("stream_options").is_some() {
+        return dashscope_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidParameter",
+            "messages belong in input",
+        );
+    }
+    let Some(messages) = body.pointer("/input/messages").and_then(Value::as_array) else {
+        return dashscope_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidParameter",
+            "input.messages is required",
+        );
+    };
+    if body.pointer("/parameters/result_format") != Some(&json!("message")) {
+        return dashscope_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidParameter",
+            "result_format must be message",
+        );
+    }
+    let input: u64 = messages
+        .iter()
+        .map(|m| m.get("content").and_then(Value::as_str).map_or(0, words))
+        .sum::<u64>()
+        .max(1);
+    let (chunks, truncated) = {
+        let c = body
+            .pointer("/mock/chunks")
+            .and_then(Value::as_u64)
+            .unwrap_or(DEFAULT_CHUNKS);
+        match body
+            .pointer("/parameters/max_tokens")
+            .and_then(Value::as_u64)
+        {
+            Some(n) if n < c => (n, true),
+            _ => (c, false),
+        }
+    };
+    let reason = if truncated { "length" } else { "stop" };
+    let _ = model;
+    if !sse_on {
+        return Json(json!({
+            "output": {"choices": [{"finish_reason": reason, "message": {"role": "assistant",
+                       "content": CHUNK_TEXT.repeat(usize::try_from(chunks).unwrap_or(0))}}]},
+            "usage": {"input_tokens": input, "output_tokens": chunks, "total_tokens": input + chunks},
+            "request_id": "req-mock"
+        }))
+        .into_response();
+    }
+    let mut text = String::new();
+    for i in 0..chunks {
+        let last = i + 1 == chunks;
+        let data = json!({
+            "output": {"choices": [{"finish_reason": if last { reason } else { "null" },
+                       "message": {"role": "assistant", "content": CHUNK_TEXT}}]},
+            "usage": {"input_tokens": input, "output_tokens": i + 1, "total_tokens": input + i + 1},
+            "request_id": "req-mock"
+        });
+        text.push_str(&format!(
+            "id:{}\nevent:result\n:HTTP_STATUS/200\ndata:{data}\n\n",
+            i + 1
+        ));
+    }
+    ([(header::CONTENT_TYPE, "text/event-stream")], text).into_response()
 }

@@ -12,6 +12,7 @@ pub mod cloudflare;
 pub mod cohere;
 pub mod convert;
 pub mod coze;
+pub mod dashscope;
 pub mod gemini;
 pub mod limits;
 pub mod ollama;

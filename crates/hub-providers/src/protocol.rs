@@ -34,6 +34,8 @@ pub enum Native {
     Cloudflare,
     /// Coze's bot chat.
     Coze,
+    /// Ali DashScope's native text generation.
+    DashScope,
 }
 
 impl Protocol {
@@ -50,6 +52,7 @@ impl Protocol {
             Family::Cohere => Protocol::Native(Native::Cohere),
             Family::Cloudflare => Protocol::Native(Native::Cloudflare),
             Family::Coze => Protocol::Native(Native::Coze),
+            Family::DashScope => Protocol::Native(Native::DashScope),
             Family::Gemini => Protocol::Gemini,
             Family::Vertex if model.starts_with("gemini") => Protocol::Gemini,
             Family::Vertex if model.starts_with("claude") => Protocol::Claude,
@@ -158,6 +161,16 @@ pub fn upstream_body(
                     Native::Cohere => crate::cohere::request_from_openai(&ir, model, stream)?,
                     Native::Cloudflare => crate::cloudflare::request_from_openai(&ir, stream)?,
                     Native::Coze => crate::coze::request_from_openai(&ir, model, stream)?,
+                    Native::DashScope => {
+                        let web_search = matches!(
+                            channel.provider,
+                            Ok(Provider::DashScope {
+                                web_search: true,
+                                ..
+                            })
+                        );
+                        crate::dashscope::request_from_openai(&ir, model, stream, web_search)?
+                    }
                 };
                 if let Some(obj) = o.as_object_mut() {
                     merge_custom(obj, channel);
@@ -229,6 +242,9 @@ pub fn convert_response(
             crate::cloudflare::response_to_openai(&v, requested_model)
         }
         Protocol::Native(Native::Coze) => crate::coze::response_to_openai(&v, requested_model),
+        Protocol::Native(Native::DashScope) => {
+            crate::dashscope::response_to_openai(&v, requested_model)
+        }
     };
     let usage = ir
         .get("usage")

@@ -308,6 +308,7 @@ enum Upstream {
     Cohere(crate::cohere::ToOpenAiStream),
     Cloudflare(crate::cloudflare::ToOpenAiStream),
     Coze(crate::coze::ToOpenAiStream),
+    DashScope(crate::dashscope::ToOpenAiStream),
 }
 
 enum Inbound {
@@ -352,6 +353,9 @@ impl Converting {
             Protocol::Native(Native::Coze) => {
                 Upstream::Coze(crate::coze::ToOpenAiStream::new(model))
             }
+            Protocol::Native(Native::DashScope) => {
+                Upstream::DashScope(crate::dashscope::ToOpenAiStream::new(model))
+            }
         };
         let lines = matches!(upstream, Protocol::Native(Native::Ollama));
         let inb = match inbound {
@@ -393,6 +397,7 @@ impl Converting {
             Upstream::Cohere(c) => c.event(e.name.as_deref(), &data),
             Upstream::Cloudflare(c) => c.data(&data),
             Upstream::Coze(c) => c.data(&data),
+            Upstream::DashScope(c) => c.data(&data),
         }
     }
 

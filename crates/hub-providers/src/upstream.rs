@@ -229,6 +229,30 @@ pub fn address(
                 headers,
             })
         }
+        Provider::DashScope { plugin_header, .. } => {
+            let path = match mode {
+                RelayMode::Chat if crate::dashscope::is_vision(model) => {
+                    "/api/v1/services/aigc/multimodal-generation/generation"
+                }
+                RelayMode::Chat => "/api/v1/services/aigc/text-generation/generation",
+                RelayMode::Embeddings => {
+                    "/api/v1/services/embeddings/text-embedding/text-embedding"
+                }
+                _ => return Err(AddressError::Unsupported(channel.kind)),
+            };
+            let mut headers = vec![("authorization", format!("Bearer {}", channel.key))];
+            if let Some(p) = plugin_header {
+                headers.push(("x-dashscope-plugin", p.clone()));
+            }
+            if stream {
+                headers.push(("x-dashscope-sse", "enable".to_owned()));
+                headers.push(("accept", "text/event-stream".to_owned()));
+            }
+            Ok(Address {
+                url: format!("{base}{path}"),
+                headers,
+            })
+        }
         Provider::Coze { .. } => match mode {
             RelayMode::Chat => Ok(Address {
                 url: format!("{base}/v2/chat"),

@@ -9,7 +9,7 @@ use std::{sync::Arc, time::Instant};
 use bytes::Bytes;
 use hub_core::snapshot::{ChannelRt, Snapshot};
 use hub_providers::{
-    bedrock, gemini, ollama, protocol,
+    bedrock, dashscope, gemini, ollama, protocol,
     protocol::{Native, Protocol},
     sse::{SseOptions, SseProcessor, StreamOutcome, StreamTransform},
     stream::{Converting, Passthrough},
@@ -59,11 +59,12 @@ pub async fn attempt_once(
             channel.id
         )));
     };
-    // Embeddings on a non-OpenAI wire: Gemini's batchEmbedContents, Ollama's /api/embed.
+    // Embeddings on a non-OpenAI wire: Gemini's batchEmbedContents, Ollama's /api/embed,
+    // DashScope's text-embedding.
     let native_embed = plan.mode == RelayMode::Embeddings
         && matches!(
             up_proto,
-            Protocol::Gemini | Protocol::Native(Native::Ollama)
+            Protocol::Gemini | Protocol::Native(Native::Ollama | Native::DashScope)
         );
     let bad_request = |e: hub_providers::convert::ConvertError| {
         RelayError::relay(
@@ -75,10 +76,12 @@ pub async fn attempt_once(
     };
     let (payload, client_asked_usage) = if native_embed {
         let body = Value::Object(plan.body.clone());
-        let req = if up_proto == Protocol::Gemini {
-            gemini::embed_request_from_openai(&body, &mapped.upstream)
-        } else {
-            ollama::embed_request_from_openai(&body, &mapped.upstream)
+        let req = match up_proto {
+            Protocol::Gemini => gemini::embed_request_from_openai(&body, &mapped.upstream),
+            Protocol::Native(Native::DashScope) => {
+                dashscope::embed_request_from_openai(&body, &mapped.upstream)
+            }
+            _ => ollama::embed_request_from_openai(&body, &mapped.upstream),
         }
         .map_err(bad_request)?;
         (serde_json::to_vec(&req).unwrap_or_default(), false)
@@ -246,10 +249,12 @@ pub async fn attempt_once(
     let bytes = upstream::mask_error_body(bytes, &channel.secrets);
     let (bytes, usage) = if native_embed {
         let v = serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null);
-        let out = if up_proto == Protocol::Gemini {
-            gemini::embed_response_to_openai(&v, &plan.model)
-        } else {
-            ollama::embed_response_to_openai(&v, &plan.model)
+        let out = match up_proto {
+            Protocol::Gemini => gemini::embed_response_to_openai(&v, &plan.model),
+            Protocol::Native(Native::DashScope) => {
+                dashscope::embed_response_to_openai(&v, &plan.model)
+            }
+            _ => ollama::embed_response_to_openai(&v, &plan.model),
         };
         let usage = out.get("usage").and_then(protocol::usage_from_value);
         (

@@ -18,6 +18,7 @@ on_backends!(
         balance_queries_store_the_vendors_figure,
         zhipu_signs_a_jwt_from_its_key,
         coze_chats_with_a_bot,
+        dashscope_native_and_openai_modes,
         xai_completion_is_billed_from_the_total,
         vertex_serves_gemini_and_claude_with_one_oauth_token,
         vertex_first_requests_share_one_token_exchange,
@@ -1228,5 +1229,151 @@ async fn coze_chats_with_a_bot(backend: Backend) {
         "{}",
         a.body
     );
+    env.stop().await;
+}
+
+/// Ali DashScope (17): the native text-generation API (`input.messages`, `parameters` with
+/// `result_format: message` and `incremental_output`, `X-DashScope-SSE` for streams,
+/// `X-DashScope-Plugin` from `other`, `enable_search` from the plugin for the Qwen models that
+/// have it), its usage billed; native embeddings; and One Hub's OpenAI mode
+/// (`plugin.use_openai_api.enable`) for Ali (`/compatible-mode/v1/…`) and Baidu (`/v2/…`).
+async fn dashscope_native_and_openai_modes(backend: Backend) {
+    let Some(env) = RelayEnv::new(backend).await else {
+        return;
+    };
+    env.channel(
+        json!({"type": 17, "key": "ds-key", "models": "qwen-plus,text-embedding-v3",
+                       "other": "{\"web_search\":{}}", "plugin": {"web_search": {"enable": true}}}),
+    )
+    .await;
+    env.channel(
+        json!({"type": 17, "key": "ali-compat", "models": "qwen-compat",
+                       "plugin": {"use_openai_api": {"enable": true}}}),
+    )
+    .await;
+    env.channel(
+        json!({"type": 15, "key": "qf-key", "models": "ernie-4.0-8k",
+                       "plugin": {"use_openai_api": {"enable": true}}}),
+    )
+    .await;
+    // Baidu's native API is not served yet: without the OpenAI mode the channel is reported.
+    let native_baidu = env
+        .channel(json!({"type": 15, "key": "ak|sk", "models": "ERNIE-4.0-8K"}))
+        .await;
+    let key = env.token(json!({})).await;
+    for stream in [false, true] {
+        env.mock.clear_requests();
+        let a = env
+            .post(
+                &key,
+                "/v1/chat/completions",
+                json!({"model": "qwen-plus", "stream": stream, "max_tokens": 2, "temperature": 0.3,
+                       "stream_options": {"include_usage": true},
+                       "messages": [{"role": "user", "content": "one two three"}]}),
+            )
+            .await;
+        assert_eq!(a.status, 200, "stream={stream}: {}", a.body);
+        let r = env.mock.requests().pop().unwrap();
+        assert_eq!(r.path, "/api/v1/services/aigc/text-generation/generation");
+        assert_eq!(r.header("authorization"), Some("Bearer ds-key"));
+        assert_eq!(r.header("x-dashscope-plugin"), Some("{\"web_search\":{}}"));
+        assert_eq!(r.header("x-dashscope-sse"), stream.then_some("enable"));
+        let body = r.json();
+        assert_eq!(
+            body["input"]["messages"],
+            json!([{"role": "user", "content": "one two three"}])
+        );
+        assert_eq!(
+            body["parameters"],
+            json!({"result_format": "message", "incremental_output": stream, "max_tokens": 2,
+                   "temperature": 0.3, "enable_search": true})
+        );
+        if stream {
+            let cs = chunks(&a);
+            let text: String = cs
+                .iter()
+                .filter_map(|c| {
+                    c.pointer("/choices/0/delta/content")
+                        .and_then(Value::as_str)
+                })
+                .collect();
+            assert_eq!(text, "tok tok ");
+            let usage = cs
+                .iter()
+                .rev()
+                .find_map(|c| c.get("usage").filter(|u| !u.is_null()))
+                .unwrap();
+            assert_eq!(
+                (
+                    usage["prompt_tokens"].as_u64(),
+                    usage["completion_tokens"].as_u64()
+                ),
+                (Some(3), Some(2))
+            );
+            assert!(
+                cs.iter()
+                    .any(|c| c.pointer("/choices/0/finish_reason") == Some(&json!("length")))
+            );
+        } else {
+            assert_eq!(a.body["choices"][0]["message"]["content"], "tok tok ");
+            assert_eq!(a.body["usage"]["completion_tokens"], 2);
+        }
+    }
+    let a = env
+        .post(
+            &key,
+            "/v1/embeddings",
+            json!({"model": "text-embedding-v3", "input": ["a b", "c"]}),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let r = env.mock.requests().pop().unwrap();
+    assert_eq!(
+        r.path,
+        "/api/v1/services/embeddings/text-embedding/text-embedding"
+    );
+    assert_eq!(
+        r.json()["model"],
+        "text-embedding-v3",
+        "the requested model"
+    );
+    assert_eq!(a.body["data"].as_array().unwrap().len(), 2);
+    assert_eq!(a.body["usage"]["prompt_tokens"], 3);
+    // OpenAI modes.
+    for (model, path, auth) in [
+        (
+            "qwen-compat",
+            "/compatible-mode/v1/chat/completions",
+            "Bearer ali-compat",
+        ),
+        ("ernie-4.0-8k", "/v2/chat/completions", "Bearer qf-key"),
+    ] {
+        for stream in [false, true] {
+            let a = env
+                .post(
+                    &key,
+                    "/v1/chat/completions",
+                    json!({"model": model, "stream": stream, "messages": [{"role": "user", "content": "hi"}]}),
+                )
+                .await;
+            assert_eq!(a.status, 200, "{model}: {}", a.body);
+            let r = env.mock.requests().pop().unwrap();
+            assert_eq!(r.path, path);
+            assert_eq!(r.header("authorization"), Some(auth));
+            assert_eq!(
+                r.json().get("stream_options").is_some(),
+                stream,
+                "forced in streams"
+            );
+        }
+    }
+    let one = env
+        .admin(
+            Method::GET,
+            &format!("/api/channel/{native_baidu}"),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(one["data"]["served"], false);
     env.stop().await;
 }

@@ -37,7 +37,7 @@ fn served(kind: i64, inbound: Inbound) -> bool {
         }
         Ok(Provider::Gemini { .. }) => inbound != Inbound::Completions,
         Ok(Provider::OpenAi { quirks, .. }) => quirks.legacy_ops || inbound != Inbound::Completions,
-        Ok(Provider::Ollama { .. }) => inbound != Inbound::Completions,
+        Ok(Provider::Ollama { .. } | Provider::DashScope { .. }) => inbound != Inbound::Completions,
         Ok(Provider::Cohere { .. } | Provider::Coze { .. }) => {
             !matches!(inbound, Inbound::Completions | Inbound::Embeddings)
         }
