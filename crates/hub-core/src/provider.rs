@@ -49,6 +49,8 @@ pub enum Family {
     Coze,
     /// Ali DashScope's native API (One Hub's OpenAI mode is `OpenAi` on the compatible mode).
     DashScope,
+    /// Baidu Qianfan's legacy ERNIE API (One Hub's OpenAI mode is `OpenAi` on Qianfan v2).
+    Baidu,
 }
 
 /// A type served natively: one row per type.
@@ -219,6 +221,7 @@ pub const CATALOGUE: &[Row] = &[
     ),
     row(35, Family::Cloudflare, "https://api.cloudflare.com"),
     row(36, Family::Cohere, "https://api.cohere.ai"),
+    row(15, Family::Baidu, "https://aip.baidubce.com"),
     row(17, Family::DashScope, "https://dashscope.aliyuncs.com"),
     row(38, Family::Coze, "https://api.coze.com/open_api"),
     row(39, Family::Ollama, "https://ollama.com"),
@@ -305,6 +308,12 @@ pub enum Provider {
     Cohere { base: String },
     /// Coze; `base` includes `/open_api` (One Hub's form).
     Coze { base: String },
+    /// Baidu's legacy API; key = `APIKey|SecretKey`, exchanged for an access token.
+    Baidu {
+        base: String,
+        api_key: String,
+        secret: Secret,
+    },
     /// Ali DashScope, native; `plugin_header`: `other` sent as `X-DashScope-Plugin`;
     /// `web_search`: `plugin.web_search.enable`.
     DashScope {
@@ -415,6 +424,7 @@ impl Provider {
             Provider::Cohere { .. } => Family::Cohere,
             Provider::Coze { .. } => Family::Coze,
             Provider::DashScope { .. } => Family::DashScope,
+            Provider::Baidu { .. } => Family::Baidu,
             Provider::Cloudflare { .. } => Family::Cloudflare,
         }
     }
@@ -444,6 +454,7 @@ impl Provider {
             | Provider::Cohere { base }
             | Provider::Coze { base }
             | Provider::DashScope { base, .. }
+            | Provider::Baidu { base, .. }
             | Provider::Cloudflare { base, .. } => base,
         }
     }
@@ -520,6 +531,7 @@ pub fn resolve_channel(c: &ChannelConfig<'_>) -> Result<Provider, Unserved> {
     match family {
         Family::Vertex => return vertex(base, other, key),
         Family::Cloudflare => return cloudflare(base, key),
+        Family::Baidu => return baidu(base, key),
         Family::Bedrock => return bedrock(base, key),
         _ => {}
     }
@@ -571,7 +583,9 @@ pub fn resolve_channel(c: &ChannelConfig<'_>) -> Result<Provider, Unserved> {
                 .map(str::to_owned),
             web_search: plugin_flag(c.plugin, "web_search"),
         },
-        Family::Vertex | Family::Bedrock | Family::Cloudflare => unreachable!("resolved above"),
+        Family::Vertex | Family::Bedrock | Family::Cloudflare | Family::Baidu => {
+            unreachable!("resolved above")
+        }
     })
 }
 
@@ -732,6 +746,20 @@ fn service_account(key: &str) -> Result<ServiceAccount, &'static str> {
     })
 }
 
+/// Baidu's legacy API: key = `APIKey|SecretKey`.
+fn baidu(base: &str, key: &str) -> Result<Provider, Unserved> {
+    match key.trim().split('|').map(str::trim).collect::<Vec<_>>()[..] {
+        [ak, sk] if !ak.is_empty() && !sk.is_empty() => Ok(Provider::Baidu {
+            base: base.to_owned(),
+            api_key: ak.to_owned(),
+            secret: Secret(sk.to_owned()),
+        }),
+        _ => Err(Unserved::Invalid(
+            "Baidu channel: the key must be `APIKey|SecretKey` (or turn on One Hub's OpenAI mode, plugin use_openai_api)".to_owned(),
+        )),
+    }
+}
+
 /// Zhipu: key = `id.secret`.
 fn zhipu_key(key: &str) -> Result<JwtKey, Unserved> {
     match key.trim().split_once('.') {
@@ -877,7 +905,7 @@ mod tests {
             ));
         }
         // Native in One Hub, no provider here: never sent OpenAI-format requests.
-        for kind in [15, 34, 41, 24] {
+        for kind in [18, 34, 41, 24] {
             let e = resolve(kind, "https://x.example", "", "").unwrap_err();
             assert!(matches!(e, Unserved::NotServed { .. }), "{kind}");
         }

@@ -37,6 +37,10 @@ use crate::{
 pub(crate) enum CloudRoute {
     /// `POST /token`
     Token,
+    /// Baidu's `POST /oauth/2.0/token`.
+    BaiduToken,
+    /// Baidu's wenxinworkshop chat: the endpoint name.
+    BaiduChat(String),
     /// Vertex AI: publisher, model, operation.
     Vertex(String, String, String),
     /// Bedrock: model id (percent-decoded), streamed.
@@ -46,6 +50,12 @@ pub(crate) enum CloudRoute {
 pub(crate) fn cloud_route(path: &str) -> Option<CloudRoute> {
     if path == "/token" {
         return Some(CloudRoute::Token);
+    }
+    if path == "/oauth/2.0/token" {
+        return Some(CloudRoute::BaiduToken);
+    }
+    if let Some(ep) = path.strip_prefix("/rpc/2.0/ai_custom/v1/wenxinworkshop/chat/") {
+        return (!ep.is_empty() && !ep.contains('/')).then(|| CloudRoute::BaiduChat(ep.to_owned()));
     }
     if let Some(rest) = path.strip_prefix("/v1/projects/") {
         let parts: Vec<&str> = rest.split('/').collect();
@@ -110,6 +120,8 @@ pub(crate) async fn cloud(
     }
     match route {
         CloudRoute::Token => token(shared, headers, body).await,
+        CloudRoute::BaiduToken => baidu_token(shared, uri).await,
+        CloudRoute::BaiduChat(_) => baidu_chat(shared, uri, body),
         CloudRoute::Vertex(publisher, model, op) => {
             vertex(shared, headers, body, &publisher, model, &op)
         }
@@ -647,4 +659,108 @@ pub(crate) fn verify_zhipu_jwt(shared: &Shared, auth: Option<&str>) -> Result<St
     m.verify_slice(&d(s)?)
         .map_err(|_| "身份验证失败：JWT 签名错误".to_owned())?;
     Ok(id)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Baidu (client-credentials token and the wenxinworkshop chat)
+// ---------------------------------------------------------------------------------------------
+
+async fn baidu_token(shared: &Arc<Shared>, uri: &Uri) -> Response {
+    shared.token_exchanges.fetch_add(1, Ordering::SeqCst);
+    let delay = shared.token_delay_ms.load(Ordering::SeqCst);
+    if delay > 0 {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
+    let q = crate::query_params(uri);
+    if q.get("grant_type").map(String::as_str) != Some("client_credentials") {
+        return oauth_error("unsupported_grant_type", "unsupported grant type");
+    }
+    let (Some(ak), Some(sk)) = (q.get("client_id"), q.get("client_secret")) else {
+        return oauth_error("invalid_client", "unknown client id");
+    };
+    let known = shared
+        .baidu_keys
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(ak)
+        .cloned();
+    match known {
+        None => oauth_error("invalid_client", "unknown client id"),
+        Some(s) if s != *sk => oauth_error("invalid_client", "Client authentication failed"),
+        Some(_) => {
+            let token = random_id("24.baidu-mock-", 24);
+            shared.issued_tokens().insert(token.clone());
+            let ttl = shared.token_ttl_secs.load(Ordering::SeqCst);
+            Json(
+                json!({"access_token": token, "expires_in": ttl, "scope": "public",
+                        "session_key": "mock", "refresh_token": "mock"}),
+            )
+            .into_response()
+        }
+    }
+}
+
+/// Errors are HTTP 200 with `error_code`/`error_msg`, as Baidu answers them.
+fn baidu_chat(shared: &Arc<Shared>, uri: &Uri, body: &[u8]) -> Response {
+    let err =
+        |code: u64, msg: &str| Json(json!({"error_code": code, "error_msg": msg})).into_response();
+    let q = crate::query_params(uri);
+    if !q
+        .get("access_token")
+        .is_some_and(|t| shared.issued_tokens().contains(t))
+    {
+        return err(110, "Access token invalid or no longer valid");
+    }
+    let body = match json_object(body) {
+        Ok(b) => b,
+        Err(e) => return err(336003, &e),
+    };
+    let Some(messages) = body.get("messages").and_then(Value::as_array) else {
+        return err(336003, "messages is required");
+    };
+    if body.get("max_tokens").is_some() || body.get("stream_options").is_some() {
+        return err(336003, "unexpected OpenAI field");
+    }
+    let prompt: u64 = messages
+        .iter()
+        .map(|m| {
+            m.get("content")
+                .and_then(Value::as_str)
+                .map_or(0, crate::words)
+        })
+        .sum::<u64>()
+        .max(1);
+    let chunks = body
+        .pointer("/mock/chunks")
+        .and_then(Value::as_u64)
+        .unwrap_or(crate::DEFAULT_CHUNKS);
+    let tool = body
+        .pointer("/functions/0/name")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let usage = |c: u64| json!({"prompt_tokens": prompt, "completion_tokens": c, "total_tokens": prompt + c});
+    let stream = body.get("stream").and_then(Value::as_bool) == Some(true);
+    if !stream {
+        let mut v = json!({"id": "as-mock", "object": "chat.completion", "created": crate::now_secs(),
+                           "result": crate::CHUNK_TEXT.repeat(usize::try_from(chunks).unwrap_or(0)),
+                           "is_truncated": false, "need_clear_history": false, "usage": usage(chunks)});
+        if let Some(name) = tool {
+            v["result"] = json!("");
+            v["function_call"] = json!({"name": name, "arguments": crate::TOOL_ARGUMENTS});
+            v["usage"] = usage(5);
+        }
+        return Json(v).into_response();
+    }
+    let mut text = String::new();
+    for i in 0..chunks {
+        let last = i + 1 == chunks;
+        let d = json!({"id": "as-mock", "object": "chat.completion", "sentence_id": i,
+                       "is_end": last, "result": crate::CHUNK_TEXT, "usage": usage(i + 1)});
+        text.push_str(&format!("data: {d}\n\n"));
+    }
+    (
+        [(axum::http::header::CONTENT_TYPE, "text/event-stream")],
+        text,
+    )
+        .into_response()
 }

@@ -116,6 +116,8 @@ struct Shared {
     aws_keys: Mutex<HashMap<String, String>>,
     /// Zhipu API key id → HMAC secret of its JWTs.
     zhipu_keys: Mutex<HashMap<String, String>>,
+    /// Baidu API key → secret key (the client-credentials grant).
+    baidu_keys: Mutex<HashMap<String, String>>,
     sigv4_verified: AtomicU64,
 }
 
@@ -134,6 +136,7 @@ impl Default for Shared {
             token_ttl_secs: AtomicU64::new(3600),
             aws_keys: Mutex::default(),
             zhipu_keys: Mutex::default(),
+            baidu_keys: Mutex::default(),
             sigv4_verified: AtomicU64::new(0),
         }
     }
@@ -251,6 +254,15 @@ impl MockUpstream {
         self.shared
             .aws_keys()
             .insert(access_key_id.to_owned(), secret_key.to_owned());
+    }
+
+    /// Lets Baidu's token endpoint (`POST /oauth/2.0/token`) accept `api_key`/`secret_key`.
+    pub fn trust_baidu_key(&self, api_key: &str, secret_key: &str) {
+        self.shared
+            .baidu_keys
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(api_key.to_owned(), secret_key.to_owned());
     }
 
     /// Lets Zhipu's routes (`/api/paas/v4/…`) accept JWTs of `id` signed with `secret`.

@@ -4,6 +4,7 @@
 //! channel's request is addressed and authenticated, how SSE frames are cut and rewritten, and
 //! where usage lives in an answer. It knows nothing of axum or SQL.
 
+pub mod baidu;
 pub mod balance;
 pub mod bedrock;
 pub mod catalogue;
@@ -19,6 +20,7 @@ pub mod ollama;
 pub mod protocol;
 pub mod sse;
 pub mod stream;
+pub mod token_cache;
 pub mod upstream;
 pub mod usage;
 pub mod vertex;

@@ -36,6 +36,8 @@ pub enum Native {
     Coze,
     /// Ali DashScope's native text generation.
     DashScope,
+    /// Baidu's legacy ERNIE chat.
+    Baidu,
 }
 
 impl Protocol {
@@ -53,6 +55,7 @@ impl Protocol {
             Family::Cloudflare => Protocol::Native(Native::Cloudflare),
             Family::Coze => Protocol::Native(Native::Coze),
             Family::DashScope => Protocol::Native(Native::DashScope),
+            Family::Baidu => Protocol::Native(Native::Baidu),
             Family::Gemini => Protocol::Gemini,
             Family::Vertex if model.starts_with("gemini") => Protocol::Gemini,
             Family::Vertex if model.starts_with("claude") => Protocol::Claude,
@@ -161,6 +164,7 @@ pub fn upstream_body(
                     Native::Cohere => crate::cohere::request_from_openai(&ir, model, stream)?,
                     Native::Cloudflare => crate::cloudflare::request_from_openai(&ir, stream)?,
                     Native::Coze => crate::coze::request_from_openai(&ir, model, stream)?,
+                    Native::Baidu => crate::baidu::request_from_openai(&ir, stream)?,
                     Native::DashScope => {
                         let web_search = matches!(
                             channel.provider,
@@ -242,6 +246,7 @@ pub fn convert_response(
             crate::cloudflare::response_to_openai(&v, requested_model)
         }
         Protocol::Native(Native::Coze) => crate::coze::response_to_openai(&v, requested_model),
+        Protocol::Native(Native::Baidu) => crate::baidu::response_to_openai(&v, requested_model),
         Protocol::Native(Native::DashScope) => {
             crate::dashscope::response_to_openai(&v, requested_model)
         }
@@ -282,4 +287,33 @@ pub fn convert_response(
 /// Usage from an OpenAI-shaped usage JSON value.
 pub fn usage_from_value(v: &Value) -> Option<Usage> {
     serde_json::from_value(v.clone()).ok()
+}
+
+/// A vendor's error inside a 2xx answer of a native wire (Coze's non-zero `code`, Baidu's
+/// `error_msg`, DashScope's `code`, …): its message, code and type, so the relay answers it as
+/// the upstream's error (HTTP 400) rather than as a success.
+pub fn native_error(upstream: Protocol, body: &[u8]) -> Option<(String, Value, String)> {
+    let Protocol::Native(native) = upstream else {
+        return None;
+    };
+    let v: Value = serde_json::from_slice(body).ok()?;
+    let ir = match native {
+        Native::Ollama => crate::ollama::response_to_openai(&v, ""),
+        Native::Cohere => crate::cohere::response_to_openai(&v, ""),
+        Native::Cloudflare => crate::cloudflare::response_to_openai(&v, ""),
+        Native::Coze => crate::coze::response_to_openai(&v, ""),
+        Native::DashScope => crate::dashscope::response_to_openai(&v, ""),
+        Native::Baidu => crate::baidu::response_to_openai(&v, ""),
+    };
+    let e = ir.get("error")?;
+    let message = e
+        .get("message")
+        .and_then(Value::as_str)
+        .map_or_else(|| e.to_string(), str::to_owned);
+    let kind = e
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("upstream_error")
+        .to_owned();
+    Some((message, e.get("code").cloned().unwrap_or(Value::Null), kind))
 }

@@ -309,6 +309,7 @@ enum Upstream {
     Cloudflare(crate::cloudflare::ToOpenAiStream),
     Coze(crate::coze::ToOpenAiStream),
     DashScope(crate::dashscope::ToOpenAiStream),
+    Baidu(crate::baidu::ToOpenAiStream),
 }
 
 enum Inbound {
@@ -356,6 +357,9 @@ impl Converting {
             Protocol::Native(Native::DashScope) => {
                 Upstream::DashScope(crate::dashscope::ToOpenAiStream::new(model))
             }
+            Protocol::Native(Native::Baidu) => {
+                Upstream::Baidu(crate::baidu::ToOpenAiStream::new(model))
+            }
         };
         let lines = matches!(upstream, Protocol::Native(Native::Ollama));
         let inb = match inbound {
@@ -398,6 +402,7 @@ impl Converting {
             Upstream::Cloudflare(c) => c.data(&data),
             Upstream::Coze(c) => c.data(&data),
             Upstream::DashScope(c) => c.data(&data),
+            Upstream::Baidu(c) => c.data(&data),
         }
     }
 

@@ -229,6 +229,22 @@ pub fn address(
                 headers,
             })
         }
+        Provider::Baidu { .. } => {
+            if mode != RelayMode::Chat {
+                return Err(AddressError::Unsupported(channel.kind));
+            }
+            let endpoint = path_segment(crate::baidu::endpoint(model))
+                .ok_or_else(|| AddressError::BadModel(model.into()))?;
+            let mut headers = Vec::new();
+            if stream {
+                headers.push(("accept", "text/event-stream".to_owned()));
+            }
+            // The access token is added when the request is sent (`send`).
+            Ok(Address {
+                url: format!("{base}/rpc/2.0/ai_custom/v1/wenxinworkshop/chat/{endpoint}"),
+                headers,
+            })
+        }
         Provider::DashScope { plugin_header, .. } => {
             let path = match mode {
                 RelayMode::Chat if crate::dashscope::is_vision(model) => {
@@ -524,6 +540,8 @@ pub struct Clients {
     pub tokens: crate::vertex::Tokens,
     /// Zhipu JWTs, per API key id.
     pub zhipu: crate::zhipu::Jwts,
+    /// Baidu access tokens, per API key.
+    pub baidu: crate::token_cache::TokenCache<crate::baidu::TokenError>,
 }
 
 /// The URL cache is cleared when it reaches this many entries (Gemini URLs embed the model).
@@ -544,6 +562,7 @@ impl Clients {
             urls: Mutex::new(HashMap::new()),
             tokens: crate::vertex::Tokens::default(),
             zhipu: crate::zhipu::Jwts::default(),
+            baidu: crate::token_cache::TokenCache::default(),
         }
     }
 
@@ -959,9 +978,26 @@ pub async fn send(
     let client = clients
         .get(&channel.proxy)
         .map_err(|e| SendError::Other(e.to_string()))?;
-    let url = clients
+    let mut url = clients
         .url(&addr.url)
         .ok_or_else(|| SendError::Other("the channel's base URL is not a valid URL".to_owned()))?;
+    if let Ok(Provider::Baidu {
+        base,
+        api_key,
+        secret,
+    }) = &channel.provider
+    {
+        let token = clients
+            .baidu
+            .get(
+                &format!("{base}\n{api_key}\n{}", secret.0),
+                "Baidu access token exchange",
+                || crate::baidu::exchange(&client, base, api_key, &secret.0),
+            )
+            .await
+            .map_err(|e| SendError::Credentials(e.to_string()))?;
+        url.query_pairs_mut().append_pair("access_token", &token);
+    }
     let mut req = client.post(url).header("content-type", "application/json");
     for (k, v) in &addr.headers {
         req = req.header(*k, v.as_str());

@@ -1,17 +1,8 @@
 //! Vertex AI access tokens: the service-account JWT-bearer exchange (RFC 7523) against the
-//! account's `token_uri`, cached per account until shortly before expiry and shared by every
-//! request of every channel using that account. Concurrent first requests wait for one
-//! exchange; a failed exchange is remembered briefly so a broken key does not turn every
-//! request into a token call.
+//! account's `token_uri`, cached per account (`token_cache`) and shared by every request of
+//! every channel using that account.
 
-use std::{
-    collections::HashMap,
-    sync::{
-        Arc, Mutex, PoisonError,
-        atomic::{AtomicU64, Ordering},
-    },
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
-};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_lc_rs::{rand::SystemRandom, signature};
 use base64::Engine as _;
@@ -24,10 +15,6 @@ pub const ANTHROPIC_VERSION: &str = "vertex-2023-10-16";
 pub const SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
 /// Lifetime asked for in the assertion (Google's maximum).
 const ASSERTION_SECS: u64 = 3600;
-/// A token is replaced this long before it expires.
-const REFRESH_MARGIN: Duration = Duration::from_secs(300);
-/// After a failed exchange, requests get the same error for this long before trying again.
-const FAILURE_BACKOFF: Duration = Duration::from_secs(5);
 
 /// Why no access token could be had.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -43,62 +30,16 @@ pub enum TokenError {
     Refused { status: u16, reason: String },
 }
 
-#[derive(Default)]
-struct Entry {
-    cached: Mutex<Option<Cached>>,
-    /// Held while exchanging, so concurrent requests wait for one exchange.
-    exchange: tokio::sync::Mutex<()>,
-}
-
-#[derive(Clone)]
-enum Cached {
-    Token { token: String, refresh_at: Instant },
-    Failed { error: TokenError, until: Instant },
-}
-
-impl Entry {
-    fn current(&self) -> Option<Result<String, TokenError>> {
-        let now = Instant::now();
-        match &*self.cached.lock().unwrap_or_else(PoisonError::into_inner) {
-            Some(Cached::Token { token, refresh_at }) if now < *refresh_at => {
-                Some(Ok(token.clone()))
-            }
-            Some(Cached::Failed { error, until }) if now < *until => Some(Err(error.clone())),
-            _ => None,
-        }
-    }
-
-    fn store(&self, c: Cached) {
-        *self.cached.lock().unwrap_or_else(PoisonError::into_inner) = Some(c);
-    }
-}
-
 /// Access tokens by service account (`client_email` and `token_uri`).
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct Tokens {
-    entries: Mutex<HashMap<(String, String), Arc<Entry>>>,
-    exchanges: AtomicU64,
-}
-
-impl std::fmt::Debug for Tokens {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Tokens")
-            .field("exchanges", &self.exchanges())
-            .finish_non_exhaustive()
-    }
+    cache: crate::token_cache::TokenCache<TokenError>,
 }
 
 impl Tokens {
     /// Token exchanges made so far (successful or not).
     pub fn exchanges(&self) -> u64 {
-        self.exchanges.load(Ordering::Relaxed)
-    }
-
-    fn entry(&self, sa: &ServiceAccount) -> Arc<Entry> {
-        let mut map = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        map.entry((sa.client_email.clone(), sa.token_uri.clone()))
-            .or_default()
-            .clone()
+        self.cache.exchanges()
     }
 
     /// A valid access token for `sa`, exchanging one through `http` when none is cached.
@@ -107,38 +48,10 @@ impl Tokens {
         http: &reqwest::Client,
         sa: &ServiceAccount,
     ) -> Result<String, TokenError> {
-        let entry = self.entry(sa);
-        if let Some(r) = entry.current() {
-            return r;
-        }
-        let _one = entry.exchange.lock().await;
-        // Another request may have exchanged while this one waited.
-        if let Some(r) = entry.current() {
-            return r;
-        }
-        self.exchanges.fetch_add(1, Ordering::Relaxed);
-        match exchange(http, sa).await {
-            Ok((token, ttl)) => {
-                let keep = ttl.saturating_sub(REFRESH_MARGIN).max(ttl / 2);
-                entry.store(Cached::Token {
-                    token: token.clone(),
-                    refresh_at: Instant::now() + keep,
-                });
-                Ok(token)
-            }
-            Err(error) => {
-                tracing::warn!(
-                    account = %sa.client_email,
-                    %error,
-                    "Vertex AI token exchange failed"
-                );
-                entry.store(Cached::Failed {
-                    error: error.clone(),
-                    until: Instant::now() + FAILURE_BACKOFF,
-                });
-                Err(error)
-            }
-        }
+        let key = format!("{}\n{}", sa.client_email, sa.token_uri);
+        self.cache
+            .get(&key, "Vertex AI token exchange", || exchange(http, sa))
+            .await
     }
 }
 

@@ -247,6 +247,19 @@ pub async fn attempt_once(
         .with_retry(Retry::No)
     })?;
     let bytes = upstream::mask_error_body(bytes, &channel.secrets);
+    // A vendor's own wire may answer an error with a 2xx status (Coze, Baidu, DashScope, …):
+    // the caller gets it as the upstream's error, and nothing is billed.
+    if let Some((message, code, kind)) = protocol::native_error(up_proto, &bytes) {
+        state.metrics.channel_error(channel.id, 400);
+        let message = channel.secrets.mask_str(&message);
+        return Err(RelayError::upstream(
+            channel.id,
+            400,
+            format!("上游返回错误（渠道 #{}）：{message}", channel.id),
+            code,
+            &kind,
+        ));
+    }
     let (bytes, usage) = if native_embed {
         let v = serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null);
         let out = match up_proto {

@@ -19,6 +19,7 @@ on_backends!(
         zhipu_signs_a_jwt_from_its_key,
         coze_chats_with_a_bot,
         dashscope_native_and_openai_modes,
+        baidu_exchanges_one_token_and_chats,
         xai_completion_is_billed_from_the_total,
         vertex_serves_gemini_and_claude_with_one_oauth_token,
         vertex_first_requests_share_one_token_exchange,
@@ -1219,16 +1220,21 @@ async fn coze_chats_with_a_bot(backend: Backend) {
             assert_eq!(a.body["model"], "coze-7350");
         }
     }
-    // An empty bot id: Coze's 200 with a non-zero code is an error for the caller.
+    // An empty bot id: Coze's 200 with a non-zero code is the upstream's error for the caller
+    // (400, Coze's message and code).
     env.channel(json!({"type": 38, "key": "coze-pat", "models": "coze-", "base_url": base}))
         .await;
     let a = env.chat(&key, "coze-").await;
-    assert_eq!(a.status, 200, "as the upstream answered: {}", a.body);
-    assert_eq!(
-        a.body["error"]["message"], "bot_id is required",
+    assert_eq!(a.status, 400, "{}", a.body);
+    assert!(
+        a.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("bot_id is required"),
         "{}",
         a.body
     );
+    assert_eq!(a.body["error"]["code"], 4000, "{}", a.body);
     env.stop().await;
 }
 
@@ -1256,9 +1262,10 @@ async fn dashscope_native_and_openai_modes(backend: Backend) {
                        "plugin": {"use_openai_api": {"enable": true}}}),
     )
     .await;
-    // Baidu's native API is not served yet: without the OpenAI mode the channel is reported.
+    // Baidu without the OpenAI mode: its legacy API; a key that is not `APIKey|SecretKey` is
+    // reported.
     let native_baidu = env
-        .channel(json!({"type": 15, "key": "ak|sk", "models": "ERNIE-4.0-8K"}))
+        .channel(json!({"type": 15, "key": "just-one-key", "models": "ERNIE-4.0-8K"}))
         .await;
     let key = env.token(json!({})).await;
     for stream in [false, true] {
@@ -1375,5 +1382,120 @@ async fn dashscope_native_and_openai_modes(backend: Backend) {
         )
         .await;
     assert_eq!(one["data"]["served"], false);
+    env.stop().await;
+}
+
+/// Baidu (15) legacy API: `APIKey|SecretKey` exchanged once for an access token under 50
+/// concurrent first requests, the token in the chat URL's query, the model's endpoint name
+/// (`ERNIE-4.0-8K` → `completions_pro`), the body mapped (system, `max_output_tokens`), answers,
+/// streams and tool calls converted; rejected credentials are reported.
+async fn baidu_exchanges_one_token_and_chats(backend: Backend) {
+    let Some(env) = RelayEnv::new(backend).await else {
+        return;
+    };
+    env.mock.trust_baidu_key("bk", "bs");
+    env.mock.set_token_endpoint(300, 2_592_000);
+    env.channel(json!({"type": 15, "key": "bk|bs", "models": "ERNIE-4.0-8K"}))
+        .await;
+    env.channel(json!({"type": 15, "key": "bk|wrong", "models": "ERNIE-bad"}))
+        .await;
+    let key = env.token(json!({})).await;
+    let url = env.app.url("/v1/chat/completions");
+    let http = reqwest::Client::new();
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..50 {
+        let (http, url, key) = (http.clone(), url.clone(), key.clone());
+        set.spawn(async move {
+            http.post(url)
+                .bearer_auth(key)
+                .json(
+                    &json!({"model": "ERNIE-4.0-8K", "max_tokens": 9, "messages": [
+                    {"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}]}),
+                )
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        });
+    }
+    let answers: Vec<Value> = set.join_all().await;
+    assert!(
+        answers
+            .iter()
+            .all(|a| a["choices"][0]["message"]["content"] == "tok tok tok "),
+        "{:?}",
+        answers.iter().find(|a| a["choices"].is_null())
+    );
+    assert_eq!(
+        env.mock.token_exchanges(),
+        1,
+        "one exchange for 50 first requests"
+    );
+    let chat = env
+        .mock
+        .requests()
+        .into_iter()
+        .find(|r| r.path.starts_with("/rpc/"))
+        .unwrap();
+    assert_eq!(
+        chat.path_only(),
+        "/rpc/2.0/ai_custom/v1/wenxinworkshop/chat/completions_pro"
+    );
+    assert!(
+        chat.query("access_token")
+            .unwrap()
+            .starts_with("24.baidu-mock-")
+    );
+    let body = chat.json();
+    assert_eq!(body["system"], "be brief");
+    assert_eq!(body["max_output_tokens"], 9);
+    assert_eq!(body["messages"], json!([{"role": "user", "content": "hi"}]));
+    // Streamed, and with a tool.
+    let a = env
+        .post(
+            &key,
+            "/v1/chat/completions",
+            json!({"model": "ERNIE-4.0-8K", "stream": true, "stream_options": {"include_usage": true},
+                   "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .await;
+    let cs = chunks(&a);
+    let text: String = cs
+        .iter()
+        .filter_map(|c| {
+            c.pointer("/choices/0/delta/content")
+                .and_then(Value::as_str)
+        })
+        .collect();
+    assert_eq!(text, "tok tok tok ");
+    let usage = cs
+        .iter()
+        .find_map(|c| c.get("usage").filter(|u| !u.is_null()))
+        .unwrap();
+    assert_eq!(usage["completion_tokens"], 3);
+    let a = env
+        .post(
+            &key,
+            "/v1/chat/completions",
+            json!({"model": "ERNIE-4.0-8K", "messages": [{"role": "user", "content": "weather?"}],
+                   "tools": [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]}),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(
+        a.body["choices"][0]["message"]["tool_calls"][0]["function"]["name"],
+        "get_weather"
+    );
+    assert_eq!(a.body["choices"][0]["finish_reason"], "tool_calls");
+    assert_eq!(env.mock.token_exchanges(), 1, "the token is reused");
+    // Rejected credentials: a 500 that says why, never the secret.
+    env.option("RetryTimes", "0").await;
+    let a = env.chat(&key, "ERNIE-bad").await;
+    assert_eq!(a.status, 500, "{}", a.body);
+    let msg = a.body["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("Client authentication failed"), "{msg}");
+    assert!(!msg.contains("wrong"), "{msg}");
     env.stop().await;
 }
