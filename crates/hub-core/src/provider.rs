@@ -51,6 +51,8 @@ pub enum Family {
     DashScope,
     /// Baidu Qianfan's legacy ERNIE API (One Hub's OpenAI mode is `OpenAi` on Qianfan v2).
     Baidu,
+    /// Tencent Hunyuan (TC3-signed `ChatCompletions`).
+    Hunyuan,
 }
 
 /// A type served natively: one row per type.
@@ -225,6 +227,7 @@ pub const CATALOGUE: &[Row] = &[
     row(17, Family::DashScope, "https://dashscope.aliyuncs.com"),
     row(38, Family::Coze, "https://api.coze.com/open_api"),
     row(39, Family::Ollama, "https://ollama.com"),
+    row(40, Family::Hunyuan, "https://hunyuan.tencentcloudapi.com"),
     row(42, Family::Vertex, ""),
     quirky(
         45,
@@ -308,6 +311,12 @@ pub enum Provider {
     Cohere { base: String },
     /// Coze; `base` includes `/open_api` (One Hub's form).
     Coze { base: String },
+    /// Tencent Hunyuan; key = `SecretId|SecretKey` (TC3 signing).
+    Hunyuan {
+        base: String,
+        secret_id: String,
+        secret_key: Secret,
+    },
     /// Baidu's legacy API; key = `APIKey|SecretKey`, exchanged for an access token.
     Baidu {
         base: String,
@@ -425,6 +434,7 @@ impl Provider {
             Provider::Coze { .. } => Family::Coze,
             Provider::DashScope { .. } => Family::DashScope,
             Provider::Baidu { .. } => Family::Baidu,
+            Provider::Hunyuan { .. } => Family::Hunyuan,
             Provider::Cloudflare { .. } => Family::Cloudflare,
         }
     }
@@ -455,6 +465,7 @@ impl Provider {
             | Provider::Coze { base }
             | Provider::DashScope { base, .. }
             | Provider::Baidu { base, .. }
+            | Provider::Hunyuan { base, .. }
             | Provider::Cloudflare { base, .. } => base,
         }
     }
@@ -532,6 +543,7 @@ pub fn resolve_channel(c: &ChannelConfig<'_>) -> Result<Provider, Unserved> {
         Family::Vertex => return vertex(base, other, key),
         Family::Cloudflare => return cloudflare(base, key),
         Family::Baidu => return baidu(base, key),
+        Family::Hunyuan => return hunyuan(base, key),
         Family::Bedrock => return bedrock(base, key),
         _ => {}
     }
@@ -583,7 +595,7 @@ pub fn resolve_channel(c: &ChannelConfig<'_>) -> Result<Provider, Unserved> {
                 .map(str::to_owned),
             web_search: plugin_flag(c.plugin, "web_search"),
         },
-        Family::Vertex | Family::Bedrock | Family::Cloudflare | Family::Baidu => {
+        Family::Vertex | Family::Bedrock | Family::Cloudflare | Family::Baidu | Family::Hunyuan => {
             unreachable!("resolved above")
         }
     })
@@ -744,6 +756,20 @@ fn service_account(key: &str) -> Result<ServiceAccount, &'static str> {
         private_key_der: der,
         token_uri: token_uri.to_owned(),
     })
+}
+
+/// Tencent Hunyuan: key = `SecretId|SecretKey`.
+fn hunyuan(base: &str, key: &str) -> Result<Provider, Unserved> {
+    match key.trim().split('|').map(str::trim).collect::<Vec<_>>()[..] {
+        [id, sk] if !id.is_empty() && !sk.is_empty() => Ok(Provider::Hunyuan {
+            base: base.to_owned(),
+            secret_id: id.to_owned(),
+            secret_key: Secret(sk.to_owned()),
+        }),
+        _ => Err(Unserved::Invalid(
+            "Hunyuan channel: the key must be `SecretId|SecretKey`".to_owned(),
+        )),
+    }
 }
 
 /// Baidu's legacy API: key = `APIKey|SecretKey`.

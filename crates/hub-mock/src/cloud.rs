@@ -764,3 +764,150 @@ fn baidu_chat(shared: &Arc<Shared>, uri: &Uri, body: &[u8]) -> Response {
     )
         .into_response()
 }
+
+// ---------------------------------------------------------------------------------------------
+// Tencent Hunyuan (TC3-HMAC-SHA256)
+// ---------------------------------------------------------------------------------------------
+
+/// Tencent answers errors with HTTP 200 and `Response.Error`.
+fn tencent_error(code: &str, message: &str) -> Response {
+    Json(
+        json!({"Response": {"Error": {"Code": code, "Message": message}, "RequestId": "req-mock"}}),
+    )
+    .into_response()
+}
+
+/// Recomputes the TC3 signature from the registered SecretKey (the documented algorithm,
+/// written here independently of the gateway's signer).
+fn verify_tc3(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<(), (String, String)> {
+    let fail = |c: &str, m: &str| Err((c.to_owned(), m.to_owned()));
+    let Some(auth) = header_str(headers, "authorization") else {
+        return fail(
+            "AuthFailure.SignatureFailure",
+            "The Authorization header is missing.",
+        );
+    };
+    let Some(rest) = auth.strip_prefix("TC3-HMAC-SHA256 ") else {
+        return fail("AuthFailure.SignatureFailure", "Unknown signature method.");
+    };
+    let mut fields = BTreeMap::new();
+    for p in rest.split(", ") {
+        if let Some((k, v)) = p.split_once('=') {
+            fields.insert(k, v);
+        }
+    }
+    let (Some(cred), Some(signed), Some(sig)) = (
+        fields.get("Credential"),
+        fields.get("SignedHeaders"),
+        fields.get("Signature"),
+    ) else {
+        return fail(
+            "AuthFailure.SignatureFailure",
+            "Malformed Authorization header.",
+        );
+    };
+    let parts: Vec<&str> = cred.split('/').collect();
+    let [id, date, "hunyuan", "tc3_request"] = parts[..] else {
+        return fail("AuthFailure.SignatureFailure", "Invalid credential scope.");
+    };
+    let Some(secret) = shared
+        .tencent_keys
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(id)
+        .cloned()
+    else {
+        return fail("AuthFailure.SecretIdNotFound", "The SecretId is not found.");
+    };
+    let Some(ts) = header_str(headers, "x-tc-timestamp") else {
+        return fail("MissingParameter", "X-TC-Timestamp is required.");
+    };
+    let mut canonical_headers = String::new();
+    for name in signed.split(';') {
+        let v = header_str(headers, name).unwrap_or_default();
+        let v = if name == "x-tc-action" {
+            v.to_ascii_lowercase()
+        } else {
+            v.to_owned()
+        };
+        canonical_headers.push_str(&format!("{name}:{v}\n"));
+    }
+    let canonical = format!(
+        "POST\n/\n\n{canonical_headers}\n{signed}\n{}",
+        hex(&Sha256::digest(body))
+    );
+    let to_sign = format!(
+        "TC3-HMAC-SHA256\n{ts}\n{date}/hunyuan/tc3_request\n{}",
+        hex(&Sha256::digest(canonical.as_bytes()))
+    );
+    let mut key = hmac(format!("TC3{secret}").as_bytes(), date);
+    for part in ["hunyuan", "tc3_request"] {
+        key = hmac(&key, part);
+    }
+    if hex(&hmac(&key, &to_sign)) != *sig {
+        return fail(
+            "AuthFailure.SignatureFailure",
+            "The provided credentials could not be validated. Please check your signature is correct.",
+        );
+    }
+    shared.sigv4_verified.fetch_add(1, Ordering::SeqCst);
+    Ok(())
+}
+
+pub(crate) fn hunyuan(shared: &Arc<Shared>, headers: &HeaderMap, body: &[u8]) -> Response {
+    if header_str(headers, "x-tc-action") != Some("ChatCompletions")
+        || header_str(headers, "x-tc-version") != Some("2023-09-01")
+    {
+        return tencent_error("InvalidAction", "Unknown action or version.");
+    }
+    if header_str(headers, "content-type") != Some("application/json; charset=utf-8") {
+        return tencent_error(
+            "InvalidParameter",
+            "Content-Type must be application/json; charset=utf-8",
+        );
+    }
+    if let Err((code, msg)) = verify_tc3(shared, headers, body) {
+        return tencent_error(&code, &msg);
+    }
+    let body = match json_object(body) {
+        Ok(b) => b,
+        Err(e) => return tencent_error("InvalidParameter", &e),
+    };
+    let Some(messages) = body.get("Messages").and_then(Value::as_array) else {
+        return tencent_error("MissingParameter", "Messages is required.");
+    };
+    let prompt: u64 = messages
+        .iter()
+        .map(|m| {
+            m.get("Content")
+                .and_then(Value::as_str)
+                .map_or(0, crate::words)
+        })
+        .sum::<u64>()
+        .max(1);
+    let chunks = crate::DEFAULT_CHUNKS;
+    let usage =
+        |c: u64| json!({"PromptTokens": prompt, "CompletionTokens": c, "TotalTokens": prompt + c});
+    if body.get("Stream") != Some(&Value::Bool(true)) {
+        return Json(json!({"Response": {
+            "RequestId": "req-mock", "Note": "mock", "Id": "hy-mock", "Created": crate::now_secs(),
+            "Choices": [{"FinishReason": "stop", "Message": {"Role": "assistant",
+                         "Content": crate::CHUNK_TEXT.repeat(usize::try_from(chunks).unwrap_or(0))}}],
+            "Usage": usage(chunks)}}))
+        .into_response();
+    }
+    let mut text = String::new();
+    for i in 0..chunks {
+        let last = i + 1 == chunks;
+        let d = json!({"Note": "mock", "Id": "hy-mock", "Created": crate::now_secs(),
+                       "Choices": [{"FinishReason": if last { "stop" } else { "" },
+                                    "Delta": {"Role": "assistant", "Content": crate::CHUNK_TEXT}}],
+                       "Usage": usage(i + 1)});
+        text.push_str(&format!("data: {d}\n\n"));
+    }
+    (
+        [(axum::http::header::CONTENT_TYPE, "text/event-stream")],
+        text,
+    )
+        .into_response()
+}

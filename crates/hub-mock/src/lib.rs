@@ -118,6 +118,8 @@ struct Shared {
     zhipu_keys: Mutex<HashMap<String, String>>,
     /// Baidu API key → secret key (the client-credentials grant).
     baidu_keys: Mutex<HashMap<String, String>>,
+    /// Tencent SecretId → SecretKey (TC3 signatures).
+    tencent_keys: Mutex<HashMap<String, String>>,
     sigv4_verified: AtomicU64,
 }
 
@@ -137,6 +139,7 @@ impl Default for Shared {
             aws_keys: Mutex::default(),
             zhipu_keys: Mutex::default(),
             baidu_keys: Mutex::default(),
+            tencent_keys: Mutex::default(),
             sigv4_verified: AtomicU64::new(0),
         }
     }
@@ -254,6 +257,16 @@ impl MockUpstream {
         self.shared
             .aws_keys()
             .insert(access_key_id.to_owned(), secret_key.to_owned());
+    }
+
+    /// Lets Hunyuan (`POST /` with `X-TC-Action: ChatCompletions`) accept TC3 signatures by
+    /// `secret_id` made with `secret_key`.
+    pub fn trust_tencent_key(&self, secret_id: &str, secret_key: &str) {
+        self.shared
+            .tencent_keys
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(secret_id.to_owned(), secret_key.to_owned());
     }
 
     /// Lets Baidu's token endpoint (`POST /oauth/2.0/token`) accept `api_key`/`secret_key`.
@@ -418,6 +431,9 @@ async fn respond(
     body: &[u8],
 ) -> Response {
     let path = uri.path();
+    if path == "/" && header_str(headers, "x-tc-action").is_some() {
+        return cloud::hunyuan(shared, headers, body);
+    }
     match route(path) {
         Some(Route::Cloud(c)) => cloud::cloud(shared, method, uri, headers, body, c).await,
         Some(Route::Ollama(e)) => ollama::ollama(method, headers, body, e),

@@ -26,6 +26,10 @@ pub enum BalanceError {
 }
 
 /// The civil date (year, month, day) of a Unix day number.
+pub(crate) fn civil_date(days: i64) -> (i64, u32, u32) {
+    civil(days)
+}
+
 fn civil(days: i64) -> (i64, u32, u32) {
     // Howard Hinnant's days-from-civil inverse.
     let z = days + 719_468;

@@ -15,6 +15,7 @@ pub mod convert;
 pub mod coze;
 pub mod dashscope;
 pub mod gemini;
+pub mod hunyuan;
 pub mod limits;
 pub mod ollama;
 pub mod protocol;

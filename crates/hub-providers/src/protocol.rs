@@ -38,6 +38,8 @@ pub enum Native {
     DashScope,
     /// Baidu's legacy ERNIE chat.
     Baidu,
+    /// Tencent Hunyuan's PascalCase `ChatCompletions`.
+    Hunyuan,
 }
 
 impl Protocol {
@@ -56,6 +58,7 @@ impl Protocol {
             Family::Coze => Protocol::Native(Native::Coze),
             Family::DashScope => Protocol::Native(Native::DashScope),
             Family::Baidu => Protocol::Native(Native::Baidu),
+            Family::Hunyuan => Protocol::Native(Native::Hunyuan),
             Family::Gemini => Protocol::Gemini,
             Family::Vertex if model.starts_with("gemini") => Protocol::Gemini,
             Family::Vertex if model.starts_with("claude") => Protocol::Claude,
@@ -165,6 +168,7 @@ pub fn upstream_body(
                     Native::Cloudflare => crate::cloudflare::request_from_openai(&ir, stream)?,
                     Native::Coze => crate::coze::request_from_openai(&ir, model, stream)?,
                     Native::Baidu => crate::baidu::request_from_openai(&ir, stream)?,
+                    Native::Hunyuan => crate::hunyuan::request_from_openai(&ir, model, stream)?,
                     Native::DashScope => {
                         let web_search = matches!(
                             channel.provider,
@@ -247,6 +251,9 @@ pub fn convert_response(
         }
         Protocol::Native(Native::Coze) => crate::coze::response_to_openai(&v, requested_model),
         Protocol::Native(Native::Baidu) => crate::baidu::response_to_openai(&v, requested_model),
+        Protocol::Native(Native::Hunyuan) => {
+            crate::hunyuan::response_to_openai(&v, requested_model)
+        }
         Protocol::Native(Native::DashScope) => {
             crate::dashscope::response_to_openai(&v, requested_model)
         }
@@ -304,6 +311,7 @@ pub fn native_error(upstream: Protocol, body: &[u8]) -> Option<(String, Value, S
         Native::Coze => crate::coze::response_to_openai(&v, ""),
         Native::DashScope => crate::dashscope::response_to_openai(&v, ""),
         Native::Baidu => crate::baidu::response_to_openai(&v, ""),
+        Native::Hunyuan => crate::hunyuan::response_to_openai(&v, ""),
     };
     let e = ir.get("error")?;
     let message = e

@@ -310,6 +310,7 @@ enum Upstream {
     Coze(crate::coze::ToOpenAiStream),
     DashScope(crate::dashscope::ToOpenAiStream),
     Baidu(crate::baidu::ToOpenAiStream),
+    Hunyuan(crate::hunyuan::ToOpenAiStream),
 }
 
 enum Inbound {
@@ -360,6 +361,9 @@ impl Converting {
             Protocol::Native(Native::Baidu) => {
                 Upstream::Baidu(crate::baidu::ToOpenAiStream::new(model))
             }
+            Protocol::Native(Native::Hunyuan) => {
+                Upstream::Hunyuan(crate::hunyuan::ToOpenAiStream::new(model))
+            }
         };
         let lines = matches!(upstream, Protocol::Native(Native::Ollama));
         let inb = match inbound {
@@ -403,6 +407,7 @@ impl Converting {
             Upstream::Coze(c) => c.data(&data),
             Upstream::DashScope(c) => c.data(&data),
             Upstream::Baidu(c) => c.data(&data),
+            Upstream::Hunyuan(c) => c.data(&data),
         }
     }
 

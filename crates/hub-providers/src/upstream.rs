@@ -229,6 +229,23 @@ pub fn address(
                 headers,
             })
         }
+        Provider::Hunyuan { .. } => {
+            if mode != RelayMode::Chat {
+                return Err(AddressError::Unsupported(channel.kind));
+            }
+            let mut headers = vec![
+                ("x-tc-action", crate::hunyuan::ACTION.to_owned()),
+                ("x-tc-version", crate::hunyuan::VERSION.to_owned()),
+            ];
+            if stream {
+                headers.push(("accept", "text/event-stream".to_owned()));
+            }
+            // Signed when the request is sent (`send`), over the final body.
+            Ok(Address {
+                url: format!("{base}/"),
+                headers,
+            })
+        }
         Provider::Baidu { .. } => {
             if mode != RelayMode::Chat {
                 return Err(AddressError::Unsupported(channel.kind));
@@ -998,11 +1015,33 @@ pub async fn send(
             .map_err(|e| SendError::Credentials(e.to_string()))?;
         url.query_pairs_mut().append_pair("access_token", &token);
     }
-    let mut req = client.post(url).header("content-type", "application/json");
+    let content_type = match &channel.provider {
+        Ok(Provider::Hunyuan { .. }) => crate::hunyuan::CONTENT_TYPE,
+        _ => "application/json",
+    };
+    let host = match (url.host_str(), url.port()) {
+        (Some(h), Some(p)) => format!("{h}:{p}"),
+        (Some(h), None) => h.to_owned(),
+        _ => String::new(),
+    };
+    let mut req = client.post(url).header("content-type", content_type);
     for (k, v) in &addr.headers {
         req = req.header(*k, v.as_str());
     }
     match &channel.provider {
+        Ok(Provider::Hunyuan {
+            secret_id,
+            secret_key,
+            ..
+        }) => {
+            let ts = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            req = req.header("x-tc-timestamp", ts.to_string()).header(
+                "authorization",
+                crate::hunyuan::authorization(secret_id, &secret_key.0, &host, &body, ts),
+            );
+        }
         Ok(Provider::OpenAi { jwt: Some(k), .. }) => {
             req = req.header("authorization", clients.zhipu.token(k));
         }

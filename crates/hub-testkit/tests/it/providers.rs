@@ -20,6 +20,7 @@ on_backends!(
         coze_chats_with_a_bot,
         dashscope_native_and_openai_modes,
         baidu_exchanges_one_token_and_chats,
+        hunyuan_is_tc3_signed,
         xai_completion_is_billed_from_the_total,
         vertex_serves_gemini_and_claude_with_one_oauth_token,
         vertex_first_requests_share_one_token_exchange,
@@ -1497,5 +1498,87 @@ async fn baidu_exchanges_one_token_and_chats(backend: Backend) {
     let msg = a.body["error"]["message"].as_str().unwrap();
     assert!(msg.contains("Client authentication failed"), "{msg}");
     assert!(!msg.contains("wrong"), "{msg}");
+    env.stop().await;
+}
+
+/// Tencent Hunyuan (40): key `SecretId|SecretKey`; `POST /` with `X-TC-Action`/`X-TC-Version`,
+/// the TC3-HMAC-SHA256 signature recomputed by the mock from the secret key, the PascalCase
+/// body; answers and streams converted with Hunyuan's usage; a refused signature (Tencent's
+/// 200 with `Response.Error`) reaches the caller as a 400 with Tencent's code.
+async fn hunyuan_is_tc3_signed(backend: Backend) {
+    let Some(env) = RelayEnv::new(backend).await else {
+        return;
+    };
+    env.mock.trust_tencent_key("AKIDmock", "tencent-secret");
+    env.channel(json!({"type": 40, "key": "AKIDmock|tencent-secret", "models": "hunyuan-lite"}))
+        .await;
+    env.channel(json!({"type": 40, "key": "AKIDmock|not-the-secret", "models": "hunyuan-bad"}))
+        .await;
+    let key = env.token(json!({})).await;
+    for stream in [false, true] {
+        env.mock.clear_requests();
+        let a = env
+            .post(
+                &key,
+                "/v1/chat/completions",
+                json!({"model": "hunyuan-lite", "stream": stream, "temperature": 0.5,
+                       "stream_options": {"include_usage": true},
+                       "messages": [{"role": "user", "content": "one two"}]}),
+            )
+            .await;
+        assert_eq!(a.status, 200, "stream={stream}: {}", a.body);
+        let r = env.mock.requests().pop().unwrap();
+        assert_eq!(r.path, "/");
+        assert_eq!(r.header("x-tc-action"), Some("ChatCompletions"));
+        assert!(
+            r.header("authorization")
+                .unwrap()
+                .starts_with("TC3-HMAC-SHA256 Credential=AKIDmock/")
+        );
+        assert_eq!(
+            r.json(),
+            json!({"Model": "hunyuan-lite", "Messages": [{"Role": "user", "Content": "one two"}],
+                   "Stream": stream, "Temperature": 0.5})
+        );
+        if stream {
+            let cs = chunks(&a);
+            let text: String = cs
+                .iter()
+                .filter_map(|c| {
+                    c.pointer("/choices/0/delta/content")
+                        .and_then(Value::as_str)
+                })
+                .collect();
+            assert_eq!(text, "tok tok tok ");
+            let usage = cs
+                .iter()
+                .find_map(|c| c.get("usage").filter(|u| !u.is_null()))
+                .unwrap();
+            assert_eq!(
+                (
+                    usage["prompt_tokens"].as_u64(),
+                    usage["completion_tokens"].as_u64()
+                ),
+                (Some(2), Some(3))
+            );
+        } else {
+            assert_eq!(a.body["choices"][0]["message"]["content"], "tok tok tok ");
+            assert_eq!(a.body["usage"]["total_tokens"], 5);
+        }
+    }
+    assert_eq!(
+        env.mock.sigv4_verified(),
+        2,
+        "both signatures verified by the mock"
+    );
+    env.option("RetryTimes", "0").await;
+    let a = env.chat(&key, "hunyuan-bad").await;
+    assert_eq!(a.status, 400, "{}", a.body);
+    assert_eq!(
+        a.body["error"]["code"], "AuthFailure.SignatureFailure",
+        "{}",
+        a.body
+    );
+    assert!(!a.body.to_string().contains("not-the-secret"));
     env.stop().await;
 }

@@ -91,9 +91,9 @@ pub(crate) fn request(inbound: Inbound, model: &str, stream: bool) -> (String, V
 /// Every channel type this gateway relays (the provider catalogue) plus 43, a type without a
 /// provider of its own that is relayed as OpenAI-compatible because it has a base URL: a type
 /// added to the catalogue is covered here without editing this list. Vertex AI, Bedrock,
-/// Cloudflare, Zhipu and Baidu are left out: their keys are structured credentials (a service
-/// account, AWS keys, `account|token`, `id.secret`, `APIKey|SecretKey`) that these suites'
-/// plain keys cannot be; their model names go through the same `path_segment` (unit
+/// Cloudflare, Zhipu, Baidu and Hunyuan are left out: their keys are structured credentials (a
+/// service account, AWS keys, `account|token`, `id.secret`, `APIKey|SecretKey`,
+/// `SecretId|SecretKey`) that these suites' plain keys cannot be; their model names go through the same `path_segment` (unit
 /// tests in `hub-providers`) and their wire is covered by `providers::`.
 /// The base URL a channel of `kind` gets on the mock: its origin, plus the API path for types
 /// whose One Hub base URL includes one (Coze: `/open_api`).
@@ -111,7 +111,11 @@ pub(crate) fn served_types() -> Vec<i64> {
         .filter(|r| {
             !matches!(
                 r.family,
-                Family::Vertex | Family::Bedrock | Family::Cloudflare | Family::Baidu
+                Family::Vertex
+                    | Family::Bedrock
+                    | Family::Cloudflare
+                    | Family::Baidu
+                    | Family::Hunyuan
             ) && !r.quirks.zhipu_jwt
         })
         .map(|r| r.kind)
