@@ -876,6 +876,9 @@ pub(crate) fn hunyuan(shared: &Arc<Shared>, headers: &HeaderMap, body: &[u8]) ->
     let Some(messages) = body.get("Messages").and_then(Value::as_array) else {
         return tencent_error("MissingParameter", "Messages is required.");
     };
+    if body["Model"] == "hunyuan-limited" {
+        return tencent_error("LimitExceeded", "The request frequency exceeds the limit.");
+    }
     let prompt: u64 = messages
         .iter()
         .map(|m| {

@@ -296,6 +296,30 @@ pub fn usage_from_value(v: &Value) -> Option<Usage> {
     serde_json::from_value(v.clone()).ok()
 }
 
+/// The HTTP status a vendor error found in a 2xx answer stands for: 429 for the vendors'
+/// throttling codes (Baidu 4, 17, 18, 336501, 336502; Tencent `LimitExceeded…`/`RequestLimitExceeded`;
+/// DashScope `Throttling…`; any code or type naming a rate limit), so the relay rests the channel
+/// and tries another; else 400.
+pub fn native_error_status(code: &Value, kind: &str) -> u16 {
+    let throttled_text = |s: &str| {
+        let s = s.to_ascii_lowercase();
+        s.contains("throttl")
+            || s.contains("limitexceeded")
+            || s.contains("rate_limit")
+            || s.contains("ratelimit")
+    };
+    let by_code = match code {
+        Value::Number(n) => matches!(n.as_i64(), Some(4 | 17 | 18 | 336_501 | 336_502)),
+        Value::String(s) => throttled_text(s),
+        _ => false,
+    };
+    if by_code || throttled_text(kind) {
+        429
+    } else {
+        400
+    }
+}
+
 /// A vendor's error inside a 2xx answer of a native wire (Coze's non-zero `code`, Baidu's
 /// `error_msg`, DashScope's `code`, …): its message, code and type, so the relay answers it as
 /// the upstream's error (HTTP 400) rather than as a success.

@@ -250,11 +250,13 @@ pub async fn attempt_once(
     // A vendor's own wire may answer an error with a 2xx status (Coze, Baidu, DashScope, …):
     // the caller gets it as the upstream's error, and nothing is billed.
     if let Some((message, code, kind)) = protocol::native_error(up_proto, &bytes) {
-        state.metrics.channel_error(channel.id, 400);
+        // A throttling code stands for 429: the channel rests and another may serve.
+        let status = protocol::native_error_status(&code, &kind);
+        state.metrics.channel_error(channel.id, status);
         let message = channel.secrets.mask_str(&message);
         return Err(RelayError::upstream(
             channel.id,
-            400,
+            status,
             format!("上游返回错误（渠道 #{}）：{message}", channel.id),
             code,
             &kind,

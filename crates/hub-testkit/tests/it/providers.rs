@@ -1571,6 +1571,21 @@ async fn hunyuan_is_tc3_signed(backend: Backend) {
         2,
         "both signatures verified by the mock"
     );
+    // Throttled (Tencent's `LimitExceeded` in a 200): the channel rests and the next serves.
+    env.channel(
+        json!({"type": 40, "key": "AKIDmock|tencent-secret", "models": "busy",
+                       "model_mapping": "{\"busy\": \"hunyuan-limited\"}", "priority": 10}),
+    )
+    .await;
+    env.channel(json!({"type": 1, "key": "fallback-key", "models": "busy"}))
+        .await;
+    env.option("RetryTimes", "1").await;
+    let a = env.chat(&key, "busy").await;
+    assert_eq!(a.status, 200, "failed over: {}", a.body);
+    assert_eq!(
+        env.mock.requests().pop().unwrap().header("authorization"),
+        Some("Bearer fallback-key")
+    );
     env.option("RetryTimes", "0").await;
     let a = env.chat(&key, "hunyuan-bad").await;
     assert_eq!(a.status, 400, "{}", a.body);
