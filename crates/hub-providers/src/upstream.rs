@@ -1024,9 +1024,29 @@ pub async fn send(
         (Some(h), None) => h.to_owned(),
         _ => String::new(),
     };
-    let mut req = client.post(url).header("content-type", content_type);
+    // The channel's own headers first (`model_headers`, Ollama's `plugin.headers`); then the
+    // gateway's protocol and auth headers, which replace any of the same name: auth always
+    // wins, as in One Hub. A header name or value that HTTP cannot carry is skipped.
+    let mut headers = reqwest::header::HeaderMap::new();
+    let mut put = |k: &str, v: &str| {
+        if let (Ok(n), Ok(v)) = (
+            reqwest::header::HeaderName::from_bytes(k.as_bytes()),
+            reqwest::header::HeaderValue::from_str(v),
+        ) {
+            headers.insert(n, v);
+        }
+    };
+    for (k, v) in &channel.model_headers {
+        put(k, v);
+    }
+    if let Ok(Provider::Ollama { headers: extra, .. }) = &channel.provider {
+        for (k, v) in extra {
+            put(k, v);
+        }
+    }
+    put("content-type", content_type);
     for (k, v) in &addr.headers {
-        req = req.header(*k, v.as_str());
+        put(k, v);
     }
     match &channel.provider {
         Ok(Provider::Hunyuan {
@@ -1037,18 +1057,14 @@ pub async fn send(
             let ts = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs() as i64);
-            req = req.header("x-tc-timestamp", ts.to_string()).header(
+            put("x-tc-timestamp", &ts.to_string());
+            put(
                 "authorization",
-                crate::hunyuan::authorization(secret_id, &secret_key.0, &host, &body, ts),
+                &crate::hunyuan::authorization(secret_id, &secret_key.0, &host, &body, ts),
             );
         }
         Ok(Provider::OpenAi { jwt: Some(k), .. }) => {
-            req = req.header("authorization", clients.zhipu.token(k));
-        }
-        Ok(Provider::Ollama { headers, .. }) => {
-            for (k, v) in headers {
-                req = req.header(k.as_str(), v.as_str());
-            }
+            put("authorization", &clients.zhipu.token(k));
         }
         Ok(Provider::Vertex { account, .. }) => {
             let token = clients
@@ -1056,7 +1072,7 @@ pub async fn send(
                 .bearer(&client, account)
                 .await
                 .map_err(|e| SendError::Credentials(e.to_string()))?;
-            req = req.header("authorization", format!("Bearer {token}"));
+            put("authorization", &format!("Bearer {token}"));
         }
         Ok(Provider::Bedrock {
             region,
@@ -1083,14 +1099,12 @@ pub async fn send(
             )
             .map_err(SendError::Credentials)?;
             for (k, v) in signed {
-                req = req.header(k, v);
+                put(&k, &v);
             }
         }
         _ => {}
     }
-    for (k, v) in &channel.model_headers {
-        req = req.header(k.as_str(), v.as_str());
-    }
+    let req = client.post(url).headers(headers);
     let resp = req
         .body(body)
         .send()

@@ -21,6 +21,7 @@ on_backends!(
         dashscope_native_and_openai_modes,
         baidu_exchanges_one_token_and_chats,
         hunyuan_is_tc3_signed,
+        auth_headers_win_over_model_headers,
         xai_completion_is_billed_from_the_total,
         vertex_serves_gemini_and_claude_with_one_oauth_token,
         vertex_first_requests_share_one_token_exchange,
@@ -1595,5 +1596,28 @@ async fn hunyuan_is_tc3_signed(backend: Backend) {
         a.body
     );
     assert!(!a.body.to_string().contains("not-the-secret"));
+    env.stop().await;
+}
+
+/// `model_headers` are sent, but never instead of (or next to) the gateway's own protocol and
+/// auth headers: auth always wins, as in One Hub.
+async fn auth_headers_win_over_model_headers(backend: Backend) {
+    let Some(env) = RelayEnv::new(backend).await else {
+        return;
+    };
+    env.channel(json!({"type": 1, "key": "good-key", "models": "m",
+                       "model_headers": "{\"Authorization\": \"Bearer evil\", \"X-Extra\": \"yes\"}"}))
+        .await;
+    let key = env.token(json!({})).await;
+    assert_eq!(env.chat(&key, "m").await.status, 200);
+    let r = env.mock.requests().pop().unwrap();
+    let auths: Vec<&str> = r
+        .headers
+        .iter()
+        .filter(|(n, _)| n == "authorization")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert_eq!(auths, vec!["Bearer good-key"]);
+    assert_eq!(r.header("x-extra"), Some("yes"));
     env.stop().await;
 }
