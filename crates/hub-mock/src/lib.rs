@@ -446,7 +446,23 @@ async fn respond(
                     if let Ok(v) = axum::http::HeaderValue::from_str(&format!("Bearer {id}")) {
                         h.insert(axum::http::header::AUTHORIZATION, v);
                     }
-                    openai(shared, method, path, &h, body, endpoint, deployment).await
+                    // Zhipu reports usage in a stream's last chunk unasked (it takes no
+                    // `stream_options`).
+                    let mut b: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+                    if b.get("stream") == Some(&Value::Bool(true))
+                        && let Some(o) = b.as_object_mut()
+                    {
+                        o.insert(
+                            "stream_options".to_owned(),
+                            serde_json::json!({"include_usage": true}),
+                        );
+                    }
+                    let body = if b.is_object() {
+                        serde_json::to_vec(&b).unwrap_or_else(|_| body.to_vec())
+                    } else {
+                        body.to_vec()
+                    };
+                    openai(shared, method, path, &h, &body, endpoint, deployment).await
                 }
                 Err(why) => (
                     StatusCode::UNAUTHORIZED,

@@ -1,7 +1,8 @@
 //! The official OpenAI, Anthropic and Google Gen AI Python SDKs against the gateway: starts the
-//! mock upstream and the node, creates three channels on the mock (OpenAI type 1 serving the
-//! OpenAI suite's models and `m-openai`, Anthropic type 14 serving `m-claude`, Gemini type 25
-//! serving `m-gemini`) and a token, then runs the pytest suite in `tests/sdk` with
+//! mock upstream and the node, creates channels on the mock (OpenAI type 1 serving the OpenAI
+//! suite's models and `m-openai`, Anthropic type 14 serving `m-claude`, Gemini type 25 serving
+//! `m-gemini`; Vertex AI and Bedrock; Zhipu, DashScope, Baidu, Hunyuan and Coze, each with
+//! credentials the mock verifies) and a token, then runs the pytest suite in `tests/sdk` with
 //! `ONEHUB_BASE_URL` (`…/v1`), `ONEHUB_ROOT_URL` (the gateway origin) and `ONEHUB_API_KEY` set.
 //!
 //! The interpreter is `ONEHUB_SDK_PYTHON`, else `<workspace>/.venv/bin/python` (created by
@@ -145,6 +146,64 @@ async fn openai_python_sdk_suite() {
             "create channel {name}: {status} {r}"
         );
     }
+    // The Chinese vendors (tests/sdk/test_vendors_sdk.py), each with credentials the mock checks.
+    mock.trust_zhipu_key("sdkzid", "sdkzsecret");
+    mock.trust_baidu_key("sdkbk", "sdkbs");
+    mock.trust_tencent_key("AKIDsdk", "sdk-tencent");
+    let origin = mock.base_url();
+    for (kind, name, models, key, base) in [
+        (
+            16,
+            "sdk-zhipu",
+            "glm-4-sdk",
+            "sdkzid.sdkzsecret",
+            format!("{origin}/api/paas/v4"),
+        ),
+        (
+            17,
+            "sdk-dashscope",
+            "qwen-plus-sdk",
+            "sdk-ds",
+            origin.clone(),
+        ),
+        (
+            15,
+            "sdk-baidu",
+            "ERNIE-4.0-8K",
+            "sdkbk|sdkbs",
+            origin.clone(),
+        ),
+        (
+            40,
+            "sdk-hunyuan",
+            "hunyuan-lite",
+            "AKIDsdk|sdk-tencent",
+            origin.clone(),
+        ),
+        (
+            38,
+            "sdk-coze",
+            "coze-sdk",
+            "sdk-coze",
+            format!("{origin}/open_api"),
+        ),
+    ] {
+        let (status, r) = app
+            .call(
+                Method::POST,
+                "/api/channel/",
+                Some(ROOT_TOKEN),
+                Some(
+                    json!({"type": kind, "name": name, "key": key, "models": models,
+                            "group": "default", "base_url": base}),
+                ),
+            )
+            .await;
+        assert!(
+            status == 200 && r["success"] == true,
+            "create channel {name}: {status} {r}"
+        );
+    }
     let (status, r) = app
         .call(
             Method::POST,
@@ -229,14 +288,22 @@ fn check_cloud(mock: &MockUpstream, python: &Path, aws_secret: &str) -> Result<(
             bedrock.len()
         ));
     }
-    if mock.token_exchanges() != 1 {
-        return Err(format!("token exchanges: {}", mock.token_exchanges()));
-    }
-    if mock.sigv4_verified() != bedrock.len() as u64 {
+    // One Vertex token exchange (`/token`) and one Baidu one (`/oauth/2.0/token`) for the whole
+    // suite.
+    let exchanges = |p: &str| reqs.iter().filter(|r| r.path_only() == p).count();
+    if exchanges("/token") != 1 || exchanges("/oauth/2.0/token") != 1 {
         return Err(format!(
-            "the mock verified {} of {} Bedrock signatures",
-            mock.sigv4_verified(),
-            bedrock.len()
+            "token exchanges: Vertex {}, Baidu {}",
+            exchanges("/token"),
+            exchanges("/oauth/2.0/token")
+        ));
+    }
+    // The mock verified every Bedrock (SigV4) and Hunyuan (TC3) signature.
+    let signed = bedrock.len() + reqs.iter().filter(|r| r.path_only() == "/").count();
+    if mock.sigv4_verified() != signed as u64 {
+        return Err(format!(
+            "the mock verified {} of {signed} signatures",
+            mock.sigv4_verified()
         ));
     }
     use base64::Engine as _;
