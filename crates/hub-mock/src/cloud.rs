@@ -41,6 +41,8 @@ pub(crate) enum CloudRoute {
     BaiduToken,
     /// Baidu's wenxinworkshop chat: the endpoint name.
     BaiduChat(String),
+    /// Baidu's wenxinworkshop embeddings: the model.
+    BaiduEmbed(String),
     /// Vertex AI: publisher, model, operation.
     Vertex(String, String, String),
     /// Bedrock: model id (percent-decoded), streamed.
@@ -53,6 +55,9 @@ pub(crate) fn cloud_route(path: &str) -> Option<CloudRoute> {
     }
     if path == "/oauth/2.0/token" {
         return Some(CloudRoute::BaiduToken);
+    }
+    if let Some(m) = path.strip_prefix("/rpc/2.0/ai_custom/v1/wenxinworkshop/embeddings/") {
+        return (!m.is_empty() && !m.contains('/')).then(|| CloudRoute::BaiduEmbed(m.to_owned()));
     }
     if let Some(ep) = path.strip_prefix("/rpc/2.0/ai_custom/v1/wenxinworkshop/chat/") {
         return (!ep.is_empty() && !ep.contains('/')).then(|| CloudRoute::BaiduChat(ep.to_owned()));
@@ -122,6 +127,7 @@ pub(crate) async fn cloud(
         CloudRoute::Token => token(shared, headers, body).await,
         CloudRoute::BaiduToken => baidu_token(shared, uri).await,
         CloudRoute::BaiduChat(_) => baidu_chat(shared, uri, body),
+        CloudRoute::BaiduEmbed(_) => baidu_embed(shared, uri, body),
         CloudRoute::Vertex(publisher, model, op) => {
             vertex(shared, headers, body, &publisher, model, &op)
         }
@@ -913,4 +919,42 @@ pub(crate) fn hunyuan(shared: &Arc<Shared>, headers: &HeaderMap, body: &[u8]) ->
         text,
     )
         .into_response()
+}
+
+/// Baidu embeddings: `{"input": [strings]}` → OpenAI-shaped `data` and `usage`.
+fn baidu_embed(shared: &Arc<Shared>, uri: &Uri, body: &[u8]) -> Response {
+    let err =
+        |code: u64, msg: &str| Json(json!({"error_code": code, "error_msg": msg})).into_response();
+    let q = crate::query_params(uri);
+    if !q
+        .get("access_token")
+        .is_some_and(|t| shared.issued_tokens().contains(t))
+    {
+        return err(110, "Access token invalid or no longer valid");
+    }
+    let Some(input) = json_object(body)
+        .ok()
+        .and_then(|b| b.get("input").and_then(Value::as_array).cloned())
+        .filter(|i| !i.is_empty() && i.iter().all(Value::is_string))
+    else {
+        return err(336003, "input must be a non-empty list of strings");
+    };
+    let tokens: u64 = input
+        .iter()
+        .filter_map(Value::as_str)
+        .map(crate::words)
+        .sum();
+    let data: Vec<Value> = input
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            json!({"object": "embedding", "index": i,
+                             "embedding": crate::mock_embedding(t, crate::EMBEDDING_DIMS)})
+        })
+        .collect();
+    Json(
+        json!({"id": "as-embed", "object": "embedding_list", "created": crate::now_secs(),
+                "data": data, "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}),
+    )
+    .into_response()
 }

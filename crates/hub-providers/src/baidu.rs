@@ -241,6 +241,29 @@ impl ToOpenAiStream {
     }
 }
 
+/// The embeddings body (`{"input": [strings]}`) for an OpenAI embeddings request.
+pub fn embed_request_from_openai(body: &Value) -> Result<Value, ConvertError> {
+    let input: Vec<Value> = match body.get("input") {
+        Some(Value::String(s)) => vec![json!(s)],
+        Some(Value::Array(a)) if !a.is_empty() && a.iter().all(Value::is_string) => a.clone(),
+        _ => {
+            return Err(ConvertError::Invalid(
+                "input must be a string or a list of strings".to_owned(),
+            ));
+        }
+    };
+    Ok(json!({"input": input}))
+}
+
+/// An embeddings answer (`data` and `usage` as OpenAI's) → OpenAI's list with the model.
+pub fn embed_response_to_openai(v: &Value, model: &str) -> Value {
+    if let Some(e) = error(v) {
+        return e;
+    }
+    json!({"object": "list", "data": v.get("data").cloned().unwrap_or(json!([])), "model": model,
+           "usage": v.get("usage").cloned().unwrap_or(json!({"prompt_tokens": 0, "total_tokens": 0}))})
+}
+
 #[cfg(test)]
 mod tests {
     #![expect(clippy::unwrap_used, reason = "tests")]

@@ -247,6 +247,14 @@ pub fn address(
             })
         }
         Provider::Baidu { .. } => {
+            if mode == RelayMode::Embeddings {
+                let model =
+                    path_segment(model).ok_or_else(|| AddressError::BadModel(model.into()))?;
+                return Ok(Address {
+                    url: format!("{base}/rpc/2.0/ai_custom/v1/wenxinworkshop/embeddings/{model}"),
+                    headers: Vec::new(),
+                });
+            }
             if mode != RelayMode::Chat {
                 return Err(AddressError::Unsupported(channel.kind));
             }

@@ -9,7 +9,7 @@ use std::{sync::Arc, time::Instant};
 use bytes::Bytes;
 use hub_core::snapshot::{ChannelRt, Snapshot};
 use hub_providers::{
-    bedrock, dashscope, gemini, ollama, protocol,
+    baidu, bedrock, dashscope, gemini, ollama, protocol,
     protocol::{Native, Protocol},
     sse::{SseOptions, SseProcessor, StreamOutcome, StreamTransform},
     stream::{Converting, Passthrough},
@@ -64,7 +64,7 @@ pub async fn attempt_once(
     let native_embed = plan.mode == RelayMode::Embeddings
         && matches!(
             up_proto,
-            Protocol::Gemini | Protocol::Native(Native::Ollama | Native::DashScope)
+            Protocol::Gemini | Protocol::Native(Native::Ollama | Native::DashScope | Native::Baidu)
         );
     let bad_request = |e: hub_providers::convert::ConvertError| {
         RelayError::relay(
@@ -81,6 +81,7 @@ pub async fn attempt_once(
             Protocol::Native(Native::DashScope) => {
                 dashscope::embed_request_from_openai(&body, &mapped.upstream)
             }
+            Protocol::Native(Native::Baidu) => baidu::embed_request_from_openai(&body),
             _ => ollama::embed_request_from_openai(&body, &mapped.upstream),
         }
         .map_err(bad_request)?;
@@ -269,6 +270,7 @@ pub async fn attempt_once(
             Protocol::Native(Native::DashScope) => {
                 dashscope::embed_response_to_openai(&v, &plan.model)
             }
+            Protocol::Native(Native::Baidu) => baidu::embed_response_to_openai(&v, &plan.model),
             _ => ollama::embed_response_to_openai(&v, &plan.model),
         };
         let usage = out.get("usage").and_then(protocol::usage_from_value);

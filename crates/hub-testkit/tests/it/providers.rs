@@ -1491,6 +1491,26 @@ async fn baidu_exchanges_one_token_and_chats(backend: Backend) {
         "get_weather"
     );
     assert_eq!(a.body["choices"][0]["finish_reason"], "tool_calls");
+    // Embeddings through wenxinworkshop's embeddings endpoint.
+    env.channel(json!({"type": 15, "key": "bk|bs", "models": "embedding-v1"}))
+        .await;
+    let a = env
+        .post(
+            &key,
+            "/v1/embeddings",
+            json!({"model": "embedding-v1", "input": ["a b", "c"]}),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let r = env.mock.requests().pop().unwrap();
+    assert_eq!(
+        r.path_only(),
+        "/rpc/2.0/ai_custom/v1/wenxinworkshop/embeddings/embedding-v1"
+    );
+    assert_eq!(r.json(), json!({"input": ["a b", "c"]}));
+    assert_eq!(a.body["data"].as_array().unwrap().len(), 2);
+    assert_eq!(a.body["usage"]["prompt_tokens"], 3);
+    assert_eq!(a.body["model"], "embedding-v1");
     assert_eq!(env.mock.token_exchanges(), 1, "the token is reused");
     // Rejected credentials: a 500 that says why, never the secret.
     env.option("RetryTimes", "0").await;
