@@ -27,8 +27,6 @@ pub struct ChannelRt {
     pub name: String,
     pub key: String,
     pub status: i64,
-    pub base_url: String,
-    pub other: String,
     pub models: Vec<String>,
     pub groups: Vec<String>,
     pub weight: u64,
@@ -59,7 +57,14 @@ impl std::fmt::Debug for ChannelRt {
             .field("name", &self.name)
             .field("key", &"<redacted>")
             .field("status", &self.status)
-            .field("base_url", &crate::redact::url(&self.base_url))
+            .field(
+                "base",
+                &self
+                    .provider
+                    .as_ref()
+                    .map(|p| crate::redact::url(p.base()))
+                    .unwrap_or_default(),
+            )
             .field("models", &self.models)
             .field("groups", &self.groups)
             .field("weight", &self.weight)
@@ -150,14 +155,6 @@ impl ChannelRt {
             name: c.name.clone(),
             key: c.key.clone(),
             status: c.status,
-            base_url: c
-                .base_url
-                .clone()
-                .unwrap_or_default()
-                .trim()
-                .trim_end_matches('/')
-                .to_owned(),
-            other: c.other.clone(),
             models: comma_list(&c.models).map(str::to_owned).collect(),
             groups: comma_list(&c.group).map(str::to_owned).collect(),
             weight: c.weight.filter(|w| *w > 0).unwrap_or(1),

@@ -706,16 +706,25 @@ async fn baidu_token(shared: &Arc<Shared>, uri: &Uri) -> Response {
     }
 }
 
+/// Baidu's error: HTTP 200 with `error_code`/`error_msg`.
+fn baidu_error(code: u64, msg: &str) -> Response {
+    Json(json!({"error_code": code, "error_msg": msg})).into_response()
+}
+
+/// Baidu's 110 refusal, unless the request's `access_token` was issued by the mock's token
+/// endpoint.
+fn baidu_access(shared: &Shared, uri: &Uri) -> Option<Response> {
+    let issued = crate::query_params(uri)
+        .get("access_token")
+        .is_some_and(|t| shared.issued_tokens().contains(t));
+    (!issued).then(|| baidu_error(110, "Access token invalid or no longer valid"))
+}
+
 /// Errors are HTTP 200 with `error_code`/`error_msg`, as Baidu answers them.
 fn baidu_chat(shared: &Arc<Shared>, uri: &Uri, body: &[u8]) -> Response {
-    let err =
-        |code: u64, msg: &str| Json(json!({"error_code": code, "error_msg": msg})).into_response();
-    let q = crate::query_params(uri);
-    if !q
-        .get("access_token")
-        .is_some_and(|t| shared.issued_tokens().contains(t))
-    {
-        return err(110, "Access token invalid or no longer valid");
+    let err = baidu_error;
+    if let Some(r) = baidu_access(shared, uri) {
+        return r;
     }
     let body = match json_object(body) {
         Ok(b) => b,
@@ -923,14 +932,9 @@ pub(crate) fn hunyuan(shared: &Arc<Shared>, headers: &HeaderMap, body: &[u8]) ->
 
 /// Baidu embeddings: `{"input": [strings]}` → OpenAI-shaped `data` and `usage`.
 fn baidu_embed(shared: &Arc<Shared>, uri: &Uri, body: &[u8]) -> Response {
-    let err =
-        |code: u64, msg: &str| Json(json!({"error_code": code, "error_msg": msg})).into_response();
-    let q = crate::query_params(uri);
-    if !q
-        .get("access_token")
-        .is_some_and(|t| shared.issued_tokens().contains(t))
-    {
-        return err(110, "Access token invalid or no longer valid");
+    let err = baidu_error;
+    if let Some(r) = baidu_access(shared, uri) {
+        return r;
     }
     let Some(input) = json_object(body)
         .ok()

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
-use crate::convert::{ConvertError, now_secs};
+use crate::convert::{Chunks, ConvertError, content_text, now_secs};
 
 /// The client-credentials token path.
 pub const TOKEN_PATH: &str = "/oauth/2.0/token";
@@ -77,17 +77,6 @@ pub fn endpoint(model: &str) -> &str {
         .map_or(model, |(_, e)| e)
 }
 
-fn text(content: Option<&Value>) -> String {
-    match content {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Array(parts)) => parts
-            .iter()
-            .filter_map(|p| p.get("text").and_then(Value::as_str))
-            .collect(),
-        _ => String::new(),
-    }
-}
-
 /// The chat body for an IR request.
 pub fn request_from_openai(ir: &Value, stream: bool) -> Result<Value, ConvertError> {
     let messages = ir
@@ -98,16 +87,16 @@ pub fn request_from_openai(ir: &Value, stream: bool) -> Result<Value, ConvertErr
     let mut out = Vec::new();
     for m in messages {
         match m.get("role").and_then(Value::as_str).unwrap_or("user") {
-            "system" | "developer" => system = Some(text(m.get("content"))),
+            "system" | "developer" => system = Some(content_text(m.get("content"))),
             "tool" | "function" => out.push(json!({"role": "user",
-                "content": format!("这是函数调用返回的内容，请回答之前的问题：\n{}", text(m.get("content")))})),
+                "content": format!("这是函数调用返回的内容，请回答之前的问题：\n{}", content_text(m.get("content")))})),
             "assistant" => match m.pointer("/tool_calls/0/function") {
                 Some(f) => out.push(json!({"role": "assistant", "content": "",
                     "function_call": {"name": f.get("name").cloned().unwrap_or(json!("")),
                                       "arguments": f.get("arguments").cloned().unwrap_or(json!("{}"))}})),
-                None => out.push(json!({"role": "assistant", "content": text(m.get("content"))})),
+                None => out.push(json!({"role": "assistant", "content": content_text(m.get("content"))})),
             },
-            _ => out.push(json!({"role": "user", "content": text(m.get("content"))})),
+            _ => out.push(json!({"role": "user", "content": content_text(m.get("content"))})),
         }
     }
     let mut body = Map::new();
@@ -187,23 +176,16 @@ pub fn response_to_openai(v: &Value, model: &str) -> Value {
 /// Baidu's SSE data objects → OpenAI chunks; usage from the last event.
 #[derive(Debug)]
 pub struct ToOpenAiStream {
-    model: String,
-    created: u64,
+    chunks: Chunks,
     started: bool,
 }
 
 impl ToOpenAiStream {
     pub fn new(model: &str) -> Self {
         Self {
-            model: model.to_owned(),
-            created: now_secs(),
+            chunks: Chunks::new("chatcmpl-baidu", model),
             started: false,
         }
-    }
-
-    fn chunk(&self, delta: Value, finish: Option<&str>) -> Value {
-        json!({"id": "chatcmpl-baidu", "object": "chat.completion.chunk", "created": self.created,
-               "model": self.model, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
     }
 
     pub fn data(&mut self, d: &Value) -> Vec<Value> {
@@ -213,17 +195,20 @@ impl ToOpenAiStream {
         let mut out = Vec::new();
         if !self.started {
             self.started = true;
-            out.push(self.chunk(json!({"role": "assistant", "content": ""}), None));
+            out.push(
+                self.chunks
+                    .delta(json!({"role": "assistant", "content": ""}), None),
+            );
         }
         if let Some(t) = d
             .get("result")
             .and_then(Value::as_str)
             .filter(|t| !t.is_empty())
         {
-            out.push(self.chunk(json!({"content": t}), None));
+            out.push(self.chunks.delta(json!({"content": t}), None));
         }
         if let Some(c) = tool_calls(d, "baidu") {
-            out.push(self.chunk(json!({"tool_calls": c}), None));
+            out.push(self.chunks.delta(json!({"tool_calls": c}), None));
         }
         if d.get("is_end").and_then(Value::as_bool) == Some(true) {
             let finish = if d.get("function_call").is_some() {
@@ -231,10 +216,9 @@ impl ToOpenAiStream {
             } else {
                 "stop"
             };
-            out.push(self.chunk(json!({}), Some(finish)));
+            out.push(self.chunks.delta(json!({}), Some(finish)));
             if let Some(u) = d.get("usage").filter(|u| u.is_object()) {
-                out.push(json!({"id": "chatcmpl-baidu", "object": "chat.completion.chunk",
-                                "created": self.created, "model": self.model, "choices": [], "usage": u}));
+                out.push(self.chunks.usage(u.clone()));
             }
         }
         out

@@ -9,7 +9,7 @@ use hub_core::{
 };
 use serde_json::Value;
 
-use crate::upstream::Clients;
+use crate::{convert::civil_date, upstream::Clients};
 
 /// Why no balance could be read; the message is One Hub's where it has one.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -25,27 +25,8 @@ pub enum BalanceError {
     Failed(String),
 }
 
-/// The civil date (year, month, day) of a Unix day number.
-pub(crate) fn civil_date(days: i64) -> (i64, u32, u32) {
-    civil(days)
-}
-
-fn civil(days: i64) -> (i64, u32, u32) {
-    // Howard Hinnant's days-from-civil inverse.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
 fn date(days: i64) -> String {
-    let (y, m, d) = civil(days);
+    let (y, m, d) = civil_date(days);
     format!("{y:04}-{m:02}-{d:02}")
 }
 
@@ -54,7 +35,7 @@ fn date(days: i64) -> String {
 pub fn usage_window(now: i64, has_payment_method: bool) -> (String, String) {
     let today = now.div_euclid(86_400);
     let start = if has_payment_method {
-        let (y, m, _) = civil(today);
+        let (y, m, _) = civil_date(today);
         format!("{y:04}-{m:02}-01")
     } else {
         date(today - 100)

@@ -9,7 +9,7 @@
 
 use serde_json::{Value, json};
 
-use crate::convert::{ConvertError, copy_request_fields, now_secs};
+use crate::convert::{Chunks, ConvertError, content_text, copy_request_fields, now_secs};
 
 /// A Workers AI model name as a URL path: its `/`-separated segments (`@cf/meta/llama-3-8b`),
 /// each percent-encoded as one segment with `@` kept. `None` for an empty or dot segment.
@@ -30,14 +30,7 @@ pub fn request_from_openai(ir: &Value, stream: bool) -> Result<Value, ConvertErr
     let messages: Vec<Value> = messages
         .iter()
         .map(|m| {
-            let text = match m.get("content") {
-                Some(Value::String(s)) => s.clone(),
-                Some(Value::Array(parts)) => parts
-                    .iter()
-                    .filter_map(|p| p.get("text").and_then(Value::as_str))
-                    .collect(),
-                _ => String::new(),
-            };
+            let text = content_text(m.get("content"));
             json!({"role": m.get("role").cloned().unwrap_or(json!("user")), "content": text})
         })
         .collect();
@@ -97,8 +90,7 @@ pub fn response_to_openai(v: &Value, model: &str) -> Value {
 /// Workers AI's SSE data objects → OpenAI chunks; the stop chunk comes at the end.
 #[derive(Debug)]
 pub struct ToOpenAiStream {
-    model: String,
-    created: u64,
+    chunks: Chunks,
     started: bool,
     finished: bool,
 }
@@ -106,16 +98,10 @@ pub struct ToOpenAiStream {
 impl ToOpenAiStream {
     pub fn new(model: &str) -> Self {
         Self {
-            model: model.to_owned(),
-            created: now_secs(),
+            chunks: Chunks::new("chatcmpl-cloudflare", model),
             started: false,
             finished: false,
         }
-    }
-
-    fn chunk(&self, delta: Value, finish: Option<&str>) -> Value {
-        json!({"id": "chatcmpl-cloudflare", "object": "chat.completion.chunk", "created": self.created,
-               "model": self.model, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
     }
 
     pub fn data(&mut self, d: &Value) -> Vec<Value> {
@@ -125,18 +111,20 @@ impl ToOpenAiStream {
         let mut out = Vec::new();
         if !self.started {
             self.started = true;
-            out.push(self.chunk(json!({"role": "assistant", "content": ""}), None));
+            out.push(
+                self.chunks
+                    .delta(json!({"role": "assistant", "content": ""}), None),
+            );
         }
         if let Some(t) = d
             .get("response")
             .and_then(Value::as_str)
             .filter(|t| !t.is_empty())
         {
-            out.push(self.chunk(json!({"content": t}), None));
+            out.push(self.chunks.delta(json!({"content": t}), None));
         }
         if let Some(u) = d.get("usage").filter(|u| u.is_object()) {
-            out.push(json!({"id": "chatcmpl-cloudflare", "object": "chat.completion.chunk",
-                            "created": self.created, "model": self.model, "choices": [], "usage": u}));
+            out.push(self.chunks.usage(u.clone()));
         }
         out
     }
@@ -147,7 +135,7 @@ impl ToOpenAiStream {
             return Vec::new();
         }
         self.finished = true;
-        vec![self.chunk(json!({}), Some("stop"))]
+        vec![self.chunks.delta(json!({}), Some("stop"))]
     }
 }
 

@@ -8,7 +8,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::convert::{ConvertError, copy_request_fields, now_secs};
+use crate::convert::{Chunks, ConvertError, content_text, copy_request_fields, now_secs};
 
 /// The `/v2/chat` body for an IR request.
 pub fn request_from_openai(ir: &Value, model: &str, stream: bool) -> Result<Value, ConvertError> {
@@ -85,17 +85,6 @@ fn usage(u: Option<&Value>) -> Option<Value> {
     )
 }
 
-fn text_of(content: Option<&Value>) -> String {
-    match content {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Array(blocks)) => blocks
-            .iter()
-            .filter_map(|b| b.get("text").and_then(Value::as_str))
-            .collect(),
-        _ => String::new(),
-    }
-}
-
 /// A non-streamed `/v2/chat` answer → IR.
 pub fn response_to_openai(v: &Value, model: &str) -> Value {
     // Cohere's errors are `{"message": "…"}`.
@@ -103,7 +92,7 @@ pub fn response_to_openai(v: &Value, model: &str) -> Value {
         return json!({"error": {"message": m, "type": "Cohere error"}});
     }
     let message = v.get("message").cloned().unwrap_or(Value::Null);
-    let mut msg = json!({"role": "assistant", "content": text_of(message.get("content"))});
+    let mut msg = json!({"role": "assistant", "content": content_text(message.get("content"))});
     if let Some(plan) = message
         .get("tool_plan")
         .and_then(Value::as_str)
@@ -143,23 +132,14 @@ pub fn response_to_openai(v: &Value, model: &str) -> Value {
 /// Cohere's SSE events → OpenAI chunks.
 #[derive(Debug)]
 pub struct ToOpenAiStream {
-    id: String,
-    model: String,
-    created: u64,
+    chunks: Chunks,
 }
 
 impl ToOpenAiStream {
     pub fn new(model: &str) -> Self {
         Self {
-            id: "chatcmpl-cohere".to_owned(),
-            model: model.to_owned(),
-            created: now_secs(),
+            chunks: Chunks::new("chatcmpl-cohere", model),
         }
-    }
-
-    fn chunk(&self, delta: Value, finish: Option<&str>) -> Value {
-        json!({"id": self.id, "object": "chat.completion.chunk", "created": self.created,
-               "model": self.model, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
     }
 
     /// One event (`event:` name, or the data's `type`).
@@ -179,41 +159,42 @@ impl ToOpenAiStream {
         match kind {
             "message-start" => {
                 if let Some(id) = d.get("id").and_then(Value::as_str) {
-                    self.id = format!("chatcmpl-{id}");
+                    self.chunks.id = format!("chatcmpl-{id}");
                 }
-                vec![self.chunk(json!({"role": "assistant", "content": ""}), None)]
+                vec![
+                    self.chunks
+                        .delta(json!({"role": "assistant", "content": ""}), None),
+                ]
             }
             "content-delta" => {
                 let t = msg
                     .and_then(|m| m.pointer("/content/text"))
                     .and_then(Value::as_str)
                     .unwrap_or_default();
-                vec![self.chunk(json!({"content": t}), None)]
+                vec![self.chunks.delta(json!({"content": t}), None)]
             }
             "tool-plan-delta" => {
                 let t = msg
                     .and_then(|m| m.get("tool_plan"))
                     .and_then(Value::as_str)
                     .unwrap_or_default();
-                vec![self.chunk(json!({"reasoning_content": t}), None)]
+                vec![self.chunks.delta(json!({"reasoning_content": t}), None)]
             }
             "tool-call-start" | "tool-call-delta" => {
                 let Some(mut call) = msg.and_then(|m| m.get("tool_calls")).cloned() else {
                     return Vec::new();
                 };
                 call["index"] = d.get("index").cloned().unwrap_or(json!(0));
-                vec![self.chunk(json!({"tool_calls": [call]}), None)]
+                vec![self.chunks.delta(json!({"tool_calls": [call]}), None)]
             }
             "message-end" => {
                 let delta = d.get("delta");
                 let reason = delta
                     .and_then(|x| x.get("finish_reason"))
                     .and_then(Value::as_str);
-                let mut out = vec![self.chunk(json!({}), Some(finish(reason)))];
+                let mut out = vec![self.chunks.delta(json!({}), Some(finish(reason)))];
                 if let Some(u) = usage(delta.and_then(|x| x.get("usage"))) {
-                    out.push(json!({"id": self.id, "object": "chat.completion.chunk",
-                                    "created": self.created, "model": self.model,
-                                    "choices": [], "usage": u}));
+                    out.push(self.chunks.usage(u.clone()));
                 }
                 out
             }

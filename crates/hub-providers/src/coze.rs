@@ -5,18 +5,7 @@
 
 use serde_json::{Value, json};
 
-use crate::convert::{ConvertError, now_secs};
-
-fn text(content: Option<&Value>) -> String {
-    match content {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Array(parts)) => parts
-            .iter()
-            .filter_map(|p| p.get("text").and_then(Value::as_str))
-            .collect(),
-        _ => String::new(),
-    }
-}
+use crate::convert::{Chunks, ConvertError, content_text, now_secs};
 
 /// The bot id of a model name (`coze-<bot_id>`; a bare id is taken as is).
 pub fn bot_id(model: &str) -> &str {
@@ -40,13 +29,13 @@ pub fn request_from_openai(ir: &Value, model: &str, stream: bool) -> Result<Valu
                 Some("system" | "assistant" | "developer") => "assistant",
                 _ => "user",
             };
-            json!({"role": role, "content": text(m.get("content")), "content_type": "text"})
+            json!({"role": role, "content": content_text(m.get("content")), "content_type": "text"})
         })
         .collect();
     let user = ir.get("user").and_then(Value::as_str).unwrap_or("OneAPI");
     Ok(json!({
         "bot_id": bot_id(model),
-        "query": text(last.get("content")),
+        "query": content_text(last.get("content")),
         "stream": stream,
         "user": user,
         "conversation_id": "",
@@ -93,8 +82,7 @@ pub fn response_to_openai(v: &Value, model: &str) -> Value {
 /// Coze's SSE data objects → OpenAI chunks.
 #[derive(Debug)]
 pub struct ToOpenAiStream {
-    model: String,
-    created: u64,
+    chunks: Chunks,
     started: bool,
     finished: bool,
 }
@@ -102,16 +90,10 @@ pub struct ToOpenAiStream {
 impl ToOpenAiStream {
     pub fn new(model: &str) -> Self {
         Self {
-            model: model.to_owned(),
-            created: now_secs(),
+            chunks: Chunks::new("chatcmpl-coze", model),
             started: false,
             finished: false,
         }
-    }
-
-    fn chunk(&self, delta: Value, finish: Option<&str>) -> Value {
-        json!({"id": "chatcmpl-coze", "object": "chat.completion.chunk", "created": self.created,
-               "model": self.model, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
     }
 
     pub fn data(&mut self, d: &Value) -> Vec<Value> {
@@ -129,7 +111,10 @@ impl ToOpenAiStream {
                 let mut out = Vec::new();
                 if !self.started {
                     self.started = true;
-                    out.push(self.chunk(json!({"role": "assistant", "content": ""}), None));
+                    out.push(
+                        self.chunks
+                            .delta(json!({"role": "assistant", "content": ""}), None),
+                    );
                 }
                 if m.and_then(|m| m.get("type")).and_then(Value::as_str) == Some("answer")
                     && let Some(t) = m
@@ -137,11 +122,11 @@ impl ToOpenAiStream {
                         .and_then(Value::as_str)
                         .filter(|t| !t.is_empty())
                 {
-                    out.push(self.chunk(json!({"content": t}), None));
+                    out.push(self.chunks.delta(json!({"content": t}), None));
                 }
                 if d.get("is_finish").and_then(Value::as_bool) == Some(true) && !self.finished {
                     self.finished = true;
-                    out.push(self.chunk(json!({}), Some("stop")));
+                    out.push(self.chunks.delta(json!({}), Some("stop")));
                 }
                 out
             }

@@ -6,22 +6,11 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::convert::{ConvertError, copy_request_fields, now_secs};
+use crate::convert::{Chunks, ConvertError, content_text, copy_request_fields, now_secs};
 
 /// True for models served by the multimodal endpoint.
 pub fn is_vision(model: &str) -> bool {
     model.contains("-vl") || model.contains("qvq") || model.contains("vision")
-}
-
-fn text(content: Option<&Value>) -> String {
-    match content {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Array(parts)) => parts
-            .iter()
-            .filter_map(|p| p.get("text").and_then(Value::as_str))
-            .collect(),
-        _ => String::new(),
-    }
 }
 
 /// The generation body for an IR request; `web_search`: the channel's plugin asks for it.
@@ -41,7 +30,7 @@ pub fn request_from_openai(
         .map(|m| {
             let role = m.get("role").cloned().unwrap_or(json!("user"));
             let content = if vision {
-                let mut parts = vec![json!({"text": text(m.get("content"))})];
+                let mut parts = vec![json!({"text": content_text(m.get("content"))})];
                 if let Some(Value::Array(ps)) = m.get("content") {
                     for p in ps {
                         if let Some(url) = p.pointer("/image_url/url").and_then(Value::as_str) {
@@ -51,7 +40,7 @@ pub fn request_from_openai(
                 }
                 Value::Array(parts)
             } else {
-                Value::String(text(m.get("content")))
+                Value::String(content_text(m.get("content")))
             };
             let mut out = json!({"role": role, "content": content});
             for k in ["tool_calls", "tool_call_id", "name"] {
@@ -128,7 +117,7 @@ pub fn response_to_openai(v: &Value, model: &str) -> Value {
                 .map(|(i, c)| {
                     let mut msg = c.get("message").cloned().unwrap_or(json!({}));
                     if let Some(content) = msg.get("content").filter(|c| c.is_array()) {
-                        msg["content"] = json!(text(Some(content)));
+                        msg["content"] = json!(content_text(Some(content)));
                     }
                     json!({"index": i, "message": msg,
                            "finish_reason": finish(c.get("finish_reason")).unwrap_or_else(|| "stop".to_owned())})
@@ -151,25 +140,16 @@ pub fn response_to_openai(v: &Value, model: &str) -> Value {
 /// DashScope's SSE data objects (incremental output) → OpenAI chunks.
 #[derive(Debug)]
 pub struct ToOpenAiStream {
-    model: String,
-    created: u64,
+    chunks: Chunks,
     started: bool,
-    id: String,
 }
 
 impl ToOpenAiStream {
     pub fn new(model: &str) -> Self {
         Self {
-            model: model.to_owned(),
-            created: now_secs(),
+            chunks: Chunks::new("chatcmpl-dashscope", model),
             started: false,
-            id: "chatcmpl-dashscope".to_owned(),
         }
-    }
-
-    fn chunk(&self, delta: Value, finish: Option<String>) -> Value {
-        json!({"id": self.id, "object": "chat.completion.chunk", "created": self.created,
-               "model": self.model, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
     }
 
     pub fn data(&mut self, d: &Value) -> Vec<Value> {
@@ -180,14 +160,20 @@ impl ToOpenAiStream {
         if !self.started {
             self.started = true;
             if let Some(r) = d.get("request_id").and_then(Value::as_str) {
-                self.id = format!("chatcmpl-{r}");
+                self.chunks.id = format!("chatcmpl-{r}");
             }
-            out.push(self.chunk(json!({"role": "assistant", "content": ""}), None));
+            out.push(
+                self.chunks
+                    .delta(json!({"role": "assistant", "content": ""}), None),
+            );
         }
         if let Some(c) = d.pointer("/output/choices/0") {
             let m = c.get("message");
             let mut delta = Map::new();
-            if let Some(t) = m.map(|m| text(m.get("content"))).filter(|t| !t.is_empty()) {
+            if let Some(t) = m
+                .map(|m| content_text(m.get("content")))
+                .filter(|t| !t.is_empty())
+            {
                 delta.insert("content".to_owned(), json!(t));
             }
             if let Some(r) = m
@@ -202,7 +188,7 @@ impl ToOpenAiStream {
             }
             let fin = finish(c.get("finish_reason"));
             if !delta.is_empty() || fin.is_some() {
-                out.push(self.chunk(Value::Object(delta), fin));
+                out.push(self.chunks.delta(Value::Object(delta), fin.as_deref()));
             }
         }
         if d.pointer("/usage/output_tokens")
@@ -211,10 +197,7 @@ impl ToOpenAiStream {
             > 0
             && let Some(u) = usage(d)
         {
-            out.push(
-                json!({"id": self.id, "object": "chat.completion.chunk", "created": self.created,
-                            "model": self.model, "choices": [], "usage": u}),
-            );
+            out.push(self.chunks.usage(u.clone()));
         }
         out
     }

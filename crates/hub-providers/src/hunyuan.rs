@@ -6,7 +6,7 @@ use hmac::{Hmac, Mac};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::convert::{ConvertError, now_secs};
+use crate::convert::{Chunks, ConvertError, content_text, now_secs};
 
 /// The API action and version sent in `X-TC-Action` / `X-TC-Version`.
 pub const ACTION: &str = "ChatCompletions";
@@ -27,7 +27,7 @@ fn hmac(key: &[u8], data: &str) -> Vec<u8> {
 
 /// The UTC date `YYYY-MM-DD` of a Unix time.
 fn utc_date(ts: i64) -> String {
-    let (y, m, d) = crate::balance::civil_date(ts.div_euclid(86_400));
+    let (y, m, d) = crate::convert::civil_date(ts.div_euclid(86_400));
     format!("{y:04}-{m:02}-{d:02}")
 }
 
@@ -60,17 +60,6 @@ pub fn authorization(
     )
 }
 
-fn text(content: Option<&Value>) -> String {
-    match content {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Array(parts)) => parts
-            .iter()
-            .filter_map(|p| p.get("text").and_then(Value::as_str))
-            .collect(),
-        _ => String::new(),
-    }
-}
-
 /// The PascalCase body for an IR request (text messages, `Temperature`, `TopP`, as One Hub).
 pub fn request_from_openai(ir: &Value, model: &str, stream: bool) -> Result<Value, ConvertError> {
     let messages = ir
@@ -79,7 +68,7 @@ pub fn request_from_openai(ir: &Value, model: &str, stream: bool) -> Result<Valu
         .ok_or_else(|| ConvertError::Invalid("messages is required".to_owned()))?;
     let messages: Vec<Value> = messages
         .iter()
-        .map(|m| json!({"Role": m.get("role").cloned().unwrap_or(json!("user")), "Content": text(m.get("content"))}))
+        .map(|m| json!({"Role": m.get("role").cloned().unwrap_or(json!("user")), "Content": content_text(m.get("content"))}))
         .collect();
     let mut body = Map::new();
     body.insert("Model".to_owned(), json!(model));
@@ -140,23 +129,16 @@ pub fn response_to_openai(v: &Value, model: &str) -> Value {
 /// Hunyuan's SSE data objects → OpenAI chunks; usage (cumulative) from the event that finishes.
 #[derive(Debug)]
 pub struct ToOpenAiStream {
-    model: String,
-    created: u64,
+    chunks: Chunks,
     started: bool,
 }
 
 impl ToOpenAiStream {
     pub fn new(model: &str) -> Self {
         Self {
-            model: model.to_owned(),
-            created: now_secs(),
+            chunks: Chunks::new("chatcmpl-hunyuan", model),
             started: false,
         }
-    }
-
-    fn chunk(&self, delta: Value, finish: Option<&str>) -> Value {
-        json!({"id": "chatcmpl-hunyuan", "object": "chat.completion.chunk", "created": self.created,
-               "model": self.model, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
     }
 
     pub fn data(&mut self, d: &Value) -> Vec<Value> {
@@ -166,7 +148,10 @@ impl ToOpenAiStream {
         let mut out = Vec::new();
         if !self.started {
             self.started = true;
-            out.push(self.chunk(json!({"role": "assistant", "content": ""}), None));
+            out.push(
+                self.chunks
+                    .delta(json!({"role": "assistant", "content": ""}), None),
+            );
         }
         let c = d.pointer("/Choices/0");
         if let Some(t) = c
@@ -174,17 +159,16 @@ impl ToOpenAiStream {
             .and_then(Value::as_str)
             .filter(|t| !t.is_empty())
         {
-            out.push(self.chunk(json!({"content": t}), None));
+            out.push(self.chunks.delta(json!({"content": t}), None));
         }
         let finish = c
             .and_then(|c| c.get("FinishReason"))
             .and_then(Value::as_str)
             .filter(|f| !f.is_empty());
         if let Some(f) = finish {
-            out.push(self.chunk(json!({}), Some(f)));
+            out.push(self.chunks.delta(json!({}), Some(f)));
             if let Some(u) = usage(d.get("Usage")) {
-                out.push(json!({"id": "chatcmpl-hunyuan", "object": "chat.completion.chunk",
-                                "created": self.created, "model": self.model, "choices": [], "usage": u}));
+                out.push(self.chunks.usage(u.clone()));
             }
         }
         out

@@ -7,7 +7,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::convert::{ConvertError, copy_request_fields, now_secs};
+use crate::convert::{Chunks, ConvertError, copy_request_fields, now_secs};
 
 fn new_id() -> String {
     let n: u64 = rand_u64();
@@ -212,9 +212,7 @@ pub fn response_to_openai(v: &Value, model: &str) -> Value {
 /// Ollama's NDJSON stream objects → OpenAI chunks.
 #[derive(Debug)]
 pub struct ToOpenAiStream {
-    id: String,
-    model: String,
-    created: u64,
+    chunks: Chunks,
     started: bool,
     called: bool,
 }
@@ -222,17 +220,10 @@ pub struct ToOpenAiStream {
 impl ToOpenAiStream {
     pub fn new(model: &str) -> Self {
         Self {
-            id: new_id(),
-            model: model.to_owned(),
-            created: now_secs(),
+            chunks: Chunks::new(new_id(), model),
             started: false,
             called: false,
         }
-    }
-
-    fn chunk(&self, delta: Value, finish: Option<&str>) -> Value {
-        json!({"id": self.id, "object": "chat.completion.chunk", "created": self.created,
-               "model": self.model, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
     }
 
     /// One NDJSON line's object.
@@ -243,7 +234,10 @@ impl ToOpenAiStream {
         let mut out = Vec::new();
         if !self.started {
             self.started = true;
-            out.push(self.chunk(json!({"role": "assistant", "content": ""}), None));
+            out.push(
+                self.chunks
+                    .delta(json!({"role": "assistant", "content": ""}), None),
+            );
         }
         let message = v.get("message").cloned().unwrap_or(Value::Null);
         if let Some(t) = message
@@ -251,24 +245,26 @@ impl ToOpenAiStream {
             .and_then(Value::as_str)
             .filter(|t| !t.is_empty())
         {
-            out.push(self.chunk(json!({"reasoning_content": t}), None));
+            out.push(self.chunks.delta(json!({"reasoning_content": t}), None));
         }
         if let Some(t) = message
             .get("content")
             .and_then(Value::as_str)
             .filter(|t| !t.is_empty())
         {
-            out.push(self.chunk(json!({"content": t}), None));
+            out.push(self.chunks.delta(json!({"content": t}), None));
         }
-        if let Some(calls) = tool_calls(&message, &self.id) {
+        if let Some(calls) = tool_calls(&message, &self.chunks.id) {
             self.called = true;
-            out.push(self.chunk(json!({"tool_calls": calls}), None));
+            out.push(self.chunks.delta(json!({"tool_calls": calls}), None));
         }
         if v.get("done").and_then(Value::as_bool) == Some(true) {
-            out.push(self.chunk(json!({}), Some(finish_reason(v, self.called))));
+            out.push(
+                self.chunks
+                    .delta(json!({}), Some(finish_reason(v, self.called))),
+            );
             if let Some(u) = usage(v) {
-                out.push(json!({"id": self.id, "object": "chat.completion.chunk", "created": self.created,
-                                "model": self.model, "choices": [], "usage": u}));
+                out.push(self.chunks.usage(u.clone()));
             }
         }
         out

@@ -172,6 +172,24 @@ fn ctx(w: &World) -> BillCtx {
     }
 }
 
+/// One request through the engine, with fresh holds.
+async fn send(
+    w: &World,
+    model: &str,
+    stream: bool,
+) -> Result<hub_relay::Answer, hub_relay::RelayError> {
+    let mut holds = Holds::default();
+    route_and_send(
+        &w.engine,
+        &w.snap,
+        &w.authed,
+        &mut plan(model, stream),
+        ctx(w),
+        &mut holds,
+    )
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_engine_answers_streams_settles_and_says_who_failed() {
     let w = world().await;
@@ -184,17 +202,7 @@ async fn the_engine_answers_streams_settles_and_says_who_failed() {
         .unwrap();
 
     // A whole answer.
-    let mut holds = Holds::default();
-    let a = route_and_send(
-        &w.engine,
-        &w.snap,
-        &w.authed,
-        &mut plan("m", false),
-        ctx(&w),
-        &mut holds,
-    )
-    .await
-    .unwrap();
+    let a = send(&w, "m", false).await.unwrap();
     assert_eq!(a.status, 200);
     let AnswerBody::Whole(bytes) = a.body else {
         panic!("whole body")
@@ -203,17 +211,7 @@ async fn the_engine_answers_streams_settles_and_says_who_failed() {
     assert_eq!(v["choices"][0]["message"]["content"], "tok tok tok ");
 
     // A stream: frames as they come, `[DONE]` at the end.
-    let mut holds = Holds::default();
-    let a = route_and_send(
-        &w.engine,
-        &w.snap,
-        &w.authed,
-        &mut plan("m", true),
-        ctx(&w),
-        &mut holds,
-    )
-    .await
-    .unwrap();
+    let a = send(&w, "m", true).await.unwrap();
     assert_eq!(a.content_type, "text/event-stream");
     let AnswerBody::Stream(mut s) = a.body else {
         panic!("stream")
@@ -237,33 +235,13 @@ async fn the_engine_answers_streams_settles_and_says_who_failed() {
     assert!(quota_after < quota_before, "{quota_before} → {quota_after}");
 
     // An upstream 429: the channel's failure, another channel may serve, and it rests.
-    let mut holds = Holds::default();
-    let e = route_and_send(
-        &w.engine,
-        &w.snap,
-        &w.authed,
-        &mut plan("busy", false),
-        ctx(&w),
-        &mut holds,
-    )
-    .await
-    .unwrap_err();
+    let e = send(&w, "busy", false).await.unwrap_err();
     assert_eq!(e.status, 429);
     assert_eq!((e.culprit, e.retry), (Culprit::Channel(2), Retry::CoolDown));
     assert!(w.engine.cooldowns.cooling(2, "busy", Instant::now()));
 
     // No channel for the model: the gateway's failure, final.
-    let mut holds = Holds::default();
-    let e = route_and_send(
-        &w.engine,
-        &w.snap,
-        &w.authed,
-        &mut plan("nothing", false),
-        ctx(&w),
-        &mut holds,
-    )
-    .await
-    .unwrap_err();
+    let e = send(&w, "nothing", false).await.unwrap_err();
     assert_eq!(e.status, 503);
     assert_eq!((e.culprit, e.retry), (Culprit::Gateway, Retry::No));
 }
