@@ -53,6 +53,8 @@ pub enum Family {
     Baidu,
     /// Tencent Hunyuan (TC3-signed `ChatCompletions`).
     Hunyuan,
+    /// Xunfei Spark: one WebSocket per request on an HMAC-signed URL.
+    Xunfei,
 }
 
 /// A type served natively: one row per type.
@@ -228,6 +230,7 @@ pub const CATALOGUE: &[Row] = &[
     row(38, Family::Coze, "https://api.coze.com/open_api"),
     row(39, Family::Ollama, "https://ollama.com"),
     row(40, Family::Hunyuan, "https://hunyuan.tencentcloudapi.com"),
+    row(18, Family::Xunfei, "wss://spark-api.xf-yun.com"),
     row(42, Family::Vertex, ""),
     quirky(
         45,
@@ -316,6 +319,15 @@ pub enum Provider {
         base: String,
         secret_id: String,
         secret_key: Secret,
+    },
+    /// Xunfei Spark; key = `APPID|APISecret|APIKey`; `version`: the channel's `other` (the
+    /// API version used when the model name does not carry one).
+    Xunfei {
+        base: String,
+        app_id: String,
+        api_secret: Secret,
+        api_key: Secret,
+        version: Option<String>,
     },
     /// Baidu's legacy API; key = `APIKey|SecretKey`, exchanged for an access token.
     Baidu {
@@ -435,6 +447,7 @@ impl Provider {
             Provider::DashScope { .. } => Family::DashScope,
             Provider::Baidu { .. } => Family::Baidu,
             Provider::Hunyuan { .. } => Family::Hunyuan,
+            Provider::Xunfei { .. } => Family::Xunfei,
             Provider::Cloudflare { .. } => Family::Cloudflare,
         }
     }
@@ -466,6 +479,7 @@ impl Provider {
             | Provider::DashScope { base, .. }
             | Provider::Baidu { base, .. }
             | Provider::Hunyuan { base, .. }
+            | Provider::Xunfei { base, .. }
             | Provider::Cloudflare { base, .. } => base,
         }
     }
@@ -544,6 +558,7 @@ pub fn resolve_channel(c: &ChannelConfig<'_>) -> Result<Provider, Unserved> {
         Family::Cloudflare => return cloudflare(base, key),
         Family::Baidu => return baidu(base, key),
         Family::Hunyuan => return hunyuan(base, key),
+        Family::Xunfei => return xunfei(base, other, key),
         Family::Bedrock => return bedrock(base, key),
         _ => {}
     }
@@ -595,7 +610,12 @@ pub fn resolve_channel(c: &ChannelConfig<'_>) -> Result<Provider, Unserved> {
                 .map(str::to_owned),
             web_search: plugin_flag(c.plugin, "web_search"),
         },
-        Family::Vertex | Family::Bedrock | Family::Cloudflare | Family::Baidu | Family::Hunyuan => {
+        Family::Vertex
+        | Family::Bedrock
+        | Family::Cloudflare
+        | Family::Baidu
+        | Family::Hunyuan
+        | Family::Xunfei => {
             unreachable!("resolved above")
         }
     })
@@ -756,6 +776,39 @@ fn service_account(key: &str) -> Result<ServiceAccount, &'static str> {
         private_key_der: der,
         token_uri: token_uri.to_owned(),
     })
+}
+
+/// Xunfei Spark: key = `APPID|APISecret|APIKey`; `other`: the default API version (`v3.5`).
+/// The base is a `ws://` or `wss://` origin (One Hub always uses Xunfei's; a `base_url` here is
+/// honoured, e.g. for a relay or a test server).
+fn xunfei(base: &str, other: &str, key: &str) -> Result<Provider, Unserved> {
+    if !(base.starts_with("wss://") || base.starts_with("ws://")) {
+        return Err(Unserved::Invalid(
+            "Xunfei channel: the base URL must be a ws:// or wss:// origin".to_owned(),
+        ));
+    }
+    let version = Some(other.trim()).filter(|o| !o.is_empty());
+    if let Some(v) = version
+        && !v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.')
+    {
+        return Err(Unserved::Invalid(format!(
+            "Xunfei channel: `{v}` is not an API version (e.g. v3.5)"
+        )));
+    }
+    match key.trim().split('|').map(str::trim).collect::<Vec<_>>()[..] {
+        [app, secret, api_key] if !app.is_empty() && !secret.is_empty() && !api_key.is_empty() => {
+            Ok(Provider::Xunfei {
+                base: base.to_owned(),
+                app_id: app.to_owned(),
+                api_secret: Secret(secret.to_owned()),
+                api_key: Secret(api_key.to_owned()),
+                version: version.map(str::to_owned),
+            })
+        }
+        _ => Err(Unserved::Invalid(
+            "Xunfei channel: the key must be `APPID|APISecret|APIKey`".to_owned(),
+        )),
+    }
 }
 
 /// Tencent Hunyuan: key = `SecretId|SecretKey`.
@@ -931,7 +984,7 @@ mod tests {
             ));
         }
         // Native in One Hub, no provider here: never sent OpenAI-format requests.
-        for kind in [18, 34, 41, 24] {
+        for kind in [34, 41, 24] {
             let e = resolve(kind, "https://x.example", "", "").unwrap_err();
             assert!(matches!(e, Unserved::NotServed { .. }), "{kind}");
         }

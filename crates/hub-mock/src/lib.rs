@@ -17,6 +17,7 @@ mod ollama;
 mod openai;
 mod stream;
 mod vendors;
+mod xunfei;
 
 use std::{
     collections::{HashMap, HashSet},
@@ -120,6 +121,8 @@ struct Shared {
     baidu_keys: Mutex<HashMap<String, String>>,
     /// Tencent SecretId → SecretKey (TC3 signatures).
     tencent_keys: Mutex<HashMap<String, String>>,
+    /// Xunfei API key → (app id, API secret).
+    xunfei_keys: Mutex<HashMap<String, (String, String)>>,
     sigv4_verified: AtomicU64,
 }
 
@@ -140,6 +143,7 @@ impl Default for Shared {
             zhipu_keys: Mutex::default(),
             baidu_keys: Mutex::default(),
             tencent_keys: Mutex::default(),
+            xunfei_keys: Mutex::default(),
             sigv4_verified: AtomicU64::new(0),
         }
     }
@@ -269,6 +273,19 @@ impl MockUpstream {
             .insert(secret_id.to_owned(), secret_key.to_owned());
     }
 
+    /// Lets Xunfei Spark (`GET /<version>/chat`, WebSocket) accept URLs signed by `api_key`
+    /// with `api_secret`, for frames of `app_id`.
+    pub fn trust_xunfei_key(&self, app_id: &str, api_key: &str, api_secret: &str) {
+        self.shared
+            .xunfei_keys
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(
+                api_key.to_owned(),
+                (app_id.to_owned(), api_secret.to_owned()),
+            );
+    }
+
     /// Lets Baidu's token endpoint (`POST /oauth/2.0/token`) accept `api_key`/`secret_key`.
     pub fn trust_baidu_key(&self, api_key: &str, secret_key: &str) {
         self.shared
@@ -328,6 +345,10 @@ impl Drop for MockUpstream {
 
 async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
+    if xunfei::is_spark_chat(parts.uri.path()) && parts.headers.contains_key("upgrade") {
+        // Recorded once the request frame arrives.
+        return xunfei::spark(shared, parts).await;
+    }
     let body = match axum::body::to_bytes(body, usize::MAX).await {
         Ok(b) => b,
         Err(e) => {

@@ -25,6 +25,7 @@ pub mod token_cache;
 pub mod upstream;
 pub mod usage;
 pub mod vertex;
+pub mod xunfei;
 pub mod zhipu;
 
 pub use catalogue::{Family, Provider, Unserved};

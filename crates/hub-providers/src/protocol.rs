@@ -40,6 +40,8 @@ pub enum Native {
     Baidu,
     /// Tencent Hunyuan's PascalCase `ChatCompletions`.
     Hunyuan,
+    /// Xunfei Spark's WebSocket frames.
+    Xunfei,
 }
 
 impl Protocol {
@@ -59,6 +61,7 @@ impl Protocol {
             Family::DashScope => Protocol::Native(Native::DashScope),
             Family::Baidu => Protocol::Native(Native::Baidu),
             Family::Hunyuan => Protocol::Native(Native::Hunyuan),
+            Family::Xunfei => Protocol::Native(Native::Xunfei),
             Family::Gemini => Protocol::Gemini,
             Family::Vertex if model.starts_with("gemini") => Protocol::Gemini,
             Family::Vertex if model.starts_with("claude") => Protocol::Claude,
@@ -169,6 +172,22 @@ pub fn upstream_body(
                     Native::Coze => crate::coze::request_from_openai(&ir, model, stream)?,
                     Native::Baidu => crate::baidu::request_from_openai(&ir, stream)?,
                     Native::Hunyuan => crate::hunyuan::request_from_openai(&ir, model, stream)?,
+                    Native::Xunfei => {
+                        let Ok(Provider::Xunfei {
+                            app_id, version, ..
+                        }) = &channel.provider
+                        else {
+                            return Err(ConvertError::Invalid("not a Xunfei channel".to_owned()));
+                        };
+                        let v = crate::xunfei::version(model, version.as_deref());
+                        let user = ir.get("user").and_then(Value::as_str);
+                        crate::xunfei::request_from_openai(
+                            &ir,
+                            app_id,
+                            &crate::xunfei::domain(v),
+                            user,
+                        )?
+                    }
                     Native::DashScope => {
                         let web_search = matches!(
                             channel.provider,
@@ -257,6 +276,7 @@ pub fn convert_response(
         Protocol::Native(Native::DashScope) => {
             crate::dashscope::response_to_openai(&v, requested_model)
         }
+        Protocol::Native(Native::Xunfei) => crate::xunfei::response_to_openai(&v, requested_model),
     };
     let usage = ir
         .get("usage")
@@ -336,6 +356,7 @@ pub fn native_error(upstream: Protocol, body: &[u8]) -> Option<(String, Value, S
         Native::DashScope => crate::dashscope::response_to_openai(&v, ""),
         Native::Baidu => crate::baidu::response_to_openai(&v, ""),
         Native::Hunyuan => crate::hunyuan::response_to_openai(&v, ""),
+        Native::Xunfei => crate::xunfei::response_to_openai(&v, ""),
     };
     let e = ir.get("error")?;
     let message = e

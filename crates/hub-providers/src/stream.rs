@@ -311,6 +311,7 @@ enum Upstream {
     DashScope(crate::dashscope::ToOpenAiStream),
     Baidu(crate::baidu::ToOpenAiStream),
     Hunyuan(crate::hunyuan::ToOpenAiStream),
+    Xunfei(crate::xunfei::ToOpenAiStream),
 }
 
 enum Inbound {
@@ -364,6 +365,9 @@ impl Converting {
             Protocol::Native(Native::Hunyuan) => {
                 Upstream::Hunyuan(crate::hunyuan::ToOpenAiStream::new(model))
             }
+            Protocol::Native(Native::Xunfei) => {
+                Upstream::Xunfei(crate::xunfei::ToOpenAiStream::new(model))
+            }
         };
         let lines = matches!(upstream, Protocol::Native(Native::Ollama));
         let inb = match inbound {
@@ -408,6 +412,7 @@ impl Converting {
             Upstream::DashScope(c) => c.data(&data),
             Upstream::Baidu(c) => c.data(&data),
             Upstream::Hunyuan(c) => c.data(&data),
+            Upstream::Xunfei(c) => c.data(&data),
         }
     }
 

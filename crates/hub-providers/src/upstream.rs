@@ -246,6 +246,18 @@ pub fn address(
                 headers,
             })
         }
+        Provider::Xunfei { version, .. } => {
+            if mode != RelayMode::Chat {
+                return Err(AddressError::Unsupported(channel.kind));
+            }
+            let v = crate::xunfei::version(model, version.as_deref());
+            let v = path_segment(v).ok_or_else(|| AddressError::BadModel(model.into()))?;
+            // Signed when the request is sent (`send`): the date is part of the signature.
+            Ok(Address {
+                url: format!("{base}/{v}/chat"),
+                headers: Vec::new(),
+            })
+        }
         Provider::Baidu { .. } => {
             if mode == RelayMode::Embeddings {
                 let model =
@@ -988,9 +1000,69 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// An upstream answer whose headers have arrived.
-#[derive(Debug)]
 pub struct Upstream {
-    resp: reqwest::Response,
+    body: Body,
+}
+
+enum Body {
+    Http(reqwest::Response),
+    /// An error answer made from a non-HTTP exchange (a refused WebSocket handshake, an error
+    /// frame): its status and OpenAI-shaped body.
+    Fixed {
+        status: u16,
+        body: bytes::Bytes,
+    },
+    /// Xunfei Spark's answer frames, as they arrive.
+    Frames(crate::xunfei::Frames),
+}
+
+impl std::fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.body {
+            Body::Http(r) => f.debug_tuple("Upstream").field(r).finish(),
+            Body::Fixed { status, .. } => write!(f, "Upstream(error {status})"),
+            Body::Frames(_) => f.write_str("Upstream(frames)"),
+        }
+    }
+}
+
+/// Xunfei: signs the URL with the moment's date and exchanges frames over a WebSocket.
+async fn send_xunfei(
+    clients: &Clients,
+    channel: &ChannelRt,
+    addr: &Address,
+    api_key: &str,
+    api_secret: &str,
+    body: Vec<u8>,
+) -> Result<Upstream, SendError> {
+    if !channel.proxy.is_empty() {
+        return Err(SendError::Other(
+            "a channel proxy cannot carry Xunfei's WebSocket yet; clear the channel's proxy"
+                .to_owned(),
+        ));
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let url = crate::xunfei::signed_url(
+        &addr.url,
+        api_key,
+        api_secret,
+        &crate::xunfei::http_date(now),
+    )
+    .ok_or_else(|| SendError::Other("the channel's base URL is not a valid URL".to_owned()))?;
+    use crate::xunfei::{OpenError, Opened};
+    match crate::xunfei::open(&url, body, clients.connect_timeout, clients.total_timeout).await {
+        Ok(Opened::Refused { status, body }) => Ok(Upstream {
+            body: Body::Fixed { status, body },
+        }),
+        Ok(Opened::Frames(f)) => Ok(Upstream {
+            body: Body::Frames(f),
+        }),
+        Err(OpenError::Timeout) => Err(SendError::Timeout),
+        Err(OpenError::Connect(e)) => Err(SendError::Connect(e)),
+        Err(OpenError::Other(e)) => Err(SendError::Other(e)),
+    }
 }
 
 /// Sends `body` to `url` through the channel's proxy client with the channel's headers.
@@ -1000,6 +1072,14 @@ pub async fn send(
     addr: &Address,
     body: Vec<u8>,
 ) -> Result<Upstream, SendError> {
+    if let Ok(Provider::Xunfei {
+        api_key,
+        api_secret,
+        ..
+    }) = &channel.provider
+    {
+        return send_xunfei(clients, channel, addr, &api_key.0, &api_secret.0, body).await;
+    }
     let client = clients
         .get(&channel.proxy)
         .map_err(|e| SendError::Other(e.to_string()))?;
@@ -1118,34 +1198,80 @@ pub async fn send(
         .send()
         .await
         .map_err(SendError::from_reqwest)?;
-    Ok(Upstream { resp })
+    Ok(Upstream {
+        body: Body::Http(resp),
+    })
 }
 
 impl Upstream {
     pub fn status(&self) -> u16 {
-        self.resp.status().as_u16()
+        match &self.body {
+            Body::Http(r) => r.status().as_u16(),
+            Body::Fixed { status, .. } => *status,
+            Body::Frames(_) => 200,
+        }
     }
 
     pub fn content_type(&self) -> Option<String> {
-        self.resp
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
+        match &self.body {
+            Body::Http(r) => r
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            Body::Fixed { .. } => Some("application/json".to_owned()),
+            // Relayed as SSE events when streamed (see `into_stream`).
+            Body::Frames(_) => Some("text/event-stream".to_owned()),
+        }
     }
 
-    /// The whole body (non-streamed answers and error bodies).
+    /// The whole body (non-streamed answers and error bodies). Xunfei's frames come as one
+    /// JSON array.
     pub async fn bytes(self) -> Result<bytes::Bytes, SendError> {
-        self.resp.bytes().await.map_err(SendError::from_reqwest)
+        use futures_util::StreamExt as _;
+        match self.body {
+            Body::Http(r) => r.bytes().await.map_err(SendError::from_reqwest),
+            Body::Fixed { body, .. } => Ok(body),
+            Body::Frames(mut frames) => {
+                let mut out = vec![b'['];
+                while let Some(f) = frames.next().await {
+                    let f = f.map_err(SendError::Other)?;
+                    if out.len() > 1 {
+                        out.push(b',');
+                    }
+                    out.extend_from_slice(&f);
+                }
+                out.push(b']');
+                Ok(bytes::Bytes::from(out))
+            }
+        }
     }
 
-    /// The body as a relayed SSE stream.
+    /// The body as a relayed SSE stream (Xunfei's frames each as one `data:` event).
     pub fn into_stream(
         self,
         proc: Box<dyn crate::sse::StreamTransform>,
         on_end: Box<dyn FnOnce(crate::sse::StreamOutcome) + Send>,
     ) -> impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send + use<> {
-        crate::sse::RelayStream::new(self.resp.bytes_stream(), proc, on_end)
+        use futures_util::{StreamExt as _, TryStreamExt as _, future::Either};
+        let inner = match self.body {
+            Body::Http(r) => Either::Left(r.bytes_stream().map_err(|e| e.to_string())),
+            Body::Fixed { body, .. } => Either::Right(
+                futures_util::stream::once(async move { Ok::<_, String>(body) }).boxed(),
+            ),
+            Body::Frames(frames) => Either::Right(
+                frames
+                    .map_ok(|f| {
+                        let mut e = Vec::with_capacity(f.len() + 8);
+                        e.extend_from_slice(b"data: ");
+                        e.extend_from_slice(&f);
+                        e.extend_from_slice(b"\n\n");
+                        bytes::Bytes::from(e)
+                    })
+                    .boxed(),
+            ),
+        };
+        crate::sse::RelayStream::new(inner, proc, on_end)
     }
 }
 

@@ -21,6 +21,7 @@ on_backends!(
         dashscope_native_and_openai_modes,
         baidu_exchanges_one_token_and_chats,
         hunyuan_is_tc3_signed,
+        xunfei_spark_over_a_signed_websocket,
         auth_headers_win_over_model_headers,
         xai_completion_is_billed_from_the_total,
         vertex_serves_gemini_and_claude_with_one_oauth_token,
@@ -1639,5 +1640,163 @@ async fn auth_headers_win_over_model_headers(backend: Backend) {
         .collect();
     assert_eq!(auths, vec!["Bearer good-key"]);
     assert_eq!(r.header("x-extra"), Some("yes"));
+    env.stop().await;
+}
+
+/// Xunfei Spark (18): key `APPID|APISecret|APIKey`; one WebSocket per request on a URL whose
+/// HMAC-SHA256 signature the mock recomputes from the secret; the version from the model name
+/// (`SparkDesk-v3.5`) or the channel's `other`, the domain from the version; frames turned
+/// into an answer or a stream with Spark's usage; a function call as a tool call; a refused
+/// signature, a rate limit (fails over) and a content refusal reach the caller as errors with
+/// their status.
+async fn xunfei_spark_over_a_signed_websocket(backend: Backend) {
+    let Some(env) = RelayEnv::new(backend).await else {
+        return;
+    };
+    env.mock.trust_xunfei_key(
+        "app-mock",
+        "xf-api-key-0123456789",
+        "xf-api-secret-0123456789",
+    );
+    let ws = env.mock.base_url().replace("http://", "ws://");
+    env.channel(
+        json!({"type": 18, "key": "app-mock|xf-api-secret-0123456789|xf-api-key-0123456789",
+                       "base_url": ws, "other": "v3.1", "models": "SparkDesk-v3.5,sparklite"}),
+    )
+    .await;
+    env.channel(
+        json!({"type": 18, "key": "app-mock|wrong-secret-0123456789|xf-api-key-0123456789",
+                       "base_url": ws, "models": "SparkDesk-v2.1"}),
+    )
+    .await;
+    let key = env.token(json!({})).await;
+    for stream in [false, true] {
+        env.mock.clear_requests();
+        let a = env
+            .post(
+                &key,
+                "/v1/chat/completions",
+                json!({"model": "SparkDesk-v3.5", "stream": stream, "temperature": 0.5,
+                       "max_tokens": 64, "stream_options": {"include_usage": true},
+                       "messages": [{"role": "system", "content": "be brief"},
+                                    {"role": "user", "content": "one two"}]}),
+            )
+            .await;
+        assert_eq!(a.status, 200, "stream={stream}: {}", a.body);
+        let r = env.mock.requests().pop().unwrap();
+        assert_eq!(r.method, "GET");
+        assert_eq!(r.path_only(), "/v3.5/chat");
+        assert!(r.query("authorization").is_some() && r.query("date").unwrap().ends_with(" GMT"));
+        assert_eq!(
+            r.json(),
+            json!({"header": {"app_id": "app-mock"},
+                   "parameter": {"chat": {"domain": "generalv3.5", "temperature": 0.5, "max_tokens": 64}},
+                   "payload": {"message": {"text": [{"role": "system", "content": "be brief"},
+                                                    {"role": "user", "content": "one two"}]}}})
+        );
+        if stream {
+            let cs = chunks(&a);
+            let text: String = cs
+                .iter()
+                .filter_map(|c| {
+                    c.pointer("/choices/0/delta/content")
+                        .and_then(Value::as_str)
+                })
+                .collect();
+            assert_eq!(text, "tok tok tok ");
+            let usage = cs
+                .iter()
+                .find_map(|c| c.get("usage").filter(|u| !u.is_null()))
+                .unwrap();
+            assert_eq!(
+                (
+                    usage["prompt_tokens"].as_u64(),
+                    usage["completion_tokens"].as_u64()
+                ),
+                (Some(4), Some(3))
+            );
+        } else {
+            assert_eq!(a.body["choices"][0]["message"]["content"], "tok tok tok ");
+            assert_eq!(a.body["usage"]["total_tokens"], 7, "{}", a.body);
+            assert_eq!(a.body["model"], "SparkDesk-v3.5");
+        }
+    }
+    // The channel's version when the model name has none.
+    env.mock.clear_requests();
+    let a = env.chat(&key, "sparklite").await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let r = env.mock.requests().pop().unwrap();
+    assert_eq!(r.path_only(), "/v3.1/chat");
+    assert_eq!(r.json()["parameter"]["chat"]["domain"], "generalv3");
+    // Tools: Spark's function call comes back as an OpenAI tool call, streamed or not.
+    for stream in [false, true] {
+        let a = env
+            .post(
+                &key,
+                "/v1/chat/completions",
+                json!({"model": "SparkDesk-v3.5", "stream": stream,
+                       "messages": [{"role": "user", "content": "weather?"}],
+                       "tools": [{"type": "function", "function": {"name": "get_weather",
+                                  "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}]}),
+            )
+            .await;
+        assert_eq!(a.status, 200, "{}", a.body);
+        let call = if stream {
+            chunks(&a)
+                .into_iter()
+                .find_map(|c| c.pointer("/choices/0/delta/tool_calls/0").cloned())
+                .unwrap()
+        } else {
+            assert_eq!(a.body["choices"][0]["finish_reason"], "tool_calls");
+            a.body["choices"][0]["message"]["tool_calls"][0].clone()
+        };
+        assert_eq!(call["function"]["name"], "get_weather");
+        assert_eq!(call["function"]["arguments"], "{\"city\":\"Paris\"}");
+    }
+    // A signature made with the wrong secret: the handshake is refused (401), the caller is
+    // told why without the secret.
+    let a = env.chat(&key, "SparkDesk-v2.1").await;
+    assert_eq!(a.status, 401, "{}", a.body);
+    assert!(
+        a.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("HMAC signature"),
+        "{}",
+        a.body
+    );
+    assert!(!a.body.to_string().contains("wrong-secret"));
+    // Content refused: the client's failure (400), with Spark's code.
+    let a = env
+        .post(
+            &key,
+            "/v1/chat/completions",
+            json!({"model": "SparkDesk-v3.5", "messages": [{"role": "user", "content": "mock:content_filter"}]}),
+        )
+        .await;
+    assert_eq!(a.status, 400, "{}", a.body);
+    assert_eq!(a.body["error"]["code"], 10013, "{}", a.body);
+    // Rate limited: 429, and with a retry the next channel serves.
+    let a = env
+        .post(
+            &key,
+            "/v1/chat/completions",
+            json!({"model": "SparkDesk-v3.5", "messages": [{"role": "user", "content": "mock:rate_limit"}]}),
+        )
+        .await;
+    assert_eq!(a.status, 429, "{}", a.body);
+    env.channel(
+        json!({"type": 1, "key": "fallback-key", "models": "SparkDesk-v3.5", "priority": -5}),
+    )
+    .await;
+    env.option("RetryTimes", "1").await;
+    let a = env
+        .post(
+            &key,
+            "/v1/chat/completions",
+            json!({"model": "SparkDesk-v3.5", "messages": [{"role": "user", "content": "mock:rate_limit"}]}),
+        )
+        .await;
+    assert_eq!(a.status, 200, "failed over: {}", a.body);
     env.stop().await;
 }

@@ -116,6 +116,7 @@ pub(crate) fn served_types() -> Vec<i64> {
                     | Family::Cloudflare
                     | Family::Baidu
                     | Family::Hunyuan
+                    | Family::Xunfei
             ) && !r.quirks.zhipu_jwt
         })
         .map(|r| r.kind)
