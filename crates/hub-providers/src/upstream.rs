@@ -1035,12 +1035,6 @@ async fn send_xunfei(
     api_secret: &str,
     body: Vec<u8>,
 ) -> Result<Upstream, SendError> {
-    if !channel.proxy.is_empty() {
-        return Err(SendError::Other(
-            "a channel proxy cannot carry Xunfei's WebSocket yet; clear the channel's proxy"
-                .to_owned(),
-        ));
-    }
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -1052,7 +1046,15 @@ async fn send_xunfei(
     )
     .ok_or_else(|| SendError::Other("the channel's base URL is not a valid URL".to_owned()))?;
     use crate::xunfei::{OpenError, Opened};
-    match crate::xunfei::open(&url, body, clients.connect_timeout, clients.total_timeout).await {
+    match crate::xunfei::open(
+        &url,
+        &channel.proxy,
+        body,
+        clients.connect_timeout,
+        clients.total_timeout,
+    )
+    .await
+    {
         Ok(Opened::Refused { status, body }) => Ok(Upstream {
             body: Body::Fixed { status, body },
         }),

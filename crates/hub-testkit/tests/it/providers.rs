@@ -1753,6 +1753,29 @@ async fn xunfei_spark_over_a_signed_websocket(backend: Backend) {
         assert_eq!(call["function"]["name"], "get_weather");
         assert_eq!(call["function"]["arguments"], "{\"city\":\"Paris\"}");
     }
+    // Through the channel's proxy (HTTP CONNECT or SOCKS5), as One Hub dials it.
+    let (http_proxy, tunnels) = crate::relay::connect_proxy().await;
+    let (socks_proxy, relayed) = crate::relay::socks5_proxy().await;
+    for (model, proxy) in [
+        ("SparkDesk-v1.1", &http_proxy),
+        ("SparkDesk-v4.0", &socks_proxy),
+    ] {
+        env.channel(
+            json!({"type": 18, "key": "app-mock|xf-api-secret-0123456789|xf-api-key-0123456789",
+                           "base_url": ws, "models": model, "proxy": proxy, "priority": 5}),
+        )
+        .await;
+        let a = env.chat(&key, model).await;
+        assert_eq!(a.status, 200, "{model}: {}", a.body);
+    }
+    assert_eq!(
+        (
+            tunnels.load(std::sync::atomic::Ordering::SeqCst),
+            relayed.load(std::sync::atomic::Ordering::SeqCst)
+        ),
+        (1, 1),
+        "one WebSocket through each proxy"
+    );
     // A signature made with the wrong secret: the handshake is refused (401), the caller is
     // told why without the secret.
     let a = env.chat(&key, "SparkDesk-v2.1").await;

@@ -964,8 +964,41 @@ async fn disconnects_release_file_descriptors(backend: Backend) {
     env.stop().await;
 }
 
+/// A minimal HTTP CONNECT proxy that counts the tunnels it opened.
+pub(crate) async fn connect_proxy() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = count.clone();
+    tokio::spawn(async move {
+        while let Ok((mut c, _)) = listener.accept().await {
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut b = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if c.read(&mut b).await.ok()? == 0 {
+                        return None;
+                    }
+                    head.push(b[0]);
+                }
+                let head = String::from_utf8(head).ok()?;
+                let target = head.strip_prefix("CONNECT ")?.split(' ').next()?.to_owned();
+                let mut up = tokio::net::TcpStream::connect(target.as_str()).await.ok()?;
+                c.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                    .await
+                    .ok()?;
+                seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                tokio::io::copy_bidirectional(&mut c, &mut up).await.ok()
+            });
+        }
+    });
+    (format!("http://{addr}"), count)
+}
+
 /// A minimal SOCKS5 proxy (no auth, CONNECT only) that counts the connections it relayed.
-async fn socks5_proxy() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+pub(crate) async fn socks5_proxy() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
