@@ -736,6 +736,25 @@ fn baidu_chat(shared: &Arc<Shared>, uri: &Uri, body: &[u8]) -> Response {
     if body.get("max_tokens").is_some() || body.get("stream_options").is_some() {
         return err(336003, "unexpected OpenAI field");
     }
+    let stream = body.get("stream").and_then(Value::as_bool) == Some(true);
+    let asks = |m: &str| crate::asks_value(&body, m);
+    if asks(crate::RATE_LIMIT) {
+        return err(18, "Open api qps request limit reached");
+    }
+    if asks(crate::CONTENT_FILTER) {
+        // Moderated: a canned answer, and the client told to clear its history.
+        let v = json!({"id": "as-mock", "object": "chat.completion", "created": crate::now_secs(),
+                       "result": "", "is_end": true, "need_clear_history": true, "ban_round": -1,
+                       "usage": {"prompt_tokens": 1, "completion_tokens": 0, "total_tokens": 1}});
+        if !stream {
+            return Json(v).into_response();
+        }
+        return (
+            [(axum::http::header::CONTENT_TYPE, "text/event-stream")],
+            format!("data: {v}\n\n"),
+        )
+            .into_response();
+    }
     let prompt: u64 = messages
         .iter()
         .map(|m| {
@@ -754,7 +773,6 @@ fn baidu_chat(shared: &Arc<Shared>, uri: &Uri, body: &[u8]) -> Response {
         .and_then(Value::as_str)
         .map(str::to_owned);
     let usage = |c: u64| json!({"prompt_tokens": prompt, "completion_tokens": c, "total_tokens": prompt + c});
-    let stream = body.get("stream").and_then(Value::as_bool) == Some(true);
     if !stream {
         let mut v = json!({"id": "as-mock", "object": "chat.completion", "created": crate::now_secs(),
                            "result": crate::CHUNK_TEXT.repeat(usize::try_from(chunks).unwrap_or(0)),
@@ -891,7 +909,7 @@ pub(crate) fn hunyuan(shared: &Arc<Shared>, headers: &HeaderMap, body: &[u8]) ->
     let Some(messages) = body.get("Messages").and_then(Value::as_array) else {
         return tencent_error("MissingParameter", "Messages is required.");
     };
-    if body["Model"] == "hunyuan-limited" {
+    if body["Model"] == "hunyuan-limited" || crate::asks_value(&body, crate::RATE_LIMIT) {
         return tencent_error("LimitExceeded", "The request frequency exceeds the limit.");
     }
     let prompt: u64 = messages
@@ -906,6 +924,24 @@ pub(crate) fn hunyuan(shared: &Arc<Shared>, headers: &HeaderMap, body: &[u8]) ->
     let chunks = crate::DEFAULT_CHUNKS;
     let usage =
         |c: u64| json!({"PromptTokens": prompt, "CompletionTokens": c, "TotalTokens": prompt + c});
+    if crate::asks_value(&body, crate::CONTENT_FILTER) {
+        // Moderated: no content, `FinishReason: "sensitive"`.
+        let choice = json!({"FinishReason": "sensitive", "Message": {"Role": "assistant", "Content": ""},
+                            "Delta": {"Role": "assistant", "Content": ""}});
+        if body.get("Stream") != Some(&Value::Bool(true)) {
+            return Json(
+                json!({"Response": {"RequestId": "req-mock", "Id": "hy-mock",
+                "Created": crate::now_secs(), "Choices": [choice], "Usage": usage(0)}}),
+            )
+            .into_response();
+        }
+        let d = json!({"Id": "hy-mock", "Created": crate::now_secs(), "Choices": [choice], "Usage": usage(0)});
+        return (
+            [(axum::http::header::CONTENT_TYPE, "text/event-stream")],
+            format!("data: {d}\n\n"),
+        )
+            .into_response();
+    }
     if body.get("Stream") != Some(&Value::Bool(true)) {
         return Json(json!({"Response": {
             "RequestId": "req-mock", "Note": "mock", "Id": "hy-mock", "Created": crate::now_secs(),

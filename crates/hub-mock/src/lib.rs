@@ -245,6 +245,12 @@ impl MockUpstream {
             .insert(client_email.to_owned(), public_key.to_vec());
     }
 
+    /// Forgets every access token the token endpoints issued (Vertex, Baidu): requests still
+    /// carrying one are refused as with an expired token.
+    pub fn revoke_tokens(&self) {
+        self.shared.issued_tokens().clear();
+    }
+
     /// JWT-bearer exchanges the token endpoint has answered (accepted or not).
     pub fn token_exchanges(&self) -> u64 {
         self.shared.token_exchanges.load(Ordering::SeqCst)
@@ -462,6 +468,16 @@ async fn respond(
         Some(Route::OpenAi(endpoint, deployment)) if path.starts_with("/api/paas/v4/") => {
             // Zhipu: the bare `Authorization` is a JWT; verified, it stands for its key id.
             match cloud::verify_zhipu_jwt(shared, header_str(headers, "authorization")) {
+                Ok(_) if asks(body, RATE_LIMIT) => zhipu_error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "1302",
+                    "您当前使用该API的并发数过高，请降低并发，或联系客服增加限额。",
+                ),
+                Ok(_) if asks(body, CONTENT_FILTER) => zhipu_error(
+                    StatusCode::BAD_REQUEST,
+                    "1301",
+                    "系统检测到输入或生成内容可能包含不安全或敏感内容，请您避免输入易产生敏感内容的提示语，感谢您的配合。",
+                ),
                 Ok(id) => {
                     let mut h = headers.clone();
                     if let Ok(v) = axum::http::HeaderValue::from_str(&format!("Bearer {id}")) {
@@ -485,13 +501,22 @@ async fn respond(
                     };
                     openai(shared, method, path, &h, &body, endpoint, deployment).await
                 }
-                Err(why) => (
-                    StatusCode::UNAUTHORIZED,
-                    axum::Json(serde_json::json!({"error": {"code": "1000", "message": why}})),
-                )
-                    .into_response(),
+                Err(why) => zhipu_error(StatusCode::UNAUTHORIZED, "1000", &why),
             }
         }
+        // OpenAI-compatible vendors (DashScope's compatible mode, Qianfan v2, MiniMax, …).
+        Some(Route::OpenAi(..)) if asks(body, RATE_LIMIT) => error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Requests rate limit exceeded, please try again later.",
+            "limit_requests",
+            Value::String("limit_requests".to_owned()),
+        ),
+        Some(Route::OpenAi(..)) if asks(body, CONTENT_FILTER) => error(
+            StatusCode::BAD_REQUEST,
+            "Input data may contain inappropriate content.",
+            "data_inspection_failed",
+            Value::String("data_inspection_failed".to_owned()),
+        ),
         Some(Route::OpenAi(endpoint, deployment)) => {
             openai(shared, method, path, headers, body, endpoint, deployment).await
         }
@@ -510,6 +535,29 @@ async fn respond(
             Value::Null,
         ),
     }
+}
+
+/// A prompt containing this asks a vendor mock for its own rate-limit error.
+const RATE_LIMIT: &str = "mock:rate_limit";
+/// A prompt containing this asks a vendor mock for its own content-moderation answer.
+const CONTENT_FILTER: &str = "mock:content_filter";
+
+/// Whether the request body contains `marker` (anywhere: every vendor's body shape).
+fn asks(body: &[u8], marker: &str) -> bool {
+    body.windows(marker.len()).any(|w| w == marker.as_bytes())
+}
+
+/// [`asks`] for a parsed body.
+fn asks_value(body: &Value, marker: &str) -> bool {
+    body.to_string().contains(marker)
+}
+
+fn zhipu_error(status: StatusCode, code: &str, message: &str) -> Response {
+    (
+        status,
+        axum::Json(serde_json::json!({"error": {"code": code, "message": message}})),
+    )
+        .into_response()
 }
 
 /// The status of a `status-<code>…` key: `<code>`, or 500 when it is not a valid 4xx/5xx status.

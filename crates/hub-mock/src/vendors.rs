@@ -429,7 +429,10 @@ fn coze_error(code: i64, msg: &str) -> Response {
 /// Coze answers errors with HTTP 200 and a non-zero `code` (an unknown key: 4101); the mock's
 /// `status-…` and `echo-…` keys behave as elsewhere.
 fn coze(headers: &HeaderMap, key: &str, body: &[u8]) -> Response {
-    if key.is_empty() {
+    if crate::asks(body, crate::RATE_LIMIT) {
+        return coze_error(4013, "Request frequency exceeds the limit");
+    }
+    if key.is_empty() || key == "bad-key" {
         return coze_error(4100, "authentication is invalid");
     }
     if let Some(rest) = key.strip_prefix("status-") {
@@ -509,6 +512,27 @@ fn dashscope_error(status: StatusCode, code: &str, message: &str) -> Response {
 /// Streams when the request carries `X-DashScope-SSE: enable` (incremental output, `data:`
 /// lines without a space, as DashScope writes them).
 fn dashscope(headers: &HeaderMap, key: &str, body: &[u8], embed: bool) -> Response {
+    if crate::asks(body, crate::RATE_LIMIT) {
+        return dashscope_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Throttling.RateQuota",
+            "Requests rate limit exceeded, please try again later.",
+        );
+    }
+    if crate::asks(body, crate::CONTENT_FILTER) {
+        return dashscope_error(
+            StatusCode::BAD_REQUEST,
+            "DataInspectionFailed",
+            "Input data may contain inappropriate content.",
+        );
+    }
+    if key == "bad-key" {
+        return dashscope_error(
+            StatusCode::UNAUTHORIZED,
+            "InvalidApiKey",
+            "Invalid API-key provided.",
+        );
+    }
     if key.is_empty() {
         return dashscope_error(
             StatusCode::UNAUTHORIZED,

@@ -139,6 +139,21 @@ fn error(v: &Value) -> Option<Value> {
                           "code": v.get("error_code").cloned().unwrap_or(Value::Null)}}))
 }
 
+/// Baidu's content moderation: the answer is replaced and the client told to clear its history
+/// (`need_clear_history`), which OpenAI clients know as `finish_reason: "content_filter"`.
+fn refused(v: &Value) -> bool {
+    v.get("need_clear_history").and_then(Value::as_bool) == Some(true)
+}
+
+/// The error codes that mean the access token is no longer valid (110 invalid, 111 expired):
+/// the cached token is dropped so the next request exchanges a new one.
+pub fn token_rejected(body: &[u8]) -> bool {
+    serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| v.get("error_code").and_then(Value::as_i64))
+        .is_some_and(|c| c == 110 || c == 111)
+}
+
 fn tool_calls(v: &Value, id: &str) -> Option<Value> {
     let f = v.get("function_call")?;
     Some(
@@ -158,6 +173,8 @@ pub fn response_to_openai(v: &Value, model: &str) -> Value {
     let calls = tool_calls(v, id);
     let finish = if calls.is_some() {
         "tool_calls"
+    } else if refused(v) {
+        "content_filter"
     } else {
         "stop"
     };
@@ -213,6 +230,8 @@ impl ToOpenAiStream {
         if d.get("is_end").and_then(Value::as_bool) == Some(true) {
             let finish = if d.get("function_call").is_some() {
                 "tool_calls"
+            } else if refused(d) {
+                "content_filter"
             } else {
                 "stop"
             };

@@ -99,6 +99,15 @@ fn usage(u: Option<&Value>) -> Option<Value> {
     )
 }
 
+/// Hunyuan's `sensitive` (the answer was moderated) is OpenAI's `content_filter`.
+fn finish_reason(f: &str) -> &str {
+    if f == "sensitive" {
+        "content_filter"
+    } else {
+        f
+    }
+}
+
 /// A non-streamed answer → IR.
 pub fn response_to_openai(v: &Value, model: &str) -> Value {
     if let Some(e) = error(v) {
@@ -113,7 +122,7 @@ pub fn response_to_openai(v: &Value, model: &str) -> Value {
                 .enumerate()
                 .map(|(i, c)| json!({"index": i,
                     "message": {"role": "assistant", "content": c.pointer("/Message/Content").cloned().unwrap_or(json!(""))},
-                    "finish_reason": c.get("FinishReason").and_then(Value::as_str).filter(|f| !f.is_empty()).unwrap_or("stop")}))
+                    "finish_reason": finish_reason(c.get("FinishReason").and_then(Value::as_str).filter(|f| !f.is_empty()).unwrap_or("stop"))}))
                 .collect()
         })
         .unwrap_or_default();
@@ -166,7 +175,7 @@ impl ToOpenAiStream {
             .and_then(Value::as_str)
             .filter(|f| !f.is_empty());
         if let Some(f) = finish {
-            out.push(self.chunks.delta(json!({}), Some(f)));
+            out.push(self.chunks.delta(json!({}), Some(finish_reason(f))));
             if let Some(u) = usage(d.get("Usage")) {
                 out.push(self.chunks.usage(u.clone()));
             }

@@ -316,11 +316,21 @@ pub fn usage_from_value(v: &Value) -> Option<Usage> {
     serde_json::from_value(v.clone()).ok()
 }
 
-/// The HTTP status a vendor error found in a 2xx answer stands for: 429 for the vendors'
-/// throttling codes (Baidu 4, 17, 18, 336501, 336502; Tencent `LimitExceeded…`/`RequestLimitExceeded`;
-/// DashScope `Throttling…`; any code or type naming a rate limit), so the relay rests the channel
-/// and tries another; else 400.
+/// The HTTP status a vendor error found in a 2xx answer stands for: 401 for the channel's
+/// credentials refused (Baidu 6, 13, 14, 110, 111; Coze 4100, 4101; Tencent `AuthFailure…`), so
+/// another channel is tried; 429 for the vendors' throttling codes (Baidu 4, 17, 18, 336501,
+/// 336502; Coze 4013; Tencent `LimitExceeded…`/`RequestLimitExceeded`; DashScope
+/// `Throttling…`; any code or type naming a rate limit), so the relay rests the channel and
+/// tries another; else 400 (the request's own fault: content refused, bad parameters).
 pub fn native_error_status(code: &Value, kind: &str) -> u16 {
+    let auth = match code {
+        Value::Number(n) => matches!(n.as_i64(), Some(6 | 13 | 14 | 110 | 111 | 4100 | 4101)),
+        Value::String(s) => s.starts_with("AuthFailure"),
+        _ => false,
+    };
+    if auth {
+        return 401;
+    }
     let throttled_text = |s: &str| {
         let s = s.to_ascii_lowercase();
         s.contains("throttl")
@@ -329,7 +339,7 @@ pub fn native_error_status(code: &Value, kind: &str) -> u16 {
             || s.contains("ratelimit")
     };
     let by_code = match code {
-        Value::Number(n) => matches!(n.as_i64(), Some(4 | 17 | 18 | 336_501 | 336_502)),
+        Value::Number(n) => matches!(n.as_i64(), Some(4 | 17 | 18 | 4013 | 336_501 | 336_502)),
         Value::String(s) => throttled_text(s),
         _ => false,
     };

@@ -76,6 +76,20 @@ impl<E: Clone + std::fmt::Display> TokenCache<E> {
         self.exchanges.load(Ordering::Relaxed)
     }
 
+    /// Drops the cached token of `key` (the upstream refused it before it expired): the next
+    /// request exchanges a new one.
+    pub fn forget(&self, key: &str) {
+        let entry = self
+            .entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(key)
+            .cloned();
+        if let Some(e) = entry {
+            *e.cached.lock().unwrap_or_else(PoisonError::into_inner) = None;
+        }
+    }
+
     /// A valid token for the credential `key`; when none is cached, `exchange` gets one (the
     /// token and its lifetime). `what` names the exchange in the log.
     pub async fn get<F, Fut>(&self, key: &str, what: &str, exchange: F) -> Result<String, E>

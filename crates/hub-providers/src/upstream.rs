@@ -1026,6 +1026,30 @@ impl std::fmt::Debug for Upstream {
     }
 }
 
+fn baidu_cache_key(base: &str, api_key: &str, secret: &str) -> String {
+    format!("{base}\n{api_key}\n{secret}")
+}
+
+/// After an answer that says the channel's cached access token is no longer valid (Baidu's
+/// 110/111), forgets that token so the next request exchanges a new one.
+pub fn token_refused(clients: &Clients, channel: &ChannelRt, body: &[u8]) {
+    if let Ok(Provider::Baidu {
+        base,
+        api_key,
+        secret,
+    }) = &channel.provider
+        && crate::baidu::token_rejected(body)
+    {
+        tracing::info!(
+            channel = channel.id,
+            "Baidu refused the cached access token; it will be exchanged again"
+        );
+        clients
+            .baidu
+            .forget(&baidu_cache_key(base, api_key, &secret.0));
+    }
+}
+
 /// Xunfei: signs the URL with the moment's date and exchanges frames over a WebSocket.
 async fn send_xunfei(
     clients: &Clients,
@@ -1097,7 +1121,7 @@ pub async fn send(
         let token = clients
             .baidu
             .get(
-                &format!("{base}\n{api_key}\n{}", secret.0),
+                &baidu_cache_key(base, api_key, &secret.0),
                 "Baidu access token exchange",
                 || crate::baidu::exchange(&client, base, api_key, &secret.0),
             )

@@ -254,6 +254,7 @@ pub async fn attempt_once(
         // A throttling code stands for 429: the channel rests and another may serve.
         let status = protocol::native_error_status(&code, &kind);
         state.metrics.channel_error(channel.id, status);
+        upstream::token_refused(&state.clients, channel, &bytes);
         let message = channel.secrets.mask_str(&message);
         return Err(RelayError::upstream(
             channel.id,

@@ -22,6 +22,7 @@ on_backends!(
         baidu_exchanges_one_token_and_chats,
         hunyuan_is_tc3_signed,
         xunfei_spark_over_a_signed_websocket,
+        vendor_errors_reach_the_caller,
         auth_headers_win_over_model_headers,
         xai_completion_is_billed_from_the_total,
         vertex_serves_gemini_and_claude_with_one_oauth_token,
@@ -1492,6 +1493,19 @@ async fn baidu_exchanges_one_token_and_chats(backend: Backend) {
         "get_weather"
     );
     assert_eq!(a.body["choices"][0]["finish_reason"], "tool_calls");
+    // Baidu stops accepting the cached token before it expires (110): that request fails (401,
+    // the channel's credentials) and the token is dropped, so the next request exchanges anew.
+    env.mock.revoke_tokens();
+    let a = env.chat(&key, "ERNIE-4.0-8K").await;
+    assert_eq!(
+        (a.status, &a.body["error"]["code"]),
+        (401, &json!(110)),
+        "{}",
+        a.body
+    );
+    let a = env.chat(&key, "ERNIE-4.0-8K").await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(env.mock.token_exchanges(), 2, "exchanged again once");
     // Embeddings through wenxinworkshop's embeddings endpoint.
     env.channel(json!({"type": 15, "key": "bk|bs", "models": "embedding-v1"}))
         .await;
@@ -1512,7 +1526,7 @@ async fn baidu_exchanges_one_token_and_chats(backend: Backend) {
     assert_eq!(a.body["data"].as_array().unwrap().len(), 2);
     assert_eq!(a.body["usage"]["prompt_tokens"], 3);
     assert_eq!(a.body["model"], "embedding-v1");
-    assert_eq!(env.mock.token_exchanges(), 1, "the token is reused");
+    assert_eq!(env.mock.token_exchanges(), 2, "the new token is reused");
     // Rejected credentials: a 500 that says why, never the secret.
     env.option("RetryTimes", "0").await;
     let a = env.chat(&key, "ERNIE-bad").await;
@@ -1610,7 +1624,7 @@ async fn hunyuan_is_tc3_signed(backend: Backend) {
     );
     env.option("RetryTimes", "0").await;
     let a = env.chat(&key, "hunyuan-bad").await;
-    assert_eq!(a.status, 400, "{}", a.body);
+    assert_eq!(a.status, 401, "{}", a.body);
     assert_eq!(
         a.body["error"]["code"], "AuthFailure.SignatureFailure",
         "{}",
@@ -1809,7 +1823,7 @@ async fn xunfei_spark_over_a_signed_websocket(backend: Backend) {
         .await;
     assert_eq!(a.status, 429, "{}", a.body);
     env.channel(
-        json!({"type": 1, "key": "fallback-key", "models": "SparkDesk-v3.5", "priority": -5}),
+        json!({"type": 14, "key": "fallback-key", "base_url": env.mock.base_url(), "models": "SparkDesk-v3.5", "priority": -5}),
     )
     .await;
     env.option("RetryTimes", "1").await;
@@ -1821,5 +1835,280 @@ async fn xunfei_spark_over_a_signed_websocket(backend: Backend) {
         )
         .await;
     assert_eq!(a.status, 200, "failed over: {}", a.body);
+    env.stop().await;
+}
+
+/// One vendor's channel for [`vendor_errors_reach_the_caller`]: its configuration with a
+/// working key and with a refused one, and what each error becomes.
+struct VendorCase {
+    name: &'static str,
+    /// The channel without `models` and `key`.
+    channel: Value,
+    good_key: &'static str,
+    bad_key: &'static str,
+    /// Status and code the caller gets for the refused key.
+    bad: (u16, Value),
+    /// Status and code for the vendor's rate limit.
+    limited: (u16, Value),
+    /// Status and code for the vendor's content refusal; `None` status 200: the vendor answers
+    /// with a moderated message, told to the caller as `finish_reason: "content_filter"`.
+    refused: Option<(u16, Value)>,
+}
+
+fn vendor_cases(env: &RelayEnv) -> Vec<VendorCase> {
+    let mock = env.mock.base_url();
+    vec![
+        VendorCase {
+            name: "zhipu",
+            channel: json!({"type": 16, "base_url": format!("{mock}/api/paas/v4")}),
+            good_key: "zid.zsecret",
+            bad_key: "zid.wrong",
+            bad: (401, json!("1000")),
+            limited: (429, json!("1302")),
+            refused: Some((400, json!("1301"))),
+        },
+        VendorCase {
+            name: "dashscope",
+            channel: json!({"type": 17, "base_url": mock}),
+            good_key: "ds-key",
+            bad_key: "bad-key",
+            bad: (401, json!("InvalidApiKey")),
+            limited: (429, json!("Throttling.RateQuota")),
+            refused: Some((400, json!("DataInspectionFailed"))),
+        },
+        VendorCase {
+            name: "dashscope-openai",
+            channel: json!({"type": 17, "base_url": mock, "plugin": {"use_openai_api": {"enable": true}}}),
+            good_key: "ali-compat",
+            bad_key: "status-401",
+            bad: (401, json!("invalid_api_key")),
+            limited: (429, json!("limit_requests")),
+            refused: Some((400, json!("data_inspection_failed"))),
+        },
+        VendorCase {
+            name: "baidu",
+            channel: json!({"type": 15, "base_url": mock}),
+            good_key: "bk|bs",
+            bad_key: "bk|wrong",
+            bad: (500, json!("channel_credentials_invalid")),
+            limited: (429, json!(18)),
+            refused: None,
+        },
+        VendorCase {
+            name: "baidu-v2",
+            channel: json!({"type": 15, "base_url": mock, "plugin": {"use_openai_api": {"enable": true}}}),
+            good_key: "qf-key",
+            bad_key: "status-401",
+            bad: (401, json!("invalid_api_key")),
+            limited: (429, json!("limit_requests")),
+            refused: Some((400, json!("data_inspection_failed"))),
+        },
+        VendorCase {
+            name: "hunyuan",
+            channel: json!({"type": 40, "base_url": mock}),
+            good_key: "AKIDmock|tencent-secret",
+            bad_key: "AKIDmock|not-the-secret",
+            bad: (401, json!("AuthFailure.SignatureFailure")),
+            limited: (429, json!("LimitExceeded")),
+            refused: None,
+        },
+        VendorCase {
+            name: "coze",
+            channel: json!({"type": 38, "base_url": format!("{mock}/open_api")}),
+            good_key: "coze-pat",
+            bad_key: "bad-key",
+            bad: (401, json!(4100)),
+            limited: (429, json!(4013)),
+            // Coze moderates inside the bot's own reply: no error of its own.
+            refused: Some((200, Value::Null)),
+        },
+        VendorCase {
+            name: "xunfei",
+            channel: json!({"type": 18, "base_url": mock.replace("http://", "ws://")}),
+            good_key: "app-mock|xf-api-secret-0123456789|xf-api-key-0123456789",
+            bad_key: "app-mock|wrong-secret-0123456789|xf-api-key-0123456789",
+            bad: (401, json!("ws_request_failed")),
+            limited: (429, json!(11202)),
+            refused: Some((400, json!(10013))),
+        },
+        VendorCase {
+            name: "minimax",
+            channel: json!({"type": 27, "base_url": mock}),
+            good_key: "mm-key",
+            bad_key: "status-401",
+            bad: (401, json!("invalid_api_key")),
+            limited: (429, json!("limit_requests")),
+            refused: Some((400, json!("data_inspection_failed"))),
+        },
+        VendorCase {
+            name: "baichuan",
+            channel: json!({"type": 26, "base_url": mock}),
+            good_key: "bc-key",
+            bad_key: "status-401",
+            bad: (401, json!("invalid_api_key")),
+            limited: (429, json!("limit_requests")),
+            refused: Some((400, json!("data_inspection_failed"))),
+        },
+    ]
+}
+
+/// Every Chinese vendor's own errors — a refused key, its rate limit, its content refusal —
+/// reach the caller in One Hub's error shape with the status they stand for (401/500, 429,
+/// 400) and the vendor's code; the rate limit and the refused key fail over to the next
+/// channel when retries are on, the content refusal (the request's fault) never does.
+async fn vendor_errors_reach_the_caller(backend: Backend) {
+    let Some(env) = RelayEnv::new(backend).await else {
+        return;
+    };
+    env.mock.trust_zhipu_key("zid", "zsecret");
+    env.mock.trust_baidu_key("bk", "bs");
+    env.mock.trust_tencent_key("AKIDmock", "tencent-secret");
+    env.mock.trust_xunfei_key(
+        "app-mock",
+        "xf-api-key-0123456789",
+        "xf-api-secret-0123456789",
+    );
+    let key = env.token(json!({})).await;
+    let ask = |model: String, content: &str| json!({"model": model, "messages": [{"role": "user", "content": content}]});
+    for case in vendor_cases(&env) {
+        let n = case.name;
+        let (good, bad, limited) = (
+            format!("{n}-SparkDesk-v3.5"),
+            format!("{n}-bad-SparkDesk-v3.5"),
+            format!("{n}-limited-SparkDesk-v3.5"),
+        );
+        // Xunfei reads its version from the model name: these map to one that has one.
+        let mapping =
+            json!({&good: "SparkDesk-v3.5", &bad: "SparkDesk-v3.5", &limited: "SparkDesk-v3.5"})
+                .to_string();
+        let add = |models: String, key: &str| {
+            let mut c = case.channel.clone();
+            c["models"] = json!(models);
+            c["key"] = json!(key);
+            if n == "xunfei" {
+                c["model_mapping"] = json!(mapping);
+            }
+            if n == "coze" {
+                c["model_mapping"] = json!(
+                    json!({&good: "coze-7350", &bad: "coze-7350", &limited: "coze-7350"})
+                        .to_string()
+                );
+            }
+            c
+        };
+        env.channel(add(format!("{good},{limited}"), case.good_key))
+            .await;
+        env.channel(add(bad.clone(), case.bad_key)).await;
+        env.option("RetryTimes", "0").await;
+        let a = env
+            .post(
+                &key,
+                "/v1/chat/completions",
+                ask(good.clone(), "hello there"),
+            )
+            .await;
+        assert_eq!(a.status, 200, "{n} works: {}", a.body);
+        let a = env
+            .post(&key, "/v1/chat/completions", ask(bad.clone(), "hello"))
+            .await;
+        assert_eq!(
+            (a.status, &a.body["error"]["code"]),
+            (case.bad.0, &case.bad.1),
+            "{n} bad key: {}",
+            a.body
+        );
+        assert!(
+            a.body["error"]["message"].is_string(),
+            "{n}: One Hub's error shape: {}",
+            a.body
+        );
+        assert!(
+            !a.body.to_string().contains("wrong") && !a.body.to_string().contains("not-the-secret"),
+            "{n}: {}",
+            a.body
+        );
+        let a = env
+            .post(
+                &key,
+                "/v1/chat/completions",
+                ask(limited.clone(), "mock:rate_limit"),
+            )
+            .await;
+        assert_eq!(
+            (a.status, &a.body["error"]["code"]),
+            (case.limited.0, &case.limited.1),
+            "{n} rate limit: {}",
+            a.body
+        );
+        let check_refused = |a: &hub_testkit::env::Answer| match &case.refused {
+            Some((200, _)) => assert_eq!(a.status, 200, "{n}: {}", a.body),
+            Some((status, code)) => {
+                assert_eq!(
+                    (a.status, &a.body["error"]["code"]),
+                    (*status, code),
+                    "{n} content: {}",
+                    a.body
+                );
+            }
+            None => {
+                assert_eq!(a.status, 200, "{n}: {}", a.body);
+                assert_eq!(
+                    a.body["choices"][0]["finish_reason"], "content_filter",
+                    "{n}: {}",
+                    a.body
+                );
+            }
+        };
+        let a = env
+            .post(
+                &key,
+                "/v1/chat/completions",
+                ask(good.clone(), "mock:content_filter"),
+            )
+            .await;
+        check_refused(&a);
+        // With a retry and another channel: the refused key and the rate limit fail over, the
+        // content refusal does not.
+        // (An Anthropic channel: the mock's OpenAI routes answer the markers for the
+        // OpenAI-compatible vendors.)
+        env.channel(
+            json!({"type": 14, "key": "fallback-key", "base_url": env.mock.base_url(),
+                           "models": format!("{good},{bad}"), "priority": -10}),
+        )
+        .await;
+        env.option("RetryTimes", "1").await;
+        let a = env
+            .post(
+                &key,
+                "/v1/chat/completions",
+                ask(good.clone(), "mock:content_filter"),
+            )
+            .await;
+        check_refused(&a);
+        let a = env
+            .post(&key, "/v1/chat/completions", ask(bad.clone(), "hello"))
+            .await;
+        assert_eq!(
+            a.status, 200,
+            "{n}: the refused key failed over: {}",
+            a.body
+        );
+        env.mock.clear_requests();
+        let a = env
+            .post(
+                &key,
+                "/v1/chat/completions",
+                ask(good.clone(), "mock:rate_limit"),
+            )
+            .await;
+        assert_eq!(a.status, 200, "{n}: the rate limit failed over: {}", a.body);
+        let seen = env.mock.requests();
+        assert_eq!(
+            seen.last().unwrap().header("x-api-key"),
+            Some("fallback-key"),
+            "{n}"
+        );
+        assert!(seen.len() >= 2, "{n}: the vendor was tried first: {seen:?}");
+    }
     env.stop().await;
 }
