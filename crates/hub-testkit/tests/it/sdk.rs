@@ -150,6 +150,7 @@ async fn openai_python_sdk_suite() {
     mock.trust_zhipu_key("sdkzid", "sdkzsecret");
     mock.trust_baidu_key("sdkbk", "sdkbs");
     mock.trust_tencent_key("AKIDsdk", "sdk-tencent");
+    mock.trust_xunfei_key("sdkapp", "sdk-xf-key", "sdk-xf-secret");
     let origin = mock.base_url();
     for (kind, name, models, key, base) in [
         (
@@ -186,6 +187,13 @@ async fn openai_python_sdk_suite() {
             "coze-sdk",
             "sdk-coze",
             format!("{origin}/open_api"),
+        ),
+        (
+            18,
+            "sdk-xunfei",
+            "SparkDesk-v3.5",
+            "sdkapp|sdk-xf-secret|sdk-xf-key",
+            origin.replace("http://", "ws://"),
         ),
     ] {
         let (status, r) = app
