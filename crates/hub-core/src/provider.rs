@@ -98,6 +98,10 @@ pub struct OpenAiQuirks {
     /// How the account's balance is queried (`GET /api/channel/update_balance/{id}`); `None`:
     /// the vendor offers no balance query.
     pub balance: Option<BalanceApi>,
+    /// The upstream has OpenAI's Responses API (`/v1/responses`): a Responses request is
+    /// passed on rather than converted to chat (OpenAI, Custom and the generic types, as in
+    /// One Hub).
+    pub responses: bool,
 }
 
 /// A vendor's balance endpoint.
@@ -125,11 +129,13 @@ pub const OPENAI: OpenAiQuirks = OpenAiQuirks {
     zhipu_jwt: false,
     open_unit_sampling: false,
     balance: None,
+    responses: false,
 };
 
 /// OpenAI's API with OpenAI's billing endpoints (OpenAI, Custom and the generic types).
 pub const OPENAI_BILLED: OpenAiQuirks = OpenAiQuirks {
     balance: Some(BalanceApi::OpenAiBilling),
+    responses: true,
     ..OPENAI
 };
 

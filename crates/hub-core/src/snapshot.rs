@@ -37,6 +37,9 @@ pub struct ChannelRt {
     pub custom_parameter: Option<Map<String, Value>>,
     pub proxy: String,
     pub only_chat: bool,
+    /// One Hub's `compatible_response`: serve `/v1/responses` through the channel's chat API
+    /// even when its upstream has a Responses API.
+    pub compatible_response: bool,
     pub disabled_stream: HashSet<String>,
     pub pre_cost: i64,
     /// `plugin.customize` of Custom channels: relay mode → path.
@@ -164,6 +167,7 @@ impl ChannelRt {
             custom_parameter,
             proxy: c.proxy.clone().unwrap_or_default().trim().to_owned(),
             only_chat: c.only_chat,
+            compatible_response: c.compatible_response,
             disabled_stream: c
                 .disabled_stream
                 .clone()

@@ -15,6 +15,7 @@ mod echo;
 mod gemini;
 mod ollama;
 mod openai;
+mod responses;
 mod stream;
 mod vendors;
 mod xunfei;

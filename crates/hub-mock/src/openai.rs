@@ -54,6 +54,8 @@ pub(crate) enum Endpoint {
     Completions,
     Embeddings,
     Moderations,
+    /// The Responses API.
+    Responses,
     Models,
     Model(String),
 }
@@ -147,6 +149,7 @@ pub(crate) async fn openai(
         Endpoint::Completions => completions(shared, &body, model, &opts),
         Endpoint::Embeddings => embeddings(&body, model, &opts),
         Endpoint::Moderations => moderations(&body, model),
+        Endpoint::Responses => crate::responses::responses(shared, &body, model, &opts),
         Endpoint::Models | Endpoint::Model(_) => models(),
     }
 }
@@ -205,6 +208,7 @@ fn endpoint(rest: &str) -> Option<Endpoint> {
         "completions" => Endpoint::Completions,
         "embeddings" => Endpoint::Embeddings,
         "moderations" => Endpoint::Moderations,
+        "responses" => Endpoint::Responses,
         "models" => Endpoint::Models,
         _ => {
             let id = rest.strip_prefix("models/").filter(|id| !id.is_empty())?;

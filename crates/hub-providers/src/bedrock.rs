@@ -331,7 +331,7 @@ impl StreamTransform for EventStreamDecoder {
     fn frames(&self) -> u64 {
         self.inner.frames()
     }
-    fn error_frame(&self, message: &str) -> Vec<u8> {
+    fn error_frame(&mut self, message: &str) -> Vec<u8> {
         self.inner.error_frame(message)
     }
     fn set_secrets(&mut self, secrets: Secrets) {

@@ -19,6 +19,7 @@ pub mod hunyuan;
 pub mod limits;
 pub mod ollama;
 pub mod protocol;
+pub mod responses;
 pub mod sse;
 pub mod stream;
 pub mod token_cache;

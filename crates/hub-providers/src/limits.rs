@@ -50,6 +50,7 @@ pub fn output_ask(inbound: Protocol, mode: RelayMode, body: &Map<String, Value>)
             (limit, answers)
         }
         Protocol::Claude => (count(body.get("max_tokens")), None),
+        Protocol::Responses => (count(body.get("max_output_tokens")), None),
         Protocol::Gemini => {
             let gc = body.get("generationConfig");
             (
@@ -104,6 +105,9 @@ pub fn set_output_limit(
         }
         Protocol::Claude => {
             body.insert("max_tokens".to_owned(), limit);
+        }
+        Protocol::Responses => {
+            body.insert("max_output_tokens".to_owned(), limit);
         }
         Protocol::Gemini => {
             let gc = body

@@ -19,6 +19,9 @@ pub enum Protocol {
     OpenAi,
     Claude,
     Gemini,
+    /// OpenAI's Responses API: inbound on `/v1/responses`, and upstream on the channels that
+    /// serve it natively (OpenAI, Azure, Custom and the generic types).
+    Responses,
     /// A vendor's own wire, spoken upstream only (never an inbound protocol).
     Native(Native),
 }
@@ -91,6 +94,7 @@ pub fn to_ir(
         Protocol::OpenAi | Protocol::Native(_) => Ok(v),
         Protocol::Claude => claude::request_to_openai(&v),
         Protocol::Gemini => gemini::request_to_openai(&v, model, stream),
+        Protocol::Responses => crate::responses::request_to_openai(body),
     }
 }
 
@@ -118,7 +122,7 @@ pub fn upstream_body(
                 ir_asked_usage =
                     upstream::prepare_body(&mut b, channel, opts.upstream_model, opts.stream);
             }
-            Protocol::Claude => {
+            Protocol::Claude | Protocol::Responses => {
                 b.insert(
                     "model".to_owned(),
                     Value::String(opts.upstream_model.to_owned()),
@@ -161,6 +165,12 @@ pub fn upstream_body(
                     merge_custom(obj, channel);
                 }
                 g
+            }
+            // Only a Responses client is served by a channel's Responses API.
+            Protocol::Responses => {
+                return Err(ConvertError::Invalid(
+                    "this channel serves this model only through the Responses API".to_owned(),
+                ));
             }
             Protocol::Native(native) => {
                 let ir = Value::Object(ir);
@@ -242,13 +252,15 @@ fn merge_custom(b: &mut Map<String, Value>, channel: &ChannelRt) {
     }
 }
 
-/// A non-streamed upstream answer in the inbound protocol, and its usage.
+/// A non-streamed upstream answer in the inbound protocol, and its usage. `request`: the
+/// caller's request (a Responses object echoes some of its fields).
 pub fn convert_response(
     upstream: Protocol,
     inbound: Protocol,
     body: bytes::Bytes,
     requested_model: &str,
     rename: bool,
+    request: &Map<String, Value>,
 ) -> (bytes::Bytes, Option<Usage>) {
     // Hot path: OpenAI to OpenAI without a mapping is returned byte for byte; only the usage
     // object is decoded (no full parse, no copy).
@@ -277,6 +289,7 @@ pub fn convert_response(
             crate::dashscope::response_to_openai(&v, requested_model)
         }
         Protocol::Native(Native::Xunfei) => crate::xunfei::response_to_openai(&v, requested_model),
+        Protocol::Responses => crate::responses::response_to_openai(&v, requested_model),
     };
     let usage = ir
         .get("usage")
@@ -304,6 +317,11 @@ pub fn convert_response(
         Protocol::OpenAi | Protocol::Native(_) => ir,
         Protocol::Claude => claude::response_from_openai(&ir),
         Protocol::Gemini => gemini::response_from_openai(&ir),
+        Protocol::Responses => crate::responses::response_from_openai(
+            &ir,
+            requested_model,
+            &crate::responses::Echo::of(request),
+        ),
     };
     (
         bytes::Bytes::from(serde_json::to_vec(&out).unwrap_or_default()),

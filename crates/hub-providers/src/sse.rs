@@ -255,7 +255,7 @@ pub trait StreamTransform: Send {
     /// Data frames seen.
     fn frames(&self) -> u64;
     /// The inbound protocol's error event for a stream that broke.
-    fn error_frame(&self, message: &str) -> Vec<u8>;
+    fn error_frame(&mut self, message: &str) -> Vec<u8>;
     /// The channel's secrets, masked in upstream error frames and in `error_frame` messages.
     fn set_secrets(&mut self, secrets: Secrets);
     /// The upstream signalled a proper end (OpenAI `[DONE]`; otherwise the end of the body).
@@ -283,7 +283,7 @@ impl StreamTransform for SseProcessor {
     fn done(&self) -> bool {
         self.done
     }
-    fn error_frame(&self, message: &str) -> Vec<u8> {
+    fn error_frame(&mut self, message: &str) -> Vec<u8> {
         let message = self.secrets.mask_str(message);
         format!(
             "data: {}\n\n",

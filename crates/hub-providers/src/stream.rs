@@ -31,6 +31,7 @@ pub fn error_frame(p: Protocol, message: &str) -> Vec<u8> {
         Protocol::Gemini => {
             format!("data: {}\r\n\r\n", gemini::error_body(500, message)).into_bytes()
         }
+        Protocol::Responses => crate::responses::failed_event(message, 0),
     }
 }
 
@@ -130,6 +131,11 @@ fn native_usage(p: Protocol, name: Option<&str>, data: &Value, acc: &mut Option<
                 }
             }
         }
+        Protocol::Responses => {
+            if let Some(u) = crate::responses::event_usage(data) {
+                *acc = Some(u);
+            }
+        }
         Protocol::OpenAi | Protocol::Native(_) => {}
     }
 }
@@ -181,14 +187,17 @@ impl Passthrough {
         self
     }
 
-    /// A Claude `message_start` data with the model renamed, when a rename applies.
+    /// A Claude `message_start` (or a Responses event's `response`) data with the model
+    /// renamed, when a rename applies.
     fn renamed(&self, e: &Event) -> Option<Vec<u8>> {
         let model = self.rename.as_deref()?;
-        if self.protocol != Protocol::Claude || e.name.as_deref() != Some("message_start") {
-            return None;
-        }
+        let pointer = match (self.protocol, e.name.as_deref()) {
+            (Protocol::Claude, Some("message_start")) => "/message/model",
+            (Protocol::Responses, _) if e.data.contains("\"response\"") => "/response/model",
+            _ => return None,
+        };
         let mut v: Value = serde_json::from_str(&e.data).ok()?;
-        *v.pointer_mut("/message/model")? = Value::String(model.to_owned());
+        *v.pointer_mut(pointer)? = Value::String(model.to_owned());
         serde_json::to_vec(&v).ok()
     }
 
@@ -249,6 +258,13 @@ impl Passthrough {
                     self.content.push_str(t);
                 }
             }
+            Protocol::Responses => {
+                if data.get("type").and_then(Value::as_str) == Some("response.output_text.delta")
+                    && let Some(t) = data.get("delta").and_then(Value::as_str)
+                {
+                    self.content.push_str(t);
+                }
+            }
             Protocol::Gemini => {
                 let ir = gemini::response_to_openai(&data, "");
                 if let Some(t) = ir
@@ -292,7 +308,7 @@ impl StreamTransform for Passthrough {
     fn frames(&self) -> u64 {
         self.frames
     }
-    fn error_frame(&self, message: &str) -> Vec<u8> {
+    fn error_frame(&mut self, message: &str) -> Vec<u8> {
         error_frame(self.protocol, &self.secrets.mask_str(message))
     }
     fn set_secrets(&mut self, secrets: Secrets) {
@@ -312,12 +328,14 @@ enum Upstream {
     Baidu(crate::baidu::ToOpenAiStream),
     Hunyuan(crate::hunyuan::ToOpenAiStream),
     Xunfei(crate::xunfei::ToOpenAiStream),
+    Responses(crate::responses::ToOpenAiStream),
 }
 
 enum Inbound {
     OpenAi { include_usage: bool, done: bool },
     Claude(claude::FromOpenAiStream),
     Gemini(gemini::FromOpenAiStream),
+    Responses(crate::responses::FromOpenAiStream),
 }
 
 /// Any other pair: upstream events → OpenAI chunks (IR) → inbound events.
@@ -344,6 +362,9 @@ impl Converting {
             Protocol::OpenAi => Upstream::OpenAi,
             Protocol::Claude => Upstream::Claude(claude::ToOpenAiStream::new()),
             Protocol::Gemini => Upstream::Gemini(gemini::ToOpenAiStream::new(model)),
+            Protocol::Responses => {
+                Upstream::Responses(crate::responses::ToOpenAiStream::new(model))
+            }
             Protocol::Native(Native::Ollama) => {
                 Upstream::Ollama(crate::ollama::ToOpenAiStream::new(model))
             }
@@ -377,6 +398,10 @@ impl Converting {
             },
             Protocol::Claude => Inbound::Claude(claude::FromOpenAiStream::new(model)),
             Protocol::Gemini => Inbound::Gemini(gemini::FromOpenAiStream::new(model)),
+            Protocol::Responses => Inbound::Responses(crate::responses::FromOpenAiStream::new(
+                model,
+                crate::responses::Echo::default(),
+            )),
         };
         Self {
             parser: SseParser::default(),
@@ -413,6 +438,7 @@ impl Converting {
             Upstream::Baidu(c) => c.data(&data),
             Upstream::Hunyuan(c) => c.data(&data),
             Upstream::Xunfei(c) => c.data(&data),
+            Upstream::Responses(c) => c.data(&data),
         }
     }
 
@@ -492,8 +518,26 @@ impl Converting {
                         out.extend_from_slice(format!("data: {data}\r\n\r\n").as_bytes());
                     }
                 }
+                Inbound::Responses(conv) => write_events(conv.chunk(&c), out),
             }
         }
+    }
+}
+
+/// Responses events as SSE: `event: <type>` and the JSON payload.
+fn write_events(events: Vec<(String, Value)>, out: &mut Vec<u8>) {
+    for (name, data) in events {
+        out.extend_from_slice(format!("event: {name}\ndata: {data}\n\n").as_bytes());
+    }
+}
+
+impl Converting {
+    /// A Responses client: the request whose fields the Responses objects echo.
+    pub fn responding_to(mut self, request: &serde_json::Map<String, Value>) -> Self {
+        if let Inbound::Responses(conv) = &mut self.inbound {
+            conv.set_echo(crate::responses::Echo::of(request));
+        }
+        self
     }
 }
 
@@ -542,6 +586,7 @@ impl StreamTransform for Converting {
                     out.extend_from_slice(format!("data: {data}\r\n\r\n").as_bytes());
                 }
             }
+            Inbound::Responses(conv) => write_events(conv.finish(), out),
         }
     }
 
@@ -554,8 +599,14 @@ impl StreamTransform for Converting {
     fn frames(&self) -> u64 {
         self.frames
     }
-    fn error_frame(&self, message: &str) -> Vec<u8> {
-        error_frame(self.inbound_protocol, &self.secrets.mask_str(message))
+    fn error_frame(&mut self, message: &str) -> Vec<u8> {
+        let message = self.secrets.mask_str(message);
+        if let Inbound::Responses(conv) = &mut self.inbound {
+            let mut out = Vec::new();
+            write_events(conv.fail(&message), &mut out);
+            return out;
+        }
+        error_frame(self.inbound_protocol, &message)
     }
     fn set_secrets(&mut self, secrets: Secrets) {
         self.secrets = secrets;

@@ -17,6 +17,8 @@ pub enum RelayMode {
     Completions,
     Embeddings,
     Moderations,
+    /// `/v1/responses`.
+    Responses,
 }
 
 impl RelayMode {
@@ -26,6 +28,7 @@ impl RelayMode {
             RelayMode::Completions => "2",
             RelayMode::Embeddings => "3",
             RelayMode::Moderations => "4",
+            RelayMode::Responses => "16",
         }
     }
 
@@ -36,12 +39,16 @@ impl RelayMode {
             RelayMode::Completions => "/completions",
             RelayMode::Embeddings => "/embeddings",
             RelayMode::Moderations => "/moderations",
+            RelayMode::Responses => "/responses",
         }
     }
 
     /// True for operations that can stream.
     pub fn can_stream(self) -> bool {
-        matches!(self, RelayMode::Chat | RelayMode::Completions)
+        matches!(
+            self,
+            RelayMode::Chat | RelayMode::Completions | RelayMode::Responses
+        )
     }
 }
 

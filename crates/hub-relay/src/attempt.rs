@@ -33,8 +33,18 @@ pub async fn attempt_once(
     ctx: &bill::BillCtx,
 ) -> Result<Answer, RelayError> {
     let mapped = channel.map_model(&plan.model);
+    // A Responses request goes to the channel's Responses API when it has one (and the
+    // channel is not set to `compatible_response`), else through its chat API, converted.
+    let native_responses = plan.mode == RelayMode::Responses
+        && !channel.compatible_response
+        && channel.provider.as_ref().is_ok_and(serves_responses);
+    let addr_mode = if plan.mode == RelayMode::Responses && !native_responses {
+        RelayMode::Chat
+    } else {
+        plan.mode
+    };
     let addr =
-        upstream::address(channel, plan.mode, &mapped.upstream, plan.stream).map_err(|e| {
+        upstream::address(channel, addr_mode, &mapped.upstream, plan.stream).map_err(|e| {
             if let upstream::AddressError::BadModel(_) = e {
                 return RelayError::relay(
                     400,
@@ -53,7 +63,12 @@ pub async fn attempt_once(
         )));
     };
     // `address` above refused a model the provider does not serve.
-    let Some(up_proto) = Protocol::of(provider, &mapped.upstream) else {
+    let up_proto = if native_responses {
+        Some(Protocol::Responses)
+    } else {
+        Protocol::of(provider, &mapped.upstream)
+    };
+    let Some(up_proto) = up_proto else {
         return Err(cannot_serve(format!(
             "channel {} does not serve this model",
             channel.id
@@ -168,12 +183,10 @@ pub async fn attempt_once(
                 other => Box::new(Passthrough::new(other).renaming(rename)),
             }
         } else {
-            Box::new(Converting::new(
-                up_proto,
-                plan.inbound,
-                &plan.model,
-                inbound_asked_usage,
-            ))
+            Box::new(
+                Converting::new(up_proto, plan.inbound, &plan.model, inbound_asked_usage)
+                    .responding_to(&plan.body),
+            )
         };
         if bedrock {
             transform = Box::new(bedrock::EventStreamDecoder::new(transform));
@@ -286,6 +299,7 @@ pub async fn attempt_once(
             bytes.clone(),
             &plan.model,
             rename.is_some(),
+            &plan.body,
         );
         (out, usage)
     };
@@ -311,6 +325,16 @@ pub async fn attempt_once(
         content_type,
         body: AnswerBody::Whole(bytes),
     })
+}
+
+/// Whether a provider's upstream has OpenAI's Responses API.
+fn serves_responses(p: &hub_core::provider::Provider) -> bool {
+    use hub_core::provider::Provider;
+    match p {
+        Provider::OpenAi { quirks, .. } => quirks.responses,
+        Provider::Azure { .. } | Provider::AzureV1 { .. } => true,
+        _ => false,
+    }
 }
 
 /// An upstream's non-2xx answer, told truthfully (status and the upstream's own message) but

@@ -125,7 +125,7 @@ fn error_frames_have_the_key_masked() {
             "normal frames unchanged: {out}"
         );
         assert_eq!(out.matches("***").count(), 5, "{out}");
-        let broken = StreamTransform::error_frame(&p, &format!("stream broke near {KEY}"));
+        let broken = StreamTransform::error_frame(&mut p, &format!("stream broke near {KEY}"));
         assert!(!String::from_utf8(broken).unwrap().contains(KEY));
     }
 }

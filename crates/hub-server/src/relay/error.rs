@@ -34,7 +34,7 @@ impl Render for RelayError {
         );
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         match protocol {
-            Protocol::OpenAi | Protocol::Native(_) => self.render(request_id),
+            Protocol::OpenAi | Protocol::Responses | Protocol::Native(_) => self.render(request_id),
             Protocol::Claude => {
                 let kind = match self.status {
                     400 | 413 | 422 => "invalid_request_error",

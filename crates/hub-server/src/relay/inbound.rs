@@ -39,7 +39,7 @@ pub(super) fn raw_key(protocol: Protocol, headers: &HeaderMap, query: Option<&st
     };
     let auth = || h("authorization");
     match protocol {
-        Protocol::OpenAi | Protocol::Native(_) => auth(),
+        Protocol::OpenAi | Protocol::Responses | Protocol::Native(_) => auth(),
         Protocol::Claude => h("x-api-key").or_else(auth),
         Protocol::Gemini => h("x-goog-api-key")
             .or_else(|| {

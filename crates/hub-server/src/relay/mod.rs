@@ -77,6 +77,11 @@ pub fn router() -> Router<AppState> {
         .route("/v1/completions", post(completions))
         .route("/v1/embeddings", post(embeddings))
         .route("/v1/moderations", post(moderations))
+        .route("/v1/responses", post(responses))
+        .route(
+            "/v1/responses/{*rest}",
+            axum::routing::any(stored_responses),
+        )
         .route("/v1/models", get(list_models))
         .route("/v1/models/{model}", get(get_model))
         .route("/v1/messages", post(claude_messages))
@@ -207,6 +212,37 @@ async fn moderations(
     body: Body,
 ) -> Response {
     relay(s, RelayMode::Moderations, peer, headers, body).await
+}
+
+async fn responses(
+    State(s): State<AppState>,
+    peer: PeerAddr,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let entry = Entry {
+        protocol: Protocol::Responses,
+        mode: RelayMode::Responses,
+        path_model: None,
+    };
+    relay_entry(s, entry, peer, headers, None, body).await
+}
+
+/// `GET`/`DELETE /v1/responses/{id}`, `…/cancel`, `…/input_items`, `input_tokens`, `compact`:
+/// One Hub has none of them (404 `Invalid URL`); the caller is told why in OpenAI's shape.
+async fn stored_responses(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    let rid = new_request_id();
+    let e = RelayError::relay(
+        404,
+        format!(
+            "{method} {}: stored responses are not kept by this gateway (responses are created with `store: false` semantics); only POST /v1/responses is served",
+            uri.path()
+        ),
+        serde_json::json!("not_found"),
+        "invalid_request_error",
+    )
+    .client();
+    with_request_id(e.render(&rid), &rid)
 }
 
 async fn relay(

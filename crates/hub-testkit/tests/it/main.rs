@@ -15,6 +15,7 @@ mod native;
 mod onehub_db;
 mod providers;
 mod relay;
+mod responses;
 mod sdk;
 mod security;
 mod shutdown;
