@@ -167,6 +167,9 @@ fn anthropic_input_tokens(body: &Value) -> u64 {
 /// The tool the mock uses: the one forced by `tool_choice {"type":"tool","name":…}`, else the
 /// first tool; none without tools or with `tool_choice {"type":"none"}`.
 fn anthropic_tool(body: &Value) -> Option<String> {
+    if crate::asks_value(body, crate::NO_TOOLS) {
+        return None;
+    }
     let tools = body.get("tools")?.as_array()?;
     let choice = body.get("tool_choice");
     match choice.and_then(|c| c.get("type")).and_then(Value::as_str) {

@@ -256,6 +256,9 @@ fn gemini_prompt_tokens(body: &Value) -> u64 {
 /// .allowedFunctionNames`, else the first declared function; none without declarations or with
 /// mode `NONE`.
 fn gemini_function(body: &Value) -> Option<String> {
+    if crate::asks_value(body, crate::NO_TOOLS) {
+        return None;
+    }
     let config = field2(body, "toolConfig", "tool_config")
         .and_then(|c| field2(c, "functionCallingConfig", "function_calling_config"));
     if config

@@ -543,6 +543,10 @@ const RATE_LIMIT: &str = "mock:rate_limit";
 /// A prompt containing this asks a vendor mock for its own content-moderation answer.
 const CONTENT_FILTER: &str = "mock:content_filter";
 
+/// A prompt containing this makes the mock answer text even when the request declares tools
+/// (an agent such as the Codex CLI always sends its tools).
+const NO_TOOLS: &str = "mock:no_tools";
+
 /// Whether the request body contains `marker` (anywhere: every vendor's body shape).
 fn asks(body: &[u8], marker: &str) -> bool {
     body.windows(marker.len()).any(|w| w == marker.as_bytes())

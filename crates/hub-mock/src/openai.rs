@@ -370,6 +370,9 @@ fn chat_usage(prompt: u64, completion: u64, reasoning: u64) -> Value {
 /// The function the mock calls: the one forced by `tool_choice`, else the first tool's; none
 /// when there are no tools or `tool_choice` is `"none"`.
 fn tool_name(body: &Value) -> Option<String> {
+    if crate::asks_value(body, crate::NO_TOOLS) {
+        return None;
+    }
     let tools = body.get("tools")?.as_array()?;
     let choice = body.get("tool_choice");
     if choice.and_then(Value::as_str) == Some("none") {

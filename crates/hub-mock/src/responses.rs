@@ -77,6 +77,7 @@ pub(crate) fn responses(
     .max(1);
     let tool = body
         .get("tools")
+        .filter(|_| !crate::asks_value(body, crate::NO_TOOLS))
         .and_then(Value::as_array)
         .and_then(|ts| {
             ts.iter()

@@ -10,6 +10,7 @@
 mod admin_api;
 mod admin_flows;
 mod billing;
+mod codex;
 mod metrics;
 mod native;
 mod onehub_db;
