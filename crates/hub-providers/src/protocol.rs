@@ -166,11 +166,17 @@ pub fn upstream_body(
                 }
                 g
             }
-            // Only a Responses client is served by a channel's Responses API.
+            // A model served only through the Responses API.
             Protocol::Responses => {
-                return Err(ConvertError::Invalid(
-                    "this channel serves this model only through the Responses API".to_owned(),
-                ));
+                let mut r = crate::responses::request_from_openai(
+                    &Value::Object(ir),
+                    opts.upstream_model,
+                    opts.stream,
+                )?;
+                if let Some(obj) = r.as_object_mut() {
+                    merge_custom(obj, channel);
+                }
+                r
             }
             Protocol::Native(native) => {
                 let ir = Value::Object(ir);

@@ -34,14 +34,18 @@ pub async fn attempt_once(
 ) -> Result<Answer, RelayError> {
     let mapped = channel.map_model(&plan.model);
     // A Responses request goes to the channel's Responses API when it has one (and the
-    // channel is not set to `compatible_response`), else through its chat API, converted.
-    let native_responses = plan.mode == RelayMode::Responses
-        && !channel.compatible_response
-        && channel.provider.as_ref().is_ok_and(serves_responses);
-    let addr_mode = if plan.mode == RelayMode::Responses && !native_responses {
-        RelayMode::Chat
-    } else {
-        plan.mode
+    // channel is not set to `compatible_response`), else through its chat API, converted; a
+    // chat request for a model OpenAI serves only through the Responses API goes there too.
+    let native_responses = channel.provider.as_ref().is_ok_and(serves_responses)
+        && match plan.mode {
+            RelayMode::Responses => !channel.compatible_response,
+            RelayMode::Chat => hub_providers::responses::responses_only(&mapped.upstream),
+            _ => false,
+        };
+    let addr_mode = match (plan.mode, native_responses) {
+        (RelayMode::Responses, false) => RelayMode::Chat,
+        (RelayMode::Chat, true) => RelayMode::Responses,
+        (mode, _) => mode,
     };
     let addr =
         upstream::address(channel, addr_mode, &mapped.upstream, plan.stream).map_err(|e| {

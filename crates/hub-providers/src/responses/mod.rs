@@ -23,7 +23,7 @@ use crate::usage::Usage;
 mod request;
 mod stream;
 
-pub use request::request_to_openai;
+pub use request::{request_from_openai, request_to_openai, responses_only};
 pub use stream::{FromOpenAiStream, ToOpenAiStream};
 
 /// An id for a Responses object or item: `prefix` + 48 characters derived from `seed` (a chat id)

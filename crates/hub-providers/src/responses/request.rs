@@ -320,3 +320,256 @@ pub fn request_to_openai(req: &Map<String, Value>) -> Result<Value, ConvertError
     }
     Ok(Value::Object(out))
 }
+
+/// The models OpenAI serves only through the Responses API: a chat request for one of them (its
+/// mapped name) on a channel with a Responses API is converted (One Hub's list).
+pub fn responses_only(model: &str) -> bool {
+    matches!(
+        model,
+        "o1-pro"
+            | "o1-pro-2025-03-19"
+            | "o3-pro"
+            | "o3-pro-2025-06-10"
+            | "o3-deep-research"
+            | "o3-deep-research-2025-06-26"
+            | "o4-mini-deep-research"
+            | "o4-mini-deep-research-2025-06-26"
+            | "codex-mini-latest"
+    )
+}
+
+/// A chat message's content → Responses content parts (`output`: an assistant's text).
+fn parts_from_chat(c: Option<&Value>, output: bool) -> Result<Vec<Value>, ConvertError> {
+    let text_kind = if output { "output_text" } else { "input_text" };
+    let text = |t: &str| {
+        if output {
+            json!({"type": text_kind, "text": t, "annotations": []})
+        } else {
+            json!({"type": text_kind, "text": t})
+        }
+    };
+    Ok(match c {
+        Some(Value::String(s)) => vec![text(s)],
+        Some(Value::Array(parts)) => {
+            let mut out = Vec::new();
+            for p in parts {
+                match p.get("type").and_then(Value::as_str) {
+                    Some("text") => out.push(text(
+                        p.get("text").and_then(Value::as_str).unwrap_or_default(),
+                    )),
+                    Some("image_url") => {
+                        let url = p.pointer("/image_url/url").cloned().unwrap_or(json!(""));
+                        let mut i = json!({"type": "input_image", "image_url": url});
+                        if let Some(d) = p.pointer("/image_url/detail").filter(|d| !d.is_null()) {
+                            i["detail"] = d.clone();
+                        }
+                        out.push(i);
+                    }
+                    Some("file") => {
+                        let mut f = json!({"type": "input_file"});
+                        for k in ["filename", "file_data", "file_id"] {
+                            if let Some(v) = p
+                                .get("file")
+                                .and_then(|f| f.get(k))
+                                .filter(|v| !v.is_null())
+                            {
+                                f[k] = v.clone();
+                            }
+                        }
+                        out.push(f);
+                    }
+                    Some("input_audio") => {
+                        return Err(invalid(
+                            "audio input cannot be sent to a Responses-only model",
+                        ));
+                    }
+                    _ => {}
+                }
+            }
+            out
+        }
+        _ => Vec::new(),
+    })
+}
+
+/// An IR chat request → a Responses request (`relay-families.md` §7.5), for a model served only
+/// through the Responses API.
+pub fn request_from_openai(ir: &Value, model: &str, stream: bool) -> Result<Value, ConvertError> {
+    if ir.get("n").and_then(Value::as_u64).is_some_and(|n| n > 1) {
+        return Err(invalid("n > 1 cannot be served by a Responses-only model"));
+    }
+    if ir.get("audio").is_some_and(|a| !a.is_null())
+        || ir
+            .get("modalities")
+            .and_then(Value::as_array)
+            .is_some_and(|m| m.iter().any(|x| x != "text"))
+    {
+        return Err(invalid(
+            "audio output cannot be served by a Responses-only model",
+        ));
+    }
+    let mut input = Vec::new();
+    for m in ir
+        .get("messages")
+        .and_then(Value::as_array)
+        .ok_or_else(|| invalid("messages is required"))?
+    {
+        match m.get("role").and_then(Value::as_str).unwrap_or("user") {
+            "tool" | "function" => input.push(json!({"type": "function_call_output",
+                "call_id": m.get("tool_call_id").cloned().unwrap_or(json!("")),
+                "output": crate::convert::content_text(m.get("content"))})),
+            "assistant" => {
+                let parts = parts_from_chat(m.get("content"), true)?;
+                if !parts.is_empty() {
+                    input.push(json!({"type": "message", "role": "assistant", "content": parts}));
+                }
+                for tc in m
+                    .get("tool_calls")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    input.push(json!({"type": "function_call",
+                        "call_id": tc.get("id").cloned().unwrap_or(json!("")),
+                        "name": tc.pointer("/function/name").cloned().unwrap_or(json!("")),
+                        "arguments": tc.pointer("/function/arguments").cloned().unwrap_or(json!("{}"))}));
+                }
+            }
+            role => {
+                let role = if matches!(role, "system" | "developer") {
+                    role
+                } else {
+                    "user"
+                };
+                input.push(json!({"type": "message", "role": role,
+                                  "content": parts_from_chat(m.get("content"), false)?}));
+            }
+        }
+    }
+    let mut out = Map::new();
+    out.insert("model".into(), json!(model));
+    out.insert("input".into(), Value::Array(input));
+    out.insert("store".into(), json!(false));
+    if stream {
+        out.insert("stream".into(), json!(true));
+    }
+    if let Some(n) = ir
+        .get("max_tokens")
+        .or_else(|| ir.get("max_completion_tokens"))
+        .filter(|v| v.is_u64())
+    {
+        out.insert("max_output_tokens".into(), n.clone());
+    }
+    for k in [
+        "temperature",
+        "top_p",
+        "parallel_tool_calls",
+        "user",
+        "prompt_cache_key",
+        "safety_identifier",
+        "service_tier",
+        "metadata",
+    ] {
+        if let Some(v) = ir.get(k).filter(|v| !v.is_null()) {
+            out.insert(k.into(), v.clone());
+        }
+    }
+    let mut tools = Vec::new();
+    for t in ir
+        .get("tools")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        match t
+            .get("function")
+            .filter(|_| t.get("type").and_then(Value::as_str) == Some("function"))
+        {
+            Some(f) => {
+                let mut rt = json!({"type": "function"});
+                for k in ["name", "description", "parameters", "strict"] {
+                    if let Some(v) = f.get(k).filter(|v| !v.is_null()) {
+                        rt[k] = v.clone();
+                    }
+                }
+                tools.push(rt);
+            }
+            // A hosted tool asked for in Responses' own shape.
+            None => tools.push(t.clone()),
+        }
+    }
+    for f in ir
+        .get("functions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let mut rt = json!({"type": "function"});
+        for k in ["name", "description", "parameters"] {
+            if let Some(v) = f.get(k).filter(|v| !v.is_null()) {
+                rt[k] = v.clone();
+            }
+        }
+        tools.push(rt);
+    }
+    if !tools.is_empty() {
+        out.insert("tools".into(), Value::Array(tools));
+    }
+    let choice = ir.get("tool_choice").or_else(|| ir.get("function_call"));
+    match choice {
+        Some(Value::String(s)) => {
+            out.insert("tool_choice".into(), json!(s));
+        }
+        Some(c @ Value::Object(_)) => {
+            let name = c
+                .pointer("/function/name")
+                .or_else(|| c.get("name"))
+                .cloned()
+                .unwrap_or(json!(""));
+            out.insert(
+                "tool_choice".into(),
+                json!({"type": "function", "name": name}),
+            );
+        }
+        _ => {}
+    }
+    let mut text = Map::new();
+    if let Some(f) = ir.get("response_format") {
+        match f.get("type").and_then(Value::as_str) {
+            Some("json_schema") => {
+                let mut fmt = json!({"type": "json_schema"});
+                for k in ["name", "schema", "description", "strict"] {
+                    if let Some(v) = f
+                        .pointer(&format!("/json_schema/{k}"))
+                        .filter(|v| !v.is_null())
+                    {
+                        fmt[k] = v.clone();
+                    }
+                }
+                text.insert("format".into(), fmt);
+            }
+            Some(t @ ("json_object" | "text")) => {
+                text.insert("format".into(), json!({"type": t}));
+            }
+            _ => {}
+        }
+    }
+    if let Some(v) = ir.get("verbosity").filter(|v| !v.is_null()) {
+        text.insert("verbosity".into(), v.clone());
+    }
+    if !text.is_empty() {
+        out.insert("text".into(), Value::Object(text));
+    }
+    let mut reasoning = ir
+        .get("reasoning")
+        .filter(|r| r.is_object())
+        .cloned()
+        .unwrap_or(json!({}));
+    if let Some(e) = ir.get("reasoning_effort").filter(|v| !v.is_null()) {
+        reasoning["effort"] = e.clone();
+    }
+    if reasoning.as_object().is_some_and(|r| !r.is_empty()) {
+        out.insert("reasoning".into(), reasoning);
+    }
+    Ok(Value::Object(out))
+}

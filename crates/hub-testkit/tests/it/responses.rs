@@ -13,6 +13,7 @@ on_backends!(
     sqlite: [
         responses_are_converted_for_chat_claude_and_gemini_channels,
         what_a_stateless_conversion_cannot_honour_is_refused,
+        chat_reaches_a_responses_only_model,
     ],
 );
 
@@ -351,5 +352,98 @@ async fn what_a_stateless_conversion_cannot_honour_is_refused(backend: Backend) 
         "{}",
         a.body
     );
+    env.stop().await;
+}
+
+/// A chat request for a model OpenAI serves only through the Responses API (`o3-pro`, mapped
+/// from another name here) goes to the channel's `/v1/responses` and comes back as a chat
+/// completion, streamed or not, with tool calls and the usage.
+async fn chat_reaches_a_responses_only_model(backend: Backend) {
+    let Some(env) = RelayEnv::new(backend).await else {
+        return;
+    };
+    env.channel(
+        json!({"type": 1, "key": "k", "models": "pro", "model_mapping": "{\"pro\": \"o3-pro\"}"}),
+    )
+    .await;
+    let key = env.token(json!({})).await;
+    let a = env
+        .post(&key, "/v1/chat/completions", json!({"model": "pro", "max_tokens": 30,
+            "messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "say hello"}]}))
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["object"], "chat.completion");
+    assert_eq!(a.body["choices"][0]["message"]["content"], "tok tok tok ");
+    assert_eq!(a.body["choices"][0]["finish_reason"], "stop");
+    assert_eq!(a.body["usage"]["completion_tokens"], 3);
+    assert_eq!(a.body["model"], "pro");
+    let r = env.mock.requests().pop().unwrap();
+    assert_eq!(r.path, "/v1/responses");
+    let b = r.json();
+    assert_eq!(b["model"], "o3-pro");
+    assert_eq!(b["store"], false);
+    assert_eq!(b["max_output_tokens"], 30);
+    assert_eq!(
+        b["input"][0],
+        json!({"type": "message", "role": "system", "content": [{"type": "input_text", "text": "be brief"}]})
+    );
+
+    let a = env
+        .post(&key, "/v1/chat/completions", json!({"model": "pro", "stream": true,
+            "stream_options": {"include_usage": true}, "messages": [{"role": "user", "content": "say hello"}]}))
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let chunks: Vec<Value> = a
+        .body
+        .as_str()
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter_map(|d| serde_json::from_str(d).ok())
+        .collect();
+    let text: String = chunks
+        .iter()
+        .filter_map(|c| {
+            c.pointer("/choices/0/delta/content")
+                .and_then(Value::as_str)
+        })
+        .collect();
+    assert_eq!(text, "tok tok tok ");
+    assert!(
+        chunks
+            .iter()
+            .any(|c| c.pointer("/choices/0/finish_reason") == Some(&json!("stop")))
+    );
+    assert!(chunks.iter().any(|c| c["usage"]["completion_tokens"] == 3));
+    assert!(
+        a.body
+            .as_str()
+            .unwrap()
+            .trim_end()
+            .ends_with("data: [DONE]")
+    );
+
+    let tools = json!([{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]);
+    for stream in [false, true] {
+        let a = env
+            .post(
+                &key,
+                "/v1/chat/completions",
+                json!({"model": "pro", "stream": stream, "tools": tools,
+                "messages": [{"role": "user", "content": "weather?"}]}),
+            )
+            .await;
+        assert_eq!(a.status, 200, "{}", a.body);
+        if stream {
+            let body = a.body.as_str().unwrap();
+            assert!(body.contains("\"name\":\"get_weather\""), "{body}");
+            assert!(body.contains("\"finish_reason\":\"tool_calls\""), "{body}");
+        } else {
+            let call = &a.body["choices"][0]["message"]["tool_calls"][0];
+            assert_eq!(call["function"]["name"], "get_weather");
+            assert_eq!(call["function"]["arguments"], "{\"city\":\"Paris\"}");
+            assert_eq!(a.body["choices"][0]["finish_reason"], "tool_calls");
+        }
+    }
     env.stop().await;
 }
