@@ -55,6 +55,8 @@ pub enum Family {
     Hunyuan,
     /// Xunfei Spark: one WebSocket per request on an HMAC-signed URL.
     Xunfei,
+    /// Jina: rerank only (as One Hub's Jina provider).
+    Jina,
 }
 
 /// A type served natively: one row per type.
@@ -98,10 +100,10 @@ pub struct OpenAiQuirks {
     /// How the account's balance is queried (`GET /api/channel/update_balance/{id}`); `None`:
     /// the vendor offers no balance query.
     pub balance: Option<BalanceApi>,
-    /// The upstream has OpenAI's Responses API (`/v1/responses`): a Responses request is
-    /// passed on rather than converted to chat (OpenAI, Custom and the generic types, as in
-    /// One Hub).
-    pub responses: bool,
+    /// The upstream has OpenAI's whole API, not only chat: a Responses request is passed on
+    /// rather than converted to chat, and images and audio are served (OpenAI, Custom and the
+    /// generic types, as in One Hub).
+    pub full_api: bool,
 }
 
 /// A vendor's balance endpoint.
@@ -129,13 +131,13 @@ pub const OPENAI: OpenAiQuirks = OpenAiQuirks {
     zhipu_jwt: false,
     open_unit_sampling: false,
     balance: None,
-    responses: false,
+    full_api: false,
 };
 
 /// OpenAI's API with OpenAI's billing endpoints (OpenAI, Custom and the generic types).
 pub const OPENAI_BILLED: OpenAiQuirks = OpenAiQuirks {
     balance: Some(BalanceApi::OpenAiBilling),
-    responses: true,
+    full_api: true,
     ..OPENAI
 };
 
@@ -237,6 +239,7 @@ pub const CATALOGUE: &[Row] = &[
     row(39, Family::Ollama, "https://ollama.com"),
     row(40, Family::Hunyuan, "https://hunyuan.tencentcloudapi.com"),
     row(18, Family::Xunfei, "wss://spark-api.xf-yun.com"),
+    row(47, Family::Jina, "https://api.jina.ai"),
     row(42, Family::Vertex, ""),
     quirky(
         45,
@@ -318,6 +321,8 @@ pub enum Provider {
     },
     /// Cohere.
     Cohere { base: String },
+    /// Jina (rerank).
+    Jina { base: String },
     /// Coze; `base` includes `/open_api` (One Hub's form).
     Coze { base: String },
     /// Tencent Hunyuan; key = `SecretId|SecretKey` (TC3 signing).
@@ -454,6 +459,7 @@ impl Provider {
             Provider::Baidu { .. } => Family::Baidu,
             Provider::Hunyuan { .. } => Family::Hunyuan,
             Provider::Xunfei { .. } => Family::Xunfei,
+            Provider::Jina { .. } => Family::Jina,
             Provider::Cloudflare { .. } => Family::Cloudflare,
         }
     }
@@ -481,6 +487,7 @@ impl Provider {
             | Provider::Bedrock { base, .. }
             | Provider::Ollama { base, .. }
             | Provider::Cohere { base }
+            | Provider::Jina { base }
             | Provider::Coze { base }
             | Provider::DashScope { base, .. }
             | Provider::Baidu { base, .. }
@@ -608,6 +615,7 @@ pub fn resolve_channel(c: &ChannelConfig<'_>) -> Result<Provider, Unserved> {
             version: version(other, DEFAULT_GEMINI_VERSION, "Gemini API version")?,
         },
         Family::Cohere => Provider::Cohere { base },
+        Family::Jina => Provider::Jina { base },
         Family::Coze => Provider::Coze { base },
         Family::DashScope => Provider::DashScope {
             base,

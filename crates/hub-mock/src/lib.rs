@@ -12,6 +12,7 @@
 mod anthropic;
 mod cloud;
 mod echo;
+mod families;
 mod gemini;
 mod ollama;
 mod openai;

@@ -56,6 +56,9 @@ pub(crate) enum Endpoint {
     Moderations,
     /// The Responses API.
     Responses,
+    Rerank,
+    Images,
+    Speech,
     Models,
     Model(String),
 }
@@ -150,6 +153,9 @@ pub(crate) async fn openai(
         Endpoint::Embeddings => embeddings(&body, model, &opts),
         Endpoint::Moderations => moderations(&body, model),
         Endpoint::Responses => crate::responses::responses(shared, &body, model, &opts),
+        Endpoint::Rerank => crate::families::rerank(&body, model),
+        Endpoint::Images => crate::families::images(&body, model),
+        Endpoint::Speech => crate::families::speech(shared, &body, &opts),
         Endpoint::Models | Endpoint::Model(_) => models(),
     }
 }
@@ -209,6 +215,9 @@ fn endpoint(rest: &str) -> Option<Endpoint> {
         "embeddings" => Endpoint::Embeddings,
         "moderations" => Endpoint::Moderations,
         "responses" => Endpoint::Responses,
+        "rerank" => Endpoint::Rerank,
+        "images/generations" => Endpoint::Images,
+        "audio/speech" => Endpoint::Speech,
         "models" => Endpoint::Models,
         _ => {
             let id = rest.strip_prefix("models/").filter(|id| !id.is_empty())?;

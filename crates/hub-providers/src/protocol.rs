@@ -65,6 +65,8 @@ impl Protocol {
             Family::Baidu => Protocol::Native(Native::Baidu),
             Family::Hunyuan => Protocol::Native(Native::Hunyuan),
             Family::Xunfei => Protocol::Native(Native::Xunfei),
+            // Rerank only.
+            Family::Jina => return None,
             Family::Gemini => Protocol::Gemini,
             Family::Vertex if model.starts_with("gemini") => Protocol::Gemini,
             Family::Vertex if model.starts_with("claude") => Protocol::Claude,

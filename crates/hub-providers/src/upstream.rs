@@ -19,6 +19,12 @@ pub enum RelayMode {
     Moderations,
     /// `/v1/responses`.
     Responses,
+    /// `/v1/rerank` (Cohere/Jina shape).
+    Rerank,
+    /// `/v1/images/generations`.
+    ImagesGenerations,
+    /// `/v1/audio/speech`.
+    Speech,
 }
 
 impl RelayMode {
@@ -29,6 +35,9 @@ impl RelayMode {
             RelayMode::Embeddings => "3",
             RelayMode::Moderations => "4",
             RelayMode::Responses => "16",
+            RelayMode::Rerank => "13",
+            RelayMode::ImagesGenerations => "5",
+            RelayMode::Speech => "9",
         }
     }
 
@@ -40,6 +49,9 @@ impl RelayMode {
             RelayMode::Embeddings => "/embeddings",
             RelayMode::Moderations => "/moderations",
             RelayMode::Responses => "/responses",
+            RelayMode::Rerank => "/rerank",
+            RelayMode::ImagesGenerations => "/images/generations",
+            RelayMode::Speech => "/audio/speech",
         }
     }
 
@@ -116,6 +128,18 @@ pub fn address(
             {
                 return Err(AddressError::Unsupported(channel.kind));
             }
+            // The families beyond chat, where One Hub serves them on this wire: rerank on
+            // SiliconFlow and the Rerank type, images on the full API and xAI, speech on the
+            // full API and SiliconFlow.
+            let served = match mode {
+                RelayMode::Rerank => matches!(channel.kind, 45 | 48),
+                RelayMode::ImagesGenerations => quirks.full_api || channel.kind == 56,
+                RelayMode::Speech => quirks.full_api || channel.kind == 45,
+                _ => true,
+            };
+            if !served {
+                return Err(AddressError::Unsupported(channel.kind));
+            }
             let v1 = if quirks.v1 { "/v1" } else { "" };
             let url = match channel.customize.get(mode.onehub_code()) {
                 Some(path) if !path.is_empty() => format!("{base}{path}"),
@@ -130,6 +154,9 @@ pub fn address(
             Ok(Address { url, headers })
         }
         Provider::Azure { api_version, .. } => {
+            if mode == RelayMode::Rerank {
+                return Err(AddressError::Unsupported(channel.kind));
+            }
             let model = path_segment(model).ok_or_else(|| AddressError::BadModel(model.into()))?;
             let url = format!(
                 "{base}/openai/deployments/{model}{}?api-version={api_version}",
@@ -141,7 +168,7 @@ pub fn address(
             })
         }
         Provider::AzureV1 { api_version, .. } => {
-            if mode == RelayMode::Moderations {
+            if matches!(mode, RelayMode::Moderations | RelayMode::Rerank) {
                 return Err(AddressError::Unsupported(channel.kind));
             }
             let query = if api_version.is_empty() {
@@ -323,6 +350,17 @@ pub fn address(
         Provider::Cohere { .. } => match mode {
             RelayMode::Chat => Ok(Address {
                 url: format!("{base}/v2/chat"),
+                headers: vec![("authorization", format!("Bearer {}", channel.key))],
+            }),
+            RelayMode::Rerank => Ok(Address {
+                url: format!("{base}/v1/rerank"),
+                headers: vec![("authorization", format!("Bearer {}", channel.key))],
+            }),
+            _ => Err(AddressError::Unsupported(channel.kind)),
+        },
+        Provider::Jina { .. } => match mode {
+            RelayMode::Rerank => Ok(Address {
+                url: format!("{base}/v1/rerank"),
                 headers: vec![("authorization", format!("Bearer {}", channel.key))],
             }),
             _ => Err(AddressError::Unsupported(channel.kind)),
@@ -1277,6 +1315,20 @@ impl Upstream {
                 out.push(b']');
                 Ok(bytes::Bytes::from(out))
             }
+        }
+    }
+
+    /// The body as it arrives, unchanged (binary answers such as speech audio).
+    pub fn into_raw_stream(
+        self,
+    ) -> impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send + use<> {
+        use futures_util::{StreamExt as _, TryStreamExt as _, future::Either};
+        match self.body {
+            Body::Http(r) => Either::Left(r.bytes_stream().map_err(std::io::Error::other)),
+            Body::Fixed { body, .. } => Either::Right(
+                futures_util::stream::once(async move { Ok::<_, std::io::Error>(body) }).boxed(),
+            ),
+            Body::Frames(frames) => Either::Right(frames.map_err(std::io::Error::other).boxed()),
         }
     }
 

@@ -21,7 +21,7 @@ use tracing::debug;
 use crate::{Answer, AnswerBody, Engine, Plan, RelayError, bill, error::Retry};
 
 /// This channel cannot take the request (its provider, or the model on it): another may.
-fn cannot_serve(message: String) -> RelayError {
+pub(crate) fn cannot_serve(message: String) -> RelayError {
     RelayError::local(503, message).with_retry(Retry::OtherChannel)
 }
 
@@ -32,6 +32,9 @@ pub async fn attempt_once(
     channel: &ChannelRt,
     ctx: &bill::BillCtx,
 ) -> Result<Answer, RelayError> {
+    if crate::families::is_family(plan.mode) {
+        return crate::families::attempt(state, snap, plan, channel, ctx).await;
+    }
     let mapped = channel.map_model(&plan.model);
     // A Responses request goes to the channel's Responses API when it has one (and the
     // channel is not set to `compatible_response`), else through its chat API, converted; a
@@ -131,29 +134,7 @@ pub async fn attempt_once(
     let metric_model = snap.metric_model(&mapped.billed).to_owned();
     let up = upstream::send(&state.clients, channel, &addr, payload)
         .await
-        .map_err(|e| {
-            let (status, code) = match &e {
-                SendError::Timeout => (504, "upstream_timeout"),
-                SendError::Connect(_) | SendError::Other(_) => (502, "upstream_unreachable"),
-                // The channel's own credentials failed (e.g. a refused service account):
-                // another channel may serve.
-                SendError::Credentials(_) => (500, "channel_credentials_invalid"),
-            };
-            let err = RelayError::upstream(
-                channel.id,
-                status,
-                format!("上游请求失败（渠道 #{}）：{e}", channel.id),
-                json!(code),
-                "upstream_error",
-            );
-            // A timeout is final (the request may have been served); the others never reached
-            // a model.
-            if status == 504 {
-                err
-            } else {
-                err.with_retry(Retry::OtherChannel)
-            }
-        })?;
+        .map_err(|e| send_failed(channel, &e))?;
     let status = up.status();
     state
         .metrics
@@ -335,15 +316,39 @@ pub async fn attempt_once(
 fn serves_responses(p: &hub_core::provider::Provider) -> bool {
     use hub_core::provider::Provider;
     match p {
-        Provider::OpenAi { quirks, .. } => quirks.responses,
+        Provider::OpenAi { quirks, .. } => quirks.full_api,
         Provider::Azure { .. } | Provider::AzureV1 { .. } => true,
         _ => false,
     }
 }
 
+/// A request that got no answer from the upstream.
+pub(crate) fn send_failed(channel: &ChannelRt, e: &SendError) -> RelayError {
+    let (status, code) = match e {
+        SendError::Timeout => (504, "upstream_timeout"),
+        SendError::Connect(_) | SendError::Other(_) => (502, "upstream_unreachable"),
+        // The channel's own credentials failed (e.g. a refused service account): another
+        // channel may serve.
+        SendError::Credentials(_) => (500, "channel_credentials_invalid"),
+    };
+    let err = RelayError::upstream(
+        channel.id,
+        status,
+        format!("上游请求失败（渠道 #{}）：{e}", channel.id),
+        json!(code),
+        "upstream_error",
+    );
+    // A timeout is final (the request may have been served); the others never reached a model.
+    if status == 504 {
+        err
+    } else {
+        err.with_retry(Retry::OtherChannel)
+    }
+}
+
 /// An upstream's non-2xx answer, told truthfully (status and the upstream's own message) but
 /// without the channel key or the upstream URL.
-fn upstream_error(status: u16, body: &[u8], channel: &ChannelRt) -> RelayError {
+pub(crate) fn upstream_error(status: u16, body: &[u8], channel: &ChannelRt) -> RelayError {
     match upstream::error_message(body, &channel.secrets) {
         Some((msg, kind, code)) => {
             let kind = kind

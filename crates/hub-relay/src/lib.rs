@@ -13,6 +13,7 @@ pub mod attempt;
 pub mod bill;
 pub mod billing;
 pub mod error;
+pub mod families;
 pub mod leases;
 pub mod metrics;
 pub mod route;

@@ -140,7 +140,10 @@ pub async fn route_and_send(
                 holds,
             )
             .await?;
-            if let Some(limit) = outcome.set_limit {
+            if let Some(limit) = outcome
+                .set_limit
+                .filter(|_| !crate::families::is_family(plan.mode))
+            {
                 debug!(
                     limit,
                     model = %plan.model,
@@ -154,7 +157,13 @@ pub async fn route_and_send(
                     &mapped.upstream,
                 );
             }
-            ctx.output_cap = outcome.output_cap;
+            // The families beyond chat have no output limit to lower or cap (an image's or a
+            // rerank's output is not a token budget the client set).
+            ctx.output_cap = if crate::families::is_family(plan.mode) {
+                None
+            } else {
+                outcome.output_cap
+            };
             ctx.holds = *holds;
             ctx.group_ratio = ratio;
             ctx.is_backup = group != ctx.group;

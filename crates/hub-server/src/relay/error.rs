@@ -19,6 +19,8 @@ pub trait Render {
     -> Response;
     /// Renders the body with ` (request id: …)` appended to the message.
     fn render(&self, request_id: &str) -> Response;
+    /// Rerank's `{"detail": …}` shape (One Hub's).
+    fn render_detail(&self, request_id: &str) -> Response;
 }
 
 impl Render for RelayError {
@@ -57,6 +59,15 @@ impl Render for RelayError {
             )
                 .into_response(),
         }
+    }
+
+    fn render_detail(&self, request_id: &str) -> Response {
+        let message = format!(
+            "{} (request id: {request_id})",
+            strip_request_id(&self.message)
+        );
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (status, Json(json!({"detail": message}))).into_response()
     }
 
     fn render(&self, request_id: &str) -> Response {

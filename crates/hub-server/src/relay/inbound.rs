@@ -163,6 +163,10 @@ pub(super) fn parse_request(entry: &Entry, bytes: &[u8]) -> Result<Plan, RelayEr
             None | Some(Value::Null) if mode == RelayMode::Moderations => {
                 "text-moderation-latest".to_owned()
             }
+            // One Hub's default image model.
+            None | Some(Value::Null) if mode == RelayMode::ImagesGenerations => {
+                "dall-e-2".to_owned()
+            }
             Some(Value::String(_)) | None | Some(Value::Null) => {
                 return Err(RelayError::relay(
                     400,

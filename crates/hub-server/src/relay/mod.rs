@@ -78,6 +78,9 @@ pub fn router() -> Router<AppState> {
         .route("/v1/embeddings", post(embeddings))
         .route("/v1/moderations", post(moderations))
         .route("/v1/responses", post(responses))
+        .route("/v1/rerank", post(rerank))
+        .route("/v1/images/generations", post(images_generations))
+        .route("/v1/audio/speech", post(speech))
         .route(
             "/v1/responses/{*rest}",
             axum::routing::any(stored_responses),
@@ -214,6 +217,31 @@ async fn moderations(
     relay(s, RelayMode::Moderations, peer, headers, body).await
 }
 
+async fn rerank(
+    State(s): State<AppState>,
+    peer: PeerAddr,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    relay(s, RelayMode::Rerank, peer, headers, body).await
+}
+async fn images_generations(
+    State(s): State<AppState>,
+    peer: PeerAddr,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    relay(s, RelayMode::ImagesGenerations, peer, headers, body).await
+}
+async fn speech(
+    State(s): State<AppState>,
+    peer: PeerAddr,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    relay(s, RelayMode::Speech, peer, headers, body).await
+}
+
 async fn responses(
     State(s): State<AppState>,
     peer: PeerAddr,
@@ -270,7 +298,12 @@ async fn relay_entry(
         Err(e) => {
             state.metrics.relay_failure(e.culprit.label());
             debug!(request_id = %rid, status = e.status, culprit = e.culprit.label(), message = %e.message, "relay request failed");
-            e.render_for(entry.protocol, &rid)
+            if entry.mode == RelayMode::Rerank {
+                // Rerank clients read One Hub's `{"detail": …}`.
+                e.render_detail(&rid)
+            } else {
+                e.render_for(entry.protocol, &rid)
+            }
         }
     };
     with_request_id(resp, &rid)
@@ -315,6 +348,7 @@ async fn relay_inner(
     // Held until the upstream answered: it bounds the parsed copy of the body too.
     let (bytes, _body_permit) = read_body(state, headers, body).await?;
     let mut plan = parse_request(entry, &bytes)?;
+    let family_estimate = hub_relay::families::prepare(&mut plan)?;
     check_model_name(&snap, &plan.model)?;
     check_model_limit(a, &plan.model)?;
 
@@ -332,7 +366,9 @@ async fn relay_inner(
         holds: bill::Holds::default(),
         started,
         source_ip: client_ip(state, headers, peer),
-        prompt_estimate: hub_core::pricing::estimate_tokens(&String::from_utf8_lossy(&bytes)),
+        prompt_estimate: family_estimate.unwrap_or_else(|| {
+            hub_core::pricing::estimate_tokens(&String::from_utf8_lossy(&bytes))
+        }),
         log_enabled: snap.runtime.log_consume,
         output_cap: None,
     };

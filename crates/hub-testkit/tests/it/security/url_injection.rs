@@ -117,6 +117,8 @@ pub(crate) fn served_types() -> Vec<i64> {
                     | Family::Baidu
                     | Family::Hunyuan
                     | Family::Xunfei
+                    // Rerank only.
+                    | Family::Jina
             ) && !r.quirks.zhipu_jwt
         })
         .map(|r| r.kind)

@@ -1,0 +1,335 @@
+//! The relay families beyond chat: rerank (Cohere, SiliconFlow, Jina and the Rerank type; One
+//! Hub's answer and error shapes), image generations (billed by token usage or One Hub's image
+//! units) and speech (audio streamed as it arrives, billed by input bytes).
+
+#![expect(clippy::unwrap_used, reason = "tests")]
+
+use hub_store::repo::logs::LogFilter;
+use hub_testkit::{Backend, env::RelayEnv, on_backends, wait_for};
+use serde_json::json;
+
+on_backends!(
+    all: [images_are_billed_by_usage_or_units],
+    sqlite: [
+        rerank_on_every_vendor_that_serves_it,
+        speech_streams_audio_and_bills_input_bytes,
+    ],
+);
+
+async fn consume_logs(env: &RelayEnv) -> Vec<hub_core::entity::Log> {
+    let f = LogFilter {
+        kind: 2,
+        ..Default::default()
+    };
+    let p = hub_core::page::parse_page(
+        None,
+        Some("100"),
+        Some("-created_at"),
+        &["created_at"],
+        "-created_at",
+    )
+    .unwrap();
+    env.app
+        .node
+        .state
+        .store
+        .log_list(&f, &p)
+        .await
+        .unwrap()
+        .data
+}
+
+/// The newest consume log once `n` exist.
+async fn log_n(env: &RelayEnv, n: usize) -> hub_core::entity::Log {
+    wait_for(&format!("{n} consume logs"), || async {
+        consume_logs(env).await.len() >= n
+    })
+    .await;
+    consume_logs(env).await.into_iter().next().unwrap()
+}
+
+async fn rerank_on_every_vendor_that_serves_it(backend: Backend) {
+    let Some(env) = RelayEnv::new(backend).await else {
+        return;
+    };
+    let mock = env.mock.base_url();
+    for (kind, model) in [
+        (36, "rerank-english-v3.0"),
+        (45, "BAAI/bge-reranker-v2-m3"),
+        (47, "jina-reranker-v2"),
+        (48, "bge-local"),
+    ] {
+        env.channel(json!({"type": kind, "key": "k", "models": model, "base_url": mock}))
+            .await;
+    }
+    env.channel(json!({"type": 1, "key": "k", "models": "rerank-on-openai", "base_url": mock}))
+        .await;
+    let key = env.token(json!({})).await;
+    let docs = json!(["the cat sat", "a dog barked loudly today", "cat and dog"]);
+    // Input words: query 2 + documents 3 + 5 + 3.
+    for (i, (model, prompt)) in [
+        ("rerank-english-v3.0", 1),
+        ("BAAI/bge-reranker-v2-m3", 13),
+        ("jina-reranker-v2", 13),
+        ("bge-local", 13),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        env.mock.clear_requests();
+        let a = env
+            .post(
+                &key,
+                "/v1/rerank",
+                json!({"model": model, "query": "cat dog", "documents": docs,
+                                            "top_n": 2, "rank_fields": ["x"]}),
+            )
+            .await;
+        assert_eq!(a.status, 200, "{model}: {}", a.body);
+        let results = a.body["results"].as_array().unwrap();
+        assert_eq!(results.len(), 2, "{model}: top_n");
+        assert_eq!(results[0]["index"], 2, "{model}: best first: {}", a.body);
+        assert_eq!(results[0]["document"]["text"], "cat and dog");
+        assert!(
+            results[0]["relevance_score"].as_f64().unwrap()
+                >= results[1]["relevance_score"].as_f64().unwrap()
+        );
+        assert_eq!(
+            a.body["usage"]["prompt_tokens"], prompt,
+            "{model}: {}",
+            a.body
+        );
+        assert!(a.body.get("id").is_none());
+        let sent = env.mock.requests().pop().unwrap();
+        assert_eq!(sent.path, "/v1/rerank");
+        assert!(
+            sent.json().get("rank_fields").is_none(),
+            "other fields dropped"
+        );
+        if model.starts_with("rerank-") || model.starts_with("BAAI/") {
+            assert_eq!(sent.json()["return_documents"], true);
+        }
+        let log = log_n(&env, i + 1).await;
+        assert_eq!(
+            (log.model_name.as_str(), log.prompt_tokens),
+            (model, prompt)
+        );
+    }
+    // Errors in One Hub's rerank shape: `{"detail": …}`.
+    let a = env
+        .post(
+            &key,
+            "/v1/rerank",
+            json!({"model": "rerank-english-v3.0", "query": "q",
+                                        "documents": [{"text": "an object"}]}),
+        )
+        .await;
+    assert_eq!(a.status, 400, "{}", a.body);
+    assert!(
+        a.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("document at index 0 is not a string"),
+        "{}",
+        a.body
+    );
+    let a = env
+        .post(
+            &key,
+            "/v1/rerank",
+            json!({"model": "jina-reranker-v2", "documents": ["a"]}),
+        )
+        .await;
+    assert_eq!(a.status, 400);
+    assert!(
+        a.body["detail"].as_str().unwrap().contains("Query"),
+        "{}",
+        a.body
+    );
+    // An OpenAI channel has no rerank: refused, not sent to a chat endpoint.
+    env.mock.clear_requests();
+    let a = env
+        .post(
+            &key,
+            "/v1/rerank",
+            json!({"model": "rerank-on-openai", "query": "q", "documents": ["a"]}),
+        )
+        .await;
+    assert_eq!(a.status, 503, "{}", a.body);
+    assert!(a.body["detail"].is_string(), "{}", a.body);
+    assert!(env.mock.requests().is_empty());
+    env.stop().await;
+}
+
+async fn images_are_billed_by_usage_or_units(backend: Backend) {
+    let Some(env) = RelayEnv::new(backend).await else {
+        return;
+    };
+    env.channel(json!({"type": 1, "key": "k", "models": "dall-e-2,dall-e-3,gpt-image-1"}))
+        .await;
+    let key = env.token(json!({})).await;
+    // dall-e-3, hd, 1024x1792: One Hub's units 3000.
+    let a = env
+        .post(
+            &key,
+            "/v1/images/generations",
+            json!({"model": "dall-e-3", "prompt": "a red fox",
+                                                     "size": "1024x1792", "quality": "hd"}),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["data"][0]["url"], "https://images.mock/0.png");
+    let log = log_n(&env, 1).await;
+    assert_eq!(
+        (
+            log.model_name.as_str(),
+            log.prompt_tokens,
+            log.completion_tokens
+        ),
+        ("dall-e-3", 3000, 0)
+    );
+    // No model: One Hub's defaults (dall-e-2, n 1, 1024x1024, standard) are sent and billed.
+    let a = env
+        .post(
+            &key,
+            "/v1/images/generations",
+            json!({"prompt": "a red fox", "n": 2}),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["data"].as_array().unwrap().len(), 2);
+    let sent = env.mock.requests().pop().unwrap().json();
+    assert_eq!(
+        (
+            sent["model"].as_str(),
+            sent["size"].as_str(),
+            sent["quality"].as_str()
+        ),
+        (Some("dall-e-2"), Some("1024x1024"), Some("standard"))
+    );
+    let log = log_n(&env, 2).await;
+    assert_eq!(
+        (log.model_name.as_str(), log.prompt_tokens),
+        ("dall-e-2", 2500)
+    );
+    // gpt-image-1: the answer's token usage, the answer passed on as sent (usage kept).
+    let a = env
+        .post(
+            &key,
+            "/v1/images/generations",
+            json!({"model": "gpt-image-1", "prompt": "a red fox",
+                                                     "background": "transparent"}),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["usage"]["output_tokens"], 1056);
+    assert_eq!(a.body["size"], "1024x1024");
+    assert_eq!(
+        env.mock.requests().pop().unwrap().json()["background"],
+        "transparent"
+    );
+    let log = log_n(&env, 3).await;
+    assert_eq!((log.prompt_tokens, log.completion_tokens), (3, 1056));
+    // A refusal answered with 200 and `error`: the caller gets a 400, nothing billed.
+    let a = env
+        .post(
+            &key,
+            "/v1/images/generations",
+            json!({"model": "dall-e-3", "prompt": "mock:image_error"}),
+        )
+        .await;
+    assert_eq!(a.status, 400, "{}", a.body);
+    assert_eq!(a.body["error"]["code"], "content_policy_violation");
+    let a = env
+        .post(&key, "/v1/images/generations", json!({"model": "dall-e-3"}))
+        .await;
+    assert_eq!(a.status, 400);
+    assert!(
+        a.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Prompt")
+    );
+    assert_eq!(consume_logs(&env).await.len(), 3);
+    env.stop().await;
+}
+
+async fn speech_streams_audio_and_bills_input_bytes(backend: Backend) {
+    let Some(env) = RelayEnv::new(backend).await else {
+        return;
+    };
+    env.channel(json!({"type": 1, "key": "k", "models": "tts-1"}))
+        .await;
+    let key = env.token(json!({})).await;
+    // The audio arrives while the upstream is still producing it: after the first chunk the
+    // mock's stream is still open.
+    let mut resp = env
+        .http
+        .post(env.app.url("/v1/audio/speech"))
+        .bearer_auth(&key)
+        .json(
+            &json!({"model": "tts-1", "input": "Hello world, hello again, and hello once more.",
+                      "voice": "alloy", "mock": {"delay_ms": 40}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "audio/mpeg");
+    let first = resp.chunk().await.unwrap().unwrap();
+    assert!(!first.is_empty());
+    assert_eq!(
+        env.mock.open_streams(),
+        1,
+        "the upstream has not finished: not buffered"
+    );
+    let mut total = first.len();
+    while let Some(c) = resp.chunk().await.unwrap() {
+        total += c.len();
+    }
+    assert_eq!(total, 4600, "every byte relayed");
+    let log = log_n(&env, 1).await;
+    assert_eq!((log.model_name.as_str(), log.prompt_tokens), ("tts-1", 46));
+    // UTF-8 bytes, not characters, as One Hub counts.
+    let resp = env
+        .http
+        .post(env.app.url("/v1/audio/speech"))
+        .bearer_auth(&key)
+        .json(&json!({"model": "tts-1", "input": "你好吗", "voice": "alloy"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.bytes().await.unwrap().len(), 900);
+    assert_eq!(log_n(&env, 2).await.prompt_tokens, 9);
+    // JSON instead of audio is an error, not audio; missing fields are refused.
+    let a = env
+        .post(
+            &key,
+            "/v1/audio/speech",
+            json!({"model": "tts-1", "input": "mock:json_error", "voice": "alloy"}),
+        )
+        .await;
+    assert_eq!(a.status, 502, "{}", a.body);
+    assert!(
+        a.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("speech failed")
+    );
+    let a = env
+        .post(
+            &key,
+            "/v1/audio/speech",
+            json!({"model": "tts-1", "input": "hi"}),
+        )
+        .await;
+    assert_eq!(a.status, 400);
+    assert!(
+        a.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Voice")
+    );
+    assert_eq!(consume_logs(&env).await.len(), 2);
+    env.stop().await;
+}
