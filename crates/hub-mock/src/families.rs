@@ -166,3 +166,148 @@ pub(crate) fn speech(shared: &Arc<Shared>, body: &Value, opts: &MockOpts) -> Res
         "audio/mpeg",
     )
 }
+
+/// One part of a `multipart/form-data` body, as the mock reads it (its own parser).
+pub(crate) struct FormPart {
+    pub(crate) name: String,
+    pub(crate) file: bool,
+    pub(crate) data: Vec<u8>,
+}
+
+/// The parts of a form body; `None` when it is not a well-formed form.
+pub(crate) fn form_parts(content_type: &str, body: &[u8]) -> Option<Vec<FormPart>> {
+    let boundary = content_type
+        .split(';')
+        .find_map(|p| p.trim().strip_prefix("boundary="))?
+        .trim_matches('"');
+    let delim = format!("--{boundary}");
+    let text = body;
+    let find = |from: usize, needle: &[u8]| {
+        (from..text.len().saturating_sub(needle.len() - 1)).find(|&i| text[i..].starts_with(needle))
+    };
+    let mut parts = Vec::new();
+    let mut pos = find(0, delim.as_bytes())?;
+    loop {
+        pos += delim.len();
+        if text[pos..].starts_with(b"--") {
+            return Some(parts);
+        }
+        let head_start = find(pos, b"\r\n")? + 2;
+        let head_end = find(head_start, b"\r\n\r\n")?;
+        let head = String::from_utf8_lossy(&text[head_start..head_end]).to_ascii_lowercase();
+        let name = head.split("name=\"").nth(1)?.split('"').next()?.to_owned();
+        let file = head.contains("filename=");
+        let end = find(head_end + 4, format!("\r\n{delim}").as_bytes())?;
+        parts.push(FormPart {
+            name,
+            file,
+            data: text[head_end + 4..end].to_vec(),
+        });
+        pos = end + 2;
+    }
+}
+
+fn field(parts: &[FormPart], name: &str) -> Option<String> {
+    parts
+        .iter()
+        .find(|p| p.name == name && !p.file)
+        .map(|p| String::from_utf8_lossy(&p.data).into_owned())
+}
+
+/// `/v1/images/edits` and `/v1/images/variations` as forms: an image file is required (and a
+/// prompt for edits); answered as generations.
+pub(crate) fn image_form(parts: &[FormPart], edit: bool) -> Response {
+    if !parts
+        .iter()
+        .any(|p| p.file && (p.name == "image" || p.name == "image[]"))
+    {
+        return missing("image");
+    }
+    let mut body = json!({});
+    for k in ["model", "prompt", "size", "response_format"] {
+        if let Some(v) = field(parts, k) {
+            body[k] = json!(v);
+        }
+    }
+    if let Some(n) = field(parts, "n").and_then(|n| n.parse::<u64>().ok()) {
+        body["n"] = json!(n);
+    }
+    if !edit {
+        body["prompt"] = json!("variation");
+    }
+    let model = field(parts, "model");
+    images(&body, model)
+}
+
+/// `/v1/audio/transcriptions` and `/v1/audio/translations`: "tok tok tok" in the requested
+/// `response_format`; usage in tokens for `gpt-4o*` models (input = file bytes / 10), in seconds
+/// for the others; `stream=true` on a `gpt-4o*` model streams `transcript.text.delta` events
+/// and `transcript.text.done` with the usage.
+pub(crate) fn transcription(shared: &Arc<Shared>, parts: &[FormPart]) -> Response {
+    let Some(file) = parts.iter().find(|p| p.file && p.name == "file") else {
+        return missing("file");
+    };
+    let Some(model) = field(parts, "model") else {
+        return missing("model");
+    };
+    let text = "tok tok tok";
+    let tokens = model.starts_with("gpt-4o");
+    let audio = (file.data.len() / 10) as u64;
+    let usage = if tokens {
+        json!({"type": "tokens", "input_tokens": audio, "input_token_details": {"text_tokens": 0, "audio_tokens": audio},
+               "output_tokens": 3, "total_tokens": audio + 3})
+    } else {
+        json!({"type": "duration", "seconds": 2})
+    };
+    if tokens && field(parts, "stream").as_deref() == Some("true") {
+        let delta = |t: &str| {
+            Bytes::from(format!(
+                "data: {}\n\n",
+                json!({"type": "transcript.text.delta", "delta": t})
+            ))
+        };
+        let done = Bytes::from(format!(
+            "data: {}\n\n",
+            json!({"type": "transcript.text.done", "text": text, "usage": usage})
+        ));
+        return crate::stream::sse(
+            shared,
+            Frames {
+                head: Vec::new(),
+                middle: Middle::List(vec![delta("tok"), delta(" tok"), delta(" tok")]),
+                tail: vec![done],
+            },
+            std::time::Duration::ZERO,
+            None,
+        );
+    }
+    match field(parts, "response_format").as_deref().unwrap_or("json") {
+        "text" => (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        "srt" => (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; charset=utf-8",
+            )],
+            format!("1\n00:00:00,000 --> 00:00:02,000\n{text}\n"),
+        )
+            .into_response(),
+        "vtt" => (
+            [(axum::http::header::CONTENT_TYPE, "text/vtt; charset=utf-8")],
+            format!("WEBVTT\n\n00:00:00.000 --> 00:00:02.000\n{text}\n"),
+        )
+            .into_response(),
+        "verbose_json" => Json(
+            json!({"task": "transcribe", "language": "english", "duration": 2.0, "text": text,
+                                      "segments": [], "usage": usage}),
+        )
+        .into_response(),
+        _ => Json(json!({"text": text, "usage": usage})).into_response(),
+    }
+}

@@ -59,6 +59,10 @@ pub(crate) enum Endpoint {
     Rerank,
     Images,
     Speech,
+    /// Multipart: image edits (`true`) and variations.
+    ImageForm(bool),
+    /// Multipart: transcriptions and translations.
+    Transcription,
     Models,
     Model(String),
 }
@@ -116,6 +120,25 @@ pub(crate) async fn openai(
         _ => {}
     }
 
+    if let Endpoint::ImageForm(_) | Endpoint::Transcription = endpoint {
+        let ct = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let Some(parts) = crate::families::form_parts(ct, body) else {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "The request must be multipart/form-data.",
+                "invalid_request_error",
+                Value::Null,
+            );
+        };
+        return match endpoint {
+            Endpoint::ImageForm(edit) => crate::families::image_form(&parts, edit),
+            _ => crate::families::transcription(shared, &parts),
+        };
+    }
+
     let body: Value = match serde_json::from_slice(body) {
         Ok(v @ Value::Object(_)) => v,
         Ok(_) => {
@@ -156,6 +179,7 @@ pub(crate) async fn openai(
         Endpoint::Rerank => crate::families::rerank(&body, model),
         Endpoint::Images => crate::families::images(&body, model),
         Endpoint::Speech => crate::families::speech(shared, &body, &opts),
+        Endpoint::ImageForm(_) | Endpoint::Transcription => models(),
         Endpoint::Models | Endpoint::Model(_) => models(),
     }
 }
@@ -218,6 +242,9 @@ fn endpoint(rest: &str) -> Option<Endpoint> {
         "rerank" => Endpoint::Rerank,
         "images/generations" => Endpoint::Images,
         "audio/speech" => Endpoint::Speech,
+        "images/edits" => Endpoint::ImageForm(true),
+        "images/variations" => Endpoint::ImageForm(false),
+        "audio/transcriptions" | "audio/translations" => Endpoint::Transcription,
         "models" => Endpoint::Models,
         _ => {
             let id = rest.strip_prefix("models/").filter(|id| !id.is_empty())?;

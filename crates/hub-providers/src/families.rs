@@ -282,3 +282,120 @@ mod tests {
         assert_eq!((p, b["model"].as_str()), (12, Some("jina-r")));
     }
 }
+
+/// The billing of a transcription or translation answer: the upstream's token usage when it
+/// reports one (`{"type":"tokens", input_tokens, input_token_details, output_tokens}`, the
+/// gpt-4o-transcribe family) as `(prompt, completion, input audio tokens, input text tokens)`;
+/// `None` otherwise (whisper's `{"type":"duration"}` or no usage): then the transcript's tokens
+/// are the completion, as One Hub counts.
+pub fn transcription_usage(usage: &Value) -> Option<(i64, i64, i64, i64)> {
+    if usage.get("type").and_then(Value::as_str) == Some("duration") {
+        return None;
+    }
+    let n = |p: &str| usage.pointer(p).and_then(Value::as_i64);
+    let input = n("/input_tokens")?;
+    Some((
+        input,
+        n("/output_tokens").unwrap_or(0),
+        n("/input_token_details/audio_tokens").unwrap_or(0),
+        n("/input_token_details/text_tokens").unwrap_or(0),
+    ))
+}
+
+/// The transcript text of an answer in any `response_format`: JSON's `text`, else the body
+/// with SRT/VTT cue numbers, timings and the `WEBVTT` header left out.
+pub fn transcript_text(body: &[u8]) -> String {
+    if let Ok(v) = serde_json::from_slice::<Value>(body) {
+        return v
+            .get("text")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+    }
+    String::from_utf8_lossy(body)
+        .lines()
+        .map(str::trim)
+        .filter(|l| {
+            !l.is_empty()
+                && *l != "WEBVTT"
+                && !l.contains("-->")
+                && !l.bytes().all(|b| b.is_ascii_digit())
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A streamed transcription (`transcript.text.delta` … `transcript.text.done` with the
+/// usage): the events pass unchanged; the text and the final usage are recorded for billing.
+#[derive(Default)]
+pub struct TranscriptStream {
+    parser: crate::stream::SseParser,
+    usage: Option<Usage>,
+    content: String,
+    frames: u64,
+    done: bool,
+    secrets: hub_core::redact::Secrets,
+}
+
+impl TranscriptStream {
+    fn observe(&mut self, e: &crate::stream::Event) {
+        let Ok(d) = serde_json::from_str::<Value>(&e.data) else {
+            return;
+        };
+        self.frames += 1;
+        match d.get("type").and_then(Value::as_str) {
+            Some("transcript.text.delta") => {
+                if let Some(t) = d.get("delta").and_then(Value::as_str) {
+                    self.content.push_str(t);
+                }
+            }
+            Some("transcript.text.done") => {
+                self.done = true;
+                if let Some((p, c, audio, _)) = d.get("usage").and_then(transcription_usage) {
+                    let mut u = Usage {
+                        prompt_tokens: p,
+                        completion_tokens: c,
+                        total_tokens: p + c,
+                        ..Default::default()
+                    };
+                    u.prompt_tokens_details.audio_tokens = audio;
+                    self.usage = Some(u);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+impl crate::sse::StreamTransform for TranscriptStream {
+    fn feed(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
+        out.extend_from_slice(chunk);
+        for e in self.parser.push(chunk) {
+            self.observe(&e);
+        }
+    }
+    fn finish(&mut self, _out: &mut Vec<u8>) {
+        if let Some(e) = self.parser.finish() {
+            self.observe(&e);
+        }
+    }
+    fn usage(&self) -> Option<Usage> {
+        self.usage
+    }
+    fn take_content(&mut self) -> String {
+        std::mem::take(&mut self.content)
+    }
+    fn frames(&self) -> u64 {
+        self.frames
+    }
+    fn error_frame(&mut self, message: &str) -> Vec<u8> {
+        let data = json!({"type": "error", "error": {"message": self.secrets.mask_str(message)}});
+        format!("data: {data}\n\n").into_bytes()
+    }
+    fn set_secrets(&mut self, secrets: hub_core::redact::Secrets) {
+        self.secrets = secrets;
+    }
+    fn done(&self) -> bool {
+        self.done
+    }
+}

@@ -18,6 +18,7 @@ pub mod families;
 pub mod gemini;
 pub mod hunyuan;
 pub mod limits;
+pub mod multipart;
 pub mod ollama;
 pub mod protocol;
 pub mod responses;

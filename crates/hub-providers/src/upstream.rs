@@ -25,6 +25,14 @@ pub enum RelayMode {
     ImagesGenerations,
     /// `/v1/audio/speech`.
     Speech,
+    /// `/v1/images/edits` (multipart, or JSON).
+    ImagesEdits,
+    /// `/v1/images/variations` (multipart).
+    ImagesVariations,
+    /// `/v1/audio/transcriptions` (multipart).
+    Transcriptions,
+    /// `/v1/audio/translations` (multipart).
+    Translations,
 }
 
 impl RelayMode {
@@ -38,6 +46,10 @@ impl RelayMode {
             RelayMode::Rerank => "13",
             RelayMode::ImagesGenerations => "5",
             RelayMode::Speech => "9",
+            RelayMode::ImagesEdits => "6",
+            RelayMode::ImagesVariations => "7",
+            RelayMode::Transcriptions => "10",
+            RelayMode::Translations => "11",
         }
     }
 
@@ -52,6 +64,10 @@ impl RelayMode {
             RelayMode::Rerank => "/rerank",
             RelayMode::ImagesGenerations => "/images/generations",
             RelayMode::Speech => "/audio/speech",
+            RelayMode::ImagesEdits => "/images/edits",
+            RelayMode::ImagesVariations => "/images/variations",
+            RelayMode::Transcriptions => "/audio/transcriptions",
+            RelayMode::Translations => "/audio/translations",
         }
     }
 
@@ -59,7 +75,10 @@ impl RelayMode {
     pub fn can_stream(self) -> bool {
         matches!(
             self,
-            RelayMode::Chat | RelayMode::Completions | RelayMode::Responses
+            RelayMode::Chat
+                | RelayMode::Completions
+                | RelayMode::Responses
+                | RelayMode::Transcriptions
         )
     }
 }
@@ -134,7 +153,12 @@ pub fn address(
             let served = match mode {
                 RelayMode::Rerank => matches!(channel.kind, 45 | 48),
                 RelayMode::ImagesGenerations => quirks.full_api || channel.kind == 56,
-                RelayMode::Speech => quirks.full_api || channel.kind == 45,
+                RelayMode::Speech | RelayMode::Transcriptions => {
+                    quirks.full_api || channel.kind == 45
+                }
+                RelayMode::ImagesEdits | RelayMode::ImagesVariations | RelayMode::Translations => {
+                    quirks.full_api
+                }
                 _ => true,
             };
             if !served {

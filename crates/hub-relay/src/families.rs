@@ -30,8 +30,39 @@ use crate::{
 pub fn is_family(mode: RelayMode) -> bool {
     matches!(
         mode,
-        RelayMode::Rerank | RelayMode::ImagesGenerations | RelayMode::Speech
+        RelayMode::Rerank
+            | RelayMode::ImagesGenerations
+            | RelayMode::Speech
+            | RelayMode::ImagesEdits
+            | RelayMode::ImagesVariations
+            | RelayMode::Transcriptions
+            | RelayMode::Translations
     )
+}
+
+fn transcript_mode(mode: RelayMode) -> bool {
+    matches!(mode, RelayMode::Transcriptions | RelayMode::Translations)
+}
+
+/// One Hub's image units for an edit or variation: the form's fields with dall-e-2's defaults
+/// (`size` 1024x1024) and `n` 1 when absent (One Hub leaves `n` at 0 there, which bills 0).
+fn edit_units(plan: &Plan, model: &str) -> i64 {
+    let mut b = plan.body.clone();
+    if b.get("size")
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty)
+    {
+        b.insert("size".into(), json!("1024x1024"));
+    }
+    b.insert("model".into(), json!(model));
+    families::image_units(&b)
+}
+
+/// One Hub's image units of a generation, for the model the channel sends (its mapping).
+fn generation_units(plan: &Plan, model: &str) -> i64 {
+    let mut b = plan.body.clone();
+    b.insert("model".into(), json!(model));
+    families::image_units(&b)
 }
 
 fn bad_request(message: impl Into<String>) -> RelayError {
@@ -70,6 +101,20 @@ pub fn prepare(plan: &mut Plan) -> Result<Option<i64>, RelayError> {
             families::image_defaults(&mut plan.body);
             Ok(Some(families::image_units(&plan.body)))
         }
+        RelayMode::ImagesEdits => {
+            if plan
+                .body
+                .get("prompt")
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty)
+            {
+                return Err(bad_request("field prompt is required"));
+            }
+            Ok(Some(edit_units(plan, &plan.model)))
+        }
+        RelayMode::ImagesVariations => Ok(Some(edit_units(plan, &plan.model))),
+        // Billed by the transcript (or the upstream's tokens): nothing to estimate up front.
+        RelayMode::Transcriptions | RelayMode::Translations => Ok(Some(0)),
         RelayMode::Speech => {
             for (k, name) in [("model", "Model"), ("input", "Input"), ("voice", "Voice")] {
                 if plan
@@ -104,17 +149,18 @@ pub async fn attempt(
     ctx: &bill::BillCtx,
 ) -> Result<Answer, RelayError> {
     let mapped = channel.map_model(&plan.model);
-    let addr = upstream::address(channel, plan.mode, &mapped.upstream, false).map_err(|e| {
-        if let upstream::AddressError::BadModel(_) = e {
-            return RelayError::relay(
-                400,
-                e.to_string(),
-                json!("invalid_model_name"),
-                "invalid_request_error",
-            );
-        }
-        cannot_serve(format!("channel {} cannot serve: {e}", channel.id))
-    })?;
+    let mut addr =
+        upstream::address(channel, plan.mode, &mapped.upstream, plan.stream).map_err(|e| {
+            if let upstream::AddressError::BadModel(_) = e {
+                return RelayError::relay(
+                    400,
+                    e.to_string(),
+                    json!("invalid_model_name"),
+                    "invalid_request_error",
+                );
+            }
+            cannot_serve(format!("channel {} cannot serve: {e}", channel.id))
+        })?;
     let Ok(provider) = &channel.provider else {
         return Err(cannot_serve(format!(
             "channel {} is not served by this node",
@@ -131,6 +177,21 @@ pub async fn attempt(
             let body = families::rerank_request(wire, &plan.body, &mapped.upstream)
                 .map_err(|e| bad_request(e.to_string()))?;
             serde_json::to_vec(&body).unwrap_or_default()
+        }
+        // A form goes as received unless its model is renamed; then it is rebuilt with every
+        // part kept (One Hub keeps only the fields it knows).
+        _ if plan.form.is_some() => {
+            let Some(f) = &plan.form else {
+                return Err(RelayError::local(500, "form body missing"));
+            };
+            if mapped.mapped {
+                let (body, ct) = f.form.encode_with_model(&mapped.upstream);
+                addr.headers.push(("content-type", ct));
+                body
+            } else {
+                addr.headers.push(("content-type", f.content_type.clone()));
+                f.bytes.to_vec()
+            }
         }
         _ => {
             let mut body = plan.body.clone();
@@ -181,6 +242,17 @@ pub async fn attempt(
             body: AnswerBody::Stream(Box::pin(up.into_raw_stream())),
         });
     }
+    if transcript_mode(plan.mode) && plan.stream && content_type.starts_with("text/event-stream") {
+        return Ok(transcript_stream(
+            state,
+            snap,
+            ctx,
+            channel,
+            &mapped.billed,
+            status,
+            up,
+        ));
+    }
     let bytes = up.bytes().await.map_err(|e| {
         RelayError::upstream(
             channel.id,
@@ -192,6 +264,19 @@ pub async fn attempt(
         .with_retry(Retry::No)
     })?;
     let answer: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    if transcript_mode(plan.mode) {
+        let usage = transcript_usage(answer.get("usage"), &bytes);
+        let quota = bill::settle(state, snap, ctx, served, &usage);
+        debug!(
+            channel = channel.id,
+            quota, "transcription relayed and settled"
+        );
+        return Ok(Answer {
+            status,
+            content_type,
+            body: AnswerBody::Whole(bytes),
+        });
+    }
     if let Some(e) = answer.get("error").filter(|e| e.get("message").is_some()) {
         // A 2xx that carries an error (images; One Hub answers it as a 400).
         let message = e
@@ -243,7 +328,11 @@ pub async fn attempt(
                     b
                 }
                 None => BillUsage {
-                    prompt_tokens: families::image_units(&plan.body),
+                    prompt_tokens: if plan.mode == RelayMode::ImagesGenerations {
+                        generation_units(plan, &mapped.upstream)
+                    } else {
+                        edit_units(plan, &mapped.upstream)
+                    },
                     ..Default::default()
                 },
             };
@@ -261,4 +350,83 @@ pub async fn attempt(
         },
         body: AnswerBody::Whole(body),
     })
+}
+
+/// A transcription's billing: the upstream's token usage, else the transcript's tokens as the
+/// completion (One Hub's count).
+fn transcript_usage(usage: Option<&Value>, body: &[u8]) -> BillUsage {
+    match usage.and_then(families::transcription_usage) {
+        Some((prompt, completion, audio, text)) => {
+            let mut b = BillUsage {
+                prompt_tokens: prompt,
+                completion_tokens: completion,
+                ..Default::default()
+            };
+            for (k, v) in [("input_audio_tokens", audio), ("input_text_tokens", text)] {
+                if v > 0 {
+                    b.extra.insert(k.to_owned(), v);
+                }
+            }
+            b
+        }
+        None => BillUsage {
+            completion_tokens: hub_core::pricing::estimate_tokens(&families::transcript_text(body)),
+            ..Default::default()
+        },
+    }
+}
+
+/// A streamed transcription: the events forwarded as they come, settled when the stream ends
+/// from `transcript.text.done`'s usage, else the text delivered.
+fn transcript_stream(
+    state: &Engine,
+    snap: &Arc<Snapshot>,
+    ctx: &bill::BillCtx,
+    channel: &ChannelRt,
+    billed: &str,
+    status: u16,
+    up: upstream::Upstream,
+) -> Answer {
+    use hub_providers::sse::StreamTransform as _;
+    let mut transform = families::TranscriptStream::default();
+    transform.set_secrets(channel.secrets.clone());
+    let (state2, snap2, ctx2, billed, channel_id) = (
+        state.clone(),
+        snap.clone(),
+        ctx.clone(),
+        billed.to_owned(),
+        channel.id,
+    );
+    state.metrics.stream_started();
+    let on_end: Box<dyn FnOnce(hub_providers::sse::StreamOutcome) + Send> = Box::new(move |o| {
+        state2.metrics.stream_ended();
+        let usage = match &o.usage {
+            Some(u) => bill::bill_usage(u, Counting::AsReported),
+            None => BillUsage {
+                completion_tokens: hub_core::pricing::estimate_tokens(&o.content),
+                ..Default::default()
+            },
+        };
+        let first = o
+            .first_at
+            .map(|t| t.saturating_duration_since(ctx2.started).as_millis() as i64);
+        let quota = bill::settle(
+            &state2,
+            &snap2,
+            &ctx2,
+            bill::Served {
+                channel_id,
+                model: &billed,
+                is_stream: true,
+                first_response_ms: first,
+            },
+            &usage,
+        );
+        debug!(channel = channel_id, quota, "transcription stream settled");
+    });
+    Answer {
+        status,
+        content_type: "text/event-stream".to_owned(),
+        body: AnswerBody::Stream(Box::pin(up.into_stream(Box::new(transform), on_end))),
+    }
 }

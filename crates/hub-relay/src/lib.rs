@@ -57,6 +57,17 @@ pub struct Plan {
     pub has_tools: bool,
     /// The output limit and answers the request asks for (quota holds).
     pub ask: hub_providers::limits::OutputAsk,
+    /// A `multipart/form-data` request (image edits and variations, transcriptions,
+    /// translations): the body as received and its parts; `body` then holds its text fields.
+    pub form: Option<Arc<FormBody>>,
+}
+
+/// A multipart request body as received.
+#[derive(Debug)]
+pub struct FormBody {
+    pub bytes: Bytes,
+    pub content_type: String,
+    pub form: hub_providers::multipart::Form,
 }
 
 /// The upstream's answer in the caller's protocol.

@@ -149,6 +149,7 @@ fn plan(model: &str, stream: bool) -> Plan {
             limit: None,
             answers: 1,
         },
+        form: None,
     }
 }
 

@@ -146,16 +146,88 @@ pub(super) async fn read_body(
         })
 }
 
-pub(super) fn parse_request(entry: &Entry, bytes: &[u8]) -> Result<Plan, RelayError> {
+/// Whether a mode takes `multipart/form-data` (image edits also take JSON).
+fn form_mode(mode: RelayMode) -> bool {
+    matches!(
+        mode,
+        RelayMode::ImagesEdits
+            | RelayMode::ImagesVariations
+            | RelayMode::Transcriptions
+            | RelayMode::Translations
+    )
+}
+
+/// A form's text fields as a JSON map (`n` and `temperature` as numbers), for routing and
+/// billing; files are left out.
+fn form_fields(form: &hub_providers::multipart::Form) -> Map<String, Value> {
+    let mut m = Map::new();
+    for p in form.parts.iter().filter(|p| p.filename.is_none()) {
+        if m.contains_key(&p.name) {
+            continue;
+        }
+        let text = String::from_utf8_lossy(&p.data).into_owned();
+        let v = match p.name.as_str() {
+            "n" => text
+                .trim()
+                .parse::<i64>()
+                .map_or(Value::String(text), |n| json!(n)),
+            "temperature" => text
+                .trim()
+                .parse::<f64>()
+                .map_or(Value::String(text), |t| json!(t)),
+            "stream" => json!(text.trim() == "true"),
+            _ => Value::String(text),
+        };
+        m.insert(p.name.clone(), v);
+    }
+    m
+}
+
+pub(super) fn parse_request(
+    entry: &Entry,
+    headers: &HeaderMap,
+    bytes: &Bytes,
+) -> Result<Plan, RelayError> {
     let mode = entry.mode;
-    let body: Map<String, Value> = serde_json::from_slice(bytes).map_err(|e| {
-        RelayError::relay(
-            400,
-            format!("invalid JSON request body: {e}"),
-            json!("invalid_request"),
-            "invalid_request_error",
-        )
-    })?;
+    let bad = |msg: String| {
+        RelayError::relay(400, msg, json!("invalid_request"), "invalid_request_error")
+    };
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let is_form = content_type
+        .trim_start()
+        .to_ascii_lowercase()
+        .starts_with("multipart/form-data");
+    let mut form = None;
+    let body: Map<String, Value> = if form_mode(mode) && (is_form || mode != RelayMode::ImagesEdits)
+    {
+        let parsed = hub_providers::multipart::parse(content_type, bytes).map_err(|e| bad(e))?;
+        let file = match mode {
+            RelayMode::ImagesEdits | RelayMode::ImagesVariations => {
+                parsed.has_file("image") || parsed.has_file("image[]")
+            }
+            _ => parsed.has_file("file"),
+        };
+        if !file {
+            let name = if matches!(mode, RelayMode::Transcriptions | RelayMode::Translations) {
+                "File"
+            } else {
+                "Image"
+            };
+            return Err(bad(format!("field {name} is required")));
+        }
+        let fields = form_fields(&parsed);
+        form = Some(std::sync::Arc::new(hub_relay::FormBody {
+            bytes: bytes.clone(),
+            content_type: content_type.to_owned(),
+            form: parsed,
+        }));
+        fields
+    } else {
+        serde_json::from_slice(bytes).map_err(|e| bad(format!("invalid JSON request body: {e}")))?
+    };
     let model = match (&entry.path_model, body.get("model")) {
         (Some((m, _)), _) => m.clone(),
         (None, m) => match m {
@@ -164,7 +236,14 @@ pub(super) fn parse_request(entry: &Entry, bytes: &[u8]) -> Result<Plan, RelayEr
                 "text-moderation-latest".to_owned()
             }
             // One Hub's default image model.
-            None | Some(Value::Null) if mode == RelayMode::ImagesGenerations => {
+            None | Some(Value::Null)
+                if matches!(
+                    mode,
+                    RelayMode::ImagesGenerations
+                        | RelayMode::ImagesEdits
+                        | RelayMode::ImagesVariations
+                ) =>
+            {
                 "dall-e-2".to_owned()
             }
             Some(Value::String(_)) | None | Some(Value::Null) => {
@@ -204,6 +283,7 @@ pub(super) fn parse_request(entry: &Entry, bytes: &[u8]) -> Result<Plan, RelayEr
         stream,
         has_tools,
         ask,
+        form,
     })
 }
 

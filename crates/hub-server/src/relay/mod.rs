@@ -81,6 +81,10 @@ pub fn router() -> Router<AppState> {
         .route("/v1/rerank", post(rerank))
         .route("/v1/images/generations", post(images_generations))
         .route("/v1/audio/speech", post(speech))
+        .route("/v1/images/edits", post(images_edits))
+        .route("/v1/images/variations", post(images_variations))
+        .route("/v1/audio/transcriptions", post(transcriptions))
+        .route("/v1/audio/translations", post(translations))
         .route(
             "/v1/responses/{*rest}",
             axum::routing::any(stored_responses),
@@ -233,6 +237,38 @@ async fn images_generations(
 ) -> Response {
     relay(s, RelayMode::ImagesGenerations, peer, headers, body).await
 }
+async fn images_edits(
+    State(s): State<AppState>,
+    peer: PeerAddr,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    relay(s, RelayMode::ImagesEdits, peer, headers, body).await
+}
+async fn images_variations(
+    State(s): State<AppState>,
+    peer: PeerAddr,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    relay(s, RelayMode::ImagesVariations, peer, headers, body).await
+}
+async fn transcriptions(
+    State(s): State<AppState>,
+    peer: PeerAddr,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    relay(s, RelayMode::Transcriptions, peer, headers, body).await
+}
+async fn translations(
+    State(s): State<AppState>,
+    peer: PeerAddr,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    relay(s, RelayMode::Translations, peer, headers, body).await
+}
 async fn speech(
     State(s): State<AppState>,
     peer: PeerAddr,
@@ -347,7 +383,7 @@ async fn relay_inner(
     }
     // Held until the upstream answered: it bounds the parsed copy of the body too.
     let (bytes, _body_permit) = read_body(state, headers, body).await?;
-    let mut plan = parse_request(entry, &bytes)?;
+    let mut plan = parse_request(entry, headers, &bytes)?;
     let family_estimate = hub_relay::families::prepare(&mut plan)?;
     check_model_name(&snap, &plan.model)?;
     check_model_limit(a, &plan.model)?;

@@ -13,6 +13,8 @@ on_backends!(
     sqlite: [
         rerank_on_every_vendor_that_serves_it,
         speech_streams_audio_and_bills_input_bytes,
+        multipart_image_edits_and_variations,
+        transcriptions_bill_tokens_or_the_transcript,
     ],
 );
 
@@ -331,5 +333,210 @@ async fn speech_streams_audio_and_bills_input_bytes(backend: Backend) {
             .contains("Voice")
     );
     assert_eq!(consume_logs(&env).await.len(), 2);
+    env.stop().await;
+}
+
+/// A `multipart/form-data` body: `(name, filename, data)` parts.
+fn form(parts: &[(&str, Option<&str>, &[u8])]) -> (String, Vec<u8>) {
+    let boundary = "testboundary7MA4YWxk";
+    let mut body = Vec::new();
+    for (name, file, data) in parts {
+        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        match file {
+            Some(f) => body.extend_from_slice(
+                format!("Content-Disposition: form-data; name=\"{name}\"; filename=\"{f}\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes(),
+            ),
+            None => body.extend_from_slice(
+                format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes(),
+            ),
+        }
+        body.extend_from_slice(data);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+async fn post_form(
+    env: &RelayEnv,
+    key: &str,
+    path: &str,
+    ct: &str,
+    body: Vec<u8>,
+) -> hub_testkit::env::Answer {
+    let resp = env
+        .http
+        .post(env.app.url(path))
+        .bearer_auth(key)
+        .header("content-type", ct)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    RelayEnv::answer(resp).await
+}
+
+async fn multipart_image_edits_and_variations(backend: Backend) {
+    let Some(env) = RelayEnv::new(backend).await else {
+        return;
+    };
+    env.channel(
+        json!({"type": 1, "key": "k", "models": "dall-e-2,edit-alias",
+                       "model_mapping": "{\"edit-alias\": \"dall-e-2\"}"}),
+    )
+    .await;
+    let key = env.token(json!({})).await;
+    // A binary image with CRLFs and a boundary-like line inside, which must arrive intact.
+    let image: &[u8] = b"\x89PNG\r\n\x1a\n--not-the-boundary\r\n\x00\xff";
+    let (ct, body) = form(&[
+        ("model", None, b"dall-e-2"),
+        ("prompt", None, b"add a hat"),
+        ("n", None, b"2"),
+        ("image", Some("cat.png"), image),
+        ("input_fidelity", None, b"high"),
+    ]);
+    let a = post_form(&env, &key, "/v1/images/edits", &ct, body.clone()).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["data"].as_array().unwrap().len(), 2);
+    let sent = env.mock.requests().pop().unwrap();
+    assert_eq!(sent.path, "/v1/images/edits");
+    assert_eq!(sent.body, body, "not renamed: forwarded byte for byte");
+    assert_eq!(sent.header("content-type"), Some(ct.as_str()));
+    let log = log_n(&env, 1).await;
+    assert_eq!(
+        (log.model_name.as_str(), log.prompt_tokens),
+        ("dall-e-2", 2500)
+    );
+    // Renamed: the form is rebuilt with the upstream model, every other part kept.
+    let (ct, body) = form(&[
+        ("model", None, b"edit-alias"),
+        ("prompt", None, b"add a hat"),
+        ("image", Some("cat.png"), image),
+        ("input_fidelity", None, b"high"),
+    ]);
+    let a = post_form(&env, &key, "/v1/images/edits", &ct, body).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let sent = env.mock.requests().pop().unwrap();
+    let text = String::from_utf8_lossy(&sent.body).into_owned();
+    assert!(
+        text.contains("name=\"model\"\r\n\r\ndall-e-2\r\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("name=\"input_fidelity\"\r\n\r\nhigh"),
+        "{text}"
+    );
+    assert!(
+        sent.body.windows(image.len()).any(|w| w == image),
+        "the image bytes intact"
+    );
+    // `n` absent: billed as one image (One Hub bills 0).
+    let log = log_n(&env, 2).await;
+    assert_eq!(log.prompt_tokens, 1250);
+    // Variations need no prompt; a form without an image is refused before routing.
+    let (ct, body) = form(&[
+        ("model", None, b"dall-e-2"),
+        ("image", Some("cat.png"), image),
+    ]);
+    let a = post_form(&env, &key, "/v1/images/variations", &ct, body).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let (ct, body) = form(&[("model", None, b"dall-e-2"), ("prompt", None, b"x")]);
+    let a = post_form(&env, &key, "/v1/images/edits", &ct, body).await;
+    assert_eq!(a.status, 400);
+    assert!(
+        a.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Image"),
+        "{}",
+        a.body
+    );
+    let a = post_form(
+        &env,
+        &key,
+        "/v1/images/variations",
+        "text/plain",
+        b"x".to_vec(),
+    )
+    .await;
+    assert_eq!(a.status, 400);
+    env.stop().await;
+}
+
+async fn transcriptions_bill_tokens_or_the_transcript(backend: Backend) {
+    let Some(env) = RelayEnv::new(backend).await else {
+        return;
+    };
+    env.channel(json!({"type": 1, "key": "k", "models": "whisper-1,gpt-4o-transcribe"}))
+        .await;
+    let key = env.token(json!({})).await;
+    let audio = vec![7_u8; 500];
+    // whisper-1 reports seconds: billed by the transcript's tokens (One Hub's count).
+    let (ct, body) = form(&[
+        ("file", Some("a.mp3"), &audio),
+        ("model", None, b"whisper-1"),
+    ]);
+    let a = post_form(&env, &key, "/v1/audio/transcriptions", &ct, body).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["text"], "tok tok tok");
+    let log = log_n(&env, 1).await;
+    assert_eq!(log.prompt_tokens, 0);
+    assert!(log.completion_tokens > 0, "{log:?}");
+    // gpt-4o-transcribe reports tokens: billed by them (audio 50 in, 3 out).
+    let (ct, body) = form(&[
+        ("file", Some("a.mp3"), &audio),
+        ("model", None, b"gpt-4o-transcribe"),
+    ]);
+    let a = post_form(&env, &key, "/v1/audio/transcriptions", &ct, body).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let log = log_n(&env, 2).await;
+    assert_eq!((log.prompt_tokens, log.completion_tokens), (50, 3));
+    // Other formats pass as they are, with their content type.
+    let (ct, body) = form(&[
+        ("file", Some("a.mp3"), &audio),
+        ("model", None, b"whisper-1"),
+        ("response_format", None, b"srt"),
+    ]);
+    let a = post_form(&env, &key, "/v1/audio/translations", &ct, body).await;
+    assert_eq!(a.status, 200);
+    assert!(a.headers["content-type"].starts_with("text/plain"));
+    assert!(
+        a.body
+            .as_str()
+            .unwrap()
+            .contains("00:00:00,000 --> 00:00:02,000")
+    );
+    assert_eq!(
+        env.mock.requests().pop().unwrap().path,
+        "/v1/audio/translations"
+    );
+    // Streamed: the events as the upstream sends them, billed from `transcript.text.done`.
+    let (ct, body) = form(&[
+        ("file", Some("a.mp3"), &audio),
+        ("model", None, b"gpt-4o-transcribe"),
+        ("stream", None, b"true"),
+    ]);
+    let a = post_form(&env, &key, "/v1/audio/transcriptions", &ct, body).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let text = a.body.as_str().unwrap();
+    assert_eq!(text.matches("transcript.text.delta").count(), 3, "{text}");
+    assert!(text.contains("transcript.text.done"));
+    let log = log_n(&env, 4).await;
+    assert_eq!(
+        (log.prompt_tokens, log.completion_tokens, log.is_stream),
+        (50, 3, true)
+    );
+    // No file: refused before routing.
+    let (ct, body) = form(&[("model", None, b"whisper-1")]);
+    let a = post_form(&env, &key, "/v1/audio/transcriptions", &ct, body).await;
+    assert_eq!(a.status, 400);
+    assert!(
+        a.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("File"),
+        "{}",
+        a.body
+    );
     env.stop().await;
 }
