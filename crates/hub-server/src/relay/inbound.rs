@@ -203,7 +203,7 @@ pub(super) fn parse_request(
     let mut form = None;
     let body: Map<String, Value> = if form_mode(mode) && (is_form || mode != RelayMode::ImagesEdits)
     {
-        let parsed = hub_providers::multipart::parse(content_type, bytes).map_err(|e| bad(e))?;
+        let parsed = hub_providers::multipart::parse(content_type, bytes).map_err(&bad)?;
         let file = match mode {
             RelayMode::ImagesEdits | RelayMode::ImagesVariations => {
                 parsed.has_file("image") || parsed.has_file("image[]")
