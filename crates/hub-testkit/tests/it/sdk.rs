@@ -25,7 +25,7 @@ use serde_json::json;
 
 const ROOT_TOKEN: &str = "SdkSuiteRootAccessToken012345678";
 const MODELS: &str =
-    "gpt-4o-mini,text-embedding-3-small,omni-moderation-latest,gpt-3.5-turbo-instruct,m-openai";
+    "gpt-4o-mini,text-embedding-3-small,omni-moderation-latest,gpt-3.5-turbo-instruct,m-openai,dall-e-3,gpt-image-1,dall-e-2,tts-1,whisper-1,gpt-4o-transcribe";
 /// `(channel type, name, models)`: one channel per upstream protocol, all on the same mock.
 const CHANNELS: [(u64, &str, &str); 3] = [
     (1, "mock-openai", MODELS),
@@ -187,6 +187,13 @@ async fn openai_python_sdk_suite() {
             "coze-sdk",
             "sdk-coze",
             format!("{origin}/open_api"),
+        ),
+        (
+            36,
+            "sdk-cohere-rerank",
+            "rerank-english-v3.0",
+            "sdk-cohere",
+            origin.clone(),
         ),
         (
             18,
