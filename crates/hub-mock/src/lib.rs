@@ -16,6 +16,7 @@ mod families;
 mod gemini;
 mod ollama;
 mod openai;
+mod realtime;
 mod responses;
 mod stream;
 mod vendors;
@@ -353,6 +354,9 @@ impl Drop for MockUpstream {
 
 async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
+    if realtime::is_realtime(parts.uri.path()) && parts.method == Method::GET {
+        return realtime::realtime(shared, parts).await;
+    }
     if xunfei::is_spark_chat(parts.uri.path()) && parts.headers.contains_key("upgrade") {
         // Recorded once the request frame arrives.
         return xunfei::spark(shared, parts).await;

@@ -28,6 +28,7 @@ pub mod token_cache;
 pub mod upstream;
 pub mod usage;
 pub mod vertex;
+pub mod ws;
 pub mod xunfei;
 pub mod zhipu;
 

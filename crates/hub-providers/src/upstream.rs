@@ -672,6 +672,11 @@ impl Clients {
         }
     }
 
+    /// `CONNECT_TIMEOUT`.
+    pub fn connect_timeout(&self) -> Duration {
+        self.connect_timeout
+    }
+
     /// `url` parsed, from the cache when seen before; `None` when it is not a valid URL.
     pub fn url(&self, url: &str) -> Option<reqwest::Url> {
         let mut map = self.urls.lock().unwrap_or_else(|p| p.into_inner());

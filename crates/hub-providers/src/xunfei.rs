@@ -23,6 +23,8 @@ use serde_json::{Map, Value, json};
 use sha2::Sha256;
 use tokio_tungstenite::tungstenite::{self, Message, client::IntoClientRequest as _};
 
+use crate::ws::DialError;
+
 use crate::convert::{Chunks, ConvertError, content_text, copy_request_fields, now_secs};
 
 /// The API version of a request: the model name's when it has exactly one `-`
@@ -363,27 +365,11 @@ pub async fn open(
     let req = url
         .into_client_request()
         .map_err(|e| OpenError::Other(format!("invalid Xunfei URL: {}", without_url(&e))))?;
-    let host = req.uri().host().unwrap_or_default().to_owned();
-    let port = req
-        .uri()
-        .port_u16()
-        .unwrap_or(if req.uri().scheme_str() == Some("wss") {
-            443
-        } else {
-            80
-        });
     let started = tokio::time::Instant::now();
-    let dial = async {
-        let tcp = proxied_tcp(proxy, &host, port).await?;
-        let _ = tcp.set_nodelay(true);
-        tokio_tungstenite::client_async_tls_with_config(req, tcp, None, None)
-            .await
-            .map_err(DialError::Ws)
-    };
-    let (mut ws, _) = match tokio::time::timeout(connect_timeout, dial).await {
-        Err(_) => return Err(OpenError::Timeout),
-        Ok(Err(DialError::Proxy(e))) => return Err(OpenError::Connect(e)),
-        Ok(Err(DialError::Ws(tungstenite::Error::Http(resp)))) => {
+    let (mut ws, _) = match crate::ws::dial(req, proxy, connect_timeout).await {
+        Err(DialError::Timeout) => return Err(OpenError::Timeout),
+        Err(DialError::Proxy(e)) => return Err(OpenError::Connect(e)),
+        Err(DialError::Ws(tungstenite::Error::Http(resp))) => {
             // Xunfei refuses a bad signature or an expired date at the handshake (401/403
             // with `{"message": …}`).
             let status = resp.status().as_u16();
@@ -399,8 +385,8 @@ pub async fn open(
                 body: Bytes::from(body.to_string()),
             });
         }
-        Ok(Err(DialError::Ws(e))) => return Err(OpenError::Connect(without_url(&e))),
-        Ok(Ok(ok)) => ok,
+        Err(DialError::Ws(e)) => return Err(OpenError::Connect(without_url(&e))),
+        Ok(ok) => ok,
     };
     let text = String::from_utf8(frame).map_err(|e| OpenError::Other(e.to_string()))?;
     ws.send(Message::text(text))
@@ -459,146 +445,6 @@ pub async fn open(
     Ok(Opened::Frames(Box::pin(stream)))
 }
 
-enum DialError {
-    /// The proxy could not be reached or refused the tunnel (its URL never in the message).
-    Proxy(String),
-    Ws(tungstenite::Error),
-}
-
-/// A TCP stream to `host:port`, directly or tunnelled through `proxy`.
-async fn proxied_tcp(
-    proxy: &str,
-    host: &str,
-    port: u16,
-) -> Result<tokio::net::TcpStream, DialError> {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let fail = |m: &str| DialError::Proxy(m.to_owned());
-    let io = |what: &'static str| move |e: std::io::Error| DialError::Proxy(format!("{what}: {e}"));
-    if proxy.is_empty() {
-        return tokio::net::TcpStream::connect((host, port))
-            .await
-            .map_err(|e| DialError::Proxy(e.to_string()));
-    }
-    let (scheme, rest) = proxy
-        .split_once("://")
-        .ok_or_else(|| fail("invalid channel proxy"))?;
-    let rest = rest.trim_end_matches('/');
-    let (auth, addr) = match rest.rsplit_once('@') {
-        Some((a, h)) => (Some(a.split_once(':').unwrap_or((a, ""))), h),
-        None => (None, rest),
-    };
-    let default_port = if scheme == "http" { 80 } else { 1080 };
-    let (phost, pport) = match addr.rsplit_once(':') {
-        Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => (
-            h.trim_matches(['[', ']']),
-            p.parse::<u16>()
-                .map_err(|_| fail("invalid channel proxy port"))?,
-        ),
-        _ => (addr, default_port),
-    };
-    let mut tcp = tokio::net::TcpStream::connect((phost, pport))
-        .await
-        .map_err(io("cannot connect to the channel proxy"))?;
-    match scheme {
-        "http" => {
-            let mut head = format!("CONNECT {host}:{port} HTTP/1.1\r\nHost: {host}:{port}\r\n");
-            if let Some((u, p)) = auth {
-                let b64 = base64::engine::general_purpose::STANDARD;
-                head.push_str(&format!(
-                    "Proxy-Authorization: Basic {}\r\n",
-                    b64.encode(format!("{u}:{p}"))
-                ));
-            }
-            head.push_str("\r\n");
-            tcp.write_all(head.as_bytes())
-                .await
-                .map_err(io("channel proxy"))?;
-            let mut answer = Vec::new();
-            let mut byte = [0u8; 1];
-            while !answer.ends_with(b"\r\n\r\n") {
-                if answer.len() > 8192
-                    || tcp.read(&mut byte).await.map_err(io("channel proxy"))? == 0
-                {
-                    return Err(fail("the channel proxy closed the tunnel request"));
-                }
-                answer.push(byte[0]);
-            }
-            let status = String::from_utf8_lossy(&answer);
-            let code = status.split(' ').nth(1).unwrap_or_default();
-            if !code.starts_with('2') {
-                return Err(DialError::Proxy(format!(
-                    "the channel proxy refused the tunnel (HTTP {code})"
-                )));
-            }
-        }
-        "socks5" | "socks5h" => {
-            let greeting: &[u8] = if auth.is_some() {
-                &[5, 2, 0, 2]
-            } else {
-                &[5, 1, 0]
-            };
-            tcp.write_all(greeting).await.map_err(io("channel proxy"))?;
-            let mut choice = [0u8; 2];
-            tcp.read_exact(&mut choice)
-                .await
-                .map_err(io("channel proxy"))?;
-            match (choice, auth) {
-                ([5, 0], _) => {}
-                ([5, 2], Some((u, p))) => {
-                    let (u, p) = (u.as_bytes(), p.as_bytes());
-                    let (ul, pl) = (
-                        u8::try_from(u.len()).map_err(|_| fail("proxy user too long"))?,
-                        u8::try_from(p.len()).map_err(|_| fail("proxy password too long"))?,
-                    );
-                    let mut m = vec![1, ul];
-                    m.extend_from_slice(u);
-                    m.push(pl);
-                    m.extend_from_slice(p);
-                    tcp.write_all(&m).await.map_err(io("channel proxy"))?;
-                    let mut ok = [0u8; 2];
-                    tcp.read_exact(&mut ok).await.map_err(io("channel proxy"))?;
-                    if ok[1] != 0 {
-                        return Err(fail("the SOCKS5 proxy refused the credentials"));
-                    }
-                }
-                _ => return Err(fail("the SOCKS5 proxy offers no usable authentication")),
-            }
-            let name = host.as_bytes();
-            let len = u8::try_from(name.len()).map_err(|_| fail("host name too long"))?;
-            let mut req = vec![5, 1, 0, 3, len];
-            req.extend_from_slice(name);
-            req.extend_from_slice(&port.to_be_bytes());
-            tcp.write_all(&req).await.map_err(io("channel proxy"))?;
-            let mut head = [0u8; 4];
-            tcp.read_exact(&mut head)
-                .await
-                .map_err(io("channel proxy"))?;
-            if head[1] != 0 {
-                return Err(DialError::Proxy(format!(
-                    "the SOCKS5 proxy could not connect (reply {})",
-                    head[1]
-                )));
-            }
-            let skip = match head[3] {
-                1 => 4 + 2,
-                4 => 16 + 2,
-                3 => {
-                    let mut l = [0u8; 1];
-                    tcp.read_exact(&mut l).await.map_err(io("channel proxy"))?;
-                    usize::from(l[0]) + 2
-                }
-                _ => return Err(fail("the SOCKS5 proxy answered an unknown address type")),
-            };
-            let mut rest = vec![0u8; skip];
-            tcp.read_exact(&mut rest)
-                .await
-                .map_err(io("channel proxy"))?;
-        }
-        _ => return Err(fail("the channel proxy must be http:// or socks5://")),
-    }
-    Ok(tcp)
-}
-
 enum FrameError {
     Timeout,
     Other(String),
@@ -641,7 +487,7 @@ where
 }
 
 /// A tungstenite error without the URL (whose query carries the signature).
-fn without_url(e: &tungstenite::Error) -> String {
+pub(crate) fn without_url(e: &tungstenite::Error) -> String {
     match e {
         tungstenite::Error::Url(_) => "invalid WebSocket URL".to_owned(),
         other => {

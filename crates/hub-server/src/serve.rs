@@ -200,7 +200,7 @@ impl Connection {
                 }))
             }
         });
-        let conn = self.builder.serve_connection(io, svc);
+        let conn = self.builder.serve_connection_with_upgrades(io, svc);
         let mut conn = std::pin::pin!(conn);
         let mut closing = false;
         loop {

@@ -16,6 +16,7 @@
 mod error;
 mod inbound;
 mod models;
+mod realtime;
 
 use std::time::Instant;
 
@@ -79,6 +80,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/moderations", post(moderations))
         .route("/v1/responses", post(responses))
         .route("/v1/rerank", post(rerank))
+        .route("/v1/realtime", get(realtime::realtime))
         .route("/v1/images/generations", post(images_generations))
         .route("/v1/audio/speech", post(speech))
         .route("/v1/images/edits", post(images_edits))

@@ -16,6 +16,7 @@ mod metrics;
 mod native;
 mod onehub_db;
 mod providers;
+mod realtime;
 mod relay;
 mod responses;
 mod sdk;

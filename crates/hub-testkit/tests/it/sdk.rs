@@ -24,8 +24,7 @@ use reqwest::Method;
 use serde_json::json;
 
 const ROOT_TOKEN: &str = "SdkSuiteRootAccessToken012345678";
-const MODELS: &str =
-    "gpt-4o-mini,text-embedding-3-small,omni-moderation-latest,gpt-3.5-turbo-instruct,m-openai,dall-e-3,gpt-image-1,dall-e-2,tts-1,whisper-1,gpt-4o-transcribe";
+const MODELS: &str = "gpt-4o-mini,text-embedding-3-small,omni-moderation-latest,gpt-3.5-turbo-instruct,m-openai,dall-e-3,gpt-image-1,dall-e-2,tts-1,whisper-1,gpt-4o-transcribe";
 /// `(channel type, name, models)`: one channel per upstream protocol, all on the same mock.
 const CHANNELS: [(u64, &str, &str); 3] = [
     (1, "mock-openai", MODELS),
