@@ -68,3 +68,20 @@ def test_rerank(base_url, api_key):
     assert body["results"][0]["index"] == 1
     assert body["results"][0]["document"]["text"] == "a cat"
     assert body["usage"]["prompt_tokens"] == 1
+
+
+def test_realtime_session(client):
+    """The SDK's realtime client (websockets) through the gateway: session.created, a text
+    response streamed and finished with usage, a recoverable error that does not end it."""
+    with client.realtime.connect(model="gpt-realtime") as conn:
+        first = conn.recv()
+        assert first.type == "session.created"
+        conn.send({"type": "response.create"})
+        deltas = []
+        for event in conn:
+            if event.type == "response.text.delta" or event.type == "response.output_text.delta":
+                deltas.append(event.delta)
+            if event.type == "response.done":
+                assert event.response.usage.output_tokens == 3
+                break
+        assert "".join(deltas) == "tok tok tok "

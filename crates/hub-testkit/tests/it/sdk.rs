@@ -24,7 +24,7 @@ use reqwest::Method;
 use serde_json::json;
 
 const ROOT_TOKEN: &str = "SdkSuiteRootAccessToken012345678";
-const MODELS: &str = "gpt-4o-mini,text-embedding-3-small,omni-moderation-latest,gpt-3.5-turbo-instruct,m-openai,dall-e-3,gpt-image-1,dall-e-2,tts-1,whisper-1,gpt-4o-transcribe";
+const MODELS: &str = "gpt-4o-mini,text-embedding-3-small,omni-moderation-latest,gpt-3.5-turbo-instruct,m-openai,dall-e-3,gpt-image-1,dall-e-2,tts-1,whisper-1,gpt-4o-transcribe,gpt-realtime";
 /// `(channel type, name, models)`: one channel per upstream protocol, all on the same mock.
 const CHANNELS: [(u64, &str, &str); 3] = [
     (1, "mock-openai", MODELS),
@@ -32,7 +32,7 @@ const CHANNELS: [(u64, &str, &str); 3] = [
     (25, "mock-gemini", "m-gemini"),
 ];
 /// What the suite imports.
-const IMPORTS: &str = "import openai, anthropic, google.genai, pytest, botocore";
+const IMPORTS: &str = "import openai, anthropic, google.genai, pytest, botocore, websockets";
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
