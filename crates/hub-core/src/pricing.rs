@@ -101,6 +101,9 @@ pub const PROMPT_SIDE: &[&str] = &[
     "input_image_tokens",
 ];
 
+/// Quota for one US dollar (One Hub's `QuotaPerUnit`).
+pub const QUOTA_PER_UNIT: f64 = 500_000.0;
+
 /// Usage as billing sees it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BillUsage {
@@ -108,6 +111,19 @@ pub struct BillUsage {
     pub completion_tokens: i64,
     /// Extra kinds (e.g. `cached_tokens`, `reasoning_tokens`) with their counts.
     pub extra: BTreeMap<String, i64>,
+    /// Hosted-tool calls billed per call (the Responses API's web search, file search, code
+    /// interpreter, image generation): service → (calls, price per call in micro-USD).
+    pub tool_calls: BTreeMap<String, (i64, i64)>,
+}
+
+/// The quota of the hosted-tool calls before the group ratio: `Σ ceil(usd · QuotaPerUnit) ·
+/// calls`.
+pub fn tool_fees(usage: &BillUsage) -> f64 {
+    usage
+        .tool_calls
+        .values()
+        .map(|(calls, micro)| ((*micro as f64 / 1e6) * QUOTA_PER_UNIT).ceil() * *calls as f64)
+        .sum()
 }
 
 /// The result of pricing one request.
@@ -122,7 +138,8 @@ pub struct Charge {
 pub fn charge(price: &ModelPrice, usage: &BillUsage, group_ratio: f64) -> Charge {
     match price.kind {
         PriceKind::Times => Charge {
-            quota: (1000.0 * price.input * group_ratio) as i64,
+            quota: (1000.0 * price.input * group_ratio) as i64
+                + (tool_fees(usage) * group_ratio).ceil() as i64,
             extra: BTreeMap::new(),
         },
         PriceKind::Tokens => {
@@ -147,7 +164,8 @@ pub fn charge(price: &ModelPrice, usage: &BillUsage, group_ratio: f64) -> Charge
             }
             let raw = prompt as f64 * price.input * group_ratio
                 + completion as f64 * price.output * group_ratio;
-            let mut quota = raw.ceil().max(0.0) as i64;
+            let mut quota =
+                raw.ceil().max(0.0) as i64 + (tool_fees(usage) * group_ratio).ceil() as i64;
             if price.input * group_ratio != 0.0 && quota < 1 {
                 quota = 1;
             }

@@ -100,6 +100,25 @@ pub(crate) fn responses(
                        "content": [{"type": "output_text", "text": text, "annotations": []}]})
         }
     };
+    // A hosted web-search tool: the answer carries one `web_search_call` item before the text.
+    let searched = body
+        .get("tools")
+        .and_then(Value::as_array)
+        .is_some_and(|ts| {
+            ts.iter().any(|t| {
+                t.get("type")
+                    .and_then(Value::as_str)
+                    .is_some_and(|k| k.starts_with("web_search"))
+            })
+        });
+    let final_output = |item: &Value| {
+        if searched {
+            json!([{"type": "web_search_call", "id": "ws_mock", "status": "completed",
+                    "action": {"type": "search", "query": "mock"}}, item])
+        } else {
+            json!([item])
+        }
+    };
     let response = |status: &str, output: Value, usage: Value| {
         json!({"id": id, "object": "response", "created_at": created, "status": status,
                "error": null, "incomplete_details": null, "model": model, "output": output,
@@ -108,7 +127,7 @@ pub(crate) fn responses(
                "text": {"format": {"type": "text"}}})
     };
     if body.get("stream").and_then(Value::as_bool) != Some(true) {
-        return Json(response("completed", json!([item]), usage)).into_response();
+        return Json(response("completed", final_output(&item), usage)).into_response();
     }
     let in_progress = response("in_progress", json!([]), Value::Null);
     let mut head = vec![
@@ -200,7 +219,7 @@ pub(crate) fn responses(
     tail.push(event(
         "response.completed",
         seq,
-        json!({"response": response("completed", json!([item]), usage)}),
+        json!({"response": response("completed", final_output(&item), usage)}),
     ));
     sse(
         shared,

@@ -258,6 +258,11 @@ pub trait StreamTransform: Send {
     fn error_frame(&mut self, message: &str) -> Vec<u8>;
     /// The channel's secrets, masked in upstream error frames and in `error_frame` messages.
     fn set_secrets(&mut self, secrets: Secrets);
+    /// Hosted-tool calls the upstream reported (Responses API), billed per call: service →
+    /// (calls, micro-USD per call).
+    fn tool_calls(&self) -> std::collections::BTreeMap<String, (i64, i64)> {
+        std::collections::BTreeMap::new()
+    }
     /// The upstream signalled a proper end (OpenAI `[DONE]`; otherwise the end of the body).
     fn done(&self) -> bool {
         true
@@ -308,6 +313,8 @@ pub struct StreamOutcome {
     pub content: String,
     /// When the first bytes went to the client.
     pub first_at: Option<std::time::Instant>,
+    /// Hosted-tool calls to bill per call (see [`StreamTransform::tool_calls`]).
+    pub tool_calls: std::collections::BTreeMap<String, (i64, i64)>,
 }
 
 /// Wraps an upstream byte stream: rewrites frames as they pass and calls `on_end` exactly once.
@@ -344,6 +351,7 @@ impl<S> RelayStream<S> {
                 frames: self.proc.frames(),
                 content: self.proc.take_content(),
                 first_at: self.first_at,
+                tool_calls: self.proc.tool_calls(),
             });
         }
     }

@@ -166,6 +166,10 @@ pub struct Passthrough {
     /// Claude: the model name `message_start` reports (the requested name, when the channel
     /// mapped it to another upstream model).
     rename: Option<String>,
+    /// Responses: the hosted-tool calls of the terminal event, and the upstream model they are
+    /// priced for.
+    tool_calls: std::collections::BTreeMap<String, (i64, i64)>,
+    upstream_model: String,
 }
 
 impl Passthrough {
@@ -178,7 +182,15 @@ impl Passthrough {
             frames: 0,
             secrets: Secrets::default(),
             rename: None,
+            tool_calls: std::collections::BTreeMap::new(),
+            upstream_model: String::new(),
         }
+    }
+
+    /// Responses: the model the upstream was asked for (hosted-tool prices depend on it).
+    pub fn for_model(mut self, model: &str) -> Self {
+        self.upstream_model = model.to_owned();
+        self
     }
 
     /// Reports `model` as the model of a Claude stream (`message_start.message.model`).
@@ -258,13 +270,19 @@ impl Passthrough {
                     self.content.push_str(t);
                 }
             }
-            Protocol::Responses => {
-                if data.get("type").and_then(Value::as_str) == Some("response.output_text.delta")
-                    && let Some(t) = data.get("delta").and_then(Value::as_str)
-                {
-                    self.content.push_str(t);
+            Protocol::Responses => match data.get("type").and_then(Value::as_str) {
+                Some("response.output_text.delta") => {
+                    if let Some(t) = data.get("delta").and_then(Value::as_str) {
+                        self.content.push_str(t);
+                    }
                 }
-            }
+                Some("response.completed" | "response.incomplete" | "response.failed") => {
+                    if let Some(r) = data.get("response") {
+                        self.tool_calls = crate::responses::tool_calls(r, &self.upstream_model);
+                    }
+                }
+                _ => {}
+            },
             Protocol::Gemini => {
                 let ir = gemini::response_to_openai(&data, "");
                 if let Some(t) = ir
@@ -310,6 +328,9 @@ impl StreamTransform for Passthrough {
     }
     fn error_frame(&mut self, message: &str) -> Vec<u8> {
         error_frame(self.protocol, &self.secrets.mask_str(message))
+    }
+    fn tool_calls(&self) -> std::collections::BTreeMap<String, (i64, i64)> {
+        self.tool_calls.clone()
     }
     fn set_secrets(&mut self, secrets: Secrets) {
         self.secrets = secrets;

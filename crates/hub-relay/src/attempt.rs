@@ -165,7 +165,11 @@ pub async fn attempt_once(
                     p.collect_content = true;
                     Box::new(p)
                 }
-                other => Box::new(Passthrough::new(other).renaming(rename)),
+                other => Box::new(
+                    Passthrough::new(other)
+                        .renaming(rename)
+                        .for_model(&mapped.upstream),
+                ),
             }
         } else {
             Box::new(
@@ -193,9 +197,11 @@ pub async fn attempt_once(
                 None => hub_core::pricing::BillUsage {
                     prompt_tokens: ctx2.prompt_estimate,
                     completion_tokens: hub_core::pricing::estimate_tokens(&o.content),
-                    extra: Default::default(),
+                    ..Default::default()
                 },
             };
+            let mut usage = usage;
+            usage.tool_calls = o.tool_calls.clone();
             state2.metrics.stream_ended();
             if let Some(t) = o.first_at {
                 state2.metrics.ttft(
@@ -288,10 +294,16 @@ pub async fn attempt_once(
         );
         (out, usage)
     };
-    let usage = match usage {
+    let mut usage = match usage {
         Some(u) => bill::bill_usage(&u, provider.counting()),
         None => bill::usage_of_body(&bytes, ctx.prompt_estimate, provider.counting()),
     };
+    if up_proto == Protocol::Responses {
+        // Hosted tools the upstream ran (web search, file search, …) are billed per call.
+        if let Ok(v) = serde_json::from_slice::<Value>(&bytes) {
+            usage.tool_calls = hub_providers::responses::tool_calls(&v, &mapped.upstream);
+        }
+    }
     let quota = bill::settle(
         state,
         snap,

@@ -372,6 +372,7 @@ pub fn bill_usage(u: &Usage, counting: Counting) -> BillUsage {
         prompt_tokens: u.prompt_tokens,
         completion_tokens,
         extra,
+        ..Default::default()
     }
 }
 
@@ -460,6 +461,19 @@ pub fn settle(
             meta.insert(kind.clone(), json!(count));
             meta.insert(format!("{kind}_ratio"), json!(ratio));
         }
+        if !usage.tool_calls.is_empty() {
+            let fees: Map<String, Value> = usage
+                .tool_calls
+                .iter()
+                .map(|(service, (calls, micro))| {
+                    (
+                        service.clone(),
+                        json!({"type": service, "call_count": calls, "price": *micro as f64 / 1e6}),
+                    )
+                })
+                .collect();
+            meta.insert("extra_billing".into(), Value::Object(fees));
+        }
         Log {
             id: 0,
             user_id: ctx.user_id,
@@ -523,6 +537,6 @@ pub fn usage_of_body(bytes: &[u8], prompt_estimate: i64, counting: Counting) -> 
     BillUsage {
         prompt_tokens: prompt_estimate,
         completion_tokens: pricing::estimate_tokens(&text),
-        extra: Default::default(),
+        ..Default::default()
     }
 }

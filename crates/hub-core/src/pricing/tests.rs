@@ -26,6 +26,7 @@ fn times(input: f64) -> ModelPrice {
 
 fn usage(p: i64, c: i64, extra: &[(&str, i64)]) -> BillUsage {
     BillUsage {
+        tool_calls: Default::default(),
         prompt_tokens: p,
         completion_tokens: c,
         extra: extra.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect(),

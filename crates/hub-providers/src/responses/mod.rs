@@ -304,6 +304,57 @@ pub fn response_to_openai(v: &Value, model: &str) -> Value {
     out
 }
 
+/// The hosted-tool calls of a Responses object (its `output` items), priced per call as One Hub
+/// prices them: web search $0.025 for `gpt-4.1*`/`gpt-4o*` models, else $0.01; file search
+/// $0.0025; code interpreter $0.03; image generation by quality and size (low 0.011/0.016/0.016,
+/// medium 0.042/0.063/0.063, high 0.167/0.25/0.25 for 1024x1024, 1024x1536, 1536x1024; else 0).
+/// Service → (calls, micro-USD per call); image generations of different prices count apart.
+pub fn tool_calls(response: &Value, model: &str) -> std::collections::BTreeMap<String, (i64, i64)> {
+    let mut out = std::collections::BTreeMap::new();
+    let web = if model.starts_with("gpt-4.1") || model.starts_with("gpt-4o") {
+        25_000
+    } else {
+        10_000
+    };
+    for item in response
+        .get("output")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let (service, micro) = match item.get("type").and_then(Value::as_str) {
+            Some("web_search_call") => ("web_search".to_owned(), web),
+            Some("file_search_call") => ("file_search".to_owned(), 2_500),
+            Some("code_interpreter_call") => ("code_interpreter".to_owned(), 30_000),
+            Some("image_generation_call") => {
+                let s = |k: &str| item.get(k).and_then(Value::as_str).unwrap_or_default();
+                let col = match s("size") {
+                    "1024x1024" => 0,
+                    "1024x1536" => 1,
+                    "1536x1024" => 2,
+                    _ => 3,
+                };
+                let row: [i64; 3] = match s("quality") {
+                    "low" => [11_000, 16_000, 16_000],
+                    "medium" => [42_000, 63_000, 63_000],
+                    "high" => [167_000, 250_000, 250_000],
+                    _ => [0, 0, 0],
+                };
+                let price = row.get(col).copied().unwrap_or(0);
+                (
+                    format!("image_generation-{}-{}", s("quality"), s("size")),
+                    price,
+                )
+            }
+            _ => continue,
+        };
+        if micro > 0 {
+            out.entry(service).or_insert((0, micro)).0 += 1;
+        }
+    }
+    out
+}
+
 /// The usage of a native Responses stream event (`response.completed`, `.incomplete`,
 /// `.failed` carry the final one).
 pub fn event_usage(data: &Value) -> Option<Usage> {

@@ -14,6 +14,7 @@ on_backends!(
         responses_are_converted_for_chat_claude_and_gemini_channels,
         what_a_stateless_conversion_cannot_honour_is_refused,
         chat_reaches_a_responses_only_model,
+        hosted_tool_calls_are_billed_per_call,
     ],
 );
 
@@ -444,6 +445,60 @@ async fn chat_reaches_a_responses_only_model(backend: Backend) {
             assert_eq!(call["function"]["arguments"], "{\"city\":\"Paris\"}");
             assert_eq!(a.body["choices"][0]["finish_reason"], "tool_calls");
         }
+    }
+    env.stop().await;
+}
+
+/// A native Responses answer that ran a hosted tool (a web search) is billed One Hub's fee per
+/// call on top of the tokens: $0.025 on gpt-4o = 12500 quota at group ratio 1, streamed or not,
+/// and the log says so in `extra_billing`.
+async fn hosted_tool_calls_are_billed_per_call(backend: Backend) {
+    let Some(env) = RelayEnv::new(backend).await else {
+        return;
+    };
+    env.channel(json!({"type": 1, "key": "k", "models": "gpt-4o"}))
+        .await;
+    let key = env.token(json!({})).await;
+    for (i, stream) in [false, true].into_iter().enumerate() {
+        let plain = env
+            .post(
+                &key,
+                "/v1/responses",
+                json!({"model": "gpt-4o", "input": "news today", "stream": stream}),
+            )
+            .await;
+        assert_eq!(plain.status, 200, "{}", plain.body);
+        let searched = env
+            .post(
+                &key,
+                "/v1/responses",
+                json!({"model": "gpt-4o", "input": "news today", "stream": stream,
+                                               "tools": [{"type": "web_search_preview"}]}),
+            )
+            .await;
+        assert_eq!(searched.status, 200, "{}", searched.body);
+        let logs = wait_logs(&env, 2 * (i + 1)).await;
+        // The newest two (created in the same second, so told apart by their metadata).
+        let newest: Vec<_> = logs.iter().filter(|l| l.is_stream == stream).collect();
+        let with = newest
+            .iter()
+            .find(|l| l.metadata.get("extra_billing").is_some())
+            .unwrap();
+        let without = newest
+            .iter()
+            .find(|l| l.metadata.get("extra_billing").is_none())
+            .unwrap();
+        assert_eq!(
+            with.quota - without.quota,
+            12_500,
+            "stream={stream}: {logs:?}"
+        );
+        assert_eq!(
+            with.metadata["extra_billing"]["web_search"],
+            json!({"type": "web_search", "call_count": 1, "price": 0.025}),
+            "{:?}",
+            with.metadata
+        );
     }
     env.stop().await;
 }
