@@ -33,6 +33,10 @@ pub struct Session {
     pub channel_id: i64,
     billed: String,
     ctx: bill::BillCtx,
+    authed: Authed,
+    /// Quota held for each `response.create` the caller sent, settled by the `response.done`
+    /// that answers it (in order).
+    holds: std::sync::Mutex<std::collections::VecDeque<bill::Holds>>,
 }
 
 impl std::fmt::Debug for Session {
@@ -206,6 +210,8 @@ pub async fn connect(
                 channel_id: channel.id,
                 billed: mapped.billed,
                 ctx,
+                authed: a.clone(),
+                holds: std::sync::Mutex::new(std::collections::VecDeque::new()),
             },
             upstream,
         ));
@@ -244,8 +250,57 @@ pub fn usage(u: &Value) -> BillUsage {
     b
 }
 
+/// Whether a caller's frame asks for a response (`response.create`).
+pub fn asks_response(frame: &str) -> bool {
+    frame.contains("\"response.create\"")
+        && serde_json::from_str::<Value>(frame)
+            .is_ok_and(|v| v.get("type").and_then(Value::as_str) == Some("response.create"))
+}
+
 impl Session {
-    /// Bills an upstream frame when it is a `response.done` with usage; returns the quota.
+    fn pending(&self) -> std::sync::MutexGuard<'_, std::collections::VecDeque<bill::Holds>> {
+        self.holds
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Holds quota for a response the caller asks for, as an HTTP request would be held (the
+    /// model's worst case); refused when the token or user cannot pay for it.
+    pub async fn before_response(&self, state: &Engine, snap: &Snapshot) -> Result<(), RelayError> {
+        let mut holds = bill::Holds::default();
+        bill::take_holds(
+            state,
+            snap,
+            &self.authed,
+            bill::HoldRequest {
+                model: &self.billed,
+                group_ratio: self.ctx.group_ratio,
+                prompt_estimate: 0,
+                // The model's whole output, as a chat request without a limit.
+                ask: hub_providers::limits::OutputAsk {
+                    limit: None,
+                    answers: 1,
+                },
+            },
+            &mut holds,
+        )
+        .await?;
+        self.pending().push_back(holds);
+        Ok(())
+    }
+
+    /// The session ended: holds no response settled go back.
+    pub fn end(&self, state: &Engine) {
+        let leases = &state.billing.leases;
+        for h in self.pending().drain(..) {
+            leases.put_back(crate::leases::Kind::Token, self.ctx.token_id, h.token);
+            leases.put_back(crate::leases::Kind::User, self.ctx.user_id, h.user);
+        }
+    }
+
+    /// Bills an upstream frame when it is a `response.done` with usage, against the hold of the
+    /// oldest response asked for (a response the upstream started by itself, e.g. on voice
+    /// activity, has none); returns the quota.
     pub fn observe(&self, state: &Engine, snap: &Snapshot, frame: &str) -> Option<i64> {
         if !frame.contains("\"response.done\"") {
             return None;
@@ -254,11 +309,22 @@ impl Session {
         if v.get("type").and_then(Value::as_str) != Some("response.done") {
             return None;
         }
-        let u = v.pointer("/response/usage").filter(|u| u.is_object())?;
+        let held = self.pending().pop_front();
+        let Some(u) = v.pointer("/response/usage").filter(|u| u.is_object()) else {
+            // Nothing to bill: what was held goes back.
+            if let Some(h) = held {
+                let leases = &state.billing.leases;
+                leases.put_back(crate::leases::Kind::Token, self.ctx.token_id, h.token);
+                leases.put_back(crate::leases::Kind::User, self.ctx.user_id, h.user);
+            }
+            return None;
+        };
+        let mut ctx = self.ctx.clone();
+        ctx.holds = held.unwrap_or_default();
         let quota = bill::settle(
             state,
             snap,
-            &self.ctx,
+            &ctx,
             bill::Served {
                 channel_id: self.channel_id,
                 model: &self.billed,

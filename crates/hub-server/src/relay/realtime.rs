@@ -180,7 +180,24 @@ async fn pump(
                     _ => break,
                 };
                 let up = match msg {
-                    Message::Text(t) => UpMessage::text(t.as_str()),
+                    Message::Text(t) => {
+                        // A response must be paid for before it is asked for.
+                        if hub_relay::realtime::asks_response(t.as_str())
+                            && let Err(e) = session.before_response(&engine, &snap).await
+                        {
+                            let code = match &e.shape {
+                                hub_relay::error::Shape::Relay { code, .. } => code.clone(),
+                                hub_relay::error::Shape::Middleware => serde_json::json!("one_hub_error"),
+                            };
+                            let event = serde_json::json!({"type": "error", "error": {
+                                "type": "insufficient_quota", "code": code, "message": e.message}});
+                            if client.send(Message::Text(event.to_string().into())).await.is_err() {
+                                break;
+                            }
+                            continue;
+                        }
+                        UpMessage::text(t.as_str())
+                    }
                     Message::Binary(b) => UpMessage::binary(b),
                     Message::Ping(p) => UpMessage::Ping(p),
                     Message::Pong(p) => UpMessage::Pong(p),
@@ -214,6 +231,7 @@ async fn pump(
             }
         }
     }
+    session.end(&engine);
     let _ = upstream.close(None).await;
     let _ = client.send(Message::Close(None)).await;
     info!(channel = channel_id, "realtime session ended");

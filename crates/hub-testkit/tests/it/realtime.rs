@@ -68,6 +68,12 @@ async fn realtime_sessions_are_relayed_and_billed_per_response(backend: Backend)
     .await;
     env.channel(json!({"type": 1, "key": "status-401", "models": "rt-broken"}))
         .await;
+    env.admin(
+        reqwest::Method::POST,
+        "/api/prices/single",
+        json!({"model": "gpt-realtime", "type": "tokens", "channel_type": 1, "input": 2, "output": 3}),
+    )
+    .await;
     let key = env.token(json!({})).await;
     let url = env
         .app
@@ -147,6 +153,47 @@ async fn realtime_sessions_are_relayed_and_billed_per_response(backend: Backend)
         );
         assert!(l.quota > 0);
     }
+
+    // A token that cannot pay for a response: the `response.create` is refused with an error
+    // event and never reaches the upstream; the session stays open.
+    let poor = env
+        .token(json!({"remain_quota": 1, "unlimited_quota": false}))
+        .await;
+    let mut req = env
+        .app
+        .url("/v1/realtime?model=gpt-realtime")
+        .replace("http://", "ws://")
+        .into_client_request()
+        .unwrap();
+    req.headers_mut().insert(
+        "authorization",
+        HeaderValue::from_str(&format!("Bearer {poor}")).unwrap(),
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    assert_eq!(next_json(&mut ws).await["type"], "session.created");
+    ws.send(Message::text(
+        json!({"type": "response.create"}).to_string(),
+    ))
+    .await
+    .unwrap();
+    let e = next_json(&mut ws).await;
+    assert_eq!(
+        (e["type"].as_str(), e["error"]["type"].as_str()),
+        (Some("error"), Some("insufficient_quota")),
+        "{e}"
+    );
+    ws.send(Message::text(
+        json!({"type": "input_audio_buffer.clear"}).to_string(),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(
+        next_json(&mut ws).await["type"],
+        "mock.ack",
+        "the session goes on"
+    );
+    ws.close(None).await.unwrap();
+    assert_eq!(consume_logs(&env).await.len(), 2, "nothing billed");
 
     // The browser form: the key as a subprotocol; `realtime` accepted.
     let mut req = env
