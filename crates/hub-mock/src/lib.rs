@@ -14,6 +14,7 @@ mod cloud;
 mod echo;
 mod families;
 mod gemini;
+mod objects;
 mod ollama;
 mod openai;
 mod realtime;
@@ -464,6 +465,9 @@ async fn respond(
     body: &[u8],
 ) -> Response {
     let path = uri.path();
+    if objects::is_object_api(method, path) {
+        return objects::object_api(method, uri, headers, body);
+    }
     if path == "/" && header_str(headers, "x-tc-action").is_some() {
         return cloud::hunyuan(shared, headers, body);
     }

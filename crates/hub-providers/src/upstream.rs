@@ -1124,6 +1124,95 @@ pub fn token_refused(clients: &Clients, channel: &ChannelRt, body: &[u8]) {
     }
 }
 
+/// Where an OpenAI object-API request (`/v1/files…`, `/v1/batches…`, …) goes on a channel: the
+/// same path and query on an OpenAI-type channel (OpenAI, Custom, the generic types), or
+/// `/openai/<path without /v1>?api-version=` on Azure; `None` for other types. The auth headers
+/// come with it.
+pub fn passthrough_address(
+    channel: &ChannelRt,
+    path: &str,
+    query: Option<&str>,
+) -> Option<(String, Vec<(&'static str, String)>)> {
+    let q = query.filter(|q| !q.is_empty());
+    match channel.provider.as_ref().ok()? {
+        Provider::OpenAi { base, quirks, .. } if quirks.full_api => Some((
+            match q {
+                Some(q) => format!("{base}{path}?{q}"),
+                None => format!("{base}{path}"),
+            },
+            vec![("authorization", format!("Bearer {}", channel.key))],
+        )),
+        Provider::Azure { base, api_version } => {
+            let rest = path.strip_prefix("/v1").unwrap_or(path);
+            let extra = q.map(|q| format!("&{q}")).unwrap_or_default();
+            Some((
+                format!("{base}/openai{rest}?api-version={api_version}{extra}"),
+                vec![("api-key", channel.key.clone())],
+            ))
+        }
+        _ => None,
+    }
+}
+
+/// Sends a request as the caller made it (method, headers given, body streamed) to `url`
+/// through the channel's proxy client; for the object APIs passed on as they are.
+pub async fn send_raw(
+    clients: &Clients,
+    channel: &ChannelRt,
+    method: reqwest::Method,
+    url: &str,
+    headers: Vec<(String, String)>,
+    body: impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send + 'static,
+) -> Result<Upstream, SendError> {
+    let body = reqwest::Body::wrap_stream(body);
+    let client = clients
+        .get(&channel.proxy)
+        .map_err(|e| SendError::Other(e.to_string()))?;
+    let mut map = reqwest::header::HeaderMap::new();
+    for (k, v) in headers {
+        if let (Ok(n), Ok(v)) = (
+            reqwest::header::HeaderName::from_bytes(k.as_bytes()),
+            reqwest::header::HeaderValue::from_str(&v),
+        ) {
+            map.insert(n, v);
+        }
+    }
+    let resp = client
+        .request(method, url)
+        .headers(map)
+        .body(body)
+        .send()
+        .await
+        .map_err(SendError::from_reqwest)?;
+    Ok(Upstream {
+        body: Body::Http(resp),
+    })
+}
+
+impl Upstream {
+    /// The upstream's response headers worth passing on to the caller (content type and
+    /// disposition, OpenAI's request id and rate-limit headers).
+    pub fn passable_headers(&self) -> Vec<(String, String)> {
+        let Body::Http(r) = &self.body else {
+            return Vec::new();
+        };
+        r.headers()
+            .iter()
+            .filter(|(n, _)| {
+                let n = n.as_str();
+                matches!(
+                    n,
+                    "content-type"
+                        | "content-disposition"
+                        | "openai-processing-ms"
+                        | "x-request-id"
+                ) || n.starts_with("x-ratelimit-")
+            })
+            .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+            .collect()
+    }
+}
+
 /// Xunfei: signs the URL with the moment's date and exchanges frames over a WebSocket.
 async fn send_xunfei(
     clients: &Clients,

@@ -540,3 +540,36 @@ pub fn usage_of_body(bytes: &[u8], prompt_estimate: i64, counting: Counting) -> 
         ..Default::default()
     }
 }
+
+/// Records an object-API request passed on as it is (files, batches, …): a consume log of quota
+/// 0 with One Hub's content `中继:<path>`; nothing is billed.
+pub fn log_passthrough(state: &Engine, ctx: &BillCtx, channel_id: i64, path: &str) {
+    let log = ctx.log_enabled.then(|| Log {
+        id: 0,
+        user_id: ctx.user_id,
+        created_at: hub_store::now_unix(),
+        kind: LOG_CONSUME,
+        content: format!("中继:{path}"),
+        username: ctx.username.clone(),
+        token_name: ctx.token_name.clone(),
+        model_name: String::new(),
+        quota: 0,
+        prompt_tokens: 0,
+        completion_tokens: 0,
+        request_time: ctx.started.elapsed().as_millis() as i64,
+        channel_id,
+        is_stream: false,
+        source_ip: ctx.source_ip.clone(),
+        metadata: Value::Null,
+    });
+    state.billing.settle(Settlement {
+        token_id: ctx.token_id,
+        token_unlimited: ctx.token_unlimited,
+        user_id: ctx.user_id,
+        channel_id,
+        token_held: 0,
+        user_held: 0,
+        quota: 0,
+        log,
+    });
+}

@@ -16,6 +16,7 @@
 mod error;
 mod inbound;
 mod models;
+mod passthrough;
 mod realtime;
 
 use std::time::Instant;
@@ -80,6 +81,41 @@ pub fn router() -> Router<AppState> {
         .route("/v1/moderations", post(moderations))
         .route("/v1/responses", post(responses))
         .route("/v1/rerank", post(rerank))
+        .route("/v1/files", axum::routing::any(passthrough::passthrough))
+        .route(
+            "/v1/files/{*rest}",
+            axum::routing::any(passthrough::passthrough),
+        )
+        .route(
+            "/v1/fine_tuning/{*rest}",
+            axum::routing::any(passthrough::passthrough),
+        )
+        .route(
+            "/v1/assistants",
+            axum::routing::any(passthrough::passthrough),
+        )
+        .route(
+            "/v1/assistants/{*rest}",
+            axum::routing::any(passthrough::passthrough),
+        )
+        .route("/v1/threads", axum::routing::any(passthrough::passthrough))
+        .route(
+            "/v1/threads/{*rest}",
+            axum::routing::any(passthrough::passthrough),
+        )
+        .route("/v1/batches", axum::routing::any(passthrough::passthrough))
+        .route(
+            "/v1/batches/{*rest}",
+            axum::routing::any(passthrough::passthrough),
+        )
+        .route(
+            "/v1/vector_stores",
+            axum::routing::any(passthrough::passthrough),
+        )
+        .route(
+            "/v1/vector_stores/{*rest}",
+            axum::routing::any(passthrough::passthrough),
+        )
         .route("/v1/realtime", get(realtime::realtime))
         .route("/v1/images/generations", post(images_generations))
         .route("/v1/audio/speech", post(speech))
@@ -92,7 +128,10 @@ pub fn router() -> Router<AppState> {
             axum::routing::any(stored_responses),
         )
         .route("/v1/models", get(list_models))
-        .route("/v1/models/{model}", get(get_model))
+        .route(
+            "/v1/models/{model}",
+            get(get_model).delete(passthrough::passthrough),
+        )
         .route("/v1/messages", post(claude_messages))
         .route("/claude/v1/messages", post(claude_messages))
         .route("/claude/v1/models", get(claude_models))

@@ -15,6 +15,7 @@ on_backends!(
         speech_streams_audio_and_bills_input_bytes,
         multipart_image_edits_and_variations,
         transcriptions_bill_tokens_or_the_transcript,
+        object_apis_pass_through_a_pinned_channel,
     ],
 );
 
@@ -538,5 +539,175 @@ async fn transcriptions_bill_tokens_or_the_transcript(backend: Backend) {
         "{}",
         a.body
     );
+    env.stop().await;
+}
+
+async fn object_apis_pass_through_a_pinned_channel(backend: Backend) {
+    let Some(env) = RelayEnv::new(backend).await else {
+        return;
+    };
+    let openai = env
+        .channel(json!({"type": 1, "key": "sk-files", "models": "gpt-4o"}))
+        .await;
+    let azure = env
+        .channel(
+            json!({"type": 3, "key": "az-key", "models": "gpt-4o", "other": "2025-01-01-preview"}),
+        )
+        .await;
+    let claude = env
+        .channel(json!({"type": 14, "key": "k", "models": "claude-x"}))
+        .await;
+    let key = env.token(json!({})).await;
+    let pinned = |id: i64| format!("{key}#{id}");
+    let send =
+        |method: reqwest::Method, path: &str, key: String, body: Vec<u8>, ct: Option<&str>| {
+            let mut req = env
+                .http
+                .request(method, env.app.url(path))
+                .bearer_auth(key)
+                .body(body);
+            if let Some(ct) = ct {
+                req = req
+                    .header("content-type", ct)
+                    .header("openai-beta", "assistants=v2");
+            }
+            req.send()
+        };
+    // A 1 MiB upload arrives whole (streamed through), the query string kept.
+    let upload: Vec<u8> = (0..1_048_576_u32).map(|i| (i % 253) as u8).collect();
+    let (ct, body) = form(&[
+        ("purpose", None, b"batch"),
+        ("file", Some("data.jsonl"), &upload),
+    ]);
+    let resp = send(
+        reqwest::Method::POST,
+        "/v1/files?purpose=batch",
+        pinned(openai),
+        body.clone(),
+        Some(&ct),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), 200);
+    let v: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(
+        (
+            v["method"].as_str(),
+            v["path"].as_str(),
+            v["query"].as_str()
+        ),
+        (Some("POST"), Some("/v1/files"), Some("purpose=batch"))
+    );
+    assert_eq!(v["body_bytes"], body.len());
+    assert_eq!(v["content_type"], ct.as_str());
+    assert_eq!(v["openai_beta"], "assistants=v2");
+    let sent = env.mock.requests().pop().unwrap();
+    assert_eq!(sent.header("authorization"), Some("Bearer sk-files"));
+    assert_eq!(sent.body, body);
+    // A download comes back byte for byte; bare collection paths and DELETE work.
+    let resp = send(
+        reqwest::Method::GET,
+        "/v1/files/file-1/content",
+        pinned(openai),
+        Vec::new(),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.headers()["content-type"], "application/octet-stream");
+    let bytes = resp.bytes().await.unwrap();
+    assert_eq!(bytes.len(), 65_536);
+    assert!(
+        bytes
+            .iter()
+            .enumerate()
+            .all(|(i, b)| usize::from(*b) == i % 251)
+    );
+    for (method, path) in [
+        (reqwest::Method::POST, "/v1/batches"),
+        (reqwest::Method::DELETE, "/v1/models/ft:gpt-4o:me"),
+        (
+            reqwest::Method::GET,
+            "/v1/threads/thread_1/messages?limit=2",
+        ),
+    ] {
+        let resp = send(method.clone(), path, pinned(openai), Vec::new(), None)
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{method} {path}");
+        let v: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(v["method"], method.as_str());
+        assert_eq!(
+            format!(
+                "{}{}",
+                v["path"].as_str().unwrap(),
+                v["query"]
+                    .as_str()
+                    .map(|q| format!("?{q}"))
+                    .unwrap_or_default()
+            ),
+            path
+        );
+    }
+    // Azure: `/openai/<path>?api-version=` with the caller's query after it.
+    let resp = send(
+        reqwest::Method::GET,
+        "/v1/files?purpose=fine-tune",
+        pinned(azure),
+        Vec::new(),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), 200);
+    let sent = env.mock.requests().pop().unwrap();
+    assert_eq!(
+        sent.path,
+        "/openai/files?api-version=2025-01-01-preview&purpose=fine-tune"
+    );
+    assert_eq!(sent.header("api-key"), Some("az-key"));
+    // Refusals: no pin, a pin to a channel without these APIs.
+    let a = RelayEnv::answer(
+        send(
+            reqwest::Method::GET,
+            "/v1/files",
+            key.clone(),
+            Vec::new(),
+            None,
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(a.status, 403);
+    assert!(
+        a.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("必须指定渠道"),
+        "{}",
+        a.body
+    );
+    let a = RelayEnv::answer(
+        send(
+            reqwest::Method::GET,
+            "/v1/files",
+            pinned(claude),
+            Vec::new(),
+            None,
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(a.status, 503, "{}", a.body);
+    // Logged with quota 0 and One Hub's content.
+    log_n(&env, 6).await;
+    let logs = consume_logs(&env).await;
+    assert!(
+        logs.iter().all(|l| l.quota == 0 && l.model_name.is_empty()),
+        "{logs:?}"
+    );
+    assert!(logs.iter().any(|l| l.content == "中继:/v1/files"));
     env.stop().await;
 }
