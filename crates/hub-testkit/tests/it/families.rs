@@ -16,6 +16,7 @@ on_backends!(
         multipart_image_edits_and_variations,
         transcriptions_bill_tokens_or_the_transcript,
         object_apis_pass_through_a_pinned_channel,
+        quotas_match_the_contracts_examples,
     ],
 );
 
@@ -709,5 +710,120 @@ async fn object_apis_pass_through_a_pinned_channel(backend: Backend) {
         "{logs:?}"
     );
     assert!(logs.iter().any(|l| l.content == "中继:/v1/files"));
+    env.stop().await;
+}
+
+/// Each family's quota on the contract's worked examples (relay-families.md §0.5, §1.3, §2,
+/// §3), with the price rows set here and group ratio 1.
+async fn quotas_match_the_contracts_examples(backend: Backend) {
+    let Some(env) = RelayEnv::new(backend).await else {
+        return;
+    };
+    let price = |model: &str, input: f64, output: f64, extra: serde_json::Value| {
+        let mut p = json!({"model": model, "type": "tokens", "channel_type": 1, "input": input, "output": output});
+        if !extra.is_null() {
+            p["extra_ratios"] = extra;
+        }
+        env.admin(reqwest::Method::POST, "/api/prices/single", p)
+    };
+    price("dall-e-3", 20.0, 20.0, json!(null)).await;
+    price("dall-e-2", 8.0, 8.0, json!(null)).await;
+    price("gpt-image-1", 5.0, 20.0, json!({"input_text_tokens": 0.5})).await;
+    price("tts-1", 7.5, 7.5, json!(null)).await;
+    price("rerank-english-v3.0", 1000.0, 0.0, json!(null)).await;
+    price("BAAI/bge-reranker-v2-m3", 2.0, 2.0, json!(null)).await;
+    price(
+        "gpt-4o-transcribe",
+        1.25,
+        5.0,
+        json!({"input_audio_tokens": 2}),
+    )
+    .await;
+    env.channel(json!({"type": 1, "key": "k", "models": "dall-e-3,dall-e-2,gpt-image-1,tts-1,gpt-4o-transcribe"}))
+        .await;
+    env.channel(json!({"type": 36, "key": "k", "models": "rerank-english-v3.0", "base_url": env.mock.base_url()}))
+        .await;
+    env.channel(json!({"type": 45, "key": "k", "models": "BAAI/bge-reranker-v2-m3", "base_url": env.mock.base_url()}))
+        .await;
+    let key = env.token(json!({})).await;
+    let mut n = 0;
+    let mut expect = async |what: &str, quota: i64| {
+        n += 1;
+        let log = log_n(&env, n).await;
+        assert_eq!(log.quota, quota, "{what}: {log:?}");
+    };
+    // §1.3: dall-e-3 1024x1792 hd → 3000 units × 20 = 60000.
+    let a = env
+        .post(
+            &key,
+            "/v1/images/generations",
+            json!({"model": "dall-e-3", "prompt": "x", "size": "1024x1792", "quality": "hd"}),
+        )
+        .await;
+    assert_eq!(a.status, 200);
+    expect("dall-e-3", 60_000).await;
+    // dall-e-2 512x512 n=3 → 3375 × 8 = 27000.
+    let a = env
+        .post(
+            &key,
+            "/v1/images/generations",
+            json!({"model": "dall-e-2", "prompt": "x", "size": "512x512", "n": 3}),
+        )
+        .await;
+    assert_eq!(a.status, 200);
+    expect("dall-e-2", 27_000).await;
+    // gpt-image-1: input 3 (all text, ratio 0.5 → 3 + int(3 × −0.5) = 2), output 1056:
+    // ceil(2 × 5 + 1056 × 20) = 21130.
+    let a = env
+        .post(
+            &key,
+            "/v1/images/generations",
+            json!({"model": "gpt-image-1", "prompt": "a red fox"}),
+        )
+        .await;
+    assert_eq!(a.status, 200);
+    expect("gpt-image-1", 21_130).await;
+    // §2.1: "Hello world" is 11 bytes: ceil(82.5) = 83; "你好吗" 9 bytes: ceil(67.5) = 68.
+    for (input, quota) in [("Hello world", 83), ("你好吗", 68)] {
+        let resp = env
+            .http
+            .post(env.app.url("/v1/audio/speech"))
+            .bearer_auth(&key)
+            .json(&json!({"model": "tts-1", "input": input, "voice": "alloy"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let _ = resp.bytes().await.unwrap();
+        expect(input, quota).await;
+    }
+    // §3: Cohere 1 search unit × 1000; SiliconFlow 13 input tokens × 2 = 26.
+    let docs = json!(["the cat sat", "a dog barked loudly today", "cat and dog"]);
+    let a = env
+        .post(
+            &key,
+            "/v1/rerank",
+            json!({"model": "rerank-english-v3.0", "query": "cat dog", "documents": docs}),
+        )
+        .await;
+    assert_eq!(a.status, 200);
+    expect("cohere rerank", 1000).await;
+    let a = env
+        .post(
+            &key,
+            "/v1/rerank",
+            json!({"model": "BAAI/bge-reranker-v2-m3", "query": "cat dog", "documents": docs}),
+        )
+        .await;
+    assert_eq!(a.status, 200);
+    expect("siliconflow rerank", 26).await;
+    // §2.2 (tokens form): input 50 audio at ratio 2 → 100, output 3: ceil(100 × 1.25 + 3 × 5) = 140.
+    let (ct, body) = form(&[
+        ("file", Some("a.mp3"), &[7_u8; 500]),
+        ("model", None, b"gpt-4o-transcribe"),
+    ]);
+    let a = post_form(&env, &key, "/v1/audio/transcriptions", &ct, body).await;
+    assert_eq!(a.status, 200);
+    expect("gpt-4o-transcribe", 140).await;
     env.stop().await;
 }

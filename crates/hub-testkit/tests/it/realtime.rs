@@ -71,7 +71,8 @@ async fn realtime_sessions_are_relayed_and_billed_per_response(backend: Backend)
     env.admin(
         reqwest::Method::POST,
         "/api/prices/single",
-        json!({"model": "gpt-realtime", "type": "tokens", "channel_type": 1, "input": 2, "output": 3}),
+        json!({"model": "gpt-realtime", "type": "tokens", "channel_type": 1, "input": 2.5, "output": 10,
+               "extra_ratios": {"input_audio_tokens": 20, "output_audio_tokens": 10, "cached_tokens": 0.5}}),
     )
     .await;
     let key = env.token(json!({})).await;
@@ -151,7 +152,9 @@ async fn realtime_sessions_are_relayed_and_billed_per_response(backend: Backend)
             (l.model_name.as_str(), l.prompt_tokens, l.completion_tokens),
             ("gpt-realtime", 10, 3)
         );
-        assert!(l.quota > 0);
+        // §5: input 10 (cached 2 at 0.5 → −1; audio 6 at 20 → +114; text 4 at 1) = 123,
+        // output 3 (text): ceil(123 × 2.5 + 3 × 10) = 338.
+        assert_eq!(l.quota, 338, "{l:?}");
     }
 
     // A token that cannot pay for a response: the `response.create` is refused with an error
