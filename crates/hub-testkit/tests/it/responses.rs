@@ -52,14 +52,18 @@ async fn consume_logs(env: &RelayEnv) -> Vec<hub_core::entity::Log> {
         "-created_at",
     )
     .unwrap();
-    env.app
+    let mut logs = env
+        .app
         .node
         .state
         .store
         .log_list(&f, &p)
         .await
         .unwrap()
-        .data
+        .data;
+    // Newest first by id: several logs can share a `created_at` second.
+    logs.sort_by_key(|l| std::cmp::Reverse(l.id));
+    logs
 }
 
 async fn wait_logs(env: &RelayEnv, n: usize) -> Vec<hub_core::entity::Log> {
