@@ -1,7 +1,12 @@
-//! The optional in-process cache of token and user rows (`MEMORY_CACHE_ENABLED`).
+//! The in-process cache of token and user rows that authentication reads.
 //!
-//! It serves authentication only: entries live for `SYNC_FREQUENCY` seconds and are evicted as
-//! soon as the change feed reports a change to their row; quota is always read fresh.
+//! With the change feed's triggers (the normal case) it is on whatever `MEMORY_CACHE_ENABLED`
+//! says: every change to a token or user row is announced and evicts its entry at once, on every
+//! node, so the cache is exact — a disabled token is refused as fast as without it. Only when
+//! the feed has fallen back to content checks (no trigger privilege), which cannot see row
+//! changes, does `MEMORY_CACHE_ENABLED` keep One Hub's meaning: on, entries may be stale for up
+//! to `SYNC_FREQUENCY` seconds; off, no cache. Entries live at most `SYNC_FREQUENCY` seconds
+//! either way; quota is always read fresh.
 
 use std::{
     collections::HashMap,
@@ -13,6 +18,8 @@ use hub_core::entity::{Token, User};
 
 #[derive(Debug)]
 pub struct AuthCache {
+    /// `MEMORY_CACHE_ENABLED`.
+    configured: bool,
     enabled: std::sync::atomic::AtomicBool,
     ttl: Duration,
     inner: Mutex<Inner>,
@@ -26,23 +33,30 @@ struct Inner {
 }
 
 impl AuthCache {
-    pub fn new(enabled: bool, ttl_secs: u64) -> Self {
+    /// `configured`: `MEMORY_CACHE_ENABLED`. The cache starts as the setting says and follows
+    /// the feed once it is known ([`AuthCache::on_feed`]).
+    pub fn new(configured: bool, ttl_secs: u64) -> Self {
         Self {
-            enabled: std::sync::atomic::AtomicBool::new(enabled && ttl_secs > 0),
+            configured,
+            enabled: std::sync::atomic::AtomicBool::new(configured && ttl_secs > 0),
             ttl: Duration::from_secs(ttl_secs),
             inner: Mutex::new(Inner::default()),
         }
     }
 
-    pub fn enabled(&self) -> bool {
-        self.enabled.load(std::sync::atomic::Ordering::Acquire)
+    /// The change feed is known: `exact` (triggers announce every row change) turns the cache
+    /// on; content checks leave it as `MEMORY_CACHE_ENABLED` says. Returns whether it is on.
+    pub fn on_feed(&self, exact: bool) -> bool {
+        let on = (exact || self.configured) && !self.ttl.is_zero();
+        self.enabled.store(on, std::sync::atomic::Ordering::Release);
+        if !on {
+            self.clear();
+        }
+        on
     }
 
-    /// Turns caching off (no change feed to evict with) and drops every entry.
-    pub fn disable(&self) {
-        self.enabled
-            .store(false, std::sync::atomic::Ordering::Release);
-        self.clear();
+    pub fn enabled(&self) -> bool {
+        self.enabled.load(std::sync::atomic::Ordering::Acquire)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -138,5 +152,13 @@ mod tests {
             ..Default::default()
         }));
         assert!(off.token("a", false).is_none());
+        // Triggers turn it on whatever the setting; content checks follow the setting.
+        assert!(off.on_feed(true));
+        assert!(!off.on_feed(false));
+        assert!(AuthCache::new(true, 60).on_feed(false));
+        assert!(
+            !AuthCache::new(true, 0).on_feed(true),
+            "no lifetime, no cache"
+        );
     }
 }

@@ -361,9 +361,14 @@ pub async fn bring_up(state: AppState, is_slave: bool) -> Result<(), StoreError>
                 warn!(error = %e, "cannot create the session table onehub_rs_sessions; logins by cookie will fail until it exists");
             }
             let mode = state.store.install_change_feed().await?;
+            let exact = matches!(mode, FeedMode::Triggers);
+            let cached = state.cache.on_feed(exact);
             if let FeedMode::ContentCheck { reason } = &mode {
-                warn!(%reason, "falling back to content checks for config sync; the memory cache is disabled");
-                state.cache.disable();
+                if cached {
+                    warn!(%reason, "falling back to content checks for config sync; MEMORY_CACHE_ENABLED keeps token and user rows cached for up to SYNC_FREQUENCY seconds (One Hub's meaning)");
+                } else {
+                    warn!(%reason, "falling back to content checks for config sync; token and user rows are read from the database on every request");
+                }
             }
             state.sync.set_mode(mode);
             state.reload_snapshot().await?;

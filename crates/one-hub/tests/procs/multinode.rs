@@ -394,6 +394,9 @@ async fn scenario(backend: Backend, o: Opts) {
             .admin(*n, reqwest::Method::GET, "/api/sync/status", json!({}))
             .await;
         assert_eq!(st["data"]["feed"], "triggers", "{st}");
+        // With triggers the token/user cache is exact and on, whatever MEMORY_CACHE_ENABLED
+        // says (step 5 checked that a disabled token is still refused on every node).
+        assert_eq!(st["data"]["memory_cache"], true, "{st}");
         assert!(st["data"]["config_version"].as_i64().unwrap() > 0, "{st}");
         assert_eq!(st["data"]["last_error"], Value::Null, "{st}");
         let push = st["data"]["push"].as_str().unwrap();
