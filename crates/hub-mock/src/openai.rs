@@ -433,6 +433,15 @@ fn include_usage(body: &Value) -> bool {
 }
 
 fn chat(shared: &Arc<Shared>, body: &Value, model: Option<String>, opts: &MockOpts) -> Response {
+    if body.get("stream_options").is_some_and(|o| !o.is_null()) && !is_stream(body) {
+        // As OpenAI answers it.
+        return error(
+            StatusCode::BAD_REQUEST,
+            "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+            "invalid_request_error",
+            json!("stream_options"),
+        );
+    }
     let sp = |v: &Value| frame_with(v, opts.spaced_json);
     let model = model.unwrap_or_else(|| DEFAULT_MODEL.to_owned());
     let prompt_tokens = body

@@ -547,7 +547,8 @@ pub fn openai_body(
 }
 
 /// Fields of the OpenAI body this channel's upstream must not receive: `stream_options` in
-/// streams for vendors that refuse it ([`hub_core::provider::OpenAiQuirks::stream_usage`]),
+/// requests that do not stream (OpenAI refuses it there) and in streams for vendors that refuse
+/// it ([`hub_core::provider::OpenAiQuirks::stream_usage`]),
 /// the sampling fields Grok's reasoning models refuse, and `model` for Databricks (the
 /// serving endpoint is in the URL). The other families take
 /// what they need from the intermediate body when converting.
@@ -577,8 +578,10 @@ fn removed_fields(channel: &ChannelRt, stream: bool, model: &str) -> &'static [&
             GROK_3_MINI
         }
         (Ok(Provider::OpenAi { quirks, .. }), true) if !quirks.stream_usage => &["stream_options"],
-        (Ok(Provider::Databricks { .. }), true) => &["model", "stream_options"],
-        (Ok(Provider::Databricks { .. }), false) => &["model"],
+        (Ok(Provider::Databricks { .. }), _) => &["model", "stream_options"],
+        // OpenAI refuses `stream_options` on a request that does not stream: a client that
+        // sends it with `stream: false` would get a 400 for nothing.
+        (_, false) => &["stream_options"],
         _ => &[],
     }
 }
@@ -989,11 +992,13 @@ mod tests {
             assert!(!prepare_body(&mut body, &rt(kind, "", ""), "a", true));
             assert!(!body.contains_key("stream_options"));
         }
-        // Not streamed: the field is the client's business, as for OpenAI.
-        let mut body: Map<String, Value> =
-            serde_json::from_str(r#"{"model":"a","stream_options":{"x":1}}"#).unwrap();
-        prepare_body(&mut body, &rt(30, "", ""), "a", false);
-        assert_eq!(body["stream_options"]["x"], 1);
+        // Not streamed: OpenAI refuses `stream_options` without `stream`, so it is not sent.
+        for kind in [1, 30] {
+            let mut body: Map<String, Value> =
+                serde_json::from_str(r#"{"model":"a","stream_options":{"x":1}}"#).unwrap();
+            prepare_body(&mut body, &rt(kind, "", ""), "a", false);
+            assert!(!body.contains_key("stream_options"), "{kind}: {body:?}");
+        }
     }
 
     #[test]

@@ -169,6 +169,22 @@ async fn load_token(
     }
 }
 
+/// The user's quota as the database has it now (the cached row may predate a top-up): read only
+/// when the cached row says there is nothing left, before refusing; the cache is refreshed.
+pub async fn current_user_quota(state: &AppState, user: &User) -> i64 {
+    if user.quota > 0 {
+        return user.quota;
+    }
+    match state.store.user_get(user.id).await {
+        Ok(Some(u)) => {
+            let quota = u.quota;
+            state.cache.put_user(&Arc::new(u));
+            quota
+        }
+        _ => user.quota,
+    }
+}
+
 async fn load_user(state: &AppState, id: i64) -> Result<Option<Arc<User>>, KeyAuthError> {
     if let Some(u) = state.cache.user(id, false) {
         return Ok(Some(u));

@@ -409,8 +409,9 @@ async fn relay_inner(
     }
     // A user with nothing left is refused before the body is read (a limited token with
     // nothing left already was, in `authenticate`). What this node leases of the balance counts.
-    let nothing_left = a.user.quota <= 0
-        && a.user.quota.saturating_add(
+    let user_quota = crate::token_auth::current_user_quota(state, &a.user).await;
+    let nothing_left = user_quota <= 0
+        && user_quota.saturating_add(
             state
                 .billing
                 .leases

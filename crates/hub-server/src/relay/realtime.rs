@@ -107,8 +107,9 @@ async fn open(
     if snap.group(&group).is_none() {
         return Err(RelayError::middleware(403, format!("分组 {group} 不存在")));
     }
-    if a.user.quota <= 0
-        && a.user.quota.saturating_add(
+    let user_quota = crate::token_auth::current_user_quota(state, &a.user).await;
+    if user_quota <= 0
+        && user_quota.saturating_add(
             state
                 .billing
                 .leases

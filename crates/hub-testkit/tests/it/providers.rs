@@ -23,6 +23,7 @@ on_backends!(
         hunyuan_is_tc3_signed,
         xunfei_spark_over_a_signed_websocket,
         vendor_errors_reach_the_caller,
+        stream_options_go_only_with_streams,
         auth_headers_win_over_model_headers,
         xai_completion_is_billed_from_the_total,
         vertex_serves_gemini_and_claude_with_one_oauth_token,
@@ -2110,5 +2111,31 @@ async fn vendor_errors_reach_the_caller(backend: Backend) {
         );
         assert!(seen.len() >= 2, "{n}: the vendor was tried first: {seen:?}");
     }
+    env.stop().await;
+}
+
+/// A client that sends `stream_options` without streaming (many SDK wrappers do) is still
+/// served: OpenAI refuses the field there (the mock too), so it is not passed on.
+async fn stream_options_go_only_with_streams(backend: Backend) {
+    let Some(env) = RelayEnv::new(backend).await else {
+        return;
+    };
+    env.channel(json!({"type": 1, "key": "k", "models": "gpt-4o-mini"}))
+        .await;
+    let key = env.token(json!({})).await;
+    let a = env
+        .post(&key, "/v1/chat/completions", json!({"model": "gpt-4o-mini", "stream": false,
+            "stream_options": {"include_usage": true}, "messages": [{"role": "user", "content": "hi"}]}))
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert!(
+        env.mock
+            .requests()
+            .pop()
+            .unwrap()
+            .json()
+            .get("stream_options")
+            .is_none()
+    );
     env.stop().await;
 }
