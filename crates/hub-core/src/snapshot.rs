@@ -95,6 +95,21 @@ pub struct MappedModel {
     pub mapped: bool,
 }
 
+/// A channel's proxy URL as One Hub uses it: a `%s` in it is replaced by the hex MD5 of the
+/// channel key, a stable session id for rotating proxies.
+fn proxy_for(proxy: &str, key: &str) -> String {
+    let proxy = proxy.trim();
+    if !proxy.contains("%s") {
+        return proxy.to_owned();
+    }
+    use md5::Digest as _;
+    let hex: String = md5::Md5::digest(key.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    proxy.replace("%s", &hex)
+}
+
 impl ChannelRt {
     pub fn from_channel(c: &Channel) -> Self {
         let model_mapping = c
@@ -165,7 +180,7 @@ impl ChannelRt {
             model_mapping,
             model_headers,
             custom_parameter,
-            proxy: c.proxy.clone().unwrap_or_default().trim().to_owned(),
+            proxy: proxy_for(c.proxy.as_deref().unwrap_or_default(), &c.key),
             only_chat: c.only_chat,
             compatible_response: c.compatible_response,
             disabled_stream: c

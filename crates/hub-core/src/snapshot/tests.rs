@@ -253,3 +253,14 @@ fn channel_debug_shows_no_secret() {
     }
     assert!(shown.contains("id: 7"), "{shown}");
 }
+
+#[test]
+fn proxy_session_id_is_the_keys_md5() {
+    // MD5("abc") = 900150983cd24fb0d6963f7d28e17f72 (RFC 1321's test suite).
+    assert_eq!(
+        super::proxy_for(" socks5://user-%s:pw@proxy.example:1080 ", "abc"),
+        "socks5://user-900150983cd24fb0d6963f7d28e17f72:pw@proxy.example:1080"
+    );
+    assert_eq!(super::proxy_for("http://p:8080", "abc"), "http://p:8080");
+    assert_eq!(super::proxy_for("", "abc"), "");
+}
