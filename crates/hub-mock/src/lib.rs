@@ -76,6 +76,28 @@ pub struct RecordedRequest {
 }
 
 impl RecordedRequest {
+    /// A request as it arrived (header names lower-cased, values decoded lossily).
+    fn of(parts: &axum::http::request::Parts, body: Vec<u8>) -> Self {
+        RecordedRequest {
+            method: parts.method.as_str().to_owned(),
+            path: parts
+                .uri
+                .path_and_query()
+                .map_or_else(|| parts.uri.path().to_owned(), |p| p.as_str().to_owned()),
+            headers: parts
+                .headers
+                .iter()
+                .map(|(n, v)| {
+                    (
+                        n.as_str().to_ascii_lowercase(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
+                .collect(),
+            body,
+        }
+    }
+
     /// The body parsed as JSON (`Value::Null` when it is not JSON).
     pub fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap_or(Value::Null)
@@ -373,25 +395,9 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
             );
         }
     };
-    let path = parts
-        .uri
-        .path_and_query()
-        .map_or_else(|| parts.uri.path().to_owned(), |p| p.as_str().to_owned());
-    shared.requests().push(RecordedRequest {
-        method: parts.method.as_str().to_owned(),
-        path,
-        headers: parts
-            .headers
-            .iter()
-            .map(|(n, v)| {
-                (
-                    n.as_str().to_ascii_lowercase(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect(),
-        body: body.to_vec(),
-    });
+    shared
+        .requests()
+        .push(RecordedRequest::of(&parts, body.to_vec()));
     shared.request_notify.notify_waiters();
 
     if let Some(delay) = answer_delay(&body) {

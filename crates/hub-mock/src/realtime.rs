@@ -59,24 +59,9 @@ pub(crate) async fn realtime(shared: Arc<Shared>, mut parts: Parts) -> Response 
             "Missing required parameter: 'model'.",
         );
     };
-    shared.requests().push(RecordedRequest {
-        method: parts.method.as_str().to_owned(),
-        path: parts
-            .uri
-            .path_and_query()
-            .map_or_else(|| parts.uri.path().to_owned(), |p| p.as_str().to_owned()),
-        headers: parts
-            .headers
-            .iter()
-            .map(|(n, v)| {
-                (
-                    n.as_str().to_ascii_lowercase(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect(),
-        body: Vec::new(),
-    });
+    shared
+        .requests()
+        .push(RecordedRequest::of(&parts, Vec::new()));
     shared.request_notify.notify_waiters();
     let ws = match <WebSocketUpgrade as axum::extract::FromRequestParts<()>>::from_request_parts(
         &mut parts,

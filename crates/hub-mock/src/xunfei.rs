@@ -168,24 +168,7 @@ pub(crate) async fn spark(shared: Arc<Shared>, mut parts: Parts) -> Response {
             .trim_start_matches('/')
             .trim_end_matches("/chat")
             .to_owned();
-        let record = RecordedRequest {
-            method: parts.method.as_str().to_owned(),
-            path: parts
-                .uri
-                .path_and_query()
-                .map_or_else(|| parts.uri.path().to_owned(), |p| p.as_str().to_owned()),
-            headers: parts
-                .headers
-                .iter()
-                .map(|(n, v)| {
-                    (
-                        n.as_str().to_ascii_lowercase(),
-                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                    )
-                })
-                .collect(),
-            body: Vec::new(),
-        };
+        let record = RecordedRequest::of(&parts, Vec::new());
         ws.on_upgrade(move |socket| serve(shared, socket, app_id, version, record))
     }
 }

@@ -50,18 +50,7 @@ pub async fn attempt_once(
         (RelayMode::Chat, true) => RelayMode::Responses,
         (mode, _) => mode,
     };
-    let addr =
-        upstream::address(channel, addr_mode, &mapped.upstream, plan.stream).map_err(|e| {
-            if let upstream::AddressError::BadModel(_) = e {
-                return RelayError::relay(
-                    400,
-                    e.to_string(),
-                    json!("invalid_model_name"),
-                    "invalid_request_error",
-                );
-            }
-            cannot_serve(format!("channel {} cannot serve: {e}", channel.id))
-        })?;
+    let addr = address(channel, addr_mode, &mapped.upstream, plan.stream)?;
     // `address` above refused a channel without a provider.
     let Ok(provider) = &channel.provider else {
         return Err(cannot_serve(format!(
@@ -332,6 +321,27 @@ fn serves_responses(p: &hub_core::provider::Provider) -> bool {
         Provider::Azure { .. } | Provider::AzureV1 { .. } => true,
         _ => false,
     }
+}
+
+/// The channel's address for `mode`: a model name that cannot be a URL segment is the client's
+/// 400; an operation the channel does not offer lets another channel serve.
+pub(crate) fn address(
+    channel: &ChannelRt,
+    mode: RelayMode,
+    model: &str,
+    stream: bool,
+) -> Result<upstream::Address, RelayError> {
+    upstream::address(channel, mode, model, stream).map_err(|e| {
+        if let upstream::AddressError::BadModel(_) = e {
+            return RelayError::relay(
+                400,
+                e.to_string(),
+                json!("invalid_model_name"),
+                "invalid_request_error",
+            );
+        }
+        cannot_serve(format!("channel {} cannot serve: {e}", channel.id))
+    })
 }
 
 /// A request that got no answer from the upstream.

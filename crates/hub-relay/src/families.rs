@@ -21,7 +21,7 @@ use tracing::debug;
 
 use crate::{
     Answer, AnswerBody, Engine, Plan, RelayError,
-    attempt::{cannot_serve, send_failed, upstream_error},
+    attempt::{address, cannot_serve, send_failed, upstream_error},
     bill,
     error::Retry,
 };
@@ -149,18 +149,7 @@ pub async fn attempt(
     ctx: &bill::BillCtx,
 ) -> Result<Answer, RelayError> {
     let mapped = channel.map_model(&plan.model);
-    let mut addr =
-        upstream::address(channel, plan.mode, &mapped.upstream, plan.stream).map_err(|e| {
-            if let upstream::AddressError::BadModel(_) = e {
-                return RelayError::relay(
-                    400,
-                    e.to_string(),
-                    json!("invalid_model_name"),
-                    "invalid_request_error",
-                );
-            }
-            cannot_serve(format!("channel {} cannot serve: {e}", channel.id))
-        })?;
+    let mut addr = address(channel, plan.mode, &mapped.upstream, plan.stream)?;
     let Ok(provider) = &channel.provider else {
         return Err(cannot_serve(format!(
             "channel {} is not served by this node",

@@ -408,21 +408,8 @@ async fn relay_inner(
         return Err(RelayError::middleware(403, format!("分组 {group} 不存在")));
     }
     // A user with nothing left is refused before the body is read (a limited token with
-    // nothing left already was, in `authenticate`). What this node leases of the balance counts.
-    let user_quota = crate::token_auth::current_user_quota(state, &a.user).await;
-    let nothing_left = user_quota <= 0
-        && user_quota.saturating_add(
-            state
-                .billing
-                .leases
-                .spendable(crate::leases::Kind::User, a.user.id),
-        ) <= 0;
-    if nothing_left {
-        return Err(bill::insufficient(
-            "insufficient_user_quota",
-            "用户额度不足",
-        ));
-    }
+    // nothing left already was, in `authenticate`).
+    refuse_empty_balance(state, a).await?;
     // Held until the upstream answered: it bounds the parsed copy of the body too.
     let (bytes, _body_permit) = read_body(state, headers, body).await?;
     let mut plan = parse_request(entry, headers, &bytes)?;
@@ -430,26 +417,9 @@ async fn relay_inner(
     check_model_name(&snap, &plan.model)?;
     check_model_limit(a, &plan.model)?;
 
-    let started = Instant::now();
-    let ctx = bill::BillCtx {
-        token_id: a.token.id,
-        token_unlimited: a.token.unlimited_quota,
-        token_name: a.token.name.clone(),
-        user_id: a.user.id,
-        username: a.user.username.clone(),
-        group: group.clone(),
-        group_ratio: snap.group(&group).map(|g| g.ratio).unwrap_or(1.0),
-        backup_group: a.token.backup_group.clone(),
-        is_backup: false,
-        holds: bill::Holds::default(),
-        started,
-        source_ip: client_ip(state, headers, peer),
-        prompt_estimate: family_estimate.unwrap_or_else(|| {
-            hub_core::pricing::estimate_tokens(&String::from_utf8_lossy(&bytes))
-        }),
-        log_enabled: snap.runtime.log_consume,
-        output_cap: None,
-    };
+    let prompt_estimate = family_estimate
+        .unwrap_or_else(|| hub_core::pricing::estimate_tokens(&String::from_utf8_lossy(&bytes)));
+    let ctx = bill_ctx(state, a, &snap, headers, peer, prompt_estimate);
     // Gives the holds back on an error, or if the client goes away while the request waits.
     let mut guard = bill::HoldGuard::new(&state.engine, a);
     let result = route_and_send(&state.engine, &snap, a, &mut plan, ctx, &mut guard.holds).await;
@@ -457,6 +427,52 @@ async fn relay_inner(
         guard.disarm();
     }
     result.map(into_response)
+}
+
+/// Refuses a user with nothing left to spend: the balance as the database has it now (the cached
+/// row may predate a top-up) plus what this node leases of it.
+async fn refuse_empty_balance(state: &AppState, a: &hub_relay::Authed) -> Result<(), RelayError> {
+    let user_quota = crate::token_auth::current_user_quota(state, &a.user).await;
+    let leased = state
+        .billing
+        .leases
+        .spendable(crate::leases::Kind::User, a.user.id);
+    if user_quota <= 0 && user_quota.saturating_add(leased) <= 0 {
+        return Err(bill::insufficient(
+            "insufficient_user_quota",
+            "用户额度不足",
+        ));
+    }
+    Ok(())
+}
+
+/// What settling a request of this caller needs, from now (its effective group and ratio).
+fn bill_ctx(
+    state: &AppState,
+    a: &hub_relay::Authed,
+    snap: &hub_core::snapshot::Snapshot,
+    headers: &HeaderMap,
+    peer: Option<std::net::SocketAddr>,
+    prompt_estimate: i64,
+) -> bill::BillCtx {
+    let group = effective_group(a);
+    bill::BillCtx {
+        token_id: a.token.id,
+        token_unlimited: a.token.unlimited_quota,
+        token_name: a.token.name.clone(),
+        user_id: a.user.id,
+        username: a.user.username.clone(),
+        group_ratio: snap.group(&group).map(|g| g.ratio).unwrap_or(1.0),
+        group,
+        backup_group: a.token.backup_group.clone(),
+        is_backup: false,
+        holds: bill::Holds::default(),
+        started: Instant::now(),
+        source_ip: client_ip(state, headers, peer),
+        prompt_estimate,
+        log_enabled: snap.runtime.log_consume,
+        output_cap: None,
+    }
 }
 
 /// The engine's answer as an HTTP response: a stream as server-sent events that proxies must

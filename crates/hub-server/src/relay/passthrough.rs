@@ -23,7 +23,7 @@ use hub_relay::bill;
 use serde_json::json;
 
 use super::{RelayError, Render, inbound::authenticate_request, new_request_id, with_request_id};
-use crate::{AppState, api::user_self::client_ip, extract::PeerAddr};
+use crate::{AppState, extract::PeerAddr};
 
 /// The caller's headers passed on (besides the channel's auth).
 const FORWARDED: &[&str] = &[
@@ -126,24 +126,9 @@ async fn relay(
             "upstream_error",
         ));
     }
-    let group = super::inbound::effective_group(a);
-    let ctx = bill::BillCtx {
-        token_id: a.token.id,
-        token_unlimited: a.token.unlimited_quota,
-        token_name: a.token.name.clone(),
-        user_id: a.user.id,
-        username: a.user.username.clone(),
-        group: group.clone(),
-        group_ratio: 1.0,
-        backup_group: a.token.backup_group.clone(),
-        is_backup: false,
-        holds: bill::Holds::default(),
-        started,
-        source_ip: client_ip(state, headers, peer),
-        prompt_estimate: 0,
-        log_enabled: snap.runtime.log_consume,
-        output_cap: None,
-    };
+    // Nothing is billed, so the group's ratio does not matter; the time counts from the send.
+    let mut ctx = super::bill_ctx(state, a, snap, headers, peer, 0);
+    ctx.started = started;
     bill::log_passthrough(&state.engine, &ctx, channel.id, path);
     let mut builder =
         Response::builder().status(StatusCode::from_u16(status).unwrap_or(StatusCode::OK));

@@ -19,7 +19,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use futures_util::{SinkExt as _, StreamExt as _};
-use hub_relay::{bill, realtime::Session};
+use hub_relay::realtime::Session;
 use tokio_tungstenite::tungstenite::Message as UpMessage;
 use tracing::{debug, info};
 
@@ -28,7 +28,7 @@ use super::{
     inbound::{authenticate_request, check_model_limit, check_model_name, effective_group},
     new_request_id, with_request_id,
 };
-use crate::{AppState, api::user_self::client_ip, extract::PeerAddr};
+use crate::{AppState, extract::PeerAddr};
 
 /// A direction with no data frame for this long ends the session.
 const IDLE: Duration = Duration::from_secs(120);
@@ -107,39 +107,10 @@ async fn open(
     if snap.group(&group).is_none() {
         return Err(RelayError::middleware(403, format!("分组 {group} 不存在")));
     }
-    let user_quota = crate::token_auth::current_user_quota(state, &a.user).await;
-    if user_quota <= 0
-        && user_quota.saturating_add(
-            state
-                .billing
-                .leases
-                .spendable(crate::leases::Kind::User, a.user.id),
-        ) <= 0
-    {
-        return Err(bill::insufficient(
-            "insufficient_user_quota",
-            "用户额度不足",
-        ));
-    }
+    super::refuse_empty_balance(state, a).await?;
     check_model_name(&snap, &model)?;
     check_model_limit(a, &model)?;
-    let ctx = bill::BillCtx {
-        token_id: a.token.id,
-        token_unlimited: a.token.unlimited_quota,
-        token_name: a.token.name.clone(),
-        user_id: a.user.id,
-        username: a.user.username.clone(),
-        group: group.clone(),
-        group_ratio: snap.group(&group).map(|g| g.ratio).unwrap_or(1.0),
-        backup_group: a.token.backup_group.clone(),
-        is_backup: false,
-        holds: bill::Holds::default(),
-        started: std::time::Instant::now(),
-        source_ip: client_ip(state, headers, peer),
-        prompt_estimate: 0,
-        log_enabled: snap.runtime.log_consume,
-        output_cap: None,
-    };
+    let ctx = super::bill_ctx(state, a, &snap, headers, peer, 0);
     let beta = headers.get("openai-beta").and_then(|v| v.to_str().ok());
     let (session, upstream) =
         hub_relay::realtime::connect(&state.engine, &snap, a, ctx, &model, beta).await?;

@@ -4,8 +4,7 @@
 
 #![expect(clippy::unwrap_used, reason = "tests")]
 
-use hub_store::repo::logs::LogFilter;
-use hub_testkit::{Backend, env::RelayEnv, on_backends, wait_for};
+use hub_testkit::{Backend, env::RelayEnv, on_backends};
 use serde_json::json;
 
 on_backends!(
@@ -20,40 +19,9 @@ on_backends!(
     ],
 );
 
-async fn consume_logs(env: &RelayEnv) -> Vec<hub_core::entity::Log> {
-    let f = LogFilter {
-        kind: 2,
-        ..Default::default()
-    };
-    let p = hub_core::page::parse_page(
-        None,
-        Some("100"),
-        Some("-created_at"),
-        &["created_at"],
-        "-created_at",
-    )
-    .unwrap();
-    let mut logs = env
-        .app
-        .node
-        .state
-        .store
-        .log_list(&f, &p)
-        .await
-        .unwrap()
-        .data;
-    // Newest first by id: several logs can share a `created_at` second.
-    logs.sort_by_key(|l| std::cmp::Reverse(l.id));
-    logs
-}
-
 /// The newest consume log once `n` exist.
 async fn log_n(env: &RelayEnv, n: usize) -> hub_core::entity::Log {
-    wait_for(&format!("{n} consume logs"), || async {
-        consume_logs(env).await.len() >= n
-    })
-    .await;
-    consume_logs(env).await.into_iter().next().unwrap()
+    env.wait_logs(n).await.into_iter().next().unwrap()
 }
 
 async fn rerank_on_every_vendor_that_serves_it(backend: Backend) {
@@ -258,7 +226,7 @@ async fn images_are_billed_by_usage_or_units(backend: Backend) {
             .unwrap()
             .contains("Prompt")
     );
-    assert_eq!(consume_logs(&env).await.len(), 3);
+    assert_eq!(env.consume_logs().await.len(), 3);
     env.stop().await;
 }
 
@@ -338,7 +306,7 @@ async fn speech_streams_audio_and_bills_input_bytes(backend: Backend) {
             .unwrap()
             .contains("Voice")
     );
-    assert_eq!(consume_logs(&env).await.len(), 2);
+    assert_eq!(env.consume_logs().await.len(), 2);
     env.stop().await;
 }
 
@@ -708,7 +676,7 @@ async fn object_apis_pass_through_a_pinned_channel(backend: Backend) {
     assert_eq!(a.status, 503, "{}", a.body);
     // Logged with quota 0 and One Hub's content.
     log_n(&env, 6).await;
-    let logs = consume_logs(&env).await;
+    let logs = env.consume_logs().await;
     assert!(
         logs.iter().all(|l| l.quota == 0 && l.model_name.is_empty()),
         "{logs:?}"

@@ -6,7 +6,6 @@
 #![expect(clippy::unwrap_used, reason = "tests")]
 
 use futures_util::{SinkExt as _, StreamExt as _};
-use hub_store::repo::logs::LogFilter;
 use hub_testkit::{Backend, env::RelayEnv, on_backends, wait_for};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest as _, http::HeaderValue};
@@ -15,33 +14,6 @@ on_backends!(
     all: [realtime_sessions_are_relayed_and_billed_per_response],
     sqlite: [],
 );
-
-async fn consume_logs(env: &RelayEnv) -> Vec<hub_core::entity::Log> {
-    let f = LogFilter {
-        kind: 2,
-        ..Default::default()
-    };
-    let p = hub_core::page::parse_page(
-        None,
-        Some("100"),
-        Some("-created_at"),
-        &["created_at"],
-        "-created_at",
-    )
-    .unwrap();
-    let mut logs = env
-        .app
-        .node
-        .state
-        .store
-        .log_list(&f, &p)
-        .await
-        .unwrap()
-        .data;
-    // Newest first by id: several logs can share a `created_at` second.
-    logs.sort_by_key(|l| std::cmp::Reverse(l.id));
-    logs
-}
 
 async fn next_json<S>(ws: &mut S) -> Value
 where
@@ -127,7 +99,7 @@ async fn realtime_sessions_are_relayed_and_billed_per_response(backend: Backend)
         );
         // Each response is billed as it passes.
         wait_for(&format!("{round} realtime logs"), || async {
-            consume_logs(&env).await.len() >= round
+            env.consume_logs().await.len() >= round
         })
         .await;
     }
@@ -149,7 +121,7 @@ async fn realtime_sessions_are_relayed_and_billed_per_response(backend: Backend)
         "still open after the error"
     );
     ws.close(None).await.unwrap();
-    let logs = consume_logs(&env).await;
+    let logs = env.consume_logs().await;
     assert_eq!(logs.len(), 2);
     for l in &logs {
         assert_eq!(
@@ -200,7 +172,7 @@ async fn realtime_sessions_are_relayed_and_billed_per_response(backend: Backend)
         "the session goes on"
     );
     ws.close(None).await.unwrap();
-    assert_eq!(consume_logs(&env).await.len(), 2, "nothing billed");
+    assert_eq!(env.consume_logs().await.len(), 2, "nothing billed");
 
     // The browser form: the key as a subprotocol; `realtime` accepted.
     let mut req = env

@@ -4,8 +4,7 @@
 
 #![expect(clippy::unwrap_used, clippy::panic, reason = "tests")]
 
-use hub_store::repo::logs::LogFilter;
-use hub_testkit::{Backend, env::RelayEnv, on_backends, wait_for};
+use hub_testkit::{Backend, env::RelayEnv, on_backends};
 use serde_json::{Value, json};
 
 on_backends!(
@@ -37,41 +36,6 @@ fn events(a: &hub_testkit::env::Answer) -> Vec<(String, Value)> {
         }
     }
     out
-}
-
-async fn consume_logs(env: &RelayEnv) -> Vec<hub_core::entity::Log> {
-    let f = LogFilter {
-        kind: 2,
-        ..Default::default()
-    };
-    let p = hub_core::page::parse_page(
-        None,
-        Some("100"),
-        Some("-created_at"),
-        &["created_at"],
-        "-created_at",
-    )
-    .unwrap();
-    let mut logs = env
-        .app
-        .node
-        .state
-        .store
-        .log_list(&f, &p)
-        .await
-        .unwrap()
-        .data;
-    // Newest first by id: several logs can share a `created_at` second.
-    logs.sort_by_key(|l| std::cmp::Reverse(l.id));
-    logs
-}
-
-async fn wait_logs(env: &RelayEnv, n: usize) -> Vec<hub_core::entity::Log> {
-    wait_for(&format!("{n} consume logs"), || async {
-        consume_logs(env).await.len() >= n
-    })
-    .await;
-    consume_logs(env).await
 }
 
 /// An OpenAI channel: the request reaches `/v1/responses` as sent (with the mapped model), the
@@ -130,7 +94,7 @@ async fn responses_pass_through_and_are_billed(backend: Backend) {
     assert_eq!(ev.last().unwrap().1["response"]["model"], "gpt-alias");
     assert_eq!(env.mock.requests().pop().unwrap().json()["model"], "gpt-r");
 
-    let logs = wait_logs(&env, 2).await;
+    let logs = env.wait_logs(2).await;
     let mut seen: Vec<(i64, i64, bool)> = logs
         .iter()
         .map(|l| (l.prompt_tokens, l.completion_tokens, l.is_stream))
@@ -481,7 +445,7 @@ async fn hosted_tool_calls_are_billed_per_call(backend: Backend) {
             )
             .await;
         assert_eq!(searched.status, 200, "{}", searched.body);
-        let logs = wait_logs(&env, 2 * (i + 1)).await;
+        let logs = env.wait_logs(2 * (i + 1)).await;
         // The newest two (created in the same second, so told apart by their metadata).
         let newest: Vec<_> = logs.iter().filter(|l| l.is_stream == stream).collect();
         let with = newest
