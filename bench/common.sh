@@ -25,13 +25,16 @@ start_mock() {
   [ -n "$mock_url" ] || { echo "bench: the mock upstream did not start" >&2; exit 1; }
 }
 
-start_gateway() {
-  local name=$1; shift
+start_gateway() { start_gateway_named "$1" one-hub "${@:2}"; }
+
+# start_gateway_named NAME BINARY [K=V…]: start_gateway with another binary of ${gw_bin:-$bin}.
+start_gateway_named() {
+  local name=$1 exe=$2; shift 2
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   db="$work/$name.db"
   local admin=BenchAdminToken0123456789abcdefg
   env PORT="$port" SQLITE_PATH="$db" INITIAL_ROOT_ACCESS_TOKEN=$admin LOG_LEVEL=warn \
-    MEMORY_CACHE_ENABLED=true "$@" "${gw_bin:-$bin}/one-hub" >"$work/$name.log" 2>&1 &
+    MEMORY_CACHE_ENABLED=true "$@" "${gw_bin:-$bin}/$exe" >"$work/$name.log" 2>&1 &
   gw=$!
   started+=("$gw")
   for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:$port/api/status" >/dev/null && break; sleep 0.1; done

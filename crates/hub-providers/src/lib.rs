@@ -14,6 +14,7 @@ pub mod cohere;
 pub mod convert;
 pub mod coze;
 pub mod dashscope;
+pub mod direct;
 pub mod families;
 pub mod gemini;
 pub mod hunyuan;

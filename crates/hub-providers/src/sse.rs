@@ -66,8 +66,9 @@ pub(crate) fn find_frame_end(buf: &[u8]) -> Option<(usize, usize)> {
     None
 }
 
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
+/// Whether `needle` occurs in `hay` (SIMD search: bodies are scanned on every request).
+pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    memchr::memmem::find(hay, needle).is_some()
 }
 
 impl SseProcessor {

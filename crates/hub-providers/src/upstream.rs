@@ -645,6 +645,11 @@ pub struct Clients {
     by_proxy: Mutex<HashMap<String, reqwest::Client>>,
     /// Parsed upstream URLs (a channel's few endpoints), so a request does not parse its URL.
     urls: Mutex<HashMap<String, reqwest::Url>>,
+    /// The same for the direct client.
+    uris: Mutex<HashMap<String, http::Uri>>,
+    /// hyper's client for channels without a proxy (`None` when TLS could not be set up:
+    /// reqwest serves them then).
+    direct: Option<crate::direct::DirectClient>,
     /// Vertex AI access tokens, per service account.
     pub tokens: crate::vertex::Tokens,
     /// Zhipu JWTs, per API key id.
@@ -669,6 +674,14 @@ impl Clients {
                 .then(|| Duration::from_secs(relay_timeout_secs)),
             by_proxy: Mutex::new(HashMap::new()),
             urls: Mutex::new(HashMap::new()),
+            uris: Mutex::new(HashMap::new()),
+            direct: match crate::direct::build(Duration::from_secs(connect_timeout_secs.max(1))) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    tracing::warn!(error = %e, "the direct upstream client could not be set up; reqwest serves every channel");
+                    None
+                }
+            },
             tokens: crate::vertex::Tokens::default(),
             zhipu: crate::zhipu::Jwts::default(),
             baidu: crate::token_cache::TokenCache::default(),
@@ -687,6 +700,24 @@ impl Clients {
             return Some(u.clone());
         }
         let parsed = reqwest::Url::parse(url).ok()?;
+        if map.len() >= MAX_CACHED_URLS {
+            map.clear();
+        }
+        map.insert(url.to_owned(), parsed.clone());
+        Some(parsed)
+    }
+
+    /// `url` as an `http::Uri`, from the cache when seen before.
+    fn uri(&self, url: &str) -> Option<http::Uri> {
+        let mut map = self.uris.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(u) = map.get(url) {
+            return Some(u.clone());
+        }
+        let parsed = http::Uri::try_from(url).ok()?;
+        // Only absolute http(s) URLs.
+        if !matches!(parsed.scheme_str(), Some("http" | "https")) || parsed.host().is_none() {
+            return None;
+        }
         if map.len() >= MAX_CACHED_URLS {
             map.clear();
         }
@@ -1085,6 +1116,11 @@ pub struct Upstream {
 
 enum Body {
     Http(reqwest::Response),
+    /// An answer through the direct client; the body is read by the relay timeout's deadline.
+    Direct {
+        resp: http::Response<hyper::body::Incoming>,
+        deadline: Option<tokio::time::Instant>,
+    },
     /// An error answer made from a non-HTTP exchange (a refused WebSocket handshake, an error
     /// frame): its status and OpenAI-shaped body.
     Fixed {
@@ -1099,6 +1135,7 @@ impl std::fmt::Debug for Upstream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.body {
             Body::Http(r) => f.debug_tuple("Upstream").field(r).finish(),
+            Body::Direct { resp, .. } => f.debug_tuple("Upstream").field(resp).finish(),
             Body::Fixed { status, .. } => write!(f, "Upstream(error {status})"),
             Body::Frames(_) => f.write_str("Upstream(frames)"),
         }
@@ -1198,10 +1235,12 @@ impl Upstream {
     /// The upstream's response headers worth passing on to the caller (content type and
     /// disposition, OpenAI's request id and rate-limit headers).
     pub fn passable_headers(&self) -> Vec<(String, String)> {
-        let Body::Http(r) = &self.body else {
-            return Vec::new();
+        let headers = match &self.body {
+            Body::Http(r) => r.headers(),
+            Body::Direct { resp, .. } => resp.headers(),
+            _ => return Vec::new(),
         };
-        r.headers()
+        headers
             .iter()
             .filter(|(n, _)| {
                 let n = n.as_str();
@@ -1277,9 +1316,7 @@ pub async fn send(
     let client = clients
         .get(&channel.proxy)
         .map_err(|e| SendError::Other(e.to_string()))?;
-    let mut url = clients
-        .url(&addr.url)
-        .ok_or_else(|| SendError::Other("the channel's base URL is not a valid URL".to_owned()))?;
+    let mut target = std::borrow::Cow::Borrowed(addr.url.as_str());
     if let Ok(Provider::Baidu {
         base,
         api_key,
@@ -1295,13 +1332,15 @@ pub async fn send(
             )
             .await
             .map_err(|e| SendError::Credentials(e.to_string()))?;
-        url.query_pairs_mut().append_pair("access_token", &token);
+        target = std::borrow::Cow::Owned(with_query(&addr.url, "access_token", &token));
     }
+    let bad_url = || SendError::Other("the channel's base URL is not a valid URL".to_owned());
+    let uri = clients.uri(&target).ok_or_else(bad_url)?;
     let content_type = match &channel.provider {
         Ok(Provider::Hunyuan { .. }) => crate::hunyuan::CONTENT_TYPE,
         _ => "application/json",
     };
-    let host = match (url.host_str(), url.port()) {
+    let host = match (uri.host(), uri.port_u16()) {
         (Some(h), Some(p)) => format!("{h}:{p}"),
         (Some(h), None) => h.to_owned(),
         _ => String::new(),
@@ -1386,6 +1425,36 @@ pub async fn send(
         }
         _ => {}
     }
+    // A base URL with credentials in it (`http://user:pass@host`) goes through reqwest, which
+    // sends them as Basic authorization (unless the channel's own authorization replaces it).
+    let userinfo = uri.authority().is_some_and(|a| a.as_str().contains('@'));
+    if channel.proxy.is_empty()
+        && !userinfo
+        && let Some(direct) = &clients.direct
+    {
+        let deadline = clients
+            .total_timeout
+            .map(|t| tokio::time::Instant::now() + t);
+        let mut req = http::Request::new(http_body_util::Full::new(bytes::Bytes::from(body)));
+        *req.method_mut() = http::Method::POST;
+        *req.uri_mut() = uri;
+        *req.headers_mut() = headers;
+        let sent = direct.request(req);
+        let resp = match deadline {
+            Some(d) => tokio::time::timeout_at(d, sent)
+                .await
+                .map_err(|_| SendError::Timeout)?,
+            None => sent.await,
+        }
+        .map_err(|e| match crate::direct::describe(&e) {
+            (true, cause) => SendError::Connect(cause),
+            (false, cause) => SendError::Other(cause),
+        })?;
+        return Ok(Upstream {
+            body: Body::Direct { resp, deadline },
+        });
+    }
+    let url = clients.url(&target).ok_or_else(bad_url)?;
     let req = client.post(url).headers(headers);
     let resp = req
         .body(body)
@@ -1397,10 +1466,36 @@ pub async fn send(
     })
 }
 
+/// `url` with `name=value` appended to its query (`value` percent-encoded).
+fn with_query(url: &str, name: &str, value: &str) -> String {
+    use std::fmt::Write as _;
+    let (base, frag) = url
+        .split_once('#')
+        .map_or((url, None), |(b, f)| (b, Some(f)));
+    let mut out = String::with_capacity(url.len() + name.len() + value.len() + 2);
+    out.push_str(base);
+    out.push(if base.contains('?') { '&' } else { '?' });
+    out.push_str(name);
+    out.push('=');
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    if let Some(f) = frag {
+        out.push('#');
+        out.push_str(f);
+    }
+    out
+}
+
 impl Upstream {
     pub fn status(&self) -> u16 {
         match &self.body {
             Body::Http(r) => r.status().as_u16(),
+            Body::Direct { resp, .. } => resp.status().as_u16(),
             Body::Fixed { status, .. } => *status,
             Body::Frames(_) => 200,
         }
@@ -1408,6 +1503,11 @@ impl Upstream {
 
     pub fn content_type(&self) -> Option<String> {
         match &self.body {
+            Body::Direct { resp, .. } => resp
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
             Body::Http(r) => r
                 .headers()
                 .get("content-type")
@@ -1425,6 +1525,12 @@ impl Upstream {
         use futures_util::StreamExt as _;
         match self.body {
             Body::Http(r) => r.bytes().await.map_err(SendError::from_reqwest),
+            Body::Direct { resp, deadline } => crate::direct::collect(resp.into_body(), deadline)
+                .await
+                .map_err(|e| match e {
+                    crate::direct::BodyError::Timeout => SendError::Timeout,
+                    crate::direct::BodyError::Read(e) => SendError::Other(e),
+                }),
             Body::Fixed { body, .. } => Ok(body),
             Body::Frames(mut frames) => {
                 let mut out = vec![b'['];
@@ -1448,6 +1554,11 @@ impl Upstream {
         use futures_util::{StreamExt as _, TryStreamExt as _, future::Either};
         match self.body {
             Body::Http(r) => Either::Left(r.bytes_stream().map_err(std::io::Error::other)),
+            Body::Direct { resp, deadline } => Either::Right(
+                crate::direct::frames(resp.into_body(), deadline)
+                    .map_err(std::io::Error::other)
+                    .boxed(),
+            ),
             Body::Fixed { body, .. } => Either::Right(
                 futures_util::stream::once(async move { Ok::<_, std::io::Error>(body) }).boxed(),
             ),
@@ -1464,6 +1575,9 @@ impl Upstream {
         use futures_util::{StreamExt as _, TryStreamExt as _, future::Either};
         let inner = match self.body {
             Body::Http(r) => Either::Left(r.bytes_stream().map_err(|e| e.to_string())),
+            Body::Direct { resp, deadline } => {
+                Either::Right(crate::direct::frames(resp.into_body(), deadline).boxed())
+            }
             Body::Fixed { body, .. } => Either::Right(
                 futures_util::stream::once(async move { Ok::<_, String>(body) }).boxed(),
             ),
@@ -1513,7 +1627,7 @@ pub fn error_message(
 /// (some OpenAI-compatible upstreams answer errors with 200). Bodies without `"error"` are
 /// returned as they are, after one byte scan.
 pub fn mask_error_body(body: bytes::Bytes, secrets: &Secrets) -> bytes::Bytes {
-    let has_error = body.windows(7).any(|w| w == b"\"error\"");
+    let has_error = crate::sse::contains(&body, b"\"error\"");
     if !has_error {
         return body;
     }

@@ -124,7 +124,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 
 /// Whether the raw body holds the JSON escape of NUL (possibly a false positive: `\\u0000`).
 fn has_nul_escape(bytes: &[u8]) -> bool {
-    bytes.windows(6).any(|w| w == b"\\u0000")
+    hub_providers::sse::contains(bytes, b"\\u0000")
 }
 
 /// Whether any string (key or value) of the JSON document contains NUL.

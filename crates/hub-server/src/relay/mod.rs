@@ -370,7 +370,10 @@ async fn relay_entry(
 ) -> Response {
     let rid = new_request_id();
     let key = raw_key(entry.protocol, &headers, query.as_deref());
-    let resp = match relay_inner(&state, &entry, peer, &headers, &key, body).await {
+    // Boxed: the whole relay is one large state machine, and every layer of the router moves
+    // the future it wraps; a pointer moves for free (the copies were 8 % of the relay's
+    // instructions under callgrind).
+    let resp = match Box::pin(relay_inner(&state, &entry, peer, &headers, &key, body)).await {
         Ok(r) => r,
         Err(e) => {
             state.metrics.relay_failure(e.culprit.label());
