@@ -382,19 +382,9 @@ impl Store {
                     if let Stmt::Logs(rows) = stmt {
                         let fields: Vec<crate::repo::logs::LogCol> =
                             crate::repo::logs::insert_fields().map(|(_, f)| f).collect();
-                        // SQLite runs in process: one prepared one-row INSERT, kept in the
-                        // connection's statement cache and run per row, costs less than
-                        // compiling a multi-row INSERT per flush. The servers get multi-row
-                        // INSERTs (one round trip per 500 rows).
-                        let sqlite = $dialect == Dialect::Sqlite;
-                        let per = if sqlite { 1 } else { LOG_ROWS_PER_INSERT };
-                        let one_row = sqlite.then(|| logs_insert_sql($dialect, 1));
-                        for chunk in rows.chunks(per) {
-                            let sql = match &one_row {
-                                Some(sql) => sql.clone(),
-                                None => logs_insert_sql($dialect, chunk.len()),
-                            };
-                            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(sqlite);
+                        for chunk in rows.chunks(LOG_ROWS_PER_INSERT) {
+                            let sql = logs_insert_sql($dialect, chunk.len());
+                            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
                             for l in chunk {
                                 for col in &fields {
                                     use crate::repo::logs::LogCol::*;
