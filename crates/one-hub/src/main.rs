@@ -4,9 +4,6 @@ use std::process::ExitCode;
 
 use one_hub::{cli, node};
 
-#[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let settings = match cli::load() {
         Ok(s) => s,
