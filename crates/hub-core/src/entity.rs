@@ -152,7 +152,135 @@ pub struct Log {
     pub request_time: i64,
     pub is_stream: bool,
     pub source_ip: String,
-    pub metadata: Value,
+    pub metadata: LogMeta,
+}
+
+/// A log's `metadata`: any JSON (as read back, or written by other kinds of log), or a consume
+/// log's fields as the relay settles them, serialised straight into the row (no JSON map per
+/// request).
+#[derive(Debug, Clone, PartialEq)]
+pub enum LogMeta {
+    Json(Value),
+    Consume(Box<ConsumeMeta>),
+}
+
+impl Default for LogMeta {
+    fn default() -> Self {
+        LogMeta::Json(Value::Null)
+    }
+}
+
+impl From<Value> for LogMeta {
+    fn from(v: Value) -> Self {
+        LogMeta::Json(v)
+    }
+}
+
+impl LogMeta {
+    /// As a JSON value.
+    pub fn to_value(&self) -> Value {
+        match self {
+            LogMeta::Json(v) => v.clone(),
+            LogMeta::Consume(c) => serde_json::to_value(c).unwrap_or(Value::Null),
+        }
+    }
+
+    /// A field of a JSON object (of a read-back log; `None` for a consume log being written).
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        match self {
+            LogMeta::Json(v) => v.get(key),
+            LogMeta::Consume(_) => None,
+        }
+    }
+}
+
+static NULL: Value = Value::Null;
+
+impl std::ops::Index<&str> for LogMeta {
+    type Output = Value;
+    /// As `Value`'s: `null` when absent (and for a consume log being written).
+    fn index(&self, key: &str) -> &Value {
+        self.get(key).unwrap_or(&NULL)
+    }
+}
+
+impl Serialize for LogMeta {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            LogMeta::Json(v) => v.serialize(s),
+            LogMeta::Consume(c) => c.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for LogMeta {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Value::deserialize(d).map(LogMeta::Json)
+    }
+}
+
+/// A consume log's metadata, with One Hub's keys.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ConsumeMeta {
+    pub group_name: String,
+    pub backup_group_name: String,
+    pub is_backup_group: bool,
+    pub price_type: &'static str,
+    pub group_ratio: f64,
+    pub input_ratio: f64,
+    pub output_ratio: f64,
+    /// Milliseconds to the first streamed byte.
+    pub first_response: Option<i64>,
+    /// Extra token kinds billed: kind → (count, ratio), written as `kind` and `kind_ratio`.
+    pub extra: std::collections::BTreeMap<String, (i64, f64)>,
+    /// Hosted-tool calls billed per call: service → (calls, price per call in micro-USD),
+    /// written under `extra_billing`.
+    pub tool_calls: std::collections::BTreeMap<String, (i64, i64)>,
+}
+
+impl Serialize for ConsumeMeta {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        struct Fee<'a>(&'a str, i64, i64);
+        impl Serialize for Fee<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut m = s.serialize_map(Some(3))?;
+                m.serialize_entry("type", self.0)?;
+                m.serialize_entry("call_count", &self.1)?;
+                m.serialize_entry("price", &(self.2 as f64 / 1e6))?;
+                m.end()
+            }
+        }
+        struct Fees<'a>(&'a std::collections::BTreeMap<String, (i64, i64)>);
+        impl Serialize for Fees<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut m = s.serialize_map(Some(self.0.len()))?;
+                for (service, (calls, micro)) in self.0 {
+                    m.serialize_entry(service, &Fee(service, *calls, *micro))?;
+                }
+                m.end()
+            }
+        }
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("group_name", &self.group_name)?;
+        m.serialize_entry("backup_group_name", &self.backup_group_name)?;
+        m.serialize_entry("is_backup_group", &self.is_backup_group)?;
+        m.serialize_entry("price_type", self.price_type)?;
+        m.serialize_entry("group_ratio", &self.group_ratio)?;
+        m.serialize_entry("input_ratio", &self.input_ratio)?;
+        m.serialize_entry("output_ratio", &self.output_ratio)?;
+        if let Some(ms) = self.first_response {
+            m.serialize_entry("first_response", &ms)?;
+        }
+        for (kind, (count, ratio)) in &self.extra {
+            m.serialize_entry(kind, count)?;
+            m.serialize_entry(&format_args!("{kind}_ratio"), ratio)?;
+        }
+        if !self.tool_calls.is_empty() {
+            m.serialize_entry("extra_billing", &Fees(&self.tool_calls))?;
+        }
+        m.end()
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -164,4 +292,45 @@ pub struct OptionRow {
 /// Splits One Hub comma lists (items trimmed, empties skipped).
 pub fn comma_list(s: &str) -> impl Iterator<Item = &str> {
     s.split(',').map(str::trim).filter(|x| !x.is_empty())
+}
+
+#[cfg(test)]
+mod log_meta_tests {
+    #![expect(clippy::unwrap_used, reason = "tests")]
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn consume_metadata_is_written_with_one_hubs_keys() {
+        let meta = ConsumeMeta {
+            group_name: "vip".into(),
+            backup_group_name: String::new(),
+            is_backup_group: false,
+            price_type: "tokens",
+            group_ratio: 1.5,
+            input_ratio: 2.0,
+            output_ratio: 3.0,
+            first_response: Some(120),
+            extra: [("cached_tokens".to_owned(), (40, 0.5))].into(),
+            tool_calls: [("web_search".to_owned(), (2, 25_000))].into(),
+        };
+        let v = LogMeta::Consume(Box::new(meta)).to_value();
+        assert_eq!(
+            v,
+            json!({
+                "group_name": "vip", "backup_group_name": "", "is_backup_group": false,
+                "price_type": "tokens", "group_ratio": 1.5, "input_ratio": 2.0, "output_ratio": 3.0,
+                "first_response": 120, "cached_tokens": 40, "cached_tokens_ratio": 0.5,
+                "extra_billing": {"web_search": {"type": "web_search", "call_count": 2, "price": 0.025}}
+            })
+        );
+        // Without a first byte time or extras, those keys are absent.
+        let plain = LogMeta::Consume(Box::default()).to_value();
+        assert!(plain.get("first_response").is_none() && plain.get("extra_billing").is_none());
+        // Read back, it is plain JSON and indexes like a Value.
+        let back: LogMeta = serde_json::from_value(v).unwrap();
+        assert_eq!(back["group_ratio"], 1.5);
+        assert_eq!(back["missing"], Value::Null);
+    }
 }

@@ -1091,10 +1091,12 @@ pub enum SendError {
 impl SendError {
     fn from_reqwest(e: reqwest::Error) -> Self {
         let e = e.without_url();
-        if e.is_timeout() {
-            SendError::Timeout
-        } else if e.is_connect() {
+        // A connection not set up in time never reached the upstream: a connection failure
+        // (another channel may serve), not a timeout of a request the upstream may be serving.
+        if e.is_connect() {
             SendError::Connect(root_cause(&e))
+        } else if e.is_timeout() {
+            SendError::Timeout
         } else {
             SendError::Other(root_cause(&e))
         }
@@ -1313,9 +1315,13 @@ pub async fn send(
     {
         return send_xunfei(clients, channel, addr, &api_key.0, &api_secret.0, body).await;
     }
-    let client = clients
-        .get(&channel.proxy)
-        .map_err(|e| SendError::Other(e.to_string()))?;
+    // reqwest's client for this proxy: token exchanges and the proxied send (not needed on the
+    // direct path of most requests).
+    let reqwest_client = || {
+        clients
+            .get(&channel.proxy)
+            .map_err(|e| SendError::Other(e.to_string()))
+    };
     let mut target = std::borrow::Cow::Borrowed(addr.url.as_str());
     if let Ok(Provider::Baidu {
         base,
@@ -1328,7 +1334,11 @@ pub async fn send(
             .get(
                 &baidu_cache_key(base, api_key, &secret.0),
                 "Baidu access token exchange",
-                || crate::baidu::exchange(&client, base, api_key, &secret.0),
+                || async {
+                    let client =
+                        reqwest_client().map_err(|e| crate::baidu::TokenError(e.to_string()))?;
+                    crate::baidu::exchange(&client, base, api_key, &secret.0).await
+                },
             )
             .await
             .map_err(|e| SendError::Credentials(e.to_string()))?;
@@ -1390,7 +1400,7 @@ pub async fn send(
         Ok(Provider::Vertex { account, .. }) => {
             let token = clients
                 .tokens
-                .bearer(&client, account)
+                .bearer(&reqwest_client()?, account)
                 .await
                 .map_err(|e| SendError::Credentials(e.to_string()))?;
             put("authorization", &format!("Bearer {token}"));
@@ -1455,7 +1465,7 @@ pub async fn send(
         });
     }
     let url = clients.url(&target).ok_or_else(bad_url)?;
-    let req = client.post(url).headers(headers);
+    let req = reqwest_client()?.post(url).headers(headers);
     let resp = req
         .body(body)
         .send()

@@ -10,7 +10,7 @@ use hub_core::{
     snapshot::Snapshot,
 };
 use hub_providers::usage::Usage;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use crate::{Authed, Engine, RelayError, billing::Settlement, leases::Kind};
 
@@ -446,34 +446,18 @@ pub fn settle(
         held.user = charge.quota;
     }
     let log = ctx.log_enabled.then(|| {
-        let mut meta = Map::new();
-        meta.insert("group_name".into(), json!(ctx.group));
-        meta.insert("backup_group_name".into(), json!(ctx.backup_group));
-        meta.insert("is_backup_group".into(), json!(ctx.is_backup));
-        meta.insert("price_type".into(), json!(price.price_type()));
-        meta.insert("group_ratio".into(), json!(ctx.group_ratio));
-        meta.insert("input_ratio".into(), json!(price.input));
-        meta.insert("output_ratio".into(), json!(price.output));
-        if let Some(ms) = first_response_ms {
-            meta.insert("first_response".into(), json!(ms));
-        }
-        for (kind, (count, ratio)) in &charge.extra {
-            meta.insert(kind.clone(), json!(count));
-            meta.insert(format!("{kind}_ratio"), json!(ratio));
-        }
-        if !usage.tool_calls.is_empty() {
-            let fees: Map<String, Value> = usage
-                .tool_calls
-                .iter()
-                .map(|(service, (calls, micro))| {
-                    (
-                        service.clone(),
-                        json!({"type": service, "call_count": calls, "price": *micro as f64 / 1e6}),
-                    )
-                })
-                .collect();
-            meta.insert("extra_billing".into(), Value::Object(fees));
-        }
+        let meta = hub_core::entity::ConsumeMeta {
+            group_name: ctx.group.clone(),
+            backup_group_name: ctx.backup_group.clone(),
+            is_backup_group: ctx.is_backup,
+            price_type: price.price_type(),
+            group_ratio: ctx.group_ratio,
+            input_ratio: price.input,
+            output_ratio: price.output,
+            first_response: first_response_ms,
+            extra: charge.extra.clone(),
+            tool_calls: usage.tool_calls.clone(),
+        };
         Log {
             id: 0,
             user_id: ctx.user_id,
@@ -490,7 +474,7 @@ pub fn settle(
             channel_id,
             is_stream,
             source_ip: ctx.source_ip.clone(),
-            metadata: Value::Object(meta),
+            metadata: hub_core::entity::LogMeta::Consume(Box::new(meta)),
         }
     });
     state.metrics.usage(
@@ -560,7 +544,7 @@ pub fn log_passthrough(state: &Engine, ctx: &BillCtx, channel_id: i64, path: &st
         channel_id,
         is_stream: false,
         source_ip: ctx.source_ip.clone(),
-        metadata: Value::Null,
+        metadata: hub_core::entity::LogMeta::default(),
     });
     state.billing.settle(Settlement {
         token_id: ctx.token_id,

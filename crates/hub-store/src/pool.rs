@@ -403,7 +403,7 @@ impl Store {
                                         ChannelId => q.bind(l.channel_id),
                                         IsStream => q.bind(l.is_stream),
                                         SourceIp => q.bind(l.source_ip.as_str()),
-                                        Metadata => q.bind(&l.metadata),
+                                        Metadata => q.bind(sqlx::types::Json(&l.metadata)),
                                     };
                                 }
                             }

@@ -34,7 +34,10 @@ impl FromRow for Log {
             channel_id: r.i64("channel_id")?,
             is_stream: r.bool("is_stream")?,
             source_ip: r.string("source_ip")?,
-            metadata: r.json("metadata")?.unwrap_or(serde_json::Value::Null),
+            metadata: r
+                .json("metadata")?
+                .unwrap_or(serde_json::Value::Null)
+                .into(),
         })
     }
 }
@@ -109,7 +112,7 @@ impl LogCol {
             ChannelId => l.channel_id.into(),
             IsStream => l.is_stream.into(),
             SourceIp => l.source_ip.clone().into(),
-            Metadata => json_val(Some(l.metadata.clone())).into(),
+            Metadata => json_val(Some(l.metadata.to_value())).into(),
         }
     }
 }

@@ -497,7 +497,7 @@ async fn retention_deletes_old_consume_logs_in_batches() {
         let l = hub_core::entity::Log {
             kind,
             created_at: now - age_days * 86_400,
-            metadata: Value::Null,
+            metadata: hub_core::entity::LogMeta::default(),
             ..Default::default()
         };
         store.log_insert(&l).await.unwrap();
