@@ -33,7 +33,7 @@ start_gateway_named() {
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   db="$work/$name.db"
   local admin=BenchAdminToken0123456789abcdefg
-  env PORT="$port" SQLITE_PATH="$db" INITIAL_ROOT_ACCESS_TOKEN=$admin LOG_LEVEL=warn \
+  env PORT="$port" SQLITE_PATH="$db" INITIAL_ROOT_ACCESS_TOKEN=$admin LOG_LEVEL=warn GLOBAL_API_RATE_LIMIT=0 \
     MEMORY_CACHE_ENABLED=true "$@" "${gw_bin:-$bin}/$exe" >"$work/$name.log" 2>&1 &
   gw=$!
   started+=("$gw")

@@ -18,6 +18,7 @@ pub mod catch_panic;
 pub mod error;
 pub mod extract;
 pub mod observe;
+pub mod ratelimit;
 pub mod relay;
 pub mod routes;
 pub mod serve;
@@ -126,6 +127,12 @@ pub struct ServerConfig {
     pub edge: serve::EdgeLimits,
     /// `HTTP_BODY_MEMORY_MB` in bytes: request bodies buffered at once, over all requests.
     pub body_memory: u64,
+    /// `GLOBAL_API_RATE_LIMIT`: requests per client IP per 3 minutes on `/api` (0 = off).
+    pub api_rate_limit: u64,
+    /// `GLOBAL_WEB_RATE_LIMIT`: the same on every non-relay path outside `/api` (0 = off).
+    pub web_rate_limit: u64,
+    /// `CRITICAL_RATE_LIMIT`: login and the other critical routes, per IP per 20 minutes.
+    pub critical_rate_limit: u64,
 }
 
 /// Shared state handed to every handler: one pointer, so the several clones each request makes
@@ -165,6 +172,8 @@ pub struct AppInner {
     pub metrics: Arc<metrics::Metrics>,
     /// The memory budget of request bodies (`HTTP_BODY_MEMORY_MB`).
     pub body_budget: body_budget::BodyBudget,
+    /// The per-IP request limiters (`GLOBAL_API_RATE_LIMIT`, `GLOBAL_WEB_RATE_LIMIT`, critical).
+    pub limiters: ratelimit::Limiters,
     /// Every task of this node, and the token that stops its loops.
     pub tasks: tasks::Tasks,
     /// The relay engine (sharing the store, clients, cooldowns, billing, metrics and tasks).
@@ -205,6 +214,7 @@ impl AppState {
             )),
             config: Arc::new(config),
             redis: None,
+            limiters: ratelimit::Limiters::default(),
             snapshot: Arc::new(ArcSwap::from_pointee(Snapshot::default())),
             clients,
             cooldowns,

@@ -328,6 +328,10 @@ pub fn build_router(state: AppState) -> Router {
         .method_not_allowed_fallback(not_found)
         .layer(middleware::from_fn_with_state(
             state.clone(),
+            crate::ratelimit::enforce,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
             crate::observe::track,
         ))
         .with_state(state)

@@ -125,6 +125,11 @@ impl TestDb {
             initial_root_password: Some(ROOT_PASSWORD.to_owned()),
             sql_max_open_conns: 8,
             log_level: "warn".to_owned(),
+            // Suites call the admin API from one IP far more often than a person would; the
+            // rate-limit suite turns the limiters on.
+            global_api_rate_limit: 0,
+            global_web_rate_limit: 0,
+            critical_rate_limit: 0,
             ..Settings::default()
         }
     }

@@ -16,6 +16,7 @@ mod metrics;
 mod native;
 mod onehub_db;
 mod providers;
+mod ratelimit;
 mod realtime;
 mod relay;
 mod responses;

@@ -579,7 +579,7 @@ settings! {
         sensitive: true,
     },
 
-    /// `GLOBAL_API_RATE_LIMIT`: requests per 3 minutes per IP (parsed, not enforced yet).
+    /// `GLOBAL_API_RATE_LIMIT`: requests per 3 minutes per client IP on `/api`.
     global_api_rate_limit: u64 = 300 => GLOBAL_API_RATE_LIMIT {
         parse: int(0),
         sample: "100",
@@ -588,12 +588,13 @@ settings! {
         value_name: "N",
         heading: "Rate limits",
         yaml: &["global_api_rate_limit"],
-        about: "Requests per client IP per 3 minutes allowed on /api routes (parsed, not enforced yet)",
+        about: "Requests per client IP per 3 minutes allowed on /api routes (0 = no limit)",
+        details: "Shared by every node through Redis when REDIS_CONN_STRING is set, else counted per node. A refused request gets 429 with an empty body and Retry-After. Relay routes are not counted.",
         form: "a non-negative integer",
         default: "300",
     },
 
-    /// `GLOBAL_WEB_RATE_LIMIT`: requests per 3 minutes per IP (parsed, not enforced yet).
+    /// `GLOBAL_WEB_RATE_LIMIT`: requests per 3 minutes per client IP on web pages.
     global_web_rate_limit: u64 = 180 => GLOBAL_WEB_RATE_LIMIT {
         parse: int(0),
         sample: "60",
@@ -602,9 +603,24 @@ settings! {
         value_name: "N",
         heading: "Rate limits",
         yaml: &["global_web_rate_limit"],
-        about: "Requests per client IP per 3 minutes allowed on web pages (parsed, not enforced yet)",
+        about: "Requests per client IP per 3 minutes allowed on web pages and other non-API paths (0 = no limit)",
         form: "a non-negative integer",
         default: "180",
+    },
+
+    /// `CRITICAL_RATE_LIMIT` (ours): login, registration and verification per 20 minutes per IP.
+    critical_rate_limit: u64 = 20 => CRITICAL_RATE_LIMIT {
+        parse: int(0),
+        sample: "10",
+        env: "CRITICAL_RATE_LIMIT",
+        flag: "critical-rate-limit",
+        value_name: "N",
+        heading: "Rate limits",
+        yaml: &["critical_rate_limit"],
+        about: "Requests per client IP per 20 minutes allowed on login, registration, password reset, verification and OAuth routes (0 = no limit)",
+        details: "Our addition: One Hub fixes this budget at 20; the default keeps it.",
+        form: "a non-negative integer",
+        default: "20",
     },
 
     /// `INITIAL_ROOT_PASSWORD` (ours): root password for a brand-new database, 8-20 chars.

@@ -79,6 +79,8 @@ pub async fn spawn_node(spec: NodeSpec<'_>, client: &reqwest::Client) -> Res<Nod
         .env("USER_TOKEN_SECRET", USER_TOKEN_SECRET)
         .env("SESSION_SECRET", SESSION_SECRET)
         .env("LOG_LEVEL", "warn")
+        // The benchmark writes config through the admin API many times a second.
+        .env("GLOBAL_API_RATE_LIMIT", "0")
         .stdin(Stdio::null())
         .stdout(out)
         .stderr(err);
