@@ -7,6 +7,7 @@
 pub mod baidu;
 pub mod balance;
 pub mod bedrock;
+pub mod body;
 pub mod catalogue;
 pub mod claude;
 pub mod cloudflare;

@@ -107,11 +107,19 @@ pub fn to_ir(
 pub fn upstream_body(
     inbound: Protocol,
     upstream: Protocol,
-    body: &Map<String, Value>,
+    req: &crate::body::ReqBody,
     channel: &ChannelRt,
     opts: &BodyOpts<'_>,
     requested_model: &str,
 ) -> Result<(Vec<u8>, bool), ConvertError> {
+    if inbound == Protocol::OpenAi
+        && upstream == Protocol::OpenAi
+        && let Some(raw) =
+            upstream::openai_body_unchanged(req, channel, opts.upstream_model, opts.stream)
+    {
+        return Ok((raw.to_vec(), false));
+    }
+    let body: &Map<String, Value> = req;
     if inbound == Protocol::OpenAi && upstream == Protocol::OpenAi {
         return upstream::openai_body(body, channel, opts.upstream_model, opts.stream)
             .map_err(|e| ConvertError::Invalid(e.to_string()));
@@ -268,7 +276,7 @@ pub fn convert_response(
     body: bytes::Bytes,
     requested_model: &str,
     rename: bool,
-    request: &Map<String, Value>,
+    request: &crate::body::ReqBody,
 ) -> (bytes::Bytes, Option<Usage>) {
     // Hot path: OpenAI to OpenAI without a mapping is returned byte for byte; only the usage
     // object is decoded (no full parse, no copy).

@@ -482,6 +482,47 @@ pub fn prepare_body(
     client_asked
 }
 
+/// The client's bytes as they came, when an OpenAI request to an OpenAI-wire channel needs
+/// nothing changed: the model name is the upstream's, the channel adds no custom parameters or
+/// vendor fields and removes no field the body has, and it does not stream (a stream gets
+/// `stream_options.include_usage`). The same request [`openai_body`] would send, without
+/// building and re-serialising the body's JSON map.
+pub fn openai_body_unchanged(
+    body: &crate::body::ReqBody,
+    channel: &ChannelRt,
+    upstream_model: &str,
+    stream: bool,
+) -> Option<bytes::Bytes> {
+    if stream {
+        return None;
+    }
+    let raw = body.unchanged_raw()?;
+    if body.field("model").and_then(Value::as_str) != Some(upstream_model) {
+        return None;
+    }
+    if channel
+        .custom_parameter
+        .as_ref()
+        .is_some_and(|c| !c.is_empty())
+    {
+        return None;
+    }
+    if let Ok(Provider::OpenAi {
+        quirks, routing, ..
+    }) = &channel.provider
+        && (routing.is_some() || quirks.open_unit_sampling || quirks.tool_parameters_as_text)
+    {
+        return None;
+    }
+    if removed_fields(channel, stream, upstream_model)
+        .iter()
+        .any(|k| body.has_key(k))
+    {
+        return None;
+    }
+    Some(raw.clone())
+}
+
 /// The OpenAI body for an OpenAI upstream, serialised straight from the client's parsed body:
 /// the same result as [`prepare_body`] on a copy, without copying the body (the hot path of an
 /// OpenAI → OpenAI relay). Returns the bytes and whether the client asked for usage.
@@ -1043,7 +1084,11 @@ mod tests {
             serde_json::json!({"model": "a", "messages": [], "unknown": {"k": [1, 2]}}),
             serde_json::json!({"model": "a", "stream": true, "stream_options": {"include_usage": true, "y": 2}}),
             serde_json::json!({"model": "a", "stream": true, "stream_options": "bad"}),
+            // The upstream's own model name: nothing to change on a plain channel.
+            serde_json::json!({"model": "up", "messages": [{"role": "user", "content": "x"}]}),
+            serde_json::json!({"model": "up", "stream_options": {"include_usage": true}}),
         ];
+        let mut raw_sent = 0;
         let mut mistral_custom = rt(30, "", "");
         mistral_custom.custom_parameter = custom.custom_parameter.clone();
         let mut databricks_custom = rt(54, "http://db", "");
@@ -1065,11 +1110,21 @@ mod tests {
                     let asked = prepare_body(&mut copy, &channel, "up", stream);
                     let (bytes, asked2) = openai_body(&map, &channel, "up", stream).unwrap();
                     let got: Value = serde_json::from_slice(&bytes).unwrap();
-                    assert_eq!(got, Value::Object(copy), "{b} stream={stream}");
+                    assert_eq!(got, Value::Object(copy.clone()), "{b} stream={stream}");
                     assert_eq!(asked, asked2);
+                    // The client's bytes are sent as they are only when they are that body.
+                    let req = crate::body::ReqBody::parse(b.to_string().into()).unwrap();
+                    if let Some(raw) = openai_body_unchanged(&req, &channel, "up", stream) {
+                        let sent: Value = serde_json::from_slice(&raw).unwrap();
+                        assert_eq!(sent, Value::Object(copy), "{b} stream={stream}");
+                        assert!(!asked);
+                        raw_sent += 1;
+                    }
                 }
             }
         }
+        // The plain OpenAI and Mistral channels, the body already naming "up", not streamed.
+        assert_eq!(raw_sent, 2);
     }
 }
 

@@ -86,7 +86,7 @@ pub async fn attempt_once(
         )
     };
     let (payload, client_asked_usage) = if native_embed {
-        let body = Value::Object(plan.body.clone());
+        let body = Value::Object((*plan.body).clone());
         let req = match up_proto {
             Protocol::Gemini => gemini::embed_request_from_openai(&body, &mapped.upstream),
             Protocol::Native(Native::DashScope) => {
@@ -115,7 +115,7 @@ pub async fn attempt_once(
     };
     let inbound_asked_usage = plan
         .body
-        .get("stream_options")
+        .field("stream_options")
         .and_then(|o| o.get("include_usage"))
         .and_then(Value::as_bool)
         .unwrap_or(false);

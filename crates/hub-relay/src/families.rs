@@ -47,7 +47,7 @@ fn transcript_mode(mode: RelayMode) -> bool {
 /// One Hub's image units for an edit or variation: the form's fields with dall-e-2's defaults
 /// (`size` 1024x1024) and `n` 1 when absent (One Hub leaves `n` at 0 there, which bills 0).
 fn edit_units(plan: &Plan, model: &str) -> i64 {
-    let mut b = plan.body.clone();
+    let mut b = (*plan.body).clone();
     if b.get("size")
         .and_then(Value::as_str)
         .is_none_or(str::is_empty)
@@ -60,7 +60,7 @@ fn edit_units(plan: &Plan, model: &str) -> i64 {
 
 /// One Hub's image units of a generation, for the model the channel sends (its mapping).
 fn generation_units(plan: &Plan, model: &str) -> i64 {
-    let mut b = plan.body.clone();
+    let mut b = (*plan.body).clone();
     b.insert("model".into(), json!(model));
     families::image_units(&b)
 }
@@ -183,7 +183,7 @@ pub async fn attempt(
             }
         }
         _ => {
-            let mut body = plan.body.clone();
+            let mut body = (*plan.body).clone();
             body.insert("model".into(), json!(mapped.upstream));
             if let Some(extra) = &channel.custom_parameter {
                 for (k, v) in extra {

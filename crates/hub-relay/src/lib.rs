@@ -33,7 +33,6 @@ use hub_providers::{
     upstream::{Clients, RelayMode},
 };
 use hub_store::Store;
-use serde_json::{Map, Value};
 
 pub use error::{Culprit, RelayError, Retry};
 pub use route::Cooldowns;
@@ -51,7 +50,8 @@ pub struct Authed {
 pub struct Plan {
     pub inbound: Protocol,
     pub mode: RelayMode,
-    pub body: Map<String, Value>,
+    /// The JSON body (its full map is built only when something reads or changes it).
+    pub body: hub_providers::body::ReqBody,
     /// The requested model without a `#` suffix.
     pub model: String,
     pub stream: bool,

@@ -141,7 +141,7 @@ fn plan(model: &str, stream: bool) -> Plan {
     Plan {
         inbound: Protocol::OpenAi,
         mode: RelayMode::Chat,
-        body: body.as_object().unwrap().clone(),
+        body: hub_providers::body::ReqBody::parse(body.to_string().into()).unwrap(),
         model: model.into(),
         stream,
         has_tools: false,

@@ -10,6 +10,7 @@ use axum::{
     http::{HeaderMap, header},
 };
 use hub_core::{ipnet::ip_allowed, snapshot::Snapshot};
+use hub_providers::body::ReqBody;
 use hub_providers::{protocol::Protocol, upstream::RelayMode};
 use serde_json::{Map, Value, json};
 use tracing::warn;
@@ -201,8 +202,7 @@ pub(super) fn parse_request(
         .to_ascii_lowercase()
         .starts_with("multipart/form-data");
     let mut form = None;
-    let body: Map<String, Value> = if form_mode(mode) && (is_form || mode != RelayMode::ImagesEdits)
-    {
+    let body: ReqBody = if form_mode(mode) && (is_form || mode != RelayMode::ImagesEdits) {
         let parsed = hub_providers::multipart::parse(content_type, bytes).map_err(&bad)?;
         let file = match mode {
             RelayMode::ImagesEdits | RelayMode::ImagesVariations => {
@@ -224,11 +224,13 @@ pub(super) fn parse_request(
             content_type: content_type.to_owned(),
             form: parsed,
         }));
-        fields
+        ReqBody::from_map(fields)
     } else {
-        serde_json::from_slice(bytes).map_err(|e| bad(format!("invalid JSON request body: {e}")))?
+        // Only the fields routing and billing read are parsed here (the whole body is checked);
+        // the full JSON map is built later only if a conversion or a rewrite needs it.
+        ReqBody::parse(bytes.clone()).map_err(|e| bad(format!("invalid JSON request body: {e}")))?
     };
-    let model = match (&entry.path_model, body.get("model")) {
+    let model = match (&entry.path_model, body.field("model")) {
         (Some((m, _)), _) => m.clone(),
         (None, m) => match m {
             Some(Value::String(m)) if !m.is_empty() => m.clone(),
@@ -267,14 +269,20 @@ pub(super) fn parse_request(
     let model = model.split('#').next().unwrap_or_default().to_owned();
     let stream = match &entry.path_model {
         Some((_, s)) => *s,
-        None => mode.can_stream() && body.get("stream").and_then(Value::as_bool).unwrap_or(false),
+        None => {
+            mode.can_stream()
+                && body
+                    .field("stream")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false)
+        }
     };
     let has_tools = ["tools", "functions"].iter().any(|k| {
-        body.get(*k)
+        body.field(k)
             .and_then(Value::as_array)
             .is_some_and(|a| !a.is_empty())
     });
-    let ask = hub_providers::limits::output_ask(entry.protocol, mode, &body);
+    let ask = hub_providers::limits::output_ask(entry.protocol, mode, body.fields());
     Ok(Plan {
         inbound: entry.protocol,
         mode,
