@@ -9,7 +9,8 @@
 #   - this gateway with MEMORY_CACHE_ENABLED=true;
 #   - this gateway with a finite-quota token (cache on).
 # Each at c=64 (RPS, ratio to direct) and c=1 (p50/p99 and what the hop adds); billing and
-# consume logs are on in every gateway. Needs nginx (Debian: apt-get install nginx-light).
+# consume logs are on in every gateway. Needs nginx: installed from Debian's nginx-light package
+# when missing (as root, or with passwordless sudo).
 #
 #   bench/nginx.sh            release build, 10 s per measurement, 2 interleaved rounds
 #   bench/nginx.sh --quick    3 s per measurement, 1 round
@@ -27,6 +28,11 @@ for a in "$@"; do
   esac
 done
 nginx=$(command -v nginx || { [ -x /usr/sbin/nginx ] && echo /usr/sbin/nginx; } || true)
+if [ -z "$nginx" ] && command -v apt-get >/dev/null; then
+  echo "bench: installing nginx-light from Debian's packages (once)..." >&2
+  if [ "$(id -u)" = 0 ]; then apt-get install -y -q nginx-light >&2 || true; else sudo -n apt-get install -y -q nginx-light >&2 || true; fi
+  nginx=$(command -v nginx || { [ -x /usr/sbin/nginx ] && echo /usr/sbin/nginx; } || true)
+fi
 if [ -z "$nginx" ]; then
   echo "bench: nginx is not installed (Debian: apt-get install nginx-light); it is the upstream this benchmark measures against" >&2
   exit 1

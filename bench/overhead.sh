@@ -2,7 +2,9 @@
 # Gateway overhead with billing and usage logs ON: direct to the mock upstream vs through the
 # gateway, interleaved in the same run, at concurrency 1, 16 and 64; streaming TTFB and chunk
 # throughput; gateway RSS idle, under load and with 1,000 concurrent slow streams.
-# 127.0.0.1 only; every run bounded in requests and seconds.
+# 127.0.0.1 only; every run bounded in requests and seconds. The comparison against nginx (the
+# fastest upstream here), nginx proxy_pass and a minimal pass-through is bench/nginx.sh; this
+# script keeps the mock as the upstream for the streaming shapes and memory figures.
 #
 #   bench/overhead.sh            full run (release build; writes Markdown tables to stdout)
 #   bench/overhead.sh --no-oha   full run without the oha cross-check
