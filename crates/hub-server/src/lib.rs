@@ -15,6 +15,7 @@ pub mod body_budget;
 pub mod bootstrap;
 pub mod cache;
 pub mod catch_panic;
+pub mod cors;
 pub mod error;
 pub mod extract;
 pub mod observe;

@@ -330,6 +330,8 @@ pub fn build_router(state: AppState) -> Router {
             state.clone(),
             crate::ratelimit::enforce,
         ))
+        // Preflights are answered before the limiters, as One Hub answers them.
+        .layer(middleware::from_fn(crate::cors::cors))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             crate::observe::track,

@@ -11,6 +11,7 @@ mod admin_api;
 mod admin_flows;
 mod billing;
 mod codex;
+mod cors;
 mod families;
 mod metrics;
 mod native;
