@@ -92,19 +92,11 @@ impl ReqBody {
         })
     }
 
-    /// A body that exists only as a map (a form's text fields, tests).
+    /// A body that exists only as a map (a form's text fields): every accessor reads the map.
     pub fn from_map(map: Map<String, Value>) -> Self {
-        let fields = map
-            .iter()
-            .filter(|(k, _)| FIELDS.contains(&k.as_str()))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
         Self {
-            raw: None,
-            keys: map.keys().cloned().collect(),
-            fields,
-            map: OnceLock::new(),
             edited: Some(map),
+            ..Self::default()
         }
     }
 

@@ -117,11 +117,7 @@ pub fn build_with_roots(
 
 /// A failed exchange: whether it failed to connect, and the innermost cause.
 pub fn describe(e: &hyper_util::client::legacy::Error) -> (bool, String) {
-    let mut cur: &(dyn std::error::Error + 'static) = e;
-    while let Some(next) = cur.source() {
-        cur = next;
-    }
-    (e.is_connect(), cur.to_string())
+    (e.is_connect(), crate::upstream::root_cause(e))
 }
 
 /// The whole body, by `deadline` when there is one.
@@ -221,9 +217,9 @@ mod tests {
 
     /// A CA and a `localhost` certificate it signed, made with the openssl command.
     fn make_certs(dir: &Path) {
-        let run = |args: &[&str]| {
+        let run = |args: &str| {
             let out = Command::new("openssl")
-                .args(args)
+                .args(args.split_whitespace())
                 .current_dir(dir)
                 .output()
                 .unwrap_or_else(|e| panic!("openssl is needed for the TLS test: {e}"));
@@ -233,65 +229,35 @@ mod tests {
                 String::from_utf8_lossy(&out.stderr)
             );
         };
-        run(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=one-hub test CA",
-        ]);
-        run(&[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "leaf.key",
-            "-out",
-            "leaf.csr",
-            "-subj",
-            "/CN=localhost",
-        ]);
-        std::fs::write(dir.join("ext.cnf"), "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n").unwrap();
-        run(&[
-            "x509",
-            "-req",
-            "-in",
-            "leaf.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "leaf.pem",
-            "-days",
-            "2",
-            "-extfile",
-            "ext.cnf",
-        ]);
+        let ec_key = "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes";
+        run(&format!(
+            "req -x509 {ec_key} -keyout ca.key -out ca.pem -days 2 -subj /CN=one-hub-test-CA"
+        ));
+        run(&format!(
+            "req {ec_key} -keyout leaf.key -out leaf.csr -subj /CN=localhost"
+        ));
+        std::fs::write(
+            dir.join("ext.cnf"),
+            "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        run(
+            "x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out leaf.pem -days 2 -extfile ext.cnf",
+        );
+    }
+
+    /// The certificates of a PEM file.
+    fn certs(path: &Path) -> Vec<CertificateDer<'static>> {
+        CertificateDer::pem_file_iter(path)
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
     }
 
     /// A TLS server on 127.0.0.1 offering h2 and http/1.1 that answers every request with the
     /// HTTP version it was made in.
     async fn serve(dir: &Path) -> u16 {
-        let certs: Vec<CertificateDer<'static>> =
-            CertificateDer::pem_file_iter(dir.join("leaf.pem"))
-                .unwrap()
-                .collect::<Result<_, _>>()
-                .unwrap();
+        let certs = certs(&dir.join("leaf.pem"));
         let key = PrivateKeyDer::from_pem_file(dir.join("leaf.key")).unwrap();
         let mut cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
             rustls::crypto::aws_lc_rs::default_provider(),
@@ -350,10 +316,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         make_certs(&dir);
         let port = serve(&dir).await;
-        let ca: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(dir.join("ca.pem"))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
+        let ca = certs(&dir.join("ca.pem"));
         // Trusting the test CA: the exchange succeeds, over HTTP/2 negotiated by ALPN.
         let trusting = build_with_roots(Duration::from_secs(5), ca).unwrap();
         assert_eq!(

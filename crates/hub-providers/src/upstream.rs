@@ -685,8 +685,6 @@ pub struct Clients {
     total_timeout: Option<Duration>,
     by_proxy: Mutex<HashMap<String, reqwest::Client>>,
     /// Parsed upstream URLs (a channel's few endpoints), so a request does not parse its URL.
-    urls: Mutex<HashMap<String, reqwest::Url>>,
-    /// The same for the direct client.
     uris: Mutex<HashMap<String, http::Uri>>,
     /// hyper's client for channels without a proxy (`None` when TLS could not be set up:
     /// reqwest serves them then).
@@ -714,7 +712,6 @@ impl Clients {
             total_timeout: (relay_timeout_secs > 0)
                 .then(|| Duration::from_secs(relay_timeout_secs)),
             by_proxy: Mutex::new(HashMap::new()),
-            urls: Mutex::new(HashMap::new()),
             uris: Mutex::new(HashMap::new()),
             direct: match crate::direct::build(Duration::from_secs(connect_timeout_secs.max(1))) {
                 Ok(c) => Some(c),
@@ -732,20 +729,6 @@ impl Clients {
     /// `CONNECT_TIMEOUT`.
     pub fn connect_timeout(&self) -> Duration {
         self.connect_timeout
-    }
-
-    /// `url` parsed, from the cache when seen before; `None` when it is not a valid URL.
-    pub fn url(&self, url: &str) -> Option<reqwest::Url> {
-        let mut map = self.urls.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(u) = map.get(url) {
-            return Some(u.clone());
-        }
-        let parsed = reqwest::Url::parse(url).ok()?;
-        if map.len() >= MAX_CACHED_URLS {
-            map.clear();
-        }
-        map.insert(url.to_owned(), parsed.clone());
-        Some(parsed)
     }
 
     /// `url` as an `http::Uri`, from the cache when seen before.
@@ -1158,7 +1141,8 @@ impl SendError {
     }
 }
 
-fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+/// The innermost cause of an error, as text.
+pub(crate) fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     let mut cur = e;
     while let Some(next) = cur.source() {
         cur = next;
@@ -1405,11 +1389,6 @@ pub async fn send(
         Ok(Provider::Hunyuan { .. }) => crate::hunyuan::CONTENT_TYPE,
         _ => "application/json",
     };
-    let host = match (uri.host(), uri.port_u16()) {
-        (Some(h), Some(p)) => format!("{h}:{p}"),
-        (Some(h), None) => h.to_owned(),
-        _ => String::new(),
-    };
     // The channel's own headers first (`model_headers`, Ollama's `plugin.headers`); then the
     // gateway's protocol and auth headers, which replace any of the same name: auth always
     // wins, as in One Hub. A header name or value that HTTP cannot carry is skipped.
@@ -1443,6 +1422,11 @@ pub async fn send(
             let ts = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs() as i64);
+            let host = match (uri.host(), uri.port_u16()) {
+                (Some(h), Some(p)) => format!("{h}:{p}"),
+                (Some(h), None) => h.to_owned(),
+                _ => String::new(),
+            };
             put("x-tc-timestamp", &ts.to_string());
             put(
                 "authorization",
@@ -1519,7 +1503,8 @@ pub async fn send(
             body: Body::Direct { resp, deadline },
         });
     }
-    let url = clients.url(&target).ok_or_else(bad_url)?;
+    // Proxied channels and base URLs with credentials (reqwest parses the URL itself).
+    let url = reqwest::Url::parse(&target).map_err(|_| bad_url())?;
     let req = reqwest_client()?.post(url).headers(headers);
     let resp = req
         .body(body)

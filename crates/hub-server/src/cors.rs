@@ -37,23 +37,31 @@ pub fn applies(method: &Method, path: &str) -> bool {
         Class::Relay => path != "/metrics" && path != "/api/metrics",
         Class::Web => true,
         Class::Api | Class::Critical => {
-            path.starts_with("/dashboard/billing")
-                || path.starts_with("/v1/dashboard/")
+            crate::ratelimit::billing_path(path)
                 || (*method == Method::GET
                     && matches!(path, "/api/prices" | "/api/available_model"))
         }
     }
 }
 
-fn allow(headers: &mut HeaderMap) {
-    headers.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
-    headers.insert(
-        header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
-        HeaderValue::from_static("true"),
-    );
+const ALLOW: [(header::HeaderName, &str); 2] = [
+    (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+    (header::ACCESS_CONTROL_ALLOW_CREDENTIALS, "true"),
+];
+
+const PREFLIGHT: [(header::HeaderName, &str); 3] = [
+    (
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        "GET,POST,PUT,DELETE,OPTIONS",
+    ),
+    (header::ACCESS_CONTROL_ALLOW_HEADERS, "*"),
+    (header::ACCESS_CONTROL_MAX_AGE, "43200"),
+];
+
+fn put(headers: &mut HeaderMap, which: &[(header::HeaderName, &'static str)]) {
+    for (name, value) in which {
+        headers.insert(name.clone(), HeaderValue::from_static(value));
+    }
 }
 
 pub async fn cors(req: Request, next: Next) -> Response {
@@ -74,26 +82,14 @@ pub async fn cors(req: Request, next: Next) -> Response {
     }
     if req.method() == Method::OPTIONS {
         let mut resp = StatusCode::NO_CONTENT.into_response();
-        let h = resp.headers_mut();
-        allow(h);
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_METHODS,
-            HeaderValue::from_static("GET,POST,PUT,DELETE,OPTIONS"),
-        );
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_HEADERS,
-            HeaderValue::from_static("*"),
-        );
-        h.insert(
-            header::ACCESS_CONTROL_MAX_AGE,
-            HeaderValue::from_static("43200"),
-        );
+        put(resp.headers_mut(), &ALLOW);
+        put(resp.headers_mut(), &PREFLIGHT);
         return resp;
     }
     let on = applies(req.method(), req.uri().path());
     let mut resp = next.run(req).await;
     if on {
-        allow(resp.headers_mut());
+        put(resp.headers_mut(), &ALLOW);
     }
     resp
 }

@@ -116,13 +116,18 @@ pub fn critical(method: &axum::http::Method, path: &str) -> bool {
     }
 }
 
+/// The OpenAI-style billing routes chat clients call with a key (One Hub's `/dashboard`
+/// group, also under `/v1`).
+pub fn billing_path(path: &str) -> bool {
+    path.starts_with("/dashboard/billing") || path.starts_with("/v1/dashboard/")
+}
+
 pub fn classify(method: &axum::http::Method, path: &str) -> Class {
     let relay = ["/v1/", "/claude/", "/gemini/"]
         .iter()
         .any(|p| path.starts_with(p))
         || matches!(path, "/v1" | "/metrics" | "/api/metrics");
-    let billing = path.starts_with("/dashboard/billing") || path.starts_with("/v1/dashboard/");
-    if billing {
+    if billing_path(path) {
         Class::Api
     } else if relay {
         Class::Relay

@@ -172,41 +172,14 @@ impl RelayEnv {
         .await
     }
 
-    /// The consume logs (up to 100), newest first by id (several can share a `created_at`
-    /// second).
+    /// [`TestApp::consume_logs`].
     pub async fn consume_logs(&self) -> Vec<hub_core::entity::Log> {
-        let f = hub_store::repo::logs::LogFilter {
-            kind: 2,
-            ..Default::default()
-        };
-        let p = hub_core::page::parse_page(
-            None,
-            Some("100"),
-            Some("-created_at"),
-            &["created_at"],
-            "-created_at",
-        )
-        .expect("a valid page");
-        let mut logs = self
-            .app
-            .node
-            .state
-            .store
-            .log_list(&f, &p)
-            .await
-            .expect("consume logs")
-            .data;
-        logs.sort_by_key(|l| std::cmp::Reverse(l.id));
-        logs
+        self.app.consume_logs().await
     }
 
-    /// The consume logs once there are at least `n` (settlement is batched).
+    /// [`TestApp::wait_logs`].
     pub async fn wait_logs(&self, n: usize) -> Vec<hub_core::entity::Log> {
-        crate::wait_for(&format!("{n} consume logs"), || async {
-            self.consume_logs().await.len() >= n
-        })
-        .await;
-        self.consume_logs().await
+        self.app.wait_logs(n).await
     }
 
     pub async fn stop(self) {

@@ -316,6 +316,42 @@ impl TestApp {
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
+    /// The consume logs (up to 100), newest first by id (several can share a `created_at`
+    /// second).
+    pub async fn consume_logs(&self) -> Vec<hub_core::entity::Log> {
+        let f = hub_store::repo::logs::LogFilter {
+            kind: 2,
+            ..Default::default()
+        };
+        let p = hub_core::page::parse_page(
+            None,
+            Some("100"),
+            Some("-created_at"),
+            &["created_at"],
+            "-created_at",
+        )
+        .expect("a valid page");
+        let mut logs = self
+            .node
+            .state
+            .store
+            .log_list(&f, &p)
+            .await
+            .expect("consume logs")
+            .data;
+        logs.sort_by_key(|l| std::cmp::Reverse(l.id));
+        logs
+    }
+
+    /// The consume logs once there are at least `n` (settlement is batched).
+    pub async fn wait_logs(&self, n: usize) -> Vec<hub_core::entity::Log> {
+        wait_for(&format!("{n} consume logs"), || async {
+            self.consume_logs().await.len() >= n
+        })
+        .await;
+        self.consume_logs().await
+    }
+
     pub async fn stop(self) {
         let _ = self.node.shutdown().await;
     }

@@ -100,35 +100,8 @@ impl Env {
             .unwrap()
     }
 
-    async fn consume_logs(&self) -> Vec<hub_core::entity::Log> {
-        let f = LogFilter {
-            kind: 2,
-            ..Default::default()
-        };
-        let p = hub_core::page::parse_page(
-            None,
-            Some("100"),
-            Some("-created_at"),
-            &["created_at"],
-            "-created_at",
-        )
-        .unwrap();
-        self.app
-            .node
-            .state
-            .store
-            .log_list(&f, &p)
-            .await
-            .unwrap()
-            .data
-    }
-
     async fn wait_logs(&self, n: usize) -> Vec<hub_core::entity::Log> {
-        wait_for(&format!("{n} consume logs"), || async {
-            self.consume_logs().await.len() >= n
-        })
-        .await;
-        self.consume_logs().await
+        self.app.wait_logs(n).await
     }
 
     async fn stop(self) {
