@@ -133,6 +133,25 @@ pub struct ModelOwner {
     pub icon: String,
 }
 
+/// A row of `model_info` (contract §10.2): a model's description for the price list. The list
+/// columns hold JSON arrays as text.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ModelInfo {
+    pub id: i64,
+    pub model: String,
+    pub name: String,
+    pub description: String,
+    pub context_length: i64,
+    pub max_tokens: i64,
+    pub input_modalities: String,
+    pub output_modalities: String,
+    pub tags: String,
+    pub support_url: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Log {

@@ -3,6 +3,7 @@
 //! Architecture invariant: this crate does no IO (no sockets, no files, no clock reads
 //! except through arguments). Everything here is deterministic and unit-testable.
 
+pub mod calendar;
 pub mod channel_types;
 pub mod entity;
 pub mod ipnet;

@@ -18,6 +18,7 @@ pub mod catch_panic;
 pub mod cors;
 pub mod error;
 pub mod extract;
+pub mod jobs;
 pub mod observe;
 pub mod ratelimit;
 pub mod relay;

@@ -6,6 +6,7 @@
 
 pub mod dsn;
 pub mod feed;
+pub mod fleet_lock;
 pub mod introspect;
 mod pool;
 pub mod repo;

@@ -46,6 +46,10 @@ pub(crate) enum Pool {
 #[derive(Clone, Debug)]
 pub struct Store {
     pub(crate) pool: Pool,
+    /// The deployment's calendar (`TZ`): the day a consume log counts for in `statistics`.
+    pub(crate) calendar: std::sync::Arc<hub_core::calendar::Calendar>,
+    /// Whether `statistics` exists, as last checked (see [`Store::statistics_present`]).
+    pub(crate) stats: std::sync::Arc<crate::repo::statistics::Presence>,
 }
 
 /// Decodes an entity from a row of any dialect.
@@ -85,9 +89,17 @@ pub struct StoreBuilder<'a> {
     cfg: &'a PoolConfig,
     lazy: bool,
     lock_wait: Duration,
+    calendar: hub_core::calendar::Calendar,
 }
 
 impl StoreBuilder<'_> {
+    /// The deployment's calendar (`TZ`; One Hub's `Asia/Shanghai` by default), which decides
+    /// the day each consume log counts for in the statistics.
+    pub fn calendar(mut self, calendar: hub_core::calendar::Calendar) -> Self {
+        self.calendar = calendar;
+        self
+    }
+
     /// A pool that connects on first use (a slave that must start while the database is down).
     /// A lazy store never creates a SQLite file and never changes its journal mode: that is
     /// the master's job.
@@ -159,7 +171,11 @@ impl StoreBuilder<'_> {
                 })
             }
         };
-        Ok(Store { pool })
+        Ok(Store {
+            pool,
+            calendar: std::sync::Arc::new(self.calendar),
+            stats: Default::default(),
+        })
     }
 }
 
@@ -252,7 +268,13 @@ impl Store {
             cfg,
             lazy: false,
             lock_wait: DEFAULT_LOCK_WAIT,
+            calendar: hub_core::calendar::Calendar::default(),
         }
+    }
+
+    /// The deployment's calendar.
+    pub fn calendar(&self) -> &hub_core::calendar::Calendar {
+        &self.calendar
     }
 
     pub fn dialect(&self) -> Dialect {
@@ -370,6 +392,10 @@ impl Store {
                     let (sql, v) = q.build_sqlx(B::default());
                     Some((sql, v))
                 }
+                Stmt::Optional(q, _) => {
+                    let (sql, v) = q.build_sqlx(B::default());
+                    Some((sql, v))
+                }
                 Stmt::Logs(_) => None,
             }
         }
@@ -408,6 +434,22 @@ impl Store {
                                 }
                             }
                             q.execute(&mut *tx).await?;
+                        }
+                    } else if let Stmt::Optional(_, what) = stmt {
+                        // In a savepoint: its failure is logged and undone alone, and the rest
+                        // of the transaction commits.
+                        if let Some((sql, values)) = build::<$qb>(stmt) {
+                            let mut sp = sqlx::Connection::begin(&mut *tx).await?;
+                            match sqlx::query_with(sqlx::AssertSqlSafe(sql), values)
+                                .execute(&mut *sp)
+                                .await
+                            {
+                                Ok(_) => sp.commit().await?,
+                                Err(e) => {
+                                    warn!(error = %e, what = %what, "an optional write of a billing flush failed; the rest is committed");
+                                    sp.rollback().await?;
+                                }
+                            }
                         }
                     } else if let Some((sql, values)) = build::<$qb>(stmt) {
                         sqlx::query_with(sqlx::AssertSqlSafe(sql), values)
@@ -472,13 +514,12 @@ fn first_i64<R: sqlx::Row + RowExt>(row: &R) -> Result<i64, StoreError> {
     row.i64(&name)
 }
 
-/// A write statement of any kind, for [`Store::execute_in_tx`].
-#[expect(
-    clippy::large_enum_variant,
-    reason = "a few per billing flush, built and consumed in place"
-)]
+/// A write statement of any kind, for [`Store::execute_in_tx`] (a few per billing flush, built
+/// and consumed in place).
 pub(crate) enum Stmt<'a> {
     Update(sea_query::UpdateStatement),
+    /// A write whose failure must not undo the others (run in a savepoint), with what it is.
+    Optional(InsertStatement, &'static str),
     /// Consume-log rows, inserted in multi-row statements.
     Logs(&'a [hub_core::entity::Log]),
 }

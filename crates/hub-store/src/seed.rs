@@ -43,6 +43,9 @@ impl Store {
             }
             created.push(t.name);
         }
+        if created.contains(&"statistics") {
+            self.statistics_created();
+        }
         if fresh {
             for id in FRESH_MIGRATION_IDS {
                 self.execute_raw_params_migration(id).await?;

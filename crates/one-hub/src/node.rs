@@ -26,6 +26,8 @@ const TASKS_GRACE: Duration = Duration::from_secs(10);
 pub enum StartError {
     #[error("invalid SQL_DSN: {0}")]
     Dsn(String),
+    #[error("invalid TZ: {0}")]
+    TimeZone(String),
     #[error("cannot open the database {target}: {source}")]
     Db {
         target: String,
@@ -183,8 +185,11 @@ pub async fn start(
     };
     // A slave may start before the database is reachable: its pool connects lazily and the
     // node reports not-ready until the first snapshot is loaded.
+    let calendar =
+        hub_core::calendar::Calendar::named(&settings.tz).map_err(StartError::TimeZone)?;
     let store = Store::builder(&target, &pool_cfg)
         .lazy(is_slave)
+        .calendar(calendar)
         .open()
         .await
         .map_err(db_err)?;
@@ -254,6 +259,8 @@ pub async fn start(
             ));
         }
     }
+    // Every node competes for the fleet lock; its holder runs the periodic jobs.
+    tasks.spawn(hub_server::jobs::run(state.clone()));
     let app = hub_server::build_router(state.clone());
     let addr = listener.local_addr()?;
     let (stop, rx) = oneshot::channel::<()>();

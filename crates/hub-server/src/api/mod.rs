@@ -1,10 +1,12 @@
 //! Admin-API handlers, one module per resource (compat spec §4).
 
 pub mod channels;
+pub mod dashboard;
 pub mod groups;
 pub mod logs;
 pub mod options;
 pub mod prices;
+pub mod site;
 pub mod status;
 pub mod tokens;
 pub mod user_self;

@@ -13,6 +13,7 @@
 //! - [`error`]: the engine's errors rendered in the caller's protocol;
 //! - [`models`]: the model lists (`/v1/models`, Anthropic's and Gemini's).
 
+mod billing;
 mod error;
 mod inbound;
 mod models;
@@ -128,6 +129,16 @@ pub fn router() -> Router<AppState> {
             axum::routing::any(stored_responses),
         )
         .route("/v1/models", get(list_models))
+        .route(
+            "/dashboard/billing/subscription",
+            get(billing::subscription),
+        )
+        .route(
+            "/v1/dashboard/billing/subscription",
+            get(billing::subscription),
+        )
+        .route("/dashboard/billing/usage", get(billing::usage))
+        .route("/v1/dashboard/billing/usage", get(billing::usage))
         .route(
             "/v1/models/{model}",
             get(get_model).delete(passthrough::passthrough),

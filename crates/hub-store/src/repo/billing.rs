@@ -201,6 +201,15 @@ impl Store {
         }
         if !b.logs.is_empty() {
             stmts.push(Stmt::Logs(&b.logs));
+            // The day's statistics grow with the consume logs, in the same transaction.
+            if self.statistics_present().await
+                && let Some(q) = crate::repo::statistics::increments_upsert(
+                    self.dialect(),
+                    crate::repo::statistics::stat_increments(&b.logs, &self.calendar).iter(),
+                )?
+            {
+                stmts.push(Stmt::Optional(q, "statistics"));
+            }
         }
         if stmts.is_empty() {
             return Ok(());

@@ -1,14 +1,17 @@
 //! Repositories: one module per One Hub table. Business logic (ids, timestamps, validation)
 //! lives in the server; these functions persist what they are given.
 
+pub mod analytics;
 pub mod billing;
 pub mod channels;
 pub mod groups;
 pub mod logs;
+pub mod model_info;
 pub mod options;
 pub mod owners;
 pub mod prices;
 pub mod sessions;
+pub mod statistics;
 pub mod tokens;
 pub mod users;
 

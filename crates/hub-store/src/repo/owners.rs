@@ -1,7 +1,7 @@
 //! `model_owned_by` (compat spec §1.4).
 
 use hub_core::entity::ModelOwner;
-use sea_query::{Query, SimpleExpr};
+use sea_query::{Expr, ExprTrait, Query, SimpleExpr};
 
 use crate::{RowExt, Store, StoreError, pool::FromRow, schema::MODEL_OWNED_BY};
 
@@ -33,6 +33,31 @@ impl Store {
             .from("model_owned_by")
             .order_by("id", sea_query::Order::Asc);
         self.fetch_all(&q).await
+    }
+
+    pub async fn owner_get(&self, id: i64) -> Result<Option<ModelOwner>, StoreError> {
+        let mut q = Query::select();
+        q.columns(MODEL_OWNED_BY.columns())
+            .from("model_owned_by")
+            .and_where(Expr::col("id").eq(id));
+        self.fetch_optional(&q).await
+    }
+
+    /// Writes the name and icon of owner `o.id`; returns the rows changed.
+    pub async fn owner_update(&self, o: &ModelOwner) -> Result<u64, StoreError> {
+        let mut q = Query::update();
+        q.table("model_owned_by")
+            .value("name", o.name.as_str())
+            .value("icon", o.icon.as_str())
+            .and_where(Expr::col("id").eq(o.id));
+        self.execute(&q).await
+    }
+
+    pub async fn owner_delete(&self, id: i64) -> Result<u64, StoreError> {
+        let mut q = Query::delete();
+        q.from_table("model_owned_by")
+            .and_where(Expr::col("id").eq(id));
+        self.execute(&q).await
     }
 
     /// Inserts with an explicit id (One Hub's seeds do; the PostgreSQL sequence is not advanced).

@@ -7,7 +7,8 @@
 mod tables;
 
 pub use tables::{
-    CHANNELS, LOGS, MIGRATIONS, MODEL_OWNED_BY, OPTIONS, PRICES, TABLES, TOKENS, USER_GROUPS, USERS,
+    CHANNELS, LOGS, MIGRATIONS, MODEL_INFO, MODEL_OWNED_BY, OPTIONS, PRICES, STATISTICS, TABLES,
+    TOKENS, USER_GROUPS, USERS,
 };
 
 use crate::Dialect;
@@ -59,8 +60,9 @@ pub struct TableDef {
     pub indexes: &'static [Index],
     /// `(constraint name, column)` UNIQUE constraints (GORM's `unique` tag).
     pub unique: &'static [(&'static str, &'static str)],
-    /// Non-`Pk` primary key column (options.key, migrations.id).
-    pub primary: Option<&'static str>,
+    /// Non-`Pk` primary key columns (options.key, migrations.id; several for a composite key,
+    /// as `statistics` has).
+    pub primary: &'static [&'static str],
 }
 
 impl Class {
@@ -138,16 +140,15 @@ impl TableDef {
                 s
             })
             .collect();
-        let pk = self
-            .cols
-            .iter()
-            .find(|c| c.class == Class::Pk)
-            .map(|c| c.name)
-            .or(self.primary);
-        if let Some(pk) = pk
-            && !(d == Dialect::Sqlite && self.primary.is_none())
-        {
-            parts.push(format!("PRIMARY KEY ({})", q(pk)));
+        let pk: Vec<&str> = match self.cols.iter().find(|c| c.class == Class::Pk) {
+            // SQLite declares an integer key on its column (`PRIMARY KEY AUTOINCREMENT`).
+            Some(_) if d == Dialect::Sqlite => Vec::new(),
+            Some(c) => vec![c.name],
+            None => self.primary.to_vec(),
+        };
+        if !pk.is_empty() {
+            let cols: Vec<String> = pk.iter().map(|c| q(c)).collect();
+            parts.push(format!("PRIMARY KEY ({})", cols.join(",")));
         }
         for (name, col) in self.unique {
             parts.push(format!("CONSTRAINT {} UNIQUE ({})", q(name), q(col)));

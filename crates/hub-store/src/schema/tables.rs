@@ -72,7 +72,7 @@ pub static CHANNELS: TableDef = TableDef {
         ix("idx_channels_deleted_at", &["deleted_at"]),
     ],
     unique: &[],
-    primary: None,
+    primary: &[],
 };
 
 pub static TOKENS: TableDef = TableDef {
@@ -100,7 +100,7 @@ pub static TOKENS: TableDef = TableDef {
         ix("idx_tokens_deleted_at", &["deleted_at"]),
     ],
     unique: &[],
-    primary: None,
+    primary: &[],
 };
 
 pub static USERS: TableDef = TableDef {
@@ -155,7 +155,7 @@ pub static USERS: TableDef = TableDef {
         ix("idx_users_deleted_at", &["deleted_at"]),
     ],
     unique: &[("uni_users_username", "username")],
-    primary: None,
+    primary: &[],
 };
 
 pub static OPTIONS: TableDef = TableDef {
@@ -163,7 +163,7 @@ pub static OPTIONS: TableDef = TableDef {
     cols: &[c("key", SKey), c("value", S)],
     indexes: &[],
     unique: &[],
-    primary: Some("key"),
+    primary: &["key"],
 };
 
 pub static PRICES: TableDef = TableDef {
@@ -179,7 +179,7 @@ pub static PRICES: TableDef = TableDef {
     ],
     indexes: &[],
     unique: &[],
-    primary: None,
+    primary: &[],
 };
 
 pub static USER_GROUPS: TableDef = TableDef {
@@ -198,7 +198,7 @@ pub static USER_GROUPS: TableDef = TableDef {
     ],
     indexes: &[ux("idx_user_groups_symbol", &["symbol"])],
     unique: &[],
-    primary: None,
+    primary: &[],
 };
 
 pub static MODEL_OWNED_BY: TableDef = TableDef {
@@ -210,7 +210,7 @@ pub static MODEL_OWNED_BY: TableDef = TableDef {
     ],
     indexes: &[ix("idx_model_owned_by_id", &["id"])],
     unique: &[],
-    primary: None,
+    primary: &[],
 };
 
 pub static LOGS: TableDef = TableDef {
@@ -242,7 +242,7 @@ pub static LOGS: TableDef = TableDef {
         ix("idx_logs_channel_id", &["channel_id"]),
     ],
     unique: &[],
-    primary: None,
+    primary: &[],
 };
 
 pub static MIGRATIONS: TableDef = TableDef {
@@ -250,7 +250,51 @@ pub static MIGRATIONS: TableDef = TableDef {
     cols: &[c("id", Ty("varchar(255)"))],
     indexes: &[],
     unique: &[],
-    primary: Some("id"),
+    primary: &["id"],
+};
+
+/// One Hub's daily rollup of consume logs (contract §1.1): a composite primary key, no `id`.
+pub static STATISTICS: TableDef = TableDef {
+    name: "statistics",
+    cols: &[
+        c("date", Ty("date")),
+        c("user_id", I),
+        c("channel_id", I),
+        c("model_name", Ty("varchar(255)")),
+        c("request_count", I),
+        c("quota", I),
+        c("prompt_tokens", I),
+        c("completion_tokens", I),
+        c("request_time", I),
+    ],
+    indexes: &[],
+    unique: &[],
+    primary: &["date", "user_id", "channel_id", "model_name"],
+};
+
+/// Model descriptions attached to the price list (contract §10.2; explicit table name).
+pub static MODEL_INFO: TableDef = TableDef {
+    name: "model_info",
+    cols: &[
+        c("id", Pk),
+        c("model", Ty("varchar(100)")),
+        c("name", Ty("varchar(100)")),
+        c("description", Ty("text")),
+        c("context_length", I),
+        c("max_tokens", I),
+        c("input_modalities", Ty("text")),
+        c("output_modalities", Ty("text")),
+        c("tags", Ty("text")),
+        c("support_url", Ty("text")),
+        c("created_at", I),
+        c("updated_at", I),
+    ],
+    indexes: &[
+        ix("idx_model_info_id", &["id"]),
+        ix("idx_model_info_model", &["model"]),
+    ],
+    unique: &[],
+    primary: &[],
 };
 
 /// Every One Hub table, in creation order.
@@ -264,4 +308,6 @@ pub static TABLES: &[&TableDef] = &[
     &MODEL_OWNED_BY,
     &LOGS,
     &MIGRATIONS,
+    &STATISTICS,
+    &MODEL_INFO,
 ];

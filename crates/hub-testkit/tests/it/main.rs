@@ -12,6 +12,7 @@ mod admin_flows;
 mod billing;
 mod codex;
 mod cors;
+mod dashboard;
 mod families;
 mod metrics;
 mod native;

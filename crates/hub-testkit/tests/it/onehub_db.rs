@@ -62,10 +62,21 @@ async fn onehub_database_opens_unchanged_and_reads(backend: Backend) {
 
     let app = TestApp::start(&db.settings()).await;
     let after = snapshot(&store).await;
+    // One Hub tables the fixture lacks (`statistics`, `model_info`) are created, as a One Hub
+    // master would; the existing ones are untouched.
+    let (kept, added): (Snapshot, Snapshot) = after
+        .into_iter()
+        .partition(|(t, _, _)| before.iter().any(|(b, _, _)| b == t));
     assert!(
-        before == after,
+        before == kept,
         "opening a One Hub database as master must not alter One Hub's tables"
     );
+    for (t, _, _) in &added {
+        assert!(
+            hub_store::schema::TABLES.iter().any(|d| d.name == t),
+            "only One Hub's own missing tables are created, not {t}"
+        );
+    }
     assert!(
         store
             .tables()
@@ -252,6 +263,25 @@ async fn onehub_database_opens_unchanged_and_reads(backend: Backend) {
 
 /// `(table, column, sqlite type, mysql type, postgres type)` as One Hub's GORM creates them.
 const TYPES: &[(&str, &str, &str, &str, &str)] = &[
+    ("statistics", "date", "date", "date", "date"),
+    ("statistics", "user_id", "integer", "bigint", "bigint"),
+    (
+        "statistics",
+        "model_name",
+        "varchar(255)",
+        "varchar(255)",
+        "character varying(255)",
+    ),
+    ("statistics", "request_time", "integer", "bigint", "bigint"),
+    ("model_info", "id", "integer", "bigint", "bigint"),
+    (
+        "model_info",
+        "model",
+        "varchar(100)",
+        "varchar(100)",
+        "character varying(100)",
+    ),
+    ("model_info", "support_url", "text", "text", "text"),
     ("channels", "id", "integer", "bigint", "bigint"),
     ("channels", "type", "integer", "bigint", "bigint"),
     ("channels", "key", "text", "text", "text"),
@@ -425,6 +455,8 @@ async fn schema_matches_onehub(backend: Backend) {
         "model_owned_by",
         "logs",
         "migrations",
+        "statistics",
+        "model_info",
     ] {
         assert!(tables.iter().any(|x| x == t), "missing table {t}");
     }

@@ -51,6 +51,16 @@ pub(super) fn log_level(raw: Raw<'_>) -> Result<String, SettingsError> {
     }
 }
 
+/// `TZ`: an IANA zone name (checked against the zone database) or a fixed `±HH:MM` offset.
+pub(super) fn time_zone(raw: Raw<'_>) -> Result<String, SettingsError> {
+    // POSIX allows a leading ':' ("TZ=:Asia/Shanghai").
+    let name = raw.value.trim().trim_start_matches(':').to_owned();
+    match hub_core::calendar::Calendar::named(&name) {
+        Ok(_) => Ok(name),
+        Err(e) => Err(raw.invalid(Some(e))),
+    }
+}
+
 /// An HTTP header name is a non-empty RFC 9110 token.
 pub(super) fn header_name(raw: Raw<'_>) -> Result<String, SettingsError> {
     let is_tchar = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);

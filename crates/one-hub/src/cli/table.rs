@@ -18,7 +18,7 @@ use super::{
     load::Sources,
     parse::{
         access_token, boolean, cidr_list, hashids_alphabet, header_name, int, log_level, node_type,
-        root_password, some, text,
+        root_password, some, text, time_zone,
     },
     spec::{Spec, settings},
 };
@@ -70,6 +70,21 @@ settings! {
         about: "Language code reported to the web UI by /api/status",
         form: "a language code such as zh_CN or en",
         default: "zh_CN",
+    },
+
+    /// `TZ`: the time zone whose calendar days the statistics and dashboards count in.
+    tz: String = hub_core::calendar::DEFAULT_ZONE.to_owned() => TZ {
+        parse: time_zone,
+        sample: "Europe/Berlin",
+        env: "TZ",
+        flag: "tz",
+        value_name: "ZONE",
+        heading: "Server",
+        yaml: &["tz"],
+        about: "Time zone of the daily statistics, dashboards and monthly invoices",
+        details: "One Hub counts a day in its process time zone (Asia/Shanghai in its images); set the same zone on every node. An IANA name or a fixed offset such as +08:00.",
+        form: "an IANA time zone name or ±HH:MM",
+        default: "Asia/Shanghai",
     },
 
     /// `TRUSTED_HEADER`: header carrying the client IP, believed only from `trusted_proxies`.

@@ -1,0 +1,161 @@
+//! The fleet's periodic jobs, run by exactly one node at a time: whichever holds the fleet lock
+//! in the database (`hub_store::fleet_lock`). Every node runs this loop; the others wait, try the
+//! lock every [`TICK`], and take the jobs over within about a tick when the holder stops or dies
+//! (its database session ends and the lock with it; a SQLite lease runs out).
+//!
+//! Jobs (each also safe to run twice, so a hand-over never corrupts anything):
+//! - statistics: today's rows recomputed from `logs` every [`STATS_EVERY`] (One Hub's master
+//!   does it every 10 minutes), yesterday's once after midnight, and every day once when the
+//!   table is empty but logs exist (a database One Hub never rolled up, or a new table). Our own
+//!   nodes also add each billing flush to the table as it commits (`hub_store::repo::statistics`);
+//!   the recomputation counts what One Hub (Go) nodes write and repairs anything missed.
+
+use std::time::Duration;
+
+use hub_core::calendar::Calendar;
+use hub_store::fleet_lock::FleetLock;
+use tracing::{info, warn};
+
+use crate::AppState;
+
+/// How often the loop checks the lock and the schedule.
+pub const TICK: Duration = Duration::from_secs(15);
+
+/// How often today's statistics are recomputed from the logs.
+pub const STATS_EVERY: i64 = 600;
+
+/// The fleet lock's name.
+const LOCK: &str = "fleet-jobs";
+
+/// The schedule of the node holding the lock (forgotten when it loses it: the next holder
+/// starts with every job due, which the jobs tolerate).
+#[derive(Debug, Default)]
+struct Schedule {
+    /// When today's statistics were last recomputed (Unix s).
+    stats_today_at: i64,
+    /// The day whose previous day was last recomputed.
+    stats_yesterday_for: Option<hub_core::calendar::Day>,
+    /// The empty-table backfill has been looked at.
+    stats_backfill_checked: bool,
+}
+
+/// A name for this node in SQLite leases and logs.
+fn holder_name() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "node".to_owned());
+    format!(
+        "{host}:{}:{}",
+        std::process::id(),
+        crate::api::random_alnum(6)
+    )
+}
+
+/// The loop every node runs (spawned through the node's tasks).
+pub async fn run(state: AppState) {
+    let holder = holder_name();
+    let mut lock: Option<FleetLock> = None;
+    let mut schedule = Schedule::default();
+    loop {
+        match lock.as_mut() {
+            None => match state.store.try_fleet_lock(LOCK, &holder).await {
+                Ok(Some(l)) => {
+                    info!(node = %holder, "this node now runs the fleet's periodic jobs (statistics)");
+                    lock = Some(l);
+                    schedule = Schedule::default();
+                }
+                Ok(None) => {}
+                Err(e) => warn!(error = %e, "cannot try the fleet-jobs lock; trying again"),
+            },
+            Some(l) => match l.still_held().await {
+                Ok(true) => {}
+                Ok(false) | Err(_) => {
+                    warn!(node = %holder, "lost the fleet-jobs lock (database session or lease ended); another node may take the jobs over");
+                    lock = None;
+                }
+            },
+        }
+        if lock.is_some() {
+            run_due(&state, &mut schedule).await;
+        }
+        if !state.tasks.sleep(TICK).await {
+            break;
+        }
+    }
+    if let Some(l) = lock {
+        l.release().await;
+    }
+}
+
+async fn run_due(state: &AppState, s: &mut Schedule) {
+    let store = &state.store;
+    if !store.statistics_present().await {
+        return;
+    }
+    let cal = store.calendar().clone();
+    let now = hub_store::now_unix();
+    if !s.stats_backfill_checked {
+        s.stats_backfill_checked = true;
+        match backfill_if_empty(state, &cal).await {
+            Ok(0) => {}
+            Ok(days) => info!(days, "statistics filled from the existing consume logs"),
+            Err(e) => {
+                warn!(error = %e, "cannot fill the statistics from the logs; the next holder of the jobs tries again")
+            }
+        }
+    }
+    let today = cal.day_of(now);
+    if now - s.stats_today_at >= STATS_EVERY {
+        match recompute(state, &cal, today).await {
+            Ok(_) => s.stats_today_at = now,
+            Err(e) => warn!(error = %e, day = %today, "cannot recompute today's statistics"),
+        }
+    }
+    // Yesterday, once the day has turned (a minute late, so the last flushes are in).
+    if s.stats_yesterday_for != Some(today) && now - cal.start_of(today) >= 60 {
+        let yesterday = Calendar::add_days(today, -1);
+        match recompute(state, &cal, yesterday).await {
+            Ok(_) => s.stats_yesterday_for = Some(today),
+            Err(e) => {
+                warn!(error = %e, day = %yesterday, "cannot recompute yesterday's statistics")
+            }
+        }
+    }
+}
+
+/// Recomputes one day's statistics from the logs.
+pub async fn recompute(
+    state: &AppState,
+    cal: &Calendar,
+    day: hub_core::calendar::Day,
+) -> Result<u64, hub_store::StoreError> {
+    state
+        .store
+        .stat_recompute_day(day, cal.start_of(day), cal.end_of(day))
+        .await
+}
+
+/// When `statistics` is empty and consume logs exist, computes every day from the first log's
+/// to today (one indexed range per day). Returns the number of days computed.
+pub async fn backfill_if_empty(
+    state: &AppState,
+    cal: &Calendar,
+) -> Result<u64, hub_store::StoreError> {
+    let store = &state.store;
+    if !store.stat_is_empty().await? {
+        return Ok(0);
+    }
+    let Some(first) = store.stat_first_log_time().await? else {
+        return Ok(0);
+    };
+    let today = cal.day_of(hub_store::now_unix());
+    let mut day = cal.day_of(first);
+    let mut days = 0;
+    while day <= today {
+        if state.tasks.is_cancelled() {
+            break;
+        }
+        recompute(state, cal, day).await?;
+        days += 1;
+        day = Calendar::add_days(day, 1);
+    }
+    Ok(days)
+}
