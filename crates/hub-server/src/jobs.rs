@@ -9,6 +9,8 @@
 //!   table is empty but logs exist (a database One Hub never rolled up, or a new table). Our own
 //!   nodes also add each billing flush to the table as it commits (`hub_store::repo::statistics`);
 //!   the recomputation counts what One Hub (Go) nodes write and repairs anything missed.
+//! - invoices (`USER_INVOICE_MONTH`): the previous month is rolled up into `statistics_months`
+//!   once (looked for hourly), as One Hub's master does at start and daily at 04:00.
 
 use std::time::Duration;
 
@@ -27,6 +29,9 @@ pub const STATS_EVERY: i64 = 600;
 /// The fleet lock's name.
 const LOCK: &str = "fleet-jobs";
 
+/// How often the invoice job looks for an ungenerated previous month.
+pub const INVOICE_EVERY: i64 = 3600;
+
 /// The schedule of the node holding the lock (forgotten when it loses it: the next holder
 /// starts with every job due, which the jobs tolerate).
 #[derive(Debug, Default)]
@@ -37,6 +42,8 @@ struct Schedule {
     stats_yesterday_for: Option<hub_core::calendar::Day>,
     /// The empty-table backfill has been looked at.
     stats_backfill_checked: bool,
+    /// When the previous month's invoices were last looked for (Unix s).
+    invoice_checked_at: i64,
 }
 
 /// A name for this node in SQLite leases and logs.
@@ -92,6 +99,21 @@ async fn run_due(state: &AppState, s: &mut Schedule) {
     }
     let cal = store.calendar().clone();
     let now = hub_store::now_unix();
+    if state.config.user_invoice_month && now - s.invoice_checked_at >= INVOICE_EVERY {
+        s.invoice_checked_at = now;
+        let this_month = Calendar::first_of_month(cal.day_of(now));
+        let (first, last) = crate::api::invoices::month_of(Calendar::add_days(this_month, -1));
+        match store.invoice_generated(first).await {
+            Ok(true) => {}
+            Ok(false) => match store.invoice_generate(first, last, now).await {
+                Ok(rows) => info!(month = %first, rows, "monthly invoices generated"),
+                Err(e) => warn!(error = %e, month = %first, "cannot generate the monthly invoices"),
+            },
+            Err(e) => {
+                warn!(error = %e, "cannot look for generated invoices (are the invoice tables there? the master creates them when USER_INVOICE_MONTH is on)")
+            }
+        }
+    }
     if !s.stats_backfill_checked {
         s.stats_backfill_checked = true;
         match backfill_if_empty(state, &cal).await {

@@ -135,6 +135,8 @@ pub struct ServerConfig {
     pub web_rate_limit: u64,
     /// `CRITICAL_RATE_LIMIT`: login and the other critical routes, per IP per 20 minutes.
     pub critical_rate_limit: u64,
+    /// `USER_INVOICE_MONTH`: monthly invoices (tables, job, routes, `/api/status` flag).
+    pub user_invoice_month: bool,
 }
 
 /// Shared state handed to every handler: one pointer, so the several clones each request makes

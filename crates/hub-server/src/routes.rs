@@ -187,6 +187,34 @@ fn routes() -> Vec<Route> {
         ),
         r(
             M::GET,
+            "/api/user/invoice",
+            User,
+            false,
+            api::invoices::list,
+        ),
+        r(
+            M::GET,
+            "/api/user/invoice/detail",
+            User,
+            false,
+            api::invoices::detail,
+        ),
+        r(
+            M::POST,
+            "/api/option/invoice/gen/{time}",
+            Root,
+            false,
+            api::invoices::generate,
+        ),
+        r(
+            M::POST,
+            "/api/option/invoice/update/{time}",
+            Root,
+            false,
+            api::invoices::regenerate,
+        ),
+        r(
+            M::GET,
             "/api/analytics/statistics",
             Admin,
             false,
@@ -425,6 +453,7 @@ impl RouteInfo {
             ]
             .iter()
             .any(|p| self.path.starts_with(p))
+            && !self.path.starts_with("/api/option/invoice/")
     }
 }
 

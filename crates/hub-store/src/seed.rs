@@ -148,3 +148,26 @@ impl Store {
         })
     }
 }
+
+impl Store {
+    /// Creates the monthly-invoice tables when missing (`USER_INVOICE_MONTH` on, at start-up),
+    /// as One Hub's master does only with that setting.
+    pub async fn ensure_invoice_tables(&self) -> Result<Vec<&'static str>, StoreError> {
+        use crate::schema::{STATISTICS_MONTH_HISTORIES, STATISTICS_MONTHS};
+        let existing = self.tables().await?;
+        let mut created = Vec::new();
+        for t in [&STATISTICS_MONTHS, &STATISTICS_MONTH_HISTORIES] {
+            if existing.iter().any(|e| e == t.name) {
+                continue;
+            }
+            for stmt in t.create_sql(self.dialect()) {
+                self.execute_raw(&stmt).await?;
+            }
+            created.push(t.name);
+        }
+        if !created.is_empty() {
+            info!(tables = ?created, "created the monthly invoice tables");
+        }
+        Ok(created)
+    }
+}

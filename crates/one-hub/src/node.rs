@@ -115,6 +115,7 @@ pub fn server_config(settings: &Settings) -> ServerConfig {
         api_rate_limit: settings.global_api_rate_limit,
         web_rate_limit: settings.global_web_rate_limit,
         critical_rate_limit: settings.critical_rate_limit,
+        user_invoice_month: settings.user_invoice_month,
         connect_timeout: settings.connect_timeout,
         relay_timeout: settings.relay_timeout,
         memory_cache: settings.memory_cache_enabled,
@@ -202,7 +203,11 @@ pub async fn start(
             access_token: settings.initial_root_access_token.clone(),
             dir: dir.clone().unwrap_or_else(|| PathBuf::from(".")),
         };
-        bootstrap::init_master(&store, &seed).await?
+        let report = bootstrap::init_master(&store, &seed).await?;
+        if settings.user_invoice_month {
+            store.ensure_invoice_tables().await.map_err(db_err)?;
+        }
+        report
     };
 
     let redis = if settings.redis_conn_string.is_empty() {

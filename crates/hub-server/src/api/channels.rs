@@ -20,8 +20,9 @@ use crate::{
 pub async fn list(State(state): State<AppState>, q: QueryMap) -> ApiResult {
     let page = q.page(ORDER_FIELDS, "-id")?;
     let filter = ChannelFilter {
-        kind: q.int("type")?,
-        status: q.int("status")?,
+        // One Hub's UI always sends `type=0&status=0`, meaning "any".
+        kind: q.int("type")?.filter(|t| *t != 0),
+        status: q.int("status")?.filter(|s| *s != 0),
         name: q.opt("name").map(str::to_owned),
         group: q.opt("group").map(str::to_owned),
         models: q.opt("models").map(str::to_owned),

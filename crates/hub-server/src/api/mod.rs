@@ -3,6 +3,7 @@
 pub mod channels;
 pub mod dashboard;
 pub mod groups;
+pub mod invoices;
 pub mod logs;
 pub mod options;
 pub mod prices;

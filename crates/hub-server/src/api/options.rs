@@ -86,7 +86,13 @@ pub const REGISTERED: &[(&str, OptionKind, &str)] = &[
     ("ChatImageRequestProxy", Str, ""),
     ("PaymentUSDRate", Float, "7.3"),
     ("PaymentMinAmount", Int, "1"),
-    ("RechargeDiscount", Str, ""),
+    ("RechargeDiscount", Str, "{}"),
+    ("RetryCooldownSeconds", Int, "5"),
+    ("CFWorkerImageUrl", Str, ""),
+    ("CFWorkerImageKey", Str, ""),
+    ("GeminiAPIEnabled", Bool, "true"),
+    ("ClaudeAPIEnabled", Bool, "true"),
+    ("DisableChannelKeywords", Str, DEFAULT_DISABLE_KEYWORDS),
     ("OldTokenMaxId", Int, "0"),
     ("SMTPServer", Str, ""),
     ("SMTPPort", Int, "587"),
@@ -94,6 +100,42 @@ pub const REGISTERED: &[(&str, OptionKind, &str)] = &[
     ("SMTPFrom", Str, ""),
     ("SMTPToken", Str, ""),
 ];
+
+/// One Hub's default `DisableChannelKeywords` (contract §2.9), one per line.
+pub const DEFAULT_DISABLE_KEYWORDS: &str = "Your credit balance is too low
+This organization has been disabled.
+You exceeded your current quota
+Permission denied
+Quota exceeded for quota metric
+API key not valid
+The security token included in the request is invalid
+Operation not allowed
+Your account is not authorized
+your account balance is insufficient
+Your account is currently blocked
+too many invalid requests";
+
+/// `RechargeDiscount` as One Hub reports it: the stored JSON object re-encoded, `{}` when
+/// empty or not an object of numbers.
+fn recharge_discount(stored: &str) -> String {
+    // Go writes whole floats without a fraction (`1`, not `1.0`).
+    let go_number = |f: f64| -> serde_json::Value {
+        if f.fract() == 0.0 && f.abs() < 9e15 {
+            serde_json::Value::from(f as i64)
+        } else {
+            serde_json::Value::from(f)
+        }
+    };
+    serde_json::from_str::<std::collections::BTreeMap<String, f64>>(stored)
+        .ok()
+        .map(|m| {
+            m.into_iter()
+                .map(|(k, v)| (k, go_number(v)))
+                .collect::<serde_json::Map<_, _>>()
+        })
+        .and_then(|m| serde_json::to_string(&m).ok())
+        .unwrap_or_else(|| "{}".to_owned())
+}
 
 fn kind_of(key: &str) -> Option<OptionKind> {
     REGISTERED
@@ -155,6 +197,11 @@ async fn current(state: &AppState) -> Result<HashMap<&'static str, String>, ApiE
                 .get(key)
                 .map(|s| effective(kind, s, default))
                 .unwrap_or_else(|| default.to_owned());
+            let v = if key == "RechargeDiscount" {
+                recharge_discount(&v)
+            } else {
+                v
+            };
             (key, v)
         })
         .collect())
@@ -285,6 +332,16 @@ pub async fn update(State(state): State<AppState>, req: Request) -> ApiResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recharge_discount_reads_as_one_hub_reports_it() {
+        assert_eq!(recharge_discount(""), "{}");
+        assert_eq!(recharge_discount("not json"), "{}");
+        assert_eq!(
+            recharge_discount("{\"100\": 0.9, \"10\":1}"),
+            "{\"10\":1,\"100\":0.9}"
+        );
+    }
 
     #[test]
     fn registered_keys_are_unique_and_defaults_valid() {

@@ -77,7 +77,7 @@ pub async fn status(State(state): State<AppState>) -> ApiResult {
         "EnableSafe": opt_bool(opts, "EnableSafe", false),
         "SafeToolName": opt(opts, "SafeToolName", ""),
         "SafeKeyWords": opt(opts, "SafeKeyWords", ""),
-        "UserInvoiceMonth": opt_bool(opts, "UserInvoiceMonth", false),
+        "UserInvoiceMonth": c.user_invoice_month,
         "UptimeDomain": opt(opts, "UptimeDomain", ""),
         "UptimePageName": opt(opts, "UptimePageName", ""),
         "UptimeEnabled": opt_bool(opts, "UptimeEnabled", false),

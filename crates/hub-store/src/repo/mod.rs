@@ -5,6 +5,7 @@ pub mod analytics;
 pub mod billing;
 pub mod channels;
 pub mod groups;
+pub mod invoices;
 pub mod logs;
 pub mod model_info;
 pub mod options;

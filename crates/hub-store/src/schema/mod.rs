@@ -7,8 +7,8 @@
 mod tables;
 
 pub use tables::{
-    CHANNELS, LOGS, MIGRATIONS, MODEL_INFO, MODEL_OWNED_BY, OPTIONS, PRICES, STATISTICS, TABLES,
-    TOKENS, USER_GROUPS, USERS,
+    CHANNELS, LOGS, MIGRATIONS, MODEL_INFO, MODEL_OWNED_BY, OPTIONS, PRICES, STATISTICS,
+    STATISTICS_MONTH_HISTORIES, STATISTICS_MONTHS, TABLES, TOKENS, USER_GROUPS, USERS,
 };
 
 use crate::Dialect;
@@ -88,6 +88,8 @@ impl Class {
             (Class::T, Sqlite) => "datetime",
             (Class::T, MySql) => "datetime(3) NULL",
             (Class::T, Postgres) => "timestamptz",
+            // PostgreSQL has no `datetime` (One Hub's invoice table declares it).
+            (Class::Ty("datetime"), Postgres) => "date",
             (Class::Ty(t), _) => t,
         }
     }

@@ -297,6 +297,40 @@ pub static MODEL_INFO: TableDef = TableDef {
     primary: &[],
 };
 
+/// Monthly invoices (contract §1.8), created only when `USER_INVOICE_MONTH` is on. One Hub
+/// declares `date` as `datetime`, which PostgreSQL lacks (its migration fails there); we use
+/// `date` on PostgreSQL.
+pub static STATISTICS_MONTHS: TableDef = TableDef {
+    name: "statistics_months",
+    cols: &[
+        c("date", Ty("datetime")),
+        c("user_id", I),
+        c("model_name", Ty("varchar(255)")),
+        c("request_count", I),
+        c("quota", I),
+        c("prompt_tokens", I),
+        c("completion_tokens", I),
+        c("request_time", I),
+    ],
+    indexes: &[],
+    unique: &[],
+    primary: &["date", "user_id", "model_name"],
+};
+
+/// The months whose invoices were generated (contract §1.8).
+pub static STATISTICS_MONTH_HISTORIES: TableDef = TableDef {
+    name: "statistics_month_generated_histories",
+    cols: &[
+        c("id", Pk),
+        c("date", Ty("date")),
+        c("count", I),
+        c("created_at", I),
+    ],
+    indexes: &[],
+    unique: &[],
+    primary: &[],
+};
+
 /// Every One Hub table, in creation order.
 pub static TABLES: &[&TableDef] = &[
     &CHANNELS,

@@ -412,6 +412,22 @@ settings! {
         default: "0",
     },
 
+    /// `USER_INVOICE_MONTH`: monthly invoices.
+    user_invoice_month: bool = false => USER_INVOICE_MONTH {
+        parse: boolean,
+        sample: "true",
+        env: "USER_INVOICE_MONTH",
+        flag: "user-invoice-month",
+        value_name: "BOOL",
+        heading: "Billing and logs",
+        yaml: &["user_invoice_month"],
+        about: "Monthly invoices for users (tables, the monthly job and the invoice pages)",
+        details: "The master creates the invoice tables at start; the node holding the fleet lock rolls each finished month up once. Set the same value on every node.",
+        form: FORM_BOOL,
+        default: "false",
+        switch: true,
+    },
+
     /// `MEMORY_CACHE_ENABLED`.
     memory_cache_enabled: bool = false => MEMORY_CACHE_ENABLED {
         parse: boolean,

@@ -607,6 +607,7 @@ fn switches_take_a_bare_flag() {
         switches,
         [
             "batch-update-enabled",
+            "user-invoice-month",
             "memory-cache-enabled",
             "session-secure"
         ]
