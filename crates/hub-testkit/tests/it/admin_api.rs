@@ -186,6 +186,19 @@ async fn channel_crud(backend: Backend) {
         f["data"]["total_count"], 0,
         "group is a list member match, not a substring"
     );
+    // One Hub's UI always sends type=0&status=0, meaning "any".
+    let (_, f) = app
+        .call(
+            Method::GET,
+            "/api/channel/?type=0&status=0&name=multi_",
+            Some(&root),
+            None,
+        )
+        .await;
+    assert_eq!(
+        f["data"]["total_count"], 2,
+        "type=0/status=0 filter nothing: {f}"
+    );
     // Partial update (no models): only non-zero fields.
     let (_, u) = app
         .call(

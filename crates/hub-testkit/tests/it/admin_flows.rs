@@ -262,6 +262,25 @@ async fn options_rules(backend: Backend) {
     let Some((db, app)) = fresh(backend).await else {
         return;
     };
+    // The keys One Hub's settings pages read, with One Hub's values before anything is stored.
+    let listed = call(&app, Method::GET, "/api/option/", None).await;
+    let value = |k: &str| {
+        listed["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["key"] == k)
+            .map(|o| o["value"].clone())
+    };
+    assert_eq!(value("RechargeDiscount"), Some(json!("{}")), "{listed}");
+    assert_eq!(value("RetryCooldownSeconds"), Some(json!("5")));
+    assert_eq!(value("GeminiAPIEnabled"), Some(json!("true")));
+    assert!(
+        value("DisableChannelKeywords")
+            .and_then(|v| v.as_str().map(|s| s.contains("API key not valid")))
+            .unwrap_or(false),
+        "{listed}"
+    );
     let r = call(
         &app,
         Method::PUT,
