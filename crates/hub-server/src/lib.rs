@@ -25,6 +25,7 @@ pub mod relay;
 pub mod routes;
 pub mod serve;
 pub mod sync;
+pub mod syslog;
 pub mod token_auth;
 
 use std::sync::{
@@ -137,6 +138,16 @@ pub struct ServerConfig {
     pub critical_rate_limit: u64,
     /// `USER_INVOICE_MONTH`: monthly invoices (tables, job, routes, `/api/status` flag).
     pub user_invoice_month: bool,
+    /// `UPTIME_KUMA_ENABLE`, `UPTIME_KUMA_DOMAIN`, `UPTIME_KUMA_STATUS_PAGE_NAME`.
+    pub uptime_kuma: UptimeKuma,
+}
+
+/// Where the dashboard's Uptime Kuma status page comes from.
+#[derive(Debug, Clone, Default)]
+pub struct UptimeKuma {
+    pub enabled: bool,
+    pub domain: String,
+    pub status_page: String,
 }
 
 /// Shared state handed to every handler: one pointer, so the several clones each request makes

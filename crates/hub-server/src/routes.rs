@@ -93,6 +93,20 @@ fn routes() -> Vec<Route> {
             api::site::group_symbols,
         ),
         r(
+            M::POST,
+            "/api/system_info/log",
+            Root,
+            true,
+            api::site::system_log,
+        ),
+        r(
+            M::POST,
+            "/api/option/system_info/log",
+            Root,
+            true,
+            api::site::system_log,
+        ),
+        r(
             M::GET,
             "/api/option/safe_tools",
             Root,
@@ -184,6 +198,20 @@ fn routes() -> Vec<Route> {
             User,
             false,
             api::dashboard::user_dashboard_rate,
+        ),
+        r(
+            M::GET,
+            "/api/user/dashboard/uptimekuma/status-page",
+            User,
+            false,
+            api::dashboard::uptime_status_page,
+        ),
+        r(
+            M::GET,
+            "/api/user/dashboard/uptimekuma/status-page/heartbeat",
+            User,
+            false,
+            api::dashboard::uptime_heartbeat,
         ),
         r(
             M::GET,
@@ -454,6 +482,7 @@ impl RouteInfo {
             .iter()
             .any(|p| self.path.starts_with(p))
             && !self.path.starts_with("/api/option/invoice/")
+            && !self.path.starts_with("/api/option/system_info/")
     }
 }
 

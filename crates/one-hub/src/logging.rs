@@ -40,11 +40,41 @@ where
         .finish()
 }
 
-/// Installs the node's subscriber (stdout) for the whole process.
+/// Installs the node's subscriber (stdout, and a copy of each line in the in-memory ring root
+/// reads through `/api/system_info/log`) for the whole process.
 pub fn init(level: &str) {
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
     // Fails only when a subscriber is already installed; the first one stays.
-    let _ = tracing::subscriber::set_global_default(subscriber(level, ansi, std::io::stdout));
+    let _ = tracing::subscriber::set_global_default(subscriber(level, ansi, Tee(std::io::stdout)));
+}
+
+/// A writer that also keeps each line in `hub_server::syslog` (the formatter writes one whole
+/// line per call).
+#[derive(Debug, Clone, Copy)]
+pub struct Tee<M>(pub M);
+
+impl<'a, M: MakeWriter<'a>> MakeWriter<'a> for Tee<M> {
+    type Writer = TeeWriter<M::Writer>;
+    fn make_writer(&'a self) -> Self::Writer {
+        TeeWriter(self.0.make_writer())
+    }
+}
+
+/// See [`Tee`].
+#[derive(Debug)]
+pub struct TeeWriter<W>(W);
+
+impl<W: std::io::Write> std::io::Write for TeeWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        for line in String::from_utf8_lossy(buf).lines() {
+            hub_server::syslog::record(line);
+        }
+        self.0.write_all(buf)?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
 }
 
 /// The node's subscriber for the current thread only, until the guard is dropped (tests that
@@ -198,6 +228,19 @@ mod tests {
         assert!(
             out.contains("relayed ünïcode channel=3 name=\"a b\""),
             "{out}"
+        );
+    }
+
+    #[test]
+    fn the_tee_keeps_each_written_line_for_root() {
+        use std::io::Write as _;
+        let mut w = Tee(std::io::sink).make_writer();
+        w.write_all(b"2026-12-07T05:00:00Z  INFO tee-test kept line\n")
+            .unwrap();
+        let last = hub_server::syslog::last(500);
+        assert!(
+            last.iter().any(|e| e.message == "tee-test kept line"),
+            "{last:?}"
         );
     }
 }

@@ -116,6 +116,11 @@ pub fn server_config(settings: &Settings) -> ServerConfig {
         web_rate_limit: settings.global_web_rate_limit,
         critical_rate_limit: settings.critical_rate_limit,
         user_invoice_month: settings.user_invoice_month,
+        uptime_kuma: hub_server::UptimeKuma {
+            enabled: settings.uptime_kuma_enable,
+            domain: settings.uptime_kuma_domain.clone(),
+            status_page: settings.uptime_kuma_status_page_name.clone(),
+        },
         connect_timeout: settings.connect_timeout,
         relay_timeout: settings.relay_timeout,
         memory_cache: settings.memory_cache_enabled,
@@ -264,8 +269,13 @@ pub async fn start(
             ));
         }
     }
-    // Every node competes for the fleet lock; its holder runs the periodic jobs.
-    tasks.spawn(hub_server::jobs::run(state.clone()));
+    // Every node competes for the fleet lock (unless FLEET_JOBS=false); its holder runs the
+    // periodic jobs.
+    if settings.fleet_jobs {
+        tasks.spawn(hub_server::jobs::run(state.clone()));
+    } else {
+        info!("FLEET_JOBS=false: this node never runs the fleet's periodic jobs");
+    }
     let app = hub_server::build_router(state.clone());
     let addr = listener.local_addr()?;
     let (stop, rx) = oneshot::channel::<()>();

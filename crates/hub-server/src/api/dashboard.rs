@@ -215,6 +215,74 @@ pub async fn multi_user_stats_export(
         .into_response())
 }
 
+/// How long the Uptime Kuma proxy waits for the status page (One Hub sets no limit).
+const UPTIME_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Fetches `{domain}/api/status-page/{tail}{name}?t=<now>` and answers its body with its
+/// content type, HTTP 200 whatever the upstream status (as One Hub); a network failure is an
+/// HTTP 500 with the reason in plain text (as One Hub); without the settings, an error envelope.
+async fn uptime(state: &AppState, tail: &str) -> Response {
+    let k = &state.config.uptime_kuma;
+    let plain = |status: axum::http::StatusCode, text: String| {
+        (
+            status,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            text,
+        )
+            .into_response()
+    };
+    if k.domain.is_empty() || k.status_page.is_empty() {
+        // Not a failure of the request: say what the operator has to set.
+        return ApiError::msg(
+            "Uptime Kuma is not configured on this node (UPTIME_KUMA_DOMAIN, UPTIME_KUMA_STATUS_PAGE_NAME)",
+        )
+        .into_response();
+    }
+    let url = format!(
+        "{}/api/status-page/{tail}{}?t={}",
+        k.domain.trim_end_matches('/'),
+        k.status_page,
+        hub_store::now_unix()
+    );
+    let client = match state.clients.get("") {
+        Ok(c) => c,
+        Err(e) => return plain(axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    };
+    let resp = match client.get(&url).timeout(UPTIME_TIMEOUT).send().await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(error = %e, "Uptime Kuma status page unreachable");
+            return plain(
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                format!("cannot reach Uptime Kuma: {e}"),
+            );
+        }
+    };
+    let ctype = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json")
+        .to_owned();
+    match resp.bytes().await {
+        Ok(body) => ([(header::CONTENT_TYPE, ctype)], body).into_response(),
+        Err(e) => plain(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot read the Uptime Kuma answer: {e}"),
+        ),
+    }
+}
+
+/// `GET /api/user/dashboard/uptimekuma/status-page`.
+pub async fn uptime_status_page(State(state): State<AppState>) -> Response {
+    uptime(&state, "").await
+}
+
+/// `GET /api/user/dashboard/uptimekuma/status-page/heartbeat`.
+pub async fn uptime_heartbeat(State(state): State<AppState>) -> Response {
+    uptime(&state, "heartbeat/").await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

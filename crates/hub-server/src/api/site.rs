@@ -205,3 +205,42 @@ pub async fn model_info_delete(State(state): State<AppState>, PathId(id): PathId
     state.store.model_info_delete(id).await?;
     ok_empty()
 }
+
+/// `POST /api/system_info/log` and `POST /api/option/system_info/log` (root): this node's last
+/// `count` log lines, oldest first. Errors are HTTP 400, as in One Hub.
+pub async fn system_log(req: axum::extract::Request) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let body = crate::extract::read_body(req)
+        .await
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let required = || {
+        ApiError::BadRequest(
+            "Key: 'SystemLogRequest.Count' Error:Field validation for 'Count' failed on the 'required' tag"
+                .to_owned(),
+        )
+    };
+    let v: serde_json::Value =
+        crate::extract::parse_json(&body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let count = match v.get("count") {
+        None | Some(serde_json::Value::Null) => return Err(required()),
+        Some(c) => c.as_i64().ok_or_else(|| {
+            ApiError::BadRequest(
+                "json: cannot unmarshal into Go struct field SystemLogRequest.count of type int"
+                    .to_owned(),
+            )
+        })?,
+    };
+    if count == 0 {
+        return Err(required());
+    }
+    if count < 0 {
+        return Err(ApiError::BadRequest(
+            "count must be greater than 0".to_owned(),
+        ));
+    }
+    let entries = crate::syslog::last(usize::try_from(count).unwrap_or(usize::MAX));
+    Ok(
+        axum::Json(serde_json::json!({"success": true, "message": "", "data": entries}))
+            .into_response(),
+    )
+}

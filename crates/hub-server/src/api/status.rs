@@ -78,9 +78,9 @@ pub async fn status(State(state): State<AppState>) -> ApiResult {
         "SafeToolName": opt(opts, "SafeToolName", ""),
         "SafeKeyWords": opt(opts, "SafeKeyWords", ""),
         "UserInvoiceMonth": c.user_invoice_month,
-        "UptimeDomain": opt(opts, "UptimeDomain", ""),
-        "UptimePageName": opt(opts, "UptimePageName", ""),
-        "UptimeEnabled": opt_bool(opts, "UptimeEnabled", false),
+        "UptimeDomain": c.uptime_kuma.domain,
+        "UptimePageName": c.uptime_kuma.status_page,
+        "UptimeEnabled": c.uptime_kuma.enabled,
     }))
 }
 

@@ -26,6 +26,7 @@ hub_testkit::on_backends!(
         site_content_groups_owners_and_model_info,
         monthly_invoices,
     ],
+    sqlite: [uptime_kuma_status_page_is_proxied, system_log_shows_the_last_lines],
 );
 
 async fn env(backend: Backend) -> Option<RelayEnv> {
@@ -236,7 +237,8 @@ fn foreign_log(created_at: i64, model: &str, quota: i64) -> Log {
 }
 
 async fn recomputation_counts_foreign_logs_and_backfills(backend: Backend) {
-    let Some(env) = env(backend).await else {
+    // This node stays out of the fleet jobs, so the test alone decides when the backfill runs.
+    let Some(env) = RelayEnv::with(backend, |s| s.fleet_jobs = false).await else {
         return;
     };
     let state = &env.app.node.state;
@@ -326,7 +328,7 @@ async fn fleet_lock_is_held_by_one_node_at_a_time(backend: Backend) {
         return;
     };
     let store = &env.app.node.state.store;
-    // The node's own jobs loop took "fleet-jobs" at start; this test uses its own lock name.
+    // The node's own jobs loop takes "fleet-jobs" at start; this test uses its own lock name.
     let a = store.try_fleet_lock("test-lock", "a").await.unwrap();
     let mut a = a.expect("a free lock is taken");
     assert!(
@@ -374,15 +376,20 @@ async fn fleet_lock_is_held_by_one_node_at_a_time(backend: Backend) {
             "an expired lease is free"
         );
     }
-    // The jobs loop of this node holds the fleet-jobs lock.
-    assert!(
-        store
-            .try_fleet_lock("fleet-jobs", "other")
-            .await
-            .unwrap()
-            .is_none(),
-        "the node's jobs loop holds the fleet-jobs lock"
-    );
+    // The jobs loop of this node takes the fleet-jobs lock (it tries at start and every tick).
+    hub_testkit::wait_for(
+        "the node's jobs loop to hold the fleet-jobs lock",
+        || async {
+            match store.try_fleet_lock("fleet-jobs", "other").await.unwrap() {
+                Some(l) => {
+                    l.release().await;
+                    false
+                }
+                None => true,
+            }
+        },
+    )
+    .await;
     env.stop().await;
 }
 
@@ -640,6 +647,7 @@ async fn site_content_groups_owners_and_model_info(backend: Backend) {
 }
 
 async fn monthly_invoices(backend: Backend) {
+    // (The node's own jobs may generate last month at start; the test regenerates it.)
     let Some(off) = env(backend).await else {
         return;
     };
@@ -723,5 +731,124 @@ async fn monthly_invoices(backend: Backend) {
     // An unknown order field falls back to the date, as in One Hub.
     let v = get(&env.app, "/api/user/invoice?order=-nonsense&size=500").await;
     assert_eq!(v["total_count"], 1, "{v}");
+    env.stop().await;
+}
+
+/// A one-route HTTP server standing in for Uptime Kuma: answers every request with `status`,
+/// a JSON body naming the path it was asked for; returns its base URL.
+async fn fake_uptime_kuma() -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", l.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            let mut buf = vec![0u8; 4096];
+            let n = s.read(&mut buf).await.unwrap_or(0);
+            let head = String::from_utf8_lossy(&buf[..n]).into_owned();
+            let path = head.split_whitespace().nth(1).unwrap_or("").to_owned();
+            let (status, body) = if path.contains("heartbeat") {
+                (
+                    "404 Not Found",
+                    format!("{{\"msg\":\"no heartbeat\",\"path\":\"{path}\"}}"),
+                )
+            } else {
+                (
+                    "200 OK",
+                    format!("{{\"config\":{{\"slug\":\"main\"}},\"path\":\"{path}\"}}"),
+                )
+            };
+            let resp = format!(
+                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = s.write_all(resp.as_bytes()).await;
+        }
+    });
+    base
+}
+
+async fn uptime_kuma_status_page_is_proxied(backend: Backend) {
+    let kuma = fake_uptime_kuma().await;
+    let Some(env) = RelayEnv::with(backend, |s| {
+        s.uptime_kuma_enable = true;
+        s.uptime_kuma_domain = format!("{kuma}/");
+        s.uptime_kuma_status_page_name = "main".to_owned();
+    })
+    .await
+    else {
+        return;
+    };
+    let status = get(&env.app, "/api/status").await;
+    assert_eq!(status["data"]["UptimeEnabled"], true);
+    assert_eq!(status["data"]["UptimePageName"], "main");
+    let page = get(&env.app, "/api/user/dashboard/uptimekuma/status-page").await;
+    assert_eq!(page["config"]["slug"], "main", "{page}");
+    assert!(
+        page["path"]
+            .as_str()
+            .unwrap()
+            .starts_with("/api/status-page/main?t="),
+        "{page}"
+    );
+    // The upstream's 404 is passed on as 200 with its body, as One Hub does.
+    let beat = get(
+        &env.app,
+        "/api/user/dashboard/uptimekuma/status-page/heartbeat",
+    )
+    .await;
+    assert!(
+        beat["path"]
+            .as_str()
+            .unwrap()
+            .starts_with("/api/status-page/heartbeat/main?t="),
+        "{beat}"
+    );
+    // Anonymous callers are refused.
+    let resp = hub_testkit::plain_client()
+        .get(env.app.url("/api/user/dashboard/uptimekuma/status-page"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 401);
+    env.stop().await;
+}
+
+async fn system_log_shows_the_last_lines(backend: Backend) {
+    let Some(env) = env(backend).await else {
+        return;
+    };
+    // The binary's log writer copies each line into the ring (see one_hub::logging::Tee); this
+    // process has no such writer, so the test writes the lines the way it does.
+    for i in 0..3 {
+        hub_server::syslog::record(&format!(
+            "2026-12-07T05:00:0{i}Z  WARN syslog-test line {i}\n"
+        ));
+    }
+    for path in ["/api/system_info/log", "/api/option/system_info/log"] {
+        let (status, v) = env
+            .app
+            .call(Method::POST, path, Some(ADMIN), Some(json!({"count": 2})))
+            .await;
+        assert_eq!(status, 200, "{v}");
+        let lines = v["data"].as_array().unwrap();
+        assert_eq!(lines.len(), 2, "{v}");
+        assert_eq!(lines[1]["Message"], "syslog-test line 2");
+        assert_eq!(lines[1]["Level"], "WARN");
+        assert_eq!(lines[1]["Timestamp"], "2026-12-07T05:00:02Z");
+        let (status, v) = env
+            .app
+            .call(Method::POST, path, Some(ADMIN), Some(json!({"count": 0})))
+            .await;
+        assert_eq!(status, 400, "{v}");
+        assert_eq!(v["success"], false);
+        let (status, v) = env
+            .app
+            .call(Method::POST, path, Some(ADMIN), Some(json!({"count": -1})))
+            .await;
+        assert_eq!(
+            (status, v["message"].as_str()),
+            (400, Some("count must be greater than 0"))
+        );
+    }
     env.stop().await;
 }

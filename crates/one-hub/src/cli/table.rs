@@ -412,6 +412,21 @@ settings! {
         default: "0",
     },
 
+    /// `FLEET_JOBS` (ours): this node may run the fleet's periodic jobs.
+    fleet_jobs: bool = true => FLEET_JOBS {
+        parse: boolean,
+        sample: "false",
+        env: "FLEET_JOBS",
+        flag: "fleet-jobs",
+        value_name: "BOOL",
+        heading: "Cluster and cache",
+        yaml: &["fleet_jobs"],
+        about: "Let this node run the fleet's periodic jobs (not in One Hub)",
+        details: "Statistics rollups and monthly invoices run on exactly one node at a time: whichever holds the fleet lock in the database, taken over by another node within seconds when it stops. false keeps this node out of the running (e.g. nodes that must only serve requests).",
+        form: FORM_BOOL,
+        default: "true",
+    },
+
     /// `USER_INVOICE_MONTH`: monthly invoices.
     user_invoice_month: bool = false => USER_INVOICE_MONTH {
         parse: boolean,
@@ -426,6 +441,48 @@ settings! {
         form: FORM_BOOL,
         default: "false",
         switch: true,
+    },
+
+    /// `UPTIME_KUMA_ENABLE`: the dashboard shows the Uptime Kuma status page.
+    uptime_kuma_enable: bool = false => UPTIME_KUMA_ENABLE {
+        parse: boolean,
+        sample: "true",
+        env: "UPTIME_KUMA_ENABLE",
+        flag: "uptime-kuma-enable",
+        value_name: "BOOL",
+        heading: "Server",
+        yaml: &["uptime_kuma_enable"],
+        about: "Show an Uptime Kuma status page on the dashboard (reported by /api/status)",
+        form: FORM_BOOL,
+        default: "false",
+    },
+
+    /// `UPTIME_KUMA_DOMAIN`: base URL of the Uptime Kuma server the dashboard proxy fetches.
+    uptime_kuma_domain: String = String::new() => UPTIME_KUMA_DOMAIN {
+        parse: text,
+        sample: "https://status.example.com",
+        env: "UPTIME_KUMA_DOMAIN",
+        flag: "uptime-kuma-domain",
+        value_name: "URL",
+        heading: "Server",
+        yaml: &["uptime_kuma_domain"],
+        about: "Base URL of the Uptime Kuma server (for /api/user/dashboard/uptimekuma/…)",
+        form: "an http(s) URL",
+        default: "(unset)",
+    },
+
+    /// `UPTIME_KUMA_STATUS_PAGE_NAME`: the Uptime Kuma status page's slug.
+    uptime_kuma_status_page_name: String = String::new() => UPTIME_KUMA_STATUS_PAGE_NAME {
+        parse: text,
+        sample: "main",
+        env: "UPTIME_KUMA_STATUS_PAGE_NAME",
+        flag: "uptime-kuma-status-page-name",
+        value_name: "SLUG",
+        heading: "Server",
+        yaml: &["uptime_kuma_status_page_name"],
+        about: "Slug of the Uptime Kuma status page the dashboard shows",
+        form: FORM_ANY,
+        default: "(unset)",
     },
 
     /// `MEMORY_CACHE_ENABLED`.
