@@ -26,3 +26,4 @@ mod security;
 mod shutdown;
 mod startup;
 mod sync;
+mod tokens_admin;
