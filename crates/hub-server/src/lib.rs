@@ -134,6 +134,8 @@ pub struct ServerConfig {
     pub web_rate_limit: u64,
     /// `CRITICAL_RATE_LIMIT`: login and the other critical routes, per IP per 20 minutes.
     pub critical_rate_limit: u64,
+    /// `UPDATE_PRICE_SERVICE`: the price-list URL handed to the web UI.
+    pub update_price_service: String,
 }
 
 /// Shared state handed to every handler: one pointer, so the several clones each request makes

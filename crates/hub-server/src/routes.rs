@@ -243,6 +243,14 @@ fn routes() -> Vec<Route> {
             true,
             api::prices::delete_multiple,
         ),
+        r(M::POST, "/api/prices/sync", Admin, true, api::prices::sync),
+        r(
+            M::GET,
+            "/api/prices/updateService",
+            Admin,
+            false,
+            api::prices::update_service,
+        ),
         // User groups
         r(M::GET, "/api/user_group/", Admin, false, api::groups::list),
         r(

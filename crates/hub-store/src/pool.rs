@@ -366,10 +366,9 @@ impl Store {
             s: &Stmt<'_>,
         ) -> Option<(String, sea_query_sqlx::SqlxValues)> {
             match s {
-                Stmt::Update(q) => {
-                    let (sql, v) = q.build_sqlx(B::default());
-                    Some((sql, v))
-                }
+                Stmt::Update(q) => Some(q.build_sqlx(B::default())),
+                Stmt::Insert(q) => Some(q.build_sqlx(B::default())),
+                Stmt::Delete(q) => Some(q.build_sqlx(B::default())),
                 Stmt::Logs(_) => None,
             }
         }
@@ -472,13 +471,12 @@ fn first_i64<R: sqlx::Row + RowExt>(row: &R) -> Result<i64, StoreError> {
     row.i64(&name)
 }
 
-/// A write statement of any kind, for [`Store::execute_in_tx`].
-#[expect(
-    clippy::large_enum_variant,
-    reason = "a few per billing flush, built and consumed in place"
-)]
+/// A write statement of any kind, for [`Store::execute_in_tx`] (a few per billing flush or
+/// price sync, built and consumed in place).
 pub(crate) enum Stmt<'a> {
     Update(sea_query::UpdateStatement),
+    Insert(sea_query::InsertStatement),
+    Delete(sea_query::DeleteStatement),
     /// Consume-log rows, inserted in multi-row statements.
     Logs(&'a [hub_core::entity::Log]),
 }

@@ -113,6 +113,7 @@ pub fn server_config(settings: &Settings) -> ServerConfig {
         api_rate_limit: settings.global_api_rate_limit,
         web_rate_limit: settings.global_web_rate_limit,
         critical_rate_limit: settings.critical_rate_limit,
+        update_price_service: settings.update_price_service.clone(),
         connect_timeout: settings.connect_timeout,
         relay_timeout: settings.relay_timeout,
         memory_cache: settings.memory_cache_enabled,
@@ -197,7 +198,11 @@ pub async fn start(
             access_token: settings.initial_root_access_token.clone(),
             dir: dir.clone().unwrap_or_else(|| PathBuf::from(".")),
         };
-        bootstrap::init_master(&store, &seed).await?
+        let prices = bootstrap::PriceSeed {
+            auto_updates: settings.auto_price_updates,
+            mode: settings.auto_price_updates_mode,
+        };
+        bootstrap::init_master(&store, &seed, &prices).await?
     };
 
     let redis = if settings.redis_conn_string.is_empty() {

@@ -16,6 +16,7 @@ mod families;
 mod metrics;
 mod native;
 mod onehub_db;
+mod prices_sync;
 mod providers;
 mod ratelimit;
 mod realtime;
