@@ -16,6 +16,7 @@ pub mod provider;
 pub mod redact;
 pub mod reqid;
 pub mod role;
+pub mod session;
 pub mod setting;
 pub mod snapshot;
 

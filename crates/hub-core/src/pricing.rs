@@ -8,6 +8,8 @@ use serde_json::{Map, Value};
 
 use crate::entity::Price;
 
+pub mod list;
+
 /// The price used for a model with no `prices` row (One Hub's default).
 pub const DEFAULT_RATIO: f64 = 30.0;
 

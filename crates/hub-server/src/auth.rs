@@ -1,9 +1,15 @@
-//! Admin-API authentication (compat spec §4.0): a signed session cookie or a user's access
-//! token, then a role check. Session cookies are signed (HMAC-SHA256 with `SESSION_SECRET`) so
-//! any node sharing the secret accepts them, and revocable: each carries the user's session
-//! epoch at login (our table `onehub_rs_sessions`, read in the same statement as the user) and a
-//! tag of the password hash, so a logout, a password change (by any node, Go included), a
-//! disable or "sign out everywhere" ends every earlier cookie at once, on every node.
+//! Admin-API authentication (compat spec §4.0): a session cookie or a user's access token, then
+//! a role check.
+//!
+//! The session cookie is One Hub's own (admin-API contract §8): gorilla securecookie around a gob
+//! map `{id, username, role, status, …}`, HMAC-signed with `SESSION_SECRET`, so Go and Rust nodes
+//! sharing the secret accept each other's logins ([`hub_core::session`]). Sessions are revocable
+//! on every node, for cookies a Go node wrote too: our table `onehub_rs_sessions` keeps, per
+//! user, the time of the last "end every session" (logout, password change, disable, delete,
+//! sign out everywhere), and a cookie is valid only when its signed time is after it. A cookie we
+//! write also carries a tag of the password hash under our own key (Go ignores and keeps it), so
+//! a password changed by any other writer ends the sessions we issued. Role and status always
+//! come from the database, never from the cookie.
 //!
 //! Cookie-authenticated writes must also look like our own client sent them (JSON body,
 //! same-origin `Origin`/`Referer` when present): see [`check_csrf`].
@@ -22,14 +28,18 @@ use hub_core::{
     entity::User,
     keys::secret_eq,
     role::{Access, USER_ENABLED},
+    session::{self, Decoded, MAX_AGE_SECS, SecureCookie, SessionMap, Value},
 };
-use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 use crate::{AppState, error::ApiError};
 
 pub const COOKIE_NAME: &str = "session";
-const SESSION_TTL_SECS: i64 = 30 * 24 * 3600;
+
+/// Our key in the session map: `"<ts>.<tag>"`, a tag of the user's id and password hash bound
+/// to the time the cookie was written. Go nodes keep unknown keys when they rewrite a session
+/// (with a new time), so a tag whose time is not the cookie's is not ours to check.
+const PASSWORD_TAG_KEY: &str = "onehub_rs_pw";
 
 /// A well-formed bcrypt hash (cost 10, as every One Hub password hash) that login verifies
 /// against when the user does not exist or is disabled, so every refused login costs one bcrypt
@@ -47,32 +57,9 @@ pub struct Caller {
     pub session: bool,
 }
 
-#[derive(Serialize, Deserialize)]
-struct SessionPayload {
-    id: i64,
-    username: String,
-    role: i64,
-    status: i64,
-    exp: i64,
-    /// The user's session epoch at login; cookies from before this field never match.
-    #[serde(default)]
-    ep: i64,
-    /// A tag of the password hash at login (HMAC, truncated): a password change made anywhere
-    /// ends the session even without an epoch change.
-    #[serde(default)]
-    pw: String,
-}
-
-/// What a valid, unexpired cookie claims; [`identify`] checks it against the database.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Claims {
-    id: i64,
-    epoch: i64,
-    pw: String,
-}
-
-/// Signs and verifies session cookies, and checks login passwords.
+/// Writes and verifies session cookies, and checks login passwords.
 pub struct SessionCodec {
+    cookie: SecureCookie,
     secret: Vec<u8>,
     /// `SESSION_SECURE`: the cookie gets the `Secure` attribute.
     secure: bool,
@@ -88,6 +75,7 @@ impl std::fmt::Debug for SessionCodec {
 impl SessionCodec {
     pub fn new(secret: &str, secure: bool) -> Self {
         Self {
+            cookie: SecureCookie::new(secret.as_bytes()),
             secret: secret.as_bytes().to_vec(),
             secure,
             password_checks: AtomicU64::new(0),
@@ -110,86 +98,95 @@ impl SessionCodec {
         self.password_checks.load(Ordering::Relaxed)
     }
 
-    /// A new random session epoch (never 0, the epoch of a user without a row).
-    pub fn new_epoch() -> i64 {
-        (rand::random::<u64>() >> 1).max(1) as i64
-    }
-
-    /// The tag of a password hash carried in the cookie.
-    fn password_tag(&self, hash: &str) -> String {
-        let mut data = b"pw|".to_vec();
-        data.extend_from_slice(hash.as_bytes());
-        URL_SAFE_NO_PAD.encode(self.sign(&data).get(..12).unwrap_or_default())
-    }
-
-    fn attributes(&self, max_age: i64) -> String {
-        let secure = if self.secure { "; Secure" } else { "" };
-        format!("Path=/; Max-Age={max_age}; HttpOnly; SameSite=Strict{secure}")
-    }
-
-    #[expect(
-        clippy::expect_used,
-        reason = "HMAC accepts keys of any length; this cannot fail"
-    )]
-    fn sign(&self, data: &[u8]) -> Vec<u8> {
+    /// The password tag written into a cookie signed at `ts` for user `id`.
+    fn password_tag(&self, id: i64, ts: i64, hash: &str) -> String {
+        #[expect(
+            clippy::expect_used,
+            reason = "HMAC accepts keys of any length; this cannot fail"
+        )]
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.secret).expect("HMAC key of any length");
-        mac.update(data);
-        mac.finalize().into_bytes().to_vec()
-    }
-
-    /// The `Set-Cookie` value for a fresh login of `user` (with its password hash) whose
-    /// current session epoch is `epoch`.
-    pub fn issue(&self, user: &User, epoch: i64, now: i64) -> String {
-        let payload = SessionPayload {
-            id: user.id,
-            username: user.username.clone(),
-            role: user.role,
-            status: user.status,
-            exp: now + SESSION_TTL_SECS,
-            ep: epoch,
-            pw: self.password_tag(&user.password),
-        };
-        let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&payload).unwrap_or_default());
-        let sig = URL_SAFE_NO_PAD.encode(self.sign(body.as_bytes()));
+        mac.update(format!("pw|{id}|{ts}|").as_bytes());
+        mac.update(hash.as_bytes());
+        let tag = mac.finalize().into_bytes();
         format!(
-            "{COOKIE_NAME}={body}.{sig}; {}",
-            self.attributes(SESSION_TTL_SECS)
+            "{ts}.{}",
+            URL_SAFE_NO_PAD.encode(tag.get(..12).unwrap_or_default())
         )
     }
 
-    /// A `Set-Cookie` that clears the session.
-    pub fn clear_cookie(&self) -> HeaderValue {
-        HeaderValue::from_str(&format!("{COOKIE_NAME}=; {}", self.attributes(0)))
-            .unwrap_or_else(|_| HeaderValue::from_static("session=; Path=/; Max-Age=0"))
+    /// The session of a validly signed, unexpired `session` cookie in `headers`.
+    pub fn read(&self, headers: &HeaderMap, now: i64) -> Option<Decoded> {
+        self.cookie
+            .decode(COOKIE_NAME, cookie_value(headers, COOKIE_NAME)?, now)
+            .ok()
     }
 
-    /// The claims of a validly signed, unexpired cookie value.
-    fn verify(&self, value: &str, now: i64) -> Option<Claims> {
-        let (body, sig) = value.split_once('.')?;
-        let sig = URL_SAFE_NO_PAD.decode(sig).ok()?;
-        let expected = self.sign(body.as_bytes());
-        if sig.len() != expected.len() || !secret_eq_bytes(&sig, &expected) {
-            return None;
+    /// A `Set-Cookie` for `map` signed at `ts`, with One Hub's attributes (the expiry counted
+    /// from `now`). `None` when the value would exceed the cookie limit.
+    fn set_cookie(&self, map: &SessionMap, ts: i64, now: i64) -> Option<HeaderValue> {
+        let value = self.cookie.encode(COOKIE_NAME, map, ts)?;
+        let secure = if self.secure { "; Secure" } else { "" };
+        let expires = session::http_date(now.saturating_add(MAX_AGE_SECS));
+        HeaderValue::from_str(&format!(
+            "{COOKIE_NAME}={value}; Path=/; Expires={expires}; Max-Age={MAX_AGE_SECS}; HttpOnly; SameSite=Strict{secure}"
+        ))
+        .ok()
+    }
+
+    /// The `Set-Cookie` of a login of `user` (with its password hash) whose sessions were last
+    /// revoked at `revoked_at`. The keys of `base` (the request's session) that are not the
+    /// login's are kept, as One Hub keeps them. The cookie is signed after `revoked_at` even in
+    /// the second of the revocation.
+    pub fn login_cookie(
+        &self,
+        base: Option<SessionMap>,
+        user: &User,
+        revoked_at: i64,
+        now: i64,
+    ) -> HeaderValue {
+        let ts = now.max(revoked_at.saturating_add(1));
+        let login = |mut map: SessionMap| {
+            map.set("id", Value::Int(user.id));
+            map.set("username", Value::Str(user.username.clone()));
+            map.set("role", Value::Int(user.role));
+            map.set("status", Value::Int(user.status));
+            map.set(
+                PASSWORD_TAG_KEY,
+                Value::Str(self.password_tag(user.id, ts, &user.password)),
+            );
+            map
+        };
+        // Kept keys that would not fit are dropped, not the login.
+        self.set_cookie(&login(base.unwrap_or_default()), ts, now)
+            .or_else(|| self.set_cookie(&login(SessionMap::default()), ts, now))
+            .unwrap_or_else(|| HeaderValue::from_static("session=; Path=/; Max-Age=0"))
+    }
+
+    /// The `Set-Cookie` of a logout: the empty session, with the usual attributes (One Hub
+    /// empties the session rather than expiring the cookie).
+    pub fn logout_cookie(&self, now: i64) -> HeaderValue {
+        self.set_cookie(&SessionMap::default(), now, now)
+            .unwrap_or_else(|| HeaderValue::from_static("session=; Path=/; Max-Age=0"))
+    }
+
+    /// Whether a session still holds for the user as stored now: signed after the user's
+    /// sessions were last revoked, and, when it carries our password tag of the time it was
+    /// signed, the tag matches the current password hash.
+    fn current(&self, session: &Decoded, user: &User, revoked_at: i64) -> bool {
+        if session.ts <= revoked_at {
+            return false;
         }
-        let p: SessionPayload = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(body).ok()?).ok()?;
-        (p.exp > now).then_some(Claims {
-            id: p.id,
-            epoch: p.ep,
-            pw: p.pw,
-        })
+        match session.map.str(PASSWORD_TAG_KEY) {
+            Some(tag)
+                if tag
+                    .split_once('.')
+                    .is_some_and(|(t, _)| t.parse() == Ok(session.ts)) =>
+            {
+                secret_eq(tag, &self.password_tag(user.id, session.ts, &user.password))
+            }
+            _ => true,
+        }
     }
-
-    /// Whether the cookie's claims still hold for the user as stored now.
-    fn current(&self, claims: &Claims, user: &User, epoch: i64) -> bool {
-        claims.epoch == epoch
-            && secret_eq(&claims.pw, &self.password_tag(&user.password))
-            && claims.id == user.id
-    }
-}
-
-fn secret_eq_bytes(a: &[u8], b: &[u8]) -> bool {
-    use subtle::ConstantTimeEq;
-    bool::from(a.ct_eq(b))
 }
 
 fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -203,31 +200,35 @@ fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
-/// The user of a current session cookie in `headers`: signature, expiry, session epoch and
-/// password tag all checked. `Ok(None)`: no cookie, or one that is no longer valid (signed
-/// out, password changed, expired, forged) — no credential, as One Hub treats a bad cookie.
+/// The user of a current session cookie in `headers`: signature, age, revocation and password
+/// tag all checked. `Ok(None)`: no cookie, an empty session, or one that is no longer valid
+/// (signed out, password changed, expired, forged) — no credential, as One Hub treats a bad
+/// cookie.
 pub async fn session_user(state: &AppState, headers: &HeaderMap) -> Result<Option<User>, ApiError> {
     let now = hub_store::now_unix();
-    let Some(claims) =
-        cookie_value(headers, COOKIE_NAME).and_then(|v| state.sessions.verify(v, now))
-    else {
+    let Some(session) = state.sessions.read(headers, now) else {
         return Ok(None);
     };
-    // One read: the user and their session epoch, so a disabled user, a changed role or a
+    // One Hub's rule: a session without a username is not a login.
+    let (Some(id), Some(_)) = (session.map.int("id"), session.map.str("username")) else {
+        return Ok(None);
+    };
+    // One read: the user and their revocation time, so a disabled user, a changed role or a
     // revoked session takes effect at once on every node.
-    match state.store.user_with_session_epoch(claims.id).await? {
-        Some(su) if state.sessions.current(&claims, &su.user, su.epoch) => Ok(Some(su.user)),
+    match state.store.user_with_session(id).await? {
+        Some(su) if state.sessions.current(&session, &su.user, su.revoked_at) => Ok(Some(su.user)),
         Some(_) => Ok(None),
         None => Err(ApiError::msg("无权进行此操作，用户不存在")),
     }
 }
 
-/// Ends every session of `user_id` on every node: a new epoch no earlier cookie carries.
-/// Returns the new epoch (for a cookie reissued to the caller).
+/// Ends every session of `user_id` on every node (cookies signed up to now). Returns the stored
+/// revocation time, after which a cookie reissued to the caller must be signed.
 pub async fn revoke_sessions(state: &AppState, user_id: i64) -> Result<i64, ApiError> {
-    let epoch = SessionCodec::new_epoch();
-    state.store.session_epoch_set(user_id, epoch).await?;
-    Ok(epoch)
+    Ok(state
+        .store
+        .session_revoke(user_id, hub_store::now_unix())
+        .await?)
 }
 
 /// Resolves the caller from the session cookie or the access token; the flag says the cookie.
@@ -401,51 +402,125 @@ mod tests {
     #![expect(clippy::unwrap_used, reason = "tests")]
     use super::*;
 
-    fn value_of(cookie: &str) -> &str {
-        cookie
-            .strip_prefix("session=")
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-    }
-
-    #[test]
-    fn session_round_trip_and_tamper() {
-        let c = SessionCodec::new("s3cret", false);
-        let user = User {
+    fn user() -> User {
+        User {
             id: 7,
             username: "u".into(),
             role: 10,
             status: 1,
             password: "$2a$10$hash".into(),
             ..Default::default()
-        };
-        let cookie = c.issue(&user, 42, 1000);
-        assert!(!cookie.contains("Secure"), "{cookie}");
-        let value = value_of(&cookie);
-        let claims = c.verify(value, 1001).unwrap();
-        assert_eq!(claims.id, 7);
-        assert!(c.current(&claims, &user, 42));
-        assert!(!c.current(&claims, &user, 43), "another epoch");
+        }
+    }
+
+    /// The request headers a browser sends back with the cookie of `set_cookie`.
+    fn sent(set_cookie: &HeaderValue) -> HeaderMap {
+        let pair = set_cookie.to_str().unwrap().split(';').next().unwrap();
+        let mut h = HeaderMap::new();
+        h.insert(header::COOKIE, HeaderValue::from_str(pair).unwrap());
+        h
+    }
+
+    #[test]
+    fn login_cookie_round_trip_and_revocation() {
+        let c = SessionCodec::new("s3cret", false);
+        let cookie = c.login_cookie(None, &user(), 0, 1000);
+        let text = cookie.to_str().unwrap();
+        assert!(
+            text.ends_with(
+                "; Path=/; Expires=Sat, 31 Jan 1970 00:16:40 GMT; Max-Age=2592000; HttpOnly; SameSite=Strict"
+            ),
+            "{text}"
+        );
+        let s = c.read(&sent(&cookie), 1001).unwrap();
+        assert_eq!(s.ts, 1000);
+        assert_eq!(
+            (
+                s.map.int("id"),
+                s.map.str("username"),
+                s.map.int("role"),
+                s.map.int("status")
+            ),
+            (Some(7), Some("u"), Some(10), Some(1))
+        );
+        assert!(c.current(&s, &user(), 0));
+        assert!(c.current(&s, &user(), 999));
+        assert!(
+            !c.current(&s, &user(), 1000),
+            "revoked in the second it was signed"
+        );
         let changed = User {
             password: "$2a$10$other".into(),
-            ..user.clone()
+            ..user()
         };
-        assert!(!c.current(&claims, &changed, 42), "another password");
-        assert_eq!(c.verify(value, 1000 + SESSION_TTL_SECS + 1), None);
-        assert_eq!(SessionCodec::new("other", false).verify(value, 1001), None);
-        let mut bad = value.to_owned();
-        bad.insert(1, 'x');
-        assert_eq!(c.verify(&bad, 1001), None);
+        assert!(!c.current(&s, &changed, 0), "another password");
+        assert!(c.read(&sent(&cookie), 1000 + MAX_AGE_SECS + 1).is_none());
+        assert!(
+            SessionCodec::new("other", false)
+                .read(&sent(&cookie), 1001)
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn a_login_in_the_second_of_a_revocation_is_signed_after_it() {
+        let c = SessionCodec::new("s3cret", false);
+        let cookie = c.login_cookie(None, &user(), 1000, 1000);
+        let s = c.read(&sent(&cookie), 1000).unwrap();
+        assert_eq!(s.ts, 1001);
+        assert!(c.current(&s, &user(), 1000));
+    }
+
+    #[test]
+    fn other_keys_are_kept_and_a_foreign_tag_is_not_checked() {
+        let c = SessionCodec::new("s3cret", false);
+        let mut base = SessionMap::default();
+        base.set("turnstile", Value::Bool(true));
+        base.set("oauth_state", Value::Str("abcdefghijkl".into()));
+        let s = c
+            .read(&sent(&c.login_cookie(Some(base), &user(), 0, 1000)), 1000)
+            .unwrap();
+        assert_eq!(s.map.get("turnstile"), Some(&Value::Bool(true)));
+        assert_eq!(s.map.str("oauth_state"), Some("abcdefghijkl"));
+        // A Go node rewrote the session later (new time, our key kept): the tag is not ours
+        // to check any more, whatever the password is now.
+        let rewritten = Decoded {
+            ts: 1005,
+            map: s.map.clone(),
+        };
+        let changed = User {
+            password: "$2a$10$other".into(),
+            ..user()
+        };
+        assert!(c.current(&rewritten, &changed, 0));
+        // Without any tag (a Go login), only the revocation time applies.
+        let mut go = s.map.clone();
+        go.remove(PASSWORD_TAG_KEY);
+        let go = Decoded { ts: 1000, map: go };
+        assert!(c.current(&go, &changed, 999));
+        assert!(!c.current(&go, &changed, 1000));
+    }
+
+    #[test]
+    fn logout_cookie_is_the_empty_session() {
+        let c = SessionCodec::new("s3cret", false);
+        let cookie = c.logout_cookie(1000);
+        assert!(cookie.to_str().unwrap().contains("Max-Age=2592000"));
+        let s = c.read(&sent(&cookie), 1000).unwrap();
+        assert!(s.map.is_empty());
     }
 
     #[test]
     fn secure_attribute_when_configured() {
         let c = SessionCodec::new("s3cret", true);
-        let cookie = c.issue(&User::default(), 1, 1000);
-        assert!(cookie.ends_with("; Secure"), "{cookie}");
-        assert!(c.clear_cookie().to_str().unwrap().contains("Secure"));
+        let cookie = c.login_cookie(None, &User::default(), 0, 1000);
+        assert!(cookie.to_str().unwrap().ends_with("; Secure"));
+        assert!(
+            c.logout_cookie(1000)
+                .to_str()
+                .unwrap()
+                .ends_with("; Secure")
+        );
     }
 
     #[test]
@@ -453,7 +528,6 @@ mod tests {
         assert!(DUMMY_HASH.starts_with("$2a$10$"));
         assert!(bcrypt::verify("anything", DUMMY_HASH).is_ok());
     }
-
     #[test]
     fn same_origin_rules() {
         assert!(same_origin(

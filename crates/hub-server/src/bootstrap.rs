@@ -3,7 +3,12 @@
 
 use std::path::{Path, PathBuf};
 
-use hub_core::{channel_types::default_owners, entity::User, role::ROLE_ROOT};
+use hub_core::{
+    channel_types::default_owners,
+    entity::User,
+    pricing::list::{SyncMode, default_prices, plan_sync},
+    role::ROLE_ROOT,
+};
 use hub_store::{Store, StoreError};
 use tracing::{info, warn};
 
@@ -36,6 +41,14 @@ pub struct RootSeed {
     pub dir: PathBuf,
 }
 
+/// When the master seeds One Hub's built-in price list (`AUTO_PRICE_UPDATES`,
+/// `AUTO_PRICE_UPDATES_MODE`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PriceSeed {
+    pub auto_updates: bool,
+    pub mode: SyncMode,
+}
+
 /// What the master did at start-up.
 #[derive(Debug, Clone, Default)]
 pub struct BootstrapReport {
@@ -49,6 +62,7 @@ pub struct BootstrapReport {
 pub async fn init_master(
     store: &Store,
     root: &RootSeed,
+    prices: &PriceSeed,
 ) -> Result<BootstrapReport, BootstrapError> {
     let schema = store.ensure_schema().await?;
     store.ensure_session_table().await?;
@@ -57,6 +71,10 @@ pub async fn init_master(
     let added = store.seed_model_owners(&default_owners()).await?;
     if added > 0 {
         info!(added, "seeded model owners");
+    }
+    let added = seed_prices(store, prices).await?;
+    if added > 0 {
+        info!(added, "seeded prices from the built-in list");
     }
     let mut report = BootstrapReport {
         created_tables: schema.created,
@@ -67,6 +85,22 @@ pub async fn init_master(
         report.root_created = true;
     }
     Ok(report)
+}
+
+/// One Hub's start-up price seed: in `system` mode, when the table is empty or automatic
+/// updates are on, the built-in list's models that the table lacks are inserted (locked and
+/// existing rows are never touched). Returns how many were inserted.
+pub async fn seed_prices(store: &Store, seed: &PriceSeed) -> Result<usize, StoreError> {
+    if seed.mode != SyncMode::System {
+        return Ok(0);
+    }
+    let current = store.price_locks().await?;
+    if !seed.auto_updates && !current.is_empty() {
+        return Ok(0);
+    }
+    let plan = plan_sync(&current, default_prices(), SyncMode::System);
+    store.price_apply_sync(&plan).await?;
+    Ok(plan.insert.len())
 }
 
 async fn create_root(store: &Store, seed: &RootSeed) -> Result<Option<PathBuf>, BootstrapError> {

@@ -136,6 +136,8 @@ pub struct ServerConfig {
     pub web_rate_limit: u64,
     /// `CRITICAL_RATE_LIMIT`: login and the other critical routes, per IP per 20 minutes.
     pub critical_rate_limit: u64,
+    /// `UPDATE_PRICE_SERVICE`: the price-list URL handed to the web UI.
+    pub update_price_service: String,
     /// `USER_INVOICE_MONTH`: monthly invoices (tables, job, routes, `/api/status` flag).
     pub user_invoice_month: bool,
     /// `UPTIME_KUMA_ENABLE`, `UPTIME_KUMA_DOMAIN`, `UPTIME_KUMA_STATUS_PAGE_NAME`.

@@ -308,6 +308,13 @@ fn routes() -> Vec<Route> {
         // Tokens (the caller's own)
         r(M::GET, "/api/token/", User, false, api::tokens::list),
         r(M::GET, "/api/token/{id}", User, false, api::tokens::get),
+        r(
+            M::GET,
+            "/api/token/playground",
+            User,
+            false,
+            api::tokens::playground,
+        ),
         r(M::POST, "/api/token/", User, true, api::tokens::create),
         r(M::PUT, "/api/token/", User, true, api::tokens::update),
         r(
@@ -316,6 +323,21 @@ fn routes() -> Vec<Route> {
             User,
             false,
             api::tokens::delete,
+        ),
+        // Tokens of every user (admin)
+        r(
+            M::GET,
+            "/api/token/admin/search",
+            Admin,
+            false,
+            api::tokens::admin_search,
+        ),
+        r(
+            M::PUT,
+            "/api/token/admin",
+            Admin,
+            true,
+            api::tokens::admin_update,
         ),
         // Channels
         r(M::GET, "/api/channel/", Admin, false, api::channels::list),
@@ -421,6 +443,14 @@ fn routes() -> Vec<Route> {
             Admin,
             true,
             api::prices::delete_multiple,
+        ),
+        r(M::POST, "/api/prices/sync", Admin, true, api::prices::sync),
+        r(
+            M::GET,
+            "/api/prices/updateService",
+            Admin,
+            false,
+            api::prices::update_service,
         ),
         // User groups
         r(M::GET, "/api/user_group/", Admin, false, api::groups::list),

@@ -86,6 +86,15 @@ pub async fn authenticate(state: &AppState, raw: &str, now: i64) -> Result<Authe
         let token = load_token(state, parsed.key, cached)
             .await?
             .ok_or(KeyAuthError::Invalid)?;
+        // A token moved to another user (`PUT /api/token/admin`) keeps the old user id in its
+        // key; as in One Hub, the key's user must be enabled and the token's owner is billed.
+        let user = if token.user_id == user.id {
+            user
+        } else {
+            load_user(state, token.user_id)
+                .await?
+                .ok_or(KeyAuthError::Invalid)?
+        };
         (token, user)
     };
     if user.status != USER_ENABLED {

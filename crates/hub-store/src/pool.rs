@@ -388,14 +388,10 @@ impl Store {
             s: &Stmt<'_>,
         ) -> Option<(String, sea_query_sqlx::SqlxValues)> {
             match s {
-                Stmt::Update(q) => {
-                    let (sql, v) = q.build_sqlx(B::default());
-                    Some((sql, v))
-                }
-                Stmt::Optional(q, _) => {
-                    let (sql, v) = q.build_sqlx(B::default());
-                    Some((sql, v))
-                }
+                Stmt::Update(q) => Some(q.build_sqlx(B::default())),
+                Stmt::Insert(q) => Some(q.build_sqlx(B::default())),
+                Stmt::Delete(q) => Some(q.build_sqlx(B::default())),
+                Stmt::Optional(q, _) => Some(q.build_sqlx(B::default())),
                 Stmt::Logs(_) => None,
             }
         }
@@ -514,10 +510,12 @@ fn first_i64<R: sqlx::Row + RowExt>(row: &R) -> Result<i64, StoreError> {
     row.i64(&name)
 }
 
-/// A write statement of any kind, for [`Store::execute_in_tx`] (a few per billing flush, built
-/// and consumed in place).
+/// A write statement of any kind, for [`Store::execute_in_tx`] (a few per billing flush or
+/// price sync, built and consumed in place).
 pub(crate) enum Stmt<'a> {
     Update(sea_query::UpdateStatement),
+    Insert(sea_query::InsertStatement),
+    Delete(sea_query::DeleteStatement),
     /// A write whose failure must not undo the others (run in a savepoint), with what it is.
     Optional(InsertStatement, &'static str),
     /// Consume-log rows, inserted in multi-row statements.

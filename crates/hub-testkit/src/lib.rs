@@ -156,7 +156,20 @@ impl TestDb {
             .map(|s| s.trim().trim_end_matches(';').to_owned())
             .filter(|s| !s.is_empty())
             .collect();
-        let mut conn = match self.backend {
+        let mut conn = self.connect().await;
+        for s in statements {
+            exec_any(&mut conn, &s).await;
+        }
+    }
+
+    /// Runs one SQL statement on this database, e.g. to leave a shape an earlier version
+    /// created before a node starts. Panics if it fails.
+    pub async fn exec(&self, sql: &str) {
+        exec_any(&mut self.connect().await, sql).await;
+    }
+
+    async fn connect(&self) -> AnyConn {
+        match self.backend {
             Backend::Sqlite => AnyConn::Sqlite(
                 sqlx::SqliteConnection::connect_with(
                     &sqlx::sqlite::SqliteConnectOptions::new()
@@ -164,12 +177,9 @@ impl TestDb {
                         .create_if_missing(true),
                 )
                 .await
-                .expect("open sqlite fixture"),
+                .expect("open the SQLite file"),
             ),
             _ => connect_admin(self.backend, &self.dsn).await,
-        };
-        for s in statements {
-            exec_any(&mut conn, &s).await;
         }
     }
 

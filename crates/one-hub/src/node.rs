@@ -121,6 +121,7 @@ pub fn server_config(settings: &Settings) -> ServerConfig {
             domain: settings.uptime_kuma_domain.clone(),
             status_page: settings.uptime_kuma_status_page_name.clone(),
         },
+        update_price_service: settings.update_price_service.clone(),
         connect_timeout: settings.connect_timeout,
         relay_timeout: settings.relay_timeout,
         memory_cache: settings.memory_cache_enabled,
@@ -208,7 +209,11 @@ pub async fn start(
             access_token: settings.initial_root_access_token.clone(),
             dir: dir.clone().unwrap_or_else(|| PathBuf::from(".")),
         };
-        let report = bootstrap::init_master(&store, &seed).await?;
+        let prices = bootstrap::PriceSeed {
+            auto_updates: settings.auto_price_updates,
+            mode: settings.auto_price_updates_mode,
+        };
+        let report = bootstrap::init_master(&store, &seed, &prices).await?;
         if settings.user_invoice_month {
             store.ensure_invoice_tables().await.map_err(db_err)?;
         }

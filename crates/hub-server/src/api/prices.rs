@@ -8,6 +8,7 @@ use axum::{
 };
 use hub_core::{
     entity::{Price, comma_list},
+    pricing::list::{SyncMode, default_prices, plan_sync},
     role::{ROLE_ADMIN, USER_ENABLED},
 };
 use serde::Deserialize;
@@ -22,11 +23,6 @@ use crate::{
 
 /// Longest model name the `prices.model` column (varchar(100)) holds.
 const MODEL_MAX: usize = 100;
-
-/// Our built-in default price list (`?type=default`); empty until the pricing work fills it.
-fn default_prices() -> Vec<Price> {
-    Vec::new()
-}
 
 pub async fn list(State(state): State<AppState>, headers: HeaderMap, q: QueryMap) -> ApiResult {
     match q.str("type").trim() {
@@ -268,4 +264,54 @@ pub async fn delete_multiple(
     }
     state.store.price_delete(&models).await?;
     ok_empty()
+}
+
+/// `POST /api/prices/sync?updateMode=` (admin): applies a whole price list (the web UI posts
+/// the update service's list) in `system`/`add` (the default, also for an unknown mode),
+/// `update` or `overwrite` mode, in one transaction; locked rows are never touched. The route
+/// rebuilds this node's price table afterwards and announces the change.
+pub async fn sync(
+    State(state): State<AppState>,
+    q: QueryMap,
+    JsonBody(list): JsonBody<Vec<Price>>,
+) -> ApiResult {
+    apply_list(&state.store, list, SyncMode::lenient(q.str("updateMode"))).await?;
+    ok_empty()
+}
+
+/// Checks every price of `list` and applies it in `mode` (one transaction). Returns how many
+/// rows were inserted. The caller reloads the snapshot.
+pub async fn apply_list(
+    store: &hub_store::Store,
+    mut list: Vec<Price>,
+    mode: SyncMode,
+) -> Result<usize, ApiError> {
+    if list.is_empty() {
+        return Err(ApiError::msg("prices is required"));
+    }
+    for (i, p) in list.iter_mut().enumerate() {
+        check_price(p).map_err(|e| ApiError::msg(format!("prices[{i}]: {e}")))?;
+    }
+    let plan = plan_sync(&store.price_locks().await?, &list, mode);
+    store.price_apply_sync(&plan).await?;
+    Ok(plan.insert.len())
+}
+
+/// Applies a list fetched from `UPDATE_PRICE_SERVICE` (for the automatic price update): the
+/// same checks and transaction as `POST /api/prices/sync`, then this node's snapshot is rebuilt
+/// and the change announced to the other nodes. Returns how many rows were inserted.
+pub async fn apply_fetched_list(
+    state: &AppState,
+    list: Vec<Price>,
+    mode: SyncMode,
+) -> Result<usize, ApiError> {
+    let inserted = apply_list(&state.store, list, mode).await?;
+    state.reload_snapshot().await?;
+    crate::sync::announce(state).await;
+    Ok(inserted)
+}
+
+/// `GET /api/prices/updateService` (admin): the price-list URL (`UPDATE_PRICE_SERVICE`).
+pub async fn update_service(State(state): State<AppState>) -> ApiResult {
+    ok_data(state.config.update_price_service.clone())
 }

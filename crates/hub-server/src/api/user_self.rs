@@ -96,8 +96,9 @@ pub async fn login(
             ],
         )
         .await?;
-    let epoch = state.store.session_epoch(user.id).await?;
-    let cookie = state.sessions.issue(&user, epoch, now);
+    let revoked_at = state.store.session_revoked_at(user.id).await?;
+    let base = state.sessions.read(&headers, now).map(|s| s.map);
+    let cookie = state.sessions.login_cookie(base, &user, revoked_at, now);
     let data = User {
         id: user.id,
         username: user.username.clone(),
@@ -115,17 +116,22 @@ pub async fn login(
 }
 
 /// `GET /api/user/logout` (a GET, as in One Hub). A current session cookie is revoked, with
-/// every other session of the same user (the epoch is per user), on every node; the cookie is
-/// cleared either way.
+/// every other session of the same user, on every node. As One Hub, a non-empty session is
+/// rewritten as the empty one; an empty or invalid one gets no cookie.
 pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiResult {
     if let Some(user) = auth::session_user(&state, &headers).await? {
         auth::revoke_sessions(&state, user.id).await?;
     }
-    Ok((
-        [(header::SET_COOKIE, state.sessions.clear_cookie())],
-        Json(json!({"success": true, "message": ""})),
-    )
-        .into_response())
+    let body = Json(json!({"success": true, "message": ""}));
+    let now = hub_store::now_unix();
+    match state.sessions.read(&headers, now) {
+        Some(s) if !s.map.is_empty() => Ok((
+            [(header::SET_COOKIE, state.sessions.logout_cookie(now))],
+            body,
+        )
+            .into_response()),
+        _ => Ok(body.into_response()),
+    }
 }
 
 async fn load_self(state: &AppState, caller: &Caller) -> Result<User, ApiError> {
@@ -156,6 +162,7 @@ pub struct SelfUpdate {
 pub async fn update_self(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
     JsonBody(body): JsonBody<SelfUpdate>,
 ) -> ApiResult {
     if body.display_name.chars().count() > 20 {
@@ -176,14 +183,16 @@ pub async fn update_self(
     }
     // A new password ends every session of this user; the session making the change (if it
     // is one) gets a fresh cookie so the user stays signed in here.
-    let epoch = auth::revoke_sessions(&state, caller.id).await?;
+    let revoked_at = auth::revoke_sessions(&state, caller.id).await?;
     let body = Json(json!({"success": true, "message": ""}));
     if !caller.session {
         return Ok(body.into_response());
     }
     // Read back after the write: the cookie tags the new password hash.
     let user = load_self(&state, &caller).await?;
-    let cookie = state.sessions.issue(&user, epoch, hub_store::now_unix());
+    let now = hub_store::now_unix();
+    let base = state.sessions.read(&headers, now).map(|s| s.map);
+    let cookie = state.sessions.login_cookie(base, &user, revoked_at, now);
     Ok(([(header::SET_COOKIE, cookie)], body).into_response())
 }
 

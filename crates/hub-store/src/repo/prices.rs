@@ -1,11 +1,20 @@
 //! `prices` (compat spec §1.4, §4.6). `model` is the logical key; legacy databases have it as
 //! the primary key, fresh ones have no key at all, so updates are delete + insert.
 
-use hub_core::entity::Price;
+use hub_core::{entity::Price, pricing::list::SyncPlan};
 use sea_query::{Expr, ExprTrait, Order, Query, SimpleExpr};
 
 use super::json_val;
-use crate::{RowExt, Store, StoreError, pool::FromRow, schema::PRICES};
+use crate::{
+    RowExt, Store, StoreError,
+    pool::{FromRow, Stmt},
+    schema::PRICES,
+};
+
+/// Rows per INSERT of a price sync (One Hub's batch size).
+const SYNC_INSERT_BATCH: usize = 100;
+/// Models per `IN (…)` of a price sync's deletes (well below every dialect's parameter limit).
+const SYNC_DELETE_BATCH: usize = 500;
 
 /// The value of column `col` for `p`; `None` for a column the entity does not carry (a unit
 /// test proves every column of the schema has one).
@@ -59,17 +68,44 @@ impl Store {
     }
 
     pub async fn price_insert(&self, p: &Price) -> Result<(), StoreError> {
-        let mut q = Query::insert();
-        let cols: Vec<_> = PRICES
-            .columns()
-            .filter_map(|c| field(p, c).map(|v| (c, v)))
-            .collect();
-        q.into_table("prices")
-            .columns(cols.iter().map(|(c, _)| *c))
-            .values(cols.into_iter().map(|(_, v)| v))
-            .map_err(|e| StoreError::Decode(e.to_string()))?;
-        self.execute(&q).await?;
+        self.execute(&insert_rows(std::slice::from_ref(p))?).await?;
         Ok(())
+    }
+
+    /// Every row's model and whether it is locked (what a price sync plans with).
+    pub async fn price_locks(&self) -> Result<Vec<(String, bool)>, StoreError> {
+        Ok(self
+            .price_all()
+            .await?
+            .into_iter()
+            .map(|p| (p.model, p.locked))
+            .collect())
+    }
+
+    /// Applies a price-sync plan in one transaction: the deletes (unlocked rows only, so a
+    /// row locked meanwhile survives), then the inserts in batches of 100.
+    pub async fn price_apply_sync(&self, plan: &SyncPlan) -> Result<(), StoreError> {
+        let unlocked = || Expr::col("locked").eq(false);
+        let mut stmts = Vec::new();
+        if plan.delete_all_unlocked {
+            let mut q = Query::delete();
+            q.from_table("prices").and_where(unlocked());
+            stmts.push(Stmt::Delete(q));
+        }
+        for chunk in plan.delete.chunks(SYNC_DELETE_BATCH) {
+            let mut q = Query::delete();
+            q.from_table("prices")
+                .and_where(Expr::col("model").is_in(chunk.iter().cloned()))
+                .and_where(unlocked());
+            stmts.push(Stmt::Delete(q));
+        }
+        for chunk in plan.insert.chunks(SYNC_INSERT_BATCH) {
+            stmts.push(Stmt::Insert(insert_rows(chunk)?));
+        }
+        if stmts.is_empty() {
+            return Ok(());
+        }
+        self.execute_in_tx(&stmts).await
     }
 
     pub async fn price_delete(&self, models: &[String]) -> Result<u64, StoreError> {
@@ -81,6 +117,18 @@ impl Store {
             .and_where(Expr::col("model").is_in(models.iter().cloned()));
         self.execute(&q).await
     }
+}
+
+/// One INSERT of `rows` (at least one) into `prices`, every schema column.
+fn insert_rows(rows: &[Price]) -> Result<sea_query::InsertStatement, StoreError> {
+    let cols: Vec<&str> = PRICES.columns().collect();
+    let mut q = Query::insert();
+    q.into_table("prices").columns(cols.iter().copied());
+    for p in rows {
+        q.values(cols.iter().filter_map(|c| field(p, c)))
+            .map_err(|e| StoreError::Decode(e.to_string()))?;
+    }
+    Ok(q)
 }
 
 #[cfg(test)]

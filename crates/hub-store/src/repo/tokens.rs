@@ -85,6 +85,53 @@ impl Store {
         })
     }
 
+    /// Every user's live tokens (the admin search): `user_id`/`token_id` exact when given,
+    /// `keyword` a name prefix.
+    pub async fn token_search(
+        &self,
+        user_id: Option<i64>,
+        token_id: Option<i64>,
+        keyword: &str,
+        p: &PageParams,
+    ) -> Result<Page<Token>, StoreError> {
+        let mut q = Query::select();
+        q.columns(select_cols()).from("tokens").and_where(alive());
+        if let Some(u) = user_id {
+            q.and_where(Expr::col("user_id").eq(u));
+        }
+        if let Some(t) = token_id {
+            q.and_where(Expr::col("id").eq(t));
+        }
+        if !keyword.is_empty() {
+            q.and_where(like_prefix("name", keyword));
+        }
+        let total = self.scalar_i64(&count_of(&q)).await?;
+        paginate(&mut q, p);
+        Ok(Page {
+            data: self.fetch_all(&q).await?,
+            page: p.page,
+            size: p.size,
+            total_count: total,
+        })
+    }
+
+    /// The user's first live token named `name` (lowest id), whatever its status.
+    pub async fn token_by_name(
+        &self,
+        user_id: i64,
+        name: &str,
+    ) -> Result<Option<Token>, StoreError> {
+        let mut q = Query::select();
+        q.columns(select_cols())
+            .from("tokens")
+            .and_where(alive())
+            .and_where(Expr::col("user_id").eq(user_id))
+            .and_where(Expr::col("name").eq(name))
+            .order_by("id", sea_query::Order::Asc)
+            .limit(1);
+        self.fetch_optional(&q).await
+    }
+
     /// A token by id; `user_id` restricts it to its owner.
     pub async fn token_get(
         &self,
@@ -142,6 +189,28 @@ impl Store {
         let mut q = Query::update();
         q.table("tokens")
             .values(editable(t))
+            .and_where(alive())
+            .and_where(Expr::col("id").eq(t.id));
+        self.execute(&q).await
+    }
+
+    /// The admin's full update (`PUT /api/token/admin`): the user-editable columns but
+    /// `status`, and `user_id` when the token is transferred.
+    pub async fn token_update_admin(
+        &self,
+        t: &Token,
+        transfer_to: Option<i64>,
+    ) -> Result<u64, StoreError> {
+        let mut vals: Vec<_> = editable(t)
+            .into_iter()
+            .filter(|(c, _)| *c != "status")
+            .collect();
+        if let Some(u) = transfer_to {
+            vals.push(("user_id", u.into()));
+        }
+        let mut q = Query::update();
+        q.table("tokens")
+            .values(vals)
             .and_where(alive())
             .and_where(Expr::col("id").eq(t.id));
         self.execute(&q).await

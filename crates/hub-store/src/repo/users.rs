@@ -72,6 +72,16 @@ impl Store {
         self.fetch_optional(&q).await
     }
 
+    /// The live users among `ids` (any order; missing ones are left out).
+    pub async fn user_get_many(&self, ids: &[i64]) -> Result<Vec<User>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut q = Self::user_select();
+        q.and_where(Expr::col("id").is_in(ids.iter().copied()));
+        self.fetch_all(&q).await
+    }
+
     /// Login lookup: by username, or by email when no username matches.
     pub async fn user_by_login(&self, name: &str) -> Result<Option<User>, StoreError> {
         let mut q = Self::user_select();

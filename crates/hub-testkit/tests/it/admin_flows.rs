@@ -368,6 +368,23 @@ async fn prices_crud(backend: Backend) {
     let Some((db, app)) = fresh(backend).await else {
         return;
     };
+    // The master seeded One Hub's built-in list into the empty table; start from none.
+    let (_, seeded) = app.call(Method::GET, "/api/prices", None, None).await;
+    let seeded: Vec<&str> = seeded["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["model"].as_str().unwrap())
+        .collect();
+    assert_eq!(seeded.len(), 180);
+    let r = call(
+        &app,
+        Method::PUT,
+        "/api/prices/multiple/delete",
+        Some(json!({"models": seeded})),
+    )
+    .await;
+    assert_eq!(r["success"], true, "{r}");
     let p =
         json!({"model": "gpt-4o", "type": "tokens", "channel_type": 1, "input": 1.25, "output": 5});
     assert_eq!(

@@ -691,6 +691,13 @@ async fn quotas_match_the_contracts_examples(backend: Backend) {
     let Some(env) = RelayEnv::new(backend).await else {
         return;
     };
+    // The master seeded One Hub's built-in list (dall-e-*, tts-1 among it): the rows are set here.
+    env.admin(
+        reqwest::Method::PUT,
+        "/api/prices/multiple/delete",
+        json!({"models": ["dall-e-3", "dall-e-2", "tts-1"]}),
+    )
+    .await;
     let price = |model: &str, input: f64, output: f64, extra: serde_json::Value| {
         let mut p = json!({"model": model, "type": "tokens", "channel_type": 1, "input": input, "output": output});
         if !extra.is_null() {

@@ -42,6 +42,13 @@ pub(super) fn node_type(raw: Raw<'_>) -> Result<NodeType, SettingsError> {
     raw.value.parse().map_err(|()| raw.invalid(None))
 }
 
+/// A price update mode: `system`, `add`, `update` or `overwrite` (One Hub's spelling).
+pub(super) fn price_update_mode(
+    raw: Raw<'_>,
+) -> Result<hub_core::pricing::list::SyncMode, SettingsError> {
+    raw.value.parse().map_err(|()| raw.invalid(None))
+}
+
 /// A log level, case-insensitive; kept in lower case.
 pub(super) fn log_level(raw: Raw<'_>) -> Result<String, SettingsError> {
     let level = raw.value.to_ascii_lowercase();

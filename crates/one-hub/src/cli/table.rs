@@ -11,6 +11,7 @@
 
 use std::{fmt, path::PathBuf};
 
+use hub_core::pricing::list::SyncMode;
 use hub_server::Secret;
 
 use super::{
@@ -18,7 +19,7 @@ use super::{
     load::Sources,
     parse::{
         access_token, boolean, cidr_list, hashids_alphabet, header_name, int, log_level, node_type,
-        root_password, some, text, time_zone,
+        price_update_mode, root_password, some, text, time_zone,
     },
     spec::{Spec, settings},
 };
@@ -27,6 +28,9 @@ const FORM_SECONDS: &str = "a non-negative integer (seconds)";
 const FORM_BOOL: &str = "true/false/1/0 (also t/f, TRUE/FALSE, True/False)";
 const FORM_ANY: &str = "any text";
 const FORM_SECRET: &str = "any non-empty text; use the same value on every node";
+/// One Hub's default `UPDATE_PRICE_SERVICE`.
+pub const DEFAULT_UPDATE_PRICE_SERVICE: &str =
+    "https://raw.githubusercontent.com/MartialBE/one-api/prices/prices.json";
 
 settings! {
     /// `PORT`: TCP port of the HTTP server.
@@ -533,6 +537,60 @@ settings! {
         about: "Redis database number; always replaces the number in REDIS_CONN_STRING",
         form: "a non-negative integer",
         default: "0",
+    },
+
+    /// `UPDATE_PRICE_SERVICE`: where the UI (and the auto price update) fetches price lists.
+    update_price_service: String = DEFAULT_UPDATE_PRICE_SERVICE.to_owned() => UPDATE_PRICE_SERVICE {
+        parse: text,
+        sample: "https://prices.example.com/prices.json",
+        env: "UPDATE_PRICE_SERVICE",
+        flag: "update-price-service",
+        value_name: "URL",
+        heading: "Prices",
+        yaml: &["update_price_service"],
+        about: "URL of the price list that GET /api/prices/updateService hands to the web UI",
+        details: "The document is {\"data\":[price…]} or a bare [price…]. The web UI downloads it \
+                  in the browser and posts it to /api/prices/sync; the node itself does not fetch \
+                  it for that route.",
+        form: FORM_ANY,
+        default: DEFAULT_UPDATE_PRICE_SERVICE,
+    },
+
+    /// `AUTO_PRICE_UPDATES`: the start-up price seed runs on every start (not only on an
+    /// empty table).
+    auto_price_updates: bool = false => AUTO_PRICE_UPDATES {
+        parse: boolean,
+        sample: "true",
+        env: "AUTO_PRICE_UPDATES",
+        flag: "auto-price-updates",
+        value_name: "BOOL",
+        heading: "Prices",
+        yaml: &["auto_price_updates"],
+        about: "Keep the price table up to date automatically",
+        details: "With AUTO_PRICE_UPDATES_MODE=system the master inserts the models of the built-in \
+                  price list that the prices table lacks at every start (without this setting, only \
+                  when the table is empty). The periodic download of UPDATE_PRICE_SERVICE is not \
+                  done yet.",
+        form: FORM_BOOL,
+        default: "false",
+    },
+
+    /// `AUTO_PRICE_UPDATES_MODE`: how automatic price updates apply a list.
+    auto_price_updates_mode: SyncMode = SyncMode::System => AUTO_PRICE_UPDATES_MODE {
+        parse: price_update_mode,
+        sample: "overwrite",
+        env: "AUTO_PRICE_UPDATES_MODE",
+        flag: "auto-price-updates-mode",
+        value_name: "MODE",
+        heading: "Prices",
+        yaml: &["auto_price_updates_mode"],
+        about: "How automatic price updates apply a price list",
+        details: "system and add insert the models the table lacks; update replaces unlocked rows of \
+                  listed models; overwrite deletes every unlocked row, then inserts the list except \
+                  models with a locked row. The start-up seed of the built-in list runs only in \
+                  system mode.",
+        form: "system, add, update or overwrite",
+        default: "system",
     },
 
     /// `SESSION_SECRET`: cookie signing key. `None` = unset.

@@ -8,6 +8,7 @@ mod client_ip;
 mod error_masking;
 mod panics;
 mod sessions;
+mod shared_sessions;
 mod slow_clients;
 mod small;
 mod unpaid;
