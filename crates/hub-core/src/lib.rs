@@ -5,6 +5,7 @@
 
 pub mod channel_types;
 pub mod entity;
+pub mod health;
 pub mod ipnet;
 pub mod keys;
 pub mod limits;

@@ -1673,6 +1673,14 @@ pub fn error_message(
     Some((msg, err.get("type").cloned(), err.get("code").cloned()))
 }
 
+/// The `param` of an upstream error body (OpenAI's `{"error":{"param"}}`), masked like
+/// [`error_message`]; One Hub disables a channel whose error names `PERMISSIONDENIED`.
+pub fn error_param(body: &[u8], secrets: &Secrets) -> Option<String> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    let param = v.get("error")?.get("param")?.as_str()?;
+    Some(secrets.mask_str(param).into_owned())
+}
+
 /// A 2xx non-streamed body with the channel's secrets masked when it carries an `error`
 /// (some OpenAI-compatible upstreams answer errors with 200). Bodies without `"error"` are
 /// returned as they are, after one byte scan.
