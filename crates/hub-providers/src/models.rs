@@ -167,29 +167,12 @@ pub async fn list(clients: &Clients, channel: &ChannelRt) -> Result<Vec<String>,
     let http = clients
         .get(&channel.proxy)
         .map_err(|e| ModelListError::Failed(e.to_string()))?;
-    let mut req = http.get(url);
     // The channel's own headers first; the protocol and auth headers win, as on the relay.
-    let mut headers = reqwest::header::HeaderMap::new();
-    let mut put = |k: &str, v: &str| {
-        if let (Ok(n), Ok(v)) = (
-            reqwest::header::HeaderName::from_bytes(k.as_bytes()),
-            reqwest::header::HeaderValue::from_str(v),
-        ) {
-            headers.insert(n, v);
-        }
-    };
-    for (k, v) in &channel.model_headers {
-        put(k, v);
-    }
-    if let Ok(Provider::Ollama { headers: extra, .. }) = &channel.provider {
-        for (k, v) in extra {
-            put(k, v);
-        }
-    }
+    let mut headers = crate::upstream::channel_headers(channel);
     for (k, v) in &auth {
-        put(k, v);
+        crate::upstream::put_header(&mut headers, k, v);
     }
-    req = req.headers(headers);
+    let req = http.get(url).headers(headers);
     let failed = |e: reqwest::Error| {
         let e = e.without_url();
         ModelListError::Failed(

@@ -175,7 +175,7 @@ pub async fn start(state: &AppState) -> Result<(Claim, Vec<Channel>), StartError
 }
 
 /// Tests every channel, one after the other (`POLLING_INTERVAL` seconds before each); stops
-/// early when the node shuts down. One Hub's rules, with `T` = `ChannelDisableThreshold`:
+/// early (a test in flight included) when the node shuts down. One Hub's rules, with `T` = `ChannelDisableThreshold`:
 ///
 /// - an enabled channel that takes longer than `T` is disabled (status 3) whatever
 ///   `AutomaticDisableChannelEnabled` says (One Hub's rule); one whose failure qualifies
@@ -198,7 +198,16 @@ pub async fn run(state: &AppState, claim: Claim, channels: Vec<Channel>) -> Repo
         }
         let snap = state.snapshot.load_full();
         let health = snap.runtime.channel_health.clone();
-        let tested = test_channel(state, &snap, &ch, "").await;
+        // A test in flight is dropped when the node shuts down (nothing is written before it
+        // ends).
+        let tested = tokio::select! {
+            biased;
+            () = state.tasks.cancelled() => {
+                info!("channel test stopped: the node is shutting down");
+                break;
+            }
+            t = test_channel(state, &snap, &ch, "") => t,
+        };
         let entry = judge(state, &health, &ch, tested).await;
         report.entries.push(entry);
     }

@@ -36,6 +36,11 @@ pub async fn list(State(state): State<AppState>) -> ApiResult {
     ok_raw(json!({"object": "list", "data": data}))
 }
 
+/// The first line of a channel key (One Hub asks with that key only).
+fn first_line(key: &str) -> String {
+    key.split('\n').next().unwrap_or_default().trim().to_owned()
+}
+
 /// `POST /api/channel/provider_models_list`: the model ids the channel's upstream lists, for
 /// the channel being edited (the body: type, key, base URL, proxy, …). Only the key's first
 /// line is used; without a key, a stored channel (`id`) is asked with its stored settings.
@@ -43,13 +48,7 @@ pub async fn provider_models(
     State(state): State<AppState>,
     JsonBody(mut ch): JsonBody<Channel>,
 ) -> ApiResult {
-    let first = ch
-        .key
-        .split('\n')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_owned();
+    let first = first_line(&ch.key);
     if first.is_empty() {
         if ch.id == 0 {
             return Err(ApiError::msg("key is required"));
@@ -59,13 +58,7 @@ pub async fn provider_models(
             .channel_get(ch.id)
             .await?
             .ok_or_else(|| ApiError::msg("record not found"))?;
-        ch.key = ch
-            .key
-            .split('\n')
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_owned();
+        ch.key = first_line(&ch.key);
     } else {
         ch.key = first;
     }

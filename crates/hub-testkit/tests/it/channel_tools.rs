@@ -15,6 +15,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 hub_testkit::on_backends!(
+    sqlite: [a_background_run_ends_with_the_node],
     all: [
         tags,
         tag_edit_fails_whole_on_a_failed_insert,
@@ -598,7 +599,7 @@ async fn copy_flow(backend: Backend) {
                         "plugin": {"customize": {"1": "/v1/chat/completions"}}}))
         .await;
     // Figures the copy must not carry.
-    let (_, tested) = call(&env, Method::GET, &format!("/api/channel/test/{id}"), None).await;
+    let tested = test_of(&env, id, "").await;
     assert_eq!(tested["success"], true, "{tested}");
     assert_eq!(env.chat(&token, "copied").await.status, 200);
     wait_for("the chat is billed to the channel", || async {
@@ -657,7 +658,7 @@ async fn copy_flow(backend: Backend) {
     env.stop().await;
 }
 
-/// The body the mock received last, as JSON.
+/// The request the mock received last.
 fn last(env: &RelayEnv) -> RecordedRequest {
     env.mock.requests().last().cloned().unwrap()
 }
@@ -673,11 +674,7 @@ async fn test_one_channel(backend: Backend) {
                         "custom_parameter": "{\"temperature\":0.5}",
                         "model_headers": "{\"X-Probe\":\"on\"}"}))
         .await;
-    let test = |q: &str| {
-        let env = &env;
-        let path = format!("/api/channel/test/{id}{q}");
-        async move { call(env, Method::GET, &path, None).await.1 }
-    };
+    let test = |q: &'static str| test_of(&env, id, q);
 
     // Chat with the test model, built exactly as the relay sends it to this channel.
     let r = test("").await;
@@ -727,50 +724,26 @@ async fn test_one_channel(backend: Backend) {
 
     // Failures.
     let no_model = env.channel(json!({"models": "m"})).await;
-    let (_, r) = call(
-        &env,
-        Method::GET,
-        &format!("/api/channel/test/{no_model}"),
-        None,
-    )
-    .await;
+    let r = test_of(&env, no_model, "").await;
     assert_eq!(r["message"], "测速失败，原因：请填写测速模型后再试");
-    let (_, r) = call(&env, Method::GET, "/api/channel/test/999999", None).await;
+    let r = test_of(&env, 999_999, "").await;
     assert_eq!(r, json!({"success": false, "message": "record not found"}));
     let jina = env
         .channel(json!({"type": 47, "models": "m", "test_model": "m"}))
         .await;
-    let (_, r) = call(
-        &env,
-        Method::GET,
-        &format!("/api/channel/test/{jina}"),
-        None,
-    )
-    .await;
+    let r = test_of(&env, jina, "").await;
     assert_eq!(r["message"], "测速失败，原因：channel not implemented");
     let broken = env
         .channel(json!({"models": "m", "test_model": "m", "key": "status-500"}))
         .await;
-    let (_, r) = call(
-        &env,
-        Method::GET,
-        &format!("/api/channel/test/{broken}"),
-        None,
-    )
-    .await;
+    let r = test_of(&env, broken, "").await;
     assert_eq!(r["message"], "测速失败，原因：mock failure 500");
     assert_eq!(channel(&env, broken).await.test_time, 0, "nothing written");
     // A 401 does not disable while AutomaticDisableChannelEnabled is off.
     let refused = env
         .channel(json!({"models": "m", "test_model": "m", "key": "status-401"}))
         .await;
-    let (_, r) = call(
-        &env,
-        Method::GET,
-        &format!("/api/channel/test/{refused}"),
-        None,
-    )
-    .await;
+    let r = test_of(&env, refused, "").await;
     assert_eq!(r["message"], "测速失败，原因：mock failure 401");
     assert_eq!(channel(&env, refused).await.status, CHANNEL_ENABLED);
 
@@ -779,13 +752,7 @@ async fn test_one_channel(backend: Backend) {
     let proxied = env
         .channel(json!({"models": "m", "test_model": "m", "proxy": socks}))
         .await;
-    let (_, r) = call(
-        &env,
-        Method::GET,
-        &format!("/api/channel/test/{proxied}"),
-        None,
-    )
-    .await;
+    let r = test_of(&env, proxied, "").await;
     assert_eq!(r["message"], "测速成功", "{r}");
     assert!(relayed.load(std::sync::atomic::Ordering::SeqCst) >= 1);
 
@@ -825,7 +792,7 @@ async fn test_one_channel_disables_and_every_node_follows(backend: Backend) {
     })
     .await;
     env.option("AutomaticDisableChannelEnabled", "true").await;
-    let (_, r) = call(&env, Method::GET, &format!("/api/channel/test/{id}"), None).await;
+    let r = test_of(&env, id, "").await;
     assert_eq!(r["success"], false);
     assert_eq!(r["message"], "测速失败，已被禁用，原因：mock failure 401");
     assert!(r["time"].is_number());
@@ -843,6 +810,29 @@ async fn test_one_channel_disables_and_every_node_follows(backend: Backend) {
     .await;
     second.stop().await;
     env.stop().await;
+}
+
+/// `GET /api/channel/test/{id}{query}` as root: the answer.
+async fn test_of(env: &RelayEnv, id: i64, query: &str) -> Value {
+    call(
+        env,
+        Method::GET,
+        &format!("/api/channel/test/{id}{query}"),
+        None,
+    )
+    .await
+    .1
+}
+
+/// The report lines of channel `id`.
+fn lines_of(report: &hub_server::channel_test::Report, id: i64) -> Vec<String> {
+    report
+        .entries
+        .iter()
+        .find(|e| e.id == id)
+        .unwrap()
+        .lines
+        .clone()
 }
 
 /// Sets the health options of a test-all run.
@@ -914,15 +904,7 @@ async fn test_all_channels(backend: Backend) {
             "channel {id}"
         );
     }
-    let lines = |id: i64| {
-        report
-            .entries
-            .iter()
-            .find(|e| e.id == id)
-            .unwrap()
-            .lines
-            .clone()
-    };
+    let lines = |id: i64| lines_of(&report, id);
     assert_eq!(lines(refused), ["- 已被禁用，原因：mock failure 401"]);
     assert_eq!(lines(failing), ["- 测试报错: mock failure 500 "]);
     assert_eq!(lines(auto)[0], "- 已被启用 ");
@@ -1009,15 +991,7 @@ async fn test_all_channels_timing_rule(backend: Backend) {
     assert_eq!(channel(&env, enabled).await.status, CHANNEL_AUTO_DISABLED);
     assert_eq!(channel(&env, disabled).await.status, CHANNEL_AUTO_DISABLED);
     assert_eq!(channel(&env, disabled).await.test_time, 0);
-    let lines = |id: i64| {
-        report
-            .entries
-            .iter()
-            .find(|e| e.id == id)
-            .unwrap()
-            .lines
-            .clone()
-    };
+    let lines = |id: i64| lines_of(&report, id);
     let l = lines(enabled);
     assert!(
         l[0].starts_with("- 响应时间 ") && l[0].ends_with("超过阈值 0.05s  "),
@@ -1026,4 +1000,24 @@ async fn test_all_channels_timing_rule(backend: Backend) {
     assert_eq!(l[1], "- 禁用");
     assert_eq!(lines(disabled)[1], "- 无需改变状态，跳过");
     env.stop().await;
+}
+
+/// A run waiting on an upstream does not hold the node up: shutdown cancels it and the flag is
+/// given back.
+async fn a_background_run_ends_with_the_node(backend: Backend) {
+    let Some(env) = RelayEnv::new(backend).await else {
+        return;
+    };
+    env.channel(
+        json!({"models": "m", "test_model": "m", "custom_parameter": "{\"mock\":{\"hold\":true}}"}),
+    )
+    .await;
+    env.mock.clear_requests();
+    let (_, r) = call(&env, Method::GET, "/api/channel/test", None).await;
+    assert_eq!(r, json!({"success": true, "message": ""}));
+    env.mock.wait_requests(1).await;
+    let state = env.app.node.state.clone();
+    env.stop().await;
+    assert!(!state.channel_tests.is_running());
+    assert_eq!(state.tasks.running(), 0, "no task left behind");
 }
