@@ -238,7 +238,7 @@ pub async fn update_balance(State(state): State<AppState>, PathId(id): PathId) -
 /// `GET /api/channel/update_balance`: as One Hub, the balances of the enabled OpenAI (1) and
 /// Custom (8) channels, one after the other; a failed query is logged and skipped; a channel
 /// whose balance is 0 or less is disabled (status 3, whatever `AutomaticDisableChannelEnabled`
-/// says, as One Hub does), logged, and routing is rebuilt.
+/// says, as One Hub does), logged, and routing is rebuilt here and announced to the other nodes.
 pub async fn update_all_balances(State(state): State<AppState>) -> ApiResult {
     let now = hub_store::now_unix();
     let mut disabled = 0;
@@ -265,10 +265,8 @@ pub async fn update_all_balances(State(state): State<AppState>) -> ApiResult {
             }
         }
     }
-    if disabled > 0
-        && let Err(e) = state.reload_snapshot().await
-    {
-        warn!(error = %e, "routing not rebuilt after disabling channels; the sync loop will");
+    if disabled > 0 {
+        state.config_changed().await;
     }
     ok_empty()
 }
