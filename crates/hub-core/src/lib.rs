@@ -6,6 +6,7 @@
 pub mod calendar;
 pub mod channel_types;
 pub mod entity;
+pub mod health;
 pub mod ipnet;
 pub mod keys;
 pub mod limits;

@@ -14,6 +14,8 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
+use crate::health::ChannelHealth;
+
 /// `max_tokens` sent to a Claude upstream when the request has none and `ClaudeDefaultMaxTokens`
 /// names neither the model nor a `default` (One Hub's built-in `{"default": 8192}`).
 pub const CLAUDE_DEFAULT_MAX_TOKENS: u64 = 8192;
@@ -148,6 +150,8 @@ pub struct RuntimeOptions {
     /// `ModelMaxOutputTokens` (ours): the most tokens one answer of a model can have, used to
     /// hold quota for a request that sets no limit (keys ending in `*` are prefixes; ≥ 1).
     pub model_max_output_tokens: ModelTokens,
+    /// When channels are disabled and re-enabled automatically.
+    pub channel_health: ChannelHealth,
 }
 
 impl Default for RuntimeOptions {
@@ -157,6 +161,7 @@ impl Default for RuntimeOptions {
             retry: RetryConfig::default(),
             claude_default_max_tokens: ModelTokens::default(),
             model_max_output_tokens: ModelTokens::default(),
+            channel_health: ChannelHealth::default(),
         }
     }
 }
@@ -205,6 +210,7 @@ impl RuntimeOptions {
             };
         let claude_default_max_tokens = tokens("ClaudeDefaultMaxTokens", false, 0);
         let model_max_output_tokens = tokens("ModelMaxOutputTokens", true, 1);
+        let channel_health = channel_health(options, &mut problems);
         let out = Self {
             log_consume,
             retry: RetryConfig {
@@ -214,6 +220,7 @@ impl RuntimeOptions {
             },
             claude_default_max_tokens,
             model_max_output_tokens,
+            channel_health,
         };
         (out, problems)
     }
@@ -224,6 +231,48 @@ impl RuntimeOptions {
         self.claude_default_max_tokens
             .get(model)
             .unwrap_or(CLAUDE_DEFAULT_MAX_TOKENS)
+    }
+}
+
+/// `ChannelDisableThreshold` (seconds, a number ≥ 0), the two switches (One Hub reads anything
+/// but `"true"` as off; other text is reported) and `DisableChannelKeywords` (a stored empty
+/// value means no keyword; an absent one, One Hub's defaults).
+fn channel_health(
+    options: &HashMap<String, String>,
+    problems: &mut Vec<OptionProblem>,
+) -> ChannelHealth {
+    let defaults = ChannelHealth::default();
+    let mut switch = |key: &'static str| match options.get(key).map(|v| v.trim()) {
+        Some("true") => true,
+        None | Some("" | "false") => false,
+        Some(_) => report(problems, key, "not \"true\" or \"false\"", false),
+    };
+    let auto_disable = switch("AutomaticDisableChannelEnabled");
+    let auto_enable = switch("AutomaticEnableChannelEnabled");
+    let disable_threshold_ms = match options
+        .get("ChannelDisableThreshold")
+        .map(|v| v.trim())
+        .filter(|v| !v.is_empty())
+    {
+        None => defaults.disable_threshold_ms,
+        Some(v) => match v.parse::<f64>() {
+            // One Hub: int64(seconds × 1000).
+            Ok(s) if s.is_finite() && s >= 0.0 => (s * 1000.0) as u64,
+            _ => report(
+                problems,
+                "ChannelDisableThreshold",
+                "not a number of seconds ≥ 0",
+                defaults.disable_threshold_ms,
+            ),
+        },
+    };
+    ChannelHealth {
+        disable_threshold_ms,
+        auto_disable,
+        auto_enable,
+        disable_keywords: options
+            .get("DisableChannelKeywords")
+            .map_or(defaults.disable_keywords, |v| crate::health::keywords(v)),
     }
 }
 

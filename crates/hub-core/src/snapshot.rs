@@ -102,12 +102,16 @@ fn proxy_for(proxy: &str, key: &str) -> String {
     if !proxy.contains("%s") {
         return proxy.to_owned();
     }
+    proxy.replace("%s", &key_md5(key))
+}
+
+/// The hex MD5 of a channel key, as One Hub uses it: a proxy's session id, a tag's `KeyMap`.
+pub fn key_md5(key: &str) -> String {
     use md5::Digest as _;
-    let hex: String = md5::Md5::digest(key.as_bytes())
+    md5::Md5::digest(key.as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))
-        .collect();
-    proxy.replace("%s", &hex)
+        .collect()
 }
 
 impl ChannelRt {

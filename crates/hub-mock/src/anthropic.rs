@@ -37,7 +37,7 @@ fn anthropic_error(status: StatusCode, kind: &str, message: &str, request_id: &s
 }
 
 /// Anthropic's error type for a status.
-fn anthropic_error_type(status: StatusCode) -> &'static str {
+pub(crate) fn anthropic_error_type(status: StatusCode) -> &'static str {
     match status.as_u16() {
         401 => "authentication_error",
         402 => "billing_error",

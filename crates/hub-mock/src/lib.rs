@@ -14,6 +14,7 @@ mod cloud;
 mod echo;
 mod families;
 mod gemini;
+mod lists;
 mod objects;
 mod ollama;
 mod openai;
@@ -45,6 +46,7 @@ use rand::{Rng, distr::Alphanumeric};
 use serde_json::Value;
 use tokio::{net::TcpListener, sync::Notify, task::JoinHandle};
 
+pub use lists::{ANTHROPIC_MODELS, AZURE_DEPLOYMENTS, COHERE_MODELS, GITHUB_MODELS, OLLAMA_MODELS};
 pub use openai::mock_embedding;
 
 use crate::{
@@ -150,6 +152,8 @@ struct Shared {
     /// Xunfei API key → (app id, API secret).
     xunfei_keys: Mutex<HashMap<String, (String, String)>>,
     sigv4_verified: AtomicU64,
+    /// Opened by [`MockUpstream::release`]: requests with `"mock": {"hold": true}` wait for it.
+    released: tokio::sync::watch::Sender<bool>,
 }
 
 impl Default for Shared {
@@ -171,6 +175,7 @@ impl Default for Shared {
             tencent_keys: Mutex::default(),
             xunfei_keys: Mutex::default(),
             sigv4_verified: AtomicU64::new(0),
+            released: tokio::sync::watch::Sender::new(false),
         }
     }
 }
@@ -336,6 +341,11 @@ impl MockUpstream {
             .insert(id.to_owned(), secret.to_owned());
     }
 
+    /// Lets every request held by `"mock": {"hold": true}` be answered, now and from now on.
+    pub fn release(&self) {
+        self.shared.released.send_replace(true);
+    }
+
     /// Bedrock requests whose SigV4 signature the mock recomputed and found equal.
     pub fn sigv4_verified(&self) -> u64 {
         self.shared.sigv4_verified.load(Ordering::SeqCst)
@@ -403,7 +413,23 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     if let Some(delay) = answer_delay(&body) {
         tokio::time::sleep(delay).await;
     }
+    if held(&body) {
+        let mut released = shared.released.subscribe();
+        let _ = released.wait_for(|open| *open).await;
+    }
     respond(&shared, &parts.method, &parts.uri, &parts.headers, &body).await
+}
+
+/// `"mock": {"hold": true}`: answer only once [`MockUpstream::release`] was called (any route).
+fn held(body: &[u8]) -> bool {
+    const NAME: &[u8] = b"\"hold\"";
+    if !body.windows(NAME.len()).any(|w| w == NAME) {
+        return false;
+    }
+    serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| v.get("mock")?.get("hold")?.as_bool())
+        .unwrap_or(false)
 }
 
 /// `"mock": {"answer_delay_ms": D}`: wait D ms before answering at all (any route). The body is
@@ -471,6 +497,9 @@ async fn respond(
     body: &[u8],
 ) -> Response {
     let path = uri.path();
+    if let Some(list) = lists::list_route(method, uri, headers) {
+        return lists::list(list, headers);
+    }
     if objects::is_object_api(method, path) {
         return objects::object_api(method, uri, headers, body);
     }

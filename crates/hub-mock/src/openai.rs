@@ -211,12 +211,12 @@ pub(crate) fn openai_route(path: &str) -> Option<(Endpoint, Option<String>)> {
             .filter(|e| matches!(e, Endpoint::Models | Endpoint::Model(_)))
             .map(|e| (e, None));
     }
-    // Ali's compatible mode and Baidu Qianfan v2: the OpenAI chat and embeddings paths under
-    // `/compatible-mode/v1/` and `/v2/`.
+    // Ali's compatible mode and Baidu Qianfan v2: the OpenAI chat, embeddings and model-list
+    // paths under `/compatible-mode/v1/` and `/v2/`.
     for prefix in ["/compatible-mode/v1/", "/v2/"] {
         if let Some(rest) = path.strip_prefix(prefix) {
             return endpoint(rest)
-                .filter(|e| matches!(e, Endpoint::Chat | Endpoint::Embeddings))
+                .filter(|e| matches!(e, Endpoint::Chat | Endpoint::Embeddings | Endpoint::Models))
                 .map(|e| (e, None));
         }
     }

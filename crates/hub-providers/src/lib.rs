@@ -20,6 +20,7 @@ pub mod families;
 pub mod gemini;
 pub mod hunyuan;
 pub mod limits;
+pub mod models;
 pub mod multipart;
 pub mod ollama;
 pub mod protocol;

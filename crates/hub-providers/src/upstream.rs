@@ -1339,6 +1339,32 @@ async fn send_xunfei(
     }
 }
 
+/// Sets header `k` to `v`, replacing one of the same name; a name or value that HTTP cannot
+/// carry is skipped.
+pub(crate) fn put_header(headers: &mut reqwest::header::HeaderMap, k: &str, v: &str) {
+    if let (Ok(n), Ok(v)) = (
+        reqwest::header::HeaderName::from_bytes(k.as_bytes()),
+        reqwest::header::HeaderValue::from_str(v),
+    ) {
+        headers.insert(n, v);
+    }
+}
+
+/// The channel's own headers: `model_headers`, and Ollama's `plugin.headers`. The gateway's
+/// protocol and auth headers are put over them.
+pub(crate) fn channel_headers(channel: &ChannelRt) -> reqwest::header::HeaderMap {
+    let mut headers = reqwest::header::HeaderMap::new();
+    for (k, v) in &channel.model_headers {
+        put_header(&mut headers, k, v);
+    }
+    if let Ok(Provider::Ollama { headers: extra, .. }) = &channel.provider {
+        for (k, v) in extra {
+            put_header(&mut headers, k, v);
+        }
+    }
+    headers
+}
+
 /// Sends `body` to `url` through the channel's proxy client with the channel's headers.
 pub async fn send(
     clients: &Clients,
@@ -1389,26 +1415,10 @@ pub async fn send(
         Ok(Provider::Hunyuan { .. }) => crate::hunyuan::CONTENT_TYPE,
         _ => "application/json",
     };
-    // The channel's own headers first (`model_headers`, Ollama's `plugin.headers`); then the
-    // gateway's protocol and auth headers, which replace any of the same name: auth always
-    // wins, as in One Hub. A header name or value that HTTP cannot carry is skipped.
-    let mut headers = reqwest::header::HeaderMap::new();
-    let mut put = |k: &str, v: &str| {
-        if let (Ok(n), Ok(v)) = (
-            reqwest::header::HeaderName::from_bytes(k.as_bytes()),
-            reqwest::header::HeaderValue::from_str(v),
-        ) {
-            headers.insert(n, v);
-        }
-    };
-    for (k, v) in &channel.model_headers {
-        put(k, v);
-    }
-    if let Ok(Provider::Ollama { headers: extra, .. }) = &channel.provider {
-        for (k, v) in extra {
-            put(k, v);
-        }
-    }
+    // The channel's own headers first; then the gateway's protocol and auth headers, which
+    // replace any of the same name: auth always wins, as in One Hub.
+    let mut headers = channel_headers(channel);
+    let mut put = |k: &str, v: &str| put_header(&mut headers, k, v);
     put("content-type", content_type);
     for (k, v) in &addr.headers {
         put(k, v);
@@ -1671,6 +1681,14 @@ pub fn error_message(
             .map(str::to_owned)?,
     };
     Some((msg, err.get("type").cloned(), err.get("code").cloned()))
+}
+
+/// The `param` of an upstream error body (OpenAI's `{"error":{"param"}}`), masked like
+/// [`error_message`]; One Hub disables a channel whose error names `PERMISSIONDENIED`.
+pub fn error_param(body: &[u8], secrets: &Secrets) -> Option<String> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    let param = v.get("error")?.get("param")?.as_str()?;
+    Some(secrets.mask_str(param).into_owned())
 }
 
 /// A 2xx non-streamed body with the channel's secrets masked when it carries an `error`

@@ -7,7 +7,10 @@
 use std::{sync::Arc, time::Instant};
 
 use bytes::Bytes;
-use hub_core::snapshot::{ChannelRt, Snapshot};
+use hub_core::{
+    health::UpstreamFault,
+    snapshot::{ChannelRt, Snapshot},
+};
 use hub_providers::{
     baidu, bedrock, dashscope, gemini, ollama, protocol,
     protocol::{Native, Protocol},
@@ -249,13 +252,21 @@ pub async fn attempt_once(
         state.metrics.channel_error(channel.id, status);
         upstream::token_refused(&state.clients, channel, &bytes);
         let message = channel.secrets.mask_str(&message);
+        let fault = UpstreamFault {
+            status,
+            message: message.clone().into_owned(),
+            code: code.as_str().map(str::to_owned),
+            kind: Some(kind.clone()),
+            param: None,
+        };
         return Err(RelayError::upstream(
             channel.id,
             status,
             format!("上游返回错误（渠道 #{}）：{message}", channel.id),
             code,
             &kind,
-        ));
+        )
+        .with_fault(fault));
     }
     let (bytes, usage) = if native_embed {
         let v = serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null);
@@ -373,6 +384,13 @@ pub(crate) fn send_failed(channel: &ChannelRt, e: &SendError) -> RelayError {
 pub(crate) fn upstream_error(status: u16, body: &[u8], channel: &ChannelRt) -> RelayError {
     match upstream::error_message(body, &channel.secrets) {
         Some((msg, kind, code)) => {
+            let fault = UpstreamFault {
+                status,
+                message: msg.clone(),
+                code: code.as_ref().and_then(Value::as_str).map(str::to_owned),
+                kind: kind.as_ref().and_then(Value::as_str).map(str::to_owned),
+                param: upstream::error_param(body, &channel.secrets),
+            };
             let kind = kind
                 .and_then(|k| k.as_str().map(str::to_owned))
                 .unwrap_or_else(|| "upstream_error".to_owned());
@@ -386,6 +404,7 @@ pub(crate) fn upstream_error(status: u16, body: &[u8], channel: &ChannelRt) -> R
                 code,
                 &kind,
             )
+            .with_fault(fault)
         }
         None => RelayError::upstream(
             channel.id,
@@ -396,7 +415,11 @@ pub(crate) fn upstream_error(status: u16, body: &[u8], channel: &ChannelRt) -> R
             ),
             json!("bad_response_status_code"),
             "upstream_error",
-        ),
+        )
+        .with_fault(UpstreamFault {
+            status,
+            ..UpstreamFault::default()
+        }),
     }
     .blamed_on_request(status)
 }

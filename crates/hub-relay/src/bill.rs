@@ -336,6 +336,9 @@ pub struct BillCtx {
     pub log_enabled: bool,
     /// See [`HoldOutcome::output_cap`].
     pub output_cap: Option<i64>,
+    /// A channel test (`crate::probe`): settling records nothing — no charge, no consume log,
+    /// no channel usage, no usage metrics.
+    pub probe: bool,
 }
 
 /// Billing usage from an upstream usage object, read as the channel's provider counts
@@ -395,6 +398,9 @@ pub fn settle(
     served: Served<'_>,
     usage: &BillUsage,
 ) -> i64 {
+    if ctx.probe {
+        return 0;
+    }
     let Served {
         channel_id,
         model: billed_model,

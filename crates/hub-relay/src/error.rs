@@ -1,6 +1,7 @@
 //! The relay's one error type (compat spec §5.2–§5.4): who failed, what may follow, the status
 //! and the message with the body shape; `hub-server` renders it in the caller's protocol.
 
+use hub_core::health::UpstreamFault;
 use serde_json::{Value, json};
 
 /// A relay failure: who failed, whether another attempt may help, the HTTP status, the message
@@ -14,6 +15,9 @@ pub struct RelayError {
     pub shape: Shape,
     pub culprit: Culprit,
     pub retry: Retry,
+    /// What the upstream itself answered, when the failure is its error answer (channel
+    /// health reads it: [`hub_core::health::ChannelHealth::disables`]).
+    pub fault: Option<Box<UpstreamFault>>,
 }
 
 /// Who a failure is attributed to.
@@ -79,6 +83,7 @@ impl RelayError {
             shape: Shape::Middleware,
             culprit: Culprit::Client,
             retry: Retry::No,
+            fault: None,
         }
     }
 
@@ -99,6 +104,7 @@ impl RelayError {
             },
             culprit: Culprit::Client,
             retry: Retry::No,
+            fault: None,
         }
     }
 
@@ -126,6 +132,12 @@ impl RelayError {
     /// Attributes the failure to the gateway.
     pub fn gateway(mut self) -> Self {
         self.culprit = Culprit::Gateway;
+        self
+    }
+
+    /// Records what the upstream answered.
+    pub fn with_fault(mut self, fault: UpstreamFault) -> Self {
+        self.fault = Some(Box::new(fault));
         self
     }
 

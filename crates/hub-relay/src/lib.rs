@@ -16,6 +16,7 @@ pub mod error;
 pub mod families;
 pub mod leases;
 pub mod metrics;
+pub mod probe;
 pub mod realtime;
 pub mod route;
 pub mod tasks;

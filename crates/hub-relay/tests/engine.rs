@@ -170,6 +170,7 @@ fn ctx(w: &World) -> BillCtx {
         prompt_estimate: 1,
         log_enabled: true,
         output_cap: None,
+        probe: false,
     }
 }
 

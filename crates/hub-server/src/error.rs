@@ -21,6 +21,10 @@ pub enum ApiError {
     /// HTTP 400 `{success:false, message}` (One Hub uses it for bad JSON on `PUT /api/option/`).
     #[error("{0}")]
     BadRequest(String),
+    /// HTTP 200 in the relay's shape `{"error":{"message","type":"one_hub_error"}}`: One Hub
+    /// answers its own checks on the channel-tag routes this way (`invalid type`, …).
+    #[error("{0}")]
+    RelayShaped(String),
     /// A storage failure; logged once here, the client gets a generic message.
     #[error("database error")]
     Store(#[from] StoreError),
@@ -37,6 +41,10 @@ pub type ApiResult = Result<Response, ApiError>;
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, message) = match self {
+            ApiError::RelayShaped(m) => {
+                return Json(json!({"error": {"message": m, "type": "one_hub_error"}}))
+                    .into_response();
+            }
             ApiError::Msg(m) => (StatusCode::OK, m),
             ApiError::NoCredential => {
                 (StatusCode::UNAUTHORIZED, ApiError::NoCredential.to_string())

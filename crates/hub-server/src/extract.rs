@@ -253,6 +253,33 @@ impl<S: Send + Sync> FromRequestParts<S> for PathId {
     }
 }
 
+/// The path's named text parameters (`{tag}`, `{status}`), percent-decoded.
+pub struct PathParams(pub HashMap<String, String>);
+
+impl PathParams {
+    /// The parameter `k`, or `""`.
+    pub fn get(&self, k: &str) -> &str {
+        self.0.get(k).map(String::as_str).unwrap_or_default()
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for PathParams {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path(map): Path<HashMap<String, String>> = Path::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::msg("无效的参数：路径参数不是合法的 UTF-8"))?;
+        // PostgreSQL refuses NUL in text; SQLite would cut the value at it.
+        if map.values().any(|v| v.contains('\0')) {
+            return Err(ApiError::msg(
+                "无效的参数：路径参数不能包含 NUL 字符（%00）",
+            ));
+        }
+        Ok(PathParams(map))
+    }
+}
+
 /// The TCP peer address, when the server was started with connect info.
 pub struct PeerAddr(pub Option<std::net::SocketAddr>);
 

@@ -15,6 +15,7 @@ pub mod body_budget;
 pub mod bootstrap;
 pub mod cache;
 pub mod catch_panic;
+pub mod channel_test;
 pub mod cors;
 pub mod error;
 pub mod extract;
@@ -120,6 +121,8 @@ pub struct ServerConfig {
     pub billing_flush_ms: u64,
     /// `SYNC_FREQUENCY` in seconds: cache TTL and full-reload interval.
     pub sync_frequency: u64,
+    /// `POLLING_INTERVAL` in seconds: the pause before each channel of the all-channels test.
+    pub polling_interval: u64,
     /// `METRICS_USER` / `METRICS_PASSWORD`: both set → `/metrics` and `/api/metrics` answer
     /// with Basic auth; otherwise they are not served.
     pub metrics_user: String,
@@ -195,6 +198,8 @@ pub struct AppInner {
     pub tasks: tasks::Tasks,
     /// The relay engine (sharing the store, clients, cooldowns, billing, metrics and tasks).
     pub engine: hub_relay::Engine,
+    /// Whether this node is testing all channels now (one run at a time).
+    pub channel_tests: Arc<channel_test::AllTests>,
     generation: Arc<AtomicU64>,
     reload_lock: Arc<tokio::sync::Mutex<()>>,
 }
@@ -242,6 +247,7 @@ impl AppState {
             body_budget,
             tasks,
             engine,
+            channel_tests: Arc::new(channel_test::AllTests::default()),
             generation: Arc::new(AtomicU64::new(0)),
             reload_lock: Arc::new(tokio::sync::Mutex::new(())),
         }))
@@ -254,6 +260,17 @@ impl AppState {
             None => tracing::error!("the Redis connection was set after the state was shared"),
         }
         self
+    }
+
+    /// After a routing-config write by this node (channels, groups, prices, options): rebuilds
+    /// this node's snapshot at once and announces the change to the other nodes (which also
+    /// see it in the change feed at their next check). A failed rebuild keeps the previous
+    /// snapshot and is logged; the sync loop retries.
+    pub async fn config_changed(&self) {
+        if let Err(e) = self.reload_snapshot().await {
+            tracing::error!(error = %e, "cannot rebuild the routing snapshot after a config write; keeping the previous one");
+        }
+        sync::announce(self).await;
     }
 
     /// Rebuilds the routing snapshot from the database and swaps it in. Concurrent calls are

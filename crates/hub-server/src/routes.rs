@@ -339,8 +339,36 @@ fn routes() -> Vec<Route> {
             true,
             api::tokens::admin_update,
         ),
-        // Channels
+        // Channels. Static segments (`models`, `test`, `batch`, `disabled`, …) win over `{id}`.
         r(M::GET, "/api/channel/", Admin, false, api::channels::list),
+        r(
+            M::GET,
+            "/api/channel/models",
+            Admin,
+            false,
+            api::channel_models::list,
+        ),
+        r(
+            M::POST,
+            "/api/channel/provider_models_list",
+            Admin,
+            true,
+            api::channel_models::provider_models,
+        ),
+        r(
+            M::GET,
+            "/api/channel/test",
+            Admin,
+            false,
+            api::channels::test_all,
+        ),
+        r(
+            M::GET,
+            "/api/channel/test/{id}",
+            Admin,
+            false,
+            api::channels::test,
+        ),
         r(
             M::GET,
             "/api/channel/{id}",
@@ -370,6 +398,98 @@ fn routes() -> Vec<Route> {
             Admin,
             false,
             api::channels::delete,
+        ),
+        r(
+            M::PUT,
+            "/api/channel/batch/azure_api",
+            Admin,
+            true,
+            api::channel_batch::azure_api,
+        ),
+        r(
+            M::PUT,
+            "/api/channel/batch/del_model",
+            Admin,
+            true,
+            api::channel_batch::del_model,
+        ),
+        r(
+            M::DELETE,
+            "/api/channel/batch",
+            Admin,
+            true,
+            api::channel_batch::delete,
+        ),
+        r(
+            M::DELETE,
+            "/api/channel/disabled",
+            Admin,
+            false,
+            api::channel_batch::delete_disabled,
+        ),
+        r(
+            M::DELETE,
+            "/api/channel/{id}/tag",
+            Admin,
+            false,
+            api::channel_tags::untag,
+        ),
+        // Channel tags (`_all` wins over `{tag}`)
+        r(
+            M::GET,
+            "/api/channel_tag/_all",
+            Admin,
+            false,
+            api::channel_tags::all,
+        ),
+        r(
+            M::GET,
+            "/api/channel_tag/{tag}/list",
+            Admin,
+            false,
+            api::channel_tags::list,
+        ),
+        r(
+            M::GET,
+            "/api/channel_tag/{tag}",
+            Admin,
+            false,
+            api::channel_tags::get,
+        ),
+        r(
+            M::PUT,
+            "/api/channel_tag/{tag}",
+            Admin,
+            true,
+            api::channel_tags::update,
+        ),
+        r(
+            M::DELETE,
+            "/api/channel_tag/{tag}",
+            Admin,
+            false,
+            api::channel_tags::delete,
+        ),
+        r(
+            M::DELETE,
+            "/api/channel_tag/{tag}/disabled",
+            Admin,
+            false,
+            api::channel_tags::delete_disabled,
+        ),
+        r(
+            M::PUT,
+            "/api/channel_tag/{tag}/priority",
+            Admin,
+            true,
+            api::channel_tags::priority,
+        ),
+        r(
+            M::PUT,
+            "/api/channel_tag/{tag}/status/{status}",
+            Admin,
+            false,
+            api::channel_tags::status,
         ),
         // Users
         r(M::GET, "/api/user/", Admin, false, api::users::list),
@@ -498,12 +618,21 @@ fn routes() -> Vec<Route> {
     ]
 }
 
+/// Routes that write nothing although their method is not GET.
+const READ_ONLY: &[&str] = &["/api/channel/provider_models_list"];
+
 impl RouteInfo {
-    /// Writes to channels, user groups, prices and options change routing.
+    /// Whether the route may write (any method but GET, except the [`READ_ONLY`] routes).
+    pub fn writes(&self) -> bool {
+        self.method != Method::GET && !READ_ONLY.contains(&self.path)
+    }
+
+    /// Writes to channels (and their tags), user groups, prices and options change routing.
     pub fn reloads_snapshot(&self) -> bool {
-        self.method != Method::GET
+        self.writes()
             && [
                 "/api/channel/",
+                "/api/channel_tag/",
                 "/api/user_group/",
                 "/api/prices/",
                 "/api/option/",
@@ -531,7 +660,7 @@ pub fn build_router(state: AppState) -> Router {
         // every write is then announced to the other nodes (Redis, when configured).
         let handler = if info.reloads_snapshot() {
             handler.route_layer(middleware::from_fn_with_state(state.clone(), reload_after))
-        } else if info.method != Method::GET && info.access != Access::Public {
+        } else if info.writes() && info.access != Access::Public {
             handler.route_layer(middleware::from_fn_with_state(
                 state.clone(),
                 announce_after,
@@ -579,10 +708,7 @@ async fn reload_after(
     next: middleware::Next,
 ) -> Response {
     let resp = next.run(req).await;
-    if let Err(e) = state.reload_snapshot().await {
-        tracing::error!(error = %e, "cannot rebuild the routing snapshot after a config write; keeping the previous one");
-    }
-    crate::sync::announce(&state).await;
+    state.config_changed().await;
     resp
 }
 

@@ -78,6 +78,8 @@ macro_rules! on_pool {
     };
 }
 
+pub(crate) use on_pool;
+
 /// How long a master's start-up waits, by default, for a SQLite database that another process
 /// holds locked (see [`StoreBuilder::lock_wait`]).
 pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(60);

@@ -126,6 +126,7 @@ pub fn server_config(settings: &Settings) -> ServerConfig {
         relay_timeout: settings.relay_timeout,
         memory_cache: settings.memory_cache_enabled,
         sync_frequency: settings.sync_frequency,
+        polling_interval: settings.polling_interval,
         metrics_user: settings.metrics_user.clone(),
         metrics_password: hub_server::Secret(settings.metrics_password.clone()),
         session_secure: settings.session_secure,

@@ -199,3 +199,44 @@ fn model_max_output_tokens_exact_then_longest_prefix_then_default() {
     assert_eq!(o.model_max_output_tokens.get("qwen-plus"), Some(32768));
     assert_eq!(o.model_max_output_tokens.get("other"), None, "no default");
 }
+
+#[test]
+fn channel_health_options() {
+    let (o, problems) = parse(&[]);
+    assert!(problems.is_empty());
+    let h = &o.channel_health;
+    assert_eq!(h.disable_threshold_ms, 5000);
+    assert!(!h.auto_disable && !h.auto_enable);
+    assert_eq!(h.disable_keywords.len(), 12, "One Hub's default keywords");
+
+    let (o, problems) = parse(&[
+        ("ChannelDisableThreshold", "2.5"),
+        ("AutomaticDisableChannelEnabled", "true"),
+        ("AutomaticEnableChannelEnabled", "false"),
+        ("DisableChannelKeywords", "a\n\n  b  \n"),
+    ]);
+    assert!(problems.is_empty(), "{problems:?}");
+    let h = &o.channel_health;
+    assert_eq!(h.disable_threshold_ms, 2500);
+    assert!(h.auto_disable && !h.auto_enable);
+    assert_eq!(h.disable_keywords, ["a", "b"]);
+
+    // 0 turns the timing rule off; a stored empty keyword list means none.
+    let (o, _) = parse(&[
+        ("ChannelDisableThreshold", "0"),
+        ("DisableChannelKeywords", ""),
+    ]);
+    assert_eq!(o.channel_health.disable_threshold_ms, 0);
+    assert!(o.channel_health.disable_keywords.is_empty());
+
+    let (o, problems) = parse(&[
+        ("ChannelDisableThreshold", "-1"),
+        ("AutomaticEnableChannelEnabled", "yes"),
+    ]);
+    assert_eq!(
+        keys(&problems),
+        ["AutomaticEnableChannelEnabled", "ChannelDisableThreshold"]
+    );
+    assert_eq!(o.channel_health.disable_threshold_ms, 5000);
+    assert!(!o.channel_health.auto_enable);
+}

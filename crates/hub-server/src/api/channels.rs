@@ -12,7 +12,7 @@ use serde_json::json;
 use tracing::{info, warn};
 
 use crate::{
-    AppState,
+    AppState, channel_test,
     error::{ApiError, ApiResult, ok_data, ok_empty, ok_raw},
     extract::{JsonBody, PathId, QueryMap},
 };
@@ -81,7 +81,7 @@ pub async fn get(State(state): State<AppState>, PathId(id): PathId) -> ApiResult
 }
 
 /// GORM's create defaults: zero values become the column defaults.
-fn apply_create_defaults(ch: &mut Channel) {
+pub(crate) fn apply_create_defaults(ch: &mut Channel) {
     if ch.status == 0 {
         ch.status = 1;
     }
@@ -109,7 +109,7 @@ fn apply_create_defaults(ch: &mut Channel) {
     }
 }
 
-fn validate(ch: &Channel) -> Result<(), ApiError> {
+pub(crate) fn validate(ch: &Channel) -> Result<(), ApiError> {
     if ch.group.chars().count() > 32 {
         return Err(ApiError::msg("分组（group）长度不能超过 32 个字符"));
     }
@@ -239,7 +239,7 @@ pub async fn update_balance(State(state): State<AppState>, PathId(id): PathId) -
 /// `GET /api/channel/update_balance`: as One Hub, the balances of the enabled OpenAI (1) and
 /// Custom (8) channels, one after the other; a failed query is logged and skipped; a channel
 /// whose balance is 0 or less is disabled (status 3, whatever `AutomaticDisableChannelEnabled`
-/// says, as One Hub does), logged, and routing is rebuilt.
+/// says, as One Hub does), logged, and routing is rebuilt here and announced to the other nodes.
 pub async fn update_all_balances(State(state): State<AppState>) -> ApiResult {
     let now = hub_store::now_unix();
     let mut disabled = 0;
@@ -266,10 +266,62 @@ pub async fn update_all_balances(State(state): State<AppState>) -> ApiResult {
             }
         }
     }
-    if disabled > 0
-        && let Err(e) = state.reload_snapshot().await
-    {
-        warn!(error = %e, "routing not rebuilt after disabling channels; the sync loop will");
+    if disabled > 0 {
+        state.config_changed().await;
     }
+    ok_empty()
+}
+
+/// `GET /api/channel/test/{id}?model=`: tests one channel with `model` (else its `test_model`)
+/// through the relay's request path, unbilled and unlogged. One Hub's answer
+/// `{"success","message","time"}` (`time`: seconds as a number). A pass stores
+/// `response_time` and `test_time`; a failure that qualifies disables the channel (status 3)
+/// when `AutomaticDisableChannelEnabled` is on.
+pub async fn test(State(state): State<AppState>, PathId(id): PathId, q: QueryMap) -> ApiResult {
+    let ch = state
+        .store
+        .channel_get(id)
+        .await?
+        .ok_or_else(|| ApiError::msg("record not found"))?;
+    let snap = state.snapshot.load_full();
+    let tested = channel_test::test_channel(&state, &snap, &ch, q.str("model")).await;
+    let (success, message) = match &tested.result {
+        Ok(()) => {
+            channel_test::record_pass(&state, id, tested.elapsed_ms).await?;
+            (true, "测速成功".to_owned())
+        }
+        Err(f) if f.disables(&snap.runtime.channel_health, ch.kind) => {
+            channel_test::set_status(&state, id, CHANNEL_AUTO_DISABLED).await?;
+            warn!(channel = id, name = %ch.name, reason = %f.message(), "channel disabled by its test");
+            (false, format!("测速失败，已被禁用，原因：{}", f.message()))
+        }
+        Err(f) => (false, format!("测速失败，原因：{}", f.message())),
+    };
+    ok_raw(json!({"success": success, "message": message, "time": seconds(tested.elapsed_ms)}))
+}
+
+/// Milliseconds as seconds, written the way Go writes a float64 (`1` rather than `1.0`).
+fn seconds(ms: u64) -> serde_json::Value {
+    if ms.is_multiple_of(1000) {
+        json!(ms / 1000)
+    } else {
+        json!(ms as f64 / 1000.0)
+    }
+}
+
+/// `GET /api/channel/test`: starts testing every channel in the background
+/// ([`channel_test::run`]) and answers at once; `测试已在运行中` while a run is in progress on
+/// this node. The report is logged (the notification One Hub sends is not available yet).
+pub async fn test_all(State(state): State<AppState>) -> ApiResult {
+    let (claim, channels) = channel_test::start(&state).await.map_err(|e| match e {
+        channel_test::StartError::Running => ApiError::msg(e.to_string()),
+        channel_test::StartError::Store(s) => ApiError::Store(s),
+    })?;
+    let st = state.clone();
+    state.tasks.spawn(async move {
+        let report = channel_test::run(&st, claim, channels).await;
+        let (title, body) = report.notification();
+        info!(channels = report.entries.len(), title, report = %body, "all channels tested");
+    });
     ok_empty()
 }

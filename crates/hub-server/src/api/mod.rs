@@ -1,5 +1,8 @@
 //! Admin-API handlers, one module per resource (compat spec §4).
 
+pub mod channel_batch;
+pub mod channel_models;
+pub mod channel_tags;
 pub mod channels;
 pub mod dashboard;
 pub mod groups;

@@ -81,6 +81,11 @@ pub const REGISTERED: &[(&str, OptionKind, &str)] = &[
     ("ChannelDisableThreshold", Float, "5"),
     ("AutomaticDisableChannelEnabled", Bool, "false"),
     ("AutomaticEnableChannelEnabled", Bool, "false"),
+    (
+        "DisableChannelKeywords",
+        Str,
+        hub_core::health::DEFAULT_DISABLE_KEYWORDS,
+    ),
     ("ClaudeDefaultMaxTokens", Str, ""),
     ("MjNotifyEnabled", Bool, "false"),
     ("ChatImageRequestProxy", Str, ""),

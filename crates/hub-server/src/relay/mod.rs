@@ -486,6 +486,7 @@ fn bill_ctx(
         prompt_estimate,
         log_enabled: snap.runtime.log_consume,
         output_cap: None,
+        probe: false,
     }
 }
 

@@ -1,10 +1,22 @@
 //! `channels` (compat spec §1.1, §4.2).
 
-use hub_core::{entity::Channel, page::PageParams};
-use sea_query::{Cond, Expr, ExprTrait, Query, SimpleExpr};
+use hub_core::{
+    entity::Channel,
+    page::PageParams,
+    role::{CHANNEL_AUTO_DISABLED, CHANNEL_MANUALLY_DISABLED},
+};
+use sea_query::{
+    Cond, Expr, ExprTrait, MysqlQueryBuilder, PostgresQueryBuilder, Query, SimpleExpr,
+    SqliteQueryBuilder,
+};
+use sea_query_sqlx::SqlxBinder;
 
 use super::{Page, alive, count_of, json_val, like_contains, like_prefix, like_suffix, paginate};
-use crate::{RowExt, Store, StoreError, pool::FromRow, schema::CHANNELS};
+use crate::{
+    RowExt, Store, StoreError,
+    pool::{FromRow, Pool, Stmt, on_pool},
+    schema::CHANNELS,
+};
 
 pub const ORDER_FIELDS: &[&str] = &[
     "id",
@@ -244,12 +256,7 @@ impl Store {
     }
 
     pub async fn channel_insert(&self, ch: &Channel) -> Result<i64, StoreError> {
-        let vals = values(ch);
-        let mut q = Query::insert();
-        q.into_table("channels")
-            .columns(vals.iter().map(|(c, _)| *c).chain(["used_quota"]))
-            .values(vals.into_iter().map(|(_, v)| v).chain([0i64.into()]))
-            .map_err(|e| StoreError::Decode(e.to_string()))?;
+        let mut q = insert(ch)?;
         self.insert_returning_id(&mut q).await
     }
 
@@ -299,13 +306,321 @@ impl Store {
     }
 
     pub async fn channel_soft_delete(&self, id: i64) -> Result<u64, StoreError> {
+        self.channels_soft_delete(&[id]).await
+    }
+
+    /// Soft-deletes the live channels among `ids`; returns how many.
+    pub async fn channels_soft_delete(&self, ids: &[i64]) -> Result<u64, StoreError> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let mut q = soft_delete();
+        q.and_where(Expr::col("id").is_in(ids.iter().copied()));
+        self.execute(&q).await
+    }
+
+    /// Soft-deletes every live channel with status 2 or 3 (disabled by hand or automatically),
+    /// with tag `tag` when given; returns how many.
+    pub async fn channels_soft_delete_disabled(
+        &self,
+        tag: Option<&str>,
+    ) -> Result<u64, StoreError> {
+        let mut q = soft_delete();
+        q.and_where(Expr::col("status").is_in([CHANNEL_MANUALLY_DISABLED, CHANNEL_AUTO_DISABLED]));
+        if let Some(t) = tag {
+            q.and_where(Expr::col("tag").eq(t));
+        }
+        self.execute(&q).await
+    }
+
+    /// Stores a test's result: `response_time` (ms) and `test_time` (Unix seconds), nothing else.
+    pub async fn channel_set_response_time(
+        &self,
+        id: i64,
+        response_ms: i64,
+        tested: i64,
+    ) -> Result<u64, StoreError> {
         let mut q = Query::update();
         q.table("channels")
-            .value("deleted_at", Expr::current_timestamp())
+            .value("response_time", response_ms)
+            .value("test_time", tested)
             .and_where(alive())
             .and_where(Expr::col("id").eq(id));
         self.execute(&q).await
     }
+
+    /// Sets `other` on the live channels among `ids`; returns how many.
+    pub async fn channels_set_other(&self, ids: &[i64], other: &str) -> Result<u64, StoreError> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let mut q = Query::update();
+        q.table("channels")
+            .value("other", other)
+            .and_where(alive())
+            .and_where(Expr::col("id").is_in(ids.iter().copied()));
+        self.execute(&q).await
+    }
+
+    /// The live channels among `ids`, by id.
+    pub async fn channels_by_ids(&self, ids: &[i64]) -> Result<Vec<Channel>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut q = Query::select();
+        q.columns(select_cols())
+            .from("channels")
+            .and_where(alive())
+            .and_where(Expr::col("id").is_in(ids.iter().copied()))
+            .order_by("id", sea_query::Order::Asc);
+        self.fetch_all(&q).await
+    }
+
+    /// Writes `models` of several channels in one transaction (`(id, models)` pairs).
+    pub async fn channels_set_models(&self, rows: &[(i64, String)]) -> Result<(), StoreError> {
+        let stmts: Vec<Stmt<'_>> = rows
+            .iter()
+            .map(|(id, models)| {
+                let mut q = Query::update();
+                q.table("channels")
+                    .value("models", models.as_str())
+                    .and_where(alive())
+                    .and_where(Expr::col("id").eq(*id));
+                Stmt::Update(q)
+            })
+            .collect();
+        self.execute_in_tx(&stmts).await
+    }
+
+    /// The distinct non-empty tags of live channels, in order.
+    pub async fn channel_tags(&self) -> Result<Vec<String>, StoreError> {
+        let mut q = Query::select();
+        q.column("tag")
+            .from("channels")
+            .and_where(alive())
+            .and_where(Expr::col("tag").ne(""))
+            .group_by_col("tag")
+            .order_by("tag", sea_query::Order::Asc);
+        let rows: Vec<TagRow> = self.fetch_all(&q).await?;
+        Ok(rows.into_iter().map(|r| r.0).collect())
+    }
+
+    /// The live channels with tag `tag`, by id.
+    pub async fn channels_with_tag(&self, tag: &str) -> Result<Vec<Channel>, StoreError> {
+        let q = with_tag(tag);
+        self.fetch_all(&q).await
+    }
+
+    /// Soft-deletes every live channel with tag `tag`; returns how many.
+    pub async fn channels_soft_delete_tag(&self, tag: &str) -> Result<u64, StoreError> {
+        let mut q = soft_delete();
+        q.and_where(Expr::col("tag").eq(tag));
+        self.execute(&q).await
+    }
+
+    /// Sets one integer column (`priority`, `status`) on every live channel with tag `tag`.
+    pub async fn channels_set_for_tag(
+        &self,
+        tag: &str,
+        col: TagColumn,
+        value: i64,
+    ) -> Result<u64, StoreError> {
+        let mut q = Query::update();
+        q.table("channels")
+            .value(col.name(), value)
+            .and_where(alive())
+            .and_where(Expr::col("tag").eq(tag));
+        self.execute(&q).await
+    }
+
+    /// Sets a channel's `tag` to `''` (no existence check, as One Hub).
+    pub async fn channel_clear_tag(&self, id: i64) -> Result<u64, StoreError> {
+        let mut q = Query::update();
+        q.table("channels")
+            .value("tag", "")
+            .and_where(alive())
+            .and_where(Expr::col("id").eq(id));
+        self.execute(&q).await
+    }
+
+    /// Edits the channels of tag `tag` in one transaction: reads them, asks `plan` what to do
+    /// with them (a refusal ends the transaction with nothing written), soft-deletes
+    /// [`TagEdit::delete`], inserts [`TagEdit::insert`] (a failed insert ends the transaction
+    /// with nothing written and names the channel), then writes the non-zero
+    /// [`TAG_SHARED_COLUMNS`] of [`TagEdit::shared`] on every live channel still tagged `tag`.
+    pub async fn channel_tag_edit<E>(
+        &self,
+        tag: &str,
+        plan: impl FnOnce(Vec<Channel>) -> Result<TagEdit, E>,
+    ) -> Result<(), TagEditError<E>> {
+        let db = |e: sqlx::Error| TagEditError::Store(StoreError::Db(e));
+        let read = with_tag(tag);
+        on_pool!(self, |p, qb| {
+            let mut tx = p.begin().await.map_err(db)?;
+            let (sql, values) = render(&qb, &read);
+            let rows = sqlx::query_with(sqlx::AssertSqlSafe(sql), values)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db)?;
+            let current = rows
+                .iter()
+                .map(Channel::from_row)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(TagEditError::Store)?;
+            // Dropping the transaction rolls it back.
+            let edit = plan(current).map_err(TagEditError::Refused)?;
+            if !edit.delete.is_empty() {
+                let mut q = soft_delete();
+                q.and_where(Expr::col("id").is_in(edit.delete.iter().copied()));
+                let (sql, values) = render(&qb, &q);
+                sqlx::query_with(sqlx::AssertSqlSafe(sql), values)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+            }
+            for ch in &edit.insert {
+                let q = insert(ch).map_err(TagEditError::Store)?;
+                let (sql, values) = render(&qb, &q);
+                sqlx::query_with(sqlx::AssertSqlSafe(sql), values)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| TagEditError::Insert {
+                        name: ch.name.clone(),
+                        source: StoreError::Db(e),
+                    })?;
+            }
+            let shared: Vec<(&'static str, SimpleExpr)> = TAG_SHARED_COLUMNS
+                .iter()
+                .filter_map(|col| match field(&edit.shared, col) {
+                    Some((v, true)) => Some((*col, v)),
+                    _ => None,
+                })
+                .collect();
+            if !shared.is_empty() {
+                let mut q = Query::update();
+                q.table("channels")
+                    .values(shared)
+                    .and_where(alive())
+                    .and_where(Expr::col("tag").eq(tag));
+                let (sql, values) = render(&qb, &q);
+                sqlx::query_with(sqlx::AssertSqlSafe(sql), values)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+            }
+            tx.commit().await.map_err(db)?;
+        });
+        Ok(())
+    }
+}
+
+/// The columns a tag edit writes on every channel of the tag, where the edit's value is
+/// non-zero (One Hub's struct update: `type`, `name`, `weight`, `priority`, `status` and
+/// `allow_extra_body` of existing members are never changed there).
+pub const TAG_SHARED_COLUMNS: &[&str] = &[
+    "base_url",
+    "other",
+    "models",
+    "group",
+    "tag",
+    "model_mapping",
+    "model_headers",
+    "custom_parameter",
+    "proxy",
+    "test_model",
+    "only_chat",
+    "plugin",
+    "pre_cost",
+    "disabled_stream",
+    "compatible_response",
+];
+
+/// What a tag edit writes, worked out by the caller from the tag's channels as they are.
+#[derive(Debug, Clone, Default)]
+pub struct TagEdit {
+    /// Channels of the tag to soft-delete.
+    pub delete: Vec<i64>,
+    /// New channels (complete rows; `used_quota` is written as 0).
+    pub insert: Vec<Channel>,
+    /// The settings shared by the tag ([`TAG_SHARED_COLUMNS`], where non-zero).
+    pub shared: Channel,
+}
+
+/// Why a tag edit wrote nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum TagEditError<E> {
+    /// The caller's plan refused the edit.
+    #[error("refused")]
+    Refused(E),
+    /// Inserting the new channel `name` failed.
+    #[error("cannot insert channel {name}: {source}")]
+    Insert { name: String, source: StoreError },
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+/// An integer column set for a whole tag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TagColumn {
+    Priority,
+    Status,
+}
+
+impl TagColumn {
+    fn name(self) -> &'static str {
+        match self {
+            TagColumn::Priority => "priority",
+            TagColumn::Status => "status",
+        }
+    }
+}
+
+/// One `tag` value of a `SELECT tag … GROUP BY tag`.
+struct TagRow(String);
+
+impl FromRow for TagRow {
+    fn from_row(r: &impl RowExt) -> Result<Self, StoreError> {
+        Ok(TagRow(r.string("tag")?))
+    }
+}
+
+/// `stmt` rendered by the builder of `like`'s type (the `on_pool!` arms bind one per dialect).
+fn render<B: sea_query::QueryBuilder + Default>(
+    _like: &B,
+    stmt: &impl SqlxBinder,
+) -> (String, sea_query_sqlx::SqlxValues) {
+    stmt.build_sqlx(B::default())
+}
+
+/// `SELECT <every column> FROM channels WHERE alive AND tag = ? ORDER BY id`.
+fn with_tag(tag: &str) -> sea_query::SelectStatement {
+    let mut q = Query::select();
+    q.columns(select_cols())
+        .from("channels")
+        .and_where(alive())
+        .and_where(Expr::col("tag").eq(tag))
+        .order_by("id", sea_query::Order::Asc);
+    q
+}
+
+/// `UPDATE channels SET deleted_at = now WHERE alive`, conditions to add.
+fn soft_delete() -> sea_query::UpdateStatement {
+    let mut q = Query::update();
+    q.table("channels")
+        .value("deleted_at", Expr::current_timestamp())
+        .and_where(alive());
+    q
+}
+
+/// The INSERT of one channel (`used_quota` 0).
+fn insert(ch: &Channel) -> Result<sea_query::InsertStatement, StoreError> {
+    let vals = values(ch);
+    let mut q = Query::insert();
+    q.into_table("channels")
+        .columns(vals.iter().map(|(c, _)| *c).chain(["used_quota"]))
+        .values(vals.into_iter().map(|(_, v)| v).chain([0i64.into()]))
+        .map_err(|e| StoreError::Decode(e.to_string()))?;
+    Ok(q)
 }
 
 #[cfg(test)]

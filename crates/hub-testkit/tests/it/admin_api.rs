@@ -375,7 +375,10 @@ async fn token_crud_and_keys(backend: Backend) {
 
 /// Fills path parameters with something that exists syntactically.
 fn concrete(path: &str, id: &str) -> String {
-    path.replace("{id}", id).replace("{*model}", "some-model")
+    path.replace("{id}", id)
+        .replace("{*model}", "some-model")
+        .replace("{tag}", "some-tag")
+        .replace("{status}", "enable")
 }
 
 async fn roles_enforced_on_every_route(backend: Backend) {

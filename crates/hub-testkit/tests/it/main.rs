@@ -10,6 +10,7 @@
 mod admin_api;
 mod admin_flows;
 mod billing;
+mod channel_tools;
 mod codex;
 mod cors;
 mod dashboard;

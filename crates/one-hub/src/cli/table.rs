@@ -694,6 +694,21 @@ settings! {
         default: "5",
     },
 
+    /// `POLLING_INTERVAL`: seconds between two channels of the all-channels test; 0 = none.
+    polling_interval: u64 = 0 => POLLING_INTERVAL {
+        parse: int(0),
+        sample: "2",
+        env: "POLLING_INTERVAL",
+        flag: "polling-interval",
+        value_name: "SECONDS",
+        heading: "Upstream requests",
+        yaml: &["polling_interval"],
+        about: "Seconds to wait before each channel when all channels are tested",
+        details: "Spreads the test requests out for upstreams that limit request rates.",
+        form: FORM_SECONDS,
+        default: "0",
+    },
+
     /// `METRICS_USER` (YAML `metrics.user`).
     metrics_user: String = String::new() => METRICS_USER {
         parse: text,

@@ -24,7 +24,7 @@ fn get_routes() -> Vec<String> {
     hub_server::route_table()
         .into_iter()
         .filter(|r| r.method == Method::GET)
-        .map(|r| r.path.replace("{id}", "1"))
+        .map(|r| r.path.replace("{id}", "1").replace("{tag}", "t1"))
         .filter(|p| p != "/api/user/token" && p != "/api/user/logout")
         .collect()
 }
