@@ -9,6 +9,10 @@
 //!   table is empty but logs exist (a database One Hub never rolled up, or a new table). Our own
 //!   nodes also add each billing flush to the table as it commits (`hub_store::repo::statistics`);
 //!   the recomputation counts what One Hub (Go) nodes write and repairs anything missed.
+//! - channel tests (`CHANNEL_TEST_FREQUENCY` minutes): every channel tested as
+//!   `GET /api/channel/test` does, without the notification;
+//! - price updates (`AUTO_PRICE_UPDATES` with mode add/update/overwrite): the list at
+//!   `UPDATE_PRICE_SERVICE` downloaded every `AUTO_PRICE_UPDATES_INTERVAL` minutes and applied;
 //! - invoices (`USER_INVOICE_MONTH`): the previous month is rolled up into `statistics_months`
 //!   once (looked for hourly), as One Hub's master does at start and daily at 04:00.
 
@@ -44,7 +48,14 @@ struct Schedule {
     stats_backfill_checked: bool,
     /// When the previous month's invoices were last looked for (Unix s).
     invoice_checked_at: i64,
+    /// When every channel was last tested (Unix s; 0 = not yet by this holder).
+    channels_tested_at: i64,
+    /// When the price list was last downloaded (Unix s).
+    prices_fetched_at: i64,
 }
+
+/// How long a price-list download may take (One Hub's).
+const PRICE_FETCH_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A name for this node in SQLite leases and logs.
 fn holder_name() -> String {
@@ -93,12 +104,38 @@ pub async fn run(state: AppState) {
 }
 
 async fn run_due(state: &AppState, s: &mut Schedule) {
+    let now = hub_store::now_unix();
+    let freq = state.config.channel_test_frequency.saturating_mul(60);
+    if freq > 0 {
+        if s.channels_tested_at == 0 {
+            // The first run one period after taking the jobs over, as One Hub's ticker.
+            s.channels_tested_at = now;
+        } else if now - s.channels_tested_at >= i64::try_from(freq).unwrap_or(i64::MAX) {
+            s.channels_tested_at = now;
+            match crate::channel_test::test_all_channels(state).await {
+                Ok(report) => info!(
+                    channels = report.entries.len(),
+                    "periodic channel test done"
+                ),
+                Err(e) => warn!(error = %e, "periodic channel test not run"),
+            }
+        }
+    }
+    let auto = state.config.auto_prices;
+    let every = auto.interval_minutes.saturating_mul(60);
+    if auto.enabled
+        && every > 0
+        && auto.mode != hub_core::pricing::list::SyncMode::System
+        && now - s.prices_fetched_at >= i64::try_from(every).unwrap_or(i64::MAX)
+    {
+        s.prices_fetched_at = now;
+        update_prices(state, auto.mode).await;
+    }
     let store = &state.store;
     if !store.statistics_present().await {
         return;
     }
     let cal = store.calendar().clone();
-    let now = hub_store::now_unix();
     if state.config.user_invoice_month && now - s.invoice_checked_at >= INVOICE_EVERY {
         s.invoice_checked_at = now;
         let this_month = Calendar::first_of_month(cal.day_of(now));
@@ -140,6 +177,41 @@ async fn run_due(state: &AppState, s: &mut Schedule) {
                 warn!(error = %e, day = %yesterday, "cannot recompute yesterday's statistics")
             }
         }
+    }
+}
+
+/// Downloads `UPDATE_PRICE_SERVICE` and applies it in `mode` (the snapshot is rebuilt and the
+/// change announced, so every node serves the new prices).
+pub async fn update_prices(state: &AppState, mode: hub_core::pricing::list::SyncMode) {
+    let url = &state.config.update_price_service;
+    let client = match state.clients.get("") {
+        Ok(c) => c,
+        Err(e) => {
+            warn!(error = %e, "automatic price update: no HTTP client");
+            return;
+        }
+    };
+    let body = match client.get(url).timeout(PRICE_FETCH_TIMEOUT).send().await {
+        Ok(r) if r.status().is_success() => r.bytes().await,
+        Ok(r) => {
+            warn!(status = r.status().as_u16(), url = %url, "automatic price update: the price service refused");
+            return;
+        }
+        Err(e) => Err(e),
+    };
+    let list = match body
+        .map_err(|e| e.to_string())
+        .and_then(|b| hub_core::pricing::list::parse_document(&b).map_err(|e| e.to_string()))
+    {
+        Ok(l) => l,
+        Err(e) => {
+            warn!(error = %e, url = %url, "automatic price update: cannot read the price list");
+            return;
+        }
+    };
+    match crate::api::prices::apply_fetched_list(state, list, mode).await {
+        Ok(n) => info!(inserted = n, mode = ?mode, "automatic price update applied"),
+        Err(e) => warn!(error = %e, "automatic price update: the list was refused"),
     }
 }
 

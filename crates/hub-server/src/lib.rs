@@ -141,10 +141,22 @@ pub struct ServerConfig {
     pub critical_rate_limit: u64,
     /// `UPDATE_PRICE_SERVICE`: the price-list URL handed to the web UI.
     pub update_price_service: String,
+    /// Automatic price updates (`AUTO_PRICE_UPDATES`, `…_MODE`, `…_INTERVAL` in minutes).
+    pub auto_prices: AutoPrices,
+    /// `CHANNEL_TEST_FREQUENCY` in minutes (0 = never).
+    pub channel_test_frequency: u64,
     /// `USER_INVOICE_MONTH`: monthly invoices (tables, job, routes, `/api/status` flag).
     pub user_invoice_month: bool,
     /// `UPTIME_KUMA_ENABLE`, `UPTIME_KUMA_DOMAIN`, `UPTIME_KUMA_STATUS_PAGE_NAME`.
     pub uptime_kuma: UptimeKuma,
+}
+
+/// The periodic download of the price list.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AutoPrices {
+    pub enabled: bool,
+    pub mode: hub_core::pricing::list::SyncMode,
+    pub interval_minutes: u64,
 }
 
 /// Where the dashboard's Uptime Kuma status page comes from.

@@ -122,6 +122,12 @@ pub fn server_config(settings: &Settings) -> ServerConfig {
             status_page: settings.uptime_kuma_status_page_name.clone(),
         },
         update_price_service: settings.update_price_service.clone(),
+        auto_prices: hub_server::AutoPrices {
+            enabled: settings.auto_price_updates,
+            mode: settings.auto_price_updates_mode,
+            interval_minutes: settings.auto_price_updates_interval,
+        },
+        channel_test_frequency: settings.channel_test_frequency,
         connect_timeout: settings.connect_timeout,
         relay_timeout: settings.relay_timeout,
         memory_cache: settings.memory_cache_enabled,

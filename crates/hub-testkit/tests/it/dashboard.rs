@@ -27,6 +27,7 @@ hub_testkit::on_backends!(
         monthly_invoices,
     ],
     sqlite: [uptime_kuma_status_page_is_proxied, system_log_shows_the_last_lines],
+    sqlite_postgres: [automatic_price_update_applies_the_downloaded_list],
 );
 
 async fn env(backend: Backend) -> Option<RelayEnv> {
@@ -849,5 +850,77 @@ async fn system_log_shows_the_last_lines(backend: Backend) {
             (400, Some("count must be greater than 0"))
         );
     }
+    env.stop().await;
+}
+
+/// An HTTP server answering every request with `body` (JSON); returns its base URL.
+async fn fixed_json_server(body: String) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", l.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            let mut buf = vec![0u8; 4096];
+            let _ = s.read(&mut buf).await;
+            let resp = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = s.write_all(resp.as_bytes()).await;
+        }
+    });
+    base
+}
+
+async fn automatic_price_update_applies_the_downloaded_list(backend: Backend) {
+    let doc = json!({"data": [
+        {"model": "fresh-model", "type": "tokens", "channel_type": 1, "input": 3, "output": 4},
+        {"model": "gpt-4o", "type": "tokens", "channel_type": 1, "input": 99, "output": 99}
+    ]})
+    .to_string();
+    let service = fixed_json_server(doc).await;
+    let Some(env) = RelayEnv::with(backend, |s| {
+        s.update_price_service = format!("{service}/prices.json");
+        s.fleet_jobs = false;
+    })
+    .await
+    else {
+        return;
+    };
+    let price = |m: &'static str| {
+        let app = &env.app;
+        async move {
+            let v = get(app, "/api/prices?type=db").await;
+            v["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["model"] == m)
+                .cloned()
+        }
+    };
+    assert!(price("fresh-model").await.is_none());
+    let before = price("gpt-4o").await.unwrap();
+    hub_server::jobs::update_prices(&env.app.node.state, hub_core::pricing::list::SyncMode::Add)
+        .await;
+    let fresh = price("fresh-model")
+        .await
+        .expect("the downloaded model is served at once");
+    assert_eq!(fresh["input"], 3.0);
+    assert_eq!(
+        price("gpt-4o").await.unwrap(),
+        before,
+        "add mode keeps existing rows"
+    );
+    hub_server::jobs::update_prices(
+        &env.app.node.state,
+        hub_core::pricing::list::SyncMode::Update,
+    )
+    .await;
+    assert_eq!(
+        price("gpt-4o").await.unwrap()["input"],
+        99.0,
+        "update mode replaces unlocked rows"
+    );
     env.stop().await;
 }

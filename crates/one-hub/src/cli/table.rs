@@ -569,8 +569,9 @@ settings! {
         about: "Keep the price table up to date automatically",
         details: "With AUTO_PRICE_UPDATES_MODE=system the master inserts the models of the built-in \
                   price list that the prices table lacks at every start (without this setting, only \
-                  when the table is empty). The periodic download of UPDATE_PRICE_SERVICE is not \
-                  done yet.",
+                  when the table is empty). With add, update or overwrite, the node holding the \
+                  fleet lock downloads UPDATE_PRICE_SERVICE every AUTO_PRICE_UPDATES_INTERVAL \
+                  minutes and applies it in that mode; every node follows through the change feed.",
         form: FORM_BOOL,
         default: "false",
     },
@@ -591,6 +592,36 @@ settings! {
                   system mode.",
         form: "system, add, update or overwrite",
         default: "system",
+    },
+
+    /// `AUTO_PRICE_UPDATES_INTERVAL`: minutes between two downloads of the price list.
+    auto_price_updates_interval: u64 = 1440 => AUTO_PRICE_UPDATES_INTERVAL {
+        parse: int(0),
+        sample: "60",
+        env: "AUTO_PRICE_UPDATES_INTERVAL",
+        flag: "auto-price-updates-interval",
+        value_name: "MINUTES",
+        heading: "Prices",
+        yaml: &["auto_price_updates_interval"],
+        about: "Minutes between two automatic downloads of the price list (0 = never)",
+        details: "Only with AUTO_PRICE_UPDATES and a mode of add, update or overwrite; run by the node holding the fleet lock (the first download soon after it takes the lock).",
+        form: "an integer ≥ 0 (minutes)",
+        default: "1440",
+    },
+
+    /// `CHANNEL_TEST_FREQUENCY`: minutes between two automatic tests of every channel.
+    channel_test_frequency: u64 = 0 => CHANNEL_TEST_FREQUENCY {
+        parse: int(0),
+        sample: "30",
+        env: "CHANNEL_TEST_FREQUENCY",
+        flag: "channel-test-frequency",
+        value_name: "MINUTES",
+        heading: "Upstream requests",
+        yaml: &["channel_test_frequency"],
+        about: "Test every channel this often, in minutes (0 = never)",
+        details: "The test of GET /api/channel/test, without its notification: slow or failing enabled channels are disabled, recovered auto-disabled ones re-enabled when AutomaticEnableChannelEnabled is on. One Hub runs it on every node; here only the node holding the fleet lock does.",
+        form: "an integer ≥ 0 (minutes)",
+        default: "0",
     },
 
     /// `SESSION_SECRET`: cookie signing key. `None` = unset.
