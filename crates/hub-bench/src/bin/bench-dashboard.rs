@@ -172,7 +172,18 @@ async fn generate(conn: &mut sqlx::PgConnection, a: &Args, now: i64) -> Res<()> 
         c = a.channels
     )))
     .await?;
-    eprintln!("  users and channels in {} ms", t.elapsed().as_millis());
+    // Prices for the generated models, spread over twenty owners (the "by owner" grouping).
+    conn.execute(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO prices (model, type, channel_type, input, output, locked)
+         SELECT 'model-' || g, 'tokens', 1 + g % 20, 1, 2, false FROM generate_series(0, {m} - 1) g
+         ON CONFLICT DO NOTHING",
+        m = a.models
+    )))
+    .await?;
+    eprintln!(
+        "  users, channels and prices in {} ms",
+        t.elapsed().as_millis()
+    );
     // Log g: user u = 1 + g % users; that user's three models; each model on one channel;
     // created_at spread evenly over the days (newest = now).
     let t = Instant::now();

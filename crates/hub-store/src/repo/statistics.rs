@@ -421,19 +421,36 @@ impl Store {
                     .order_by(("model_owned_by", "name"), Order::Asc);
             }
             StatGroup::Channel => {
-                // One Hub joins without looking at `deleted_at`: deleted channels still count.
-                q.expr_as(
-                    sea_query::Func::max(Expr::col(("channels", "name"))),
-                    "label",
-                )
-                .inner_join(
-                    "channels",
-                    Expr::col((st.clone(), "channel_id")).equals(("channels", "id")),
-                )
-                .group_by_col((st.clone(), "date"))
-                .group_by_col((st.clone(), "channel_id"))
-                .order_by((st.clone(), "date"), Order::Asc)
-                .order_by((st, "channel_id"), Order::Asc);
+                // Sum per (day, channel) first, then name the few groups: joining every
+                // statistics row to `channels` costs more than the sums. One Hub joins without
+                // looking at `deleted_at`: deleted channels still count, here too.
+                let mut sums = Query::select();
+                sums.columns(["date", "channel_id"]);
+                for c in STAT_SUMS {
+                    sums.expr_as(sea_query::Func::sum(Expr::col(c)), c);
+                }
+                sums.from(STATISTICS)
+                    .and_where(Expr::col("date").between(day_value(d, from), day_value(d, to)));
+                if user_id > 0 {
+                    sums.and_where(Expr::col("user_id").eq(user_id));
+                }
+                sums.group_by_columns(["date", "channel_id"]);
+                let s = sea_query::Alias::new("s");
+                let mut named = Query::select();
+                named.expr_as(day_text(d, "s.date"), "date");
+                for c in STAT_SUMS {
+                    named.expr_as(Expr::col((s.clone(), c)), c);
+                }
+                named
+                    .expr_as(Expr::col(("channels", "name")), "label")
+                    .from_subquery(sums, s.clone())
+                    .inner_join(
+                        "channels",
+                        Expr::col((s.clone(), "channel_id")).equals(("channels", "id")),
+                    )
+                    .order_by((s.clone(), "date"), Order::Asc)
+                    .order_by((s, "channel_id"), Order::Asc);
+                return self.fetch_all(&named).await;
             }
         }
         self.fetch_all(&q).await
