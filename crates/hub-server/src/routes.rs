@@ -731,3 +731,63 @@ async fn announce_after(
 async fn not_found(req: Request) -> Response {
     invalid_url(req.method().as_str(), req.uri().path()).into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `docs/compatibility.md`'s table of One Hub's routes: (method, path, status).
+    fn documented() -> Vec<(String, String, String)> {
+        let doc = include_str!("../../../docs/compatibility.md");
+        let Some(start) = doc.find("### Every One Hub admin route") else {
+            return Vec::new();
+        };
+        doc[start..]
+            .lines()
+            .skip_while(|l| !l.starts_with("| method"))
+            .skip(2)
+            .take_while(|l| l.starts_with('|'))
+            .filter_map(|l| {
+                let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+                match cells.as_slice() {
+                    ["", method, path, _role, status, ""] => Some((
+                        (*method).to_owned(),
+                        path.trim_matches('`').to_owned(),
+                        (*status).to_owned(),
+                    )),
+                    _ => None,
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_compatibility_table_is_true() {
+        let doc = documented();
+        assert!(doc.len() > 100, "the table is found and complete: {}", doc.len());
+        let served: Vec<(String, String)> = route_table()
+            .into_iter()
+            .map(|r| (r.method.to_string(), r.path.to_owned()))
+            .collect();
+        // Served outside the table: the metrics endpoint (its own Basic auth).
+        let elsewhere = [("GET", "/api/metrics")];
+        for (method, path, status) in &doc {
+            let ours = served.iter().any(|(m, p)| m == method && p == path)
+                || elsewhere.contains(&(method.as_str(), path.as_str()));
+            assert_eq!(
+                status == "served",
+                ours,
+                "{method} {path}: the table says {status:?}, the route table disagrees"
+            );
+        }
+        // Every route we serve is One Hub's (listed) or one of our documented additions.
+        let additions = [("GET", "/api/sync/status"), ("POST", "/api/user/{id}/logout")];
+        for (method, path) in &served {
+            assert!(
+                doc.iter().any(|(m, p, _)| m == method && p == path)
+                    || additions.contains(&(method.as_str(), path.as_str())),
+                "{method} {path} is served but not in docs/compatibility.md's route table"
+            );
+        }
+    }
+}
