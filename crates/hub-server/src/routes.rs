@@ -764,7 +764,11 @@ mod tests {
     #[test]
     fn the_compatibility_table_is_true() {
         let doc = documented();
-        assert!(doc.len() > 100, "the table is found and complete: {}", doc.len());
+        assert!(
+            doc.len() > 100,
+            "the table is found and complete: {}",
+            doc.len()
+        );
         let served: Vec<(String, String)> = route_table()
             .into_iter()
             .map(|r| (r.method.to_string(), r.path.to_owned()))
@@ -781,7 +785,10 @@ mod tests {
             );
         }
         // Every route we serve is One Hub's (listed) or one of our documented additions.
-        let additions = [("GET", "/api/sync/status"), ("POST", "/api/user/{id}/logout")];
+        let additions = [
+            ("GET", "/api/sync/status"),
+            ("POST", "/api/user/{id}/logout"),
+        ];
         for (method, path) in &served {
             assert!(
                 doc.iter().any(|(m, p, _)| m == method && p == path)

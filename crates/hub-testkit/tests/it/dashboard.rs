@@ -734,9 +734,9 @@ async fn monthly_invoices(backend: Backend) {
     env.stop().await;
 }
 
-/// A one-route HTTP server standing in for Uptime Kuma: answers every request with `status`,
-/// a JSON body naming the path it was asked for; returns its base URL.
-async fn fake_uptime_kuma() -> String {
+/// A small HTTP server on loopback: each request's path goes to `answer`, which returns the
+/// status line and the JSON body. Returns the base URL.
+async fn http_server(answer: fn(&str) -> (&'static str, String)) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", l.local_addr().unwrap());
@@ -746,17 +746,7 @@ async fn fake_uptime_kuma() -> String {
             let n = s.read(&mut buf).await.unwrap_or(0);
             let head = String::from_utf8_lossy(&buf[..n]).into_owned();
             let path = head.split_whitespace().nth(1).unwrap_or("").to_owned();
-            let (status, body) = if path.contains("heartbeat") {
-                (
-                    "404 Not Found",
-                    format!("{{\"msg\":\"no heartbeat\",\"path\":\"{path}\"}}"),
-                )
-            } else {
-                (
-                    "200 OK",
-                    format!("{{\"config\":{{\"slug\":\"main\"}},\"path\":\"{path}\"}}"),
-                )
-            };
+            let (status, body) = answer(&path);
             let resp = format!(
                 "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
                 body.len()
@@ -765,6 +755,24 @@ async fn fake_uptime_kuma() -> String {
         }
     });
     base
+}
+
+/// Stands in for Uptime Kuma: names the path it was asked for; heartbeats answer 404.
+async fn fake_uptime_kuma() -> String {
+    http_server(|path| {
+        if path.contains("heartbeat") {
+            (
+                "404 Not Found",
+                json!({"msg": "no heartbeat", "path": path}).to_string(),
+            )
+        } else {
+            (
+                "200 OK",
+                json!({"config": {"slug": "main"}, "path": path}).to_string(),
+            )
+        }
+    })
+    .await
 }
 
 async fn uptime_kuma_status_page_is_proxied(backend: Backend) {
@@ -853,32 +861,15 @@ async fn system_log_shows_the_last_lines(backend: Backend) {
     env.stop().await;
 }
 
-/// An HTTP server answering every request with `body` (JSON); returns its base URL.
-async fn fixed_json_server(body: String) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", l.local_addr().unwrap());
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = l.accept().await {
-            let mut buf = vec![0u8; 4096];
-            let _ = s.read(&mut buf).await;
-            let resp = format!(
-                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = s.write_all(resp.as_bytes()).await;
-        }
-    });
-    base
-}
-
 async fn automatic_price_update_applies_the_downloaded_list(backend: Backend) {
-    let doc = json!({"data": [
-        {"model": "fresh-model", "type": "tokens", "channel_type": 1, "input": 3, "output": 4},
-        {"model": "gpt-4o", "type": "tokens", "channel_type": 1, "input": 99, "output": 99}
-    ]})
-    .to_string();
-    let service = fixed_json_server(doc).await;
+    let service = http_server(|_| {
+        let doc = json!({"data": [
+            {"model": "fresh-model", "type": "tokens", "channel_type": 1, "input": 3, "output": 4},
+            {"model": "gpt-4o", "type": "tokens", "channel_type": 1, "input": 99, "output": 99}
+        ]});
+        ("200 OK", doc.to_string())
+    })
+    .await;
     let Some(env) = RelayEnv::with(backend, |s| {
         s.update_price_service = format!("{service}/prices.json");
         s.fleet_jobs = false;
