@@ -97,7 +97,6 @@ pub const REGISTERED: &[(&str, OptionKind, &str)] = &[
     ("CFWorkerImageKey", Str, ""),
     ("GeminiAPIEnabled", Bool, "true"),
     ("ClaudeAPIEnabled", Bool, "true"),
-    ("DisableChannelKeywords", Str, DEFAULT_DISABLE_KEYWORDS),
     ("OldTokenMaxId", Int, "0"),
     ("SMTPServer", Str, ""),
     ("SMTPPort", Int, "587"),
@@ -105,20 +104,6 @@ pub const REGISTERED: &[(&str, OptionKind, &str)] = &[
     ("SMTPFrom", Str, ""),
     ("SMTPToken", Str, ""),
 ];
-
-/// One Hub's default `DisableChannelKeywords` (contract §2.9), one per line.
-pub const DEFAULT_DISABLE_KEYWORDS: &str = "Your credit balance is too low
-This organization has been disabled.
-You exceeded your current quota
-Permission denied
-Quota exceeded for quota metric
-API key not valid
-The security token included in the request is invalid
-Operation not allowed
-Your account is not authorized
-your account balance is insufficient
-Your account is currently blocked
-too many invalid requests";
 
 /// `RechargeDiscount` as One Hub reports it: the stored JSON object re-encoded, `{}` when
 /// empty or not an object of numbers.
