@@ -47,7 +47,7 @@ use serde_json::Value;
 use tokio::{net::TcpListener, sync::Notify, task::JoinHandle};
 
 pub use lists::{ANTHROPIC_MODELS, AZURE_DEPLOYMENTS, COHERE_MODELS, GITHUB_MODELS, OLLAMA_MODELS};
-pub use openai::mock_embedding;
+pub use openai::{IMAGE_DOWNLOADER, mock_embedding};
 
 use crate::{
     anthropic::{AnthropicEndpoint, anthropic},

@@ -170,6 +170,13 @@ pub(crate) async fn openai(
         .or(deployment.as_deref())
         .map(str::to_owned);
 
+    if endpoint == Endpoint::Chat {
+        if let Some(refused) = bad_role(&body) {
+            return refused;
+        }
+        fetch_loopback_images(&body).await;
+    }
+
     match endpoint {
         Endpoint::Chat => chat(shared, &body, model, &opts),
         Endpoint::Completions => completions(shared, &body, model, &opts),
@@ -328,6 +335,87 @@ fn bad_request(message: &str, param: &str) -> Response {
     (StatusCode::BAD_REQUEST, Json(body)).into_response()
 }
 
+/// The roles OpenAI accepts in chat `messages`.
+const ROLES: [&str; 6] = [
+    "system",
+    "assistant",
+    "user",
+    "function",
+    "tool",
+    "developer",
+];
+
+/// OpenAI's 400 for a message with a role it does not know.
+fn bad_role(body: &Value) -> Option<Response> {
+    let messages = body.get("messages")?.as_array()?;
+    messages.iter().enumerate().find_map(|(i, m)| {
+        let role = m.get("role")?.as_str()?;
+        (!ROLES.contains(&role)).then(|| {
+            let body = json!({"error": {
+                "message": format!("Invalid value: '{role}'. Supported values are: 'system', 'assistant', 'user', 'function', 'tool', and 'developer'."),
+                "type": "invalid_request_error",
+                "param": format!("messages[{i}].role"),
+                "code": "invalid_value"
+            }});
+            (StatusCode::BAD_REQUEST, Json(body)).into_response()
+        })
+    })
+}
+
+/// The User-Agent of the mock's image downloads (OpenAI's downloader names itself so).
+pub const IMAGE_DOWNLOADER: &str = "OpenAI Image Downloader";
+
+/// Downloads every `image_url` of the messages that points at this machine over plain HTTP
+/// (`http://127.0.0.1:…`, `http://localhost:…`) before answering, as OpenAI downloads the
+/// images of a request, with [`IMAGE_DOWNLOADER`] as User-Agent. Other URLs are not fetched.
+/// Failures are ignored (the answer does not depend on them).
+async fn fetch_loopback_images(body: &Value) {
+    let Some(messages) = body.get("messages").and_then(Value::as_array) else {
+        return;
+    };
+    let mut urls: Vec<String> = Vec::new();
+    for part in messages
+        .iter()
+        .filter_map(|m| m.get("content").and_then(Value::as_array))
+        .flatten()
+    {
+        if let Some(url) = part
+            .pointer("/image_url/url")
+            .or_else(|| part.get("image_url"))
+            .and_then(Value::as_str)
+        {
+            urls.push(url.to_owned());
+        }
+    }
+    for url in urls {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), fetch_loopback(&url)).await;
+    }
+}
+
+async fn fetch_loopback(url: &str) -> std::io::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Some(rest) = url.strip_prefix("http://") else {
+        return Ok(());
+    };
+    let (authority, path) = match rest.split_once('/') {
+        Some((a, p)) => (a, format!("/{p}")),
+        None => (rest, "/".to_owned()),
+    };
+    let (host, port) = authority.rsplit_once(':').unwrap_or((authority, "80"));
+    if !matches!(host, "127.0.0.1" | "localhost") {
+        return Ok(());
+    }
+    let mut conn =
+        tokio::net::TcpStream::connect(("127.0.0.1", port.parse().unwrap_or(80))).await?;
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: {IMAGE_DOWNLOADER}\r\nAccept: image/*\r\nConnection: close\r\n\r\n"
+    );
+    conn.write_all(request.as_bytes()).await?;
+    let mut sink = Vec::new();
+    conn.take(1 << 20).read_to_end(&mut sink).await?;
+    Ok(())
+}
+
 /// Words of a message `content`: a string or an array of parts (`{"type":"text","text":…}`).
 fn content_words(content: &Value) -> u64 {
     match content {
@@ -426,6 +514,18 @@ fn tool_name(body: &Value) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// The answer's text, as a JSON object `{"answer": text}` when the request asks for JSON
+/// (`response_format` `json_object` or `json_schema`).
+fn json_answer(body: &Value, text: String) -> String {
+    match body
+        .pointer("/response_format/type")
+        .and_then(Value::as_str)
+    {
+        Some("json_object" | "json_schema") => json!({ "answer": text }).to_string(),
+        _ => text,
+    }
+}
+
 fn include_usage(body: &Value) -> bool {
     body.pointer("/stream_options/include_usage")
         .and_then(Value::as_bool)
@@ -485,7 +585,7 @@ fn chat(shared: &Arc<Shared>, body: &Value, model: Option<String>, opts: &MockOp
             None => (
                 json!({
                     "role": "assistant",
-                    "content": opts.text.repeat(usize::try_from(opts.chunks).unwrap_or(0)),
+                    "content": json_answer(body, opts.text.repeat(usize::try_from(opts.chunks).unwrap_or(0))),
                     "refusal": null,
                     "annotations": []
                 }),

@@ -20,7 +20,7 @@ use hub_providers::{
 use serde_json::{Value, json};
 
 use crate::{
-    Engine, Plan, RelayError,
+    Answer, AnswerBody, Engine, Plan, RelayError,
     attempt::attempt_once,
     bill::{BillCtx, Holds},
 };
@@ -115,22 +115,95 @@ pub async fn probe(
     model: &str,
 ) -> Result<(), ProbeError> {
     let endpoint = TestEndpoint::of(model).ok_or(ProbeError::NotSupported)?;
-    if channel.provider.is_err() {
-        return Err(ProbeError::NotImplemented);
-    }
     let (inbound, mode, body) = request(endpoint, model);
+    let answer = send(engine, snap, channel, inbound, mode, model, body).await?;
+    tracing::debug!(
+        channel = channel.id,
+        model,
+        status = answer.status,
+        "channel test answered"
+    );
+    Ok(())
+}
+
+/// Sends one non-stream chat completion request `body` (OpenAI's shape; its `model` is the
+/// requested name) to `channel` exactly as [`probe`] sends its test, and returns the answer as
+/// an OpenAI chat completion (converted from the channel's own wire, as a relayed answer is).
+/// Nothing is billed, logged or counted on the channel. The channel quality check (admin API
+/// §2.8) sends its probes through here.
+pub async fn probe_chat(
+    engine: &Engine,
+    snap: &Arc<Snapshot>,
+    channel: &ChannelRt,
+    body: Value,
+) -> Result<Value, ProbeError> {
+    let model = body
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let answer = send(
+        engine,
+        snap,
+        channel,
+        Protocol::OpenAi,
+        RelayMode::Chat,
+        &model,
+        body,
+    )
+    .await?;
+    match answer.body {
+        AnswerBody::Whole(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+            ProbeError::Failed(RelayError::local(
+                502,
+                format!("the answer is not JSON: {e}"),
+            ))
+        }),
+        AnswerBody::Stream(_) => Err(ProbeError::Failed(RelayError::local(
+            502,
+            "the upstream streamed an answer to a non-stream request",
+        ))),
+    }
+}
+
+/// Whether `channel` has a provider here that offers `mode` for `model` (the requested name).
+fn offers(channel: &ChannelRt, mode: RelayMode, model: &str) -> bool {
+    channel.provider.is_ok()
+        && !matches!(
+            upstream::address(channel, mode, &channel.map_model(model).upstream, false),
+            Err(AddressError::Unsupported(_) | AddressError::Unserved(_))
+        )
+}
+
+/// Whether [`probe_chat`] can send `model`'s chat requests to `channel` (a provider here with
+/// a chat API); otherwise it fails with [`ProbeError::NotImplemented`].
+pub fn offers_chat(channel: &ChannelRt, model: &str) -> bool {
+    offers(channel, RelayMode::Chat, model)
+}
+
+/// Sends `body` (a request of `inbound` for `mode`) to `channel` through the relay's attempt.
+async fn send(
+    engine: &Engine,
+    snap: &Arc<Snapshot>,
+    channel: &ChannelRt,
+    inbound: Protocol,
+    mode: RelayMode,
+    model: &str,
+    body: Value,
+) -> Result<Answer, ProbeError> {
     // A Responses request reaches a channel without that API through its chat API.
     let offered = if mode == RelayMode::Responses {
         RelayMode::Chat
     } else {
         mode
     };
-    let mapped = channel.map_model(model);
-    if let Err(AddressError::Unsupported(_) | AddressError::Unserved(_)) =
-        upstream::address(channel, offered, &mapped.upstream, false)
-    {
+    if !offers(channel, offered, model) {
         return Err(ProbeError::NotImplemented);
     }
+    let has_tools = body
+        .get("tools")
+        .and_then(Value::as_array)
+        .is_some_and(|t| !t.is_empty());
     let bytes = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
     let body = ReqBody::parse(bytes)
         .map_err(|e| ProbeError::Failed(RelayError::local(500, format!("test request: {e}"))))?;
@@ -141,22 +214,15 @@ pub async fn probe(
         body,
         model: model.to_owned(),
         stream: false,
-        has_tools: false,
+        has_tools,
         ask,
         form: None,
     };
     // One Hub's defaults for the families (an image's size, …), as the relay fills them.
     crate::families::prepare(&mut plan).map_err(ProbeError::Failed)?;
-    let answer = attempt_once(engine, snap, &plan, channel, &probe_ctx())
+    attempt_once(engine, snap, &plan, channel, &probe_ctx())
         .await
-        .map_err(ProbeError::Failed)?;
-    tracing::debug!(
-        channel = channel.id,
-        model,
-        status = answer.status,
-        "channel test answered"
-    );
-    Ok(())
+        .map_err(ProbeError::Failed)
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ pub mod body_budget;
 pub mod bootstrap;
 pub mod cache;
 pub mod catch_panic;
+pub mod channel_check;
 pub mod channel_test;
 pub mod cors;
 pub mod error;
@@ -212,6 +213,8 @@ pub struct AppInner {
     pub engine: hub_relay::Engine,
     /// Whether this node is testing all channels now (one run at a time).
     pub channel_tests: Arc<channel_test::AllTests>,
+    /// The channel quality checks streaming on this node and the image ids they issued.
+    pub channel_checks: Arc<channel_check::ChannelChecks>,
     generation: Arc<AtomicU64>,
     reload_lock: Arc<tokio::sync::Mutex<()>>,
 }
@@ -260,6 +263,7 @@ impl AppState {
             tasks,
             engine,
             channel_tests: Arc::new(channel_test::AllTests::default()),
+            channel_checks: Arc::new(channel_check::ChannelChecks::default()),
             generation: Arc::new(AtomicU64::new(0)),
             reload_lock: Arc::new(tokio::sync::Mutex::new(())),
         }))

@@ -491,6 +491,21 @@ fn routes() -> Vec<Route> {
             false,
             api::channel_tags::status,
         ),
+        // The channel quality check and the picture its image probe sends.
+        r(
+            M::POST,
+            "/api/sse/channel/check",
+            Admin,
+            true,
+            api::channel_check::check,
+        ),
+        r(
+            M::GET,
+            "/api/image/{id}",
+            Public,
+            false,
+            api::channel_check::image,
+        ),
         // Users
         r(M::GET, "/api/user/", Admin, false, api::users::list),
         r(M::GET, "/api/user/{id}", Admin, false, api::users::get),
@@ -619,7 +634,10 @@ fn routes() -> Vec<Route> {
 }
 
 /// Routes that write nothing although their method is not GET.
-const READ_ONLY: &[&str] = &["/api/channel/provider_models_list"];
+const READ_ONLY: &[&str] = &[
+    "/api/channel/provider_models_list",
+    "/api/sse/channel/check",
+];
 
 impl RouteInfo {
     /// Whether the route may write (any method but GET, except the [`READ_ONLY`] routes).

@@ -1,6 +1,7 @@
 //! Admin-API handlers, one module per resource (compat spec §4).
 
 pub mod channel_batch;
+pub mod channel_check;
 pub mod channel_models;
 pub mod channel_tags;
 pub mod channels;

@@ -27,6 +27,7 @@ mod responses;
 mod sdk;
 mod security;
 mod shutdown;
+mod sse_check;
 mod startup;
 mod sync;
 mod tokens_admin;
