@@ -12,6 +12,7 @@ pub mod options;
 pub mod prices;
 pub mod site;
 pub mod status;
+pub mod tasks;
 pub mod tokens;
 pub mod user_self;
 pub mod users;

@@ -29,4 +29,5 @@ mod security;
 mod shutdown;
 mod startup;
 mod sync;
+mod task_lists;
 mod tokens_admin;
