@@ -302,6 +302,98 @@ impl Serialize for ConsumeMeta {
     }
 }
 
+/// A row of `midjourneys`: a Midjourney job a One Hub (Go) node relayed. Its times are in
+/// milliseconds (as the Midjourney proxies report them); `buttons` and `properties` are JSON
+/// kept as text.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Midjourney {
+    pub id: i64,
+    pub code: i64,
+    pub user_id: i64,
+    pub action: String,
+    pub mj_id: String,
+    pub prompt: String,
+    pub prompt_en: String,
+    pub description: String,
+    pub state: String,
+    pub submit_time: i64,
+    pub start_time: i64,
+    pub finish_time: i64,
+    pub image_url: String,
+    pub status: String,
+    pub progress: String,
+    pub fail_reason: String,
+    pub channel_id: i64,
+    pub quota: i64,
+    pub buttons: String,
+    pub properties: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub mode: String,
+    pub token_id: i64,
+}
+
+impl Midjourney {
+    /// The row as its owner sees it: One Hub never reads `channel_id` for a user, so it is 0.
+    pub fn for_owner(mut self) -> Self {
+        self.channel_id = 0;
+        self
+    }
+}
+
+/// One Hub's platform name of Suno tasks.
+pub const TASK_PLATFORM_SUNO: &str = "suno";
+
+/// A row of `tasks`: an asynchronous job (Suno, Kling) a One Hub (Go) node relayed.
+/// `properties` and `data` are the stored JSON (`null` when the column is NULL).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Task {
+    pub id: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub task_id: String,
+    pub platform: String,
+    pub user_id: i64,
+    pub channel_id: i64,
+    pub quota: i64,
+    pub action: String,
+    pub status: String,
+    pub fail_reason: String,
+    pub submit_time: i64,
+    pub start_time: i64,
+    pub finish_time: i64,
+    pub progress: i64,
+    pub properties: Value,
+    pub data: Value,
+    pub notify_hook: String,
+    pub token_id: i64,
+}
+
+impl Task {
+    /// The row as its owner sees it: `channel_id` is 0 (One Hub leaves it out of the user's
+    /// query), and a Suno song's `data` loses the upstream account's text `user_id` fields at
+    /// any depth (One Hub strips them from `MUSIC` tasks before answering).
+    pub fn for_owner(mut self) -> Self {
+        self.channel_id = 0;
+        if self.platform == TASK_PLATFORM_SUNO && self.action == "MUSIC" {
+            strip_text_user_ids(&mut self.data);
+        }
+        self
+    }
+}
+
+fn strip_text_user_ids(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            m.retain(|k, v| !(k == "user_id" && v.is_string()));
+            m.values_mut().for_each(strip_text_user_ids);
+        }
+        Value::Array(a) => a.iter_mut().for_each(strip_text_user_ids),
+        _ => {}
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct OptionRow {
     pub key: String,
@@ -351,5 +443,59 @@ mod log_meta_tests {
         let back: LogMeta = serde_json::from_value(v).unwrap();
         assert_eq!(back["group_ratio"], 1.5);
         assert_eq!(back["missing"], Value::Null);
+    }
+}
+
+#[cfg(test)]
+mod task_tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn owners_do_not_see_the_channel_or_the_upstream_account() {
+        let song = Task {
+            platform: "suno".into(),
+            action: "MUSIC".into(),
+            channel_id: 7,
+            user_id: 3,
+            data: json!([{"id": "s1", "user_id": "upstream-acct", "meta": {"user_id": "x", "n": 1}},
+                         {"user_id": 42}]),
+            ..Task::default()
+        }
+        .for_owner();
+        assert_eq!(song.channel_id, 0);
+        assert_eq!(song.user_id, 3, "the caller's own id stays");
+        assert_eq!(
+            song.data,
+            json!([{"id": "s1", "meta": {"n": 1}}, {"user_id": 42}])
+        );
+        let other = Task {
+            platform: "kling".into(),
+            action: "MUSIC".into(),
+            data: json!({"user_id": "kept"}),
+            ..Task::default()
+        }
+        .for_owner();
+        assert_eq!(other.data, json!({"user_id": "kept"}));
+        let mj = Midjourney {
+            channel_id: 9,
+            ..Midjourney::default()
+        }
+        .for_owner();
+        assert_eq!(mj.channel_id, 0);
+    }
+
+    #[test]
+    fn an_empty_mode_is_left_out() {
+        let v = serde_json::to_value(Midjourney::default()).unwrap_or_default();
+        assert!(v.get("mode").is_none(), "{v}");
+        assert_eq!(v["token_id"], 0);
+        let v = serde_json::to_value(Midjourney {
+            mode: "fast".into(),
+            ..Midjourney::default()
+        })
+        .unwrap_or_default();
+        assert_eq!(v["mode"], "fast");
     }
 }

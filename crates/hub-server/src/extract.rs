@@ -140,8 +140,9 @@ fn json_has_nul(bytes: &[u8]) -> bool {
     serde_json::from_slice::<serde_json::Value>(bytes).is_ok_and(|v| walk(&v))
 }
 
-/// The query string as a map; malformed encodings are refused clearly.
-pub struct QueryMap(pub HashMap<String, String>);
+/// The query string as a map (a repeated key: its last value), plus every pair in order for
+/// the list parameters ([`QueryMap::ints`]); malformed encodings are refused clearly.
+pub struct QueryMap(pub HashMap<String, String>, Vec<(String, String)>);
 
 impl<S: Send + Sync> FromRequestParts<S> for QueryMap {
     type Rejection = ApiError;
@@ -159,7 +160,7 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryMap {
                 "无效的参数：查询参数不能包含 NUL 字符（%00）",
             ));
         }
-        Ok(QueryMap(pairs.into_iter().collect()))
+        Ok(QueryMap(pairs.iter().cloned().collect(), pairs))
     }
 }
 
@@ -216,6 +217,20 @@ impl QueryMap {
                 .map(Some)
                 .map_err(|_| ApiError::msg(format!("参数 {k} 无效：应为整数，收到 '{v}'"))),
         }
+    }
+
+    /// Every value of a repeated integer parameter (`user_ids=1&user_ids=2`, as gin binds a
+    /// slice); empty values are skipped, anything else must parse.
+    pub fn ints(&self, k: &str) -> Result<Vec<i64>, ApiError> {
+        self.1
+            .iter()
+            .filter(|(key, v)| key == k && !v.trim().is_empty())
+            .map(|(_, v)| {
+                let v = v.trim();
+                v.parse()
+                    .map_err(|_| ApiError::msg(format!("参数 {k} 无效：应为整数，收到 '{v}'")))
+            })
+            .collect()
     }
 
     /// `page`, `size`, `order` checked against the endpoint's sortable fields.

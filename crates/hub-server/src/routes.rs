@@ -630,6 +630,23 @@ fn routes() -> Vec<Route> {
             false,
             api::logs::stat_self,
         ),
+        // Midjourney and async-task lists (rows written by One Hub (Go) nodes' relays)
+        r(M::GET, "/api/mj/", Admin, false, api::tasks::mj_list),
+        r(
+            M::GET,
+            "/api/mj/self",
+            User,
+            false,
+            api::tasks::mj_list_self,
+        ),
+        r(M::GET, "/api/task/", Admin, false, api::tasks::task_list),
+        r(
+            M::GET,
+            "/api/task/self",
+            User,
+            false,
+            api::tasks::task_list_self,
+        ),
     ]
 }
 

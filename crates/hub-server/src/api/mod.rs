@@ -13,6 +13,7 @@ pub mod options;
 pub mod prices;
 pub mod site;
 pub mod status;
+pub mod tasks;
 pub mod tokens;
 pub mod user_self;
 pub mod users;

@@ -7,12 +7,14 @@ pub mod channels;
 pub mod groups;
 pub mod invoices;
 pub mod logs;
+pub mod midjourneys;
 pub mod model_info;
 pub mod options;
 pub mod owners;
 pub mod prices;
 pub mod sessions;
 pub mod statistics;
+pub mod tasks;
 pub mod tokens;
 pub mod users;
 

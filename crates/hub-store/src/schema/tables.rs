@@ -331,6 +331,90 @@ pub static STATISTICS_MONTH_HISTORIES: TableDef = TableDef {
     primary: &[],
 };
 
+/// Midjourney tasks (One Hub's `model.Midjourney`), written by a Go node's `/mj` relay; we
+/// only list them. The time columns hold milliseconds, as the Midjourney proxies report them.
+pub static MIDJOURNEYS: TableDef = TableDef {
+    name: "midjourneys",
+    cols: &[
+        c("id", Pk),
+        c("code", I),
+        c("user_id", I),
+        c("action", Ty("varchar(40)")),
+        c("mj_id", SKey),
+        c("prompt", S),
+        c("prompt_en", S),
+        c("description", S),
+        c("state", S),
+        c("submit_time", I),
+        c("start_time", I),
+        c("finish_time", I),
+        c("image_url", S),
+        c("status", Ty("varchar(20)")),
+        c("progress", Ty("varchar(30)")),
+        c("fail_reason", S),
+        c("channel_id", I),
+        c("quota", I),
+        c("buttons", S),
+        c("properties", S),
+        c("mode", S),
+        d("token_id", I, "0"),
+    ],
+    indexes: &[
+        ix("idx_midjourneys_user_id", &["user_id"]),
+        ix("idx_midjourneys_action", &["action"]),
+        ix("idx_midjourneys_mj_id", &["mj_id"]),
+        ix("idx_midjourneys_submit_time", &["submit_time"]),
+        ix("idx_midjourneys_start_time", &["start_time"]),
+        ix("idx_midjourneys_finish_time", &["finish_time"]),
+        ix("idx_midjourneys_status", &["status"]),
+        ix("idx_midjourneys_progress", &["progress"]),
+    ],
+    unique: &[],
+    primary: &[],
+};
+
+/// Asynchronous tasks of the Suno and Kling relays (One Hub's `model.Task`), written by a Go
+/// node; we only list them. `properties` and `data` are declared `type:json`, so PostgreSQL
+/// gets `json`, not the `JSONB` of an untyped `datatypes.JSON`.
+pub static TASKS: TableDef = TableDef {
+    name: "tasks",
+    cols: &[
+        c("id", Pk),
+        c("created_at", I),
+        c("updated_at", I),
+        c("task_id", Ty("varchar(50)")),
+        c("platform", Ty("varchar(30)")),
+        c("user_id", I),
+        c("channel_id", I),
+        c("quota", I),
+        c("action", Ty("varchar(40)")),
+        c("status", Ty("varchar(20)")),
+        c("fail_reason", S),
+        c("submit_time", I),
+        c("start_time", I),
+        c("finish_time", I),
+        c("progress", I),
+        c("properties", Ty("json")),
+        c("data", Ty("json")),
+        c("notify_hook", S),
+        d("token_id", I, "0"),
+    ],
+    indexes: &[
+        ix("idx_tasks_created_at", &["created_at"]),
+        ix("idx_tasks_task_id", &["task_id"]),
+        ix("idx_tasks_platform", &["platform"]),
+        ix("idx_tasks_user_id", &["user_id"]),
+        ix("idx_tasks_channel_id", &["channel_id"]),
+        ix("idx_tasks_action", &["action"]),
+        ix("idx_tasks_status", &["status"]),
+        ix("idx_tasks_submit_time", &["submit_time"]),
+        ix("idx_tasks_start_time", &["start_time"]),
+        ix("idx_tasks_finish_time", &["finish_time"]),
+    ],
+    unique: &[],
+    primary: &[],
+};
+
 /// Every One Hub table, in creation order.
 pub static TABLES: &[&TableDef] = &[
     &CHANNELS,
@@ -344,4 +428,6 @@ pub static TABLES: &[&TableDef] = &[
     &MIGRATIONS,
     &STATISTICS,
     &MODEL_INFO,
+    &MIDJOURNEYS,
+    &TASKS,
 ];

@@ -30,4 +30,5 @@ mod shutdown;
 mod sse_check;
 mod startup;
 mod sync;
+mod task_lists;
 mod tokens_admin;

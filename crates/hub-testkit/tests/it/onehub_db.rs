@@ -362,6 +362,28 @@ const TYPES: &[(&str, &str, &str, &str, &str)] = &[
         "varchar(255)",
         "character varying(255)",
     ),
+    ("midjourneys", "id", "integer", "bigint", "bigint"),
+    ("midjourneys", "mj_id", "text", "varchar(191)", "text"),
+    (
+        "midjourneys",
+        "action",
+        "varchar(40)",
+        "varchar(40)",
+        "character varying(40)",
+    ),
+    ("midjourneys", "submit_time", "integer", "bigint", "bigint"),
+    ("midjourneys", "prompt", "text", "longtext", "text"),
+    ("tasks", "id", "integer", "bigint", "bigint"),
+    (
+        "tasks",
+        "task_id",
+        "varchar(50)",
+        "varchar(50)",
+        "character varying(50)",
+    ),
+    ("tasks", "progress", "integer", "bigint", "bigint"),
+    ("tasks", "fail_reason", "text", "longtext", "text"),
+    ("tasks", "data", "json", "json", "json"),
 ];
 
 /// `(table, column, default must contain)`.
@@ -375,6 +397,8 @@ const DEFAULTS: &[(&str, &str, &str)] = &[
     ("user_groups", "api_rate", "600"),
     ("user_groups", "ratio", "1"),
     ("prices", "type", "tokens"),
+    ("midjourneys", "token_id", "0"),
+    ("tasks", "token_id", "0"),
 ];
 
 /// `(table, index name (None: any name), columns, unique)`.
@@ -422,6 +446,20 @@ const INDEXES: &[(&str, Option<&str>, &[&str], bool)] = &[
         &["id"],
         false,
     ),
+    (
+        "midjourneys",
+        Some("idx_midjourneys_mj_id"),
+        &["mj_id"],
+        false,
+    ),
+    (
+        "midjourneys",
+        Some("idx_midjourneys_submit_time"),
+        &["submit_time"],
+        false,
+    ),
+    ("tasks", Some("idx_tasks_task_id"), &["task_id"], false),
+    ("tasks", Some("idx_tasks_user_id"), &["user_id"], false),
 ];
 
 fn normalize(backend: Backend, t: &str) -> String {
@@ -457,6 +495,8 @@ async fn schema_matches_onehub(backend: Backend) {
         "migrations",
         "statistics",
         "model_info",
+        "midjourneys",
+        "tasks",
     ] {
         assert!(tables.iter().any(|x| x == t), "missing table {t}");
     }
