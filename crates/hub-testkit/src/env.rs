@@ -123,6 +123,41 @@ impl RelayEnv {
         )
     }
 
+    /// Creates a user (password `password-123`), signs them in and returns (id, their access
+    /// token).
+    pub async fn user(&self, name: &str, display_name: &str) -> (i64, String) {
+        self.admin(
+            Method::POST,
+            "/api/user/",
+            json!({"username": name, "password": "password-123", "display_name": display_name}),
+        )
+        .await;
+        let c = reqwest::Client::builder()
+            .cookie_store(true)
+            .build()
+            .expect("client");
+        let r: Value = c
+            .post(self.app.url("/api/user/login"))
+            .json(&json!({"username": name, "password": "password-123"}))
+            .send()
+            .await
+            .expect("login request")
+            .json()
+            .await
+            .expect("login answer");
+        assert_eq!(r["success"], true, "{r}");
+        let id = r["data"]["id"].as_i64().expect("user id");
+        let r: Value = c
+            .get(self.app.url("/api/user/token"))
+            .send()
+            .await
+            .expect("token request")
+            .json()
+            .await
+            .expect("token answer");
+        (id, r["data"].as_str().expect("access token").to_owned())
+    }
+
     /// Sets an option through `PUT /api/option/`.
     pub async fn option(&self, key: &str, value: &str) {
         self.admin(

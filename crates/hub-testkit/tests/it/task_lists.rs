@@ -22,36 +22,7 @@ on_backends!(
 
 /// Creates a user, logs in and returns (id, access token).
 async fn user(env: &RelayEnv, name: &str) -> (i64, String) {
-    env.admin(
-        Method::POST,
-        "/api/user/",
-        json!({"username": name, "password": "password-123", "display_name": name}),
-    )
-    .await;
-    let c = reqwest::Client::builder()
-        .cookie_store(true)
-        .build()
-        .unwrap();
-    let r: Value = c
-        .post(env.app.url("/api/user/login"))
-        .json(&json!({"username": name, "password": "password-123"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(r["success"], true, "{r}");
-    let id = r["data"]["id"].as_i64().unwrap();
-    let r: Value = c
-        .get(env.app.url("/api/user/token"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    (id, r["data"].as_str().unwrap().to_owned())
+    env.user(name, name).await
 }
 
 /// A successful list call: (ids in order, the page object).

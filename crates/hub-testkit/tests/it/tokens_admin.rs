@@ -23,36 +23,7 @@ on_backends!(
 
 /// Creates a user (`display_name` may be empty) and returns (id, access token).
 async fn user(env: &RelayEnv, name: &str, display_name: &str) -> (i64, String) {
-    env.admin(
-        Method::POST,
-        "/api/user/",
-        json!({"username": name, "password": "password-123", "display_name": display_name}),
-    )
-    .await;
-    let c = reqwest::Client::builder()
-        .cookie_store(true)
-        .build()
-        .unwrap();
-    let r: Value = c
-        .post(env.app.url("/api/user/login"))
-        .json(&json!({"username": name, "password": "password-123"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(r["success"], true, "{r}");
-    let id = r["data"]["id"].as_i64().unwrap();
-    let r: Value = c
-        .get(env.app.url("/api/user/token"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    (id, r["data"].as_str().unwrap().to_owned())
+    env.user(name, display_name).await
 }
 
 async fn call(env: &RelayEnv, m: Method, path: &str, token: &str, body: Value) -> Value {
