@@ -25,6 +25,7 @@ hub_testkit::on_backends!(
         billing_endpoints_show_the_keys_balance,
         site_content_groups_owners_and_model_info,
         monthly_invoices,
+        the_jobs_move_to_another_node_when_their_holder_stops,
     ],
     sqlite: [uptime_kuma_status_page_is_proxied, system_log_shows_the_last_lines],
     sqlite_postgres: [automatic_price_update_applies_the_downloaded_list],
@@ -914,4 +915,35 @@ async fn automatic_price_update_applies_the_downloaded_list(backend: Backend) {
         "update mode replaces unlocked rows"
     );
     env.stop().await;
+}
+
+/// Waits until some node's jobs loop holds the fleet-jobs lock (a probe that gets it gives it
+/// back at once).
+async fn wait_until_a_node_holds_the_jobs(store: &hub_store::Store, what: &str) {
+    hub_testkit::wait_for(what, || async {
+        match store.try_fleet_lock("fleet-jobs", "probe").await.unwrap() {
+            Some(l) => {
+                l.release().await;
+                false
+            }
+            None => true,
+        }
+    })
+    .await;
+}
+
+async fn the_jobs_move_to_another_node_when_their_holder_stops(backend: Backend) {
+    let Some(env) = env(backend).await else {
+        return;
+    };
+    let RelayEnv { db, app: first, .. } = env;
+    let probe = first.node.state.store.clone();
+    wait_until_a_node_holds_the_jobs(&probe, "the first node to take the jobs").await;
+    // A second node of the fleet waits its turn; the first stops (its lock ends with it).
+    let second = TestApp::start(&db.settings()).await;
+    first.stop().await;
+    let probe = second.node.state.store.clone();
+    wait_until_a_node_holds_the_jobs(&probe, "the second node to take the jobs over").await;
+    second.stop().await;
+    db.drop_db().await;
 }
