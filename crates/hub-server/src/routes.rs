@@ -680,6 +680,9 @@ impl RouteInfo {
     }
 }
 
+/// One Hub routes not served yet (accounts and money) whose path an `{id}` route would match.
+pub const NOT_SERVED_STATIC: &[&str] = &["/api/user/payment", "/api/user/aff"];
+
 /// Method, path and required role of every admin-API route.
 pub fn route_table() -> Vec<RouteInfo> {
     routes().into_iter().map(|r| r.info).collect()
@@ -715,6 +718,11 @@ pub fn build_router(state: AppState) -> Router {
         if let Some(bare) = info.path.strip_suffix('/') {
             router = router.route(bare, handler);
         }
+    }
+    // One Hub's static paths that we do not serve yet and that `{id}` would otherwise take
+    // (they would answer an invalid-id error): the same `Invalid URL` as any unserved route.
+    for path in NOT_SERVED_STATIC {
+        router = router.route(path, axum::routing::any(not_found));
     }
     // Each router gets its own panic guard, answering in its own error shape.
     router

@@ -126,6 +126,15 @@ async fn root_login_and_status(backend: Backend) {
     let (status, r) = app.call(Method::GET, "/api/nope", None, None).await;
     assert_eq!(status, 404);
     assert_eq!(r["error"]["message"], "Invalid URL (GET /api/nope)");
+    // One Hub's static paths not served yet are not taken for an `{id}`.
+    for path in hub_server::routes::NOT_SERVED_STATIC {
+        let (status, r) = app.call(Method::GET, path, Some(&token), None).await;
+        assert_eq!(status, 404, "{path}: {r}");
+        assert_eq!(
+            r["error"]["message"],
+            format!("Invalid URL (GET {path})").as_str()
+        );
+    }
     assert_eq!(r["error"]["type"], "invalid_request_error");
     finish(db, app).await;
 }
