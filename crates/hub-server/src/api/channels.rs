@@ -243,9 +243,14 @@ pub async fn update_balance(State(state): State<AppState>, PathId(id): PathId) -
 pub async fn update_all_balances(State(state): State<AppState>) -> ApiResult {
     let now = hub_store::now_unix();
     let mut disabled = 0;
+    // `POLLING_INTERVAL` seconds before each query, as One Hub (upstreams that limit rates).
+    let pause = std::time::Duration::from_secs(state.config.polling_interval);
     for ch in state.store.channel_all().await? {
         if ch.status != CHANNEL_ENABLED || !matches!(ch.kind, 1 | 8) {
             continue;
+        }
+        if !pause.is_zero() && !state.tasks.sleep(pause).await {
+            break;
         }
         match hub_providers::balance::query(&state.clients, &ChannelRt::from_channel(&ch), now)
             .await
