@@ -65,36 +65,28 @@ impl Store {
     ) -> Result<Option<FleetLock>, StoreError> {
         match &self.pool {
             Pool::Postgres(p) => {
-                let mut conn = p.acquire().await?.detach();
+                // A pooled connection; it leaves the pool only when it holds the lock (one
+                // that did not get it holds nothing and goes back).
+                let mut conn = p.acquire().await?;
                 let got: bool = sqlx::query("SELECT pg_try_advisory_lock($1)")
                     .bind(pg_key(name))
-                    .fetch_one(&mut conn)
+                    .fetch_one(&mut *conn)
                     .await?
                     .try_get(0)?;
-                if got {
-                    Ok(Some(FleetLock {
-                        held: Held::Postgres(conn),
-                    }))
-                } else {
-                    let _ = conn.close().await;
-                    Ok(None)
-                }
+                Ok(got.then(|| FleetLock {
+                    held: Held::Postgres(conn.detach()),
+                }))
             }
             Pool::MySql(p) => {
-                let mut conn = p.acquire().await?.detach();
+                let mut conn = p.acquire().await?;
                 let got: Option<i64> = sqlx::query("SELECT GET_LOCK(?, 0)")
                     .bind(mysql_name(name))
-                    .fetch_one(&mut conn)
+                    .fetch_one(&mut *conn)
                     .await?
                     .try_get(0)?;
-                if got == Some(1) {
-                    Ok(Some(FleetLock {
-                        held: Held::MySql(conn),
-                    }))
-                } else {
-                    let _ = conn.close().await;
-                    Ok(None)
-                }
+                Ok((got == Some(1)).then(|| FleetLock {
+                    held: Held::MySql(conn.detach()),
+                }))
             }
             Pool::Sqlite(p) => {
                 p.execute(sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
