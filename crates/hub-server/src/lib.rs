@@ -25,6 +25,7 @@ pub mod jobs;
 pub mod observe;
 pub mod ratelimit;
 pub mod relay;
+pub mod relay_limits;
 pub mod routes;
 pub mod serve;
 pub mod sync;
@@ -210,6 +211,8 @@ pub struct AppInner {
     pub body_budget: body_budget::BodyBudget,
     /// The per-IP request limiters (`GLOBAL_API_RATE_LIMIT`, `GLOBAL_WEB_RATE_LIMIT`, critical).
     pub limiters: ratelimit::Limiters,
+    /// The relay's per-user (group `api_rate`) and per-token limits.
+    pub relay_limits: Arc<relay_limits::RelayLimits>,
     /// Every task of this node, and the token that stops its loops.
     pub tasks: tasks::Tasks,
     /// The relay engine (sharing the store, clients, cooldowns, billing, metrics and tasks).
@@ -263,6 +266,7 @@ impl AppState {
             config: Arc::new(config),
             redis: None,
             limiters: ratelimit::Limiters::default(),
+            relay_limits: Arc::new(relay_limits::RelayLimits::default()),
             snapshot: Arc::new(ArcSwap::from_pointee(Snapshot::default())),
             clients,
             cooldowns,

@@ -282,6 +282,12 @@ pub async fn start(
             ));
         }
     }
+    // The relay's per-user and per-token limits: with Redis, keys named by the fleet's id and
+    // a task sending usage and slot releases.
+    if state.redis.is_some() {
+        tasks.spawn(hub_server::relay_limits::join_fleet(state.clone()));
+        tasks.spawn(state.relay_limits.clone().flush_loop(state.clone()));
+    }
     // Channel health: this node's decisions written for the fleet, and the probes (run by the
     // fleet lock's holder).
     if let Some(decisions) = state.take_health_decisions() {

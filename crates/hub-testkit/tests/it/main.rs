@@ -24,6 +24,7 @@ mod providers;
 mod ratelimit;
 mod realtime;
 mod relay;
+mod relay_limits;
 mod responses;
 mod sdk;
 mod security;
