@@ -262,16 +262,17 @@ pub async fn create(
     };
     p.id = id;
     p.created_at = now;
-    if p.kind == "stripe" && conf(&p, "webhook_secret").is_empty() {
-        if let Err(msg) = stripe_setup(&state, &mut p).await {
-            if let Err(e) = state.store.payment_soft_delete(id).await {
-                warn!(error = %e, id, "cannot remove the gateway whose set-up failed");
-            }
-            return Ok(status_answer(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                json!({"success": false, "message": msg}),
-            ));
+    if p.kind == "stripe"
+        && conf(&p, "webhook_secret").is_empty()
+        && let Err(msg) = stripe_setup(&state, &mut p).await
+    {
+        if let Err(e) = state.store.payment_soft_delete(id).await {
+            warn!(error = %e, id, "cannot remove the gateway whose set-up failed");
         }
+        return Ok(status_answer(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            json!({"success": false, "message": msg}),
+        ));
     }
     Ok(status_answer(
         StatusCode::CREATED,

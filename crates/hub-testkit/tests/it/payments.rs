@@ -5,13 +5,7 @@
 //! over two nodes on one database and credits once; forged, tampered and stale notifies credit
 //! nothing.
 
-#![expect(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::disallowed_methods,
-    reason = "tests"
-)]
+#![expect(clippy::unwrap_used, reason = "tests")]
 
 use std::{
     collections::BTreeMap,

@@ -2,13 +2,7 @@
 //! CRUD with One Hub's messages and paging, a code redeemed exactly once by 50 concurrent
 //! requests spread over two nodes on one database, and the promotion rule after a top-up.
 
-#![expect(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::disallowed_methods,
-    reason = "tests"
-)]
+#![expect(clippy::unwrap_used, reason = "tests")]
 
 use hub_testkit::{
     Backend, TestApp,
