@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 hub_testkit::on_backends!(
     all: [
+        money_tables_are_one_hubs,
         admin_crud_and_bad_input,
         a_code_is_redeemed_once_across_two_nodes,
         a_top_up_promotes_the_user_group,
@@ -41,6 +42,47 @@ async fn codes(app: &TestApp, name: &str, quota: i64, count: i64) -> Vec<String>
         .iter()
         .map(|k| k.as_str().unwrap().to_owned())
         .collect()
+}
+
+/// The master creates `redemptions`, `payments` and `orders` with One Hub's unique indexes,
+/// `char(32)` keys and `decimal(10,2)` money columns.
+async fn money_tables_are_one_hubs(backend: Backend) {
+    let Some(env) = RelayEnv::new(backend).await else {
+        return;
+    };
+    let store = &env.app.node.state.store;
+    for (table, index, col) in [
+        ("redemptions", "idx_redemptions_key", "key"),
+        ("payments", "idx_payments_uuid", "uuid"),
+        ("orders", "idx_orders_trade_no", "trade_no"),
+    ] {
+        let idx = store.indexes(table).await.unwrap();
+        assert!(
+            idx.iter()
+                .any(|i| i.name == index && i.unique && i.columns == [col]),
+            "{backend:?} {table}: {idx:?}"
+        );
+    }
+    for (table, col, want) in [
+        ("redemptions", "key", "char(32)"),
+        ("payments", "uuid", "char(32)"),
+        ("payments", "percent_fee", "decimal(10,2)"),
+        ("orders", "order_amount", "decimal(10,2)"),
+        ("orders", "trade_no", "varchar(50)"),
+    ] {
+        let cols = store.columns(table).await.unwrap();
+        let c = cols.iter().find(|c| c.name == col).unwrap();
+        let t = c
+            .data_type
+            .replace("character varying", "varchar")
+            .replace("character", "char")
+            .replace("numeric", "decimal");
+        // PostgreSQL's catalogue reports `numeric` without its precision.
+        let ok = t == want
+            || (backend == Backend::Postgres && want.starts_with("decimal") && t == "decimal");
+        assert!(ok, "{backend:?} {table}.{col}: {t}, want {want}");
+    }
+    env.stop().await;
 }
 
 async fn admin_crud_and_bad_input(backend: Backend) {
