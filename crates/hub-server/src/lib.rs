@@ -154,6 +154,8 @@ pub struct ServerConfig {
     pub user_invoice_month: bool,
     /// `UPTIME_KUMA_ENABLE`, `UPTIME_KUMA_DOMAIN`, `UPTIME_KUMA_STATUS_PAGE_NAME`.
     pub uptime_kuma: UptimeKuma,
+    /// `STRIPE_API_BASE`: where the Stripe gateway's API calls go.
+    pub stripe_api_base: String,
 }
 
 /// The periodic download of the price list.

@@ -122,6 +122,7 @@ pub fn server_config(settings: &Settings) -> ServerConfig {
             status_page: settings.uptime_kuma_status_page_name.clone(),
         },
         update_price_service: settings.update_price_service.clone(),
+        stripe_api_base: settings.stripe_api_base.clone(),
         auto_prices: hub_server::AutoPrices {
             enabled: settings.auto_price_updates,
             mode: settings.auto_price_updates_mode,
