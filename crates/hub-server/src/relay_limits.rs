@@ -372,6 +372,36 @@ impl RelayLimits {
         Ok(Admission { slot })
     }
 
+    /// Requests the user's group limit counted in the last minute (the fleet's with Redis, this
+    /// node's otherwise); the dashboard's `rpm`.
+    pub async fn user_rpm_now(
+        &self,
+        redis: Option<&redis::aio::ConnectionManager>,
+        user: i64,
+    ) -> u64 {
+        if let (Some(cm), Some(prefix)) = (redis, self.prefix.get()) {
+            let mut cm = cm.clone();
+            let r: redis::RedisResult<u64> = redis::cmd("EVAL")
+                .arg(
+                    "local t = redis.call('TIME') \
+                     local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) \
+                     return redis.call('ZCOUNT', KEYS[1], now - 60000, '+inf')",
+                )
+                .arg(1)
+                .arg(format!("{prefix}rpm:u:{user}"))
+                .query_async(&mut cm)
+                .await;
+            if let Ok(n) = r {
+                return n;
+            }
+        }
+        let start = self.now_ms().saturating_sub(WINDOW_MS);
+        let l = self.local.lock().unwrap_or_else(|p| p.into_inner());
+        l.rpm
+            .get(&(0, user))
+            .map_or(0, |log| log.iter().filter(|t| **t >= start).count() as u64)
+    }
+
     fn add_pending(&self, token: i64, tokens: u64) {
         *self
             .pending_tpm
