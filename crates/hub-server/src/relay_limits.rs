@@ -440,14 +440,16 @@ impl RelayLimits {
             return;
         };
         let mut tick = tokio::time::interval(Duration::from_secs(1));
-        loop {
+        let mut last = false;
+        while !last {
             let mut releases = Vec::new();
             tokio::select! {
-                () = state.tasks.cancelled() => break,
+                // A clean stop sends what is left once more (the node's requests are done).
+                () = state.tasks.cancelled() => last = true,
                 _ = tick.tick() => {}
                 r = rx.recv() => match r {
                     Some(r) => releases.push(r),
-                    None => break,
+                    None => last = true,
                 },
             }
             while let Ok(r) = rx.try_recv() {
