@@ -21,6 +21,8 @@ pub mod cors;
 pub mod error;
 pub mod extract;
 pub mod jobs;
+pub mod mail;
+pub mod notify;
 pub mod observe;
 pub mod ratelimit;
 pub mod relay;
@@ -150,6 +152,10 @@ pub struct ServerConfig {
     pub user_invoice_month: bool,
     /// `UPTIME_KUMA_ENABLE`, `UPTIME_KUMA_DOMAIN`, `UPTIME_KUMA_STATUS_PAGE_NAME`.
     pub uptime_kuma: UptimeKuma,
+    /// `SMTP_CA_FILE`: extra trusted roots for the SMTP server ("" = none).
+    pub smtp_ca_file: String,
+    /// The admin notifiers (`NOTIFY_*`).
+    pub notify: notify::NotifyConfig,
 }
 
 /// The periodic download of the price list.
@@ -215,6 +221,10 @@ pub struct AppInner {
     pub channel_tests: Arc<channel_test::AllTests>,
     /// The channel quality checks streaming on this node and the image ids they issued.
     pub channel_checks: Arc<channel_check::ChannelChecks>,
+    /// Sends e-mail through the SMTP options of the current snapshot.
+    pub mailer: mail::Mailer,
+    /// Sends admin notifications (in the background) to every configured notifier.
+    pub notifier: notify::Notifier,
     generation: Arc<AtomicU64>,
     reload_lock: Arc<tokio::sync::Mutex<()>>,
 }
@@ -233,6 +243,15 @@ impl AppState {
         let clients = Arc::new(clients);
         let cooldowns = Arc::new(hub_relay::Cooldowns::default());
         let metrics = Arc::new(metrics::Metrics::new(metrics_on));
+        let snapshot = Arc::new(ArcSwap::from_pointee(Snapshot::default()));
+        let mailer = mail::Mailer::new(snapshot.clone(), &config.smtp_ca_file, &config.version);
+        let notifier = notify::Notifier::new(
+            config.notify.clone(),
+            clients.clone(),
+            mailer.clone(),
+            store.clone(),
+            tasks.clone(),
+        );
         let engine = hub_relay::Engine::new(hub_relay::EngineInner {
             store: store.clone(),
             clients: clients.clone(),
@@ -252,7 +271,7 @@ impl AppState {
             config: Arc::new(config),
             redis: None,
             limiters: ratelimit::Limiters::default(),
-            snapshot: Arc::new(ArcSwap::from_pointee(Snapshot::default())),
+            snapshot,
             clients,
             cooldowns,
             sync: Arc::new(sync::SyncState::default()),
@@ -264,6 +283,8 @@ impl AppState {
             engine,
             channel_tests: Arc::new(channel_test::AllTests::default()),
             channel_checks: Arc::new(channel_check::ChannelChecks::default()),
+            mailer,
+            notifier,
             generation: Arc::new(AtomicU64::new(0)),
             reload_lock: Arc::new(tokio::sync::Mutex::new(())),
         }))
