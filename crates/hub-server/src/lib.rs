@@ -252,6 +252,7 @@ impl AppState {
             store.clone(),
             tasks.clone(),
         );
+        let (alerts_tx, alerts_rx) = tokio::sync::mpsc::channel(256);
         let engine = hub_relay::Engine::new(hub_relay::EngineInner {
             store: store.clone(),
             clients: clients.clone(),
@@ -260,7 +261,14 @@ impl AppState {
             metrics: metrics.clone(),
             tasks: tasks.clone(),
             english: config.language.starts_with("en"),
+            quota_alerts: Some(alerts_tx),
         });
+        drop(tasks.spawn(mail::quota_warnings(
+            alerts_rx,
+            store.clone(),
+            mailer.clone(),
+            tasks.clone(),
+        )));
         Self(Arc::new(AppInner {
             store,
             keys: Arc::new(keys),
