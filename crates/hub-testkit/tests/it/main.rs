@@ -15,6 +15,7 @@ mod codex;
 mod cors;
 mod dashboard;
 mod families;
+mod health;
 mod metrics;
 mod native;
 mod notify;
