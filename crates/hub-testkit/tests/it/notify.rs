@@ -30,6 +30,7 @@ hub_testkit::on_backends!(
         smtp_without_tls_and_not_configured,
         failures_are_isolated_and_never_leak_secrets,
         the_manual_test_run_is_notified,
+        channel_health_transitions_are_notified,
     ],
     all: [every_notifier_gets_the_message, quota_warning_when_a_request_crosses],
 );
@@ -512,6 +513,54 @@ async fn quota_warning_when_a_request_crosses(backend: Backend) {
         smtp.try_next_mail(Duration::from_millis(300))
             .await
             .is_none()
+    );
+    env.stop().await;
+}
+
+/// The relay's automatic disable and the probe's enable (channel health) reach the notifiers
+/// with One Hub's texts.
+async fn channel_health_transitions_are_notified(backend: Backend) {
+    let hooks = HookServer::start().await;
+    let base = hooks.base.clone();
+    let Some(env) = RelayEnv::with(backend, |s| {
+        s.channel_probe_seconds = 1;
+        s.notify_email_disable = true;
+        s.notify_wecom_webhook = format!("{base}/wecom?key={WECOM_KEY}");
+    })
+    .await
+    else {
+        return;
+    };
+    env.option("AutomaticDisableChannelEnabled", "true").await;
+    env.option("AutomaticEnableChannelEnabled", "true").await;
+    env.option("RetryTimes", "3").await;
+    let first = env
+        .channel(json!({"name": "first", "key": "nk-first", "models": "nm", "priority": 10, "test_model": "nm"}))
+        .await;
+    env.channel(json!({"name": "second", "key": "nk-second", "models": "nm"}))
+        .await;
+    let key = env.token(json!({})).await;
+    env.mock.fail_key("nk-first", Some(401));
+    for _ in 0..2 {
+        assert_eq!(env.chat(&key, "nm").await.status, 200);
+    }
+    let hit = hooks.next_hit().await;
+    let content = hit.body["markdown"]["content"].as_str().unwrap().to_owned();
+    let title = format!("通道「first」（#{first}）已被禁用");
+    assert!(
+        content.starts_with(&format!(
+            "## <font color=\"warning\">{title}</font>\n   \n{title}，原因：HTTP 401"
+        )),
+        "{content}"
+    );
+    env.mock.fail_key("nk-first", None);
+    let hit = hooks.next_hit().await;
+    let content = hit.body["markdown"]["content"].as_str().unwrap();
+    assert!(
+        content.starts_with(&format!(
+            "## <font color=\"info\">通道「first」（#{first}）已被启用</font>"
+        )),
+        "{content}"
     );
     env.stop().await;
 }
