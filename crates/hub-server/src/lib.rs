@@ -22,6 +22,8 @@ pub mod error;
 pub mod extract;
 pub mod health;
 pub mod jobs;
+pub mod mail;
+pub mod notify;
 pub mod observe;
 pub mod ratelimit;
 pub mod relay;
@@ -154,6 +156,10 @@ pub struct ServerConfig {
     pub user_invoice_month: bool,
     /// `UPTIME_KUMA_ENABLE`, `UPTIME_KUMA_DOMAIN`, `UPTIME_KUMA_STATUS_PAGE_NAME`.
     pub uptime_kuma: UptimeKuma,
+    /// `SMTP_CA_FILE`: extra trusted roots for the SMTP server ("" = none).
+    pub smtp_ca_file: String,
+    /// The admin notifiers (`NOTIFY_*`).
+    pub notify: notify::NotifyConfig,
     /// `STRIPE_API_BASE`: where the Stripe gateway's API calls go.
     pub stripe_api_base: String,
 }
@@ -223,6 +229,10 @@ pub struct AppInner {
     pub channel_tests: Arc<channel_test::AllTests>,
     /// The channel quality checks streaming on this node and the image ids they issued.
     pub channel_checks: Arc<channel_check::ChannelChecks>,
+    /// Sends e-mail through the SMTP options of the current snapshot.
+    pub mailer: mail::Mailer,
+    /// Sends admin notifications (in the background) to every configured notifier.
+    pub notifier: notify::Notifier,
     /// The relay's channel-health decisions, until the node's task takes them
     /// ([`AppState::take_health_decisions`]).
     health_decisions:
@@ -247,6 +257,16 @@ impl AppState {
         let clients = Arc::new(clients);
         let cooldowns = Arc::new(hub_relay::Cooldowns::default());
         let metrics = Arc::new(metrics::Metrics::new(metrics_on));
+        let snapshot = Arc::new(ArcSwap::from_pointee(Snapshot::default()));
+        let mailer = mail::Mailer::new(snapshot.clone(), &config.smtp_ca_file, &config.version);
+        let notifier = notify::Notifier::new(
+            config.notify.clone(),
+            clients.clone(),
+            mailer.clone(),
+            store.clone(),
+            tasks.clone(),
+        );
+        let (alerts_tx, alerts_rx) = tokio::sync::mpsc::channel(256);
         let (health, health_decisions) = hub_relay::health::HealthWatch::new();
         let engine = hub_relay::Engine::new(hub_relay::EngineInner {
             store: store.clone(),
@@ -257,7 +277,14 @@ impl AppState {
             metrics: metrics.clone(),
             tasks: tasks.clone(),
             english: config.language.starts_with("en"),
+            quota_alerts: Some(alerts_tx),
         });
+        drop(tasks.spawn(mail::quota_warnings(
+            alerts_rx,
+            store.clone(),
+            mailer.clone(),
+            tasks.clone(),
+        )));
         Self(Arc::new(AppInner {
             store,
             keys: Arc::new(keys),
@@ -269,7 +296,7 @@ impl AppState {
             redis: None,
             limiters: ratelimit::Limiters::default(),
             relay_limits: Arc::new(relay_limits::RelayLimits::default()),
-            snapshot: Arc::new(ArcSwap::from_pointee(Snapshot::default())),
+            snapshot,
             clients,
             cooldowns,
             sync: Arc::new(sync::SyncState::default()),
@@ -281,6 +308,8 @@ impl AppState {
             engine,
             channel_tests: Arc::new(channel_test::AllTests::default()),
             channel_checks: Arc::new(channel_check::ChannelChecks::default()),
+            mailer,
+            notifier,
             health_decisions: std::sync::Mutex::new(Some(health_decisions)),
             fleet_jobs_holder: std::sync::atomic::AtomicBool::new(false),
             generation: Arc::new(AtomicU64::new(0)),
@@ -308,9 +337,11 @@ impl AppState {
         self.fleet_jobs_holder.store(held, Ordering::Relaxed);
     }
 
-    /// Sends an operator notification to every configured notifier, in the background.
+    /// Sends an operator notification to every configured notifier ([`notify::Notifier`]), in
+    /// the background.
     pub fn notify(&self, title: String, body: String) {
         tracing::info!(%title, %body, "operator notification");
+        self.notifier.send(title, body);
     }
 
     /// Sets the Redis connection; only before the state is shared (node start-up).

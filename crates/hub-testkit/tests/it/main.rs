@@ -18,6 +18,7 @@ mod families;
 mod health;
 mod metrics;
 mod native;
+mod notify;
 mod onehub_db;
 mod payments;
 mod prices_sync;
