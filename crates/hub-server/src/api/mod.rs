@@ -9,14 +9,17 @@ pub mod dashboard;
 pub mod groups;
 pub mod invoices;
 pub mod logs;
+pub mod oauth;
 pub mod options;
 pub mod prices;
+pub mod register;
 pub mod site;
 pub mod status;
 pub mod tasks;
 pub mod tokens;
 pub mod user_self;
 pub mod users;
+pub mod webauthn;
 
 use rand::{Rng, distr::Alphanumeric};
 
