@@ -22,6 +22,7 @@ pub mod hunyuan;
 pub mod limits;
 pub mod models;
 pub mod multipart;
+pub mod notify;
 pub mod ollama;
 pub mod protocol;
 pub mod responses;

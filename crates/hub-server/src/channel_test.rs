@@ -5,7 +5,8 @@
 //! announced to the other nodes ([`AppState::config_changed`]).
 //!
 //! [`test_all_channels`] is the routine a periodic job calls; `GET /api/channel/test` starts the
-//! same run in the background ([`start`], then [`run`]) and logs its report.
+//! same run in the background ([`start`], then [`run`]), logs its report and sends it to the
+//! admin notifiers (the periodic run does not, as in One Hub).
 
 use std::{fmt::Write as _, sync::Arc, time::Duration};
 
@@ -340,8 +341,8 @@ impl Report {
         out
     }
 
-    /// The notification of a manual run, `(title, Markdown body)`, for the notifier to send
-    /// (`GET /api/channel/test` logs it until notifications exist).
+    /// The notification of a manual run, `(title, Markdown body)`: `GET /api/channel/test`
+    /// logs it and sends it to the admin notifiers.
     pub fn notification(&self) -> (&'static str, String) {
         (REPORT_TITLE, self.markdown())
     }

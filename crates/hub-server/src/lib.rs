@@ -22,6 +22,8 @@ pub mod cors;
 pub mod error;
 pub mod extract;
 pub mod jobs;
+pub mod mail;
+pub mod notify;
 pub mod observe;
 pub mod ratelimit;
 pub mod relay;
@@ -154,6 +156,10 @@ pub struct ServerConfig {
     /// The outside services of sign-in (`GITHUB_BASE_URL`, `GITHUB_API_BASE_URL`,
     /// `LARK_BASE_URL`, `TURNSTILE_VERIFY_URL`).
     pub accounts: AccountEndpoints,
+    /// `SMTP_CA_FILE`: extra trusted roots for the SMTP server ("" = none).
+    pub smtp_ca_file: String,
+    /// The admin notifiers (`NOTIFY_*`).
+    pub notify: notify::NotifyConfig,
 }
 
 /// Base URLs of the services sign-in talks to (settings, so tests can use local doubles).
@@ -230,6 +236,10 @@ pub struct AppInner {
     pub channel_checks: Arc<channel_check::ChannelChecks>,
     /// Sign-in: the outbound client and the discovered OIDC provider.
     pub accounts: Arc<accounts::Accounts>,
+    /// Sends e-mail through the SMTP options of the current snapshot.
+    pub mailer: mail::Mailer,
+    /// Sends admin notifications (in the background) to every configured notifier.
+    pub notifier: notify::Notifier,
     generation: Arc<AtomicU64>,
     reload_lock: Arc<tokio::sync::Mutex<()>>,
 }
@@ -248,6 +258,15 @@ impl AppState {
         let clients = Arc::new(clients);
         let cooldowns = Arc::new(hub_relay::Cooldowns::default());
         let metrics = Arc::new(metrics::Metrics::new(metrics_on));
+        let snapshot = Arc::new(ArcSwap::from_pointee(Snapshot::default()));
+        let mailer = mail::Mailer::new(snapshot.clone(), &config.smtp_ca_file, &config.version);
+        let notifier = notify::Notifier::new(
+            config.notify.clone(),
+            clients.clone(),
+            mailer.clone(),
+            store.clone(),
+            tasks.clone(),
+        );
         let engine = hub_relay::Engine::new(hub_relay::EngineInner {
             store: store.clone(),
             clients: clients.clone(),
@@ -267,7 +286,7 @@ impl AppState {
             config: Arc::new(config),
             redis: None,
             limiters: ratelimit::Limiters::default(),
-            snapshot: Arc::new(ArcSwap::from_pointee(Snapshot::default())),
+            snapshot,
             clients,
             cooldowns,
             sync: Arc::new(sync::SyncState::default()),
@@ -280,6 +299,8 @@ impl AppState {
             channel_tests: Arc::new(channel_test::AllTests::default()),
             channel_checks: Arc::new(channel_check::ChannelChecks::default()),
             accounts: Arc::new(accounts::Accounts::new()),
+            mailer,
+            notifier,
             generation: Arc::new(AtomicU64::new(0)),
             reload_lock: Arc::new(tokio::sync::Mutex::new(())),
         }))

@@ -13,6 +13,8 @@
 pub mod accounts;
 pub mod cloud;
 pub mod env;
+pub mod hooks;
+pub mod smtp;
 
 /// The mock upstream (the `hub-mock` crate), re-exported so tests name it `hub_testkit::mock`.
 pub use hub_mock as mock;

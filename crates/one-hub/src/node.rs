@@ -134,6 +134,8 @@ pub fn server_config(settings: &Settings) -> ServerConfig {
             interval_minutes: settings.auto_price_updates_interval,
         },
         channel_test_frequency: settings.channel_test_frequency,
+        smtp_ca_file: settings.smtp_ca_file.clone(),
+        notify: notify_config(settings),
         connect_timeout: settings.connect_timeout,
         relay_timeout: settings.relay_timeout,
         memory_cache: settings.memory_cache_enabled,
@@ -343,6 +345,34 @@ async fn signal() {
     tokio::select! {
         _ = ctrl_c => {}
         _ = term => {}
+    }
+}
+
+/// The notifier settings (`NOTIFY_*`).
+fn notify_config(s: &Settings) -> hub_server::notify::NotifyConfig {
+    use hub_server::{Secret, notify::RobotConfig};
+    hub_server::notify::NotifyConfig {
+        email_disable: s.notify_email_disable,
+        email_to: s.notify_email_smtp_to.clone(),
+        wecom_webhook: Secret(s.notify_wecom_webhook.clone()),
+        dingtalk: RobotConfig {
+            token: Secret(s.notify_dingtalk_token.clone()),
+            secret: Secret(s.notify_dingtalk_secret.clone()),
+            keyword: s.notify_dingtalk_keyword.clone(),
+            url: s.notify_dingtalk_url.clone(),
+        },
+        lark: RobotConfig {
+            token: Secret(s.notify_lark_token.clone()),
+            secret: Secret(s.notify_lark_secret.clone()),
+            keyword: s.notify_lark_keyword.clone(),
+            url: s.notify_lark_url.clone(),
+        },
+        pushdeer_key: Secret(s.notify_pushdeer_pushkey.clone()),
+        pushdeer_url: s.notify_pushdeer_url.clone(),
+        telegram_key: Secret(s.notify_telegram_bot_api_key.clone()),
+        telegram_chat_id: s.notify_telegram_chat_id.clone(),
+        telegram_proxy: Secret(s.notify_telegram_http_proxy.clone()),
+        telegram_url: s.notify_telegram_url.clone(),
     }
 }
 

@@ -239,7 +239,8 @@ pub async fn update_balance(State(state): State<AppState>, PathId(id): PathId) -
 /// `GET /api/channel/update_balance`: as One Hub, the balances of the enabled OpenAI (1) and
 /// Custom (8) channels, one after the other; a failed query is logged and skipped; a channel
 /// whose balance is 0 or less is disabled (status 3, whatever `AutomaticDisableChannelEnabled`
-/// says, as One Hub does), logged, and routing is rebuilt here and announced to the other nodes.
+/// says, as One Hub does), logged, notified to the admin notifiers (reason `余额不足`), and
+/// routing is rebuilt here and announced to the other nodes.
 pub async fn update_all_balances(State(state): State<AppState>) -> ApiResult {
     let now = hub_store::now_unix();
     let mut disabled = 0;
@@ -263,6 +264,7 @@ pub async fn update_all_balances(State(state): State<AppState>) -> ApiResult {
                         .channel_set_status(ch.id, CHANNEL_AUTO_DISABLED)
                         .await?;
                     warn!(channel = ch.id, name = %ch.name, balance, "channel disabled: its balance is exhausted");
+                    crate::notify::channel_disabled(&state.notifier, ch.id, &ch.name, "余额不足");
                     disabled += 1;
                 }
             }
@@ -316,7 +318,7 @@ fn seconds(ms: u64) -> serde_json::Value {
 
 /// `GET /api/channel/test`: starts testing every channel in the background
 /// ([`channel_test::run`]) and answers at once; `测试已在运行中` while a run is in progress on
-/// this node. The report is logged (the notification One Hub sends is not available yet).
+/// this node. The report is logged and sent to the admin notifiers (`通道测试完成`).
 pub async fn test_all(State(state): State<AppState>) -> ApiResult {
     let (claim, channels) = channel_test::start(&state).await.map_err(|e| match e {
         channel_test::StartError::Running => ApiError::msg(e.to_string()),
@@ -327,6 +329,7 @@ pub async fn test_all(State(state): State<AppState>) -> ApiResult {
         let report = channel_test::run(&st, claim, channels).await;
         let (title, body) = report.notification();
         info!(channels = report.entries.len(), title, report = %body, "all channels tested");
+        st.notifier.send(title, body);
     });
     ok_empty()
 }

@@ -118,6 +118,20 @@ impl Store {
         self.fetch_optional(&q).await
     }
 
+    /// The e-mail address of the root user (the first live user with role 100, by id); ""
+    /// when there is none or it has no address. Admin notifications go there by default.
+    pub async fn root_email(&self) -> Result<String, StoreError> {
+        let mut q = Self::user_select();
+        q.and_where(Expr::col("role").eq(hub_core::role::ROLE_ROOT))
+            .order_by("id", sea_query::Order::Asc)
+            .limit(1);
+        Ok(self
+            .fetch_optional::<User>(&q)
+            .await?
+            .map(|u| u.email)
+            .unwrap_or_default())
+    }
+
     pub async fn user_list(&self, keyword: &str, p: &PageParams) -> Result<Page<User>, StoreError> {
         let mut q = Self::user_select();
         if !keyword.is_empty() {

@@ -18,6 +18,7 @@ mod dashboard;
 mod families;
 mod metrics;
 mod native;
+mod notify;
 mod onehub_db;
 mod prices_sync;
 mod providers;

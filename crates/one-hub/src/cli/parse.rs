@@ -28,6 +28,19 @@ pub(super) fn int<T: FromStr + PartialOrd + Copy>(
     }
 }
 
+/// An absolute `http://` or `https://` URL with a host (a trailing `/` is dropped).
+pub(super) fn http_url(raw: Raw<'_>) -> Result<String, SettingsError> {
+    let v = raw.value.trim().trim_end_matches('/');
+    let rest = v
+        .strip_prefix("http://")
+        .or_else(|| v.strip_prefix("https://"))
+        .unwrap_or_default();
+    if rest.is_empty() || rest.starts_with('/') || v.chars().any(char::is_whitespace) {
+        return Err(raw.invalid(None));
+    }
+    Ok(v.to_owned())
+}
+
 /// Go's `strconv.ParseBool`, which One Hub uses.
 pub(super) fn boolean(raw: Raw<'_>) -> Result<bool, SettingsError> {
     match raw.value.as_str() {

@@ -18,8 +18,8 @@ use super::{
     DEFAULT_CONFIG_PATH, NodeType, SettingsError,
     load::Sources,
     parse::{
-        access_token, boolean, cidr_list, hashids_alphabet, header_name, int, log_level, node_type,
-        price_update_mode, root_password, some, text, time_zone,
+        access_token, boolean, cidr_list, hashids_alphabet, header_name, http_url, int, log_level,
+        node_type, price_update_mode, root_password, some, text, time_zone,
     },
     spec::{Spec, settings},
 };
@@ -907,5 +907,277 @@ settings! {
         form: "exactly 32 characters from 0-9, a-z, A-Z",
         default: "(unset)",
         sensitive: true,
+    },
+
+    /// `SMTP_CA_FILE`.
+    smtp_ca_file: String = String::new() => SMTP_CA_FILE {
+        parse: text,
+        sample: "/etc/one-hub/smtp-ca.pem",
+        env: "SMTP_CA_FILE",
+        flag: "smtp-ca-file",
+        value_name: "PATH",
+        heading: "Notifications",
+        yaml: &["smtp_ca_file"],
+        about: "PEM file of extra CA certificates trusted for the SMTP server (not in One Hub)",
+        details: "For a mail server whose certificate is issued by a private CA. The SMTP server, port, account and password are the options SMTPServer, SMTPPort, SMTPAccount, SMTPToken (set in the admin UI). Unset: the platform trust store only.",
+        form: "a path to a PEM file",
+        default: "(unset)",
+    },
+
+    /// `NOTIFY_EMAIL_DISABLE`.
+    notify_email_disable: bool = false => NOTIFY_EMAIL_DISABLE {
+        parse: boolean,
+        sample: "true",
+        env: "NOTIFY_EMAIL_DISABLE",
+        flag: "notify-email-disable",
+        value_name: "BOOL",
+        heading: "Notifications",
+        yaml: &["notify", "email", "disable"],
+        about: "Do not send admin notifications by e-mail",
+        details: "The e-mail notifier is on by default: it sends through the SMTP options to NOTIFY_EMAIL_SMTP_TO, else to the root user's e-mail address, and is skipped (with an error in the log) while SMTP is not configured.",
+        form: FORM_BOOL,
+        default: "false",
+        switch: true,
+    },
+
+    /// `NOTIFY_EMAIL_SMTP_TO`.
+    notify_email_smtp_to: String = String::new() => NOTIFY_EMAIL_SMTP_TO {
+        parse: text,
+        sample: "ops@example.com",
+        env: "NOTIFY_EMAIL_SMTP_TO",
+        flag: "notify-email-smtp-to",
+        value_name: "ADDRESS",
+        heading: "Notifications",
+        yaml: &["notify", "email", "smtp_to"],
+        about: "Address that receives admin notifications by e-mail",
+        form: "an e-mail address",
+        default: "(unset: the root user's e-mail)",
+    },
+
+    /// `NOTIFY_WECOM_WEBHOOK`.
+    notify_wecom_webhook: String = String::new() => NOTIFY_WECOM_WEBHOOK {
+        parse: text,
+        sample: "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k",
+        env: "NOTIFY_WECOM_WEBHOOK",
+        flag: "notify-wecom-webhook",
+        value_name: "URL",
+        heading: "Notifications",
+        yaml: &["notify", "wecom", "webhook"],
+        about: "WeCom group robot webhook URL for admin notifications",
+        details: "The whole URL, key included (a secret).",
+        form: "an http(s) URL",
+        default: "(unset: off)",
+        sensitive: true,
+    },
+
+    /// `NOTIFY_DINGTALK_TOKEN`.
+    notify_dingtalk_token: String = String::new() => NOTIFY_DINGTALK_TOKEN {
+        parse: text,
+        sample: "dingtalk-token",
+        env: "NOTIFY_DINGTALK_TOKEN",
+        flag: "notify-dingtalk-token",
+        value_name: "TOKEN",
+        heading: "Notifications",
+        yaml: &["notify", "dingtalk", "token"],
+        about: "DingTalk robot access token for admin notifications",
+        details: "Used with NOTIFY_DINGTALK_SECRET (signed requests) or NOTIFY_DINGTALK_KEYWORD; without either DingTalk is off.",
+        form: FORM_ANY,
+        default: "(unset: off)",
+        sensitive: true,
+    },
+
+    /// `NOTIFY_DINGTALK_SECRET`.
+    notify_dingtalk_secret: String = String::new() => NOTIFY_DINGTALK_SECRET {
+        parse: text,
+        sample: "SECdingtalk",
+        env: "NOTIFY_DINGTALK_SECRET",
+        flag: "notify-dingtalk-secret",
+        value_name: "SECRET",
+        heading: "Notifications",
+        yaml: &["notify", "dingtalk", "secret"],
+        about: "DingTalk robot signing secret",
+        details: "Requests carry timestamp and sign = base64(HMAC-SHA256(secret, timestamp + newline + secret)), percent-encoded once.",
+        form: FORM_ANY,
+        default: "(unset)",
+        sensitive: true,
+    },
+
+    /// `NOTIFY_DINGTALK_KEYWORD`.
+    notify_dingtalk_keyword: String = String::new() => NOTIFY_DINGTALK_KEYWORD {
+        parse: text,
+        sample: "one-hub",
+        env: "NOTIFY_DINGTALK_KEYWORD",
+        flag: "notify-dingtalk-keyword",
+        value_name: "WORD",
+        heading: "Notifications",
+        yaml: &["notify", "dingtalk", "keyword"],
+        about: "DingTalk robot keyword, put before each message (when no secret is set)",
+        form: FORM_ANY,
+        default: "(unset)",
+    },
+
+    /// `NOTIFY_DINGTALK_URL`.
+    notify_dingtalk_url: String = "https://oapi.dingtalk.com".to_owned() => NOTIFY_DINGTALK_URL {
+        parse: http_url,
+        sample: "http://127.0.0.1:9000",
+        env: "NOTIFY_DINGTALK_URL",
+        flag: "notify-dingtalk-url",
+        value_name: "URL",
+        heading: "Notifications",
+        yaml: &["notify", "dingtalk", "url"],
+        about: "Base URL of the DingTalk robot API (not in One Hub)",
+        details: "For tests or a forwarding proxy; the request goes to URL/robot/send.",
+        form: "an http(s) URL",
+        default: "https://oapi.dingtalk.com",
+    },
+
+    /// `NOTIFY_LARK_TOKEN`.
+    notify_lark_token: String = String::new() => NOTIFY_LARK_TOKEN {
+        parse: text,
+        sample: "lark-hook-id",
+        env: "NOTIFY_LARK_TOKEN",
+        flag: "notify-lark-token",
+        value_name: "TOKEN",
+        heading: "Notifications",
+        yaml: &["notify", "lark", "token"],
+        about: "Lark (Feishu) custom bot hook id for admin notifications",
+        details: "Used with NOTIFY_LARK_SECRET (signed requests) or NOTIFY_LARK_KEYWORD; without either Lark is off.",
+        form: FORM_ANY,
+        default: "(unset: off)",
+        sensitive: true,
+    },
+
+    /// `NOTIFY_LARK_SECRET`.
+    notify_lark_secret: String = String::new() => NOTIFY_LARK_SECRET {
+        parse: text,
+        sample: "lark-secret",
+        env: "NOTIFY_LARK_SECRET",
+        flag: "notify-lark-secret",
+        value_name: "SECRET",
+        heading: "Notifications",
+        yaml: &["notify", "lark", "secret"],
+        about: "Lark bot signing secret",
+        form: FORM_ANY,
+        default: "(unset)",
+        sensitive: true,
+    },
+
+    /// `NOTIFY_LARK_KEYWORD`.
+    notify_lark_keyword: String = String::new() => NOTIFY_LARK_KEYWORD {
+        parse: text,
+        sample: "one-hub",
+        env: "NOTIFY_LARK_KEYWORD",
+        flag: "notify-lark-keyword",
+        value_name: "WORD",
+        heading: "Notifications",
+        yaml: &["notify", "lark", "keyword"],
+        about: "Lark bot keyword, added to each title (when no secret is set)",
+        form: FORM_ANY,
+        default: "(unset)",
+    },
+
+    /// `NOTIFY_LARK_URL`.
+    notify_lark_url: String = "https://open.feishu.cn".to_owned() => NOTIFY_LARK_URL {
+        parse: http_url,
+        sample: "http://127.0.0.1:9000",
+        env: "NOTIFY_LARK_URL",
+        flag: "notify-lark-url",
+        value_name: "URL",
+        heading: "Notifications",
+        yaml: &["notify", "lark", "url"],
+        about: "Base URL of the Lark bot API (not in One Hub)",
+        details: "For Lark outside China (https://open.larksuite.com), tests or a forwarding proxy; the request goes to URL/open-apis/bot/v2/hook/TOKEN.",
+        form: "an http(s) URL",
+        default: "https://open.feishu.cn",
+    },
+
+    /// `NOTIFY_PUSHDEER_PUSHKEY`.
+    notify_pushdeer_pushkey: String = String::new() => NOTIFY_PUSHDEER_PUSHKEY {
+        parse: text,
+        sample: "PDU1key",
+        env: "NOTIFY_PUSHDEER_PUSHKEY",
+        flag: "notify-pushdeer-pushkey",
+        value_name: "KEY",
+        heading: "Notifications",
+        yaml: &["notify", "pushdeer", "pushkey"],
+        about: "PushDeer push key for admin notifications",
+        form: FORM_ANY,
+        default: "(unset: off)",
+        sensitive: true,
+    },
+
+    /// `NOTIFY_PUSHDEER_URL`.
+    notify_pushdeer_url: String = "https://api2.pushdeer.com".to_owned() => NOTIFY_PUSHDEER_URL {
+        parse: http_url,
+        sample: "http://127.0.0.1:9000",
+        env: "NOTIFY_PUSHDEER_URL",
+        flag: "notify-pushdeer-url",
+        value_name: "URL",
+        heading: "Notifications",
+        yaml: &["notify", "pushdeer", "url"],
+        about: "Base URL of the PushDeer server",
+        details: "A self-hosted server; the request goes to URL/message/push.",
+        form: "an http(s) URL",
+        default: "https://api2.pushdeer.com",
+    },
+
+    /// `NOTIFY_TELEGRAM_BOT_API_KEY`.
+    notify_telegram_bot_api_key: String = String::new() => NOTIFY_TELEGRAM_BOT_API_KEY {
+        parse: text,
+        sample: "123:bot-key",
+        env: "NOTIFY_TELEGRAM_BOT_API_KEY",
+        flag: "notify-telegram-bot-api-key",
+        value_name: "KEY",
+        heading: "Notifications",
+        yaml: &["notify", "telegram", "bot_api_key"],
+        about: "Telegram bot token for admin notifications",
+        details: "Used with NOTIFY_TELEGRAM_CHAT_ID; messages longer than 4096 bytes are sent in parts.",
+        form: FORM_ANY,
+        default: "(unset: off)",
+        sensitive: true,
+    },
+
+    /// `NOTIFY_TELEGRAM_CHAT_ID`.
+    notify_telegram_chat_id: String = String::new() => NOTIFY_TELEGRAM_CHAT_ID {
+        parse: text,
+        sample: "-100123",
+        env: "NOTIFY_TELEGRAM_CHAT_ID",
+        flag: "notify-telegram-chat-id",
+        value_name: "ID",
+        heading: "Notifications",
+        yaml: &["notify", "telegram", "chat_id"],
+        about: "Telegram chat that receives admin notifications",
+        form: FORM_ANY,
+        default: "(unset: off)",
+    },
+
+    /// `NOTIFY_TELEGRAM_HTTP_PROXY`.
+    notify_telegram_http_proxy: String = String::new() => NOTIFY_TELEGRAM_HTTP_PROXY {
+        parse: text,
+        sample: "http://127.0.0.1:8080",
+        env: "NOTIFY_TELEGRAM_HTTP_PROXY",
+        flag: "notify-telegram-http-proxy",
+        value_name: "URL",
+        heading: "Notifications",
+        yaml: &["notify", "telegram", "http_proxy"],
+        about: "Proxy for the Telegram notifier (http, https or socks5 URL)",
+        form: "an http(s) or socks5 URL",
+        default: "(unset: direct)",
+        sensitive: true,
+    },
+
+    /// `NOTIFY_TELEGRAM_URL`.
+    notify_telegram_url: String = "https://api.telegram.org".to_owned() => NOTIFY_TELEGRAM_URL {
+        parse: http_url,
+        sample: "http://127.0.0.1:9000",
+        env: "NOTIFY_TELEGRAM_URL",
+        flag: "notify-telegram-url",
+        value_name: "URL",
+        heading: "Notifications",
+        yaml: &["notify", "telegram", "url"],
+        about: "Base URL of the Telegram Bot API (not in One Hub)",
+        details: "A local Bot API server, tests or a forwarding proxy; the request goes to URL/botKEY/sendMessage.",
+        form: "an http(s) URL",
+        default: "https://api.telegram.org",
     },
 }

@@ -133,12 +133,13 @@ fn every_spec_has_its_flag_and_help() {
     assert_eq!(longs, flags);
     for spec in ALL {
         assert_eq!(spec.flag, spec.env.to_ascii_lowercase().replace('_', "-"));
-        assert_eq!(
-            spec.yaml_key(),
-            spec.env
-                .to_ascii_lowercase()
-                .replace("metrics_", "metrics.")
-        );
+        // `METRICS_X` → `metrics.x`; `NOTIFY_KIND_X` → `notify.kind.x` (One Hub's keys).
+        let lower = spec.env.to_ascii_lowercase();
+        let expected = match lower.strip_prefix("notify_") {
+            Some(rest) => format!("notify.{}", rest.replacen('_', ".", 1)),
+            None => lower.replace("metrics_", "metrics."),
+        };
+        assert_eq!(spec.yaml_key(), expected);
     }
 
     // Clap wraps lines; compare with runs of whitespace collapsed.
