@@ -294,6 +294,21 @@ fn routes() -> Vec<Route> {
         r(M::GET, "/api/user/aff", User, false, api::register::aff),
         r(
             M::GET,
+            "/api/verification",
+            Public,
+            false,
+            api::email::send_verification,
+        ),
+        r(
+            M::GET,
+            "/api/reset_password",
+            Public,
+            false,
+            api::email::send_reset,
+        ),
+        r(M::POST, "/api/user/reset", Public, true, api::email::reset),
+        r(
+            M::GET,
             "/api/oauth/state",
             Public,
             false,

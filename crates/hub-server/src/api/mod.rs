@@ -6,6 +6,7 @@ pub mod channel_models;
 pub mod channel_tags;
 pub mod channels;
 pub mod dashboard;
+pub mod email;
 pub mod groups;
 pub mod invoices;
 pub mod logs;

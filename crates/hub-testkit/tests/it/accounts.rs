@@ -10,6 +10,7 @@ use hub_testkit::{
     Backend,
     accounts::{Forge, OidcProvider, Outside, OutsideUser, Passkey},
     env::{ADMIN, RelayEnv},
+    smtp::{SmtpConfig, SmtpServer},
 };
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -20,6 +21,7 @@ hub_testkit::on_backends!(
         oidc_sign_in_and_forged_tokens,
         passkey_registration_and_login,
         github_wechat_sign_in_and_binding,
+        email_codes_sign_up_reset_and_bind,
     ],
     sqlite: [turnstile_guards_sign_up],
 );
@@ -934,5 +936,185 @@ async fn github_wechat_sign_in_and_binding(backend: Backend) {
         .await;
     let text = opts.to_string();
     assert!(!text.contains("gh-secret") && !text.contains("wx-token"));
+    env.stop().await;
+}
+
+/// The text between `start` and `end` in `s`.
+fn between<'a>(s: &'a str, start: &str, end: &str) -> &'a str {
+    let from = s.find(start).unwrap_or_else(|| panic!("{start:?} in {s}")) + start.len();
+    let len = s[from..]
+        .find(end)
+        .unwrap_or_else(|| panic!("{end:?} in {s}"));
+    &s[from..from + len]
+}
+
+async fn email_codes_sign_up_reset_and_bind(backend: Backend) {
+    let smtp = SmtpServer::start(SmtpConfig::login("mailer", "smtp-pass-1")).await;
+    let Some(env) = RelayEnv::new(backend).await else {
+        return;
+    };
+    let b = browser();
+    let verification = |email: &str| env.app.url(&format!("/api/verification?email={email}"));
+    let (_, v) = send(&b, Method::GET, verification("new@hub.test"), None).await;
+    assert_eq!(v["message"], "SMTP 信息未配置");
+    set_options(
+        &env,
+        &[
+            ("SMTPServer", "127.0.0.1"),
+            ("SMTPPort", &smtp.port.to_string()),
+            ("SMTPAccount", "mailer"),
+            ("SMTPToken", "smtp-pass-1"),
+            ("SMTPFrom", "Hub <noreply@hub.test>"),
+            ("SystemName", "TestHub"),
+            ("ServerAddress", "https://hub.example.com"),
+            ("EmailVerificationEnabled", "true"),
+        ],
+    )
+    .await;
+
+    // Sign-up with a code from the mail.
+    let (_, v) = send(&b, Method::GET, verification("new@hub.test"), None).await;
+    assert_eq!(v, json!({"success": true, "message": ""}));
+    let mail = smtp.next_mail().await;
+    assert_eq!(mail.to, vec!["new@hub.test".to_owned()]);
+    assert_eq!(mail.subject(), "TestHub邮箱验证邮件");
+    let body = mail.body();
+    assert!(body.contains("验证码 10 分钟内有效"), "{body}");
+    let code = between(&body, "<strong>", "</strong>").to_owned();
+    assert_eq!(code.len(), 6);
+    let register = env.app.url("/api/user/register");
+    let (_, v) = send(
+        &b,
+        Method::POST,
+        register.clone(),
+        Some(json!({"username": "neo", "password": "neo-pass-12", "email": "new@hub.test", "verification_code": code.to_uppercase()})),
+    )
+    .await;
+    assert_eq!(v["message"], "验证码错误或已过期", "codes are exact");
+    let (_, v) = send(
+        &b,
+        Method::POST,
+        register.clone(),
+        Some(json!({"username": "neo", "password": "neo-pass-12", "email": "new@hub.test", "verification_code": code})),
+    )
+    .await;
+    assert_eq!(v["success"], true, "{v}");
+    assert_eq!(user_by_name(&env, "neo").await.email, "new@hub.test");
+    // Used once.
+    let (_, v) = send(
+        &b,
+        Method::POST,
+        register.clone(),
+        Some(json!({"username": "neo2", "password": "neo-pass-12", "email": "new@hub.test", "verification_code": code})),
+    )
+    .await;
+    assert_eq!(v["message"], "验证码错误或已过期");
+    // The address is taken now; a bad address; the domain whitelist.
+    let (_, v) = send(&b, Method::GET, verification("new@hub.test"), None).await;
+    assert_eq!(v["message"], "邮箱地址已被占用");
+    let (_, v) = send(&b, Method::GET, verification("not-an-address"), None).await;
+    assert_eq!(v["message"], "无效的参数");
+    set_options(
+        &env,
+        &[
+            ("EmailDomainWhitelist", "hub.test,example.org"),
+            ("EmailDomainRestrictionEnabled", "true"),
+        ],
+    )
+    .await;
+    let (_, v) = send(&b, Method::GET, verification("x@gmail.com"), None).await;
+    assert_eq!(
+        v["message"],
+        "管理员启用了邮箱域名白名单，您的邮箱地址的域名不在白名单中"
+    );
+
+    // Password reset through the link in the mail.
+    let (_, v) = send(
+        &b,
+        Method::GET,
+        env.app.url("/api/reset_password?email=nobody@hub.test"),
+        None,
+    )
+    .await;
+    assert_eq!(v["message"], "该邮箱地址未注册");
+    let (_, v) = send(
+        &b,
+        Method::GET,
+        env.app.url("/api/reset_password?email=new@hub.test"),
+        None,
+    )
+    .await;
+    assert_eq!(v["success"], true, "{v}");
+    let mail = smtp.next_mail().await;
+    assert_eq!(mail.subject(), "TestHub密码重置");
+    let body = mail.body();
+    assert!(body.contains("Hi neo,"), "{body}");
+    let link = between(&body, "href=\"", "\"").replace("&amp;", "&");
+    assert!(
+        link.starts_with("https://hub.example.com/user/reset?email=new%40hub.test&token="),
+        "{link}"
+    );
+    let token = link.rsplit("token=").next().unwrap().to_owned();
+    assert_eq!(token.len(), 32);
+    let reset = env.app.url("/api/user/reset");
+    let (_, v) = send(
+        &b,
+        Method::POST,
+        reset.clone(),
+        Some(json!({"email": "new@hub.test", "token": "0".repeat(32)})),
+    )
+    .await;
+    assert_eq!(v["message"], "重置链接非法或已过期");
+    let (_, v) = send(
+        &b,
+        Method::POST,
+        reset.clone(),
+        Some(json!({"email": "new@hub.test", "token": token})),
+    )
+    .await;
+    let password = v["data"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{v}"))
+        .to_owned();
+    assert_eq!(password.len(), 12);
+    let (_, v) = send(
+        &b,
+        Method::POST,
+        reset.clone(),
+        Some(json!({"email": "new@hub.test", "token": token})),
+    )
+    .await;
+    assert_eq!(v["message"], "重置链接非法或已过期", "the link is used up");
+    let (_, v) = send(
+        &b,
+        Method::POST,
+        env.app.url("/api/user/login"),
+        Some(json!({"username": "neo", "password": password})),
+    )
+    .await;
+    assert_eq!(v["success"], true, "{v}");
+
+    // Binding an address to the signed-in account (b is neo now).
+    let (_, v) = send(&b, Method::GET, verification("neo@example.org"), None).await;
+    assert_eq!(v["success"], true, "{v}");
+    let code = between(&smtp.next_mail().await.body(), "<strong>", "</strong>").to_owned();
+    let bind = |code: &str| {
+        env.app.url(&format!(
+            "/api/oauth/email/bind?email=neo@example.org&code={code}"
+        ))
+    };
+    let (_, v) = send(&b, Method::GET, bind("ffffff"), None).await;
+    assert_eq!(v["message"], "验证码错误或已过期");
+    let (_, v) = send(&b, Method::GET, bind(&code), None).await;
+    assert_eq!(v, json!({"success": true, "message": ""}));
+    assert_eq!(user_by_name(&env, "neo").await.email, "neo@example.org");
+    let (_, v) = send(&b, Method::GET, bind(&code), None).await;
+    assert_eq!(v["message"], "验证码错误或已过期", "used once");
+    // The SMTP password is not readable back.
+    let (_, opts) = env
+        .app
+        .call(Method::GET, "/api/option/", Some(ADMIN), None)
+        .await;
+    assert!(!opts.to_string().contains("smtp-pass-1"));
     env.stop().await;
 }

@@ -4,7 +4,7 @@
 //! test CA, AUTH), failures of one notifier not stopping the others and never logging a
 //! secret, and the manual all-channels test ending with its notification.
 
-#![expect(clippy::unwrap_used, clippy::panic, reason = "tests")]
+#![expect(clippy::unwrap_used, reason = "tests")]
 
 use std::{
     sync::{Arc, Mutex},
