@@ -12,6 +12,7 @@ pub mod ipnet;
 pub mod jwt;
 pub mod keys;
 pub mod limits;
+pub mod money;
 pub mod options;
 pub mod page;
 pub mod pricing;

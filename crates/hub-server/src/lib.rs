@@ -21,12 +21,14 @@ pub mod channel_test;
 pub mod cors;
 pub mod error;
 pub mod extract;
+pub mod health;
 pub mod jobs;
 pub mod mail;
 pub mod notify;
 pub mod observe;
 pub mod ratelimit;
 pub mod relay;
+pub mod relay_limits;
 pub mod routes;
 pub mod serve;
 pub mod sync;
@@ -149,6 +151,8 @@ pub struct ServerConfig {
     pub auto_prices: AutoPrices,
     /// `CHANNEL_TEST_FREQUENCY` in minutes (0 = never).
     pub channel_test_frequency: u64,
+    /// `CHANNEL_PROBE_SECONDS`: first probe of a part of a channel taken out of routing.
+    pub channel_probe_seconds: u64,
     /// `USER_INVOICE_MONTH`: monthly invoices (tables, job, routes, `/api/status` flag).
     pub user_invoice_month: bool,
     /// `UPTIME_KUMA_ENABLE`, `UPTIME_KUMA_DOMAIN`, `UPTIME_KUMA_STATUS_PAGE_NAME`.
@@ -160,6 +164,8 @@ pub struct ServerConfig {
     pub smtp_ca_file: String,
     /// The admin notifiers (`NOTIFY_*`).
     pub notify: notify::NotifyConfig,
+    /// `STRIPE_API_BASE`: where the Stripe gateway's API calls go.
+    pub stripe_api_base: String,
 }
 
 /// Base URLs of the services sign-in talks to (settings, so tests can use local doubles).
@@ -226,6 +232,8 @@ pub struct AppInner {
     pub body_budget: body_budget::BodyBudget,
     /// The per-IP request limiters (`GLOBAL_API_RATE_LIMIT`, `GLOBAL_WEB_RATE_LIMIT`, critical).
     pub limiters: ratelimit::Limiters,
+    /// The relay's per-user (group `api_rate`) and per-token limits.
+    pub relay_limits: Arc<relay_limits::RelayLimits>,
     /// Every task of this node, and the token that stops its loops.
     pub tasks: tasks::Tasks,
     /// The relay engine (sharing the store, clients, cooldowns, billing, metrics and tasks).
@@ -240,6 +248,12 @@ pub struct AppInner {
     pub mailer: mail::Mailer,
     /// Sends admin notifications (in the background) to every configured notifier.
     pub notifier: notify::Notifier,
+    /// The relay's channel-health decisions, until the node's task takes them
+    /// ([`AppState::take_health_decisions`]).
+    health_decisions:
+        std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<hub_relay::health::TakeOut>>>,
+    /// Whether this node holds the fleet lock (runs the fleet's jobs and probes).
+    fleet_jobs_holder: std::sync::atomic::AtomicBool,
     generation: Arc<AtomicU64>,
     reload_lock: Arc<tokio::sync::Mutex<()>>,
 }
@@ -267,10 +281,12 @@ impl AppState {
             store.clone(),
             tasks.clone(),
         );
+        let (health, health_decisions) = hub_relay::health::HealthWatch::new();
         let engine = hub_relay::Engine::new(hub_relay::EngineInner {
             store: store.clone(),
             clients: clients.clone(),
             cooldowns: cooldowns.clone(),
+            health: Arc::new(health),
             billing: billing.clone(),
             metrics: metrics.clone(),
             tasks: tasks.clone(),
@@ -286,6 +302,7 @@ impl AppState {
             config: Arc::new(config),
             redis: None,
             limiters: ratelimit::Limiters::default(),
+            relay_limits: Arc::new(relay_limits::RelayLimits::default()),
             snapshot,
             clients,
             cooldowns,
@@ -301,9 +318,36 @@ impl AppState {
             accounts: Arc::new(accounts::Accounts::new()),
             mailer,
             notifier,
+            health_decisions: std::sync::Mutex::new(Some(health_decisions)),
+            fleet_jobs_holder: std::sync::atomic::AtomicBool::new(false),
             generation: Arc::new(AtomicU64::new(0)),
             reload_lock: Arc::new(tokio::sync::Mutex::new(())),
         }))
+    }
+
+    /// The relay's channel-health decisions (once; `None` after the first call).
+    pub fn take_health_decisions(
+        &self,
+    ) -> Option<tokio::sync::mpsc::UnboundedReceiver<hub_relay::health::TakeOut>> {
+        self.health_decisions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+    }
+
+    /// Whether this node holds the fleet lock now.
+    pub fn is_fleet_jobs_holder(&self) -> bool {
+        self.fleet_jobs_holder.load(Ordering::Relaxed)
+    }
+
+    /// Marks whether this node holds the fleet lock (the jobs loop).
+    pub fn set_fleet_jobs_holder(&self, held: bool) {
+        self.fleet_jobs_holder.store(held, Ordering::Relaxed);
+    }
+
+    /// Sends an operator notification to every configured notifier, in the background.
+    pub fn notify(&self, title: String, body: String) {
+        tracing::info!(%title, %body, "operator notification");
     }
 
     /// Sets the Redis connection; only before the state is shared (node start-up).
@@ -338,6 +382,14 @@ impl AppState {
         let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
         let snapshot = Snapshot::build(rows, generation);
         relay::report_snapshot_problems(&snapshot);
+        let channels_out = snapshot
+            .health
+            .values()
+            .flatten()
+            .filter(|h| h.model.is_empty())
+            .count();
+        let models_out = snapshot.health.values().flatten().count() - channels_out;
+        self.metrics.health_out(channels_out, models_out);
         self.snapshot.store(Arc::new(snapshot));
         if let Some(v) = version {
             self.sync.applied(v);

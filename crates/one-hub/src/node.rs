@@ -128,6 +128,7 @@ pub fn server_config(settings: &Settings) -> ServerConfig {
             lark: settings.lark_base_url.clone(),
             turnstile: settings.turnstile_verify_url.clone(),
         },
+        stripe_api_base: settings.stripe_api_base.clone(),
         auto_prices: hub_server::AutoPrices {
             enabled: settings.auto_price_updates,
             mode: settings.auto_price_updates_mode,
@@ -136,6 +137,7 @@ pub fn server_config(settings: &Settings) -> ServerConfig {
         channel_test_frequency: settings.channel_test_frequency,
         smtp_ca_file: settings.smtp_ca_file.clone(),
         notify: notify_config(settings),
+        channel_probe_seconds: settings.channel_probe_seconds,
         connect_timeout: settings.connect_timeout,
         relay_timeout: settings.relay_timeout,
         memory_cache: settings.memory_cache_enabled,
@@ -289,6 +291,21 @@ pub async fn start(
             ));
         }
     }
+    // The relay's per-user and per-token limits: with Redis, keys named by the fleet's id and
+    // a task sending usage and slot releases.
+    if state.redis.is_some() {
+        tasks.spawn(hub_server::relay_limits::join_fleet(state.clone()));
+        tasks.spawn(state.relay_limits.clone().flush_loop(state.clone()));
+    }
+    // Channel health: this node's decisions written for the fleet, and the probes (run by the
+    // fleet lock's holder).
+    if let Some(decisions) = state.take_health_decisions() {
+        tasks.spawn(hub_server::health::apply_decisions(
+            state.clone(),
+            decisions,
+        ));
+    }
+    tasks.spawn(hub_server::health::probe_loop(state.clone()));
     // Every node competes for the fleet lock (unless FLEET_JOBS=false); its holder runs the
     // periodic jobs.
     if settings.fleet_jobs {

@@ -28,6 +28,8 @@ const FORM_SECONDS: &str = "a non-negative integer (seconds)";
 const FORM_BOOL: &str = "true/false/1/0 (also t/f, TRUE/FALSE, True/False)";
 const FORM_ANY: &str = "any text";
 const FORM_SECRET: &str = "any non-empty text; use the same value on every node";
+/// Stripe's API.
+pub const DEFAULT_STRIPE_API_BASE: &str = "https://api.stripe.com";
 /// One Hub's default `UPDATE_PRICE_SERVICE`.
 pub const DEFAULT_UPDATE_PRICE_SERVICE: &str =
     "https://raw.githubusercontent.com/MartialBE/one-api/prices/prices.json";
@@ -614,6 +616,23 @@ settings! {
         default: DEFAULT_UPDATE_PRICE_SERVICE,
     },
 
+    /// `STRIPE_API_BASE` (ours): where the Stripe gateway's API calls go.
+    stripe_api_base: String = DEFAULT_STRIPE_API_BASE.to_owned() => STRIPE_API_BASE {
+        parse: text,
+        sample: "http://127.0.0.1:12111",
+        env: "STRIPE_API_BASE",
+        flag: "stripe-api-base",
+        value_name: "URL",
+        heading: "Upstream requests",
+        yaml: &["stripe_api_base"],
+        about: "Base URL of Stripe's API for the Stripe payment gateway (not in One Hub)",
+        details: "Webhook endpoints (when a Stripe gateway is added) and Checkout Sessions (per \
+                  order) are created there with the gateway's secret key. Change it only to put \
+                  a proxy or a test double that speaks Stripe's API in front of Stripe.",
+        form: "an http(s) URL",
+        default: DEFAULT_STRIPE_API_BASE,
+    },
+
     /// `AUTO_PRICE_UPDATES`: the start-up price seed runs on every start (not only on an
     /// empty table).
     auto_price_updates: bool = false => AUTO_PRICE_UPDATES {
@@ -680,6 +699,21 @@ settings! {
         details: "The test of GET /api/channel/test, without its notification: slow or failing enabled channels are disabled, recovered auto-disabled ones re-enabled when AutomaticEnableChannelEnabled is on. One Hub runs it on every node; here only the node holding the fleet lock does.",
         form: "an integer ≥ 0 (minutes)",
         default: "0",
+    },
+
+    /// `CHANNEL_PROBE_SECONDS`: our setting; first probe of a taken-out part.
+    channel_probe_seconds: u64 = 30 => CHANNEL_PROBE_SECONDS {
+        parse: int(1),
+        sample: "5",
+        env: "CHANNEL_PROBE_SECONDS",
+        flag: "channel-probe-seconds",
+        value_name: "SECONDS",
+        heading: "Upstream requests",
+        yaml: &["channel_probe_seconds"],
+        about: "Probe a channel or model taken out of routing after this many seconds, then at doubling intervals up to 10 minutes",
+        details: "Channel health (with AutomaticDisableChannelEnabled on): a channel whose key is refused twice in a row is disabled (status 3) and a model of a channel that fails at least half of its calls (5 or more) within a minute is taken out, on every node. The node holding the fleet lock probes them with a test request; a model that passes is put back, and a disabled channel is re-enabled when AutomaticEnableChannelEnabled is on. Our setting; One Hub has no probes.",
+        form: "an integer ≥ 1 (seconds)",
+        default: "30",
     },
 
     /// `SESSION_SECRET`: cookie signing key. `None` = unset.
