@@ -152,7 +152,15 @@ pub struct RuntimeOptions {
     pub model_max_output_tokens: ModelTokens,
     /// When channels are disabled and re-enabled automatically.
     pub channel_health: ChannelHealth,
+    /// `QuotaRemindThreshold` (default 1000): a request that takes a user's quota below it
+    /// sends the user a warning e-mail.
+    pub quota_remind_threshold: i64,
+    /// `SMTPServer`, `SMTPAccount` and `SMTPToken` are set (e-mail can be sent).
+    pub smtp_configured: bool,
 }
+
+/// One Hub's default `QuotaRemindThreshold`.
+pub const DEFAULT_QUOTA_REMIND_THRESHOLD: i64 = 1000;
 
 impl Default for RuntimeOptions {
     fn default() -> Self {
@@ -162,6 +170,8 @@ impl Default for RuntimeOptions {
             claude_default_max_tokens: ModelTokens::default(),
             model_max_output_tokens: ModelTokens::default(),
             channel_health: ChannelHealth::default(),
+            quota_remind_threshold: DEFAULT_QUOTA_REMIND_THRESHOLD,
+            smtp_configured: false,
         }
     }
 }
@@ -211,6 +221,18 @@ impl RuntimeOptions {
         let claude_default_max_tokens = tokens("ClaudeDefaultMaxTokens", false, 0);
         let model_max_output_tokens = tokens("ModelMaxOutputTokens", true, 1);
         let channel_health = channel_health(options, &mut problems);
+        // One Hub registers it as an int (a negative value never warns before zero).
+        let quota_remind_threshold = match value("QuotaRemindThreshold") {
+            None => defaults.quota_remind_threshold,
+            Some(v) => v.parse::<i64>().unwrap_or_else(|_| {
+                report(
+                    &mut problems,
+                    "QuotaRemindThreshold",
+                    "not a whole number",
+                    defaults.quota_remind_threshold,
+                )
+            }),
+        };
         let out = Self {
             log_consume,
             retry: RetryConfig {
@@ -221,6 +243,10 @@ impl RuntimeOptions {
             claude_default_max_tokens,
             model_max_output_tokens,
             channel_health,
+            quota_remind_threshold,
+            smtp_configured: ["SMTPServer", "SMTPAccount", "SMTPToken"]
+                .iter()
+                .all(|k| value(k).is_some()),
         };
         (out, problems)
     }

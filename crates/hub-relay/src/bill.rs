@@ -63,13 +63,15 @@ impl Drop for HoldGuard<'_> {
 /// Moves `n` of a balance from the database into this node's lease with one conditional
 /// decrement that needs the balance to be at least `min_balance`. It runs as its own task, so
 /// that a request dropped while the update is in flight cannot lose what the update took: it
-/// lands in the lease either way and goes back with the next flush.
+/// lands in the lease either way and goes back with the next flush. With `observe`, a user's
+/// database balance after the update is recorded in the lease (for the quota warning).
 async fn lease_from_db(
     state: &Engine,
     kind: Kind,
     id: i64,
     n: i64,
     min_balance: i64,
+    observe: bool,
 ) -> Result<bool, hub_store::StoreError> {
     let st = state.clone();
     state
@@ -77,6 +79,13 @@ async fn lease_from_db(
         .spawn(async move {
             let ok = match kind {
                 Kind::Token => st.store.hold_token(id, n, min_balance).await?,
+                Kind::User if observe => match st.store.hold_user_seen(id, n, min_balance).await? {
+                    Some(left) => {
+                        st.billing.leases.observe(kind, id, left);
+                        true
+                    }
+                    None => false,
+                },
                 Kind::User => st.store.hold_user(id, n, min_balance).await?,
             };
             if ok {
@@ -94,23 +103,25 @@ async fn lease_from_db(
 
 /// Holds `amount` of one balance: from this node's lease when it covers it; else a chunk moves
 /// into the lease (only from a balance of at least four chunks, so one node never takes most of
-/// a balance that other nodes share); else exactly what is missing. `Ok(false)`: the balance
-/// is short.
+/// a balance that other nodes share); else exactly what is missing. `Ok(None)`: the balance
+/// is short; `Ok(Some(before))`: held, with this node's view of the balance before the hold
+/// when it has seen the database balance ([`crate::leases::Leases::take_seen`]).
 async fn hold(
     state: &Engine,
     kind: Kind,
     id: i64,
     amount: i64,
-) -> Result<bool, hub_store::StoreError> {
+    observe: bool,
+) -> Result<Option<Option<i64>>, hub_store::StoreError> {
     let leases = &state.billing.leases;
     // A few rounds: a refill can be drawn on by a concurrent request before this one takes.
     for _ in 0..4 {
-        if leases.take(kind, id, amount) {
-            return Ok(true);
+        if let Some(before) = leases.take_seen(kind, id, amount) {
+            return Ok(Some(before));
         }
         let chunk = leases.chunk(kind, id, amount);
         if chunk > amount {
-            if lease_from_db(state, kind, id, chunk, chunk.saturating_mul(4)).await? {
+            if lease_from_db(state, kind, id, chunk, chunk.saturating_mul(4), observe).await? {
                 continue;
             }
             // A grown chunk is too big for this balance: try the first size before exact holds.
@@ -120,11 +131,11 @@ async fn hold(
             leases.exact(kind, id);
         }
         let missing = amount - leases.available(kind, id).clamp(0, amount);
-        if !lease_from_db(state, kind, id, missing, missing).await? {
-            return Ok(false);
+        if !lease_from_db(state, kind, id, missing, missing, observe).await? {
+            return Ok(None);
         }
     }
-    Ok(leases.take(kind, id, amount))
+    Ok(leases.take_seen(kind, id, amount))
 }
 
 pub fn insufficient(code: &str, msg: &str) -> RelayError {
@@ -180,15 +191,17 @@ pub struct HoldOutcome {
 
 /// Holds between `min` and `want` of one balance: `want` when it is there, else as much as the
 /// balance has (its database value and this node's lease), `None` when that is below `min`.
+/// With the amount held comes this node's view of the balance before the hold (see [`hold`]).
 async fn hold_between(
     state: &Engine,
     kind: Kind,
     id: i64,
     want: i64,
     min: i64,
-) -> Result<Option<i64>, hub_store::StoreError> {
-    if hold(state, kind, id, want).await? {
-        return Ok(Some(want));
+    observe: bool,
+) -> Result<Option<(i64, Option<i64>)>, hub_store::StoreError> {
+    if let Some(before) = hold(state, kind, id, want, observe).await? {
+        return Ok(Some((want, before)));
     }
     // Near an empty balance (the slow path): read what is left and hold that. Concurrent
     // requests can take it first; a few rounds, then give up.
@@ -198,6 +211,9 @@ async fn hold_between(
             Kind::User => state.store.user_quota(id).await?,
         }
         .unwrap_or(0);
+        if observe {
+            state.billing.leases.observe(kind, id, db);
+        }
         let have = state
             .billing
             .leases
@@ -207,11 +223,36 @@ async fn hold_between(
         if target < min {
             return Ok(None);
         }
-        if hold(state, kind, id, target).await? {
-            return Ok(Some(target));
+        if let Some(before) = hold(state, kind, id, target, observe).await? {
+            return Ok(Some((target, before)));
         }
     }
     Ok(None)
+}
+
+/// A request took a user's quota below `QuotaRemindThreshold`, or to zero (contract §7.3): the
+/// server sends the user One Hub's warning e-mail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuotaAlert {
+    pub user_id: i64,
+    /// The user's quota before the request (this node's view: the database balance it last
+    /// saw plus its lease).
+    pub before: i64,
+    /// The request takes the quota to zero (`您的额度已用尽`), else below the threshold
+    /// (`您的额度即将用尽`).
+    pub exhausted: bool,
+}
+
+/// Whether a request that costs at least `cost` crosses the warning threshold `threshold`
+/// from a balance of `before` (One Hub's rule): from at or above it to below it, or to zero.
+pub fn quota_alert(user_id: i64, before: i64, cost: i64, threshold: i64) -> Option<QuotaAlert> {
+    let after = before.saturating_sub(cost);
+    let exhausted = after <= 0;
+    (exhausted || (before >= threshold && after < threshold)).then_some(QuotaAlert {
+        user_id,
+        before,
+        exhausted,
+    })
 }
 
 /// Takes the holds into `holds` (each recorded as soon as it is taken, so a request dropped
@@ -267,19 +308,22 @@ pub async fn take_holds(
     };
     let mut held = want;
     if !a.token.unlimited_quota {
-        match hold_between(state, Kind::Token, a.token.id, want, min)
+        match hold_between(state, Kind::Token, a.token.id, want, min, false)
             .await
             .map_err(db)?
         {
-            Some(t) => {
+            Some((t, _)) => {
                 holds.token = t;
                 held = t;
             }
             None => return Err(insufficient("insufficient_token_quota", "令牌额度不足")),
         }
     }
-    match hold_between(state, Kind::User, a.user.id, held, min).await {
-        Ok(Some(u)) => {
+    // The warning e-mail needs an address and a server that sends it.
+    let observe =
+        state.quota_alerts.is_some() && snap.runtime.smtp_configured && !a.user.email.is_empty();
+    match hold_between(state, Kind::User, a.user.id, held, min, observe).await {
+        Ok(Some((u, before))) => {
             if holds.token > u {
                 let leases = &state.billing.leases;
                 leases.put_back(Kind::Token, a.token.id, holds.token - u);
@@ -287,6 +331,14 @@ pub async fn take_holds(
             }
             holds.user = u;
             held = u;
+            // Judged with the least the request costs (its prompt and the shortest answer it
+            // can get), not the worst case held: a large hold mostly given back must not warn.
+            if let (true, Some(before)) = (observe, before)
+                && let Some(alert) =
+                    quota_alert(a.user.id, before, min, snap.runtime.quota_remind_threshold)
+            {
+                state.quota_alert(alert);
+            }
         }
         Ok(None) => return Err(insufficient("insufficient_user_quota", "用户额度不足")),
         // The database is unreachable: an unlimited token keeps being served (the node runs on
@@ -577,4 +629,27 @@ pub fn log_passthrough(state: &Engine, ctx: &BillCtx, channel_id: i64, path: &st
         quota: 0,
         log,
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_warning_is_sent_when_the_threshold_is_crossed() {
+        let alert = |before, cost| quota_alert(1, before, cost, 1_000);
+        assert_eq!(
+            alert(1_100, 200),
+            Some(QuotaAlert {
+                user_id: 1,
+                before: 1_100,
+                exhausted: false
+            })
+        );
+        assert!(alert(1_000, 1).is_some(), "from exactly the threshold");
+        assert!(alert(999, 1).is_none(), "already below");
+        assert!(alert(5_000, 100).is_none(), "far above");
+        assert_eq!(alert(50, 50).map(|a| a.exhausted), Some(true), "to zero");
+        assert_eq!(alert(2_000, 2_500).map(|a| a.exhausted), Some(true));
+    }
 }

@@ -43,6 +43,10 @@ struct Lease {
     mult: i64,
     /// Drawn on since the last return.
     used: bool,
+    /// The database balance this node last saw (after its last conditional update there),
+    /// kept current as this node's lease goes back; `None` until seen. `seen + avail` is this
+    /// node's view of the balance (the quota warning's "before").
+    seen: Option<i64>,
 }
 
 /// Every lease of this node.
@@ -76,6 +80,26 @@ impl Leases {
             }
             _ => false,
         })
+    }
+
+    /// Like [`Leases::take`], and also returns this node's view of the balance before the take
+    /// (the database balance last seen plus the lease; `None` when never seen): `None` when
+    /// the lease does not cover `amount`.
+    pub fn take_seen(&self, kind: Kind, id: i64, amount: i64) -> Option<Option<i64>> {
+        self.with(|m| match m.get_mut(&(kind, id)) {
+            Some(l) if l.avail >= amount => {
+                let before = l.seen.map(|s| s.saturating_add(l.avail));
+                l.avail -= amount;
+                l.used = true;
+                Some(before)
+            }
+            _ => None,
+        })
+    }
+
+    /// Records the database balance just seen (after a conditional update or a read).
+    pub fn observe(&self, kind: Kind, id: i64, db_balance: i64) {
+        self.with(|m| m.entry((kind, id)).or_default().seen = Some(db_balance));
     }
 
     /// The chunk to take from the database for a request of `amount` the lease did not cover.
@@ -189,6 +213,10 @@ impl Leases {
                         Kind::Token => out.tokens.push((id, l.avail)),
                         Kind::User => out.users.push((id, l.avail)),
                     }
+                    // It goes back to the database balance.
+                    if let Some(seen) = l.seen.as_mut() {
+                        *seen = seen.saturating_add(l.avail);
+                    }
                     l.avail = 0;
                 }
                 let keep = l.used;
@@ -245,6 +273,24 @@ mod tests {
         assert_eq!(l.drain(), Returned::default());
         assert_eq!(l.drain(), Returned::default());
         assert_eq!(l.chunk(Kind::User, 1, 10), 40);
+    }
+
+    #[test]
+    fn the_seen_balance_follows_the_lease() {
+        let l = Leases::default();
+        l.refilled(Kind::User, 3, 400);
+        assert_eq!(l.take_seen(Kind::User, 3, 100), Some(None), "never seen");
+        l.observe(Kind::User, 3, 1_000);
+        // 1,000 in the database, 300 in the lease.
+        assert_eq!(l.take_seen(Kind::User, 3, 100), Some(Some(1_300)));
+        assert_eq!(l.take_seen(Kind::User, 3, 500), None);
+        l.put_back(Kind::User, 3, 50);
+        assert_eq!(l.take_seen(Kind::User, 3, 50), Some(Some(1_250)));
+        // The lease goes back to the database: the view is unchanged.
+        l.drain();
+        l.refilled(Kind::User, 3, 100);
+        l.observe(Kind::User, 3, 1_100);
+        assert_eq!(l.take_seen(Kind::User, 3, 10), Some(Some(1_200)));
     }
 
     #[test]

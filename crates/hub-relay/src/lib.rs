@@ -120,6 +120,8 @@ pub struct EngineInner {
     pub tasks: tasks::Tasks,
     /// Messages in English (`LANGUAGE` starting with `en`), else One Hub's Chinese.
     pub english: bool,
+    /// Where quota warnings go (the server's mailer task); `None`: no warnings.
+    pub quota_alerts: Option<tokio::sync::mpsc::Sender<bill::QuotaAlert>>,
 }
 
 impl std::ops::Deref for Engine {
@@ -132,5 +134,18 @@ impl std::ops::Deref for Engine {
 impl Engine {
     pub fn new(inner: EngineInner) -> Self {
         Self(Arc::new(inner))
+    }
+
+    /// Hands a quota warning to the server without waiting; dropped (and logged) when the
+    /// queue is full.
+    pub fn quota_alert(&self, alert: bill::QuotaAlert) {
+        if let Some(tx) = &self.quota_alerts
+            && tx.try_send(alert).is_err()
+        {
+            tracing::warn!(
+                user = alert.user_id,
+                "quota warning dropped: the mail queue is full"
+            );
+        }
     }
 }

@@ -123,6 +123,7 @@ async fn world() -> World {
         metrics: Arc::new(Metrics::new(false)),
         tasks,
         english: true,
+        quota_alerts: None,
     });
     World {
         engine,

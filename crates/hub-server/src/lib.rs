@@ -281,6 +281,7 @@ impl AppState {
             store.clone(),
             tasks.clone(),
         );
+        let (alerts_tx, alerts_rx) = tokio::sync::mpsc::channel(256);
         let (health, health_decisions) = hub_relay::health::HealthWatch::new();
         let engine = hub_relay::Engine::new(hub_relay::EngineInner {
             store: store.clone(),
@@ -291,7 +292,14 @@ impl AppState {
             metrics: metrics.clone(),
             tasks: tasks.clone(),
             english: config.language.starts_with("en"),
+            quota_alerts: Some(alerts_tx),
         });
+        drop(tasks.spawn(mail::quota_warnings(
+            alerts_rx,
+            store.clone(),
+            mailer.clone(),
+            tasks.clone(),
+        )));
         Self(Arc::new(AppInner {
             store,
             keys: Arc::new(keys),
@@ -345,9 +353,11 @@ impl AppState {
         self.fleet_jobs_holder.store(held, Ordering::Relaxed);
     }
 
-    /// Sends an operator notification to every configured notifier, in the background.
+    /// Sends an operator notification to every configured notifier ([`notify::Notifier`]), in
+    /// the background.
     pub fn notify(&self, title: String, body: String) {
         tracing::info!(%title, %body, "operator notification");
+        self.notifier.send(title, body);
     }
 
     /// Sets the Redis connection; only before the state is shared (node start-up).

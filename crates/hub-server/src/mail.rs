@@ -263,6 +263,77 @@ impl Mailer {
     }
 }
 
+/// The quota warning e-mail of contract §7.3: `(subject, content)` for [`Mailer::send_page`].
+/// `name` is the user's display name (else username), `quota` the quota before the request,
+/// `server_address` the `ServerAddress` option (the link is `{ServerAddress}/topup`).
+pub fn quota_warning(
+    name: &str,
+    quota: i64,
+    exhausted: bool,
+    server_address: &str,
+) -> (&'static str, String) {
+    let subject = if exhausted {
+        "您的额度已用尽"
+    } else {
+        "您的额度即将用尽"
+    };
+    let link = escape_html(&format!("{}/topup", server_address.trim_end_matches('/')));
+    let content = format!(
+        r#"<p style="font-size: 30px">Hi <strong>{name},</strong></p>
+<p>{subject}，当前剩余额度为 {quota}，为了不影响您的使用，请及时充值。</p>
+<p style="text-align: center; font-size: 13px;"><a target="__blank" href="{link}" class="button" style="color: #ffffff;">点击充值</a></p>
+<p style="color: #858585; padding-top: 15px;">如果链接无法点击，请尝试点击下面的链接或将其复制到浏览器中打开<br> {link}</p>"#,
+        name = escape_html(name),
+    );
+    (subject, content)
+}
+
+/// Sends the quota warnings the relay raises ([`hub_relay::bill::QuotaAlert`]), one after the
+/// other, until the node stops: reads the user (address, name), skips users without an
+/// address, and logs failures (never the SMTP password).
+pub async fn quota_warnings(
+    mut alerts: tokio::sync::mpsc::Receiver<hub_relay::bill::QuotaAlert>,
+    store: hub_store::Store,
+    mailer: Mailer,
+    tasks: crate::tasks::Tasks,
+) {
+    loop {
+        let alert = tokio::select! {
+            () = tasks.cancelled() => return,
+            a = alerts.recv() => match a {
+                Some(a) => a,
+                None => return,
+            },
+        };
+        let user = match store.user_get(alert.user_id).await {
+            Ok(Some(u)) if !u.email.is_empty() => u,
+            Ok(_) => continue,
+            Err(e) => {
+                tracing::warn!(user = alert.user_id, error = %e, "quota warning not sent: cannot read the user");
+                continue;
+            }
+        };
+        let name = if user.display_name.is_empty() {
+            &user.username
+        } else {
+            &user.display_name
+        };
+        let server_address = mailer
+            .snapshot
+            .load()
+            .options
+            .get("ServerAddress")
+            .cloned()
+            .unwrap_or_default();
+        let (subject, content) =
+            quota_warning(name, alert.before, alert.exhausted, &server_address);
+        match mailer.send_page(&user.email, subject, &content).await {
+            Ok(()) => tracing::info!(user = user.id, subject, "quota warning sent"),
+            Err(e) => tracing::warn!(user = user.id, error = %e, "quota warning not sent"),
+        }
+    }
+}
+
 /// 32 random hex digits (message ids).
 fn random_hex() -> String {
     let n: u128 = rand::random();
@@ -374,6 +445,18 @@ mod tests {
         let o = SmtpOptions::of(&snap(&with_from)).unwrap();
         assert_eq!((o.port, o.sender()), (465, "Hub <hub@example.com>"));
         assert!(!format!("{o:?}").contains("pw"), "the password is redacted");
+    }
+
+    #[test]
+    fn quota_warning_texts() {
+        let (s, c) = quota_warning("A&B", 900, false, "https://hub.test/");
+        assert_eq!(s, "您的额度即将用尽");
+        assert!(c.contains("Hi <strong>A&amp;B,</strong>"));
+        assert!(
+            c.contains("您的额度即将用尽，当前剩余额度为 900，为了不影响您的使用，请及时充值。")
+        );
+        assert!(c.contains(r#"href="https://hub.test/topup""#));
+        assert_eq!(quota_warning("a", 5, true, "").0, "您的额度已用尽");
     }
 
     #[test]

@@ -89,6 +89,15 @@ impl FromRow for OneI64 {
     }
 }
 
+/// The `quota` column of a row.
+struct Quota(i64);
+
+impl FromRow for Quota {
+    fn from_row(r: &impl RowExt) -> Result<Self, StoreError> {
+        Ok(Quota(r.i64("quota")?))
+    }
+}
+
 impl Store {
     /// Takes `amount` of a token's remaining quota atomically, only if it has at least
     /// `min_balance` (≥ `amount`); false otherwise.
@@ -128,6 +137,35 @@ impl Store {
             .and_where(Expr::col("id").eq(id))
             .and_where(Expr::col("quota").gte(Ord::max(min_balance, amount)));
         Ok(self.execute(&q).await? == 1)
+    }
+
+    /// [`Store::hold_user`] that also reports the user's quota left in the database after the
+    /// decrement (`None`: refused). PostgreSQL and SQLite read it in the same statement
+    /// (`RETURNING`); MySQL has no `UPDATE … RETURNING`, so a read follows (its value may
+    /// include concurrent changes; callers use it as an observation).
+    pub async fn hold_user_seen(
+        &self,
+        id: i64,
+        amount: i64,
+        min_balance: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        if amount <= 0 {
+            return self.user_quota(id).await;
+        }
+        let mut q = Query::update();
+        q.table("users")
+            .value("quota", Expr::col("quota").sub(amount))
+            .and_where(alive())
+            .and_where(Expr::col("id").eq(id))
+            .and_where(Expr::col("quota").gte(Ord::max(min_balance, amount)));
+        if self.dialect() == crate::Dialect::MySql {
+            if self.execute(&q).await? != 1 {
+                return Ok(None);
+            }
+            return Ok(Some(self.user_quota(id).await?.unwrap_or(0)));
+        }
+        q.returning_col("quota");
+        Ok(self.fetch_optional::<Quota>(&q).await?.map(|v| v.0))
     }
 
     /// Gives a hold back at once (the request failed).

@@ -19,6 +19,7 @@ use hub_testkit::{
     env::{ADMIN, RelayEnv},
     hooks::{Hit, HookServer},
     smtp::{SmtpConfig, SmtpServer, ca_file},
+    wait_for,
 };
 use reqwest::Method;
 use serde_json::json;
@@ -29,8 +30,9 @@ hub_testkit::on_backends!(
         smtp_without_tls_and_not_configured,
         failures_are_isolated_and_never_leak_secrets,
         the_manual_test_run_is_notified,
+        channel_health_transitions_are_notified,
     ],
-    all: [every_notifier_gets_the_message],
+    all: [every_notifier_gets_the_message, quota_warning_when_a_request_crosses],
 );
 
 const SMTP_USER: &str = "bot@hub.test";
@@ -410,5 +412,155 @@ async fn the_manual_test_run_is_notified(backend: Backend) {
     assert!(content.contains("- 测试完成，耗时"), "{content}");
     let dingtalk = hooks.next_hit().await;
     assert_eq!(dingtalk.body["markdown"]["title"], "通道测试完成");
+    env.stop().await;
+}
+
+/// The quota in the database once this node has given every lease back (the exact balance):
+/// nothing leased or on its way back, and the database value unchanged over a few billing
+/// flushes (a drain empties the lease a moment before it is counted as on its way back).
+async fn settled_quota(env: &RelayEnv, user: i64) -> i64 {
+    let state = &env.app.node.state;
+    let spendable = || {
+        state
+            .billing
+            .leases
+            .spendable(hub_server::leases::Kind::User, user)
+    };
+    loop {
+        wait_for("every lease returned", || async { spendable() == 0 }).await;
+        let q = state.store.user_quota(user).await.unwrap().unwrap();
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        if spendable() == 0 && state.store.user_quota(user).await.unwrap().unwrap() == q {
+            return q;
+        }
+    }
+}
+
+async fn quota_warning_when_a_request_crosses(backend: Backend) {
+    let hooks = HookServer::start().await;
+    let smtp = SmtpServer::start(SmtpConfig::login(SMTP_USER, SMTP_PASSWORD)).await;
+    let Some(env) = RelayEnv::with(backend, |s| {
+        s.billing_flush_ms = Some(50);
+        s.notify_email_disable = true;
+    })
+    .await
+    else {
+        return;
+    };
+    drop(hooks);
+    smtp_options(&env, &smtp, SMTP_PASSWORD).await;
+    env.option("ServerAddress", "https://hub.test").await;
+    env.channel(json!({"name": "main", "models": "priced"}))
+        .await;
+    env.admin(
+        Method::POST,
+        "/api/prices/single",
+        json!({"model": "priced", "type": "tokens", "channel_type": 1, "input": 2, "output": 3}),
+    )
+    .await;
+    env.db
+        .exec("UPDATE users SET quota = 100000, email = 'root@hub.test', display_name = 'Root <1>' WHERE username = 'root'")
+        .await;
+    let root = env
+        .app
+        .node
+        .state
+        .store
+        .user_by_username("root")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let key = env.token(json!({})).await;
+
+    // 100,000 stays far above the default threshold (1,000): no mail.
+    assert_eq!(env.chat(&key, "priced").await.status, 200);
+    // The balance is exactly the threshold: the next request takes it below.
+    let before = settled_quota(&env, root).await;
+    assert!(before < 100_000, "the first request was billed");
+    env.option("QuotaRemindThreshold", &before.to_string())
+        .await;
+    assert_eq!(env.chat(&key, "priced").await.status, 200);
+    let mail = smtp.next_mail().await;
+    assert_eq!(mail.to, vec!["root@hub.test".to_owned()]);
+    assert_eq!(mail.subject(), "您的额度即将用尽");
+    let html = mail.body();
+    assert!(
+        html.contains("Hi <strong>Root &lt;1&gt;,</strong>"),
+        "{html}"
+    );
+    assert!(
+        html.contains(&format!(
+            "您的额度即将用尽，当前剩余额度为 {before}，为了不影响您的使用，请及时充值。"
+        )),
+        "{html}"
+    );
+    assert!(html.contains(r#"href="https://hub.test/topup""#), "{html}");
+
+    // Already below the threshold: no mail. The next crossing (the threshold raised to the
+    // balance again) is the next mail, so this request sent none.
+    assert_eq!(env.chat(&key, "priced").await.status, 200);
+    let again = settled_quota(&env, root).await;
+    assert!(again < before);
+    env.option("QuotaRemindThreshold", &again.to_string()).await;
+    assert_eq!(env.chat(&key, "priced").await.status, 200);
+    let mail = smtp.next_mail().await;
+    assert!(
+        mail.body().contains(&format!("当前剩余额度为 {again}，")),
+        "one mail per crossing"
+    );
+    assert!(
+        smtp.try_next_mail(Duration::from_millis(300))
+            .await
+            .is_none()
+    );
+    env.stop().await;
+}
+
+/// The relay's automatic disable and the probe's enable (channel health) reach the notifiers
+/// with One Hub's texts.
+async fn channel_health_transitions_are_notified(backend: Backend) {
+    let hooks = HookServer::start().await;
+    let base = hooks.base.clone();
+    let Some(env) = RelayEnv::with(backend, |s| {
+        s.channel_probe_seconds = 1;
+        s.notify_email_disable = true;
+        s.notify_wecom_webhook = format!("{base}/wecom?key={WECOM_KEY}");
+    })
+    .await
+    else {
+        return;
+    };
+    env.option("AutomaticDisableChannelEnabled", "true").await;
+    env.option("AutomaticEnableChannelEnabled", "true").await;
+    env.option("RetryTimes", "3").await;
+    let first = env
+        .channel(json!({"name": "first", "key": "nk-first", "models": "nm", "priority": 10, "test_model": "nm"}))
+        .await;
+    env.channel(json!({"name": "second", "key": "nk-second", "models": "nm"}))
+        .await;
+    let key = env.token(json!({})).await;
+    env.mock.fail_key("nk-first", Some(401));
+    for _ in 0..2 {
+        assert_eq!(env.chat(&key, "nm").await.status, 200);
+    }
+    let hit = hooks.next_hit().await;
+    let content = hit.body["markdown"]["content"].as_str().unwrap().to_owned();
+    let title = format!("通道「first」（#{first}）已被禁用");
+    assert!(
+        content.starts_with(&format!(
+            "## <font color=\"warning\">{title}</font>\n   \n{title}，原因：HTTP 401"
+        )),
+        "{content}"
+    );
+    env.mock.fail_key("nk-first", None);
+    let hit = hooks.next_hit().await;
+    let content = hit.body["markdown"]["content"].as_str().unwrap();
+    assert!(
+        content.starts_with(&format!(
+            "## <font color=\"info\">通道「first」（#{first}）已被启用</font>"
+        )),
+        "{content}"
+    );
     env.stop().await;
 }

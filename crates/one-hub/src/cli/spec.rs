@@ -19,7 +19,8 @@ pub(super) struct Spec {
     pub(super) value_name: &'static str,
     /// Section of `--help`.
     pub(super) heading: &'static str,
-    /// The YAML key path (One Hub's key: the env name in lower case; nested for `metrics.*`).
+    /// The YAML key path (One Hub's key: the env name in lower case; nested for `metrics.*` and
+    /// `notify.<kind>.*`).
     pub(super) yaml: &'static [&'static str],
     /// One line: what the setting does.
     pub(super) about: &'static str,
@@ -107,7 +108,8 @@ Each setting below can come from four sources; the first that has a value wins:
   1. the command-line flag, e.g. --port 3000
   2. the environment variable, e.g. PORT=3000 (One Hub's names)
   3. the YAML config file, e.g. `port: 3000` (One Hub's keys: the variable name in lower case;
-     METRICS_USER and METRICS_PASSWORD nest as `metrics: {user: …, password: …}`)
+     METRICS_USER and METRICS_PASSWORD nest as `metrics: {user: …, password: …}`, NOTIFY_<KIND>_<KEY>
+     as `notify: {<kind>: {<key>: …}}`)
   4. the built-in default
 An empty value (flag, variable or YAML string) counts as unset, so the next source is used. \
 Unknown YAML keys are ignored. YAML values may be strings, numbers or booleans. An invalid value \

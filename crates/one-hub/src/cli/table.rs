@@ -1174,7 +1174,7 @@ settings! {
     /// `NOTIFY_TELEGRAM_CHAT_ID`.
     notify_telegram_chat_id: String = String::new() => NOTIFY_TELEGRAM_CHAT_ID {
         parse: text,
-        sample: "-100123",
+        sample: "100123",
         env: "NOTIFY_TELEGRAM_CHAT_ID",
         flag: "notify-telegram-chat-id",
         value_name: "ID",

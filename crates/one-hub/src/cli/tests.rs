@@ -610,7 +610,8 @@ fn switches_take_a_bare_flag() {
             "batch-update-enabled",
             "user-invoice-month",
             "memory-cache-enabled",
-            "session-secure"
+            "session-secure",
+            "notify-email-disable"
         ]
     );
     for (field, spec, _) in SAMPLES.iter().filter(|(_, s, _)| s.switch) {
