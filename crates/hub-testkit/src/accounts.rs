@@ -332,6 +332,8 @@ pub struct OutsideUser {
     /// `None`: GitHub grants no `user:email` scope.
     pub github_email: Option<String>,
     pub wechat_id: String,
+    pub lark_open_id: String,
+    pub lark_name: String,
 }
 
 struct OutsideInner {
@@ -369,6 +371,15 @@ impl Outside {
             .route("/api/user/emails", get(gh_emails))
             .route("/api/wechat/user", get(wechat_user))
             .route("/siteverify", post(siteverify))
+            .route(
+                "/open-apis/auth/v3/app_access_token/internal/",
+                post(lark_app_token),
+            )
+            .route(
+                "/open-apis/authen/v1/oidc/access_token",
+                post(lark_user_token),
+            )
+            .route("/open-apis/authen/v1/user_info", get(lark_user_info))
             .with_state(inner.clone());
         let (addr, task) = serve(app).await;
         Outside {
@@ -478,6 +489,46 @@ async fn wechat_user(
     }
     let id = s.user.lock().expect("lock").wechat_id.clone();
     Json(json!({"success": true, "message": "", "data": id}))
+}
+
+fn bearer(h: &HeaderMap) -> &str {
+    h.get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default()
+}
+
+async fn lark_app_token(Json(b): Json<Value>) -> Json<Value> {
+    if b["app_id"] != "lark-app" || b["app_secret"] != "lark-secret" {
+        return Json(json!({"code": 10014, "msg": "app secret invalid"}));
+    }
+    Json(json!({"code": 0, "msg": "ok", "app_access_token": "a-lark", "expire": 7200}))
+}
+
+async fn lark_user_token(
+    State(s): State<Arc<OutsideInner>>,
+    h: HeaderMap,
+    Json(b): Json<Value>,
+) -> Json<Value> {
+    if bearer(&h) != "a-lark" || b["grant_type"] != "authorization_code" {
+        return Json(json!({"code": 99991663, "msg": "invalid app access token"}));
+    }
+    if !take(&s.codes, b["code"].as_str().unwrap_or_default()) {
+        return Json(json!({"code": 20003, "msg": "invalid code"}));
+    }
+    Json(
+        json!({"code": 0, "msg": "success", "data": {"access_token": "u-lark", "token_type": "Bearer"}}),
+    )
+}
+
+async fn lark_user_info(State(s): State<Arc<OutsideInner>>, h: HeaderMap) -> Json<Value> {
+    if bearer(&h) != "u-lark" {
+        return Json(json!({"code": 99991668, "msg": "invalid user access token"}));
+    }
+    let u = s.user.lock().expect("lock").clone();
+    Json(
+        json!({"code": 0, "msg": "success", "data": {"open_id": u.lark_open_id, "name": u.lark_name}}),
+    )
 }
 
 async fn siteverify(

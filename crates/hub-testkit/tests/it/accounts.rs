@@ -22,6 +22,7 @@ hub_testkit::on_backends!(
         passkey_registration_and_login,
         github_wechat_sign_in_and_binding,
         email_codes_sign_up_reset_and_bind,
+        lark_sign_in_and_binding,
     ],
     sqlite: [turnstile_guards_sign_up],
 );
@@ -41,6 +42,7 @@ async fn env_with_outside(backend: Backend) -> Option<(RelayEnv, Outside)> {
         s.github_base_url = base.clone();
         s.github_api_base_url = format!("{base}/api");
         s.turnstile_verify_url = format!("{base}/siteverify");
+        s.lark_base_url = base.clone();
     })
     .await?;
     Some((env, outside))
@@ -856,6 +858,7 @@ async fn github_wechat_sign_in_and_binding(backend: Backend) {
         github_id: 4242,
         github_email: Some("octo@example.com".into()),
         wechat_id: "wx-1".into(),
+        ..Default::default()
     });
     let (_, v) = send(&b, Method::GET, cb(&code, state), None).await;
     assert_eq!(v, json!({"success": true, "message": "bind"}));
@@ -1116,5 +1119,85 @@ async fn email_codes_sign_up_reset_and_bind(backend: Backend) {
         .call(Method::GET, "/api/option/", Some(ADMIN), None)
         .await;
     assert!(!opts.to_string().contains("smtp-pass-1"));
+    env.stop().await;
+}
+
+async fn lark_sign_in_and_binding(backend: Backend) {
+    let Some((env, outside)) = env_with_outside(backend).await else {
+        return;
+    };
+    let b = browser();
+    let lark = |b: reqwest::Client, code: String| {
+        let state_url = env.app.url("/api/oauth/state");
+        let cb = env.app.url("/api/oauth/lark");
+        async move {
+            let (_, s) = send(&b, Method::GET, state_url, None).await;
+            let state = s["data"].as_str().unwrap().to_owned();
+            send(
+                &b,
+                Method::GET,
+                format!("{cb}?code={code}&state={state}"),
+                None,
+            )
+            .await
+        }
+    };
+    let (_, v) = lark(b.clone(), outside.code()).await;
+    assert_eq!(v["message"], "管理员未开启通过飞书登录以及注册");
+    set_options(
+        &env,
+        &[
+            ("LarkClientId", "lark-app"),
+            ("LarkClientSecret", "lark-secret"),
+            ("LarkAuthEnabled", "true"),
+        ],
+    )
+    .await;
+    outside.set_user(OutsideUser {
+        lark_open_id: "ou_1".into(),
+        lark_name: "飞书用户".into(),
+        ..Default::default()
+    });
+    let (_, v) = lark(b.clone(), outside.code()).await;
+    assert_eq!(v["success"], true, "{v}");
+    assert!(
+        v["data"]["username"].as_str().unwrap().starts_with("lark_"),
+        "{v}"
+    );
+    assert_eq!(v["data"]["display_name"], "飞书用户");
+    let id = v["data"]["id"].clone();
+    // Again: the same account; a code Lark does not know: its message.
+    let (_, v) = lark(browser(), outside.code()).await;
+    assert_eq!(v["data"]["id"], id, "{v}");
+    let (_, v) = lark(browser(), "made-up".into()).await;
+    assert_eq!(v["message"], "invalid code");
+    // Binding: a signed-in user takes another Lark account; one bound elsewhere is refused.
+    env.admin(
+        Method::POST,
+        "/api/user/",
+        json!({"username": "lena", "password": "lena-pass-1"}),
+    )
+    .await;
+    let lena = browser();
+    send(
+        &lena,
+        Method::POST,
+        env.app.url("/api/user/login"),
+        Some(json!({"username": "lena", "password": "lena-pass-1"})),
+    )
+    .await;
+    let (_, v) = lark(lena.clone(), outside.code()).await;
+    assert_eq!(v["message"], "该飞书账户已被绑定");
+    outside.set_user(OutsideUser {
+        lark_open_id: "ou_2".into(),
+        ..Default::default()
+    });
+    let (_, v) = lark(lena.clone(), outside.code()).await;
+    assert_eq!(v, json!({"success": true, "message": "bind"}));
+    assert_eq!(user_by_name(&env, "lena").await.lark_id, "ou_2");
+    // A wrong app secret: Lark's message, and the secret is nowhere in it.
+    set_options(&env, &[("LarkClientSecret", "wrong-secret")]).await;
+    let (_, v) = lark(browser(), outside.code()).await;
+    assert_eq!(v["message"], "app secret invalid");
     env.stop().await;
 }
