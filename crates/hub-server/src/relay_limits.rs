@@ -372,6 +372,36 @@ impl RelayLimits {
         Ok(Admission { slot })
     }
 
+    /// Requests the user's group limit counted in the last minute (the fleet's with Redis, this
+    /// node's otherwise); the dashboard's `rpm`.
+    pub async fn user_rpm_now(
+        &self,
+        redis: Option<&redis::aio::ConnectionManager>,
+        user: i64,
+    ) -> u64 {
+        if let (Some(cm), Some(prefix)) = (redis, self.prefix.get()) {
+            let mut cm = cm.clone();
+            let r: redis::RedisResult<u64> = redis::cmd("EVAL")
+                .arg(
+                    "local t = redis.call('TIME') \
+                     local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) \
+                     return redis.call('ZCOUNT', KEYS[1], now - 60000, '+inf')",
+                )
+                .arg(1)
+                .arg(format!("{prefix}rpm:u:{user}"))
+                .query_async(&mut cm)
+                .await;
+            if let Ok(n) = r {
+                return n;
+            }
+        }
+        let start = self.now_ms().saturating_sub(WINDOW_MS);
+        let l = self.local.lock().unwrap_or_else(|p| p.into_inner());
+        l.rpm
+            .get(&(0, user))
+            .map_or(0, |log| log.iter().filter(|t| **t >= start).count() as u64)
+    }
+
     fn add_pending(&self, token: i64, tokens: u64) {
         *self
             .pending_tpm
@@ -410,14 +440,16 @@ impl RelayLimits {
             return;
         };
         let mut tick = tokio::time::interval(Duration::from_secs(1));
-        loop {
+        let mut last = false;
+        while !last {
             let mut releases = Vec::new();
             tokio::select! {
-                () = state.tasks.cancelled() => break,
+                // A clean stop sends what is left once more (the node's requests are done).
+                () = state.tasks.cancelled() => last = true,
                 _ = tick.tick() => {}
                 r = rx.recv() => match r {
                     Some(r) => releases.push(r),
-                    None => break,
+                    None => last = true,
                 },
             }
             while let Ok(r) = rx.try_recv() {

@@ -66,12 +66,23 @@ impl RelayEnv {
         Some(env)
     }
 
-    /// Sets a user group's `api_rate` (requests per minute per user; 0 = no limit).
+    /// Sets a user group's `api_rate` (requests per minute per user; 0 = no limit). Its
+    /// connections are closed when done, so suites that count the node's connections do not
+    /// see them.
     pub async fn group_api_rate(&self, symbol: &str, rate: i64) {
-        let (_, list) = self
-            .app
-            .call(Method::GET, "/api/user_group/?size=100", Some(ADMIN), None)
-            .await;
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .expect("client");
+        let list: Value = http
+            .get(self.app.url("/api/user_group/?size=100"))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .expect("group list")
+            .json()
+            .await
+            .expect("group list body");
         let group = list["data"]["data"]
             .as_array()
             .into_iter()
@@ -81,7 +92,17 @@ impl RelayEnv {
             .expect("the group exists");
         let mut g = group;
         g["api_rate"] = json!(rate);
-        self.admin(Method::PUT, "/api/user_group/", g).await;
+        let v: Value = http
+            .put(self.app.url("/api/user_group/"))
+            .bearer_auth(ADMIN)
+            .json(&g)
+            .send()
+            .await
+            .expect("group update")
+            .json()
+            .await
+            .expect("group update body");
+        assert_eq!(v["success"], true, "{v}");
     }
 
     /// An admin call as root that must succeed; returns the answer.

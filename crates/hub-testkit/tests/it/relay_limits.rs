@@ -119,6 +119,7 @@ async fn each_limit_refuses_past_its_budget(backend: Backend) {
     let one = env
         .token(json!({"setting": {"rate_limits": {"concurrency": 1}}}))
         .await;
+    env.mock.clear_requests();
     let held = {
         let app_url = env.app.url("/v1/chat/completions");
         let one = one.clone();
