@@ -62,6 +62,15 @@ impl Calendar {
         &self.name
     }
 
+    /// Unix time `ts` as local `YYYYMMDDhhmmss` (Go's `20060102150405`).
+    pub fn compact_time(&self, ts: i64) -> String {
+        Timestamp::from_second(ts)
+            .unwrap_or(Timestamp::UNIX_EPOCH)
+            .to_zoned(self.tz.clone())
+            .strftime("%Y%m%d%H%M%S")
+            .to_string()
+    }
+
     /// The day that Unix time `ts` (seconds) falls on.
     pub fn day_of(&self, ts: i64) -> Day {
         Timestamp::from_second(ts)

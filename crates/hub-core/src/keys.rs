@@ -118,7 +118,12 @@ impl KeyCodec {
 
 /// Constant-time string comparison for secrets (keys, access tokens).
 pub fn secret_eq(a: &str, b: &str) -> bool {
-    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+    secret_eq_bytes(a.as_bytes(), b.as_bytes())
+}
+
+/// [`secret_eq`] for bytes: constant time in the contents (the length is not secret).
+pub fn secret_eq_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && bool::from(a.ct_eq(b))
 }
 
 /// Channel selection requested through `#` suffixes on the key (admins only).

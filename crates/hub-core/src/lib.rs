@@ -4,10 +4,12 @@
 //! except through arguments). Everything here is deterministic and unit-testable.
 
 pub mod calendar;
+pub mod cbor;
 pub mod channel_types;
 pub mod entity;
 pub mod health;
 pub mod ipnet;
+pub mod jwt;
 pub mod keys;
 pub mod limits;
 pub mod money;
@@ -21,5 +23,6 @@ pub mod role;
 pub mod session;
 pub mod setting;
 pub mod snapshot;
+pub mod webauthn;
 
 pub use keys::{ChannelPin, KeyCodec, KeyError, ParsedKey};

@@ -162,6 +162,16 @@ impl SessionCodec {
             .unwrap_or_else(|| HeaderValue::from_static("session=; Path=/; Max-Age=0"))
     }
 
+    /// The `Set-Cookie` of `map` for a visitor who is not signed in (an OAuth state, a solved
+    /// Turnstile): the login keys are dropped, so it can never pass for a login.
+    pub fn anonymous_cookie(&self, mut map: SessionMap, now: i64) -> HeaderValue {
+        for k in ["id", "username", "role", "status", PASSWORD_TAG_KEY] {
+            map.remove(k);
+        }
+        self.set_cookie(&map, now, now)
+            .unwrap_or_else(|| HeaderValue::from_static("session=; Path=/; Max-Age=0"))
+    }
+
     /// The `Set-Cookie` of a logout: the empty session, with the usual attributes (One Hub
     /// empties the session rather than expiring the cookie).
     pub fn logout_cookie(&self, now: i64) -> HeaderValue {

@@ -25,6 +25,13 @@ pub enum ApiError {
     /// answers its own checks on the channel-tag routes this way (`invalid type`, …).
     #[error("{0}")]
     RelayShaped(String),
+    /// `{success:false, message}` with another HTTP status (One Hub's passkey routes answer
+    /// with real status codes).
+    #[error("{1}")]
+    Status(StatusCode, String),
+    /// A `text/plain` body with a status (One Hub's OIDC callback answers token failures so).
+    #[error("{1}")]
+    Plain(StatusCode, String),
     /// A storage failure; logged once here, the client gets a generic message.
     #[error("database error")]
     Store(#[from] StoreError),
@@ -46,6 +53,8 @@ impl IntoResponse for ApiError {
                     .into_response();
             }
             ApiError::Msg(m) => (StatusCode::OK, m),
+            ApiError::Status(status, m) => (status, m),
+            ApiError::Plain(status, m) => return (status, m).into_response(),
             ApiError::NoCredential => {
                 (StatusCode::UNAUTHORIZED, ApiError::NoCredential.to_string())
             }

@@ -4,6 +4,7 @@
 //! extract, call the store or a service, and map the result through `error.rs`, the one place
 //! errors become One Hub's JSON shapes.
 
+pub mod accounts;
 pub mod api;
 
 // The relay engine's infrastructure, under the paths the server has always used.
@@ -156,12 +157,24 @@ pub struct ServerConfig {
     pub user_invoice_month: bool,
     /// `UPTIME_KUMA_ENABLE`, `UPTIME_KUMA_DOMAIN`, `UPTIME_KUMA_STATUS_PAGE_NAME`.
     pub uptime_kuma: UptimeKuma,
+    /// The outside services of sign-in (`GITHUB_BASE_URL`, `GITHUB_API_BASE_URL`,
+    /// `LARK_BASE_URL`, `TURNSTILE_VERIFY_URL`).
+    pub accounts: AccountEndpoints,
     /// `SMTP_CA_FILE`: extra trusted roots for the SMTP server ("" = none).
     pub smtp_ca_file: String,
     /// The admin notifiers (`NOTIFY_*`).
     pub notify: notify::NotifyConfig,
     /// `STRIPE_API_BASE`: where the Stripe gateway's API calls go.
     pub stripe_api_base: String,
+}
+
+/// Base URLs of the services sign-in talks to (settings, so tests can use local doubles).
+#[derive(Debug, Clone, Default)]
+pub struct AccountEndpoints {
+    pub github: String,
+    pub github_api: String,
+    pub lark: String,
+    pub turnstile: String,
 }
 
 /// The periodic download of the price list.
@@ -229,6 +242,8 @@ pub struct AppInner {
     pub channel_tests: Arc<channel_test::AllTests>,
     /// The channel quality checks streaming on this node and the image ids they issued.
     pub channel_checks: Arc<channel_check::ChannelChecks>,
+    /// Sign-in: the outbound client and the discovered OIDC provider.
+    pub accounts: Arc<accounts::Accounts>,
     /// Sends e-mail through the SMTP options of the current snapshot.
     pub mailer: mail::Mailer,
     /// Sends admin notifications (in the background) to every configured notifier.
@@ -308,6 +323,7 @@ impl AppState {
             engine,
             channel_tests: Arc::new(channel_test::AllTests::default()),
             channel_checks: Arc::new(channel_check::ChannelChecks::default()),
+            accounts: Arc::new(accounts::Accounts::new()),
             mailer,
             notifier,
             health_decisions: std::sync::Mutex::new(Some(health_decisions)),

@@ -291,6 +291,118 @@ fn routes() -> Vec<Route> {
             false,
             api::user_self::logout,
         ),
+        // Sign-up, invitations, OAuth and binding (contract §5.3, §5.5, §5.7)
+        r(
+            M::POST,
+            "/api/user/register",
+            Public,
+            true,
+            api::register::register,
+        ),
+        r(M::GET, "/api/user/aff", User, false, api::register::aff),
+        r(
+            M::GET,
+            "/api/verification",
+            Public,
+            false,
+            api::email::send_verification,
+        ),
+        r(
+            M::GET,
+            "/api/reset_password",
+            Public,
+            false,
+            api::email::send_reset,
+        ),
+        r(M::POST, "/api/user/reset", Public, true, api::email::reset),
+        r(
+            M::GET,
+            "/api/oauth/state",
+            Public,
+            false,
+            api::oauth::oauth_state,
+        ),
+        r(
+            M::GET,
+            "/api/oauth/github",
+            Public,
+            false,
+            api::oauth::github,
+        ),
+        r(M::GET, "/api/oauth/lark", Public, false, api::oauth::lark),
+        r(
+            M::GET,
+            "/api/oauth/wechat",
+            Public,
+            false,
+            api::oauth::wechat,
+        ),
+        r(
+            M::GET,
+            "/api/oauth/wechat/bind",
+            User,
+            false,
+            api::oauth::wechat_bind,
+        ),
+        r(
+            M::GET,
+            "/api/oauth/email/bind",
+            User,
+            false,
+            api::oauth::email_bind,
+        ),
+        r(
+            M::GET,
+            "/api/oauth/endpoint",
+            Public,
+            false,
+            api::oauth::oidc_endpoint,
+        ),
+        r(M::GET, "/api/oauth/oidc", Public, false, api::oauth::oidc),
+        r(M::POST, "/api/user/unbind", User, true, api::oauth::unbind),
+        // Passkeys (contract §5.6)
+        r(
+            M::POST,
+            "/api/webauthn/registration/begin",
+            User,
+            false,
+            api::webauthn::registration_begin,
+        ),
+        r(
+            M::POST,
+            "/api/webauthn/registration/finish",
+            User,
+            true,
+            api::webauthn::registration_finish,
+        ),
+        r(
+            M::POST,
+            "/api/webauthn/login/begin",
+            Public,
+            true,
+            api::webauthn::login_begin,
+        ),
+        r(
+            M::POST,
+            "/api/webauthn/login/finish",
+            Public,
+            true,
+            api::webauthn::login_finish,
+        ),
+        r(
+            M::GET,
+            "/api/webauthn/credentials",
+            User,
+            false,
+            api::webauthn::credentials,
+        ),
+        r(
+            M::DELETE,
+            "/api/webauthn/credentials/{id}",
+            User,
+            false,
+            api::webauthn::delete_credential,
+        ),
         // Self
         r(
             M::GET,
@@ -784,7 +896,7 @@ impl RouteInfo {
 }
 
 /// One Hub routes not served yet (accounts and money) whose path an `{id}` route would match.
-pub const NOT_SERVED_STATIC: &[&str] = &["/api/user/aff"];
+pub const NOT_SERVED_STATIC: &[&str] = &[];
 
 /// The method of routes that answer every method (One Hub's `Any`), as the route table and
 /// `docs/compatibility.md` name it.

@@ -360,6 +360,9 @@ pub async fn bring_up(state: AppState, is_slave: bool) -> Result<(), StoreError>
             if let Err(e) = state.store.ensure_session_table().await {
                 warn!(error = %e, "cannot create the session table onehub_rs_sessions; logins by cookie will fail until it exists");
             }
+            if let Err(e) = state.store.ensure_account_codes_table().await {
+                warn!(error = %e, "cannot create the table onehub_rs_account_codes; e-mail codes, OAuth sign-in and passkeys will fail until it exists");
+            }
             let mode = state.store.install_change_feed().await?;
             let exact = matches!(mode, FeedMode::Triggers);
             let cached = state.cache.on_feed(exact);

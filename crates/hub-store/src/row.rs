@@ -22,6 +22,8 @@ pub trait RowExt {
     fn f64(&self, col: &str) -> Result<f64, StoreError>;
     /// Text or JSON column; NULL → "".
     fn string(&self, col: &str) -> Result<String, StoreError>;
+    /// Binary column; NULL → empty.
+    fn bytes(&self, col: &str) -> Result<Vec<u8>, StoreError>;
 
     fn bool(&self, col: &str) -> Result<bool, StoreError> {
         Ok(self.i64(col)? != 0)
@@ -57,6 +59,12 @@ pub trait RowExt {
 }
 
 impl RowExt for SqliteRow {
+    fn bytes(&self, col: &str) -> Result<Vec<u8>, StoreError> {
+        if self.is_null(col)? {
+            return Ok(Vec::new());
+        }
+        Ok(self.try_get_unchecked::<Vec<u8>, _>(col)?)
+    }
     fn is_null(&self, col: &str) -> Result<bool, StoreError> {
         Ok(self.try_get_raw(col)?.is_null())
     }
@@ -82,6 +90,12 @@ impl RowExt for SqliteRow {
 }
 
 impl RowExt for PgRow {
+    fn bytes(&self, col: &str) -> Result<Vec<u8>, StoreError> {
+        if self.is_null(col)? {
+            return Ok(Vec::new());
+        }
+        Ok(self.try_get_unchecked::<Vec<u8>, _>(col)?)
+    }
     fn is_null(&self, col: &str) -> Result<bool, StoreError> {
         Ok(self.try_get_raw(col)?.is_null())
     }
@@ -168,6 +182,12 @@ fn pg_numeric_binary(b: &[u8]) -> Option<f64> {
 }
 
 impl RowExt for MySqlRow {
+    fn bytes(&self, col: &str) -> Result<Vec<u8>, StoreError> {
+        if self.is_null(col)? {
+            return Ok(Vec::new());
+        }
+        Ok(self.try_get_unchecked::<Vec<u8>, _>(col)?)
+    }
     fn is_null(&self, col: &str) -> Result<bool, StoreError> {
         Ok(self.try_get_raw(col)?.is_null())
     }

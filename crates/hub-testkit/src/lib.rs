@@ -10,6 +10,7 @@
     reason = "test support code fails loudly by design"
 )]
 
+pub mod accounts;
 pub mod cloud;
 pub mod env;
 pub mod hooks;

@@ -122,6 +122,12 @@ pub fn server_config(settings: &Settings) -> ServerConfig {
             status_page: settings.uptime_kuma_status_page_name.clone(),
         },
         update_price_service: settings.update_price_service.clone(),
+        accounts: hub_server::AccountEndpoints {
+            github: settings.github_base_url.clone(),
+            github_api: settings.github_api_base_url.clone(),
+            lark: settings.lark_base_url.clone(),
+            turnstile: settings.turnstile_verify_url.clone(),
+        },
         stripe_api_base: settings.stripe_api_base.clone(),
         auto_prices: hub_server::AutoPrices {
             enabled: settings.auto_price_updates,

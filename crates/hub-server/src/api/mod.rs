@@ -6,19 +6,23 @@ pub mod channel_models;
 pub mod channel_tags;
 pub mod channels;
 pub mod dashboard;
+pub mod email;
 pub mod groups;
 pub mod invoices;
 pub mod logs;
+pub mod oauth;
 pub mod options;
 pub mod payments;
 pub mod prices;
 pub mod redemptions;
+pub mod register;
 pub mod site;
 pub mod status;
 pub mod tasks;
 pub mod tokens;
 pub mod user_self;
 pub mod users;
+pub mod webauthn;
 
 use rand::{Rng, distr::Alphanumeric};
 

@@ -84,8 +84,20 @@ pub async fn login(
         return Err(denied());
     }
     let user = user.ok_or_else(denied)?;
+    setup_login(&state, &headers, peer, &user).await
+}
+
+/// One Hub's `setupLogin` (compat §4.1): stamps the login time and address, writes the session
+/// cookie (keeping the session's other keys) and answers with the reduced user. Every sign-in
+/// path ends here.
+pub async fn setup_login(
+    state: &AppState,
+    headers: &HeaderMap,
+    peer: Option<SocketAddr>,
+    user: &User,
+) -> ApiResult {
     let now = hub_store::now_unix();
-    let ip = client_ip(&state, &headers, peer);
+    let ip = client_ip(state, headers, peer);
     state
         .store
         .user_update_fields(
@@ -97,8 +109,8 @@ pub async fn login(
         )
         .await?;
     let revoked_at = state.store.session_revoked_at(user.id).await?;
-    let base = state.sessions.read(&headers, now).map(|s| s.map);
-    let cookie = state.sessions.login_cookie(base, &user, revoked_at, now);
+    let base = state.sessions.read(headers, now).map(|s| s.map);
+    let cookie = state.sessions.login_cookie(base, user, revoked_at, now);
     let data = User {
         id: user.id,
         username: user.username.clone(),

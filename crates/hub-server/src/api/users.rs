@@ -11,9 +11,9 @@ use hub_store::repo::users::{ORDER_FIELDS, UserField};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{check_password, hash_password, new_access_token, random_alnum};
+use super::{check_password, hash_password, random_alnum};
 use crate::{
-    AppState,
+    AppState, accounts,
     auth::{Caller, revoke_sessions},
     error::{ApiError, ApiResult, ok_data, ok_empty},
     extract::{JsonBody, PathId, QueryMap},
@@ -114,12 +114,6 @@ pub async fn create(
     if state.store.user_username_taken(&username).await? {
         return Err(ApiError::msg("用户名已存在"));
     }
-    let quota = state
-        .store
-        .option_get("QuotaForNewUser")
-        .await?
-        .and_then(|v| v.trim().parse::<i64>().ok())
-        .unwrap_or(0);
     let display_name = if body.display_name.is_empty() {
         username.clone()
     } else {
@@ -130,15 +124,10 @@ pub async fn create(
         password: hash_password(body.password).await?,
         display_name,
         role: ROLE_COMMON,
-        status: USER_ENABLED,
-        group: "default".to_owned(),
-        quota,
-        access_token: new_access_token(),
-        aff_code: random_alnum(4),
-        created_time: hub_store::now_unix(),
         ..Default::default()
     };
-    state.store.user_insert(&user).await?;
+    // Every account gets `QuotaForNewUser` with its log, admin-created ones too (One Hub).
+    accounts::create_user(&state, user, accounts::Origin::NoRewards).await?;
     ok_empty()
 }
 

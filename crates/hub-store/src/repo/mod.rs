@@ -1,6 +1,7 @@
 //! Repositories: one module per One Hub table. Business logic (ids, timestamps, validation)
 //! lives in the server; these functions persist what they are given.
 
+pub mod accounts;
 pub mod analytics;
 pub mod billing;
 pub mod channels;

@@ -59,6 +59,11 @@ impl FromRow for User {
 /// A column and its new value, for partial user updates.
 pub type UserField = (&'static str, SimpleExpr);
 
+/// SQL NULL as a [`UserField`] value (e.g. `github_id_new` of an unbound account).
+pub fn null_int() -> SimpleExpr {
+    SimpleExpr::Value(sea_query::Value::BigInt(None))
+}
+
 impl Store {
     pub(crate) fn user_select() -> sea_query::SelectStatement {
         let mut q = Query::select();
@@ -168,20 +173,29 @@ impl Store {
     }
 
     pub async fn user_insert(&self, u: &User) -> Result<i64, StoreError> {
-        let vals: Vec<(&'static str, SimpleExpr)> = vec![
+        let mut vals: Vec<(&'static str, SimpleExpr)> = vec![
             ("username", u.username.clone().into()),
             ("password", u.password.clone().into()),
             ("display_name", u.display_name.clone().into()),
             ("role", u.role.into()),
             ("status", u.status.into()),
             ("email", u.email.clone().into()),
+            ("avatar_url", u.avatar_url.clone().into()),
             ("access_token", u.access_token.clone().into()),
             ("quota", u.quota.into()),
             ("group", u.group.clone().into()),
             ("aff_code", u.aff_code.clone().into()),
             ("inviter_id", u.inviter_id.into()),
+            ("github_id", u.github_id.clone().into()),
+            ("lark_id", u.lark_id.clone().into()),
+            ("wechat_id", u.wechat_id.clone().into()),
+            ("oidc_id", u.oidc_id.clone().into()),
             ("created_time", u.created_time.into()),
         ];
+        // NULL unless linked to a GitHub account (One Hub's unbind writes NULL too).
+        if u.github_id_new != 0 {
+            vals.push(("github_id_new", u.github_id_new.into()));
+        }
         let mut q = Query::insert();
         q.into_table("users")
             .columns(vals.iter().map(|(c, _)| *c))

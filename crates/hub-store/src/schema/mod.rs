@@ -9,7 +9,7 @@ mod tables;
 pub use tables::{
     CHANNEL_HEALTH, CHANNELS, LOGS, MIDJOURNEYS, MIGRATIONS, MODEL_INFO, MODEL_OWNED_BY, OPTIONS,
     ORDERS, PAYMENTS, PRICES, REDEMPTIONS, STATISTICS, STATISTICS_MONTH_HISTORIES,
-    STATISTICS_MONTHS, TABLES, TASKS, TOKENS, USER_GROUPS, USERS,
+    STATISTICS_MONTHS, TABLES, TASKS, TOKENS, USER_GROUPS, USERS, WEBAUTHN_CREDENTIALS,
 };
 
 use crate::Dialect;
@@ -37,6 +37,10 @@ pub enum Class {
     T,
     /// An explicit `type:` tag, used verbatim in every dialect.
     Ty(&'static str),
+    /// `[]byte` (longblob on MySQL).
+    Bin,
+    /// `[]byte` with `size:255` (varbinary(255) on MySQL, so it can be indexed).
+    Bin255,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -92,6 +96,10 @@ impl Class {
             // PostgreSQL has no `datetime` (One Hub's invoice table declares it).
             (Class::Ty("datetime"), Postgres) => "date",
             (Class::Ty(t), _) => t,
+            (Class::Bin | Class::Bin255, Sqlite) => "blob",
+            (Class::Bin | Class::Bin255, Postgres) => "bytea",
+            (Class::Bin, MySql) => "longblob",
+            (Class::Bin255, MySql) => "varbinary(255)",
         }
     }
 }

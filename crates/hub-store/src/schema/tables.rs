@@ -415,6 +415,33 @@ pub static TASKS: TableDef = TableDef {
     primary: &[],
 };
 
+/// Passkeys (One Hub's `model.WebAuthnCredential`, admin-API contract §5.6): the COSE public
+/// key and the authenticator's fields embedded in the row.
+pub static WEBAUTHN_CREDENTIALS: TableDef = TableDef {
+    name: "webauthn_credentials",
+    cols: &[
+        c("id", Pk),
+        c("user_id", I),
+        c("credential_id", Bin255),
+        c("public_key", Bin),
+        c("attestation_type", S),
+        d("alias", Ty("varchar(255)"), "''"),
+        c("backup_eligible", B),
+        c("backup_state", B),
+        c("aaguid", Bin),
+        c("sign_count", U),
+        c("clone_warning", B),
+        c("attachment", S),
+        c("created_time", I),
+    ],
+    indexes: &[
+        ix("idx_webauthn_credentials_user_id", &["user_id"]),
+        ux("idx_webauthn_credentials_credential_id", &["credential_id"]),
+    ],
+    unique: &[],
+    primary: &[],
+};
+
 /// Redemption codes (contract §6.1; hard-deleted). `user_id` is the admin who created the code.
 pub static REDEMPTIONS: TableDef = TableDef {
     name: "redemptions",
@@ -512,6 +539,7 @@ pub static TABLES: &[&TableDef] = &[
     &MODEL_INFO,
     &MIDJOURNEYS,
     &TASKS,
+    &WEBAUTHN_CREDENTIALS,
     &REDEMPTIONS,
     &PAYMENTS,
     &ORDERS,

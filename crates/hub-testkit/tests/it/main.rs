@@ -7,6 +7,7 @@
 //! (`hub_mock`). The multi-process suites (the built `one-hub` binary) are in
 //! `crates/one-hub/tests/procs/`.
 
+mod accounts;
 mod admin_api;
 mod admin_flows;
 mod billing;

@@ -491,6 +491,64 @@ settings! {
         default: "(unset)",
     },
 
+    /// `GITHUB_BASE_URL`: where GitHub's OAuth code exchange is sent (tests point it at a mock).
+    github_base_url: String = "https://github.com".to_owned() => GITHUB_BASE_URL {
+        parse: text,
+        sample: "http://127.0.0.1:9000",
+        env: "GITHUB_BASE_URL",
+        flag: "github-base-url",
+        value_name: "URL",
+        heading: "Accounts",
+        yaml: &["github_base_url"],
+        about: "Base URL of GitHub's OAuth endpoints (POST <base>/login/oauth/access_token)",
+        details: "For GitHub Enterprise or a test double; One Hub always uses https://github.com.",
+        form: "an http(s) URL",
+        default: "https://github.com",
+    },
+
+    /// `GITHUB_API_BASE_URL`: GitHub's REST API (`/user`, `/user/emails`).
+    github_api_base_url: String = "https://api.github.com".to_owned() => GITHUB_API_BASE_URL {
+        parse: text,
+        sample: "http://127.0.0.1:9000/api",
+        env: "GITHUB_API_BASE_URL",
+        flag: "github-api-base-url",
+        value_name: "URL",
+        heading: "Accounts",
+        yaml: &["github_api_base_url"],
+        about: "Base URL of GitHub's REST API used by GitHub sign-in (<base>/user, <base>/user/emails)",
+        form: "an http(s) URL",
+        default: "https://api.github.com",
+    },
+
+    /// `LARK_BASE_URL`: Feishu/Lark open platform.
+    lark_base_url: String = "https://open.feishu.cn".to_owned() => LARK_BASE_URL {
+        parse: text,
+        sample: "http://127.0.0.1:9000",
+        env: "LARK_BASE_URL",
+        flag: "lark-base-url",
+        value_name: "URL",
+        heading: "Accounts",
+        yaml: &["lark_base_url"],
+        about: "Base URL of the Feishu/Lark open platform used by Lark sign-in (<base>/open-apis/…)",
+        details: "https://open.larksuite.com for Lark outside China.",
+        form: "an http(s) URL",
+        default: "https://open.feishu.cn",
+    },
+
+    /// `TURNSTILE_VERIFY_URL`: Cloudflare Turnstile's siteverify endpoint.
+    turnstile_verify_url: String = "https://challenges.cloudflare.com/turnstile/v0/siteverify".to_owned() => TURNSTILE_VERIFY_URL {
+        parse: text,
+        sample: "http://127.0.0.1:9000/siteverify",
+        env: "TURNSTILE_VERIFY_URL",
+        flag: "turnstile-verify-url",
+        value_name: "URL",
+        heading: "Accounts",
+        yaml: &["turnstile_verify_url"],
+        about: "Where Turnstile tokens are verified when the option TurnstileCheckEnabled is on",
+        form: "an http(s) URL",
+        default: "https://challenges.cloudflare.com/turnstile/v0/siteverify",
+    },
+
     /// `MEMORY_CACHE_ENABLED`.
     memory_cache_enabled: bool = false => MEMORY_CACHE_ENABLED {
         parse: boolean,
