@@ -17,6 +17,7 @@ pub mod cache;
 pub mod catch_panic;
 pub mod channel_check;
 pub mod channel_test;
+pub mod console;
 pub mod cors;
 pub mod error;
 pub mod extract;

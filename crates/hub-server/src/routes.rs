@@ -730,7 +730,9 @@ pub fn build_router(state: AppState) -> Router {
         .route("/api/metrics", axum::routing::get(crate::observe::metrics))
         .layer(middleware::from_fn(crate::catch_panic::admin))
         .merge(crate::relay::router().layer(middleware::from_fn(crate::catch_panic::relay)))
-        .fallback(not_found)
+        // The web console answers the GETs no route took (its shell and assets); the rest
+        // keeps One Hub's `Invalid URL` 404.
+        .fallback(crate::console::fallback)
         .method_not_allowed_fallback(not_found)
         .layer(middleware::from_fn_with_state(
             state.clone(),

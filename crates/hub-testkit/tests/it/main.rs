@@ -12,6 +12,7 @@ mod admin_flows;
 mod billing;
 mod channel_tools;
 mod codex;
+mod console;
 mod cors;
 mod dashboard;
 mod families;
