@@ -203,6 +203,56 @@ mod tests {
         }
     }
 
+    /// Every text key the pages use (`t('x.y')`, or a `'x.y'` literal handed to it) exists in
+    /// the dictionary, which holds both languages in each entry.
+    #[test]
+    fn every_text_key_is_translated() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../web/assets");
+        let dict = std::fs::read_to_string(dir.join("i18n.js")).unwrap_or_default();
+        let prefixes = [
+            "nav.",
+            "common.",
+            "login.",
+            "dash.",
+            "token.",
+            "channel.",
+            "log.",
+            "fleet.",
+            "settings.",
+        ];
+        let mut checked = 0;
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !name.ends_with(".js") || name == "i18n.js" {
+                continue;
+            }
+            let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+            // Every `'<key chars>'` run, wherever the quotes fall.
+            for (i, _) in text.match_indices('\'') {
+                let rest = &text[i + 1..];
+                let len = rest
+                    .find(|c: char| {
+                        !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '_')
+                    })
+                    .unwrap_or(rest.len());
+                let lit = &rest[..len];
+                let closed = rest[len..].starts_with('\'');
+                // `h('nav.side')` is an element, not a text.
+                let element = text[..i].ends_with("h(");
+                if !closed || element || !prefixes.iter().any(|p| lit.starts_with(p)) {
+                    continue;
+                }
+                checked += 1;
+                let entry = format!("'{lit}': ['");
+                assert!(
+                    dict.contains(&entry),
+                    "{name}: text key {lit} is not in i18n.js"
+                );
+            }
+        }
+        assert!(checked > 100, "keys found: {checked}");
+    }
+
     #[test]
     fn console_paths() {
         assert!(under("/api", "/api") && under("/api/x", "/api"));
