@@ -21,6 +21,7 @@ pub mod console;
 pub mod cors;
 pub mod error;
 pub mod extract;
+pub mod fleet;
 pub mod jobs;
 pub mod observe;
 pub mod ratelimit;
@@ -216,6 +217,8 @@ pub struct AppInner {
     pub channel_tests: Arc<channel_test::AllTests>,
     /// The channel quality checks streaming on this node and the image ids they issued.
     pub channel_checks: Arc<channel_check::ChannelChecks>,
+    /// This node's name in the fleet reports (`onehub_rs_nodes`), new for each start.
+    pub node_id: String,
     generation: Arc<AtomicU64>,
     reload_lock: Arc<tokio::sync::Mutex<()>>,
 }
@@ -265,6 +268,7 @@ impl AppState {
             engine,
             channel_tests: Arc::new(channel_test::AllTests::default()),
             channel_checks: Arc::new(channel_check::ChannelChecks::default()),
+            node_id: fleet::new_node_id(),
             generation: Arc::new(AtomicU64::new(0)),
             reload_lock: Arc::new(tokio::sync::Mutex::new(())),
         }))

@@ -60,6 +60,7 @@ fn routes() -> Vec<Route> {
             false,
             api::status::sync_status,
         ),
+        r(M::GET, "/api/sync/nodes", Admin, false, crate::fleet::nodes),
         r(
             M::GET,
             "/api/available_model",
@@ -832,6 +833,7 @@ mod tests {
         // Every route we serve is One Hub's (listed) or one of our documented additions.
         let additions = [
             ("GET", "/api/sync/status"),
+            ("GET", "/api/sync/nodes"),
             ("POST", "/api/user/{id}/logout"),
         ];
         for (method, path) in &served {

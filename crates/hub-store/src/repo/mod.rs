@@ -9,6 +9,7 @@ pub mod invoices;
 pub mod logs;
 pub mod midjourneys;
 pub mod model_info;
+pub mod nodes;
 pub mod options;
 pub mod owners;
 pub mod prices;

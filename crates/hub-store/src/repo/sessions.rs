@@ -38,7 +38,7 @@ impl FromRow for RevokedAt {
 }
 
 impl Store {
-    fn render_ddl(&self, t: &impl sea_query::SchemaStatementBuilder) -> String {
+    pub(crate) fn render_ddl(&self, t: &impl sea_query::SchemaStatementBuilder) -> String {
         match self.dialect() {
             Dialect::Sqlite => t.to_string(sea_query::SqliteQueryBuilder),
             Dialect::Postgres => t.to_string(sea_query::PostgresQueryBuilder),

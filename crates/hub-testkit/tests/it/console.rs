@@ -251,3 +251,112 @@ async fn api_and_relay_paths_keep_their_own_answers() {
     app.stop().await;
     db.drop_db().await;
 }
+
+async fn nodes(app: &TestApp) -> serde_json::Value {
+    let (status, v) = app.call(Method::GET, "/api/sync/nodes", None, None).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["success"], true, "{v}");
+    v["data"].clone()
+}
+
+/// The fleet page's data: a master and a slave on one database both report; a configuration
+/// change is seen applied by both; a node that stops reporting is shown as gone.
+async fn fleet_reports(backend: Backend) {
+    let Some(db) = TestDb::create(backend).await else {
+        return;
+    };
+    let master = TestApp::start(&db.settings()).await;
+    let mut s = db.settings();
+    s.node_type = one_hub::cli::NodeType::Slave;
+    s.sync_poll_ms = 100;
+    let slave = TestApp::start(&s).await;
+    assert_eq!(
+        master.login("root", hub_testkit::ROOT_PASSWORD).await["success"],
+        true
+    );
+    hub_testkit::wait_for("the slave signs in", || async {
+        slave.login("root", hub_testkit::ROOT_PASSWORD).await["success"] == true
+    })
+    .await;
+    let (master_id, slave_id) = (
+        master.node.state.node_id.clone(),
+        slave.node.state.node_id.clone(),
+    );
+    assert_ne!(master_id, slave_id);
+    let find = |data: &serde_json::Value, id: &str| {
+        data["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["node_id"] == id)
+            .cloned()
+    };
+    // Both nodes report, and either node shows both.
+    hub_testkit::wait_for("both nodes report", || async {
+        let d = nodes(&slave).await;
+        find(&d, &master_id).is_some() && find(&d, &slave_id).is_some_and(|n| n["ready"] == true)
+    })
+    .await;
+    let d = nodes(&master).await;
+    let m = find(&d, &master_id).unwrap();
+    assert_eq!(m["node_type"], "master");
+    assert_eq!(m["this_node"], true);
+    assert_eq!(m["gone"], false);
+    let sl = find(&d, &slave_id).unwrap();
+    assert_eq!(sl["node_type"], "slave");
+    assert_eq!(sl["this_node"], false);
+    assert!(sl["address"].as_str().unwrap().contains(':'), "{sl}");
+    // A configuration change: both nodes report the database's new version.
+    let before = d["db_version"].as_i64().unwrap();
+    let (_, r) = master
+        .call(
+            Method::POST,
+            "/api/channel/",
+            None,
+            Some(serde_json::json!({"type": 1, "name": "fleet", "key": "sk-x", "models": "m", "group": "default"})),
+        )
+        .await;
+    assert_eq!(r["success"], true, "{r}");
+    hub_testkit::wait_for("both nodes report the new version", || async {
+        let d = nodes(&master).await;
+        let v = d["db_version"].as_i64().unwrap();
+        v > before
+            && [&master_id, &slave_id].iter().all(|id| {
+                find(&d, id).is_some_and(|n| {
+                    n["config_version"].as_i64() == Some(v) && n["last_error"].is_null()
+                })
+            })
+    })
+    .await;
+    // The slave stops; once its last report is older than the limit it is shown as gone.
+    let state = slave.node.state.clone();
+    slave.stop().await;
+    let mut last = hub_server::fleet::report(&state, "x:1", hub_store::now_unix());
+    last.reported_at = hub_store::now_unix() - hub_server::fleet::GONE_AFTER - 1;
+    master.node.state.store.node_report(&last).await.unwrap();
+    let d = nodes(&master).await;
+    assert_eq!(find(&d, &slave_id).unwrap()["gone"], true, "{d}");
+    assert_eq!(find(&d, &master_id).unwrap()["gone"], false, "{d}");
+    // Without a valid credential the fleet is not shown (roles: `admin_api::`).
+    let (_, v) = master
+        .call(Method::GET, "/api/sync/nodes", Some("not-a-token"), None)
+        .await;
+    assert_eq!(v["success"], false, "{v}");
+    master.stop().await;
+    db.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fleet_reports_sqlite() {
+    fleet_reports(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fleet_reports_postgres() {
+    fleet_reports(Backend::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fleet_reports_mysql() {
+    fleet_reports(Backend::MySql).await;
+}
