@@ -13,6 +13,7 @@ mod billing;
 mod channel_tools;
 mod codex;
 mod console;
+mod console_browser;
 mod cors;
 mod dashboard;
 mod families;
