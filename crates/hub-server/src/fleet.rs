@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use axum::extract::State;
-use hub_store::repo::nodes::NodeReport;
+use hub_store::repo::nodes::{NODES_TABLE, NodeReport};
 use serde_json::{Value, json};
 use tracing::{debug, warn};
 
@@ -71,8 +71,12 @@ pub async fn run(state: AppState, address: String) {
     loop {
         if !table_ready {
             // The master creates the table at start-up; a slave beside a One Hub (Go) master
-            // creates it here.
-            table_ready = state.store.ensure_nodes_table().await.is_ok();
+            // creates it here (a slave runs no DDL when the table is there).
+            table_ready = match state.store.tables().await {
+                Ok(t) if t.iter().any(|t| t == NODES_TABLE) => true,
+                Ok(_) => state.store.ensure_nodes_table().await.is_ok(),
+                Err(_) => false,
+            };
         }
         let now = hub_store::now_unix();
         match state
