@@ -1,5 +1,5 @@
-// The admin/user API (`/api/...`) with the session cookie. Writes send JSON, which with the
-// same origin is what the node's CSRF rule asks of cookie-authenticated writes.
+// The admin/user API (`/api/...`) with the session cookie. Writes are sent as JSON from the
+// same origin, which is what the node's CSRF rule asks of cookie-authenticated writes.
 
 export class ApiError extends Error {
   constructor(message, status) {
@@ -23,10 +23,9 @@ function query(params) {
 /** Calls the API; resolves with One Hub's whole envelope, throws ApiError when not a success. */
 export async function call(method, path, { params, body, raw = false } = {}) {
   const init = { method, credentials: 'same-origin', headers: { Accept: 'application/json' } };
-  if (body !== undefined) {
-    init.headers['Content-Type'] = 'application/json';
-    init.body = JSON.stringify(body);
-  }
+  // The node's CSRF rule: every cookie-authenticated write is JSON, even one without a body.
+  if (method !== 'GET' && method !== 'HEAD') init.headers['Content-Type'] = 'application/json';
+  if (body !== undefined) init.body = JSON.stringify(body);
   let resp;
   try {
     resp = await fetch(path + query(params), init);

@@ -12,14 +12,24 @@ import * as channels from './page-channels.js';
 import * as logs from './page-logs.js';
 import * as settings from './page-settings.js';
 import * as fleet from './page-fleet.js';
+import * as users from './page-users.js';
+import * as groups from './page-groups.js';
+import * as profile from './page-profile.js';
+import * as prices from './page-prices.js';
+import * as analytics from './page-analytics.js';
 
 /** The pages: path, title key, the role that sees it, and the module that renders it. */
 const PAGES = [
   { path: '/panel/dashboard', title: 'nav.dashboard', min: ROLE.user, page: dashboard },
+  { path: '/panel/analytics', title: 'nav.analytics', min: ROLE.admin, page: analytics },
   { path: '/panel/channel', title: 'nav.channel', min: ROLE.admin, page: channels },
   { path: '/panel/token', title: 'nav.token', min: ROLE.user, page: tokens },
   { path: '/panel/log', title: 'nav.log', min: ROLE.user, page: logs },
+  { path: '/panel/user', title: 'nav.user', min: ROLE.admin, page: users },
+  { path: '/panel/user_group', title: 'nav.user_group', min: ROLE.admin, page: groups },
+  { path: '/panel/pricing', title: 'nav.pricing', min: ROLE.admin, page: prices },
   { path: '/panel/fleet', title: 'nav.fleet', min: ROLE.admin, page: fleet },
+  { path: '/panel/profile', title: 'nav.profile', min: ROLE.user, page: profile },
   { path: '/panel/setting', title: 'nav.setting', min: ROLE.root, page: settings },
 ];
 

@@ -219,6 +219,11 @@ mod tests {
             "log.",
             "fleet.",
             "settings.",
+            "profile.",
+            "user.",
+            "group.",
+            "price.",
+            "analytics.",
         ];
         let mut checked = 0;
         for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {

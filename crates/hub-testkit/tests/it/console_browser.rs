@@ -328,6 +328,12 @@ async fn the_console_in_a_browser() {
     let password = std::fs::read_to_string(file).unwrap().trim().to_owned();
     let shots = workspace_root().join("target/console-screenshots");
     std::fs::create_dir_all(&shots).unwrap();
+    // Only this run's pictures.
+    for f in std::fs::read_dir(&shots).unwrap().flatten() {
+        if f.path().extension().is_some_and(|e| e == "png") {
+            std::fs::remove_file(f.path()).unwrap();
+        }
+    }
     let driver = Driver::start(&driver_path).await;
     for (i, words) in [EN, ZH].iter().enumerate() {
         let mut b = Browser::open(&driver, &chromium, words.lang, shots.clone()).await;
@@ -433,6 +439,16 @@ async fn flow(env: &RelayEnv, b: &mut Browser, w: &Words, password: &str, round:
     }
     b.find(".chart rect").await;
     b.shot("dashboard-after").await;
+    // Analytics: the request counted per channel.
+    b.click("[data-t=nav-analytics]").await;
+    b.find(".chart rect").await;
+    b.wait_text(
+        "[data-t=analytics-requests] .stat-value",
+        &want.to_string(),
+        None,
+    )
+    .await;
+    b.shot("analytics").await;
 
     // A setting: the system name, seen by the API and in the header.
     b.click("[data-t=nav-setting]").await;
@@ -465,6 +481,68 @@ async fn flow(env: &RelayEnv, b: &mut Browser, w: &Words, password: &str, round:
     b.find("[data-t=fleet-row]").await;
     b.wait_text("[data-t=fleet-summary]", "1 / 1", None).await;
     b.shot("fleet").await;
+
+    // Users: create one.
+    b.click("[data-t=nav-user]").await;
+    b.click("[data-t=user-new]").await;
+    let user = format!("alice{round}");
+    b.fill("[data-t=user-username]", &user).await;
+    b.fill("[data-t=user-password]", "alice-password-1").await;
+    b.click("[data-t=dialog-submit]").await;
+    b.wait_text("[data-t=user-row-name]", &user, None).await;
+    b.shot("users").await;
+    let (_, found) = env
+        .app
+        .call(
+            Method::GET,
+            &format!("/api/user/?keyword={user}"),
+            Some(hub_testkit::env::ADMIN),
+            None,
+        )
+        .await;
+    assert_eq!(
+        found["data"]["data"][0]["username"],
+        user.as_str(),
+        "{found}"
+    );
+
+    // User groups and the profile.
+    b.click("[data-t=nav-user_group]").await;
+    b.wait_text("[data-t=group-row-symbol]", "default", None)
+        .await;
+    b.shot("user-groups").await;
+    b.click("[data-t=nav-pricing]").await;
+    b.find("[data-t=price-row]").await;
+    b.fill("[data-t=price-search]", "gpt-3.5-turbo-16k").await;
+    b.wait_text("[data-t=price-row-model]", "gpt-3.5-turbo-16k", None)
+        .await;
+    b.shot("prices").await;
+    b.click("[data-t=nav-profile]").await;
+    b.find("[data-t=profile-display]").await;
+    b.shot("profile").await;
+
+    // Deleting a token asks first; confirmed, the token is gone (a body-less cookie write).
+    b.click("[data-t=nav-token]").await;
+    b.wait_text("[data-t=token-row-name]", &token_name, None)
+        .await;
+    b.click("[data-t=token-delete]").await;
+    b.find("dialog [data-t=dialog-submit]").await;
+    b.shot("token-delete-confirm").await;
+    b.click("dialog [data-t=dialog-submit]").await;
+    let deadline = Instant::now() + WAIT;
+    while b.try_find("[data-t=token-row-name]").await.is_some() {
+        assert!(Instant::now() < deadline, "the token row stayed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let r = env
+        .http
+        .post(env.app.url("/v1/chat/completions"))
+        .bearer_auth(&key)
+        .json(&json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "a deleted token is refused");
 
     // The language switch is remembered across a reload.
     let other = if w.lang.starts_with("zh") { "en" } else { "zh" };
