@@ -17,6 +17,7 @@ import * as groups from './page-groups.js';
 import * as profile from './page-profile.js';
 import * as prices from './page-prices.js';
 import * as analytics from './page-analytics.js';
+import * as playground from './page-playground.js';
 
 /** The pages: path, title key, the role that sees it, and the module that renders it. */
 const PAGES = [
@@ -25,6 +26,7 @@ const PAGES = [
   { path: '/panel/channel', title: 'nav.channel', min: ROLE.admin, page: channels },
   { path: '/panel/token', title: 'nav.token', min: ROLE.user, page: tokens },
   { path: '/panel/log', title: 'nav.log', min: ROLE.user, page: logs },
+  { path: '/panel/playground', title: 'nav.playground', min: ROLE.user, page: playground },
   { path: '/panel/user', title: 'nav.user', min: ROLE.admin, page: users },
   { path: '/panel/user_group', title: 'nav.user_group', min: ROLE.admin, page: groups },
   { path: '/panel/pricing', title: 'nav.pricing', min: ROLE.admin, page: prices },

@@ -17,6 +17,7 @@ const DICT = {
   'nav.profile': ['个人设置', 'Profile'],
   'nav.pricing': ['模型价格', 'Prices'],
   'nav.analytics': ['分析', 'Analytics'],
+  'nav.playground': ['操练场', 'Playground'],
   'nav.setting': ['设置', 'Settings'],
   'nav.signout': ['退出', 'Sign out'],
 
@@ -275,6 +276,14 @@ const DICT = {
   'analytics.by_channel': ['按渠道', 'Per channel'],
   'analytics.by_model': ['按模型', 'Per model'],
   'analytics.by_owner': ['按模型归属', 'Per model owner'],
+
+  'play.token': ['令牌', 'Token'],
+  'play.model': ['模型', 'Model'],
+  'play.prompt': ['消息', 'Message'],
+  'play.placeholder': ['写点什么…', 'Say something…'],
+  'play.send': ['发送', 'Send'],
+  'play.answer': ['回复', 'Answer'],
+  'play.no_token': ['没有可用的令牌，请先新建一个令牌。', 'No usable token; create one first.'],
 
   'settings.operation': ['运营设置', 'Operation'],
   'settings.channels': ['渠道与重试', 'Channels and retries'],

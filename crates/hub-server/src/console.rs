@@ -224,6 +224,7 @@ mod tests {
             "group.",
             "price.",
             "analytics.",
+            "play.",
         ];
         let mut checked = 0;
         for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {

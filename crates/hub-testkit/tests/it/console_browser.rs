@@ -450,6 +450,29 @@ async fn flow(env: &RelayEnv, b: &mut Browser, w: &Words, password: &str, round:
     .await;
     b.shot("analytics").await;
 
+    // The playground: a streamed answer from the mock, through the relay.
+    b.click("[data-t=nav-playground]").await;
+    b.find("[data-t=play-model] option").await;
+    b.fill("[data-t=play-prompt]", "Hello from the console")
+        .await;
+    b.click("[data-t=play-send]").await;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let v = b
+            .script(
+                "const a = document.querySelector('[data-t=play-answer]'); return [a.textContent, a.classList.contains('error-text')]",
+                json!([]),
+            )
+            .await;
+        assert_eq!(v[1], false, "the playground failed: {v}");
+        if v[0].as_str().is_some_and(|t| !t.is_empty()) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no answer in the playground");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    b.shot("playground").await;
+
     // A setting: the system name, seen by the API and in the header.
     b.click("[data-t=nav-setting]").await;
     b.fill("[data-t=opt-SystemName]", w.system_name).await;
@@ -525,12 +548,31 @@ async fn flow(env: &RelayEnv, b: &mut Browser, w: &Words, password: &str, round:
     b.click("[data-t=nav-token]").await;
     b.wait_text("[data-t=token-row-name]", &token_name, None)
         .await;
-    b.click("[data-t=token-delete]").await;
+    let row = b
+        .script(
+            "return [...document.querySelectorAll('[data-t=token-row]')].findIndex(r => r.querySelector('[data-t=token-row-name]').textContent === arguments[0])",
+            json!([token_name]),
+        )
+        .await
+        .as_u64()
+        .unwrap();
+    b.click(&format!(
+        "[data-t=token-row]:nth-child({}) [data-t=token-delete]",
+        row + 1
+    ))
+    .await;
     b.find("dialog [data-t=dialog-submit]").await;
     b.shot("token-delete-confirm").await;
     b.click("dialog [data-t=dialog-submit]").await;
     let deadline = Instant::now() + WAIT;
-    while b.try_find("[data-t=token-row-name]").await.is_some() {
+    while b
+        .script(
+            "return [...document.querySelectorAll('[data-t=token-row-name]')].some(e => e.textContent === arguments[0])",
+            json!([token_name]),
+        )
+        .await
+        == true
+    {
         assert!(Instant::now() < deadline, "the token row stayed");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
