@@ -49,6 +49,8 @@ pub struct ChannelRt {
     /// The provider and its settings (from `type`, `base_url`, `other`), or why this node does
     /// not serve the channel; an unserved channel is never routed to.
     pub provider: Result<Provider, Unserved>,
+    /// Models of this channel the fleet took out of routing (channel health); usually empty.
+    pub out_models: HashSet<String>,
 }
 
 impl std::fmt::Debug for ChannelRt {
@@ -196,6 +198,7 @@ impl ChannelRt {
             pre_cost: c.pre_cost,
             customize,
             secrets: Secrets::of_channel(&c.key, c.base_url.as_deref().unwrap_or_default()),
+            out_models: HashSet::new(),
         }
     }
 
@@ -277,6 +280,8 @@ pub struct Snapshot {
     /// Runtime options whose stored value was not used (their default applies); the server
     /// logs them once per build.
     pub option_problems: Vec<OptionProblem>,
+    /// The parts of channels taken out of routing, by channel id (the admin list shows them).
+    pub health: HashMap<i64, Vec<crate::health::TakenOut>>,
 }
 
 impl Snapshot {
@@ -302,6 +307,8 @@ pub struct ConfigRows {
     pub prices: Vec<Price>,
     pub owners: Vec<ModelOwner>,
     pub options: Vec<OptionRow>,
+    /// The parts of channels the fleet took out of routing.
+    pub health: Vec<crate::health::TakenOut>,
 }
 
 fn build_tiers(mut chans: Vec<Arc<ChannelRt>>) -> Vec<Tier> {
@@ -321,10 +328,24 @@ fn build_tiers(mut chans: Vec<Arc<ChannelRt>>) -> Vec<Tier> {
 
 impl Snapshot {
     pub fn build(rows: ConfigRows, generation: u64) -> Snapshot {
+        let mut health: HashMap<i64, Vec<crate::health::TakenOut>> = HashMap::new();
+        for h in rows.health {
+            health.entry(h.channel_id).or_default().push(h);
+        }
         let channels: HashMap<i64, Arc<ChannelRt>> = rows
             .channels
             .iter()
-            .map(|c| (c.id, Arc::new(ChannelRt::from_channel(c))))
+            .map(|c| {
+                let mut rt = ChannelRt::from_channel(c);
+                if let Some(parts) = health.get(&c.id) {
+                    rt.out_models = parts
+                        .iter()
+                        .filter(|h| !h.model.is_empty())
+                        .map(|h| h.model.clone())
+                        .collect();
+                }
+                (c.id, Arc::new(rt))
+            })
             .collect();
         let groups: HashMap<String, GroupInfo> = rows
             .groups
@@ -389,6 +410,7 @@ impl Snapshot {
             options,
             runtime,
             option_problems,
+            health,
         }
     }
 

@@ -143,6 +143,8 @@ struct Shared {
     token_ttl_secs: AtomicU64,
     /// AWS access key id → secret key (SigV4), and Bedrock API keys (→ "").
     aws_keys: Mutex<HashMap<String, String>>,
+    /// Keys that answer an HTTP status on the OpenAI routes until cleared ([`MockUpstream::fail_key`]).
+    failing_keys: Mutex<HashMap<String, u16>>,
     /// Zhipu API key id → HMAC secret of its JWTs.
     zhipu_keys: Mutex<HashMap<String, String>>,
     /// Baidu API key → secret key (the client-credentials grant).
@@ -170,6 +172,7 @@ impl Default for Shared {
             token_delay_ms: AtomicU64::new(0),
             token_ttl_secs: AtomicU64::new(3600),
             aws_keys: Mutex::default(),
+            failing_keys: Mutex::default(),
             zhipu_keys: Mutex::default(),
             baidu_keys: Mutex::default(),
             tencent_keys: Mutex::default(),
@@ -191,6 +194,23 @@ impl Shared {
         self.issued_tokens
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+    }
+    /// The status a key (or a key for the body's model) was set to fail with, if any.
+    pub(crate) fn failing(&self, key: &str, body: &[u8]) -> Option<u16> {
+        let keys = self
+            .failing_keys
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if keys.is_empty() {
+            return None;
+        }
+        if let Some(s) = keys.get(key) {
+            return Some(*s);
+        }
+        let model = serde_json::from_slice::<Value>(body)
+            .ok()
+            .and_then(|b| b.get("model").and_then(Value::as_str).map(str::to_owned))?;
+        keys.get(&format!("{key}\u{0}{model}")).copied()
     }
     fn aws_keys(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
         self.aws_keys.lock().unwrap_or_else(PoisonError::into_inner)
@@ -291,6 +311,31 @@ impl MockUpstream {
     pub fn set_token_endpoint(&self, delay_ms: u64, ttl_secs: u64) {
         self.shared.token_delay_ms.store(delay_ms, Ordering::SeqCst);
         self.shared.token_ttl_secs.store(ttl_secs, Ordering::SeqCst);
+    }
+
+    /// Makes every OpenAI-route request with channel key `key` answer HTTP `status` (with the
+    /// error body of a `status-<code>` key) until called again with `None`: an upstream that
+    /// starts failing and later recovers, with the channel unchanged.
+    pub fn fail_key(&self, key: &str, status: Option<u16>) {
+        self.set_failing(key.to_owned(), status);
+    }
+
+    /// Like [`MockUpstream::fail_key`], for the requests of one model only (the body's
+    /// `model`): an upstream that fails one model and serves the others.
+    pub fn fail_key_model(&self, key: &str, model: &str, status: Option<u16>) {
+        self.set_failing(format!("{key}\u{0}{model}"), status);
+    }
+
+    fn set_failing(&self, key: String, status: Option<u16>) {
+        let mut keys = self
+            .shared
+            .failing_keys
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match status {
+            Some(s) => keys.insert(key, s),
+            None => keys.remove(&key),
+        };
     }
 
     /// Lets Bedrock accept SigV4 signatures by `access_key_id` made with `secret_key`.

@@ -101,6 +101,9 @@ pub(crate) async fn openai(
     if let Some(rest) = key.strip_prefix("status-") {
         return status_failure(rest);
     }
+    if let Some(code) = shared.failing(&key, body) {
+        return status_failure(&code.to_string());
+    }
     if key.starts_with("hang") {
         return std::future::pending().await;
     }

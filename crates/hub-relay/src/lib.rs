@@ -14,6 +14,7 @@ pub mod bill;
 pub mod billing;
 pub mod error;
 pub mod families;
+pub mod health;
 pub mod leases;
 pub mod metrics;
 pub mod probe;
@@ -111,6 +112,8 @@ pub struct EngineInner {
     pub store: Store,
     pub clients: Arc<Clients>,
     pub cooldowns: Arc<Cooldowns>,
+    /// What this node sees of its channels' health (decisions go to the server).
+    pub health: Arc<health::HealthWatch>,
     pub billing: billing::Billing,
     pub metrics: Arc<metrics::Metrics>,
     /// The node's tasks (quota holds run as their own task).

@@ -150,7 +150,19 @@ pub struct Metrics {
     streams_in_flight: AtomicI64,
     /// Failed relay requests by culprit: client, gateway, upstream.
     relay_failures: [AtomicU64; 3],
+    /// Channel-health transitions made by this node, in [`HEALTH_TRANSITIONS`] order.
+    health_transitions: [AtomicU64; 4],
+    /// Parts of channels out of routing in this node's snapshot: whole channels, models.
+    health_out: [AtomicI64; 2],
 }
+
+/// The `(part, to)` labels of `onehub_channel_health_transitions_total`.
+pub const HEALTH_TRANSITIONS: [(&str, &str); 4] = [
+    ("channel", "out"),
+    ("channel", "back"),
+    ("model", "out"),
+    ("model", "back"),
+];
 
 /// The `culprit` labels of `onehub_relay_failures_total`, in `relay_failures` order.
 const CULPRITS: [&str; 3] = ["client", "gateway", "upstream"];
@@ -238,6 +250,24 @@ impl Metrics {
         if let Some(i) = CULPRITS.iter().position(|c| *c == culprit) {
             self.relay_failures[i].fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// A channel-health transition this node made: `part` is `channel` or `model`, `out` says
+    /// which way (recorded whether or not the endpoint exists: they are rare).
+    pub fn health_transition(&self, part: &str, out: bool) {
+        let to = if out { "out" } else { "back" };
+        if let Some(i) = HEALTH_TRANSITIONS.iter().position(|t| *t == (part, to)) {
+            self.health_transitions[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// How many whole channels and models are out of routing in the current snapshot.
+    pub fn health_out(&self, channels: usize, models: usize) {
+        self.health_out[0].store(
+            i64::try_from(channels).unwrap_or(i64::MAX),
+            Ordering::Relaxed,
+        );
+        self.health_out[1].store(i64::try_from(models).unwrap_or(i64::MAX), Ordering::Relaxed);
     }
 
     pub fn retry(&self) {
@@ -407,6 +437,33 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "onehub_relay_failures_total{{culprit=\"{label}\"}} {}",
+                n.load(Ordering::Relaxed)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP onehub_channel_health_transitions_total Parts of channels this node took out of routing or put back (channel health)."
+        );
+        let _ = writeln!(
+            out,
+            "# TYPE onehub_channel_health_transitions_total counter"
+        );
+        for ((part, to), n) in HEALTH_TRANSITIONS.iter().zip(&self.health_transitions) {
+            let _ = writeln!(
+                out,
+                "onehub_channel_health_transitions_total{{part=\"{part}\",to=\"{to}\"}} {}",
+                n.load(Ordering::Relaxed)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP onehub_channel_health_out Parts of channels out of routing in this node's snapshot (whole channels disabled by health, models taken out)."
+        );
+        let _ = writeln!(out, "# TYPE onehub_channel_health_out gauge");
+        for (part, n) in ["channel", "model"].iter().zip(&self.health_out) {
+            let _ = writeln!(
+                out,
+                "onehub_channel_health_out{{part=\"{part}\"}} {}",
                 n.load(Ordering::Relaxed)
             );
         }

@@ -90,7 +90,8 @@ pub async fn route_and_send(
                     let skip = tried.contains(&c.id)
                         || excluded == Some(c.id)
                         || (plan.has_tools && c.only_chat)
-                        || (plan.stream && c.disabled_stream.contains(&plan.model));
+                        || (plan.stream && c.disabled_stream.contains(&plan.model))
+                        || (!c.out_models.is_empty() && c.out_models.contains(&plan.model));
                     !skip && !state.cooldowns.cooling(c.id, &plan.model, now)
                 };
                 let picked = snap
@@ -169,7 +170,12 @@ pub async fn route_and_send(
             ctx.is_backup = group != ctx.group;
             ctx.group = group.clone();
         }
-        match attempt_once(state, snap, plan, &channel, &ctx).await {
+        let result = attempt_once(state, snap, plan, &channel, &ctx).await;
+        match &result {
+            Ok(_) => state.health.success(channel.id, &plan.model),
+            Err(e) => state.health.failure(snap, &channel, &plan.model, e),
+        }
+        match result {
             Ok(resp) => return Ok(resp),
             Err(e) if e.retry == Retry::No => return Err(e),
             Err(e) => {

@@ -111,12 +111,14 @@ async fn world() -> World {
         prices: Vec::new(),
         owners: Vec::new(),
         options: Vec::new(),
+        health: Vec::new(),
     };
     let tasks = Tasks::new();
     let engine = Engine::new(EngineInner {
         store: store.clone(),
         clients: Arc::new(Clients::new(5, 30)),
         cooldowns: Arc::default(),
+        health: Arc::new(hub_relay::health::HealthWatch::new().0),
         billing: Billing::start(store, Duration::from_millis(10), &tasks),
         metrics: Arc::new(Metrics::new(false)),
         tasks,

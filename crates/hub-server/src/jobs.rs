@@ -91,6 +91,7 @@ pub async fn run(state: AppState) {
                 }
             },
         }
+        state.set_fleet_jobs_holder(lock.is_some());
         if lock.is_some() {
             run_due(&state, &mut schedule).await;
         }
@@ -98,6 +99,7 @@ pub async fn run(state: AppState) {
             break;
         }
     }
+    state.set_fleet_jobs_holder(false);
     if let Some(l) = lock {
         l.release().await;
     }

@@ -22,6 +22,7 @@ pub mod cors;
 pub mod error;
 pub mod extract;
 pub mod fleet;
+pub mod health;
 pub mod jobs;
 pub mod observe;
 pub mod ratelimit;
@@ -148,6 +149,8 @@ pub struct ServerConfig {
     pub auto_prices: AutoPrices,
     /// `CHANNEL_TEST_FREQUENCY` in minutes (0 = never).
     pub channel_test_frequency: u64,
+    /// `CHANNEL_PROBE_SECONDS`: first probe of a part of a channel taken out of routing.
+    pub channel_probe_seconds: u64,
     /// `USER_INVOICE_MONTH`: monthly invoices (tables, job, routes, `/api/status` flag).
     pub user_invoice_month: bool,
     /// `UPTIME_KUMA_ENABLE`, `UPTIME_KUMA_DOMAIN`, `UPTIME_KUMA_STATUS_PAGE_NAME`.
@@ -219,6 +222,12 @@ pub struct AppInner {
     pub channel_checks: Arc<channel_check::ChannelChecks>,
     /// This node's name in the fleet reports (`onehub_rs_nodes`), new for each start.
     pub node_id: String,
+    /// The relay's channel-health decisions, until the node's task takes them
+    /// ([`AppState::take_health_decisions`]).
+    health_decisions:
+        std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<hub_relay::health::TakeOut>>>,
+    /// Whether this node holds the fleet lock (runs the fleet's jobs and probes).
+    fleet_jobs_holder: std::sync::atomic::AtomicBool,
     generation: Arc<AtomicU64>,
     reload_lock: Arc<tokio::sync::Mutex<()>>,
 }
@@ -237,10 +246,12 @@ impl AppState {
         let clients = Arc::new(clients);
         let cooldowns = Arc::new(hub_relay::Cooldowns::default());
         let metrics = Arc::new(metrics::Metrics::new(metrics_on));
+        let (health, health_decisions) = hub_relay::health::HealthWatch::new();
         let engine = hub_relay::Engine::new(hub_relay::EngineInner {
             store: store.clone(),
             clients: clients.clone(),
             cooldowns: cooldowns.clone(),
+            health: Arc::new(health),
             billing: billing.clone(),
             metrics: metrics.clone(),
             tasks: tasks.clone(),
@@ -269,9 +280,36 @@ impl AppState {
             channel_tests: Arc::new(channel_test::AllTests::default()),
             channel_checks: Arc::new(channel_check::ChannelChecks::default()),
             node_id: fleet::new_node_id(),
+            health_decisions: std::sync::Mutex::new(Some(health_decisions)),
+            fleet_jobs_holder: std::sync::atomic::AtomicBool::new(false),
             generation: Arc::new(AtomicU64::new(0)),
             reload_lock: Arc::new(tokio::sync::Mutex::new(())),
         }))
+    }
+
+    /// The relay's channel-health decisions (once; `None` after the first call).
+    pub fn take_health_decisions(
+        &self,
+    ) -> Option<tokio::sync::mpsc::UnboundedReceiver<hub_relay::health::TakeOut>> {
+        self.health_decisions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+    }
+
+    /// Whether this node holds the fleet lock now.
+    pub fn is_fleet_jobs_holder(&self) -> bool {
+        self.fleet_jobs_holder.load(Ordering::Relaxed)
+    }
+
+    /// Marks whether this node holds the fleet lock (the jobs loop).
+    pub fn set_fleet_jobs_holder(&self, held: bool) {
+        self.fleet_jobs_holder.store(held, Ordering::Relaxed);
+    }
+
+    /// Sends an operator notification to every configured notifier, in the background.
+    pub fn notify(&self, title: String, body: String) {
+        tracing::info!(%title, %body, "operator notification");
     }
 
     /// Sets the Redis connection; only before the state is shared (node start-up).
@@ -306,6 +344,14 @@ impl AppState {
         let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
         let snapshot = Snapshot::build(rows, generation);
         relay::report_snapshot_problems(&snapshot);
+        let channels_out = snapshot
+            .health
+            .values()
+            .flatten()
+            .filter(|h| h.model.is_empty())
+            .count();
+        let models_out = snapshot.health.values().flatten().count() - channels_out;
+        self.metrics.health_out(channels_out, models_out);
         self.snapshot.store(Arc::new(snapshot));
         if let Some(v) = version {
             self.sync.applied(v);

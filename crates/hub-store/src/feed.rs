@@ -16,7 +16,11 @@ use sqlx::{Executor, Row};
 use crate::{
     Dialect, Store, StoreError,
     pool::Pool,
-    schema::{CHANNELS, MODEL_OWNED_BY, OPTIONS, PRICES, TOKENS, TableDef, USER_GROUPS, USERS},
+    repo::health::HEALTH_USAGE_COLUMNS,
+    schema::{
+        CHANNEL_HEALTH, CHANNELS, MODEL_OWNED_BY, OPTIONS, PRICES, TOKENS, TableDef, USER_GROUPS,
+        USERS,
+    },
 };
 
 pub const FEED_TABLE: &str = "onehub_rs_changes";
@@ -30,6 +34,7 @@ pub const CONFIG_TABLES: &[&str] = &[
     "user_groups",
     "options",
     "model_owned_by",
+    crate::repo::health::HEALTH_TABLE,
 ];
 /// Usage figures of `channels`: the billing writer adds to `used_quota` on every flush and
 /// health checks write the rest. An update that touches only these is not a config change.
@@ -134,6 +139,11 @@ const WATCHES: &[Watch] = &[
         table: &MODEL_OWNED_BY,
         inserts: true,
         usage: &[],
+    },
+    Watch {
+        table: &CHANNEL_HEALTH,
+        inserts: true,
+        usage: HEALTH_USAGE_COLUMNS,
     },
     Watch {
         table: &TOKENS,
@@ -296,6 +306,8 @@ impl Store {
     }
 
     async fn try_install_feed(&self) -> Result<(), StoreError> {
+        // The feed watches our channel-health table: it must exist first.
+        self.ensure_health_table().await?;
         let d = self.dialect();
         let triggers = trigger_sql(d);
         match &self.pool {
@@ -415,7 +427,8 @@ impl Store {
                 &rows.groups,
                 &rows.prices,
                 &rows.owners,
-                &rows.options
+                &rows.options,
+                &rows.health
             )
         )
         .hash(&mut h);

@@ -145,6 +145,15 @@ impl Store {
             prices: self.price_all().await?,
             owners: self.owner_all().await?,
             options: self.option_all().await?,
+            // A node next to a One Hub (Go) master that may not create our table routes
+            // without health rows rather than not at all.
+            health: match self.health_rows().await {
+                Ok(rows) => rows,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the channel-health table; routing without it");
+                    Vec::new()
+                }
+            },
         })
     }
 }

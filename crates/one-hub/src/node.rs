@@ -128,6 +128,7 @@ pub fn server_config(settings: &Settings) -> ServerConfig {
             interval_minutes: settings.auto_price_updates_interval,
         },
         channel_test_frequency: settings.channel_test_frequency,
+        channel_probe_seconds: settings.channel_probe_seconds,
         connect_timeout: settings.connect_timeout,
         relay_timeout: settings.relay_timeout,
         memory_cache: settings.memory_cache_enabled,
@@ -281,6 +282,15 @@ pub async fn start(
             ));
         }
     }
+    // Channel health: this node's decisions written for the fleet, and the probes (run by the
+    // fleet lock's holder).
+    if let Some(decisions) = state.take_health_decisions() {
+        tasks.spawn(hub_server::health::apply_decisions(
+            state.clone(),
+            decisions,
+        ));
+    }
+    tasks.spawn(hub_server::health::probe_loop(state.clone()));
     // Every node competes for the fleet lock (unless FLEET_JOBS=false); its holder runs the
     // periodic jobs.
     if settings.fleet_jobs {

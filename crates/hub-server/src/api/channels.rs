@@ -33,10 +33,14 @@ pub async fn list(State(state): State<AppState>, q: QueryMap) -> ApiResult {
         filter_tag: q.int("filter_tag")?.unwrap_or(0),
     };
     let page = state.store.channel_list(&filter, &page).await?;
+    let snap = state.snapshot.load();
     let data: Vec<serde_json::Value> = page
         .data
         .into_iter()
-        .map(|ch| with_service(ch, true))
+        .map(|ch| {
+            let health = snap.health.get(&ch.id).map(Vec::as_slice);
+            with_service(ch, true, health)
+        })
         .collect();
     ok_data(hub_store::repo::Page {
         data,
@@ -49,8 +53,14 @@ pub async fn list(State(state): State<AppState>, q: QueryMap) -> ApiResult {
 /// The channel as One Hub shows it, plus whether this node serves it (`served`) and, when it
 /// does not, why (`not_served_reason`: a type without a provider here, or a configuration that
 /// cannot be used). Unserved channels are never routed to by this node. `blank_key`: lists show
-/// no key (the reason is worked out from the real one first).
-fn with_service(mut ch: Channel, blank_key: bool) -> serde_json::Value {
+/// no key (the reason is worked out from the real one first). `health`: the parts of the
+/// channel out of routing (`hub_core::health::TakenOut`: the whole channel when `model` is
+/// empty, with the reason, since when and the next probe), `[]` when none.
+fn with_service(
+    mut ch: Channel,
+    blank_key: bool,
+    health: Option<&[hub_core::health::TakenOut]>,
+) -> serde_json::Value {
     let reason = hub_core::provider::resolve_channel(&hub_core::provider::ChannelConfig {
         kind: ch.kind,
         base_url: ch.base_url.as_deref().unwrap_or_default(),
@@ -67,6 +77,10 @@ fn with_service(mut ch: Channel, blank_key: bool) -> serde_json::Value {
     if let Some(o) = v.as_object_mut() {
         o.insert("served".to_owned(), reason.is_none().into());
         o.insert("not_served_reason".to_owned(), reason.into());
+        o.insert(
+            "health".to_owned(),
+            serde_json::to_value(health.unwrap_or_default()).unwrap_or_default(),
+        );
     }
     v
 }
@@ -77,7 +91,9 @@ pub async fn get(State(state): State<AppState>, PathId(id): PathId) -> ApiResult
         .channel_get(id)
         .await?
         .ok_or_else(|| ApiError::msg(format!("渠道 {id} 不存在")))?;
-    ok_data(with_service(ch, false))
+    let snap = state.snapshot.load();
+    let health = snap.health.get(&ch.id).map(Vec::as_slice);
+    ok_data(with_service(ch, false, health))
 }
 
 /// GORM's create defaults: zero values become the column defaults.

@@ -5,6 +5,7 @@ pub mod analytics;
 pub mod billing;
 pub mod channels;
 pub mod groups;
+pub mod health;
 pub mod invoices;
 pub mod logs;
 pub mod midjourneys;

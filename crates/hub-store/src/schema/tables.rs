@@ -431,3 +431,20 @@ pub static TABLES: &[&TableDef] = &[
     &MIDJOURNEYS,
     &TASKS,
 ];
+
+/// Our own table (not One Hub's): the parts of channels the fleet has taken out of routing
+/// (`hub_store::repo::health`). `model` is empty for a whole channel (then also status 3).
+pub static CHANNEL_HEALTH: TableDef = TableDef {
+    name: "onehub_rs_channel_health",
+    cols: &[
+        c("channel_id", I),
+        c("model", Ty("varchar(191)")),
+        c("reason", Ty("text")),
+        d("since", I, "0"),
+        d("next_probe", I, "0"),
+        d("probes", I, "0"),
+    ],
+    indexes: &[],
+    unique: &[],
+    primary: &["channel_id", "model"],
+};

@@ -17,6 +17,7 @@ mod console_browser;
 mod cors;
 mod dashboard;
 mod families;
+mod health;
 mod metrics;
 mod native;
 mod onehub_db;

@@ -624,6 +624,21 @@ settings! {
         default: "0",
     },
 
+    /// `CHANNEL_PROBE_SECONDS`: our setting; first probe of a taken-out part.
+    channel_probe_seconds: u64 = 30 => CHANNEL_PROBE_SECONDS {
+        parse: int(1),
+        sample: "5",
+        env: "CHANNEL_PROBE_SECONDS",
+        flag: "channel-probe-seconds",
+        value_name: "SECONDS",
+        heading: "Upstream requests",
+        yaml: &["channel_probe_seconds"],
+        about: "Probe a channel or model taken out of routing after this many seconds, then at doubling intervals up to 10 minutes",
+        details: "Channel health (with AutomaticDisableChannelEnabled on): a channel whose key is refused twice in a row is disabled (status 3) and a model of a channel that fails at least half of its calls (5 or more) within a minute is taken out, on every node. The node holding the fleet lock probes them with a test request; a model that passes is put back, and a disabled channel is re-enabled when AutomaticEnableChannelEnabled is on. Our setting; One Hub has no probes.",
+        form: "an integer ≥ 1 (seconds)",
+        default: "30",
+    },
+
     /// `SESSION_SECRET`: cookie signing key. `None` = unset.
     session_secret: Option<String> = None => SESSION_SECRET {
         parse: some(text),
