@@ -198,7 +198,12 @@ export async function render(el) {
         ['ID', (r) => r.id],
         [t('channel.name'), (r) => h('span', { dataset: { t: 'channel-row-name' } }, r.name, r.tag ? h('span.tag', r.tag) : null)],
         [t('channel.type'), (r) => typeName(r.type)],
-        [t('common.status'), (r) => statusPill(r.status)],
+        [t('common.status'), (r) => h('span.row-actions', statusPill(r.status),
+          r.served === false ? h('span.pill.bad', { title: r.not_served_reason || '' }, t('channel.unserved')) : null,
+          (r.health || []).length ? h('span.pill.warn', {
+            title: r.health.map((x) => `${x.model || t('channel.whole')}: ${x.reason}`).join('\n'),
+            dataset: { t: 'channel-health' },
+          }, t('channel.taken_out', { n: r.health.length })) : null)],
         [t('channel.groups'), (r) => r.group],
         [t('channel.models'), (r) => h('span.models', { title: r.models }, r.models.split(',').slice(0, 3).join(', ') + (r.models.split(',').length > 3 ? ' …' : ''))],
         [t('channel.priority'), (r) => `${r.priority || 0} / ${r.weight ?? 1}`],

@@ -71,12 +71,21 @@ pub async fn run(state: AppState, address: String) {
     loop {
         if !table_ready {
             // The master creates the table at start-up; a slave beside a One Hub (Go) master
-            // creates it here (a slave runs no DDL when the table is there).
+            // creates it here, once the schema is there (it runs no DDL when the table is, and
+            // none before its database is up).
             table_ready = match state.store.tables().await {
                 Ok(t) if t.iter().any(|t| t == NODES_TABLE) => true,
-                Ok(_) => state.store.ensure_nodes_table().await.is_ok(),
-                Err(_) => false,
+                Ok(t) if state.sync.ready() && t.iter().any(|t| t == "channels") => {
+                    state.store.ensure_nodes_table().await.is_ok()
+                }
+                _ => false,
             };
+            if !table_ready {
+                if !state.tasks.sleep(REPORT_EVERY).await {
+                    return;
+                }
+                continue;
+            }
         }
         let now = hub_store::now_unix();
         match state

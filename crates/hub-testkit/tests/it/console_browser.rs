@@ -292,6 +292,8 @@ struct Words {
     tokens: &'static str,
     sign_in: &'static str,
     system_name: &'static str,
+    /// The toast after saving one option.
+    saved_one: &'static str,
 }
 
 const EN: Words = Words {
@@ -300,6 +302,7 @@ const EN: Words = Words {
     tokens: "Tokens",
     sign_in: "Sign in",
     system_name: "Console Hub EN",
+    saved_one: "1 saved",
 };
 const ZH: Words = Words {
     lang: "zh-CN",
@@ -307,6 +310,7 @@ const ZH: Words = Words {
     tokens: "令牌",
     sign_in: "登录",
     system_name: "控制台 Hub",
+    saved_one: "已保存 1 项",
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -385,7 +389,7 @@ async fn flow(env: &RelayEnv, b: &mut Browser, w: &Words, password: &str, round:
     assert!(!page.as_str().unwrap().contains("good-key"));
     // Test it: the mock answers.
     b.click("[data-t=channel-test]").await;
-    b.find("[data-t=toast]").await;
+    b.wait_text("[data-t=toast]", "测速成功", None).await;
     b.shot("channels").await;
 
     // A token; its key is read from the page.
@@ -477,7 +481,7 @@ async fn flow(env: &RelayEnv, b: &mut Browser, w: &Words, password: &str, round:
     b.click("[data-t=nav-setting]").await;
     b.fill("[data-t=opt-SystemName]", w.system_name).await;
     b.click("[data-t=save-system]").await;
-    b.find("[data-t=toast]").await;
+    b.wait_text("[data-t=toast]", w.saved_one, None).await;
     let (_, opts) = env
         .app
         .call(
