@@ -354,6 +354,17 @@ async fn flow(env: &RelayEnv, b: &mut Browser, w: &Words, password: &str, round:
     // Signed out: the console sends us to the sign-in page, in the browser's language.
     b.go(&format!("{base}/panel/token")).await;
     b.wait_text("[data-t=login-submit]", w.sign_in, None).await;
+    // For the record (no threshold in a test): how long the first page took, cold cache.
+    let timing = b
+        .script(
+            "const n = performance.getEntriesByType('navigation')[0]; return [n.domContentLoadedEventEnd, n.loadEventEnd, performance.getEntriesByType('resource').length]",
+            json!([]),
+        )
+        .await;
+    eprintln!(
+        "console ({}): first page DOMContentLoaded {} ms, load {} ms, {} resources",
+        w.lang, timing[0], timing[1], timing[2]
+    );
     b.shot("login").await;
     b.fill("[data-t=login-username]", "root").await;
     b.fill("[data-t=login-password]", "wrong-password").await;
