@@ -18,6 +18,7 @@ import * as profile from './page-profile.js';
 import * as prices from './page-prices.js';
 import * as analytics from './page-analytics.js';
 import * as playground from './page-playground.js';
+import * as pricelist from './page-pricelist.js';
 
 /** The pages: path, title key, the role that sees it, and the module that renders it. */
 const PAGES = [
@@ -34,6 +35,9 @@ const PAGES = [
   { path: '/panel/profile', title: 'nav.profile', min: ROLE.user, page: profile },
   { path: '/panel/setting', title: 'nav.setting', min: ROLE.root, page: settings },
 ];
+
+/** Pages open to everyone, signed in or not. */
+const PUBLIC = [{ path: '/price', title: 'nav.price_list', page: pricelist }];
 
 const root = document.getElementById('app');
 let rendering = 0;
@@ -88,6 +92,7 @@ function layout(current, content) {
     h('header.top',
       h('a.brand', { href: '/panel/dashboard' }, h('img', { src: document.querySelector('link[rel=icon]').getAttribute('href'), alt: '' }), session.status.system_name || 'One Hub'),
       h('div.spacer'),
+      h('a.btn.small.ghost', { href: '/price', dataset: { t: 'nav-price' } }, t('nav.price_list')),
       langSwitch(),
       h('span.who', { dataset: { t: 'who' } }, u.display_name || u.username),
       h('button.btn.small', { onclick: signOut, dataset: { t: 'sign-out' } }, t('nav.signout'))),
@@ -99,11 +104,29 @@ async function render() {
   const ticket = ++rendering;
   const path = location.pathname.replace(/\/+$/, '') || '/';
   document.documentElement.lang = lang() === 'zh' ? 'zh-CN' : 'en';
+  const open = PUBLIC.find((p) => p.path === path);
+  if (open) {
+    document.title = `${t(open.title)} · ${session.status.system_name || 'One Hub'}`;
+    const content = h('div.page');
+    mount(root, h('div.public',
+      h('header.top',
+        h('a.brand', { href: '/' }, h('img', { src: document.querySelector('link[rel=icon]').getAttribute('href'), alt: '' }), session.status.system_name || 'One Hub'),
+        h('div.spacer'),
+        langSwitch(),
+        h('a.btn.small', { href: session.user ? '/panel/dashboard' : '/login', dataset: { t: 'public-enter' } }, session.user ? t('nav.dashboard') : t('login.submit'))),
+      h('main.content', h('h1', t(open.title)), content)));
+    try {
+      await open.page.render(content);
+    } catch (e) {
+      if (ticket === rendering) toast(e.message || String(e), 'error');
+    }
+    return;
+  }
   if (path === '/login' || !session.user) {
     if (session.user) return navigate('/panel/dashboard', { replace: true });
     if (path !== '/login') return navigate('/login', { replace: true });
     document.title = `${t('login.title')} · ${session.status.system_name || 'One Hub'}`;
-    mount(root, h('div.login-page', h('div.login-lang', langSwitch()), login.render({ onSignedIn })));
+    mount(root, h('div.login-page', h('div.login-lang', h('a.btn.small.ghost', { href: '/price' }, t('nav.price_list')), langSwitch()), login.render({ onSignedIn })));
     return;
   }
   const current = PAGES.find((p) => p.path === path);

@@ -18,6 +18,7 @@ const DICT = {
   'nav.pricing': ['模型价格', 'Prices'],
   'nav.analytics': ['分析', 'Analytics'],
   'nav.playground': ['操练场', 'Playground'],
+  'nav.price_list': ['模型价格表', 'Models and prices'],
   'nav.setting': ['设置', 'Settings'],
   'nav.signout': ['退出', 'Sign out'],
 
@@ -287,6 +288,12 @@ const DICT = {
   'play.send': ['发送', 'Send'],
   'play.answer': ['回复', 'Answer'],
   'play.no_token': ['没有可用的令牌，请先新建一个令牌。', 'No usable token; create one first.'],
+
+  'pricelist.groups': ['可用分组', 'Groups'],
+  'pricelist.input': ['输入价格', 'Input'],
+  'pricelist.output': ['输出价格', 'Output'],
+  'pricelist.unit': ['价格为每 1M Token（按次计费为每次）的美元金额，未含分组倍率。', 'US$ per 1M tokens (per call for call-billed models), before group ratios.'],
+  'pricelist.none': ['暂无可用模型', 'No models available yet'],
 
   'settings.operation': ['运营设置', 'Operation'],
   'settings.channels': ['渠道与重试', 'Channels and retries'],

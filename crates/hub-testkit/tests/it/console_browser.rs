@@ -627,4 +627,9 @@ async fn flow(env: &RelayEnv, b: &mut Browser, w: &Words, password: &str, round:
         .await;
     assert_eq!(me, 401);
     b.shot("signed-out").await;
+
+    // The public model and price list, signed out: the channel's model is offered.
+    b.go(&format!("{base}/price")).await;
+    b.wait_text("[data-t=pricelist-model]", &model, None).await;
+    b.shot("price-list").await;
 }
