@@ -190,11 +190,54 @@ export async function render(el) {
       await load();
     } catch (e) { toast(e.message, 'error'); }
   };
+  const selected = new Set();
+  const batchBox = h('div.row-actions');
+  const drawBatch = () => {
+    mount(batchBox, selected.size ? [
+      h('span.muted', t('channel.selected', { n: selected.size })),
+      h('button.btn.small', {
+        dataset: { t: 'channel-batch-model' },
+        onclick: async () => {
+          const model = h('input', { required: true, dataset: { t: 'batch-model' } });
+          const ok = await dialog(t('channel.batch_del_model'), field(t('channel.models'), model, t('channel.batch_del_model_hint', { n: selected.size })), {
+            submit: t('common.delete'),
+            danger: true,
+            onSubmit: async () => {
+              if (!model.value.trim()) throw new Error(t('channel.models_required'));
+              await put('/api/channel/batch/del_model', { value: model.value.trim(), ids: [...selected] });
+              return true;
+            },
+          });
+          if (ok) { toast(t('common.saved')); reload(); }
+        },
+      }, t('channel.batch_del_model')),
+      h('button.btn.small.danger', {
+        dataset: { t: 'channel-batch-delete' },
+        onclick: async () => {
+          if (!(await confirmAction(t('channel.confirm_batch_delete', { n: selected.size })))) return;
+          try {
+            const r = await call('DELETE', '/api/channel/batch', { body: { value: 'delete', ids: [...selected] } });
+            toast(t('channel.deleted_n', { n: r.data }));
+            selected.clear();
+            await load();
+          } catch (e) { toast(e.message, 'error'); }
+        },
+      }, t('channel.batch_delete')),
+    ] : null);
+  };
   const load = async () => {
+    drawBatch();
     const data = await get('/api/channel/', { page: state.page, size: state.size, name: state.name, type: state.type, status: state.status, group: state.group, tag: state.tag, filter_tag: state.filter_tag });
     const rows = data.data || [];
     mount(listBox,
       table([
+        ['', (r) => h('input', {
+          type: 'checkbox',
+          checked: selected.has(r.id),
+          'aria-label': `#${r.id}`,
+          dataset: { t: 'channel-select' },
+          onchange: (e) => { if (e.target.checked) selected.add(r.id); else selected.delete(r.id); drawBatch(); },
+        })],
         ['ID', (r) => r.id],
         [t('channel.name'), (r) => h('span', { dataset: { t: 'channel-row-name' } }, r.name, r.tag ? h('span.tag', r.tag) : null)],
         [t('channel.type'), (r) => typeName(r.type)],
@@ -242,10 +285,16 @@ export async function render(el) {
       typeF, statusF, groupF, tagF, tagMode,
       h('div.spacer'),
       h('button.btn', { onclick: act(() => call('GET', '/api/channel/test'), (x) => x.message || t('channel.test_all_started')) }, t('channel.test_all')),
+      h('button.btn.danger', {
+        onclick: async () => {
+          if (await confirmAction(t('channel.confirm_delete_disabled'))) await act(() => del('/api/channel/disabled'), (x) => t('channel.deleted_n', { n: x.data }))();
+        },
+      }, t('channel.delete_disabled')),
       h('button.btn.primary', {
         dataset: { t: 'channel-new' },
         onclick: async () => { try { if (await editor(null, groups)) { toast(t('common.created_ok')); await load(); } } catch (e) { toast(e.message, 'error'); } },
       }, t('channel.create'))),
+    batchBox,
     listBox);
   await load();
 }

@@ -403,6 +403,45 @@ async fn flow(env: &RelayEnv, b: &mut Browser, w: &Words, password: &str, round:
     b.wait_text("[data-t=toast]", "测速成功", None).await;
     b.shot("channels").await;
 
+    // Batch actions: a second channel, selected and deleted after the confirmation.
+    let extra = format!("batch-{round}");
+    env.channel(json!({"name": extra, "models": "x-batch"}))
+        .await;
+    b.click("[data-t=nav-token]").await;
+    b.click("[data-t=nav-channel]").await;
+    b.wait_text("[data-t=channel-row-name]", &extra, None).await;
+    let row = b
+        .script(
+            "return [...document.querySelectorAll('[data-t=channel-row]')].findIndex(r => r.querySelector('[data-t=channel-row-name]').textContent === arguments[0])",
+            json!([extra]),
+        )
+        .await
+        .as_u64()
+        .unwrap();
+    b.click(&format!(
+        "[data-t=channel-row]:nth-child({}) [data-t=channel-select]",
+        row + 1
+    ))
+    .await;
+    b.click("[data-t=channel-batch-delete]").await;
+    b.find("dialog [data-t=dialog-submit]").await;
+    b.shot("channel-batch-confirm").await;
+    b.click("dialog [data-t=dialog-submit]").await;
+    let deadline = Instant::now() + WAIT;
+    while b
+        .script(
+            "return [...document.querySelectorAll('[data-t=channel-row-name]')].some(e => e.textContent === arguments[0])",
+            json!([extra]),
+        )
+        .await
+        == true
+    {
+        assert!(Instant::now() < deadline, "the selected channel stayed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The first channel is still there.
+    b.wait_text("[data-t=channel-row-name]", &name, None).await;
+
     // A token; its key is read from the page.
     b.click("[data-t=nav-token]").await;
     b.click("[data-t=token-new]").await;
