@@ -41,6 +41,10 @@ start_gateway_named() {
   curl -sf "http://127.0.0.1:$port/api/status" >/dev/null || { echo "bench: the gateway did not start" >&2; cat "$work/$name.log" >&2; exit 1; }
   api() { curl -sf -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' "$@"; }
   api -d "{\"type\":1,\"name\":\"mock\",\"key\":\"k\",\"models\":\"gpt-4o-mini\",\"base_url\":\"$mock_url\"}" "http://127.0.0.1:$port/api/channel/" >/dev/null
+  # The load runs as one user: lift the default group's per-user limit (api_rate, 600 a minute).
+  api "http://127.0.0.1:$port/api/user_group/?size=100" \
+    | python3 -c 'import json,sys; g=[g for g in json.load(sys.stdin)["data"]["data"] if g["symbol"]=="default"][0]; g["api_rate"]=0; print(json.dumps(g))' \
+    | api -X PUT -d @- "http://127.0.0.1:$port/api/user_group/" >/dev/null
   api -d '{"name":"bench","unlimited_quota":true}' "http://127.0.0.1:$port/api/token/" >/dev/null
   # Enough quota for any run (billing stays on: every request is priced, held and logged).
   api -d '{"quota":1000000000000}' "http://127.0.0.1:$port/api/user/quota/1" >/dev/null

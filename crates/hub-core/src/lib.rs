@@ -10,6 +10,7 @@ pub mod health;
 pub mod ipnet;
 pub mod keys;
 pub mod limits;
+pub mod money;
 pub mod options;
 pub mod page;
 pub mod pricing;

@@ -11,6 +11,32 @@ pub struct TokenSetting {
     pub limits: Limits,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub billing_tag: Option<String>,
+    /// Our extension (One Hub has no per-token rate limits): requests and tokens per minute and
+    /// concurrent requests of this token; 0 = no limit. Omitted when all are 0, so a token
+    /// without limits serialises exactly as One Hub's.
+    #[serde(default, skip_serializing_if = "RateLimits::is_off")]
+    pub rate_limits: RateLimits,
+}
+
+/// A token's own rate limits (our extension of `setting`; 0 = no limit).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RateLimits {
+    /// Requests per minute (a sliding minute).
+    #[serde(default)]
+    pub rpm: u64,
+    /// Tokens (prompt + completion) per minute: a request is refused while the token's last
+    /// minute used this many.
+    #[serde(default)]
+    pub tpm: u64,
+    /// Requests in flight at once (a stream counts until it ends).
+    #[serde(default)]
+    pub concurrency: u64,
+}
+
+impl RateLimits {
+    pub fn is_off(&self) -> bool {
+        self.rpm == 0 && self.tpm == 0 && self.concurrency == 0
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

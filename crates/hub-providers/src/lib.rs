@@ -27,6 +27,7 @@ pub mod protocol;
 pub mod responses;
 pub mod sse;
 pub mod stream;
+pub mod stripe;
 pub mod token_cache;
 pub mod upstream;
 pub mod usage;

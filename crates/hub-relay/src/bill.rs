@@ -339,6 +339,18 @@ pub struct BillCtx {
     /// A channel test (`crate::probe`): settling records nothing — no charge, no consume log,
     /// no channel usage, no usage metrics.
     pub probe: bool,
+    /// Told the tokens (prompt + completion) a settled request used (the token's TPM limit).
+    pub on_tokens: Option<TokenTap>,
+}
+
+/// A callback told the tokens each settled request used.
+#[derive(Clone)]
+pub struct TokenTap(pub std::sync::Arc<dyn Fn(i64) + Send + Sync>);
+
+impl std::fmt::Debug for TokenTap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenTap")
+    }
 }
 
 /// Billing usage from an upstream usage object, read as the channel's provider counts
@@ -429,6 +441,9 @@ pub fn settle(
             u
         });
     let usage = capped.as_ref().unwrap_or(usage);
+    if let Some(tap) = &ctx.on_tokens {
+        (tap.0)(usage.prompt_tokens.saturating_add(usage.completion_tokens));
+    }
     let charge = pricing::charge(&price, usage, ctx.group_ratio);
     // A request that cost more than its hold takes the difference from this node's lease first
     // (the database balance is lower by what the leases hold, and a settlement is clamped at 0).

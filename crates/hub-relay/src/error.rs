@@ -18,6 +18,9 @@ pub struct RelayError {
     /// What the upstream itself answered, when the failure is its error answer (channel
     /// health reads it: [`hub_core::health::ChannelHealth::disables`]).
     pub fault: Option<Box<UpstreamFault>>,
+    /// Seconds the client should wait before trying again (`Retry-After`), for a refusal by a
+    /// rate limit.
+    pub retry_after: Option<u32>,
 }
 
 /// Who a failure is attributed to.
@@ -84,6 +87,7 @@ impl RelayError {
             culprit: Culprit::Client,
             retry: Retry::No,
             fault: None,
+            retry_after: None,
         }
     }
 
@@ -105,6 +109,7 @@ impl RelayError {
             culprit: Culprit::Client,
             retry: Retry::No,
             fault: None,
+            retry_after: None,
         }
     }
 

@@ -102,6 +102,7 @@ fn probe_ctx() -> BillCtx {
         log_enabled: false,
         output_cap: None,
         probe: true,
+        on_tokens: None,
     }
 }
 

@@ -173,6 +173,7 @@ fn ctx(w: &World) -> BillCtx {
         log_enabled: true,
         output_cap: None,
         probe: false,
+        on_tokens: None,
     }
 }
 

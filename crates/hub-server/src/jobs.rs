@@ -14,7 +14,10 @@
 //! - price updates (`AUTO_PRICE_UPDATES` with mode add/update/overwrite): the list at
 //!   `UPDATE_PRICE_SERVICE` downloaded every `AUTO_PRICE_UPDATES_INTERVAL` minutes and applied;
 //! - invoices (`USER_INVOICE_MONTH`): the previous month is rolled up into `statistics_months`
-//!   once (looked for hourly), as One Hub's master does at start and daily at 04:00.
+//!   once (looked for hourly), as One Hub's master does at start and daily at 04:00;
+//! - unpaid orders: `pending` orders older than 3 hours become `closed` every
+//!   [`ORDER_SWEEP_EVERY`] (One Hub sweeps at each order creation, on whichever node takes it). A
+//!   closed order is still credited when its payment arrives later (contract §11 item 4).
 
 use std::time::Duration;
 
@@ -32,6 +35,9 @@ pub const STATS_EVERY: i64 = 600;
 
 /// The fleet lock's name.
 const LOCK: &str = "fleet-jobs";
+
+/// How often pending orders older than 3 hours are closed.
+pub const ORDER_SWEEP_EVERY: i64 = 600;
 
 /// How often the invoice job looks for an ungenerated previous month.
 pub const INVOICE_EVERY: i64 = 3600;
@@ -52,6 +58,8 @@ struct Schedule {
     channels_tested_at: i64,
     /// When the price list was last downloaded (Unix s).
     prices_fetched_at: i64,
+    /// When stale pending orders were last closed (Unix s).
+    orders_swept_at: i64,
 }
 
 /// How long a price-list download may take (One Hub's).
@@ -132,6 +140,18 @@ async fn run_due(state: &AppState, s: &mut Schedule) {
     {
         s.prices_fetched_at = now;
         update_prices(state, auto.mode).await;
+    }
+    if now - s.orders_swept_at >= ORDER_SWEEP_EVERY {
+        s.orders_swept_at = now;
+        match state
+            .store
+            .order_close_stale(now - hub_core::money::ORDER_PENDING_SECS, now)
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => info!(orders = n, "closed unpaid orders older than 3 hours"),
+            Err(e) => warn!(error = %e, "cannot close stale pending orders"),
+        }
     }
     let store = &state.store;
     if !store.statistics_present().await {

@@ -27,6 +27,7 @@ pub mod jobs;
 pub mod observe;
 pub mod ratelimit;
 pub mod relay;
+pub mod relay_limits;
 pub mod routes;
 pub mod serve;
 pub mod sync;
@@ -155,6 +156,8 @@ pub struct ServerConfig {
     pub user_invoice_month: bool,
     /// `UPTIME_KUMA_ENABLE`, `UPTIME_KUMA_DOMAIN`, `UPTIME_KUMA_STATUS_PAGE_NAME`.
     pub uptime_kuma: UptimeKuma,
+    /// `STRIPE_API_BASE`: where the Stripe gateway's API calls go.
+    pub stripe_api_base: String,
 }
 
 /// The periodic download of the price list.
@@ -212,6 +215,8 @@ pub struct AppInner {
     pub body_budget: body_budget::BodyBudget,
     /// The per-IP request limiters (`GLOBAL_API_RATE_LIMIT`, `GLOBAL_WEB_RATE_LIMIT`, critical).
     pub limiters: ratelimit::Limiters,
+    /// The relay's per-user (group `api_rate`) and per-token limits.
+    pub relay_limits: Arc<relay_limits::RelayLimits>,
     /// Every task of this node, and the token that stops its loops.
     pub tasks: tasks::Tasks,
     /// The relay engine (sharing the store, clients, cooldowns, billing, metrics and tasks).
@@ -267,6 +272,7 @@ impl AppState {
             config: Arc::new(config),
             redis: None,
             limiters: ratelimit::Limiters::default(),
+            relay_limits: Arc::new(relay_limits::RelayLimits::default()),
             snapshot: Arc::new(ArcSwap::from_pointee(Snapshot::default())),
             clients,
             cooldowns,

@@ -34,7 +34,15 @@ where
     H: axum::handler::Handler<T, AppState>,
     T: 'static,
 {
-    let filter = MethodFilter::try_from(method.clone()).unwrap_or(MethodFilter::GET);
+    // `ANY` (One Hub's `router.Any`, e.g. the payment notify): every method.
+    let handler = if method.as_str() == "ANY" {
+        axum::routing::any(h)
+    } else {
+        on(
+            MethodFilter::try_from(method.clone()).unwrap_or(MethodFilter::GET),
+            h,
+        )
+    };
     Route {
         info: RouteInfo {
             method,
@@ -42,7 +50,7 @@ where
             access,
             json_body,
         },
-        handler: on(filter, h),
+        handler,
     }
 }
 
@@ -619,6 +627,101 @@ fn routes() -> Vec<Route> {
             false,
             api::groups::delete,
         ),
+        // Redemption codes, payment gateways and orders
+        r(
+            M::GET,
+            "/api/redemption/",
+            Admin,
+            false,
+            api::redemptions::list,
+        ),
+        r(
+            M::GET,
+            "/api/redemption/{id}",
+            Admin,
+            false,
+            api::redemptions::get,
+        ),
+        r(
+            M::POST,
+            "/api/redemption/",
+            Admin,
+            true,
+            api::redemptions::create,
+        ),
+        r(
+            M::PUT,
+            "/api/redemption/",
+            Admin,
+            true,
+            api::redemptions::update,
+        ),
+        r(
+            M::DELETE,
+            "/api/redemption/{id}",
+            Admin,
+            false,
+            api::redemptions::delete,
+        ),
+        r(
+            M::POST,
+            "/api/user/topup",
+            User,
+            true,
+            api::redemptions::topup,
+        ),
+        r(M::GET, "/api/payment/", Admin, false, api::payments::list),
+        r(
+            M::GET,
+            "/api/payment/order",
+            Admin,
+            false,
+            api::payments::orders,
+        ),
+        r(
+            M::GET,
+            "/api/payment/{id}",
+            Admin,
+            false,
+            api::payments::get,
+        ),
+        r(M::POST, "/api/payment/", Admin, true, api::payments::create),
+        r(M::PUT, "/api/payment/", Admin, true, api::payments::update),
+        r(
+            M::DELETE,
+            "/api/payment/{id}",
+            Admin,
+            false,
+            api::payments::delete,
+        ),
+        r(
+            any_method(),
+            "/api/payment/notify/{uuid}",
+            Public,
+            false,
+            api::payments::notify,
+        ),
+        r(
+            M::GET,
+            "/api/user/payment",
+            User,
+            false,
+            api::payments::user_list,
+        ),
+        r(
+            M::POST,
+            "/api/user/order",
+            User,
+            true,
+            api::payments::create_order,
+        ),
+        r(
+            M::GET,
+            "/api/user/order/status",
+            User,
+            false,
+            api::payments::order_status,
+        ),
         // Logs
         r(M::GET, "/api/log/", Admin, false, api::logs::list),
         r(M::DELETE, "/api/log/", Admin, false, api::logs::delete_old),
@@ -682,7 +785,13 @@ impl RouteInfo {
 }
 
 /// One Hub routes not served yet (accounts and money) whose path an `{id}` route would match.
-pub const NOT_SERVED_STATIC: &[&str] = &["/api/user/payment", "/api/user/aff"];
+pub const NOT_SERVED_STATIC: &[&str] = &["/api/user/aff"];
+
+/// The method of routes that answer every method (One Hub's `Any`), as the route table and
+/// `docs/compatibility.md` name it.
+pub fn any_method() -> Method {
+    Method::from_bytes(b"ANY").unwrap_or(Method::POST)
+}
 
 /// Method, path and required role of every admin-API route.
 pub fn route_table() -> Vec<RouteInfo> {

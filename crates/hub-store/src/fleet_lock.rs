@@ -199,6 +199,63 @@ impl FleetLock {
     }
 }
 
+/// Our table holding the fleet's identity (one row).
+pub const FLEET_TABLE: &str = "onehub_rs_fleet";
+
+struct FleetId(String);
+
+impl crate::pool::FromRow for FleetId {
+    fn from_row(r: &impl crate::RowExt) -> Result<Self, StoreError> {
+        Ok(FleetId(r.string("value")?))
+    }
+}
+
+impl Store {
+    /// The fleet's identity: a random id the first node stores in `onehub_rs_fleet` and every
+    /// node of the database reads. It names the fleet's shared keys in Redis, so fleets (or
+    /// test databases) sharing one Redis never mix their counters. `candidate` (random, made by
+    /// the caller) is stored when no node has stored one yet.
+    pub async fn fleet_id(&self, candidate: &str) -> Result<String, StoreError> {
+        use sea_query::{ColumnDef, Expr, ExprTrait, OnConflict, Query, Table};
+        let mut t = Table::create();
+        t.table(FLEET_TABLE)
+            .if_not_exists()
+            .col(
+                ColumnDef::new("name")
+                    .string_len(32)
+                    .not_null()
+                    .primary_key(),
+            )
+            .col(ColumnDef::new("value").string_len(64).not_null());
+        let ddl = match self.dialect() {
+            crate::Dialect::Sqlite => t.to_string(sea_query::SqliteQueryBuilder),
+            crate::Dialect::Postgres => t.to_string(sea_query::PostgresQueryBuilder),
+            crate::Dialect::MySql => t.to_string(sea_query::MysqlQueryBuilder),
+        };
+        self.execute_raw(&ddl).await?;
+        let mut insert = Query::insert();
+        insert
+            .into_table(FLEET_TABLE)
+            .columns(["name", "value"])
+            .values(["id".into(), candidate.into()])
+            .map_err(|e| StoreError::Decode(e.to_string()))?
+            .on_conflict(
+                OnConflict::column("name")
+                    .do_nothing_on(["name"])
+                    .to_owned(),
+            );
+        self.execute(&insert).await?;
+        let mut q = Query::select();
+        q.column("value")
+            .from(FLEET_TABLE)
+            .and_where(Expr::col("name").eq("id"));
+        self.fetch_optional::<FleetId>(&q)
+            .await?
+            .map(|f| f.0)
+            .ok_or_else(|| StoreError::Decode("the fleet id row is missing".to_owned()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

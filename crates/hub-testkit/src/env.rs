@@ -53,12 +53,35 @@ impl RelayEnv {
         tweak(&mut s);
         let app = TestApp::start(&s).await;
         let mock = MockUpstream::start().await;
-        Some(RelayEnv {
+        let env = RelayEnv {
             db,
             app,
             mock,
             http: reqwest::Client::new(),
-        })
+        };
+        // Relay suites send hundreds of requests a minute as root: the default group's
+        // `api_rate` (600 per minute, One Hub's seed) is lifted; the `relay_limits` suite sets
+        // the limits it tests.
+        env.group_api_rate("default", 0).await;
+        Some(env)
+    }
+
+    /// Sets a user group's `api_rate` (requests per minute per user; 0 = no limit).
+    pub async fn group_api_rate(&self, symbol: &str, rate: i64) {
+        let (_, list) = self
+            .app
+            .call(Method::GET, "/api/user_group/?size=100", Some(ADMIN), None)
+            .await;
+        let group = list["data"]["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|g| g["symbol"] == symbol)
+            .cloned()
+            .expect("the group exists");
+        let mut g = group;
+        g["api_rate"] = json!(rate);
+        self.admin(Method::PUT, "/api/user_group/", g).await;
     }
 
     /// An admin call as root that must succeed; returns the answer.

@@ -122,6 +122,7 @@ pub fn server_config(settings: &Settings) -> ServerConfig {
             status_page: settings.uptime_kuma_status_page_name.clone(),
         },
         update_price_service: settings.update_price_service.clone(),
+        stripe_api_base: settings.stripe_api_base.clone(),
         auto_prices: hub_server::AutoPrices {
             enabled: settings.auto_price_updates,
             mode: settings.auto_price_updates_mode,
@@ -281,6 +282,12 @@ pub async fn start(
                 tasks.clone(),
             ));
         }
+    }
+    // The relay's per-user and per-token limits: with Redis, keys named by the fleet's id and
+    // a task sending usage and slot releases.
+    if state.redis.is_some() {
+        tasks.spawn(hub_server::relay_limits::join_fleet(state.clone()));
+        tasks.spawn(state.relay_limits.clone().flush_loop(state.clone()));
     }
     // Channel health: this node's decisions written for the fleet, and the probes (run by the
     // fleet lock's holder).

@@ -53,10 +53,9 @@ pub async fn user_dashboard(
     }
 }
 
-/// `GET /api/user/dashboard/rate`: the caller's use of their group's request rate.
-///
-/// The per-user-group request rate (`api_rate`) is not enforced by this node yet, so the
-/// current count is 0; `maxRPM` shows the group's setting, as One Hub's UI expects.
+/// `GET /api/user/dashboard/rate`: the caller's use of their group's request rate: the requests
+/// the relay counted for the user in the last minute (the fleet's count with Redis, this node's
+/// without) against the group's `api_rate`.
 pub async fn user_dashboard_rate(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -72,7 +71,13 @@ pub async fn user_dashboard_rate(
         .get(&user.group)
         .filter(|g| g.enabled)
         .map_or(0, |g| g.api_rate.max(0));
-    let rpm: i64 = 0;
+    let rpm = i64::try_from(
+        state
+            .relay_limits
+            .user_rpm_now(state.redis.as_ref(), user.id)
+            .await,
+    )
+    .unwrap_or(i64::MAX);
     let rate = if max_rpm > 0 {
         ((rpm as f64 / max_rpm as f64) * 10000.0).floor() / 100.0
     } else {

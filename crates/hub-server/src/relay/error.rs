@@ -23,8 +23,48 @@ pub trait Render {
     fn render_detail(&self, request_id: &str) -> Response;
 }
 
+/// The renderings without the `Retry-After` header.
+trait Plain {
+    fn render_for_plain(
+        &self,
+        protocol: hub_providers::protocol::Protocol,
+        request_id: &str,
+    ) -> Response;
+    fn render_plain(&self, request_id: &str) -> Response;
+    fn render_detail_plain(&self, request_id: &str) -> Response;
+}
+
+/// Adds `Retry-After` when the error says how long to wait (a rate-limit refusal).
+fn retry_after(e: &RelayError, mut resp: Response) -> Response {
+    if let Some(secs) = e.retry_after
+        && let Ok(v) = axum::http::HeaderValue::from_str(&secs.max(1).to_string())
+    {
+        resp.headers_mut()
+            .insert(axum::http::header::RETRY_AFTER, v);
+    }
+    resp
+}
+
 impl Render for RelayError {
     fn render_for(
+        &self,
+        protocol: hub_providers::protocol::Protocol,
+        request_id: &str,
+    ) -> Response {
+        retry_after(self, self.render_for_plain(protocol, request_id))
+    }
+
+    fn render(&self, request_id: &str) -> Response {
+        retry_after(self, self.render_plain(request_id))
+    }
+
+    fn render_detail(&self, request_id: &str) -> Response {
+        retry_after(self, self.render_detail_plain(request_id))
+    }
+}
+
+impl Plain for RelayError {
+    fn render_for_plain(
         &self,
         protocol: hub_providers::protocol::Protocol,
         request_id: &str,
@@ -36,7 +76,9 @@ impl Render for RelayError {
         );
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         match protocol {
-            Protocol::OpenAi | Protocol::Responses | Protocol::Native(_) => self.render(request_id),
+            Protocol::OpenAi | Protocol::Responses | Protocol::Native(_) => {
+                self.render_plain(request_id)
+            }
             Protocol::Claude => {
                 let kind = match self.status {
                     400 | 413 | 422 => "invalid_request_error",
@@ -61,7 +103,7 @@ impl Render for RelayError {
         }
     }
 
-    fn render_detail(&self, request_id: &str) -> Response {
+    fn render_detail_plain(&self, request_id: &str) -> Response {
         let message = format!(
             "{} (request id: {request_id})",
             strip_request_id(&self.message)
@@ -70,7 +112,7 @@ impl Render for RelayError {
         (status, Json(json!({"detail": message}))).into_response()
     }
 
-    fn render(&self, request_id: &str) -> Response {
+    fn render_plain(&self, request_id: &str) -> Response {
         let message = format!(
             "{} (request id: {request_id})",
             strip_request_id(&self.message)

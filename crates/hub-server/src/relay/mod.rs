@@ -421,6 +421,9 @@ async fn relay_inner(
     if snap.group(&group).is_none() {
         return Err(RelayError::middleware(403, format!("分组 {group} 不存在")));
     }
+    // The user's group RPM and the token's own limits (one Redis round trip at most); the
+    // admission holds the token's concurrency slot until the answer has been sent.
+    let admission = crate::relay_limits::admit(state, &snap, a).await?;
     // A user with nothing left is refused before the body is read (a limited token with
     // nothing left already was, in `authenticate`).
     refuse_empty_balance(state, a).await?;
@@ -440,7 +443,7 @@ async fn relay_inner(
     if result.is_ok() {
         guard.disarm();
     }
-    result.map(into_response)
+    result.map(|answer| into_response(answer, admission))
 }
 
 /// Refuses a user with nothing left to spend: the balance as the database has it now (the cached
@@ -487,12 +490,13 @@ fn bill_ctx(
         log_enabled: snap.runtime.log_consume,
         output_cap: None,
         probe: false,
+        on_tokens: crate::relay_limits::usage_tap(state, a),
     }
 }
 
 /// The engine's answer as an HTTP response: a stream as server-sent events that proxies must
 /// not buffer, a whole body with the upstream's content type and status.
-fn into_response(a: Answer) -> Response {
+fn into_response(a: Answer, admission: crate::relay_limits::Admission) -> Response {
     use axum::http::{StatusCode, header};
     let status = StatusCode::from_u16(a.status).unwrap_or(StatusCode::BAD_GATEWAY);
     let mut builder = Response::builder()
@@ -504,7 +508,11 @@ fn into_response(a: Answer) -> Response {
             builder = builder
                 .header(header::CACHE_CONTROL, "no-cache")
                 .header("x-accel-buffering", "no");
-            Body::from_stream(s)
+            // The stream holds the request's concurrency slot until it ends or is dropped.
+            Body::from_stream(futures_util::StreamExt::map(s, move |frame| {
+                let _slot = &admission;
+                frame
+            }))
         }
     };
     builder

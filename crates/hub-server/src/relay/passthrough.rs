@@ -69,6 +69,8 @@ async fn relay(
         .to_owned();
     let caller = authenticate_request(state, peer, headers, &key).await?;
     let a = &caller.authed;
+    // Counted against the user's and the token's limits like any relayed request.
+    let _admission = crate::relay_limits::admit(state, &caller.snapshot, a).await?;
     let id = match a.pin {
         ChannelPin::Pinned(id) | ChannelPin::PinnedIgnore(id) => id,
         _ => return Err(RelayError::middleware(403, "必须指定渠道")),

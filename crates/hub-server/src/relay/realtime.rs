@@ -107,6 +107,8 @@ async fn open(
     if snap.group(&group).is_none() {
         return Err(RelayError::middleware(403, format!("分组 {group} 不存在")));
     }
+    // A session counts as one request; it holds a concurrency slot while it is open.
+    let admission = crate::relay_limits::admit(state, &snap, a).await?;
     super::refuse_empty_balance(state, a).await?;
     check_model_name(&snap, &model)?;
     check_model_limit(a, &model)?;
@@ -121,9 +123,10 @@ async fn open(
     };
     let (engine, snap) = (state.engine.clone(), snap.clone());
     Ok(ws
-        .on_upgrade(
-            move |socket| async move { pump(socket, session, upstream, engine, snap).await },
-        )
+        .on_upgrade(move |socket| async move {
+            pump(socket, session, upstream, engine, snap).await;
+            drop(admission);
+        })
         .into_response())
 }
 

@@ -95,7 +95,7 @@ impl LogCol {
 
     /// The value of this column for `l`. The batched insert binds the same fields without
     /// building expressions (`pool::execute_in_tx`).
-    fn value(self, l: &Log) -> sea_query::SimpleExpr {
+    pub(crate) fn value(self, l: &Log) -> sea_query::SimpleExpr {
         use LogCol::*;
         match self {
             UserId => l.user_id.into(),

@@ -10,6 +10,7 @@ pub mod invoices;
 pub mod logs;
 pub mod midjourneys;
 pub mod model_info;
+pub mod money;
 pub mod nodes;
 pub mod options;
 pub mod owners;

@@ -415,6 +415,88 @@ pub static TASKS: TableDef = TableDef {
     primary: &[],
 };
 
+/// Redemption codes (contract §6.1; hard-deleted). `user_id` is the admin who created the code.
+pub static REDEMPTIONS: TableDef = TableDef {
+    name: "redemptions",
+    cols: &[
+        c("id", Pk),
+        c("user_id", I),
+        c("key", Ty("char(32)")),
+        d("status", I, "1"),
+        c("name", SKey),
+        d("quota", I, "100"),
+        c("created_time", I),
+        c("redeemed_time", I),
+    ],
+    indexes: &[
+        ux("idx_redemptions_key", &["key"]),
+        ix("idx_redemptions_name", &["name"]),
+    ],
+    unique: &[],
+    primary: &[],
+};
+
+/// Payment gateways (contract §6.2; soft-deleted). `config` holds the gateway's credentials.
+pub static PAYMENTS: TableDef = TableDef {
+    name: "payments",
+    cols: &[
+        c("id", Pk),
+        c("type", Ty("varchar(16)")),
+        c("uuid", Ty("char(32)")),
+        Col {
+            name: "name",
+            class: Ty("varchar(255)"),
+            default: None,
+            not_null: true,
+        },
+        c("icon", Ty("varchar(300)")),
+        c("notify_domain", Ty("varchar(300)")),
+        d("fixed_fee", Ty("decimal(10,2)"), "0.00"),
+        d("percent_fee", Ty("decimal(10,2)"), "0.00"),
+        c("currency", Ty("varchar(5)")),
+        c("config", Ty("text")),
+        d("sort", I, "1"),
+        d("enable", B, "true"),
+        c("created_at", I),
+        c("updated_at", I),
+        c("deleted_at", T),
+    ],
+    indexes: &[
+        ux("idx_payments_uuid", &["uuid"]),
+        ix("idx_payments_deleted_at", &["deleted_at"]),
+    ],
+    unique: &[],
+    primary: &[],
+};
+
+/// Top-up orders (contract §6.2; soft-deleted).
+pub static ORDERS: TableDef = TableDef {
+    name: "orders",
+    cols: &[
+        c("id", Pk),
+        c("user_id", I),
+        c("gateway_id", I),
+        c("trade_no", Ty("varchar(50)")),
+        c("gateway_no", Ty("varchar(100)")),
+        d("amount", I, "0"),
+        d("order_amount", Ty("decimal(10,2)"), "0"),
+        c("order_currency", Ty("varchar(16)")),
+        d("quota", I, "0"),
+        d("fee", Ty("decimal(10,2)"), "0"),
+        d("discount", Ty("decimal(10,2)"), "0"),
+        c("status", Ty("varchar(32)")),
+        c("created_at", I),
+        c("updated_at", I),
+        c("deleted_at", T),
+    ],
+    indexes: &[
+        ux("idx_orders_trade_no", &["trade_no"]),
+        ix("idx_orders_deleted_at", &["deleted_at"]),
+    ],
+    unique: &[],
+    primary: &[],
+};
+
 /// Every One Hub table, in creation order.
 pub static TABLES: &[&TableDef] = &[
     &CHANNELS,
@@ -430,6 +512,9 @@ pub static TABLES: &[&TableDef] = &[
     &MODEL_INFO,
     &MIDJOURNEYS,
     &TASKS,
+    &REDEMPTIONS,
+    &PAYMENTS,
+    &ORDERS,
 ];
 
 /// Our own table (not One Hub's): the parts of channels the fleet has taken out of routing

@@ -210,10 +210,17 @@ async fn statistics_follow_billing_and_feed_the_dashboards(backend: Backend) {
         assert_eq!(v["success"], false, "{bad}: {v}");
     }
 
-    // The rate view: the group's api_rate, nothing used (not enforced yet).
+    // The rate view: the group's api_rate and the requests the relay counted this minute.
+    env.group_api_rate("default", 600).await;
     let rate = get(&env.app, "/api/user/dashboard/rate").await;
     assert_eq!(rate["data"]["maxRPM"], 600, "{rate}");
     assert_eq!(rate["data"]["rpm"], 0);
+    for _ in 0..3 {
+        assert_eq!(env.chat(&key, "gpt-4o-mini").await.status, 200);
+    }
+    let rate = get(&env.app, "/api/user/dashboard/rate").await;
+    assert_eq!(rate["data"]["rpm"], 3, "{rate}");
+    assert_eq!(rate["data"]["usageRpmRate"], 0.5, "{rate}");
     let _ = ch;
     env.stop().await;
 }
@@ -501,7 +508,8 @@ async fn site_content_groups_owners_and_model_info(backend: Backend) {
     // Groups for the UI: anonymous callers see the public ones; a member sees their own too.
     let map = public("/api/user_group_map").await;
     assert!(map["data"]["default"]["public"] == true, "{map}");
-    assert_eq!(map["data"]["default"]["api_rate"], 600);
+    // (The test environment lifted the default group's api_rate.)
+    assert_eq!(map["data"]["default"]["api_rate"], 0);
     assert!(map["data"].get("vip").is_none(), "vip is not public: {map}");
     env.admin(
         Method::POST,

@@ -183,3 +183,55 @@ async fn the_api_limit_is_shared_by_the_nodes_through_redis() {
     db1.drop_db().await;
     db2.drop_db().await;
 }
+
+/// Password guessing: with One Hub's defaults (20 requests per 20 minutes on the critical
+/// routes, 300 per 3 minutes on `/api`), 20 wrong passwords for one account from one IP are
+/// answered as wrong; the 21st attempt is cut off before its password is checked — even the
+/// right one — while another IP still signs in.
+#[tokio::test]
+async fn twenty_wrong_passwords_are_cut_off_by_the_critical_limit() {
+    let db = TestDb::create(Backend::Sqlite).await.unwrap();
+    let app = node(&db, |s| {
+        s.global_api_rate_limit = 300;
+        s.critical_rate_limit = 20;
+    })
+    .await;
+    let login = |ip: String, password: &'static str| {
+        let app = &app;
+        async move {
+            let resp = app
+                .bare
+                .post(app.url("/api/user/login"))
+                .header("X-Forwarded-For", ip)
+                .json(&serde_json::json!({"username": "root", "password": password}))
+                .send()
+                .await
+                .unwrap();
+            let status = resp.status().as_u16();
+            let retry = resp
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+            (status, retry, resp.text().await.unwrap())
+        }
+    };
+    let attacker = fresh_ip();
+    for i in 0..20 {
+        let (status, _, body) = login(attacker.clone(), "wrong-password").await;
+        assert_eq!(status, 200, "attempt {i}: {body}");
+        assert!(body.contains("\"success\":false"), "attempt {i}: {body}");
+    }
+    let (status, retry, body) = login(attacker.clone(), hub_testkit::ROOT_PASSWORD).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (429, ""),
+        "the 21st attempt is cut off"
+    );
+    assert!(retry.unwrap() > 1100, "the critical window is 20 minutes");
+    let (status, _, body) = login(fresh_ip(), hub_testkit::ROOT_PASSWORD).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("\"success\":true"), "{body}");
+    app.stop().await;
+    db.drop_db().await;
+}

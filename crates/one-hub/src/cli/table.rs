@@ -28,6 +28,8 @@ const FORM_SECONDS: &str = "a non-negative integer (seconds)";
 const FORM_BOOL: &str = "true/false/1/0 (also t/f, TRUE/FALSE, True/False)";
 const FORM_ANY: &str = "any text";
 const FORM_SECRET: &str = "any non-empty text; use the same value on every node";
+/// Stripe's API.
+pub const DEFAULT_STRIPE_API_BASE: &str = "https://api.stripe.com";
 /// One Hub's default `UPDATE_PRICE_SERVICE`.
 pub const DEFAULT_UPDATE_PRICE_SERVICE: &str =
     "https://raw.githubusercontent.com/MartialBE/one-api/prices/prices.json";
@@ -554,6 +556,23 @@ settings! {
                   it for that route.",
         form: FORM_ANY,
         default: DEFAULT_UPDATE_PRICE_SERVICE,
+    },
+
+    /// `STRIPE_API_BASE` (ours): where the Stripe gateway's API calls go.
+    stripe_api_base: String = DEFAULT_STRIPE_API_BASE.to_owned() => STRIPE_API_BASE {
+        parse: text,
+        sample: "http://127.0.0.1:12111",
+        env: "STRIPE_API_BASE",
+        flag: "stripe-api-base",
+        value_name: "URL",
+        heading: "Upstream requests",
+        yaml: &["stripe_api_base"],
+        about: "Base URL of Stripe's API for the Stripe payment gateway (not in One Hub)",
+        details: "Webhook endpoints (when a Stripe gateway is added) and Checkout Sessions (per \
+                  order) are created there with the gateway's secret key. Change it only to put \
+                  a proxy or a test double that speaks Stripe's API in front of Stripe.",
+        form: "an http(s) URL",
+        default: DEFAULT_STRIPE_API_BASE,
     },
 
     /// `AUTO_PRICE_UPDATES`: the start-up price seed runs on every start (not only on an

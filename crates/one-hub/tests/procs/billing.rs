@@ -121,6 +121,24 @@ async fn setup(
         json!({"model": "timed", "type": "times", "channel_type": 1, "input": 0.01, "output": 0}),
     )
     .await;
+    // The load runs as one user: lift the default group's per-user limit (600 a minute).
+    let groups = admin(
+        http,
+        n,
+        reqwest::Method::GET,
+        "/api/user_group/?size=100",
+        json!({}),
+    )
+    .await;
+    let mut group = groups["data"]["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["symbol"] == "default")
+        .unwrap()
+        .clone();
+    group["api_rate"] = json!(0);
+    admin(http, n, reqwest::Method::PUT, "/api/user_group/", group).await;
     let body = match quota {
         Some(q) => json!({"name": "t", "remain_quota": q, "unlimited_quota": false}),
         None => json!({"name": "t", "unlimited_quota": true}),

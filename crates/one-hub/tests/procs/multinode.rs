@@ -58,6 +58,8 @@ fn spawn(db: &TestDb, name: &'static str, slave: bool, o: Opts) -> Node {
         .env("LOG_LEVEL", "warn")
         // The suites drive the admin API from one address faster than a person would.
         .env("GLOBAL_API_RATE_LIMIT", "0")
+        // Channel health probes every second (the health scenario).
+        .env("CHANNEL_PROBE_SECONDS", "1")
         .current_dir(&db.dir)
         .stdout(Stdio::null())
         .stderr(Stdio::inherit());
@@ -124,7 +126,41 @@ impl Cluster {
             })
             .await;
         }
+        // The suites poll every node as one user far faster than the default group's
+        // per-user limit (api_rate, 600 a minute) allows.
+        let groups = c
+            .admin(
+                0,
+                reqwest::Method::GET,
+                "/api/user_group/?size=100",
+                json!({}),
+            )
+            .await;
+        let mut group = groups["data"]["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["symbol"] == "default")
+            .unwrap()
+            .clone();
+        group["api_rate"] = json!(0);
+        c.admin(0, reqwest::Method::PUT, "/api/user_group/", group)
+            .await;
         Some(c)
+    }
+
+    /// The channel keys the mock received since its record was last cleared.
+    fn keys_sent(&self) -> Vec<String> {
+        self.mock
+            .requests()
+            .iter()
+            .map(|r| {
+                r.header("authorization")
+                    .unwrap_or_default()
+                    .trim_start_matches("Bearer ")
+                    .to_owned()
+            })
+            .collect()
     }
 
     async fn admin(&self, node: usize, method: reqwest::Method, path: &str, body: Value) -> Value {
@@ -432,4 +468,170 @@ matrix! {
     mysql_redis_cache_off: MySql, redis = true, cache = false, slaves = 2;
     sqlite_two_processes_cache_off: Sqlite, redis = false, cache = false, slaves = 1;
     sqlite_two_processes_redis_cache_on: Sqlite, redis = true, cache = true, slaves = 1;
+}
+
+/// Channel health across real processes: a channel whose key starts being refused is taken out
+/// on every node within seconds and its traffic moves to the next channel; when the key works
+/// again, the probe (on whichever node holds the fleet lock) puts it back everywhere; one bad
+/// key of a three-key channel goes out alone.
+async fn health_scenario(backend: Backend, redis: bool) {
+    let o = Opts {
+        redis,
+        cache: true,
+        slaves: 2,
+    };
+    let Some(c) = Cluster::start(backend, o).await else {
+        return;
+    };
+    let all: Vec<usize> = (0..c.nodes.len()).collect();
+    for (k, v) in [
+        ("AutomaticDisableChannelEnabled", "true"),
+        ("AutomaticEnableChannelEnabled", "true"),
+        ("RetryTimes", "3"),
+    ] {
+        c.admin(
+            0,
+            reqwest::Method::PUT,
+            "/api/option/",
+            json!({"key": k, "value": v}),
+        )
+        .await;
+    }
+    let base = c.mock.base_url();
+    c.admin(
+        0,
+        reqwest::Method::POST,
+        "/api/channel/",
+        json!({"type": 1, "name": "first", "key": "pk-first", "models": "hm", "priority": 10,
+               "test_model": "hm", "base_url": base}),
+    )
+    .await;
+    c.admin(
+        0,
+        reqwest::Method::POST,
+        "/api/channel/",
+        json!({"type": 1, "name": "second", "key": "pk-second", "models": "hm", "base_url": base}),
+    )
+    .await;
+    c.admin(
+        0,
+        reqwest::Method::POST,
+        "/api/token/",
+        json!({"name": "h", "unlimited_quota": true}),
+    )
+    .await;
+    let list = c
+        .admin(0, reqwest::Method::GET, "/api/token/", json!({}))
+        .await;
+    let key = format!("sk-{}", list["data"]["data"][0]["key"].as_str().unwrap());
+    c.expect_route(&all, &key, "hm", 200, "both channels are known everywhere")
+        .await;
+    let status_of = |name: &'static str| {
+        let c = &c;
+        async move {
+            let v = c
+                .admin(
+                    0,
+                    reqwest::Method::GET,
+                    &format!("/api/channel/?name={name}&size=100"),
+                    json!({}),
+                )
+                .await;
+            v["data"]["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|ch| ch["name"] == name)
+                .and_then(|ch| ch["status"].as_i64())
+                .unwrap()
+        }
+    };
+
+    // The first channel's key starts being refused; traffic on one slave takes it out.
+    c.mock.fail_key("pk-first", Some(401));
+    let started = std::time::Instant::now();
+    for _ in 0..3 {
+        assert_eq!(
+            c.chat_status(1, &key, "hm").await,
+            200,
+            "the next channel serves"
+        );
+    }
+    wait_for(
+        "the refused channel is disabled in the database",
+        || async { status_of("first").await == 3 },
+    )
+    .await;
+    // Every node stops sending to it within seconds.
+    for &n in &all {
+        wait_for(
+            &format!("{} routes around the refused channel", c.nodes[n].name),
+            || async {
+                c.mock.clear_requests();
+                for _ in 0..4 {
+                    if c.chat_status(n, &key, "hm").await != 200 {
+                        return false;
+                    }
+                }
+                c.keys_sent().iter().all(|k| k == "pk-second")
+            },
+        )
+        .await;
+    }
+    let taken_out_everywhere = started.elapsed();
+    assert!(
+        taken_out_everywhere < std::time::Duration::from_secs(15),
+        "{taken_out_everywhere:?}"
+    );
+
+    // The key works again: a probe enables the channel and every node uses it again.
+    c.mock.fail_key("pk-first", None);
+    wait_for("the probe enables the channel", || async {
+        status_of("first").await == 1
+    })
+    .await;
+    for &n in &all {
+        wait_for(
+            &format!("{} routes to the recovered channel", c.nodes[n].name),
+            || async {
+                c.mock.clear_requests();
+                c.chat_status(n, &key, "hm").await == 200
+                    && c.keys_sent().iter().any(|k| k == "pk-first")
+            },
+        )
+        .await;
+    }
+
+    // A three-key channel (One Hub keeps one channel per key): one bad key goes out alone.
+    c.admin(
+        0,
+        reqwest::Method::POST,
+        "/api/channel/",
+        json!({"type": 1, "name": "trio", "key": "pk-k1\npk-k2\npk-k3", "models": "tm",
+               "base_url": base}),
+    )
+    .await;
+    c.expect_route(&all, &key, "tm", 200, "the trio is known everywhere")
+        .await;
+    c.mock.fail_key("pk-k2", Some(401));
+    wait_for("trio_2 is disabled", || async {
+        for &n in &all {
+            c.chat_status(n, &key, "tm").await;
+        }
+        status_of("trio_2").await == 3
+    })
+    .await;
+    assert_eq!(status_of("trio").await, 1);
+    assert_eq!(status_of("trio_3").await, 1);
+    c.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_postgres_redis() {
+    health_scenario(Backend::Postgres, true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_postgres_poll() {
+    health_scenario(Backend::Postgres, false).await;
 }
