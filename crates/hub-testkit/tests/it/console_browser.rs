@@ -65,14 +65,31 @@ fn find_browser() -> Option<(PathBuf, PathBuf)> {
     None
 }
 
-/// A running chromedriver, stopped on drop.
+/// A running chromedriver, stopped on drop — after ending the sessions still open (a test
+/// that fails mid-flow would otherwise leave its Chromium running once chromedriver is gone).
 struct Driver {
     child: Child,
     base: String,
+    port: u16,
+    sessions: std::sync::Mutex<Vec<String>>,
 }
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        use std::io::{Read as _, Write as _};
+        let open = std::mem::take(&mut *self.sessions.lock().unwrap_or_else(|p| p.into_inner()));
+        for id in open {
+            // A plain blocking request: this runs in `drop`, outside any runtime.
+            if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.port)) {
+                let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+                let _ = write!(
+                    s,
+                    "DELETE /session/{id} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n",
+                    self.port
+                );
+                let _ = s.read_to_end(&mut Vec::new());
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -94,6 +111,8 @@ impl Driver {
         let driver = Driver {
             child,
             base: format!("http://127.0.0.1:{port}"),
+            port,
+            sessions: std::sync::Mutex::new(Vec::new()),
         };
         let http = reqwest::Client::new();
         let deadline = Instant::now() + WAIT;
@@ -143,6 +162,7 @@ impl Browser {
         let id = v["value"]["sessionId"]
             .as_str()
             .unwrap_or_else(|| panic!("no WebDriver session: {v}"));
+        driver.sessions.lock().unwrap().push(id.to_owned());
         Browser {
             http,
             session: format!("{}/session/{id}", driver.base),
@@ -280,8 +300,13 @@ impl Browser {
         self.shot_as(&format!("{:02}-{name}", self.n)).await;
     }
 
-    async fn close(self) {
+    async fn close(self, driver: &Driver) {
         self.http.delete(&self.session).send().await.unwrap();
+        driver
+            .sessions
+            .lock()
+            .unwrap()
+            .retain(|id| !self.session.ends_with(id.as_str()));
     }
 }
 
@@ -342,7 +367,7 @@ async fn the_console_in_a_browser() {
     for (i, words) in [EN, ZH].iter().enumerate() {
         let mut b = Browser::open(&driver, &chromium, words.lang, shots.clone()).await;
         flow(&env, &mut b, words, &password, i).await;
-        b.close().await;
+        b.close(&driver).await;
     }
     drop(driver);
     env.stop().await;
