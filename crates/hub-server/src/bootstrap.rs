@@ -67,6 +67,7 @@ pub async fn init_master(
     let schema = store.ensure_schema().await?;
     store.ensure_session_table().await?;
     store.ensure_account_codes_table().await?;
+    store.ensure_nodes_table().await?;
     store.ensure_health_table().await?;
     store.seed_user_groups().await?;
     store.seed_old_token_max_id().await?;

@@ -18,9 +18,11 @@ pub mod cache;
 pub mod catch_panic;
 pub mod channel_check;
 pub mod channel_test;
+pub mod console;
 pub mod cors;
 pub mod error;
 pub mod extract;
+pub mod fleet;
 pub mod health;
 pub mod jobs;
 pub mod mail;
@@ -248,6 +250,8 @@ pub struct AppInner {
     pub mailer: mail::Mailer,
     /// Sends admin notifications (in the background) to every configured notifier.
     pub notifier: notify::Notifier,
+    /// This node's name in the fleet reports (`onehub_rs_nodes`), new for each start.
+    pub node_id: String,
     /// The relay's channel-health decisions, until the node's task takes them
     /// ([`AppState::take_health_decisions`]).
     health_decisions:
@@ -326,6 +330,7 @@ impl AppState {
             accounts: Arc::new(accounts::Accounts::new()),
             mailer,
             notifier,
+            node_id: fleet::new_node_id(),
             health_decisions: std::sync::Mutex::new(Some(health_decisions)),
             fleet_jobs_holder: std::sync::atomic::AtomicBool::new(false),
             generation: Arc::new(AtomicU64::new(0)),

@@ -68,6 +68,7 @@ fn routes() -> Vec<Route> {
             false,
             api::status::sync_status,
         ),
+        r(M::GET, "/api/sync/nodes", Admin, false, crate::fleet::nodes),
         r(
             M::GET,
             "/api/available_model",
@@ -951,7 +952,9 @@ pub fn build_router(state: AppState) -> Router {
         .route("/api/metrics", axum::routing::get(crate::observe::metrics))
         .layer(middleware::from_fn(crate::catch_panic::admin))
         .merge(crate::relay::router().layer(middleware::from_fn(crate::catch_panic::relay)))
-        .fallback(not_found)
+        // The web console answers the GETs no route took (its shell and assets); the rest
+        // keeps One Hub's `Invalid URL` 404.
+        .fallback(crate::console::fallback)
         .method_not_allowed_fallback(not_found)
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -1051,6 +1054,7 @@ mod tests {
         // Every route we serve is One Hub's (listed) or one of our documented additions.
         let additions = [
             ("GET", "/api/sync/status"),
+            ("GET", "/api/sync/nodes"),
             ("POST", "/api/user/{id}/logout"),
         ];
         for (method, path) in &served {

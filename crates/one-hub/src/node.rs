@@ -315,6 +315,12 @@ pub async fn start(
     }
     let app = hub_server::build_router(state.clone());
     let addr = listener.local_addr()?;
+    // Every node reports its sync state for the fleet page.
+    let shown = match std::env::var("HOSTNAME") {
+        Ok(host) if !host.trim().is_empty() => format!("{host}:{}", addr.port()),
+        _ => addr.to_string(),
+    };
+    tasks.spawn(hub_server::fleet::run(state.clone(), shown));
     let (stop, rx) = oneshot::channel::<()>();
     // TCP_NODELAY, the peer address, the edge timeouts and the connection limit are set by
     // `hub_server::serve`.

@@ -12,6 +12,7 @@ pub mod logs;
 pub mod midjourneys;
 pub mod model_info;
 pub mod money;
+pub mod nodes;
 pub mod options;
 pub mod owners;
 pub mod prices;

@@ -13,6 +13,8 @@ mod admin_flows;
 mod billing;
 mod channel_tools;
 mod codex;
+mod console;
+mod console_browser;
 mod cors;
 mod dashboard;
 mod families;

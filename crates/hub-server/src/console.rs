@@ -1,0 +1,287 @@
+//! The web console: the HTML shell and its assets, embedded at compile time from `web/` by
+//! `build.rs` (content-hashed names, gzip made at build time), served as the router's fallback
+//! so the relay and the admin API never see it.
+//!
+//! - `GET /assets/<stem>.<hash>.<ext>`: an asset, cached for a year as immutable.
+//! - Any other `GET`/`HEAD` outside the API and relay prefixes (`/`, `/panel/channel`, …): the
+//!   shell, `no-cache`, so the browser revalidates it (ETag) and picks up new asset names.
+//! - Everything else keeps One Hub's `Invalid URL` 404 (`/api/...`, `/v1/...`, other methods).
+//!
+//! Every console answer carries the Content-Security-Policy (no inline script or style), `nosniff`,
+//! a referrer policy and `frame-ancestors 'none'`.
+
+use axum::{
+    body::Body,
+    extract::Request,
+    http::{HeaderMap, HeaderValue, Method, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+
+use crate::error::invalid_url;
+
+/// An embedded file.
+#[derive(Debug)]
+pub struct Asset {
+    /// The name in `web/assets/` (`app.js`), or `index.html` for the shell.
+    pub name: &'static str,
+    /// The name it is served under (`app.3f2a9c1e.js`).
+    pub hashed: &'static str,
+    pub mime: &'static str,
+    /// A strong validator of the content (quoted).
+    pub etag: &'static str,
+    pub body: &'static [u8],
+    /// The gzip encoding, when it is smaller.
+    pub gzip: Option<&'static [u8]>,
+}
+
+include!(concat!(env!("OUT_DIR"), "/console/console_assets.rs"));
+
+pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
+/// Path prefixes that are never the console: the admin API, the relays (ours and One Hub's
+/// task relays, which answer their own 404), billing and metrics.
+const NOT_CONSOLE: &[&str] = &[
+    "/api",
+    "/v1",
+    "/claude",
+    "/gemini",
+    "/dashboard/billing",
+    "/metrics",
+    "/mj",
+    "/suno",
+    "/kling",
+    "/assets",
+];
+
+fn under(path: &str, prefix: &str) -> bool {
+    path.strip_prefix(prefix)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+/// The asset served at `/assets/<hashed>`.
+pub fn asset(hashed: &str) -> Option<&'static Asset> {
+    ASSETS.iter().find(|a| a.hashed == hashed)
+}
+
+/// Total bytes embedded: (plain, gzip where kept), shell included.
+pub fn embedded_size() -> (usize, usize) {
+    ASSETS
+        .iter()
+        .chain(std::iter::once(&SHELL))
+        .fold((0, 0), |(p, z), a| {
+            (
+                p + a.body.len(),
+                z + a.gzip.map_or(a.body.len(), <[u8]>::len),
+            )
+        })
+}
+
+/// The router's fallback: the console for the paths it owns, else One Hub's 404.
+pub async fn fallback(req: Request) -> Response {
+    let method = req.method();
+    let path = req.uri().path();
+    let get = method == Method::GET || method == Method::HEAD;
+    if get && let Some(name) = path.strip_prefix("/assets/") {
+        return match asset(name) {
+            Some(a) => serve(a, req.headers(), IMMUTABLE),
+            None => not_found_plain(),
+        };
+    }
+    if !get || NOT_CONSOLE.iter().any(|p| under(path, p)) {
+        return invalid_url(method.as_str(), path);
+    }
+    serve(&SHELL, req.headers(), "no-cache")
+}
+
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';');
+            let name = parts.next().unwrap_or_default().trim();
+            let refused = parts.any(|p| {
+                p.trim()
+                    .strip_prefix("q=")
+                    .and_then(|q| q.trim().parse::<f32>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
+            (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
+        })
+}
+
+fn not_modified(headers: &HeaderMap, etag: &str, gz_etag: &str) -> bool {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().trim_start_matches("W/"))
+        .any(|t| t == "*" || t == etag || t == gz_etag)
+}
+
+/// The gzip representation's ETag: the plain one with `-gz` inside the quotes.
+fn gzip_etag(etag: &str) -> String {
+    format!("{}-gz\"", etag.trim_end_matches('"'))
+}
+
+fn serve(a: &'static Asset, headers: &HeaderMap, cache: &'static str) -> Response {
+    let gz_etag = gzip_etag(a.etag);
+    let gzip = a.gzip.filter(|_| accepts_gzip(headers));
+    let etag = if gzip.is_some() {
+        gz_etag.as_str()
+    } else {
+        a.etag
+    };
+    let mut resp = if not_modified(headers, a.etag, &gz_etag) {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        let mut r = Response::new(Body::from(gzip.unwrap_or(a.body)));
+        r.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(a.mime));
+        if gzip.is_some() {
+            r.headers_mut()
+                .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        }
+        r
+    };
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(etag) {
+        h.insert(header::ETAG, v);
+    }
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    if a.gzip.is_some() {
+        h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    }
+    security_headers(h);
+    resp
+}
+
+fn security_headers(h: &mut HeaderMap) {
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+}
+
+fn not_found_plain() -> Response {
+    let mut r = (StatusCode::NOT_FOUND, "asset not found\n").into_response();
+    security_headers(r.headers_mut());
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shell_names_only_hashed_assets_that_exist() {
+        let shell = std::str::from_utf8(SHELL.body).unwrap_or_default();
+        let refs: Vec<&str> = shell
+            .split("/assets/")
+            .skip(1)
+            .filter_map(|s| s.split('"').next())
+            .collect();
+        assert!(!refs.is_empty());
+        for r in refs {
+            assert!(asset(r).is_some(), "{r} is not an embedded asset");
+        }
+    }
+
+    /// Every text key the pages use (`t('x.y')`, or a `'x.y'` literal handed to it) exists in
+    /// the dictionary, which holds both languages in each entry.
+    #[test]
+    fn every_text_key_is_translated() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../web/assets");
+        let dict = std::fs::read_to_string(dir.join("i18n.js")).unwrap_or_default();
+        let prefixes = [
+            "nav.",
+            "common.",
+            "login.",
+            "dash.",
+            "token.",
+            "channel.",
+            "log.",
+            "fleet.",
+            "settings.",
+            "profile.",
+            "user.",
+            "group.",
+            "price.",
+            "analytics.",
+            "play.",
+        ];
+        let mut checked = 0;
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !name.ends_with(".js") || name == "i18n.js" {
+                continue;
+            }
+            let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+            // Every `'<key chars>'` run, wherever the quotes fall.
+            for (i, _) in text.match_indices('\'') {
+                let rest = &text[i + 1..];
+                let len = rest
+                    .find(|c: char| {
+                        !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '_')
+                    })
+                    .unwrap_or(rest.len());
+                let lit = &rest[..len];
+                let closed = rest[len..].starts_with('\'');
+                // `h('nav.side')` is an element, not a text.
+                let element = text[..i].ends_with("h(");
+                if !closed || element || !prefixes.iter().any(|p| lit.starts_with(p)) {
+                    continue;
+                }
+                checked += 1;
+                let entry = format!("'{lit}': ['");
+                assert!(
+                    dict.contains(&entry),
+                    "{name}: text key {lit} is not in i18n.js"
+                );
+            }
+        }
+        assert!(checked > 100, "keys found: {checked}");
+    }
+
+    #[test]
+    fn console_paths() {
+        assert!(under("/api", "/api") && under("/api/x", "/api"));
+        assert!(!under("/apis", "/api"));
+        assert!(under("/dashboard/billing/usage", "/dashboard/billing"));
+        assert!(!under("/panel/dashboard", "/dashboard/billing"));
+    }
+
+    #[test]
+    fn gzip_negotiation() {
+        let mut h = HeaderMap::new();
+        assert!(!accepts_gzip(&h));
+        h.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_static("br, gzip"),
+        );
+        assert!(accepts_gzip(&h));
+        h.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_static("gzip;q=0, br"),
+        );
+        assert!(!accepts_gzip(&h));
+        h.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("*"));
+        assert!(accepts_gzip(&h));
+    }
+}
