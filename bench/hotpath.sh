@@ -25,6 +25,9 @@ redis_url=${REDIS_URL:-redis://127.0.0.1:6379}
 . bench/common.sh
 start_mock
 
+admin=BenchAdminToken0123456789abcdefg
+api() { curl -sf -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' "$@"; }
+
 # A token with every limit far above what the run sends; prints its key.
 limited_token() {
   api -d '{"name":"limited","unlimited_quota":true,"setting":{"rate_limits":{"rpm":1000000000,"tpm":1000000000000,"concurrency":1000}}}' \
@@ -56,11 +59,12 @@ run() {
   "$bin/bench-load" --url "$url" --key "$k" --concurrency 4 --requests "$n" --seconds 600 >"$work/$name.json"
   callgrind_control -i off "$gw" >/dev/null
   callgrind_control -d "$gw" >/dev/null
-  sleep 1
+  sleep 2
   kill "$gw" 2>/dev/null || true
   wait "$gw" 2>/dev/null || true
+
   local total
-  total=$(cat "$out"* | sed -n 's/^summary: //p' | awk '{s += $1} END {print s}')
+  total=$(cat "$out"* | sed -n 's/^totals: //p' | awk '{s += $1} END {printf "%d", s}')
   local ok errors
   ok=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["requests"])' "$work/$name.json")
   errors=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["errors"])' "$work/$name.json")

@@ -158,18 +158,20 @@ impl Drop for Admission {
     }
 }
 
-/// One script per request: the user's and the token's RPM logs, the token's TPM log (adding
-/// the usage this node has not sent yet) and its in-flight slots. Returns `{0, 0}` when
+/// One script per request: the user's and the token's RPM logs (sorted sets of the last
+/// minute's requests), the token's TPM buckets (a hash of tokens per second, adding the usage
+/// this node has not sent yet) and its in-flight slots. Returns `{0, 0}` when
 /// admitted, else `{limit, milliseconds to wait}` (1 user RPM, 2 token RPM, 3 TPM, 4 slots).
 const SCRIPT: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local window = 60000
 local member = ARGV[5]
+local sec = math.floor(now / 1000)
 local pend = tonumber(ARGV[6])
 if pend > 0 then
-  redis.call('ZADD', KEYS[3], now, member .. ':u:' .. pend)
-  redis.call('PEXPIRE', KEYS[3], window)
+  redis.call('HINCRBY', KEYS[3], sec, pend)
+  redis.call('PEXPIRE', KEYS[3], window + 1000)
 end
 for i = 1, 2 do
   local max = tonumber(ARGV[i])
@@ -183,14 +185,21 @@ for i = 1, 2 do
 end
 local tpm = tonumber(ARGV[3])
 if tpm > 0 then
-  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - window)
-  local entries = redis.call('ZRANGE', KEYS[3], 0, -1, 'WITHSCORES')
+  -- Usage per second of the last minute: at most 61 fields, whatever the traffic.
+  local buckets = redis.call('HGETALL', KEYS[3])
   local sum = 0
-  for j = 1, #entries, 2 do
-    sum = sum + (tonumber(string.match(entries[j], ':(%d+)$')) or 0)
+  local oldest = sec
+  for j = 1, #buckets, 2 do
+    local s = tonumber(buckets[j])
+    if s <= sec - 60 then
+      redis.call('HDEL', KEYS[3], buckets[j])
+    else
+      sum = sum + tonumber(buckets[j + 1])
+      if s < oldest then oldest = s end
+    end
   end
   if sum >= tpm then
-    return {3, tonumber(entries[2]) + window - now}
+    return {3, (oldest + 60) * 1000 - now}
   end
 end
 local slots = tonumber(ARGV[4])
@@ -211,12 +220,11 @@ end
 return {0, 0}
 ";
 
-/// Adds a token's settled usage to its TPM log (Redis's clock).
+/// Adds a token's settled usage to its TPM buckets (one per second, Redis's clock).
 const ADD_USAGE: &str = r"
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZADD', KEYS[1], now, ARGV[1])
-redis.call('PEXPIRE', KEYS[1], 60000)
+redis.call('HINCRBY', KEYS[1], t[1], ARGV[1])
+redis.call('PEXPIRE', KEYS[1], 61000)
 return 0
 ";
 
@@ -476,7 +484,7 @@ impl RelayLimits {
                     .arg(ADD_USAGE)
                     .arg(1)
                     .arg(Self::tpm_key(prefix, *token))
-                    .arg(format!("{}:u:{n}", self.member()))
+                    .arg(*n)
                     .ignore();
             }
             let mut conn = cm.clone();
