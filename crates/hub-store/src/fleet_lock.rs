@@ -227,11 +227,7 @@ impl Store {
                     .primary_key(),
             )
             .col(ColumnDef::new("value").string_len(64).not_null());
-        let ddl = match self.dialect() {
-            crate::Dialect::Sqlite => t.to_string(sea_query::SqliteQueryBuilder),
-            crate::Dialect::Postgres => t.to_string(sea_query::PostgresQueryBuilder),
-            crate::Dialect::MySql => t.to_string(sea_query::MysqlQueryBuilder),
-        };
+        let ddl = self.render_ddl(&t);
         self.execute_raw(&ddl).await?;
         let mut insert = Query::insert();
         insert

@@ -251,12 +251,7 @@ pub async fn github(
             return Err(ApiError::msg("无效的参数"));
         }
         let gh = github_user(&state, code).await?;
-        if state
-            .store
-            .user_by_external(ExternalId::GithubLogin, gh.login.as_str())
-            .await?
-            .is_some_and(|u| u.id != me.id)
-        {
+        if bound_elsewhere(&state, ExternalId::GithubLogin, gh.login.as_str(), me.id).await? {
             return Err(ApiError::msg("该 GitHub 账户已被绑定"));
         }
         let fields = github_fill(&state, &me, &gh).await?;
@@ -406,12 +401,7 @@ pub async fn lark(
     }
     if let Some(me) = session_binder(&state, &headers).await? {
         let (open_id, _) = lark_user(&state, code).await?;
-        if state
-            .store
-            .user_by_external(ExternalId::Lark, open_id.as_str())
-            .await?
-            .is_some_and(|u| u.id != me.id)
-        {
+        if bound_elsewhere(&state, ExternalId::Lark, open_id.as_str(), me.id).await? {
             return Err(ApiError::msg("该飞书账户已被绑定"));
         }
         state
@@ -530,12 +520,7 @@ pub async fn wechat_bind(
         return Err(ApiError::msg("管理员未开启通过微信登录以及注册"));
     }
     let id = wechat_id(&state, q.str("code")).await?;
-    if state
-        .store
-        .user_by_external(ExternalId::Wechat, id.as_str())
-        .await?
-        .is_some_and(|u| u.id != caller.id)
-    {
+    if bound_elsewhere(&state, ExternalId::Wechat, id.as_str(), caller.id).await? {
         return Err(ApiError::msg("该微信账号已被绑定"));
     }
     state
@@ -910,4 +895,18 @@ pub async fn oidc(
     };
     let user = accounts::create_user(&state, new, Origin::NoRewards).await?;
     login_or_refuse(&state, &headers, peer, &user, banned).await
+}
+
+/// Whether the external account `value` is already bound to a user other than `me`.
+async fn bound_elsewhere(
+    state: &AppState,
+    kind: ExternalId,
+    value: &str,
+    me: i64,
+) -> Result<bool, hub_store::StoreError> {
+    Ok(state
+        .store
+        .user_by_external(kind, value)
+        .await?
+        .is_some_and(|u| u.id != me))
 }
