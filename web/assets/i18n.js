@@ -1,6 +1,12 @@
 // Chinese and English. The language follows the browser (`navigator.language`) until the user
 // picks one, which is remembered (localStorage). Each entry holds both languages, so a text
 // cannot exist in one only; `{name}` placeholders are filled from the second argument of `t`.
+// The texts of an area of the console may live in their own `i18n-<area>.js` (same shape),
+// merged here.
+
+import ACCOUNTS from './i18n-accounts.js';
+import MONEY from './i18n-money.js';
+import OPS from './i18n-ops.js';
 
 export const LANGS = [['zh', '中文'], ['en', 'English']];
 const KEY = 'onehub.lang';
@@ -311,6 +317,9 @@ const DICT = {
   'settings.saved': ['已保存 {n} 项', '{n} saved'],
   'settings.unchanged': ['没有修改', 'Nothing changed'],
   'settings.secret_keep': ['留空则不修改', 'Leave empty to keep'],
+  ...ACCOUNTS,
+  ...MONEY,
+  ...OPS,
 };
 
 function detect() {

@@ -7,6 +7,10 @@
 //!   shell, `no-cache`, so the browser revalidates it (ETag) and picks up new asset names.
 //! - Everything else keeps One Hub's `Invalid URL` 404 (`/api/...`, `/v1/...`, other methods).
 //!
+//! In a debug build only, `ONEHUB_DEV_WEB_DIR=<path to web/>` serves the shell and the assets
+//! from that folder as they are on disk (unhashed, `no-store`), so the console can be edited and
+//! reloaded without rebuilding. Release builds do not contain this code.
+//!
 //! Every console answer carries the Content-Security-Policy (no inline script or style), `nosniff`,
 //! a referrer policy and `frame-ancestors 'none'`.
 
@@ -83,6 +87,15 @@ pub async fn fallback(req: Request) -> Response {
     let method = req.method();
     let path = req.uri().path();
     let get = method == Method::GET || method == Method::HEAD;
+    #[cfg(debug_assertions)]
+    if get
+        && !NOT_CONSOLE
+            .iter()
+            .any(|p| *p != "/assets" && under(path, p))
+        && let Some(r) = dev::serve(path)
+    {
+        return r;
+    }
     if get && let Some(name) = path.strip_prefix("/assets/") {
         return match asset(name) {
             Some(a) => serve(a, req.headers(), IMMUTABLE),
@@ -93,6 +106,44 @@ pub async fn fallback(req: Request) -> Response {
         return invalid_url(method.as_str(), path);
     }
     serve(&SHELL, req.headers(), "no-cache")
+}
+
+/// The console from disk, for editing it (debug builds, `ONEHUB_DEV_WEB_DIR`).
+#[cfg(debug_assertions)]
+mod dev {
+    use axum::{
+        http::{HeaderValue, StatusCode, header},
+        response::{IntoResponse, Response},
+    };
+
+    pub fn serve(path: &str) -> Option<Response> {
+        let dir = std::path::PathBuf::from(std::env::var_os("ONEHUB_DEV_WEB_DIR")?);
+        let file = match path.strip_prefix("/assets/") {
+            Some(name) if !name.is_empty() && !name.contains('/') && !name.starts_with('.') => {
+                dir.join("assets").join(name)
+            }
+            Some(_) => return Some(super::not_found_plain()),
+            None => dir.join("index.html"),
+        };
+        let mime = match file.extension().and_then(|e| e.to_str()) {
+            Some("js") => "text/javascript; charset=utf-8",
+            Some("css") => "text/css; charset=utf-8",
+            Some("html") => "text/html; charset=utf-8",
+            Some("svg") => "image/svg+xml",
+            Some("png") => "image/png",
+            _ => "application/octet-stream",
+        };
+        // A developer's loopback node: a blocking read is fine here.
+        let Ok(body) = std::fs::read(&file) else {
+            return Some(super::not_found_plain());
+        };
+        let mut r = (StatusCode::OK, body).into_response();
+        let h = r.headers_mut();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        super::security_headers(h);
+        Some(r)
+    }
 }
 
 fn accepts_gzip(headers: &HeaderMap) -> bool {
@@ -204,35 +255,36 @@ mod tests {
     }
 
     /// Every text key the pages use (`t('x.y')`, or a `'x.y'` literal handed to it) exists in
-    /// the dictionary, which holds both languages in each entry.
+    /// the dictionaries (`i18n.js` and the `i18n-<area>.js` it merges), which hold both
+    /// languages in each entry. A literal counts as a key when its part before the first dot is
+    /// the prefix of some dictionary key.
     #[test]
     fn every_text_key_is_translated() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../web/assets");
-        let dict = std::fs::read_to_string(dir.join("i18n.js")).unwrap_or_default();
-        let prefixes = [
-            "nav.",
-            "common.",
-            "login.",
-            "dash.",
-            "token.",
-            "channel.",
-            "log.",
-            "fleet.",
-            "settings.",
-            "profile.",
-            "user.",
-            "group.",
-            "price.",
-            "analytics.",
-            "play.",
-        ];
-        let mut checked = 0;
+        let mut dict = String::new();
+        let mut pages = Vec::new();
         for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            if !name.ends_with(".js") || name == "i18n.js" {
+            if !name.ends_with(".js") {
                 continue;
             }
             let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+            if name.starts_with("i18n") {
+                dict.push_str(&text);
+            } else {
+                pages.push((name, text));
+            }
+        }
+        // The prefixes: `  'x.` at the start of a dictionary line.
+        let prefixes: std::collections::BTreeSet<String> = dict
+            .lines()
+            .filter_map(|l| l.trim_start().strip_prefix('\''))
+            .filter_map(|l| l.split_once('.').map(|(p, _)| format!("{p}.")))
+            .filter(|p| p.chars().all(|c| c.is_ascii_lowercase() || c == '_' || c == '.'))
+            .collect();
+        assert!(prefixes.len() > 10, "{prefixes:?}");
+        let mut checked = 0;
+        for (name, text) in &pages {
             // Every `'<key chars>'` run, wherever the quotes fall.
             for (i, _) in text.match_indices('\'') {
                 let rest = &text[i + 1..];
@@ -245,14 +297,14 @@ mod tests {
                 let closed = rest[len..].starts_with('\'');
                 // `h('nav.side')` is an element, not a text.
                 let element = text[..i].ends_with("h(");
-                if !closed || element || !prefixes.iter().any(|p| lit.starts_with(p)) {
+                if !closed || element || !prefixes.iter().any(|p| lit.starts_with(p.as_str())) {
                     continue;
                 }
                 checked += 1;
                 let entry = format!("'{lit}': ['");
                 assert!(
                     dict.contains(&entry),
-                    "{name}: text key {lit} is not in i18n.js"
+                    "{name}: text key {lit} is not in i18n.js or an i18n-<area>.js"
                 );
             }
         }

@@ -11,6 +11,7 @@ mod accounts;
 mod admin_api;
 mod admin_flows;
 mod billing;
+mod browser_kit;
 mod channel_tools;
 mod codex;
 mod console;
