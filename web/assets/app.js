@@ -19,6 +19,8 @@ import * as prices from './page-prices.js';
 import * as analytics from './page-analytics.js';
 import * as playground from './page-playground.js';
 import * as pricelist from './page-pricelist.js';
+import * as signup from './page-signup.js';
+import * as oauth from './page-oauth.js';
 
 /** The pages: path, title key, the role that sees it, and the module that renders it. */
 const PAGES = [
@@ -37,7 +39,15 @@ const PAGES = [
 ];
 
 /** Pages open to everyone, signed in or not. */
-const PUBLIC = [{ path: '/price', title: 'nav.price_list', page: pricelist }];
+const PUBLIC = [
+  { path: '/price', title: 'nav.price_list', page: pricelist },
+  { path: '/register', title: 'signup.title', page: signup.register },
+  { path: '/reset', title: 'reset.title', page: signup.resetRequest },
+  { path: '/user/reset', title: 'reset.confirm_title', page: signup.resetConfirm },
+  { path: '/oauth/github', title: 'oauth.title', page: oauth.callback },
+  { path: '/oauth/lark', title: 'oauth.title', page: oauth.callback },
+  { path: '/oauth/oidc', title: 'oauth.title', page: oauth.callback },
+];
 
 const root = document.getElementById('app');
 let rendering = 0;

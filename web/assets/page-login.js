@@ -1,10 +1,14 @@
 // Sign-in with username (or email) and password. On a new node the root password is the one
 // the node generated on first start (the `initial-root-password` file) or INITIAL_ROOT_PASSWORD.
+// Below the form: password reset, sign-up (when open), and the outside sign-ins and passkeys
+// switched on (page-oauth.js).
 
 import { post } from './api.js';
 import { session } from './core.js';
 import { h, field } from './dom.js';
 import { t } from './i18n.js';
+import { signInOptions } from './page-oauth.js';
+import { signUpOpen } from './page-signup.js';
 
 export function render({ onSignedIn }) {
   const username = h('input', { name: 'username', autocomplete: 'username', required: true, maxlength: 100, dataset: { t: 'login-username' } });
@@ -34,6 +38,10 @@ export function render({ onSignedIn }) {
   field(t('login.password'), password),
   error,
   button,
+  h('p.login-links',
+    h('a', { href: '/reset', dataset: { t: 'login-forgot' } }, t('signup.forgot')),
+    signUpOpen() ? h('a', { href: '/register', dataset: { t: 'login-register' } }, t('signup.link')) : null),
+  signInOptions(),
   h('p.hint', t('login.root_hint')));
   return form;
 }

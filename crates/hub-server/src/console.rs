@@ -280,7 +280,10 @@ mod tests {
             .lines()
             .filter_map(|l| l.trim_start().strip_prefix('\''))
             .filter_map(|l| l.split_once('.').map(|(p, _)| format!("{p}.")))
-            .filter(|p| p.chars().all(|c| c.is_ascii_lowercase() || c == '_' || c == '.'))
+            .filter(|p| {
+                p.chars()
+                    .all(|c| c.is_ascii_lowercase() || c == '_' || c == '.')
+            })
             .collect();
         assert!(prefixes.len() > 10, "{prefixes:?}");
         let mut checked = 0;

@@ -63,6 +63,10 @@ pub async fn status(State(state): State<AppState>) -> ApiResult {
         "wechat_qrcode": opt(opts, "WeChatAccountQRCodeImageURL", ""),
         "wechat_login": opt_bool(opts, "WeChatAuthEnabled", false),
         "turnstile_check": opt_bool(opts, "TurnstileCheckEnabled", false),
+        // Not in One Hub's status: whether `POST /api/user/register` can work (both switches
+        // on), so the console links to its sign-up page only then.
+        "register_enabled": opt_bool(opts, "RegisterEnabled", true),
+        "password_register_enabled": opt_bool(opts, "PasswordRegisterEnabled", true),
         "turnstile_site_key": opt(opts, "TurnstileSiteKey", ""),
         "top_up_link": opt(opts, "TopUpLink", ""),
         "chat_link": opt(opts, "ChatLink", ""),

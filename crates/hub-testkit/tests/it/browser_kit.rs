@@ -308,7 +308,6 @@ impl Browser {
     }
 }
 
-
 /// The screenshot folder, emptied of this prefix's earlier pictures (only this run's remain).
 pub fn screenshots(prefix: &str) -> PathBuf {
     let shots = workspace_root().join("target/console-screenshots");
@@ -330,5 +329,28 @@ impl Browser {
         self.fill("[data-t=login-password]", password).await;
         self.click("[data-t=login-submit]").await;
         self.find("[data-t=stat-requests]").await;
+    }
+}
+
+impl Browser {
+    /// Gives the browser a virtual WebAuthn authenticator (a platform passkey that stores
+    /// discoverable credentials and verifies the user), for the passkey flows.
+    pub async fn add_virtual_authenticator(&self) -> String {
+        let v = self
+            .cmd(
+                Method::POST,
+                "/webauthn/authenticator",
+                Some(json!({
+                    "protocol": "ctap2",
+                    "transport": "internal",
+                    "hasResidentKey": true,
+                    "hasUserVerification": true,
+                    "isUserVerified": true,
+                })),
+            )
+            .await;
+        v.as_str()
+            .unwrap_or_else(|| panic!("no virtual authenticator: {v}"))
+            .to_owned()
     }
 }

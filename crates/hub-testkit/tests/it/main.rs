@@ -15,6 +15,7 @@ mod browser_kit;
 mod channel_tools;
 mod codex;
 mod console;
+mod console_accounts;
 mod console_browser;
 mod cors;
 mod dashboard;
