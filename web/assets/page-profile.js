@@ -126,7 +126,7 @@ function bindings(me, reload) {
 
 /** Binds an e-mail address with the code mailed to it. */
 function emailDialog() {
-  const email = h('input', { type: 'email', required: true, maxlength: 50, dataset: { t: 'bind-email' } });
+  const email = h('input', { type: 'email', required: true, maxlength: 50, dataset: { t: 'bind-email-input' } });
   const code = h('input', { required: true, maxlength: 20, autocomplete: 'one-time-code', dataset: { t: 'bind-email-code' } });
   const send = h('button.btn', {
     type: 'button',

@@ -1,10 +1,12 @@
 //! Issue 20, the console's account pages in a real browser (see `console_browser` for the
 //! harness): sign up with an e-mail code read from the testkit's SMTP server, sign in; ask for a
 //! password reset, follow the link in the mail, sign in with the new password; add a passkey in
-//! the profile (chromedriver's virtual authenticator), sign out and sign in with it; sign in
-//! through the local OpenID Connect stand-in (which binds the account of the same username) and
-//! unbind it; the invitation link; sign-up closed and Turnstile on — once in English and once in
-//! Chinese. Every page is saved as a PNG in `target/console-screenshots/accounts-*`.
+//! the profile (chromedriver's virtual authenticator), sign out and sign in with it; bind GitHub
+//! and Lark (their redirect back, through the local stand-ins), WeChat and a new e-mail address;
+//! sign in with WeChat; sign in through the local OpenID Connect stand-in (which binds the account
+//! of the same username) and unbind it; delete the passkey; the invitation link; sign-up closed
+//! and Turnstile on — once in English and once in Chinese. Every page is saved as a PNG in
+//! `target/console-screenshots/accounts-*`.
 //!
 //! The browser talks to `http://localhost:<port>` (the node's `ServerAddress`): WebAuthn refuses
 //! an IP address as relying party, and the reset link in the mail is built from that address.
@@ -82,6 +84,15 @@ async fn provider_redirect(b: &Browser, base: &str, provider: &str, code: &str) 
         "{base}/oauth/{provider}?code={code}&state={state}"
     ))
     .await;
+}
+
+/// Waits for the toasts to go: stacked up, they cover the sign-in page's lower buttons.
+async fn no_toasts(b: &Browser) {
+    let deadline = Instant::now() + WAIT;
+    while b.try_find(".toast").await.is_some() {
+        assert!(Instant::now() < deadline, "toasts stay");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 async fn set_options(env: &RelayEnv, opts: &[(&str, &str)]) {
@@ -357,6 +368,20 @@ async fn flow(
         user(env, name).await.unwrap().wechat_id,
         format!("wx-{name}")
     );
+    // A new e-mail address, with the code mailed to it.
+    let new_email = format!("{name}-2@hub.test");
+    b.click("[data-t=bind-email-start]").await;
+    b.fill("[data-t=bind-email-input]", &new_email).await;
+    b.click("[data-t=bind-email-send]").await;
+    let mail = smtp.next_mail().await;
+    assert_eq!(mail.to, vec![new_email.clone()]);
+    let code = between(&mail.body(), "<strong>", "</strong>").to_owned();
+    b.fill("[data-t=bind-email-code]", &code).await;
+    b.shot("email-bind").await;
+    b.click("[data-t=dialog-submit]").await;
+    b.wait_text("[data-t=bind-email-value]", &new_email, None)
+        .await;
+    assert_eq!(user(env, name).await.unwrap().email, new_email);
     b.script(
         "document.querySelector('[data-t=bindings]').scrollIntoView()",
         json!([]),
@@ -366,12 +391,16 @@ async fn flow(
 
     // Signed out, the passkey signs in.
     b.click("[data-t=sign-out]").await;
+    b.find("[data-t=passkey-login]").await;
+    no_toasts(b).await;
     b.click("[data-t=passkey-login]").await;
     b.find("[data-t=stat-requests]").await;
     b.wait_text("[data-t=who]", name, None).await;
     b.click("[data-t=sign-out]").await;
 
     // WeChat sign-in: the code in the dialog of the sign-in page.
+    b.find("[data-t=oauth-wechat]").await;
+    no_toasts(b).await;
     b.click("[data-t=oauth-wechat]").await;
     b.fill("[data-t=wechat-code]", &outside.code()).await;
     b.shot("login-wechat").await;
@@ -417,6 +446,22 @@ async fn flow(
     .await;
     b.find("[data-t=bind-oidc] .muted").await;
     b.shot("profile-unbound").await;
+
+    // Deleting the passkey, confirmed.
+    b.click("[data-t=passkey-delete]").await;
+    b.click("[data-t=dialog-submit]").await;
+    b.wait_text("[data-t=passkeys] td.empty", "", None).await;
+    let u = user(env, name).await.unwrap();
+    assert!(
+        env.app
+            .node
+            .state
+            .store
+            .webauthn_by_user(u.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     b.click("[data-t=sign-out]").await;
     b.find("[data-t=login-username]").await;
 }
