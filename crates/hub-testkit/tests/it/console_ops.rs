@@ -6,12 +6,7 @@
 //! the dashboard's quota gauge and the channel list's health and response-time pills. Every page
 //! is saved as a PNG in `target/console-screenshots/ops-<lang>-NN-<name>.png`.
 
-#![expect(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "tests"
-)]
+#![expect(clippy::unwrap_used, reason = "tests")]
 
 use std::time::{Duration, Instant};
 
