@@ -48,6 +48,7 @@ export default {
   'tag.set_hint': ['留空则移出标签。', 'Leave empty to take the channel out of its tag.'],
   'tag.edit_title': ['编辑标签：{tag}', 'Edit tag {tag}'],
   'tag.editor_hint': ['修改将写入该标签下的全部 {n} 个渠道；各渠道的密钥保持不变。', 'The changes are written on all {n} channels of the tag; their keys are kept.'],
+  'tag.priority': ['优先级', 'Priority'],
   'tag.priority_hint': ['写入标签下每个渠道。', 'Set on every channel of the tag.'],
   'tag.weight_hint': ['写入标签下每个渠道（至少为 1）。', 'Set on every channel of the tag (1 or more).'],
   'tag.delete_disabled': ['删除禁用渠道', 'Delete disabled'],

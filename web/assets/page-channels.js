@@ -76,7 +76,7 @@ async function tagEditor(tag, groups) {
     h('div.field.wide', h('span.label', t('channel.groups')), h('div.checks', groupChecks)),
     field(t('channel.mapping'), mapping, t('channel.mapping_hint')),
     field(t('channel.test_model'), testModel),
-    field(t('channel.priority'), priority, t('tag.priority_hint')),
+    field(t('tag.priority'), priority, t('tag.priority_hint')),
     field(t('channel.weight'), weight, t('tag.weight_hint')));
   return dialog(t('tag.edit_title', { tag }), body, {
     wide: true,
@@ -355,7 +355,7 @@ export async function render(el) {
           onclick: () => { Object.assign(state, { page: 1, tag: r.tag }); tagF.value = r.tag; reload(); },
         }, r.tag) : null]],
         [t('channel.type'), (r) => typeName(r.type)],
-        [t('common.status'), (r) => h('span.row-actions', healthDot(r), statusPill(r.status),
+        [t('common.status'), (r) => h('span.row-actions.status-cell', healthDot(r), statusPill(r.status),
           r.served === false ? h('span.pill.bad', { title: r.not_served_reason || '' }, t('channel.unserved')) : null,
           (r.health || []).length ? h('span.pill.warn', {
             title: r.health.map((x) => `${x.model || t('channel.whole')}: ${x.reason}`).join('\n'),
@@ -367,7 +367,7 @@ export async function render(el) {
         [t('channel.response'), responsePill],
         [t('channel.balance'), (r) => (r.balance_updated_time ? `$${Number(r.balance).toFixed(2)}` : '—')],
         [t('channel.used'), (r) => quota(r.used_quota)],
-        [t('common.actions'), (r) => h('div.row-actions',
+        [t('common.actions'), (r) => h('div.row-actions.channel-actions',
           h('button.btn.small', { dataset: { t: 'channel-test' }, onclick: act(() => call('GET', `/api/channel/test/${r.id}`), (x) => `${x.message} (${Number(x.time || 0).toFixed(2)} s)`) }, t('channel.test')),
           h('button.btn.small', { dataset: { t: 'channel-balance' }, onclick: act(() => call('GET', `/api/channel/update_balance/${r.id}`), (x) => `${t('channel.balance')}: ${x.balance ?? ''}`) }, t('channel.balance')),
           h('button.btn.small', { dataset: { t: 'channel-toggle' }, onclick: act(() => put('/api/channel/', { id: r.id, status: r.status === 1 ? 2 : 1 }), () => t('common.saved')) }, r.status === 1 ? t('common.disable') : t('common.enable')),

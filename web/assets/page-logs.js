@@ -71,13 +71,13 @@ function statCard(label, value, key) {
   return h('div.stat', { dataset: { t: `log-stat-${key}` } }, h('span.stat-label', label), h('strong.stat-value', value));
 }
 
-function statsView(stat, per) {
+function statsView(stat, per, total) {
   const models = per ? per.models : [];
   const sum = (k) => models.reduce((s, m) => s + m[k], 0);
   const maxQuota = Math.max(0, ...models.map((m) => m.quota));
   const maxReq = Math.max(0, ...models.map((m) => m.requests));
   const cards = [
-    statCard(t('log.total_quota'), stat ? quota(stat.quota) : '—', 'quota'),
+    h('div.stat', { dataset: { t: 'log-stat-quota' } }, h('span.stat-label', t('log.total_quota')), total),
     statCard(t('logstat.requests'), per ? number(sum('requests')) : '—', 'requests'),
     statCard(t('logstat.tokens'), per ? number(sum('prompt') + sum('completion')) : '—', 'tokens'),
   ];
@@ -125,7 +125,7 @@ export async function render(el) {
   const base = admin ? '/api/log/' : '/api/log/self';
   const statPath = admin ? '/api/log/stat' : '/api/log/self/stat';
   const listBox = h('div');
-  const total = h('strong', { dataset: { t: 'log-total' } }, '…');
+  const total = h('strong.stat-value', { dataset: { t: 'log-total' } }, '…');
   const statBox = h('div');
   const params = () => {
     const p = {
@@ -143,7 +143,7 @@ export async function render(el) {
       perModel(admin, p).catch(() => null),
     ]);
     total.textContent = stat ? quota(stat.quota) : '—';
-    mount(statBox, statsView(stat, per));
+    mount(statBox, statsView(stat, per, total));
     const rows = data.data || [];
     const cols = [
       [t('log.time'), (r) => fmtTime(r.created_at)],
@@ -181,6 +181,6 @@ export async function render(el) {
       load().catch((x) => toast(x.message, 'error'));
     },
   }, Object.entries(inputs).map(([k, i]) => field(t(labels[k]), i)), h('button.btn.primary', { type: 'submit', dataset: { t: 'log-search' } }, t('common.search')));
-  mount(el, form, h('p.summary', t('log.total_quota'), ' ', total), statBox, listBox);
+  mount(el, form, statBox, listBox);
   await load();
 }

@@ -124,6 +124,16 @@ async fn click_in_row(b: &Browser, rows: &str, name: &str, text: &str, button: &
         .await;
 }
 
+/// A screenshot without the toasts of earlier actions over the page.
+async fn shot(b: &mut Browser, name: &str) {
+    b.script(
+        "document.querySelectorAll('.toast').forEach(e => e.remove())",
+        json!([]),
+    )
+    .await;
+    b.shot(name).await;
+}
+
 /// The channels of `tag` through the admin API.
 async fn tagged(env: &RelayEnv, tag: &str) -> Vec<Value> {
     let (_, v) = env
@@ -202,7 +212,7 @@ async fn flow(env: &RelayEnv, b: &mut Browser, w: &Words, round: i64) {
 
     b.sign_in(&base, "root", ROOT_PASSWORD).await;
     b.find("[data-t=quota-gauge] .gauge").await;
-    b.shot("dashboard-gauge").await;
+    shot(b, "dashboard-gauge").await;
 
     // The Midjourney list as admin: everyone's jobs, status, progress, the image as a link.
     b.wait_text("[data-t=nav-midjourney]", w.midjourney, None)
@@ -254,7 +264,7 @@ async fn flow(env: &RelayEnv, b: &mut Browser, w: &Words, round: i64) {
     b.click("[data-t=mj-search]").await;
     b.wait_text("[data-t=mj-row] [data-t=mj-id]", &mj_root, None)
         .await;
-    b.shot("midjourney-admin").await;
+    shot(b, "midjourney-admin").await;
     click_in_row(
         b,
         "[data-t=mj-row]",
@@ -264,7 +274,7 @@ async fn flow(env: &RelayEnv, b: &mut Browser, w: &Words, round: i64) {
     )
     .await;
     b.find("dialog .details").await;
-    b.shot("midjourney-details").await;
+    shot(b, "midjourney-details").await;
     b.click("dialog [data-t=dialog-submit]").await;
 
     // Tasks as admin.
@@ -282,7 +292,7 @@ async fn flow(env: &RelayEnv, b: &mut Browser, w: &Words, round: i64) {
     .await;
     b.wait_text("[data-t=task-row] [data-t=task-link]", "audio_url", None)
         .await;
-    b.shot("tasks-admin").await;
+    shot(b, "tasks-admin").await;
 
     // Two channels on the mock upstream, serving two models; tagged through the page.
     let model_a = format!("ops-alpha-{round}");
@@ -309,7 +319,7 @@ async fn flow(env: &RelayEnv, b: &mut Browser, w: &Words, round: i64) {
         .await;
         b.fill("dialog [data-t=tag-input]", &tag).await;
         if name == &ch1 {
-            b.shot("channel-set-tag").await;
+            shot(b, "channel-set-tag").await;
         }
         b.click("dialog [data-t=dialog-submit]").await;
         b.find("[data-t=toast]").await;
@@ -325,7 +335,7 @@ async fn flow(env: &RelayEnv, b: &mut Browser, w: &Words, round: i64) {
     b.click("[data-t=channel-tags]").await;
     b.wait_text("[data-t=tag-row] [data-t=tag-name]", &tag, None)
         .await;
-    b.shot("channel-tags").await;
+    shot(b, "channel-tags").await;
 
     // The tag editor: the priority of the whole tag.
     click_in_row(
@@ -338,7 +348,7 @@ async fn flow(env: &RelayEnv, b: &mut Browser, w: &Words, round: i64) {
     .await;
     b.fill("dialog [data-t=tag-priority]", "7").await;
     b.fill("dialog [data-t=tag-weight]", "3").await;
-    b.shot("tag-editor").await;
+    shot(b, "tag-editor").await;
     b.click("dialog [data-t=dialog-submit]").await;
     wait_tagged(env, &tag, "priority 7 and weight 3 on the tag", |l| {
         l.len() == 2
@@ -379,7 +389,7 @@ async fn flow(env: &RelayEnv, b: &mut Browser, w: &Words, round: i64) {
     .await;
     b.find("[data-t=channel-response] .pill").await;
     b.find("[data-t=channel-dot].ok").await;
-    b.shot("channels-health").await;
+    shot(b, "channels-health").await;
 
     b.click("[data-t=nav-log]").await;
     b.find("[data-t=log-search]").await;
@@ -405,7 +415,7 @@ async fn flow(env: &RelayEnv, b: &mut Browser, w: &Words, round: i64) {
         total.parse::<u64>().unwrap() >= 2,
         "at least the two requests: {total}"
     );
-    b.shot("logs-per-model").await;
+    shot(b, "logs-per-model").await;
     // The model filter narrows the breakdown.
     b.fill("[data-t=log-filter-model]", &model_a).await;
     b.click("[data-t=log-search]").await;
@@ -427,7 +437,7 @@ async fn flow(env: &RelayEnv, b: &mut Browser, w: &Words, round: i64) {
     // Analytics: usage per channel over the days.
     b.click("[data-t=nav-analytics]").await;
     b.find(".chart rect").await;
-    b.shot("analytics").await;
+    shot(b, "analytics").await;
 
     // Disable the whole tag: both channels are disabled.
     b.click("[data-t=nav-channel]").await;
@@ -445,7 +455,7 @@ async fn flow(env: &RelayEnv, b: &mut Browser, w: &Words, round: i64) {
     })
     .await;
     b.wait_text("[data-t=tag-row] .pill", "0", None).await;
-    b.shot("channel-tag-disabled").await;
+    shot(b, "channel-tag-disabled").await;
     // Deleting the tag asks first (cancelled here).
     click_in_row(
         b,
@@ -456,16 +466,35 @@ async fn flow(env: &RelayEnv, b: &mut Browser, w: &Words, round: i64) {
     )
     .await;
     b.find("dialog [data-t=dialog-cancel]").await;
-    b.shot("tag-delete-confirm").await;
-    b.click("dialog [data-t=dialog-cancel]").await;
-    assert_eq!(tagged(env, &tag).await.len(), 2, "cancelled: kept");
+    shot(b, "tag-delete-confirm").await;
+    if round == 0 {
+        b.click("dialog [data-t=dialog-cancel]").await;
+        assert_eq!(tagged(env, &tag).await.len(), 2, "cancelled: kept");
+    } else {
+        // Confirmed: every channel of the tag is gone.
+        b.click("dialog [data-t=dialog-submit]").await;
+        wait_tagged(env, &tag, "the tag's channels deleted", <[Value]>::is_empty).await;
+        let deadline = Instant::now() + WAIT;
+        while b
+            .script(
+                "return [...document.querySelectorAll('[data-t=tag-name]')].some(e => e.textContent === arguments[0])",
+                json!([tag]),
+            )
+            .await
+            == true
+        {
+            assert!(Instant::now() < deadline, "the deleted tag stayed in the panel");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        shot(b, "tag-deleted").await;
+    }
 
     // The user: their own jobs only, without the channel.
     b.click("[data-t=sign-out]").await;
     b.find("[data-t=login-submit]").await;
     b.sign_in(&base, &user, "password-123").await;
     b.find("[data-t=quota-gauge] .gauge").await;
-    b.shot("user-dashboard").await;
+    shot(b, "user-dashboard").await;
     b.click("[data-t=nav-midjourney]").await;
     b.wait_text("[data-t=mj-row] [data-t=mj-id]", &mj_mine, None)
         .await;
@@ -480,7 +509,7 @@ async fn flow(env: &RelayEnv, b: &mut Browser, w: &Words, round: i64) {
     let mut want = vec![mj_failed.clone(), mj_mine.clone()];
     want.sort();
     assert_eq!(shown, want, "only the user's jobs");
-    b.shot("midjourney-user").await;
+    shot(b, "midjourney-user").await;
     b.click("[data-t=nav-task]").await;
     b.wait_text("[data-t=task-row] [data-t=task-id]", &task_mine, None)
         .await;
@@ -491,10 +520,10 @@ async fn flow(env: &RelayEnv, b: &mut Browser, w: &Words, round: i64) {
         )
         .await;
     assert_eq!(shown, json!([task_mine]), "only the user's tasks");
-    b.shot("tasks-user").await;
+    shot(b, "tasks-user").await;
     b.click("[data-t=nav-log]").await;
     b.find("[data-t=log-stat-quota]").await;
-    b.shot("user-logs").await;
+    shot(b, "user-logs").await;
     b.click("[data-t=sign-out]").await;
     b.find("[data-t=login-submit]").await;
 }
