@@ -62,6 +62,7 @@ export default {
   'dash.quota_left': ['剩余额度', 'Quota left'],
   'dash.left_share': ['剩余比例', 'Left'],
 
+  'logstat.quota': ['消费额度', 'Quota used'],
   'logstat.requests': ['请求数', 'Requests'],
   'logstat.tokens': ['Tokens', 'Tokens'],
   'logstat.per_model': ['按模型统计', 'Per model'],

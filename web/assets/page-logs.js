@@ -77,7 +77,7 @@ function statsView(stat, per, total) {
   const maxQuota = Math.max(0, ...models.map((m) => m.quota));
   const maxReq = Math.max(0, ...models.map((m) => m.requests));
   const cards = [
-    h('div.stat', { dataset: { t: 'log-stat-quota' } }, h('span.stat-label', t('log.total_quota')), total),
+    h('div.stat', { dataset: { t: 'log-stat-quota' } }, h('span.stat-label', t('logstat.quota')), total),
     statCard(t('logstat.requests'), per ? number(sum('requests')) : '—', 'requests'),
     statCard(t('logstat.tokens'), per ? number(sum('prompt') + sum('completion')) : '—', 'tokens'),
   ];
