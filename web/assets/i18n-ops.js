@@ -67,5 +67,7 @@ export default {
   'logstat.tokens': ['Tokens', 'Tokens'],
   'logstat.per_model': ['按模型统计', 'Per model'],
   'logstat.per_model_hint': ['{from} 至 {to}（按日统计，按时间与模型筛选）', '{from} to {to} (daily statistics; follows the time and model filters)'],
+  'logstat.for_user': ['用户 {user}', 'user {user}'],
+  'logstat.unsplit': ['令牌与渠道筛选不作用于按模型统计', 'the token and channel filters do not apply here'],
   'logstat.share': ['额度占比', 'Share of quota'],
 };

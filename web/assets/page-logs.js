@@ -35,20 +35,31 @@ function dayText(d) {
 }
 
 /**
- * Per-model sums over the filter's days (the last 7 when no start is given): admins read the
- * analytics rollup per model (`user_id` when the filter names one user is not known here, so the
- * whole node), users their own dashboard rows (the last 8 days). Rows: {model, requests, prompt,
- * completion, quota}, most quota first.
+ * Per-model sums over the filter's days (the last 7 when no start is given), from the daily
+ * statistics: admins read the analytics rollup per model (`/api/analytics/period`, for one user
+ * when the filter names one), users their own dashboard rows (`/api/user/dashboard`, the last 8
+ * days). The model filter applies; the token and channel filters cannot (the rollup has no such
+ * split), which the page says. Rows: {model, requests, prompt, completion, quota}, most quota first.
  */
 async function perModel(admin, p) {
   const now = Math.floor(Date.now() / 1000);
   const end = p.end_timestamp || now;
-  const start = p.start_timestamp || end - 6 * 86400;
+  let start = p.start_timestamp || end - 6 * 86400;
   let rows;
+  let user = '';
   if (admin) {
-    const data = await get('/api/analytics/period', { start_timestamp: start, end_timestamp: end, group_type: 'model' });
+    const q = { start_timestamp: start, end_timestamp: end, group_type: 'model' };
+    if (p.username) {
+      const found = await get('/api/user/', { keyword: p.username, size: 100 });
+      const u = (found.data || []).find((x) => x.username === p.username);
+      if (!u) return { from: dayText(new Date(start * 1000)), to: dayText(new Date(end * 1000)), models: [], user: p.username };
+      q.user_id = u.id;
+      user = u.username;
+    }
+    const data = await get('/api/analytics/period', q);
     rows = (data.channel_statistics || []).map((r) => ({ ...r, model: String(r.Channel) }));
   } else {
+    start = Math.max(start, now - 7 * 86400);
     const from = dayText(new Date(start * 1000));
     const to = dayText(new Date(end * 1000));
     rows = ((await get('/api/user/dashboard')) || []).filter((r) => r.Date >= from && r.Date <= to).map((r) => ({ ...r, model: r.ModelName }));
@@ -64,7 +75,13 @@ async function perModel(admin, p) {
     m.quota += r.Quota || 0;
     by.set(r.model, m);
   }
-  return { from: dayText(new Date(start * 1000)), to: dayText(new Date(end * 1000)), models: [...by.values()].sort((a, b) => b.quota - a.quota || b.requests - a.requests) };
+  return {
+    from: dayText(new Date(start * 1000)),
+    to: dayText(new Date(end * 1000)),
+    user,
+    unsplit: Boolean(p.token_name || p.channel_id),
+    models: [...by.values()].sort((a, b) => b.quota - a.quota || b.requests - a.requests),
+  };
 }
 
 function statCard(label, value, key) {
@@ -86,7 +103,9 @@ function statsView(stat, per, total) {
   return [
     h('div.stats', cards),
     per ? h('section.card', { dataset: { t: 'log-per-model' } },
-      h('div.card-head', h('h2', t('logstat.per_model')), h('small.hint', t('logstat.per_model_hint', { from: per.from, to: per.to }))),
+      h('div.card-head', h('h2', t('logstat.per_model')), h('small.hint', t('logstat.per_model_hint', { from: per.from, to: per.to }),
+        per.user ? ` · ${t('logstat.for_user', { user: per.user })}` : '',
+        per.unsplit ? ` · ${t('logstat.unsplit')}` : '')),
       table([
         [t('log.model'), (m) => h('span.row-actions', svg('svg', { width: 10, height: 10, class: 'swatch' }, svg('rect', { width: 10, height: 10, rx: 2, fill: color(models.indexOf(m)) })), h('span', { dataset: { t: 'log-model-name' } }, m.model))],
         [t('logstat.requests'), (m) => h('span.bar-cell', bar(maxReq ? m.requests / maxReq : 0, String(m.requests)), h('span', { dataset: { t: 'log-model-requests' } }, number(m.requests)))],
@@ -169,7 +188,7 @@ export async function render(el) {
     end: h('input', { type: 'datetime-local', value: state.end }),
   };
   if (admin) {
-    inputs.username = h('input', { value: state.username });
+    inputs.username = h('input', { value: state.username, dataset: { t: 'log-filter-user' } });
     inputs.channel_id = h('input', { type: 'number', min: 0, value: state.channel_id });
   }
   const labels = { log_type: 'log.type', model_name: 'log.model', token_name: 'log.token', start: 'log.start', end: 'log.end', username: 'log.user', channel_id: 'log.channel' };

@@ -433,6 +433,19 @@ async fn flow(env: &RelayEnv, b: &mut Browser, w: &Words, round: i64) {
         assert!(Instant::now() < deadline, "the model filter: {names}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // A user filter: root's use of the model; the user has none.
+    b.fill("[data-t=log-filter-user]", "root").await;
+    b.click("[data-t=log-search]").await;
+    b.wait_text("[data-t=log-per-model] .hint", "root", None)
+        .await;
+    b.wait_text("[data-t=log-model-name]", &model_a, None).await;
+    b.fill("[data-t=log-filter-user]", &user).await;
+    b.click("[data-t=log-search]").await;
+    b.wait_text("[data-t=log-per-model] .hint", &user, None)
+        .await;
+    b.find("[data-t=log-per-model] td.empty").await;
+    b.fill("[data-t=log-filter-user]", "").await;
+    b.fill("[data-t=log-filter-model]", "").await;
 
     // Analytics: usage per channel over the days.
     b.click("[data-t=nav-analytics]").await;
