@@ -177,7 +177,7 @@ async fn flow(env: &RelayEnv, b: &mut Browser, w: &Words, round: i64) {
     let base = env.app.base.clone();
     // A user with jobs of their own, and root's.
     let user = format!("opsuser{round}");
-    let (uid, _) = env.user(&user, &user).await;
+    let (uid, user_token) = env.user(&user, &user).await;
     let n = round * 10;
     let mj_mine = format!("mj-user-{round}");
     let mj_root = format!("mj-root-{round}");
@@ -368,6 +368,36 @@ async fn flow(env: &RelayEnv, b: &mut Browser, w: &Words, round: i64) {
         let r = env.chat(&key, m).await;
         assert_eq!(r.status, 200, "{m}: {:?}", r.body);
     }
+    // And one by the user, on the second model, with a token of their own.
+    env.admin(
+        Method::POST,
+        &format!("/api/user/quota/{uid}"),
+        json!({"quota": 10_000_000}),
+    )
+    .await;
+    let token_name = format!("mine-{round}");
+    let (_, v) = env
+        .app
+        .call(
+            Method::POST,
+            "/api/token/",
+            Some(&user_token),
+            Some(json!({"name": token_name, "unlimited_quota": true})),
+        )
+        .await;
+    assert_eq!(v["success"], true, "{v}");
+    let (_, v) = env
+        .app
+        .call(
+            Method::GET,
+            &format!("/api/token/?keyword={token_name}"),
+            Some(&user_token),
+            None,
+        )
+        .await;
+    let user_key = format!("sk-{}", v["data"]["data"][0]["key"].as_str().unwrap());
+    let r = env.chat(&user_key, &model_b).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
     // The tag's channels, one row each when filtered by the tag, with health and response time.
     click_in_row(
         b,
@@ -393,27 +423,33 @@ async fn flow(env: &RelayEnv, b: &mut Browser, w: &Words, round: i64) {
 
     b.click("[data-t=nav-log]").await;
     b.find("[data-t=log-search]").await;
-    for m in [&model_a, &model_b] {
-        b.wait_text(
-            "[data-t=log-model-row] [data-t=log-model-name]",
-            m,
-            Some("[data-t=log-search]"),
-        )
-        .await;
-        let requests = cell_of(
-            b,
-            "[data-t=log-model-row]",
-            "[data-t=log-model-name]",
-            m,
-            "[data-t=log-model-requests]",
-        )
-        .await;
-        assert_eq!(requests, "1", "{m}: one request");
+    // Every user's use as admin: one request on the first model, two on the second.
+    for (m, want) in [(&model_a, "1"), (&model_b, "2")] {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let requests = cell_of(
+                b,
+                "[data-t=log-model-row]",
+                "[data-t=log-model-name]",
+                m,
+                "[data-t=log-model-requests]",
+            )
+            .await;
+            if requests == want {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{m}: {requests:?} requests, not {want}"
+            );
+            b.click("[data-t=log-search]").await;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
     }
     let total = b.text("[data-t=log-stat-requests] .stat-value").await;
     assert!(
-        total.parse::<u64>().unwrap() >= 2,
-        "at least the two requests: {total}"
+        total.parse::<u64>().unwrap() >= 3,
+        "at least the three requests: {total}"
     );
     shot(b, "logs-per-model").await;
     // The model filter narrows the breakdown.
@@ -534,8 +570,31 @@ async fn flow(env: &RelayEnv, b: &mut Browser, w: &Words, round: i64) {
         .await;
     assert_eq!(shown, json!([task_mine]), "only the user's tasks");
     shot(b, "tasks-user").await;
+    // The user's own per-model statistics: their one request, on the second model only.
     b.click("[data-t=nav-log]").await;
     b.find("[data-t=log-stat-quota]").await;
+    b.wait_text(
+        "[data-t=log-model-row] [data-t=log-model-name]",
+        &model_b,
+        Some("[data-t=log-search]"),
+    )
+    .await;
+    let names = b
+        .script(
+            "return [...document.querySelectorAll('[data-t=log-model-name]')].map(e => e.textContent)",
+            json!([]),
+        )
+        .await;
+    assert_eq!(names, json!([model_b]), "only the user's own use");
+    let requests = cell_of(
+        b,
+        "[data-t=log-model-row]",
+        "[data-t=log-model-name]",
+        &model_b,
+        "[data-t=log-model-requests]",
+    )
+    .await;
+    assert_eq!(requests, "1");
     shot(b, "user-logs").await;
     b.click("[data-t=sign-out]").await;
     b.find("[data-t=login-submit]").await;
