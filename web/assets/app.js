@@ -21,6 +21,7 @@ import * as playground from './page-playground.js';
 import * as pricelist from './page-pricelist.js';
 import * as signup from './page-signup.js';
 import * as oauth from './page-oauth.js';
+import { midjourney, task } from './page-tasks.js';
 
 /** The pages: path, title key, the role that sees it, and the module that renders it. */
 const PAGES = [
@@ -29,6 +30,8 @@ const PAGES = [
   { path: '/panel/channel', title: 'nav.channel', min: ROLE.admin, page: channels },
   { path: '/panel/token', title: 'nav.token', min: ROLE.user, page: tokens },
   { path: '/panel/log', title: 'nav.log', min: ROLE.user, page: logs },
+  { path: '/panel/midjourney', title: 'nav.midjourney', min: ROLE.user, page: midjourney },
+  { path: '/panel/task', title: 'nav.task', min: ROLE.user, page: task },
   { path: '/panel/playground', title: 'nav.playground', min: ROLE.user, page: playground },
   { path: '/panel/user', title: 'nav.user', min: ROLE.admin, page: users },
   { path: '/panel/user_group', title: 'nav.user_group', min: ROLE.admin, page: groups },

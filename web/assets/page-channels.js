@@ -7,6 +7,7 @@ import { quota } from './core.js';
 import { h, mount, table, pager, pill, dialog, confirmAction, field, select, fmtTime, toast } from './dom.js';
 import { t, lang } from './i18n.js';
 import { TYPES, typeName, typeInfo } from './channel-types.js';
+import { meter } from './chart.js';
 
 const state = { page: 1, size: 20, name: '', type: '', status: '', group: '', tag: '', filter_tag: '' };
 
@@ -26,6 +27,111 @@ function jsonOrEmpty(text, what) {
   } catch {
     throw new Error(t('channel.bad_json', { what }));
   }
+}
+
+/** Response time as a coloured pill with a small bar (a full bar is 10 s), as One Hub colours it. */
+function responsePill(r) {
+  if (!r.test_time) return '—';
+  const s = (r.response_time || 0) / 1000;
+  const kind = r.response_time <= 0 ? 'off' : s <= 1 ? 'ok' : s <= 3 ? 'info' : s <= 5 ? 'warn' : 'bad';
+  return h('span.resp', { title: `${t('tag.tested')}: ${fmtTime(r.test_time)}`, dataset: { t: 'channel-response' } },
+    pill(`${s.toFixed(2)} s`, kind), meter(Math.min(1, s / 10), `${s.toFixed(2)} s`));
+}
+
+/** Health at a glance: status, taken out of routing, models the health check took out. */
+function healthDot(r) {
+  const bad = r.status !== 1 || r.served === false;
+  const warn = !bad && (r.health || []).length > 0;
+  return h(`span.dot.${bad ? 'bad' : warn ? 'warn' : 'ok'}`, { title: bad ? t('tag.health_bad') : warn ? t('tag.health_warn') : t('tag.health_ok'), dataset: { t: 'channel-dot' } });
+}
+
+/** Sets (or clears, when empty) a channel's tag. */
+async function setTag(r, tags) {
+  const input = h('input', { value: r.tag || '', list: 'tag-names', maxlength: 32, dataset: { t: 'tag-input' } });
+  const list = h('datalist#tag-names', tags.map((x) => h('option', { value: x })));
+  return dialog(t('tag.set_title', { name: r.name }), h('div', field(t('channel.tag'), input, t('tag.set_hint')), list), {
+    onSubmit: async () => {
+      const tag = input.value.trim();
+      if (tag) await put('/api/channel/', { id: r.id, tag });
+      else await del(`/api/channel/${r.id}/tag`);
+      return true;
+    },
+  });
+}
+
+/** The editor of a whole tag: the settings its channels share, priority and weight. The keys
+ * of the tag's channels stay in memory and are sent back as they are; none is shown. */
+async function tagEditor(tag, groups) {
+  const [one, members] = await Promise.all([get(`/api/channel_tag/${encodeURIComponent(tag)}`), get(`/api/channel_tag/${encodeURIComponent(tag)}/list`)]);
+  const models = h('textarea', { rows: 3, required: true, dataset: { t: 'tag-models' } }, one.models || '');
+  const groupSet = new Set((one.group || 'default').split(',').filter(Boolean));
+  const groupChecks = [...new Set([...groups, ...groupSet])].map((g) => h('label.check', h('input', { type: 'checkbox', value: g, checked: groupSet.has(g) }), g));
+  const mapping = h('textarea', { rows: 2, placeholder: '{"gpt-4": "gpt-4o"}' }, one.model_mapping || '');
+  const testModel = h('input', { value: one.test_model || '' });
+  const priority = h('input', { type: 'number', value: one.priority || 0, dataset: { t: 'tag-priority' } });
+  const weight = h('input', { type: 'number', min: 1, value: one.weight ?? 1, dataset: { t: 'tag-weight' } });
+  const body = h('div.form-grid',
+    h('p.muted.wide', t('tag.editor_hint', { n: members.length })),
+    field(t('channel.models'), models, t('channel.models_hint')),
+    h('div.field.wide', h('span.label', t('channel.groups')), h('div.checks', groupChecks)),
+    field(t('channel.mapping'), mapping, t('channel.mapping_hint')),
+    field(t('channel.test_model'), testModel),
+    field(t('tag.priority'), priority, t('tag.priority_hint')),
+    field(t('channel.weight'), weight, t('tag.weight_hint')));
+  return dialog(t('tag.edit_title', { tag }), body, {
+    wide: true,
+    onSubmit: async () => {
+      const group = groupChecks.map((l) => l.querySelector('input')).filter((i) => i.checked).map((i) => i.value);
+      if (!group.length) throw new Error(t('channel.group_required'));
+      const list = models.value.split(/[\n,]/).map((x) => x.trim()).filter(Boolean);
+      if (!list.length) throw new Error(t('channel.models_required'));
+      const payload = { ...one, models: [...new Set(list)].join(','), group: group.join(','), model_mapping: jsonOrEmpty(mapping.value, t('channel.mapping')), test_model: testModel.value.trim() };
+      delete payload.KeyMap;
+      await put(`/api/channel_tag/${encodeURIComponent(tag)}`, payload);
+      const p = Number(priority.value) || 0;
+      if (members.some((c) => (c.priority || 0) !== p)) await put(`/api/channel_tag/${encodeURIComponent(tag)}/priority`, { type: 'priority', value: p });
+      const w = Math.max(1, Number(weight.value) || 1);
+      for (const c of members) if ((c.weight ?? 1) !== w) await put('/api/channel/', { id: c.id, weight: w });
+      return true;
+    },
+  });
+}
+
+/** The tags panel: every tag with its channels, and the actions on the whole tag. */
+async function tagPanel(box, groups, onChange) {
+  const tags = (await get('/api/channel_tag/_all').catch(() => [])).map((x) => (typeof x === 'string' ? x : x.tag)).filter(Boolean);
+  const members = await Promise.all(tags.map((g) => get(`/api/channel_tag/${encodeURIComponent(g)}/list`).catch(() => [])));
+  const redraw = () => tagPanel(box, groups, onChange).then(onChange).catch((e) => toast(e.message, 'error'));
+  const act = (fn, msg) => async () => {
+    try { await fn(); toast(msg); await redraw(); } catch (e) { toast(e.message, 'error'); }
+  };
+  const rows = tags.map((tag, i) => ({ tag, list: members[i] || [] }));
+  const enc = encodeURIComponent;
+  mount(box, h('section.card', { dataset: { t: 'tag-panel' } },
+    h('div.card-head', h('h2', t('tag.title')), h('small.hint', t('tag.panel_hint'))),
+    table([
+      [t('channel.tag'), (r) => h('strong', { dataset: { t: 'tag-name' } }, r.tag)],
+      [t('tag.channels'), (r) => h('span', { title: r.list.map((c) => `#${c.id} ${c.name}`).join('\n') }, r.list.map((c) => h('span.tag', `#${c.id} ${c.name}`)))],
+      [t('common.status'), (r) => {
+        const on = r.list.filter((c) => c.status === 1).length;
+        return pill(t('tag.enabled_n', { on, n: r.list.length }), on === r.list.length ? 'ok' : on ? 'warn' : 'off');
+      }],
+      [t('channel.priority'), (r) => [...new Set(r.list.map((c) => `${c.priority || 0} / ${c.weight ?? 1}`))].join(', ')],
+      [t('channel.models'), (r) => h('span.models', { title: (r.list[0] || {}).models || '' }, ((r.list[0] || {}).models || '').split(',').slice(0, 3).join(', '))],
+      [t('common.actions'), (r) => h('div.row-actions',
+        h('button.btn.small', { dataset: { t: 'tag-edit' }, onclick: async () => { try { if (await tagEditor(r.tag, groups)) { toast(t('common.saved')); await redraw(); } } catch (e) { toast(e.message, 'error'); } } }, t('common.edit')),
+        h('button.btn.small', { dataset: { t: 'tag-enable' }, onclick: act(() => put(`/api/channel_tag/${enc(r.tag)}/status/enable`), t('common.saved')) }, t('common.enable')),
+        h('button.btn.small', { dataset: { t: 'tag-disable' }, onclick: act(() => put(`/api/channel_tag/${enc(r.tag)}/status/disable`), t('common.saved')) }, t('common.disable')),
+        h('button.btn.small.danger', {
+          dataset: { t: 'tag-delete-disabled' },
+          onclick: async () => { if (await confirmAction(t('tag.confirm_delete_disabled', { tag: r.tag }))) await act(() => call('DELETE', `/api/channel_tag/${enc(r.tag)}/disabled`, { raw: true }), t('common.deleted'))(); },
+        }, t('tag.delete_disabled')),
+        h('button.btn.small.danger', {
+          dataset: { t: 'tag-delete' },
+          onclick: async () => { if (await confirmAction(t('tag.confirm_delete', { tag: r.tag, n: r.list.length }))) await act(() => del(`/api/channel_tag/${enc(r.tag)}`), t('common.deleted'))(); },
+        }, t('common.delete')))],
+    ], rows, { empty: t('tag.none'), rowAttrs: () => ({ dataset: { t: 'tag-row' } }) })));
+  return tags;
 }
 
 async function editor(id, groups) {
@@ -177,11 +283,14 @@ async function editor(id, groups) {
 }
 
 export async function render(el) {
-  const [groups, tags] = await Promise.all([
+  const [groups, tagRows] = await Promise.all([
     get('/api/group/').catch(() => ['default']),
     get('/api/channel_tag/_all').catch(() => []),
   ]);
+  // `_all` answers `{id, tag}` objects.
+  let tags = (tagRows || []).map((x) => (typeof x === 'string' ? x : x.tag)).filter(Boolean);
   const listBox = h('div');
+  const tagBox = h('div');
   const reload = () => load().catch((e) => toast(e.message, 'error'));
   const act = (fn, okMsg) => async () => {
     try {
@@ -239,9 +348,14 @@ export async function render(el) {
           onchange: (e) => { if (e.target.checked) selected.add(r.id); else selected.delete(r.id); drawBatch(); },
         })],
         ['ID', (r) => r.id],
-        [t('channel.name'), (r) => h('span', { dataset: { t: 'channel-row-name' } }, r.name, r.tag ? h('span.tag', r.tag) : null)],
+        [t('channel.name'), (r) => [h('span', { dataset: { t: 'channel-row-name' } }, r.name), r.tag ? h('button.tag.link', {
+          type: 'button',
+          title: t('tag.show_channels'),
+          dataset: { t: 'channel-row-tag' },
+          onclick: () => { Object.assign(state, { page: 1, tag: r.tag }); tagF.value = r.tag; reload(); },
+        }, r.tag) : null]],
         [t('channel.type'), (r) => typeName(r.type)],
-        [t('common.status'), (r) => h('span.row-actions', statusPill(r.status),
+        [t('common.status'), (r) => h('span.row-actions.status-cell', healthDot(r), statusPill(r.status),
           r.served === false ? h('span.pill.bad', { title: r.not_served_reason || '' }, t('channel.unserved')) : null,
           (r.health || []).length ? h('span.pill.warn', {
             title: r.health.map((x) => `${x.model || t('channel.whole')}: ${x.reason}`).join('\n'),
@@ -250,13 +364,17 @@ export async function render(el) {
         [t('channel.groups'), (r) => r.group],
         [t('channel.models'), (r) => h('span.models', { title: r.models }, r.models.split(',').slice(0, 3).join(', ') + (r.models.split(',').length > 3 ? ' …' : ''))],
         [t('channel.priority'), (r) => `${r.priority || 0} / ${r.weight ?? 1}`],
-        [t('channel.response'), (r) => (r.test_time ? h('span', { title: fmtTime(r.test_time) }, `${(r.response_time / 1000).toFixed(2)} s`) : '—')],
+        [t('channel.response'), responsePill],
         [t('channel.balance'), (r) => (r.balance_updated_time ? `$${Number(r.balance).toFixed(2)}` : '—')],
         [t('channel.used'), (r) => quota(r.used_quota)],
-        [t('common.actions'), (r) => h('div.row-actions',
+        [t('common.actions'), (r) => h('div.row-actions.channel-actions',
           h('button.btn.small', { dataset: { t: 'channel-test' }, onclick: act(() => call('GET', `/api/channel/test/${r.id}`), (x) => `${x.message} (${Number(x.time || 0).toFixed(2)} s)`) }, t('channel.test')),
           h('button.btn.small', { dataset: { t: 'channel-balance' }, onclick: act(() => call('GET', `/api/channel/update_balance/${r.id}`), (x) => `${t('channel.balance')}: ${x.balance ?? ''}`) }, t('channel.balance')),
           h('button.btn.small', { dataset: { t: 'channel-toggle' }, onclick: act(() => put('/api/channel/', { id: r.id, status: r.status === 1 ? 2 : 1 }), () => t('common.saved')) }, r.status === 1 ? t('common.disable') : t('common.enable')),
+          h('button.btn.small', {
+            dataset: { t: 'channel-set-tag' },
+            onclick: async () => { try { if (await setTag(r, tags)) { toast(t('common.saved')); await refreshTags(); await load(); } } catch (e) { toast(e.message, 'error'); } },
+          }, t('channel.tag')),
           h('button.btn.small', { dataset: { t: 'channel-edit' }, onclick: async () => { try { if (await editor(r.id, groups)) { toast(t('common.saved')); await load(); } } catch (e) { toast(e.message, 'error'); } } }, t('common.edit')),
           h('button.btn.small.danger', {
             dataset: { t: 'channel-delete' },
@@ -271,7 +389,24 @@ export async function render(el) {
   const typeF = select([['', t('channel.all_types')], ...TYPES.map(([v, n]) => [v, n])], state.type);
   const statusF = select([['', t('channel.all_status')], [1, t('channel.status1')], [2, t('channel.status2')], [3, t('channel.status3')]], state.status);
   const groupF = select([['', t('channel.all_groups')], ...groups.map((g) => [g, g])], state.group);
-  const tagF = select([['', t('channel.all_tags')], ...(tags || []).map((g) => [g, g])], state.tag);
+  const tagF = select([['', t('channel.all_tags')], ...tags.map((g) => [g, g])], state.tag, { dataset: { t: 'channel-tag-filter' } });
+  let panelOpen = false;
+  // The tag filter's options, and the tags panel when open, after a tag changed.
+  const refreshTags = async () => {
+    if (panelOpen) tags = await tagPanel(tagBox, groups, () => load());
+    else tags = (await get('/api/channel_tag/_all').catch(() => [])).map((x) => (typeof x === 'string' ? x : x.tag)).filter(Boolean);
+    const cur = tagF.value;
+    mount(tagF, h('option', { value: '' }, t('channel.all_tags')), tags.map((g) => h('option', { value: g, selected: g === cur }, g)));
+  };
+  const tagsButton = h('button.btn', {
+    dataset: { t: 'channel-tags' },
+    onclick: async () => {
+      panelOpen = !panelOpen;
+      tagsButton.classList.toggle('primary', panelOpen);
+      if (!panelOpen) { mount(tagBox); return; }
+      try { await refreshTags(); } catch (e) { toast(e.message, 'error'); }
+    },
+  }, t('tag.manage'));
   const tagMode = select([['', t('channel.tag_mode0')], [1, t('channel.tag_mode1')], [2, t('channel.tag_mode2')]], state.filter_tag);
   const apply = (e) => {
     if (e) e.preventDefault();
@@ -284,6 +419,7 @@ export async function render(el) {
       h('form.inline', { onsubmit: apply }, name, h('button.btn', { type: 'submit' }, t('common.search'))),
       typeF, statusF, groupF, tagF, tagMode,
       h('div.spacer'),
+      tagsButton,
       h('button.btn', { onclick: act(() => call('GET', '/api/channel/test'), (x) => x.message || t('channel.test_all_started')) }, t('channel.test_all')),
       h('button.btn.danger', {
         onclick: async () => {
@@ -294,6 +430,7 @@ export async function render(el) {
         dataset: { t: 'channel-new' },
         onclick: async () => { try { if (await editor(null, groups)) { toast(t('common.created_ok')); await load(); } } catch (e) { toast(e.message, 'error'); } },
       }, t('channel.create'))),
+    tagBox,
     batchBox,
     listBox);
   await load();

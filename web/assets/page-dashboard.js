@@ -3,13 +3,29 @@
 
 import { get } from './api.js';
 import { session, quota, number } from './core.js';
-import { h, mount } from './dom.js';
+import { h, svg, mount } from './dom.js';
 import { t } from './i18n.js';
 import { stackedBars, meter } from './chart.js';
 
 function day(d) {
   const p = (n) => String(n).padStart(2, '0');
   return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}`;
+}
+
+/** A half-circle gauge of the quota left (share of used + left), as SVG. */
+function gauge(left, used) {
+  const total = left + used;
+  const f = total > 0 ? Math.max(0, Math.min(1, left / total)) : 0;
+  const r = 80, cx = 100, cy = 96;
+  const point = (a) => [cx - r * Math.cos(a), cy - r * Math.sin(a)];
+  const [x0, y0] = point(0);
+  const [x1, y1] = point(Math.PI);
+  const [xf, yf] = point(Math.PI * f);
+  const kind = f < 0.1 ? '.bad' : f < 0.3 ? '.warn' : '';
+  return svg('svg', { viewBox: '0 0 200 116', class: 'gauge', role: 'img', 'aria-label': `${t('dash.left_share')}: ${(f * 100).toFixed(0)}%` },
+    svg('path', { d: `M ${x0} ${y0} A ${r} ${r} 0 0 1 ${x1} ${y1}`, class: 'gauge-bg' }),
+    f > 0 ? svg('path', { d: `M ${x0} ${y0} A ${r} ${r} 0 0 1 ${xf.toFixed(2)} ${yf.toFixed(2)}`, class: `gauge-fg${kind.replace('.', ' ')}` }) : null,
+    svg('text', { x: cx, y: cy - 8, 'text-anchor': 'middle' }, `${(f * 100).toFixed(0)}%`));
 }
 
 function card(label, value, key, extra) {
@@ -65,6 +81,12 @@ export async function render(el) {
       card(t('dash.balance'), quota(left), 'balance', meter(used + left > 0 ? used / (used + left) : 0, t('dash.used_share'))),
       card(t('dash.used'), quota(used), 'used'),
       card(t('dash.rpm'), rate && rate.maxRPM ? `${rate.rpm} / ${rate.maxRPM}` : String(rate ? rate.rpm : 0), 'rpm')),
+    h('section.card', { dataset: { t: 'quota-gauge' } }, h('h2', t('dash.quota_left')), h('div.gauge-box',
+      gauge(left, used),
+      h('dl.gauge-facts',
+        h('dt', t('dash.balance')), h('dd', quota(left)),
+        h('dt', t('dash.used')), h('dd', quota(used)),
+        h('dt', t('dash.left_share')), h('dd', used + left > 0 ? `${((left / (used + left)) * 100).toFixed(1)}%` : '—')))),
     h('section.card', h('div.card-head', h('h2', t('dash.week')), tabs), chartBox));
   draw();
 }

@@ -201,7 +201,7 @@ function invitation() {
       const code = await get('/api/user/aff');
       const base = (session.status.server_address || location.origin).replace(/\/+$/, '');
       const link = `${base}/register?aff=${encodeURIComponent(code)}`;
-      mount(box, h('p.key-cell', h('code.key', { dataset: { t: 'aff-link' } }, link), ' ',
+      mount(box, h('p.key-cell.invite', h('code.key', { dataset: { t: 'aff-link' } }, link), ' ',
         h('button.btn.small', { dataset: { t: 'aff-copy' }, onclick: () => copyText(link) }, t('common.copy'))));
     } catch (err) { toast(err.message, 'error'); }
   };

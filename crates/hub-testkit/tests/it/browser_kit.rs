@@ -323,6 +323,7 @@ pub fn screenshots(prefix: &str) -> PathBuf {
 
 impl Browser {
     /// Signs in on `/login` with a username and password and waits for the dashboard.
+    #[allow(dead_code, reason = "for the suites of each area of the console")]
     pub async fn sign_in(&self, base: &str, username: &str, password: &str) {
         self.go(&format!("{base}/login")).await;
         self.fill("[data-t=login-username]", username).await;
