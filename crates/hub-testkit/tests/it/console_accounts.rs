@@ -204,9 +204,19 @@ async fn account_pages_in_a_browser() {
     )
     .await;
     let driver = Driver::start(&driver_path).await;
+    // The second user signs up through the first one's invitation link.
+    let mut invitation: Option<(String, i64)> = None;
     for words in [EN, ZH] {
         let mut b = Browser::open(&driver, &chromium, words.lang, words.prefix).await;
-        flow(&env, &smtp, &outside, idp.issuer(), &mut b, &base, &words).await;
+        let ctx = Ctx {
+            env: &env,
+            smtp: &smtp,
+            outside: &outside,
+            issuer: idp.issuer(),
+            base: &base,
+        };
+        let link = flow(&ctx, &mut b, &words, invitation.as_ref()).await;
+        invitation = Some((link, user(&env, words.user).await.unwrap().id));
         b.close(&driver).await;
     }
     // Sign-up closed and Turnstile on: the sign-in page no longer links to sign-up, and the
@@ -237,15 +247,29 @@ async fn account_pages_in_a_browser() {
     env.stop().await;
 }
 
+/// What the flow works with besides the browser.
+struct Ctx<'a> {
+    env: &'a RelayEnv,
+    smtp: &'a SmtpServer,
+    outside: &'a Outside,
+    issuer: &'a str,
+    base: &'a str,
+}
+
+/// One user's whole flow; returns the user's invitation link.
 async fn flow(
-    env: &RelayEnv,
-    smtp: &SmtpServer,
-    outside: &Outside,
-    issuer: &str,
+    ctx: &Ctx<'_>,
     b: &mut Browser,
-    base: &str,
     w: &Words,
-) {
+    invitation: Option<&(String, i64)>,
+) -> String {
+    let Ctx {
+        env,
+        smtp,
+        outside,
+        issuer,
+        base,
+    } = *ctx;
     let name = w.user;
     let email = format!("{name}@hub.test");
     let first_password = format!("{name}-pass-1");
@@ -255,7 +279,21 @@ async fn flow(
     b.find("[data-t=passkey-login]").await;
     b.find("[data-t=oauth-oidc]").await;
     b.shot("login").await;
-    b.click("[data-t=login-register]").await;
+    match invitation {
+        Some((link, _)) => {
+            b.go(link).await;
+            let code = link.rsplit("aff=").next().unwrap();
+            b.find("[data-t=signup-aff]").await;
+            let shown = b
+                .script(
+                    "return document.querySelector('[data-t=signup-aff]').value",
+                    json!([]),
+                )
+                .await;
+            assert_eq!(shown, code, "the invitation code is filled in");
+        }
+        None => b.click("[data-t=login-register]").await,
+    }
     b.fill("[data-t=signup-username]", name).await;
     b.fill("[data-t=signup-password]", &first_password).await;
     b.fill("[data-t=signup-password2]", &first_password).await;
@@ -270,6 +308,7 @@ async fn flow(
     b.find("[data-t=login-username]").await;
     let u = user(env, name).await.expect("signed up");
     assert_eq!(u.email, email);
+    assert_eq!(u.inviter_id, invitation.map_or(0, |(_, id)| *id));
     b.sign_in(base, name, &first_password).await;
     b.wait_text("[data-t=who]", name, None).await;
     b.click("[data-t=sign-out]").await;
@@ -464,4 +503,5 @@ async fn flow(
     );
     b.click("[data-t=sign-out]").await;
     b.find("[data-t=login-username]").await;
+    aff
 }
