@@ -31,8 +31,16 @@ fn main() -> Res<()> {
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?);
     let web = manifest.join("../../web");
     let out = PathBuf::from(std::env::var("OUT_DIR")?).join("console");
-    println!("cargo::rerun-if-changed={}", web.display());
     fs::create_dir_all(&out)?;
+    if std::env::var_os("CARGO_FEATURE_CONSOLE").is_none() {
+        // An API-only build: nothing embedded.
+        fs::write(
+            out.join("console_assets.rs"),
+            "pub static ASSETS: &[Asset] = &[];\npub static SHELL: Asset = Asset { name: \"index.html\", hashed: \"index.html\", mime: \"text/html; charset=utf-8\", etag: \"\\\"\\\"\", body: b\"\", gzip: None };\n",
+        )?;
+        return Ok(());
+    }
+    println!("cargo::rerun-if-changed={}", web.display());
 
     let shell = fs::read_to_string(web.join("index.html"))?;
     println!(

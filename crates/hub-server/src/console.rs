@@ -86,6 +86,9 @@ pub fn embedded_size() -> (usize, usize) {
 pub async fn fallback(req: Request) -> Response {
     let method = req.method();
     let path = req.uri().path();
+    if cfg!(not(feature = "console")) {
+        return invalid_url(method.as_str(), path);
+    }
     let get = method == Method::GET || method == Method::HEAD;
     #[cfg(debug_assertions)]
     if get
@@ -236,7 +239,7 @@ fn not_found_plain() -> Response {
     r
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "console"))]
 mod tests {
     use super::*;
 
@@ -280,7 +283,10 @@ mod tests {
             .lines()
             .filter_map(|l| l.trim_start().strip_prefix('\''))
             .filter_map(|l| l.split_once('.').map(|(p, _)| format!("{p}.")))
-            .filter(|p| p.chars().all(|c| c.is_ascii_lowercase() || c == '_' || c == '.'))
+            .filter(|p| {
+                p.chars()
+                    .all(|c| c.is_ascii_lowercase() || c == '_' || c == '.')
+            })
             .collect();
         assert!(prefixes.len() > 10, "{prefixes:?}");
         let mut checked = 0;

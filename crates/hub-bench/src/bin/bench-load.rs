@@ -3,6 +3,8 @@
 //! `bench-load --url http://127.0.0.1:3000/v1/chat/completions [--key sk-…] [--model m]
 //!  [--concurrency 16] [--requests 1000] [--seconds 10] [--stream] [--warmup 50]
 //!  [--chunks N] [--chunk-size B] [--delay-ms D]` (the last three are mock-upstream options)
+//!  or `bench-load --get --url URL[,URL…] …`: GETs (as a browser asks, `Accept-Encoding: gzip`)
+//!  of the URLs in turn, e.g. the console's page and its assets.
 //!
 //! Sends chat requests from `concurrency` loops over keep-alive connections until `requests`
 //! have completed or `seconds` have passed (whichever first), then prints one JSON line:
@@ -42,7 +44,7 @@ async fn main() {
     let args: Vec<String> = std::env::args().collect();
     let Some(url) = arg(&args, "--url") else {
         eprintln!(
-            "usage: bench-load --url URL [--key KEY] [--model M] [--concurrency N] [--requests N] [--seconds S] [--stream] [--warmup N] [--chunks N] [--chunk-size B] [--delay-ms D]"
+            "usage: bench-load --url URL[,URL…] [--get] [--key KEY] [--model M] [--concurrency N] [--requests N] [--seconds S] [--stream] [--warmup N] [--chunks N] [--chunk-size B] [--delay-ms D]"
         );
         std::process::exit(2);
     };
@@ -61,6 +63,7 @@ async fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
     let stream = args.iter().any(|a| a == "--stream");
+    let get = args.iter().any(|a| a == "--get");
     let chunks: Option<u64> = arg(&args, "--chunks").and_then(|v| v.parse().ok());
     let delay_ms: Option<u64> = arg(&args, "--delay-ms").and_then(|v| v.parse().ok());
     let chunk_size: Option<u64> = arg(&args, "--chunk-size").and_then(|v| v.parse().ok());
@@ -89,18 +92,25 @@ async fn main() {
             std::process::exit(1);
         }
     };
-    let (url, key) = (Arc::new(url), Arc::new(key));
+    let urls: Arc<Vec<String>> = Arc::new(url.split(',').map(str::to_owned).collect());
+    let next = Arc::new(AtomicU64::new(0));
+    let key = Arc::new(key);
     let send = move |client: reqwest::Client, body: Vec<u8>| {
-        let (url, key) = (url.clone(), key.clone());
+        let (urls, next, key) = (urls.clone(), next.clone(), key.clone());
         async move {
+            let i = next.fetch_add(1, Ordering::Relaxed) as usize % urls.len().max(1);
+            let url = urls.get(i).map_or("", String::as_str);
             let start = Instant::now();
-            let resp = client
-                .post(url.as_str())
-                .header("authorization", format!("Bearer {key}"))
-                .header("content-type", "application/json")
-                .body(body)
-                .send()
-                .await;
+            let req = if get {
+                client.get(url).header("accept-encoding", "gzip")
+            } else {
+                client
+                    .post(url)
+                    .header("authorization", format!("Bearer {key}"))
+                    .header("content-type", "application/json")
+                    .body(body)
+            };
+            let resp = req.send().await;
             match resp {
                 Ok(mut r) if r.status().is_success() => {
                     let mut ttfb = None;

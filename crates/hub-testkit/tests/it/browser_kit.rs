@@ -308,7 +308,6 @@ impl Browser {
     }
 }
 
-
 /// The screenshot folder, emptied of this prefix's earlier pictures (only this run's remain).
 pub fn screenshots(prefix: &str) -> PathBuf {
     let shots = workspace_root().join("target/console-screenshots");
@@ -324,6 +323,7 @@ pub fn screenshots(prefix: &str) -> PathBuf {
 
 impl Browser {
     /// Signs in on `/login` with a username and password and waits for the dashboard.
+    #[allow(dead_code, reason = "for the suites of each area of the console")]
     pub async fn sign_in(&self, base: &str, username: &str, password: &str) {
         self.go(&format!("{base}/login")).await;
         self.fill("[data-t=login-username]", username).await;
