@@ -138,6 +138,8 @@ struct Words {
     saved2: &'static str,
     saved3: &'static str,
     pending: &'static str,
+    /// A disabled code's status.
+    code_disabled: &'static str,
 }
 
 const EN: Words = Words {
@@ -149,6 +151,7 @@ const EN: Words = Words {
     saved2: "2 saved",
     saved3: "3 saved",
     pending: "Waiting for the payment",
+    code_disabled: "Disabled",
 };
 const ZH: Words = Words {
     lang: "zh-CN",
@@ -159,6 +162,7 @@ const ZH: Words = Words {
     saved2: "已保存 2 项",
     saved3: "已保存 3 项",
     pending: "等待支付结果",
+    code_disabled: "已禁用",
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -363,6 +367,7 @@ async fn flow(
         assert!(Instant::now() < deadline, "the code was not disabled: {v}");
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+    b.wait_text(&row, w.code_disabled, None).await;
     b.shot("redemption-list").await;
     b.click(&format!("{row} [data-t=redeem-delete]")).await;
     b.find("dialog [data-t=dialog-submit]").await;
@@ -382,6 +387,30 @@ async fn flow(
         )
         .await;
     assert_eq!(v["success"], false, "{v}");
+    // The first code renamed in the editor; its quota stays.
+    let first_id = rows.iter().find(|r| r["key"] == codes[0].as_str()).unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let renamed = format!("gift-{round}b");
+    b.click(&format!(
+        "[data-t=redeem-row][data-id='{first_id}'] [data-t=redeem-edit]"
+    ))
+    .await;
+    b.fill("[data-t=redeem-name]", &renamed).await;
+    b.click("[data-t=dialog-submit]").await;
+    b.wait_text("[data-t=redeem-row-name]", &renamed, None)
+        .await;
+    let v = api(
+        env,
+        Method::GET,
+        &format!("/api/redemption/{first_id}"),
+        ADMIN,
+    )
+    .await;
+    assert_eq!(
+        (v["data"]["name"].as_str(), v["data"]["quota"].as_i64()),
+        (Some(renamed.as_str()), Some(1_000_000))
+    );
 
     // Payment gateways: Stripe (its webhook is created at the stand-in) and epay, on the page.
     b.click("[data-t=nav-payment]").await;
