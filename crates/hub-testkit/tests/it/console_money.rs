@@ -506,10 +506,20 @@ async fn flow(
     // The user: redeem the code on the top-up page.
     let username = format!("payer{round}");
     let (user_id, user_token) = env.user(&username, "Payer").await;
+    let shop = format!("https://shop.example.com/buy-{round}");
+    env.option("TopUpLink", &shop).await;
     u.sign_in(&base, &username, "password-123").await;
     u.click("[data-t=nav-topup]").await;
     u.find("[data-t=topup-code]").await;
     let before = u.text("[data-t=topup-balance] .stat-value").await;
+    // The site's top-up link, opened in a new tab.
+    let link = u
+        .script(
+            "const a = document.querySelector('[data-t=topup-link]'); return [a.getAttribute('href'), a.target, a.rel]",
+            json!([]),
+        )
+        .await;
+    assert_eq!(link, json!([shop, "_blank", "noopener noreferrer"]));
     u.shot("topup").await;
     u.fill("[data-t=topup-code]", &codes[0]).await;
     u.click("[data-t=topup-redeem]").await;
