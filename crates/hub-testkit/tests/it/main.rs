@@ -16,6 +16,7 @@ mod channel_tools;
 mod codex;
 mod console;
 mod console_browser;
+mod console_money;
 mod console_ops;
 mod cors;
 mod dashboard;
