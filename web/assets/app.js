@@ -22,6 +22,9 @@ import * as pricelist from './page-pricelist.js';
 import * as signup from './page-signup.js';
 import * as oauth from './page-oauth.js';
 import { midjourney, task } from './page-tasks.js';
+import * as redemption from './page-redemption.js';
+import * as topup from './page-topup.js';
+import * as payment from './page-payment.js';
 
 /** The pages: path, title key, the role that sees it, and the module that renders it. */
 const PAGES = [
@@ -33,9 +36,12 @@ const PAGES = [
   { path: '/panel/midjourney', title: 'nav.midjourney', min: ROLE.user, page: midjourney },
   { path: '/panel/task', title: 'nav.task', min: ROLE.user, page: task },
   { path: '/panel/playground', title: 'nav.playground', min: ROLE.user, page: playground },
+  { path: '/panel/topup', title: 'nav.topup', min: ROLE.user, page: topup },
   { path: '/panel/user', title: 'nav.user', min: ROLE.admin, page: users },
   { path: '/panel/user_group', title: 'nav.user_group', min: ROLE.admin, page: groups },
   { path: '/panel/pricing', title: 'nav.pricing', min: ROLE.admin, page: prices },
+  { path: '/panel/redemption', title: 'nav.redemption', min: ROLE.admin, page: redemption },
+  { path: '/panel/payment', title: 'nav.payment', min: ROLE.admin, page: payment },
   { path: '/panel/fleet', title: 'nav.fleet', min: ROLE.admin, page: fleet },
   { path: '/panel/profile', title: 'nav.profile', min: ROLE.user, page: profile },
   { path: '/panel/setting', title: 'nav.setting', min: ROLE.root, page: settings },

@@ -7,7 +7,8 @@ import { session } from './core.js';
 import { h, mount, field, toast } from './dom.js';
 import { t, lang } from './i18n.js';
 
-/** [key, zh, en, kind] — kind: bool, num, text, long, secret. */
+/** [key, zh, en, kind] — kind: bool, num, text, long, json (an object of numbers), secret; a
+ * section may end with the key of a hint shown under its title. */
 const SECTIONS = [
   ['settings.operation', [
     ['QuotaPerUnit', '单位额度（每美元）', 'Quota per unit (per US$)', 'num'],
@@ -62,7 +63,32 @@ const SECTIONS = [
     ['TurnstileSiteKey', 'Turnstile Site Key', 'Turnstile site key', 'text'],
     ['TurnstileSecretKey', 'Turnstile Secret Key', 'Turnstile secret key', 'secret'],
   ]],
+  ['settings.payment', [
+    ['PaymentUSDRate', '美元汇率（人民币网关按此换算）', 'US$ rate (for CNY gateways)', 'num'],
+    ['PaymentMinAmount', '最低充值金额（美元）', 'Smallest top-up (US$)', 'num'],
+    ['RechargeDiscount', '充值优惠（JSON：金额 → 折扣系数，如 {"100": 0.95}）', 'Recharge discount (JSON: amount → factor, e.g. {"100": 0.95})', 'json'],
+  ]],
+  ['settings.notify', [
+    ['SMTPServer', 'SMTP 服务器', 'SMTP server', 'text'],
+    ['SMTPPort', 'SMTP 端口', 'SMTP port', 'num'],
+    ['SMTPAccount', 'SMTP 账号', 'SMTP account', 'text'],
+    ['SMTPFrom', '发件人地址', 'Sender address', 'text'],
+    ['SMTPToken', 'SMTP 密码或授权码', 'SMTP password or token', 'secret'],
+  ], 'settings.notify_hint'],
 ];
+
+/** A `json` option's value: a JSON object of numbers, else an error. */
+function checkJson(v) {
+  let o;
+  try {
+    o = JSON.parse(v.trim() || '{}');
+  } catch {
+    o = null;
+  }
+  if (!o || typeof o !== 'object' || Array.isArray(o) || Object.values(o).some((x) => typeof x !== 'number')) {
+    throw new Error(t('settings.discount_bad'));
+  }
+}
 
 function label(row) {
   return lang() === 'zh' ? row[1] : row[2];
@@ -71,7 +97,7 @@ function label(row) {
 function input(kind, key, value) {
   const data = { dataset: { t: `opt-${key}`, key } };
   if (kind === 'bool') return h('input', { type: 'checkbox', checked: value === 'true', ...data });
-  if (kind === 'long') return h('textarea', { rows: 3, ...data }, value);
+  if (kind === 'long' || kind === 'json') return h('textarea', { rows: 3, ...data }, value);
   if (kind === 'secret') return h('input', { type: 'password', autocomplete: 'new-password', placeholder: t('settings.secret_keep'), ...data });
   return h('input', { type: kind === 'num' ? 'text' : 'text', inputmode: kind === 'num' ? 'decimal' : null, value, ...data });
 }
@@ -84,10 +110,10 @@ export async function render(el) {
   const list = await get('/api/option/');
   const values = Object.fromEntries((list || []).map((o) => [o.key, o.value]));
   const known = new Set(SECTIONS.flatMap(([, rows]) => rows.map((r) => r[0])));
-  const sections = SECTIONS.map(([title, rows]) => [title, rows.filter((r) => r[3] === 'secret' || r[0] in values)]);
+  const sections = SECTIONS.map(([title, rows, hint]) => [title, rows.filter((r) => r[3] === 'secret' || r[0] in values), hint]);
   const others = Object.keys(values).filter((k) => !known.has(k)).sort().map((k) => [k, k, k, values[k].length > 60 ? 'long' : 'text']);
   if (others.length) sections.push(['settings.other', others]);
-  mount(el, sections.map(([title, rows]) => {
+  mount(el, sections.map(([title, rows, hint]) => {
     const inputs = rows.map((r) => [r, input(r[3], r[0], values[r[0]] ?? '')]);
     const save = h('button.btn.primary', { type: 'submit', dataset: { t: `save-${title.split('.')[1]}` } }, t('common.save'));
     return h('form.card.settings', {
@@ -96,6 +122,7 @@ export async function render(el) {
         save.disabled = true;
         let n = 0;
         try {
+          for (const [r, i] of inputs) if (r[3] === 'json') checkJson(i.value);
           for (const [r, i] of inputs) {
             const v = valueOf(i);
             if (r[3] === 'secret' ? v === '' : v === (values[r[0]] ?? '')) continue;
@@ -113,6 +140,7 @@ export async function render(el) {
         }
       },
     }, h('h2', t(title)),
+    hint ? h('p.muted', t(hint)) : null,
     h('div.form-grid', inputs.map(([r, i]) => (r[3] === 'bool' ? h('label.check', i, label(r)) : field(label(r), i, r[0])))),
     h('div.actions', save));
   }));

@@ -17,6 +17,7 @@ mod codex;
 mod console;
 mod console_accounts;
 mod console_browser;
+mod console_money;
 mod console_ops;
 mod cors;
 mod dashboard;
