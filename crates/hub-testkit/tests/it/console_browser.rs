@@ -11,11 +11,7 @@
 //! (set by `.ci/run`), which makes it fail. `ONEHUB_CHROMEDRIVER` and `ONEHUB_CHROMIUM` name
 //! other binaries.
 
-#![expect(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    reason = "tests"
-)]
+#![expect(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
 use std::time::{Duration, Instant};
 
