@@ -1,5 +1,7 @@
 // Prices (模型价格, admin): the price table with search, add, edit (a model may be renamed),
-// lock, delete, and reset to One Hub's built-in list (confirmed). `input`/`output` are One
+// lock, delete, reset to One Hub's built-in list (confirmed), and sync from the price-list service
+// (`UPDATE_PRICE_SERVICE`, fetched by the browser as One Hub's UI does — the node's CSP allows
+// that one origin — summarised, then posted to `/api/prices/sync` in the mode chosen). `input`/`output` are One
 // Hub's ratios (1 = US$0.002 per 1K tokens for `tokens`, per call for `times`).
 
 import { get, post, put, del } from './api.js';
@@ -40,6 +42,61 @@ async function editor(price) {
   });
 }
 
+/** The list at the price service: a bare array or One Hub's `{data: [...]}`. */
+async function fetchList(url) {
+  let resp;
+  try {
+    resp = await fetch(url, { credentials: 'omit', cache: 'no-store' });
+  } catch {
+    throw new Error(t('price.sync_unreachable', { url }));
+  }
+  if (!resp.ok) throw new Error(t('price.sync_unreachable', { url: `${url} (HTTP ${resp.status})` }));
+  const doc = await resp.json().catch(() => null);
+  const list = Array.isArray(doc) ? doc : doc && Array.isArray(doc.data) ? doc.data : null;
+  if (!list) throw new Error(t('price.sync_bad_list'));
+  return list;
+}
+
+/** What each mode would do to the stored prices (locked rows are never touched). */
+function summary(list, stored) {
+  const byModel = new Map(stored.map((p) => [p.model, p]));
+  const listed = new Set(list.map((p) => p.model));
+  const unlocked = stored.filter((p) => !p.locked);
+  const fresh = list.filter((p) => !byModel.has(p.model)).length;
+  const changed = list.filter((p) => {
+    const o = byModel.get(p.model);
+    return o && !o.locked && (o.type !== p.type || o.channel_type !== p.channel_type || Number(o.input) !== Number(p.input) || Number(o.output) !== Number(p.output));
+  }).length;
+  const dropped = unlocked.filter((p) => !listed.has(p.model)).length;
+  return { fresh, changed, dropped };
+}
+
+async function sync(reload) {
+  const url = await get('/api/prices/updateService');
+  const [list, stored] = await Promise.all([fetchList(url), get('/api/prices', { type: 'db' })]);
+  const s = summary(list, stored || []);
+  const mode = select([
+    ['add', t('price.mode_add', { n: s.fresh })],
+    ['update', t('price.mode_update', { m: s.changed })],
+    ['overwrite', t('price.mode_overwrite', { n: s.fresh, m: s.changed, d: s.dropped })],
+  ], 'add', { dataset: { t: 'price-sync-mode' } });
+  const done = await dialog(t('price.sync'), [
+    h('p', { dataset: { t: 'price-sync-summary' } }, t('price.sync_summary', { n: list.length, url })),
+    field(t('price.sync_mode'), mode, t('price.sync_locked')),
+  ], {
+    submit: t('price.sync'),
+    danger: true,
+    onSubmit: async () => {
+      await post('/api/prices/sync', list, { updateMode: mode.value });
+      return true;
+    },
+  });
+  if (done) {
+    toast(t('common.saved'));
+    await reload();
+  }
+}
+
 export async function render(el) {
   const listBox = h('div');
   const load = async () => {
@@ -76,6 +133,10 @@ export async function render(el) {
         } catch (e) { toast(e.message, 'error'); }
       },
     }, t('price.reset')),
+    h('button.btn', {
+      dataset: { t: 'price-sync' },
+      onclick: () => sync(load).catch((e) => toast(e.message, 'error')),
+    }, t('price.sync')),
     h('button.btn.primary', { dataset: { t: 'price-new' }, onclick: async () => { if (await editor(null)) { toast(t('common.created_ok')); load().catch((e) => toast(e.message, 'error')); } } }, t('price.create'))),
   listBox);
   await load();

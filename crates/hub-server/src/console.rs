@@ -16,12 +16,12 @@
 
 use axum::{
     body::Body,
-    extract::Request,
+    extract::{Request, State},
     http::{HeaderMap, HeaderValue, Method, StatusCode, header},
     response::{IntoResponse, Response},
 };
 
-use crate::error::invalid_url;
+use crate::{AppState, error::invalid_url};
 
 /// An embedded file.
 #[derive(Debug)]
@@ -83,7 +83,8 @@ pub fn embedded_size() -> (usize, usize) {
 }
 
 /// The router's fallback: the console for the paths it owns, else One Hub's 404.
-pub async fn fallback(req: Request) -> Response {
+pub async fn fallback(State(state): State<AppState>, req: Request) -> Response {
+    let csp = csp(&state.config.update_price_service);
     let method = req.method();
     let path = req.uri().path();
     if cfg!(not(feature = "console")) {
@@ -95,20 +96,39 @@ pub async fn fallback(req: Request) -> Response {
         && !NOT_CONSOLE
             .iter()
             .any(|p| *p != "/assets" && under(path, p))
-        && let Some(r) = dev::serve(path)
+        && let Some(r) = dev::serve(path, csp.clone())
     {
         return r;
     }
     if get && let Some(name) = path.strip_prefix("/assets/") {
         return match asset(name) {
-            Some(a) => serve(a, req.headers(), IMMUTABLE),
-            None => not_found_plain(),
+            Some(a) => serve(a, req.headers(), IMMUTABLE, csp),
+            None => not_found_plain(csp),
         };
     }
     if !get || NOT_CONSOLE.iter().any(|p| under(path, p)) {
         return invalid_url(method.as_str(), path);
     }
-    serve(&SHELL, req.headers(), "no-cache")
+    serve(&SHELL, req.headers(), "no-cache", csp)
+}
+
+/// The CSP, with the origin of the price-list service (`UPDATE_PRICE_SERVICE`) allowed for
+/// `connect-src`: the prices page fetches that list in the browser, as One Hub's UI does, and
+/// posts it to `/api/prices/sync`.
+fn csp(price_service: &str) -> HeaderValue {
+    let origin = reqwest::Url::parse(price_service)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https"))
+        .map(|u| u.origin().ascii_serialization())
+        .filter(|o| o != "null");
+    origin
+        .and_then(|o| {
+            HeaderValue::from_str(
+                &CSP.replace("connect-src 'self'", &format!("connect-src 'self' {o}")),
+            )
+            .ok()
+        })
+        .unwrap_or(HeaderValue::from_static(CSP))
 }
 
 /// The console from disk, for editing it (debug builds, `ONEHUB_DEV_WEB_DIR`).
@@ -119,13 +139,13 @@ mod dev {
         response::{IntoResponse, Response},
     };
 
-    pub fn serve(path: &str) -> Option<Response> {
+    pub fn serve(path: &str, csp: HeaderValue) -> Option<Response> {
         let dir = std::path::PathBuf::from(std::env::var_os("ONEHUB_DEV_WEB_DIR")?);
         let file = match path.strip_prefix("/assets/") {
             Some(name) if !name.is_empty() && !name.contains('/') && !name.starts_with('.') => {
                 dir.join("assets").join(name)
             }
-            Some(_) => return Some(super::not_found_plain()),
+            Some(_) => return Some(super::not_found_plain(csp)),
             None => dir.join("index.html"),
         };
         let mime = match file.extension().and_then(|e| e.to_str()) {
@@ -138,13 +158,13 @@ mod dev {
         };
         // A developer's loopback node: a blocking read is fine here.
         let Ok(body) = std::fs::read(&file) else {
-            return Some(super::not_found_plain());
+            return Some(super::not_found_plain(csp));
         };
         let mut r = (StatusCode::OK, body).into_response();
         let h = r.headers_mut();
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        super::security_headers(h);
+        super::security_headers(h, csp);
         Some(r)
     }
 }
@@ -183,7 +203,12 @@ fn gzip_etag(etag: &str) -> String {
     format!("{}-gz\"", etag.trim_end_matches('"'))
 }
 
-fn serve(a: &'static Asset, headers: &HeaderMap, cache: &'static str) -> Response {
+fn serve(
+    a: &'static Asset,
+    headers: &HeaderMap,
+    cache: &'static str,
+    csp: HeaderValue,
+) -> Response {
     let gz_etag = gzip_etag(a.etag);
     let gzip = a.gzip.filter(|_| accepts_gzip(headers));
     let etag = if gzip.is_some() {
@@ -211,15 +236,12 @@ fn serve(a: &'static Asset, headers: &HeaderMap, cache: &'static str) -> Respons
     if a.gzip.is_some() {
         h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
     }
-    security_headers(h);
+    security_headers(h, csp);
     resp
 }
 
-fn security_headers(h: &mut HeaderMap) {
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
+fn security_headers(h: &mut HeaderMap, csp: HeaderValue) {
+    h.insert(header::CONTENT_SECURITY_POLICY, csp);
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -231,9 +253,9 @@ fn security_headers(h: &mut HeaderMap) {
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
 }
 
-fn not_found_plain() -> Response {
+fn not_found_plain(csp: HeaderValue) -> Response {
     let mut r = (StatusCode::NOT_FOUND, "asset not found\n").into_response();
-    security_headers(r.headers_mut());
+    security_headers(r.headers_mut(), csp);
     r.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
@@ -315,6 +337,22 @@ mod tests {
             }
         }
         assert!(checked > 100, "keys found: {checked}");
+    }
+
+    #[test]
+    fn the_price_service_origin_is_the_only_other_connect_source() {
+        let with = |u: &str| csp(u).to_str().unwrap_or_default().to_owned();
+        assert!(
+            with("https://raw.example.com/a/prices.json?x=1")
+                .contains("connect-src 'self' https://raw.example.com; frame-ancestors")
+        );
+        assert!(
+            with("http://127.0.0.1:8080/p.json")
+                .contains("connect-src 'self' http://127.0.0.1:8080;")
+        );
+        for bad in ["", "not a url", "file:///etc/passwd", "data:text/plain,x"] {
+            assert_eq!(with(bad), CSP, "{bad}");
+        }
     }
 
     #[test]

@@ -19,6 +19,7 @@ mod console_accounts;
 mod console_browser;
 mod console_money;
 mod console_ops;
+mod console_prices;
 mod cors;
 mod dashboard;
 mod families;
