@@ -55,3 +55,21 @@ export function navigate(path, { replace = false } = {}) {
   else history.pushState(null, '', path);
   window.dispatchEvent(new Event(NAVIGATE));
 }
+
+/**
+ * The calendar day (`YYYY-MM-DD`) of a time in milliseconds, in the node's time zone (`TZ`, the
+ * one its statistics count days in; `/api/status` gives its UTC offset), not the browser's.
+ */
+export function nodeDay(ms) {
+  const off = Number.isFinite(session.status.utc_offset) ? session.status.utc_offset : -new Date(ms).getTimezoneOffset() * 60;
+  const d = new Date(ms + off * 1000);
+  const p = (n) => String(n).padStart(2, '0');
+  return `${d.getUTCFullYear()}-${p(d.getUTCMonth() + 1)}-${p(d.getUTCDate())}`;
+}
+
+/** The first millisecond of the node's calendar day holding `ms`. */
+export function nodeDayStart(ms) {
+  const off = Number.isFinite(session.status.utc_offset) ? session.status.utc_offset : -new Date(ms).getTimezoneOffset() * 60;
+  const local = ms + off * 1000;
+  return local - (((local % 86400000) + 86400000) % 86400000) - off * 1000;
+}

@@ -2,24 +2,23 @@
 // owner (`/api/analytics/period`, read from the statistics rollup), as SVG charts.
 
 import { get } from './api.js';
-import { quota, number } from './core.js';
+import { quota, number, nodeDay, nodeDayStart } from './core.js';
 import { h, mount, select, toast } from './dom.js';
 import { t } from './i18n.js';
 import { stackedBars } from './chart.js';
 
 const state = { days: 7, group: 'channel' };
 
+/** A Date's day in the node's calendar (the statistics' days). */
 function dayText(d) {
-  const p = (n) => String(n).padStart(2, '0');
-  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}`;
+  return nodeDay(d.getTime());
 }
 
 export async function render(el) {
   const box = h('div');
   const draw = async () => {
     const end = new Date();
-    const start = new Date(end.getTime() - (state.days - 1) * 86400000);
-    start.setHours(0, 0, 0, 0);
+    const start = new Date(nodeDayStart(end.getTime() - (state.days - 1) * 86400000));
     const data = await get('/api/analytics/period', {
       start_timestamp: Math.floor(start.getTime() / 1000),
       end_timestamp: Math.floor(end.getTime() / 1000),

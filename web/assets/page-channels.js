@@ -320,6 +320,20 @@ export async function render(el) {
           if (ok) { toast(t('common.saved')); reload(); }
         },
       }, t('channel.batch_del_model')),
+      h('button.btn.small', {
+        dataset: { t: 'channel-batch-azure' },
+        onclick: async () => {
+          const version = h('input', { required: true, placeholder: '2024-10-21', dataset: { t: 'batch-azure-version' } });
+          const ok = await dialog(t('channel.batch_azure'), field(t('channel.azure_version'), version, t('channel.batch_azure_hint', { n: selected.size })), {
+            onSubmit: async () => {
+              if (!version.value.trim()) throw new Error(t('channel.azure_version_required'));
+              const r = await put('/api/channel/batch/azure_api', { value: version.value.trim(), ids: [...selected] });
+              return r;
+            },
+          });
+          if (ok) { toast(t('channel.updated_n', { n: ok.data ?? 0 })); reload(); }
+        },
+      }, t('channel.batch_azure')),
       h('button.btn.small.danger', {
         dataset: { t: 'channel-batch-delete' },
         onclick: async () => {

@@ -2,15 +2,10 @@
 // week's usage per model (`/api/user/dashboard`, one row per day and model) as a chart.
 
 import { get } from './api.js';
-import { session, quota, number } from './core.js';
+import { session, quota, number, nodeDay } from './core.js';
 import { h, svg, mount } from './dom.js';
 import { t } from './i18n.js';
 import { stackedBars, meter } from './chart.js';
-
-function day(d) {
-  const p = (n) => String(n).padStart(2, '0');
-  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}`;
-}
 
 /** A half-circle gauge of the quota left (share of used + left), as SVG. */
 function gauge(left, used) {
@@ -40,9 +35,9 @@ export async function render(el) {
   ]);
   session.user = me;
   const data = rows || [];
-  // The last 7 days, oldest first, including days without rows.
+  // The last 7 days of the node's calendar, oldest first, including days without rows.
   const days = [];
-  for (let i = 6; i >= 0; i--) days.push(day(new Date(Date.now() - i * 86400000)));
+  for (let i = 6; i >= 0; i--) days.push(nodeDay(Date.now() - i * 86400000));
   const today = days[days.length - 1];
   const todays = data.filter((r) => r.Date === today);
   const sum = (rs, k) => rs.reduce((s, r) => s + (r[k] || 0), 0);

@@ -4,7 +4,7 @@
 // (`/api/log/`), users their own (`/api/log/self`).
 
 import { get } from './api.js';
-import { role, ROLE, quota, number } from './core.js';
+import { role, ROLE, quota, number, nodeDay } from './core.js';
 import { h, svg, mount, table, pager, pill, dialog, field, select, fmtTime, toast } from './dom.js';
 import { t } from './i18n.js';
 import { color } from './chart.js';
@@ -29,9 +29,9 @@ function bar(fraction, label) {
     svg('rect', { width: 100 * f, height: 8, rx: 4, class: 'meter-fg' }));
 }
 
+/** A Date's day in the node's calendar (the statistics' days). */
 function dayText(d) {
-  const p = (n) => String(n).padStart(2, '0');
-  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}`;
+  return nodeDay(d.getTime());
 }
 
 /**

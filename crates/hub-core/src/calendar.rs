@@ -71,6 +71,15 @@ impl Calendar {
             .to_string()
     }
 
+    /// The zone's offset from UTC at Unix time `ts`, in seconds (east positive).
+    pub fn utc_offset(&self, ts: i64) -> i32 {
+        Timestamp::from_second(ts)
+            .unwrap_or(Timestamp::UNIX_EPOCH)
+            .to_zoned(self.tz.clone())
+            .offset()
+            .seconds()
+    }
+
     /// The day that Unix time `ts` (seconds) falls on.
     pub fn day_of(&self, ts: i64) -> Day {
         Timestamp::from_second(ts)
@@ -140,6 +149,18 @@ pub fn parse_day(s: &str) -> Option<Day> {
 mod tests {
     #![expect(clippy::unwrap_used, reason = "tests")]
     use super::*;
+
+    #[test]
+    fn utc_offsets() {
+        assert_eq!(
+            Calendar::named("Asia/Shanghai").unwrap().utc_offset(0),
+            8 * 3600
+        );
+        let berlin = Calendar::named("Europe/Berlin").unwrap();
+        // 2025-01-15 and 2025-07-15, noon UTC: winter and summer time.
+        assert_eq!(berlin.utc_offset(1_736_942_400), 3600);
+        assert_eq!(berlin.utc_offset(1_752_580_800), 7200);
+    }
 
     #[test]
     fn shanghai_days_and_midnights() {

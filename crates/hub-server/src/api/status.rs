@@ -47,6 +47,9 @@ pub async fn status(State(state): State<AppState>) -> ApiResult {
     ok_data(json!({
         "version": c.version,
         "start_time": c.start_time,
+        // Ours: the offset of the node's calendar (`TZ`) from UTC now, in seconds, so the
+        // console counts "today" and the week's days as the statistics do.
+        "utc_offset": state.store.calendar().utc_offset(hub_store::now_unix()),
         "node_type": match c.node_type { NodeType::Master => "master", NodeType::Slave => "slave" },
         "system_name": opt(opts, "SystemName", "One Hub"),
         "logo": opt(opts, "Logo", ""),

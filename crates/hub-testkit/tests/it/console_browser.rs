@@ -151,6 +151,53 @@ async fn flow(env: &RelayEnv, b: &mut Browser, w: &Words, password: &str, round:
         row + 1
     ))
     .await;
+    // The batch Azure API version, written to the selected channel's `other`.
+    b.click("[data-t=channel-batch-azure]").await;
+    b.fill("dialog [data-t=batch-azure-version]", "2024-10-21")
+        .await;
+    b.click("dialog [data-t=dialog-submit]").await;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let (_, list) = env
+            .app
+            .call(
+                Method::GET,
+                &format!("/api/channel/?name={extra}"),
+                Some(hub_testkit::env::ADMIN),
+                None,
+            )
+            .await;
+        if list["data"]["data"][0]["other"] == "2024-10-21" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the API version was not set: {list}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    b.wait_text("[data-t=channel-row-name]", &extra, None).await;
+    let row = b
+        .script(
+            "return [...document.querySelectorAll('[data-t=channel-row]')].findIndex(r => r.querySelector('[data-t=channel-row-name]').textContent === arguments[0])",
+            json!([extra]),
+        )
+        .await
+        .as_u64()
+        .unwrap();
+    if b.script(
+        "return document.querySelectorAll('[data-t=channel-select]')[arguments[0]].checked",
+        json!([row]),
+    )
+    .await
+        == false
+    {
+        b.click(&format!(
+            "[data-t=channel-row]:nth-child({}) [data-t=channel-select]",
+            row + 1
+        ))
+        .await;
+    }
     b.click("[data-t=channel-batch-delete]").await;
     b.find("dialog [data-t=dialog-submit]").await;
     b.shot("channel-batch-confirm").await;
