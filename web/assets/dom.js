@@ -61,6 +61,8 @@ export function toast(message, kind = 'ok') {
     document.body.append(toastBox);
   }
   const el = h(`div.toast.${kind}`, { dataset: { t: 'toast' } }, message);
+  // At most three at once: the oldest goes first.
+  while (toastBox.children.length >= 3) toastBox.firstChild.remove();
   toastBox.append(el);
   setTimeout(() => el.remove(), kind === 'error' ? 7000 : 3500);
 }
