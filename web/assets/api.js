@@ -40,7 +40,9 @@ export async function call(method, path, { params, body, raw = false } = {}) {
   try {
     json = text ? JSON.parse(text) : null;
   } catch {
-    throw new ApiError(`HTTP ${resp.status}`, resp.status);
+    // A plain-text error (e.g. a sign-in callback's 400) says why; show its first line.
+    const why = !resp.ok && text.trim() ? text.trim().split('\n')[0].slice(0, 200) : '';
+    throw new ApiError(why || `HTTP ${resp.status}`, resp.status);
   }
   if (raw) return json;
   if (!resp.ok || !json || json.success === false) {

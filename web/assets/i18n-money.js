@@ -5,6 +5,8 @@ export default {
   'nav.topup': ['充值', 'Top-up'],
   'nav.payment': ['支付', 'Payments'],
 
+  'redeem.partial': ['只创建了部分兑换码', 'Only some of the codes were created'],
+  'pay.config_json': ['配置（JSON）', 'Configuration (JSON)'],
   'redeem.name': ['名称', 'Name'],
   'redeem.key': ['兑换码', 'Code'],
   'redeem.quota': ['额度', 'Quota'],

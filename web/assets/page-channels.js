@@ -68,8 +68,14 @@ async function tagEditor(tag, groups) {
   const groupChecks = [...new Set([...groups, ...groupSet])].map((g) => h('label.check', h('input', { type: 'checkbox', value: g, checked: groupSet.has(g) }), g));
   const mapping = h('textarea', { rows: 2, placeholder: '{"gpt-4": "gpt-4o"}' }, one.model_mapping || '');
   const testModel = h('input', { value: one.test_model || '' });
-  const priority = h('input', { type: 'number', value: one.priority || 0, dataset: { t: 'tag-priority' } });
-  const weight = h('input', { type: 'number', min: 1, value: one.weight ?? 1, dataset: { t: 'tag-weight' } });
+  // Priority and weight are per channel: when the channels differ the field starts empty
+  // ("mixed"), and a field is written only when it was changed.
+  const prios = [...new Set(members.map((c) => c.priority || 0))];
+  const weights = [...new Set(members.map((c) => c.weight ?? 1))];
+  const priority = h('input', { type: 'number', value: prios.length === 1 ? prios[0] : '', placeholder: prios.length > 1 ? t('tag.mixed') : null, dataset: { t: 'tag-priority' } });
+  const weight = h('input', { type: 'number', min: 1, value: weights.length === 1 ? weights[0] : '', placeholder: weights.length > 1 ? t('tag.mixed') : null, dataset: { t: 'tag-weight' } });
+  const p0 = priority.value;
+  const w0 = weight.value;
   const body = h('div.form-grid',
     h('p.muted.wide', t('tag.editor_hint', { n: members.length })),
     field(t('channel.models'), models, t('channel.models_hint')),
@@ -88,10 +94,13 @@ async function tagEditor(tag, groups) {
       const payload = { ...one, models: [...new Set(list)].join(','), group: group.join(','), model_mapping: jsonOrEmpty(mapping.value, t('channel.mapping')), test_model: testModel.value.trim() };
       delete payload.KeyMap;
       await put(`/api/channel_tag/${encodeURIComponent(tag)}`, payload);
-      const p = Number(priority.value) || 0;
-      if (members.some((c) => (c.priority || 0) !== p)) await put(`/api/channel_tag/${encodeURIComponent(tag)}/priority`, { type: 'priority', value: p });
-      const w = Math.max(1, Number(weight.value) || 1);
-      for (const c of members) if ((c.weight ?? 1) !== w) await put('/api/channel/', { id: c.id, weight: w });
+      if (priority.value !== '' && priority.value !== p0) {
+        await put(`/api/channel_tag/${encodeURIComponent(tag)}/priority`, { type: 'priority', value: Number(priority.value) || 0 });
+      }
+      if (weight.value !== '' && weight.value !== w0) {
+        const w = Math.max(1, Number(weight.value) || 1);
+        for (const c of members) if ((c.weight ?? 1) !== w) await put('/api/channel/', { id: c.id, weight: w });
+      }
       return true;
     },
   });
@@ -102,6 +111,7 @@ async function tagPanel(box, groups, onChange) {
   const tags = (await get('/api/channel_tag/_all').catch(() => [])).map((x) => (typeof x === 'string' ? x : x.tag)).filter(Boolean);
   const members = await Promise.all(tags.map((g) => get(`/api/channel_tag/${encodeURIComponent(g)}/list`).catch(() => [])));
   const redraw = () => tagPanel(box, groups, onChange).then(onChange).catch((e) => toast(e.message, 'error'));
+  // `onChange` gets the tags as they are after the change.
   const act = (fn, msg) => async () => {
     try { await fn(); toast(msg); await redraw(); } catch (e) { toast(e.message, 'error'); }
   };
@@ -120,11 +130,17 @@ async function tagPanel(box, groups, onChange) {
       [t('channel.models'), (r) => h('span.models', { title: (r.list[0] || {}).models || '' }, ((r.list[0] || {}).models || '').split(',').slice(0, 3).join(', '))],
       [t('common.actions'), (r) => h('div.row-actions',
         h('button.btn.small', { dataset: { t: 'tag-edit' }, onclick: async () => { try { if (await tagEditor(r.tag, groups)) { toast(t('common.saved')); await redraw(); } } catch (e) { toast(e.message, 'error'); } } }, t('common.edit')),
-        h('button.btn.small', { dataset: { t: 'tag-enable' }, onclick: act(() => put(`/api/channel_tag/${enc(r.tag)}/status/enable`), t('common.saved')) }, t('common.enable')),
-        h('button.btn.small', { dataset: { t: 'tag-disable' }, onclick: act(() => put(`/api/channel_tag/${enc(r.tag)}/status/disable`), t('common.saved')) }, t('common.disable')),
+        h('button.btn.small', {
+          dataset: { t: 'tag-enable' },
+          onclick: async () => { if (await confirmAction(t('tag.confirm_enable', { tag: r.tag, n: r.list.length }), t('common.enable'))) await act(() => put(`/api/channel_tag/${enc(r.tag)}/status/enable`), t('common.saved'))(); },
+        }, t('common.enable')),
+        h('button.btn.small', {
+          dataset: { t: 'tag-disable' },
+          onclick: async () => { if (await confirmAction(t('tag.confirm_disable', { tag: r.tag, n: r.list.length }), t('common.disable'))) await act(() => put(`/api/channel_tag/${enc(r.tag)}/status/disable`), t('common.saved'))(); },
+        }, t('common.disable')),
         h('button.btn.small.danger', {
           dataset: { t: 'tag-delete-disabled' },
-          onclick: async () => { if (await confirmAction(t('tag.confirm_delete_disabled', { tag: r.tag }))) await act(() => call('DELETE', `/api/channel_tag/${enc(r.tag)}/disabled`, { raw: true }), t('common.deleted'))(); },
+          onclick: async () => { if (await confirmAction(t('tag.confirm_delete_disabled', { tag: r.tag }))) await act(() => call('DELETE', `/api/channel_tag/${enc(r.tag)}/disabled`), t('common.deleted'))(); },
         }, t('tag.delete_disabled')),
         h('button.btn.small.danger', {
           dataset: { t: 'tag-delete' },
@@ -406,11 +422,20 @@ export async function render(el) {
   const tagF = select([['', t('channel.all_tags')], ...tags.map((g) => [g, g])], state.tag, { dataset: { t: 'channel-tag-filter' } });
   let panelOpen = false;
   // The tag filter's options, and the tags panel when open, after a tag changed.
-  const refreshTags = async () => {
-    if (panelOpen) tags = await tagPanel(tagBox, groups, () => load());
-    else tags = (await get('/api/channel_tag/_all').catch(() => [])).map((x) => (typeof x === 'string' ? x : x.tag)).filter(Boolean);
+  const fillTagFilter = () => {
     const cur = tagF.value;
     mount(tagF, h('option', { value: '' }, t('channel.all_tags')), tags.map((g) => h('option', { value: g, selected: g === cur }, g)));
+  };
+  // After an action in the panel (which redraws itself with the tags now), the filter and the
+  // list follow.
+  const panelChanged = (now) => {
+    if (Array.isArray(now)) { tags = now; fillTagFilter(); }
+    return load();
+  };
+  const refreshTags = async () => {
+    if (panelOpen) tags = await tagPanel(tagBox, groups, panelChanged);
+    else tags = (await get('/api/channel_tag/_all').catch(() => [])).map((x) => (typeof x === 'string' ? x : x.tag)).filter(Boolean);
+    fillTagFilter();
   };
   const tagsButton = h('button.btn', {
     dataset: { t: 'channel-tags' },

@@ -78,7 +78,7 @@ async function editor(gw) {
       // A type without a form here (alipay, wxpay): its config as JSON, credentials blank.
       raw = h('textarea', { rows: 4, dataset: { t: 'pay-config' } }, g.config || '{}');
       inputs = [];
-      mount(configBox, field('config (JSON)', raw, t('pay.secret_keep')));
+      mount(configBox, field(t('pay.config_json'), raw, t('pay.secret_keep')));
       return;
     }
     raw = null;

@@ -2,7 +2,7 @@
 // are shown once, with copy-all), edit name and quota, enable/disable, delete.
 // API: `/api/redemption/` (GET list, POST create, PUT update / `?status_only=1`), DELETE `/api/redemption/{id}`.
 
-import { get, post, put, del } from './api.js';
+import { get, put, del, call } from './api.js';
 import { quota, quotaFromInput, quotaToInput } from './core.js';
 import { h, mount, table, pager, pill, dialog, confirmAction, field, fmtTime, toast, copyText } from './dom.js';
 import { t } from './i18n.js';
@@ -46,8 +46,17 @@ async function creator() {
     onSubmit: async () => {
       const n = Number(count.value);
       if (!Number.isInteger(n) || n < 1 || n > 100) throw new Error(t('redeem.bad_count'));
-      const r = await post('/api/redemption/', { name: name.value.trim(), quota: quotaValue(amount), count: n });
-      keys = r.data || [];
+      // A failure part-way answers success:false with the keys made so far: show those too.
+      const r = await call('POST', '/api/redemption/', { body: { name: name.value.trim(), quota: quotaValue(amount), count: n }, raw: true });
+      if (r && Array.isArray(r.data) && r.data.length) keys = r.data;
+      if (!r || r.success === false) {
+        if (keys) {
+          toast((r && r.message) || t('redeem.partial'), 'error');
+          return true;
+        }
+        throw new Error((r && r.message) || 'HTTP error');
+      }
+      keys = keys || [];
       return true;
     },
   });

@@ -30,6 +30,11 @@ export function signUpOpen() {
 
 export const register = {
   async render(el) {
+    // Signed in already: nothing to sign up for.
+    if (session.user) {
+      navigate('/panel/dashboard', { replace: true });
+      return;
+    }
     const s = session.status;
     rememberAff(new URLSearchParams(location.search).get('aff') || '');
     if (!signUpOpen()) {

@@ -220,6 +220,8 @@ export async function render(el) {
         h('dt', t('common.created')), h('dd', fmtTime(last.at)),
         h('dt', t('common.status')), h('dd', paid ? pill(t('topup.order_paid'), 'ok') : pill(t('topup.order_pending'), 'warn')))));
     if (paid) {
+      // Shown this once; the next visit starts clean.
+      sessionStorage.removeItem(PENDING);
       toast(t('topup.order_paid'));
       await refresh();
     } else if (polls++ < 20) {

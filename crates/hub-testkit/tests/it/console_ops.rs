@@ -499,6 +499,8 @@ async fn flow(env: &RelayEnv, b: &mut Browser, w: &Words, round: i64) {
         "[data-t=tag-disable]",
     )
     .await;
+    // Disabling a whole tag asks first.
+    b.click("dialog [data-t=dialog-submit]").await;
     wait_tagged(env, &tag, "both channels disabled", |l| {
         l.len() == 2 && l.iter().all(|c| c["status"] == json!(2))
     })
