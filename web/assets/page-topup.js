@@ -31,7 +31,7 @@ function discounts() {
   }
   return Object.entries(m)
     .map(([a, f]) => [Number(a), Number(f)])
-    .filter(([a, f]) => Number.isInteger(a) && a > 0 && f > 0 && f <= 1)
+    .filter(([a, f]) => Number.isInteger(a) && a > 0 && Number.isFinite(f) && f > 0)
     .sort((x, y) => x[0] - y[0]);
 }
 
