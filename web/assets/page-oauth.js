@@ -189,9 +189,24 @@ export function signInOptions() {
 // ---- The pages the providers redirect back to.
 
 const providerName = (p) => ({ github: 'GitHub', lark: t('oauth.lark_name'), oidc: 'OIDC' })[p] || p;
-/** The callbacks this page load has handled: a state is single use, a re-render must not
- *  send it again. */
+/** The callbacks this page load has sent, as their pending answers: a state is single use, so a
+ *  re-render (a language switch) waits for the same answer instead of sending it again. */
 const handled = new Map();
+
+/** Sends the provider's code and state once; resolves with what happened. */
+async function exchange(provider) {
+  const q = new URLSearchParams(location.search);
+  const params = { code: q.get('code') || '', state: q.get('state') || '' };
+  if (provider !== 'lark') params.aff = rememberedAff();
+  try {
+    const r = await call('GET', `/api/oauth/${provider}`, { params });
+    if (r.message === 'bind') return { bound: true };
+    session.user = await get('/api/user/self');
+    return { signedIn: true };
+  } catch (err) {
+    return { error: err.message || String(err) };
+  }
+}
 
 export const callback = {
   async render(el) {
@@ -201,29 +216,18 @@ export const callback = {
     const card = h('section.card.narrow', status);
     mount(el, card);
     const key = location.pathname + location.search;
-    if (handled.has(key)) {
-      status.textContent = handled.get(key);
-      return;
-    }
-    const q = new URLSearchParams(location.search);
-    const params = { code: q.get('code') || '', state: q.get('state') || '' };
-    if (provider !== 'lark') params.aff = rememberedAff();
-    handled.set(key, t('oauth.working', { name }));
-    try {
-      const r = await call('GET', `/api/oauth/${provider}`, { params });
-      if (r.message === 'bind') {
-        handled.set(key, t('oauth.bound', { name }));
-        toast(t('oauth.bound', { name }));
-        navigate('/panel/profile', { replace: true });
-        return;
-      }
-      handled.set(key, t('oauth.signed_in'));
-      session.user = await get('/api/user/self');
+    if (!handled.has(key)) handled.set(key, exchange(provider));
+    const here = location.pathname + location.search;
+    const r = await handled.get(key);
+    // Another render (or a navigation) took over meanwhile: it shows the answer.
+    if (!card.isConnected || location.pathname + location.search !== here) return;
+    if (r.bound) {
+      toast(t('oauth.bound', { name }));
+      navigate('/panel/profile', { replace: true });
+    } else if (r.signedIn) {
       navigate('/panel/dashboard', { replace: true });
-    } catch (err) {
-      const msg = err.message || String(err);
-      handled.set(key, msg);
-      status.textContent = msg;
+    } else {
+      status.textContent = r.error;
       status.classList.add('form-error');
       status.dataset.t = 'oauth-error';
       card.append(h('div.actions', h('a.btn', { href: session.user ? '/panel/profile' : '/login' }, session.user ? t('nav.profile') : t('login.submit'))));
