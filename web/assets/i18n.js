@@ -330,6 +330,8 @@ const DICT = {
   'settings.other': ['其他选项', 'Other options'],
   'settings.saved': ['已保存 {n} 项', '{n} saved'],
   'settings.unchanged': ['没有修改', 'Nothing changed'],
+  'settings.bad_int': ['{name} 须为整数', '{name} must be a whole number'],
+  'settings.bad_num': ['{name} 须为数字', '{name} must be a number'],
   'settings.secret_keep': ['留空则不修改', 'Leave empty to keep'],
   ...ACCOUNTS,
   ...MONEY,

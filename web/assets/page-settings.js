@@ -65,7 +65,7 @@ const SECTIONS = [
   ]],
   ['settings.payment', [
     ['PaymentUSDRate', '美元汇率（人民币网关按此换算）', 'US$ rate (for CNY gateways)', 'num'],
-    ['PaymentMinAmount', '最低充值金额（美元）', 'Smallest top-up (US$)', 'num'],
+    ['PaymentMinAmount', '最低充值金额（美元）', 'Smallest top-up (US$)', 'int'],
     ['RechargeDiscount', '充值优惠（JSON：金额 → 折扣系数，如 {"100": 0.95}）', 'Recharge discount (JSON: amount → factor, e.g. {"100": 0.95})', 'json'],
   ]],
   ['settings.notify', [
@@ -99,7 +99,7 @@ function input(kind, key, value) {
   if (kind === 'bool') return h('input', { type: 'checkbox', checked: value === 'true', ...data });
   if (kind === 'long' || kind === 'json') return h('textarea', { rows: 3, ...data }, value);
   if (kind === 'secret') return h('input', { type: 'password', autocomplete: 'new-password', placeholder: t('settings.secret_keep'), ...data });
-  return h('input', { type: kind === 'num' ? 'text' : 'text', inputmode: kind === 'num' ? 'decimal' : null, value, ...data });
+  return h('input', { type: 'text', inputmode: kind === 'num' ? 'decimal' : kind === 'int' ? 'numeric' : null, value, ...data });
 }
 
 function valueOf(el) {
@@ -122,7 +122,14 @@ export async function render(el) {
         save.disabled = true;
         let n = 0;
         try {
-          for (const [r, i] of inputs) if (r[3] === 'json') checkJson(i.value);
+          for (const [r, i] of inputs) {
+            if (r[3] === 'json') checkJson(i.value);
+            // Numbers as the node reads them: a whole number for `int`, any number for `num`.
+            const v = i.value.trim();
+            if (v !== (values[r[0]] ?? '') && ((r[3] === 'int' && !/^\d+$/.test(v)) || (r[3] === 'num' && (v === '' || !Number.isFinite(Number(v)))))) {
+              throw new Error(t(r[3] === 'int' ? 'settings.bad_int' : 'settings.bad_num', { name: label(r) }));
+            }
+          }
           for (const [r, i] of inputs) {
             const v = valueOf(i);
             if (r[3] === 'secret' ? v === '' : v === (values[r[0]] ?? '')) continue;
