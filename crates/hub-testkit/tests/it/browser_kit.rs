@@ -331,6 +331,28 @@ impl Browser {
         self.click("[data-t=login-submit]").await;
         self.find("[data-t=stat-requests]").await;
     }
+
+    /// The index of the first `rows` element whose `name` element's text is `text`, waiting
+    /// for that text to appear.
+    pub async fn row_index(&self, rows: &str, name: &str, text: &str) -> usize {
+        self.wait_text(&format!("{rows} {name}"), text, None).await;
+        let row = self
+            .script(
+                "return [...document.querySelectorAll(arguments[0])].findIndex(r => { const n = r.querySelector(arguments[1]); return n && n.textContent === arguments[2]; })",
+                json!([rows, name, text]),
+            )
+            .await
+            .as_i64()
+            .unwrap();
+        usize::try_from(row).unwrap_or_else(|_| panic!("no {rows} named {text}"))
+    }
+
+    /// Clicks `button` inside that row.
+    pub async fn click_in_row(&self, rows: &str, name: &str, text: &str, button: &str) {
+        let row = self.row_index(rows, name, text).await;
+        self.click(&format!("{rows}:nth-child({}) {button}", row + 1))
+            .await;
+    }
 }
 
 impl Browser {

@@ -137,19 +137,12 @@ async fn flow(env: &RelayEnv, b: &mut Browser, w: &Words, password: &str, round:
         .await;
     b.click("[data-t=nav-token]").await;
     b.click("[data-t=nav-channel]").await;
-    b.wait_text("[data-t=channel-row-name]", &extra, None).await;
-    let row = b
-        .script(
-            "return [...document.querySelectorAll('[data-t=channel-row]')].findIndex(r => r.querySelector('[data-t=channel-row-name]').textContent === arguments[0])",
-            json!([extra]),
-        )
-        .await
-        .as_u64()
-        .unwrap();
-    b.click(&format!(
-        "[data-t=channel-row]:nth-child({}) [data-t=channel-select]",
-        row + 1
-    ))
+    b.click_in_row(
+        "[data-t=channel-row]",
+        "[data-t=channel-row-name]",
+        &extra,
+        "[data-t=channel-select]",
+    )
     .await;
     // The batch Azure API version, written to the selected channel's `other`.
     b.click("[data-t=channel-batch-azure]").await;
@@ -176,15 +169,9 @@ async fn flow(env: &RelayEnv, b: &mut Browser, w: &Words, password: &str, round:
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    b.wait_text("[data-t=channel-row-name]", &extra, None).await;
     let row = b
-        .script(
-            "return [...document.querySelectorAll('[data-t=channel-row]')].findIndex(r => r.querySelector('[data-t=channel-row-name]').textContent === arguments[0])",
-            json!([extra]),
-        )
-        .await
-        .as_u64()
-        .unwrap();
+        .row_index("[data-t=channel-row]", "[data-t=channel-row-name]", &extra)
+        .await;
     if b.script(
         "return document.querySelectorAll('[data-t=channel-select]')[arguments[0]].checked",
         json!([row]),
@@ -375,20 +362,12 @@ async fn flow(env: &RelayEnv, b: &mut Browser, w: &Words, password: &str, round:
 
     // Deleting a token asks first; confirmed, the token is gone (a body-less cookie write).
     b.click("[data-t=nav-token]").await;
-    b.wait_text("[data-t=token-row-name]", &token_name, None)
-        .await;
-    let row = b
-        .script(
-            "return [...document.querySelectorAll('[data-t=token-row]')].findIndex(r => r.querySelector('[data-t=token-row-name]').textContent === arguments[0])",
-            json!([token_name]),
-        )
-        .await
-        .as_u64()
-        .unwrap();
-    b.click(&format!(
-        "[data-t=token-row]:nth-child({}) [data-t=token-delete]",
-        row + 1
-    ))
+    b.click_in_row(
+        "[data-t=token-row]",
+        "[data-t=token-row-name]",
+        &token_name,
+        "[data-t=token-delete]",
+    )
     .await;
     b.find("dialog [data-t=dialog-submit]").await;
     b.shot("token-delete-confirm").await;

@@ -108,22 +108,6 @@ fn chrono_ms() -> i64 {
     .unwrap()
 }
 
-/// Clicks `button` in the row of `rows` whose `name` element's text is `text`.
-async fn click_in_row(b: &Browser, rows: &str, name: &str, text: &str, button: &str) {
-    b.wait_text(&format!("{rows} {name}"), text, None).await;
-    let row = b
-        .script(
-            "return [...document.querySelectorAll(arguments[0])].findIndex(r => { const n = r.querySelector(arguments[1]); return n && n.textContent === arguments[2]; })",
-            json!([rows, name, text]),
-        )
-        .await
-        .as_i64()
-        .unwrap();
-    assert!(row >= 0, "no {rows} named {text}");
-    b.click(&format!("{rows}:nth-child({}) {button}", row + 1))
-        .await;
-}
-
 /// A screenshot without the toasts of earlier actions over the page.
 async fn shot(b: &mut Browser, name: &str) {
     b.script(
@@ -265,8 +249,7 @@ async fn flow(env: &RelayEnv, b: &mut Browser, w: &Words, round: i64) {
     b.wait_text("[data-t=mj-row] [data-t=mj-id]", &mj_root, None)
         .await;
     shot(b, "midjourney-admin").await;
-    click_in_row(
-        b,
+    b.click_in_row(
         "[data-t=mj-row]",
         "[data-t=mj-id]",
         &mj_mine,
@@ -309,8 +292,7 @@ async fn flow(env: &RelayEnv, b: &mut Browser, w: &Words, round: i64) {
     let tag = format!("pool-{round}");
     b.click("[data-t=nav-channel]").await;
     for name in [&ch1, &ch2] {
-        click_in_row(
-            b,
+        b.click_in_row(
             "[data-t=channel-row]",
             "[data-t=channel-row-name]",
             name,
@@ -338,8 +320,7 @@ async fn flow(env: &RelayEnv, b: &mut Browser, w: &Words, round: i64) {
     shot(b, "channel-tags").await;
 
     // The tag editor: the priority of the whole tag.
-    click_in_row(
-        b,
+    b.click_in_row(
         "[data-t=tag-row]",
         "[data-t=tag-name]",
         &tag,
@@ -399,8 +380,7 @@ async fn flow(env: &RelayEnv, b: &mut Browser, w: &Words, round: i64) {
     let r = env.chat(&user_key, &model_b).await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     // The tag's channels, one row each when filtered by the tag, with health and response time.
-    click_in_row(
-        b,
+    b.click_in_row(
         "[data-t=channel-row]",
         "[data-t=channel-row-tag]",
         &tag,
@@ -409,8 +389,7 @@ async fn flow(env: &RelayEnv, b: &mut Browser, w: &Words, round: i64) {
     .await;
     b.wait_text("[data-t=channel-row-name]", &ch1, None).await;
     b.wait_text("[data-t=channel-row-name]", &ch2, None).await;
-    click_in_row(
-        b,
+    b.click_in_row(
         "[data-t=channel-row]",
         "[data-t=channel-row-name]",
         &ch1,
@@ -491,8 +470,7 @@ async fn flow(env: &RelayEnv, b: &mut Browser, w: &Words, round: i64) {
     // Disable the whole tag: both channels are disabled.
     b.click("[data-t=nav-channel]").await;
     b.click("[data-t=channel-tags]").await;
-    click_in_row(
-        b,
+    b.click_in_row(
         "[data-t=tag-row]",
         "[data-t=tag-name]",
         &tag,
@@ -508,8 +486,7 @@ async fn flow(env: &RelayEnv, b: &mut Browser, w: &Words, round: i64) {
     b.wait_text("[data-t=tag-row] .pill", "0", None).await;
     shot(b, "channel-tag-disabled").await;
     // Deleting the tag asks first (cancelled here).
-    click_in_row(
-        b,
+    b.click_in_row(
         "[data-t=tag-row]",
         "[data-t=tag-name]",
         &tag,
