@@ -204,8 +204,15 @@ async fn hold_between(
         return Ok(Some((want, before)));
     }
     // Near an empty balance (the slow path): read what is left and hold that. Concurrent
-    // requests can take it first; a few rounds, then give up.
-    for _ in 0..3 {
+    // requests can take it first; a few rounds, then give up. What looks spent may only be on
+    // its way back — this node's leases drained by the flush now running, or another node's
+    // unused lease, returned at its next flush — so a request that would be refused waits one
+    // flush once and looks again: near the end of a balance shared by nodes, every unit is
+    // served (`procs` billing: exactly N of N requests fit over two nodes).
+    let mut waited = false;
+    let mut rounds = 0;
+    while rounds < 3 {
+        rounds += 1;
         let db = match kind {
             Kind::Token => state.store.token_remain_quota(id).await?,
             Kind::User => state.store.user_quota(id).await?,
@@ -221,7 +228,13 @@ async fn hold_between(
             .saturating_add(db.max(0));
         let target = want.min(have);
         if target < min {
-            return Ok(None);
+            if waited {
+                return Ok(None);
+            }
+            waited = true;
+            rounds = 0;
+            tokio::time::sleep(state.billing.lease_return_wait()).await;
+            continue;
         }
         if let Some(before) = hold(state, kind, id, target, observe).await? {
             return Ok(Some((target, before)));

@@ -74,6 +74,8 @@ pub struct Billing {
     pub stats: Arc<BillingStats>,
     /// This node's quota leases; what is left of them goes back with every flush.
     pub leases: Arc<Leases>,
+    /// The writer's interval: unused leases go back to the balances once per interval.
+    flush: Duration,
     stop: Arc<Mutex<Option<oneshot::Sender<oneshot::Sender<()>>>>>,
     tasks: Tasks,
 }
@@ -101,9 +103,16 @@ impl Billing {
             tx,
             stats,
             leases,
+            flush,
             stop: Arc::new(Mutex::new(Some(stop_tx))),
             tasks: tasks.clone(),
         }
+    }
+
+    /// How long a hold that found the balance spent waits before its last look: one flush (plus
+    /// its commit), when the unused leases of every node have gone back — capped at a second.
+    pub fn lease_return_wait(&self) -> Duration {
+        (self.flush + Duration::from_millis(50)).min(Duration::from_secs(1))
     }
 
     /// Queues a settlement. Never drops: a full queue makes the sender wait in a task.
