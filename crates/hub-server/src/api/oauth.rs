@@ -119,6 +119,26 @@ fn registration_closed() -> ApiError {
     ApiError::msg("管理员关闭了新用户注册")
 }
 
+/// The user bound to the outside account `id` of `kind`, else — when registration is open — a
+/// new one named `<prefix>_<n>` (One Hub's name), built by `new` from that username and created
+/// without sign-up rewards (Lark, WeChat).
+async fn bound_or_new_user(
+    state: &AppState,
+    kind: ExternalId,
+    id: &str,
+    prefix: &str,
+    new: impl FnOnce(String) -> User,
+) -> Result<User, ApiError> {
+    if let Some(u) = state.store.user_by_external(kind, id).await? {
+        return Ok(u);
+    }
+    if !opts(state).on("RegisterEnabled") {
+        return Err(registration_closed());
+    }
+    let username = numbered_username(state, prefix).await?;
+    accounts::create_user(state, new(username), Origin::NoRewards).await
+}
+
 // ---------------------------------------------------------------------------------------------
 // GitHub
 
@@ -411,29 +431,19 @@ pub async fn lark(
         return bound();
     }
     let (open_id, name) = lark_user(&state, code).await?;
-    let user = match state
-        .store
-        .user_by_external(ExternalId::Lark, open_id.as_str())
-        .await?
-    {
-        Some(u) => u,
-        None => {
-            if !opts(&state).on("RegisterEnabled") {
-                return Err(registration_closed());
-            }
-            let new = User {
-                username: numbered_username(&state, "lark").await?,
-                display_name: if name.is_empty() {
-                    "Lark User".to_owned()
-                } else {
-                    name
-                },
-                lark_id: open_id,
-                ..Default::default()
-            };
-            accounts::create_user(&state, new, Origin::NoRewards).await?
+    let user = bound_or_new_user(&state, ExternalId::Lark, &open_id, "lark", |username| {
+        User {
+            username,
+            display_name: if name.is_empty() {
+                "Lark User".to_owned()
+            } else {
+                name
+            },
+            lark_id: open_id.clone(),
+            ..Default::default()
         }
-    };
+    })
+    .await?;
     login_or_refuse(&state, &headers, peer, &user, "用户已被封禁").await
 }
 
@@ -488,25 +498,13 @@ pub async fn wechat(
         return Err(ApiError::msg("管理员未开启通过微信登录以及注册"));
     }
     let id = wechat_id(&state, q.str("code")).await?;
-    let user = match state
-        .store
-        .user_by_external(ExternalId::Wechat, id.as_str())
-        .await?
-    {
-        Some(u) => u,
-        None => {
-            if !opts(&state).on("RegisterEnabled") {
-                return Err(registration_closed());
-            }
-            let new = User {
-                username: numbered_username(&state, "wechat").await?,
-                display_name: "WeChat User".to_owned(),
-                wechat_id: id,
-                ..Default::default()
-            };
-            accounts::create_user(&state, new, Origin::NoRewards).await?
-        }
-    };
+    let user = bound_or_new_user(&state, ExternalId::Wechat, &id, "wechat", |username| User {
+        username,
+        display_name: "WeChat User".to_owned(),
+        wechat_id: id.clone(),
+        ..Default::default()
+    })
+    .await?;
     login_or_refuse(&state, &headers, peer, &user, "用户已被封禁").await
 }
 
